@@ -1,0 +1,36 @@
+//! One line per request on stderr, like tornado's access log: time, status, method, target, peer, duration.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+#[derive(Clone, Copy)]
+pub struct AccessLog {
+    /// `--quiet`: benchmarks turn the log off so that writing it is not what they measure.
+    quiet: bool,
+}
+
+impl AccessLog {
+    pub fn new(quiet: bool) -> AccessLog {
+        AccessLog { quiet }
+    }
+
+    pub fn record(
+        &self,
+        started: Instant,
+        status: u16,
+        method: &str,
+        target: &str,
+        peer: Option<SocketAddr>,
+    ) {
+        if self.quiet {
+            return;
+        }
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        let peer = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+        let now = humantime::format_rfc3339_millis(SystemTime::now());
+        // Formatted first and written with one call, so lines from concurrent requests never interleave.
+        let line = format!("{now} {status} {method} {target} {peer} {ms:.2}ms\n");
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}

@@ -1,0 +1,53 @@
+//! `thread-server`: tiny_http, and a new OS thread for every request.
+//!
+//! The simplest concurrency there is: nothing waits for anything else, because every request gets a thread of
+//! its own. The bill comes in memory (a stack per thread), in thread creation per request, and at scale in
+//! the kernel's limits on threads.
+
+use clap::Parser;
+use servers::cli::ServerArgs;
+use servers::launch::{self, Served};
+use servers::tiny_http_glue;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+
+/// tiny_http with a new OS thread for every request: a request that sleeps holds its own thread, never another's.
+#[derive(Parser)]
+#[command(version, args_override_self = true)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.server.threads.is_some() {
+        eprintln!("thread-server: --threads does not apply: it starts one thread per request");
+        return ExitCode::from(2);
+    }
+    launch::run(
+        "thread-server",
+        "thread per request (tiny_http)",
+        cli.server,
+        0,
+        serve,
+    )
+}
+
+fn serve(served: Served) -> std::io::Result<()> {
+    let server = tiny_http_glue::server(&served)?;
+    let Served { workload, log, .. } = served;
+    loop {
+        // Blocks this (accept) thread until tiny_http has read a whole request.
+        let request = server.recv()?;
+        let workload = Arc::clone(&workload);
+        // One thread per request. If the kernel refuses a thread, the request is dropped (tiny_http then
+        // answers 500) and the server goes on.
+        if let Err(error) =
+            thread::Builder::new().spawn(move || tiny_http_glue::answer(request, &workload, log))
+        {
+            eprintln!("thread-server: cannot spawn a thread: {error}");
+        }
+    }
+}

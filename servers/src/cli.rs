@@ -1,0 +1,52 @@
+//! The flags every server shares.
+
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free one (the `listening on` line says which).
+    #[arg(long, default_value_t = 8888)]
+    pub port: u16,
+
+    /// Worker or executor threads per process (default: the number of CPUs).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub threads: Option<u16>,
+
+    /// OS processes sharing the port through SO_REUSEPORT, supervised by this one.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub processes: u16,
+
+    /// Default wait of /say/hello in milliseconds (3000, as in the original tornado example).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub hello_ms: u64,
+
+    /// SQLite file for /db routes (default: a file in the temp dir named after the port).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+
+    /// No access log on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// Seconds a clean shutdown (SIGTERM, SIGINT) waits for requests in flight.
+    #[arg(long, default_value_t = 10.0)]
+    pub grace_s: f64,
+
+    /// Set by the supervisor of `--processes`: the pid of the parent this worker process must not outlive.
+    #[arg(long, hide = true)]
+    pub worker_of: Option<u32>,
+}
+
+impl ServerArgs {
+    /// Threads per process, defaulting to the number of CPUs.
+    pub fn threads_or_cpus(&self) -> usize {
+        self.threads
+            .map(usize::from)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}

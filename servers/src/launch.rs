@@ -1,0 +1,238 @@
+//! What every server does around its concurrency layer: bind, open the workload, print `listening on`, stop
+//! cleanly on SIGINT/SIGTERM — and, with `--processes P`, supervise P worker processes sharing the port.
+//!
+//! A server binary parses its flags and calls [`run`] with a `serve` function: the accept loop of its model.
+//! `serve` runs on its own thread; the main thread waits for a signal. On one, the listening socket is shut
+//! down (so the accept loop stops taking connections), requests in flight get `--grace-s` seconds to finish,
+//! and the process exits 0.
+
+use crate::access_log::AccessLog;
+use crate::cli::ServerArgs;
+use crate::net;
+use crate::workload::{ServerInfo, Workload};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What a server's concurrency layer is given.
+pub struct Served {
+    /// Listening, with TCP_NODELAY (inherited by accepted sockets) and SO_REUSEPORT when in a process group.
+    pub listener: TcpListener,
+    /// Routes, factorial cache, database: shared by every worker of this process.
+    pub workload: Arc<Workload>,
+    pub log: AccessLog,
+    /// Worker or executor threads to start (already defaulted to the CPU count).
+    pub threads: usize,
+}
+
+/// Exit code for bad flags or a server that cannot start (port in use, database unusable).
+const EXIT_USAGE: u8 = 2;
+
+/// Runs a server: `serve` is its accept loop, `model` a few words on its concurrency model, `threads` the
+/// worker threads per process it will start (0: one per request).
+pub fn run(
+    server: &'static str,
+    model: &'static str,
+    args: ServerArgs,
+    threads: usize,
+    serve: impl FnOnce(Served) -> io::Result<()> + Send + 'static,
+) -> ExitCode {
+    let info = ServerInfo {
+        server,
+        model,
+        threads,
+        processes: usize::from(args.processes),
+    };
+    let result = if args.processes > 1 && args.worker_of.is_none() {
+        supervise(&args)
+    } else {
+        serve_in_this_process(args, info, serve)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{server}: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn serve_in_this_process(
+    args: ServerArgs,
+    info: ServerInfo,
+    serve: impl FnOnce(Served) -> io::Result<()> + Send + 'static,
+) -> io::Result<()> {
+    if let Some(parent) = args.worker_of {
+        die_with_parent(parent);
+    }
+    let addr = net::resolve(&args.host, args.port)?;
+    let listener = net::listen(addr, args.processes > 1)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    let addr = listener.local_addr()?;
+    let db_path = args.db.clone().unwrap_or_else(|| default_db_path(addr));
+    let workload = Workload::new(info.clone(), args.hello_ms, &db_path).map_err(|e| {
+        io::Error::other(format!("cannot open database {}: {e}", db_path.display()))
+    })?;
+    let workload = Arc::new(workload);
+    // Registered before `listening on` is printed, so that a signal sent right after it is never missed.
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+
+    let listener_fd = listener.as_raw_fd();
+    let served = Served {
+        listener,
+        workload: Arc::clone(&workload),
+        log: AccessLog::new(args.quiet),
+        threads: info.threads,
+    };
+    let (ended_tx, ended) = mpsc::channel::<Event>();
+    let serving = ended_tx.clone();
+    thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || {
+            let _ = serving.send(Event::ServeEnded(serve(served)));
+        })?;
+    thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = ended_tx.send(Event::Signal);
+        }
+    });
+
+    announce(addr);
+    match ended.recv() {
+        Ok(Event::Signal) => {
+            // Stop accepting: shutting down a listening socket wakes a blocked accept() with an error and
+            // refuses new connections; connections already accepted are served to the end.
+            // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
+            unsafe { libc::shutdown(listener_fd, libc::SHUT_RD) };
+            let deadline = Instant::now() + Duration::from_secs_f64(args.grace_s.max(0.0));
+            while workload.in_flight() > 0 && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Ok(())
+        }
+        Ok(Event::ServeEnded(Ok(()))) => Err(io::Error::other("the accept loop ended")),
+        Ok(Event::ServeEnded(Err(e))) => {
+            Err(io::Error::other(format!("the accept loop failed: {e}")))
+        }
+        Err(_) => Err(io::Error::other("the accept thread died")),
+    }
+}
+
+enum Event {
+    Signal,
+    ServeEnded(io::Result<()>),
+}
+
+/// Prints the readiness line the lab and the tests wait for.
+fn announce(addr: SocketAddr) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = stdout.flush();
+}
+
+fn default_db_path(addr: SocketAddr) -> PathBuf {
+    std::env::temp_dir().join(format!("lab-visits-{}.sqlite", addr.port()))
+}
+
+/// Makes the kernel kill this worker when its supervisor dies, even by SIGKILL.
+fn die_with_parent(parent: u32) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid() only read and set this process's own attributes.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // The parent may have died before prctl took effect: then we were re-parented already.
+        if libc::getppid() as u32 != parent {
+            std::process::exit(1);
+        }
+    }
+}
+
+/// How often a crashed worker process is restarted before the supervisor gives up (tornado's default).
+const MAX_RESTARTS: usize = 100;
+
+/// The parent of `--processes P`: reserves the port, starts P workers of this same binary on it, restarts a
+/// worker that dies, and on SIGINT/SIGTERM passes SIGTERM on and waits for them.
+fn supervise(args: &ServerArgs) -> io::Result<()> {
+    let addr = net::resolve(&args.host, args.port)?;
+    // Holding the port (not listening) resolves `--port 0` and keeps anyone else off it while workers restart.
+    let (_reservation, addr) = net::reserve(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+    let db = args.db.clone().unwrap_or_else(|| default_db_path(addr));
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+
+    let spawn_worker = || -> io::Result<Child> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(std::env::args_os().skip(1))
+            .arg("--port")
+            .arg(addr.port().to_string())
+            .arg("--db")
+            .arg(&db)
+            .arg("--worker-of")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        // Wait for the worker's own `listening on` line, then keep draining its stdout.
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        if !line.starts_with("listening on ") {
+            let _ = child.kill();
+            let status = child.wait()?;
+            return Err(io::Error::other(format!(
+                "worker process exited ({status}) before listening"
+            )));
+        }
+        thread::spawn(move || io::copy(&mut stdout, &mut io::sink()));
+        Ok(child)
+    };
+
+    // Spawned on the main thread: PR_SET_PDEATHSIG fires when the *thread* that forked the child exits.
+    let mut workers = (0..args.processes)
+        .map(|_| spawn_worker())
+        .collect::<io::Result<Vec<_>>>()?;
+    announce(addr);
+
+    let mut restarts = 0;
+    loop {
+        if signals.pending().next().is_some() {
+            break;
+        }
+        for worker in &mut workers {
+            if let Some(status) = worker.try_wait()? {
+                restarts += 1;
+                if restarts > MAX_RESTARTS {
+                    return Err(io::Error::other("worker processes keep dying; giving up"));
+                }
+                eprintln!(
+                    "worker process {} exited ({status}); restarting it",
+                    worker.id()
+                );
+                *worker = spawn_worker()?;
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+
+    for worker in &workers {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(worker.id() as libc::pid_t, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(args.grace_s.max(0.0) + 1.0);
+    for worker in &mut workers {
+        while worker.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = worker.kill();
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(())
+}

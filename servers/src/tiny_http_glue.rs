@@ -1,0 +1,55 @@
+//! The workload on tiny_http, for the two thread servers: one blocking call that answers one request.
+//!
+//! tiny_http reads requests on its own internal threads and hands them out through `Server::recv()`; what a
+//! thread server decides is only *which thread* runs [`answer`]. `answer` blocks that thread for as long as the
+//! request takes: a 3 s `/say/hello` holds a whole OS thread for 3 s. That is the thread model.
+
+use crate::access_log::AccessLog;
+use crate::launch::Served;
+use crate::workload::{Reply, Workload};
+use std::io;
+use std::time::Instant;
+use tiny_http::{Header, Request, Response, Server, StatusCode};
+
+/// Wraps the already-listening socket (with TCP_NODELAY set) in a tiny_http server.
+pub fn server(served: &Served) -> io::Result<Server> {
+    let listener = served.listener.try_clone()?;
+    Server::from_listener(listener, None).map_err(io::Error::other)
+}
+
+/// Runs the request to completion on the calling thread and sends the response.
+pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
+    let started = Instant::now();
+    let _in_flight = workload.start_request();
+    let plan = workload.plan(request.method().as_str(), request.url());
+    // Blocks this thread through any sleep, factorial or database call the request needs.
+    let reply = workload.run_blocking(plan);
+    let (status, method, target, peer) = (
+        reply.status,
+        request.method().to_string(),
+        request.url().to_string(),
+        request.remote_addr().copied(),
+    );
+    // respond() blocks on the socket write; an error means the client went away, which is not ours to report.
+    let _ = request.respond(to_response(reply, workload.info.server));
+    log.record(started, status, &method, &target, peer);
+}
+
+fn to_response(reply: Reply, server: &'static str) -> Response<io::Cursor<Vec<u8>>> {
+    let mut headers = vec![
+        Header::from_bytes("Content-Type", reply.content_type).expect("valid header"),
+        Header::from_bytes("Server", server).expect("valid header"),
+    ];
+    if let Some(allow) = reply.allow {
+        headers.push(Header::from_bytes("Allow", allow).expect("valid header"));
+    }
+    let body = reply.body.as_bytes().to_vec();
+    let len = body.len();
+    Response::new(
+        StatusCode(reply.status),
+        headers,
+        io::Cursor::new(body),
+        Some(len),
+        None,
+    )
+}
