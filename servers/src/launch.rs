@@ -108,6 +108,7 @@ fn serve_in_this_process(
     announce(addr);
     match ended.recv() {
         Ok(Event::Signal) => {
+            STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
             // Stop accepting: shutting down a listening socket wakes a blocked accept() with an error and
             // refuses new connections; connections already accepted are served to the end.
             // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
@@ -235,4 +236,28 @@ fn supervise(args: &ServerArgs) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Set when a signal has started a clean shutdown: accept errors are then expected.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How long an accept loop waits after an accept error (EMFILE, for one) before trying again.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Reports an accept error on stderr, at most once a second so that a descriptor shortage cannot flood the log.
+pub fn report_accept_error(error: &io::Error) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_REPORT_S: AtomicU64 = AtomicU64::new(0);
+    if STOPPING.load(Ordering::SeqCst) {
+        return; // The listener was shut down on purpose.
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if LAST_REPORT_S.swap(now, Ordering::Relaxed) != now {
+        eprintln!(
+            "accept failed: {error}; retrying in {} ms",
+            ACCEPT_BACKOFF.as_millis()
+        );
+    }
 }

@@ -3,11 +3,13 @@
 //! Everything a request *does* lives in [`workload`] (routes, parsing, the factorial, the database); everything
 //! about *how requests are run concurrently* lives in the binaries under `src/bin/`. What they share around that
 //! — flags, binding, processes, signals, the access log — is in [`cli`], [`net`], [`launch`] and
-//! [`access_log`]; [`tiny_http_glue`] adapts the workload to tiny_http for the two thread servers.
+//! [`access_log`]; [`tiny_http_glue`] adapts the workload to tiny_http for the two thread servers, [`hyper_glue`] to hyper
+//! for the two async servers.
 //! Read two servers side by side: their diff is the lesson.
 
 pub mod access_log;
 pub mod cli;
+pub mod hyper_glue;
 pub mod launch;
 pub mod net;
 pub mod process;

@@ -1,0 +1,102 @@
+//! The workload on hyper 1 (HTTP/1.1), for the two async servers.
+//!
+//! Both async servers speak HTTP through the same maintained implementation — hyper 1, adapted to
+//! `futures-io` streams by smol-hyper — so that async-std-server vs smol-server compares the runtimes alone.
+//! (async-h1, async-std's own HTTP crate, is dormant and rests on the unmaintained http-types.)
+//!
+//! What differs between runtimes is captured by [`Runtime`]: how to wait without blocking, and where to run a
+//! call that must block. Everything else — one task per connection, hyper parsing requests and writing
+//! responses — is shared.
+
+use crate::access_log::AccessLog;
+use crate::workload::{Plan, Reply, Workload};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, SERVER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use smol::io::{AsyncRead, AsyncWrite};
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a connection may take to send a request head before hyper closes it (slow clients).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The two things an async runtime must provide to run the workload.
+pub trait Runtime: 'static {
+    /// Waits for `duration` without blocking the thread: the task yields to the executor until a timer fires.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Runs `blocking` on a thread pool meant for blocking calls, so that the executor threads stay free.
+    fn unblock<T: Send + 'static>(
+        blocking: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send;
+}
+
+/// Serves one connection until the client closes it: the body of the task spawned per connection.
+pub async fn serve_connection<R: Runtime>(
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    peer: SocketAddr,
+    workload: Arc<Workload>,
+    log: AccessLog,
+) {
+    let service = service_fn(move |request| {
+        let workload = Arc::clone(&workload);
+        async move { Ok::<_, Infallible>(respond::<R>(request, &workload, peer, log).await) }
+    });
+    let connection = http1::Builder::new()
+        // hyper's own timers (the header read timeout) run on async-io's timer under both runtimes.
+        .timer(SmolTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(FuturesIo::new(stream), service);
+    // An error here is the client's doing (reset, malformed request, timeout): hyper has already answered
+    // what could be answered, and the connection is over either way.
+    let _ = connection.await;
+}
+
+async fn respond<R: Runtime>(
+    request: Request<Incoming>,
+    workload: &Arc<Workload>,
+    peer: SocketAddr,
+    log: AccessLog,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let _in_flight = workload.start_request();
+    let method = request.method().as_str();
+    let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let reply = match workload.plan(method, target) {
+        Plan::Sleep { wait, reply } => {
+            // The task yields here; the executor thread goes on with other connections until the timer fires.
+            R::sleep(wait).await;
+            reply
+        }
+        Plan::Database(call) => {
+            let workload = Arc::clone(workload);
+            // The blocking SQLite call runs on the blocking pool; this task yields until it is done.
+            R::unblock(move || workload.call_database(call)).await
+        }
+        // `Block` sleeps *this executor thread* and `Factorial` computes on it: every other task on the thread
+        // waits. That is what the lab demonstrates; a real server would move both off the executor.
+        other => workload.run_blocking(other),
+    };
+    log.record(started, reply.status, method, target, Some(peer));
+    to_response(reply, workload.info.server)
+}
+
+fn to_response(reply: Reply, server: &'static str) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(Full::new(Bytes::copy_from_slice(reply.body.as_bytes())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    headers.insert(SERVER, HeaderValue::from_static(server));
+    if let Some(allow) = reply.allow {
+        headers.insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    response
+}
