@@ -44,10 +44,8 @@ fn main() -> ExitCode {
 struct Smol;
 
 impl Runtime for Smol {
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        async move {
-            Timer::after(duration).await;
-        }
+    async fn sleep(duration: Duration) {
+        Timer::after(duration).await;
     }
 
     fn unblock<T: Send + 'static>(
