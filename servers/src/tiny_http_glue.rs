@@ -17,6 +17,17 @@ pub fn server(served: &Served) -> io::Result<Server> {
     Server::from_listener(listener, None).map_err(io::Error::other)
 }
 
+/// The next request, blocking this thread until tiny_http has read one. Accept errors (out of file descriptors,
+/// for one) are reported and skipped: tiny_http's accept thread backs off and goes on (vendor/README.md).
+pub fn next_request(server: &Server) -> Request {
+    loop {
+        match server.recv() {
+            Ok(request) => return request,
+            Err(error) => crate::launch::report_accept_error(&error),
+        }
+    }
+}
+
 /// Runs the request to completion on the calling thread and sends the response.
 pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
     let started = Instant::now();

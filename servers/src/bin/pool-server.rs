@@ -55,7 +55,7 @@ fn serve(served: Served) -> std::io::Result<()> {
     }
     loop {
         // Blocks until tiny_http has a request, then until a worker takes it.
-        let request = server.recv()?;
+        let request = tiny_http_glue::next_request(&server);
         if to_workers.send(request).is_err() {
             return Err(std::io::Error::other("every worker thread has died"));
         }

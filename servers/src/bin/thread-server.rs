@@ -40,7 +40,7 @@ fn serve(served: Served) -> std::io::Result<()> {
     let Served { workload, log, .. } = served;
     loop {
         // Blocks this (accept) thread until tiny_http has read a whole request.
-        let request = server.recv()?;
+        let request = tiny_http_glue::next_request(&server);
         let workload = Arc::clone(&workload);
         // One thread per request. If the kernel refuses a thread, the request is dropped (tiny_http then
         // answers 500) and the server goes on.
