@@ -15,14 +15,7 @@ impl AccessLog {
         AccessLog { quiet }
     }
 
-    pub fn record(
-        &self,
-        started: Instant,
-        status: u16,
-        method: &str,
-        target: &str,
-        peer: Option<SocketAddr>,
-    ) {
+    pub fn record(&self, started: Instant, status: u16, method: &str, target: &str, peer: Option<SocketAddr>) {
         if self.quiet {
             return;
         }

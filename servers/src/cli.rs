@@ -2,6 +2,7 @@
 
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
@@ -33,6 +34,18 @@ pub struct ServerArgs {
     #[arg(long)]
     pub quiet: bool,
 
+    /// Seconds a client may take to send a request head; an idle keep-alive connection is closed after it too.
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout_s: f64,
+
+    /// Largest request head (request line and headers) in bytes; larger gets a 431 and the connection closed.
+    #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 24))]
+    pub max_head_bytes: u64,
+
+    /// Most connections served at once per process; one more gets a 503 and is closed.
+    #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub max_connections: u64,
+
     /// Seconds a clean shutdown (SIGTERM, SIGINT) waits for requests in flight.
     #[arg(long, default_value_t = 10.0)]
     pub grace_s: f64,
@@ -42,11 +55,25 @@ pub struct ServerArgs {
     pub worker_of: Option<u32>,
 }
 
+/// Limits on each connection, the same on every server (`docs/workload.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub max_head_bytes: usize,
+    pub max_connections: usize,
+}
+
 impl ServerArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs_f64(self.header_timeout_s.clamp(0.001, 86_400.0)),
+            max_head_bytes: self.max_head_bytes as usize,
+            max_connections: self.max_connections as usize,
+        }
+    }
+
     /// Threads per process, defaulting to the number of CPUs.
     pub fn threads_or_cpus(&self) -> usize {
-        self.threads
-            .map(usize::from)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        self.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }

@@ -9,6 +9,8 @@
 //! responses — is shared.
 
 use crate::access_log::AccessLog;
+use crate::cli::Limits;
+use crate::launch::Served;
 use crate::workload::{Plan, Reply, Workload};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -16,16 +18,14 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, SERVER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use smol::io::{AsyncRead, AsyncWrite};
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How long a connection may take to send a request head before hyper closes it (slow clients).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The two things an async runtime must provide to run the workload.
 pub trait Runtime: 'static {
@@ -33,30 +33,85 @@ pub trait Runtime: 'static {
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
 
     /// Runs `blocking` on a thread pool meant for blocking calls, so that the executor threads stay free.
-    fn unblock<T: Send + 'static>(
-        blocking: impl FnOnce() -> T + Send + 'static,
-    ) -> impl Future<Output = T> + Send;
+    fn unblock<T: Send + 'static>(blocking: impl FnOnce() -> T + Send + 'static) -> impl Future<Output = T> + Send;
 }
 
-/// Serves one connection until the client closes it: the body of the task spawned per connection.
-pub async fn serve_connection<R: Runtime>(
-    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    peer: SocketAddr,
+/// What every connection task of one server process shares.
+#[derive(Clone)]
+pub struct Connections {
     workload: Arc<Workload>,
     log: AccessLog,
-) {
-    let service = service_fn(move |request| {
-        let workload = Arc::clone(&workload);
-        async move { Ok::<_, Infallible>(respond::<R>(request, &workload, peer, log).await) }
-    });
-    let connection = http1::Builder::new()
-        // hyper's own timers (the header read timeout) run on async-io's timer under both runtimes.
-        .timer(SmolTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(FuturesIo::new(stream), service);
-    // An error here is the client's doing (reset, malformed request, timeout): hyper has already answered
-    // what could be answered, and the connection is over either way.
-    let _ = connection.await;
+    limits: Limits,
+    /// Connections being served, for `limits.max_connections`.
+    open: Arc<AtomicUsize>,
+}
+
+impl Connections {
+    pub fn new(served: &Served) -> Connections {
+        Connections {
+            workload: Arc::clone(&served.workload),
+            log: served.log,
+            limits: served.limits,
+            open: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The task for one accepted connection: serves it until the client closes it, or answers 503 and closes
+    /// it when `--max-connections` are already open.
+    pub fn task<R: Runtime>(
+        &self,
+        stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let admitted = self.open.fetch_add(1, Ordering::Relaxed) < self.limits.max_connections;
+        let open = OpenConnection(Arc::clone(&self.open));
+        let connections = self.clone();
+        async move {
+            let _open = open;
+            if admitted {
+                connections.serve::<R>(stream, peer).await;
+            } else {
+                refuse_busy(stream).await;
+            }
+        }
+    }
+
+    async fn serve<R: Runtime>(self, stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, peer: SocketAddr) {
+        let Connections { workload, log, limits, .. } = self;
+        let service = service_fn(move |request| {
+            let workload = Arc::clone(&workload);
+            async move { Ok::<_, Infallible>(respond::<R>(request, &workload, peer, log).await) }
+        });
+        let connection = http1::Builder::new()
+            // hyper's own timers (the header read timeout) run on async-io's timer under both runtimes.
+            .timer(SmolTimer::new())
+            // Counted from when hyper starts waiting for a head, so it also closes idle keep-alive connections.
+            .header_read_timeout(limits.header_timeout)
+            // hyper's read buffer holds the head; it cannot be smaller than 8 KiB.
+            .max_buf_size(limits.max_head_bytes.max(8192))
+            .serve_connection(FuturesIo::new(stream), service);
+        // An error here is the client's doing (reset, malformed request, timeout): hyper has already answered
+        // what could be answered, and the connection is over either way.
+        let _ = connection.await;
+    }
+}
+
+/// Counts a connection as open until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Answers a connection beyond `--max-connections` with a 503, then closes it.
+async fn refuse_busy(mut stream: impl AsyncWrite + Unpin) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\
+                          Connection: close\r\n\r\ntoo many connections\n";
+    // The task yields here if the socket buffer is full; a few dozen bytes normally go at once.
+    let _ = stream.write_all(BUSY).await;
+    let _ = stream.close().await;
 }
 
 async fn respond<R: Runtime>(

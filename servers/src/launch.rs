@@ -7,7 +7,7 @@
 //! and the process exits 0.
 
 use crate::access_log::AccessLog;
-use crate::cli::ServerArgs;
+use crate::cli::{Limits, ServerArgs};
 use crate::net;
 use crate::workload::{ServerInfo, Workload};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -31,6 +31,8 @@ pub struct Served {
     pub log: AccessLog,
     /// Worker or executor threads to start (already defaulted to the CPU count).
     pub threads: usize,
+    /// Timeouts and sizes that keep slow or hostile clients from taking the server down.
+    pub limits: Limits,
 }
 
 /// Exit code for bad flags or a server that cannot start (port in use, database unusable).
@@ -45,12 +47,7 @@ pub fn run(
     threads: usize,
     serve: impl FnOnce(Served) -> io::Result<()> + Send + 'static,
 ) -> ExitCode {
-    let info = ServerInfo {
-        server,
-        model,
-        threads,
-        processes: usize::from(args.processes),
-    };
+    let info = ServerInfo { server, model, threads, processes: usize::from(args.processes) };
     let result = if args.processes > 1 && args.worker_of.is_none() {
         supervise(&args)
     } else {
@@ -78,9 +75,8 @@ fn serve_in_this_process(
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     let addr = listener.local_addr()?;
     let db_path = args.db.clone().unwrap_or_else(|| default_db_path(addr));
-    let workload = Workload::new(info.clone(), args.hello_ms, &db_path).map_err(|e| {
-        io::Error::other(format!("cannot open database {}: {e}", db_path.display()))
-    })?;
+    let workload = Workload::new(info.clone(), args.hello_ms, &db_path)
+        .map_err(|e| io::Error::other(format!("cannot open database {}: {e}", db_path.display())))?;
     let workload = Arc::new(workload);
     // Registered before `listening on` is printed, so that a signal sent right after it is never missed.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
@@ -91,14 +87,13 @@ fn serve_in_this_process(
         workload: Arc::clone(&workload),
         log: AccessLog::new(args.quiet),
         threads: info.threads,
+        limits: args.limits(),
     };
     let (ended_tx, ended) = mpsc::channel::<Event>();
     let serving = ended_tx.clone();
-    thread::Builder::new()
-        .name("accept".into())
-        .spawn(move || {
-            let _ = serving.send(Event::ServeEnded(serve(served)));
-        })?;
+    thread::Builder::new().name("accept".into()).spawn(move || {
+        let _ = serving.send(Event::ServeEnded(serve(served)));
+    })?;
     thread::spawn(move || {
         if signals.forever().next().is_some() {
             let _ = ended_tx.send(Event::Signal);
@@ -120,9 +115,7 @@ fn serve_in_this_process(
             Ok(())
         }
         Ok(Event::ServeEnded(Ok(()))) => Err(io::Error::other("the accept loop ended")),
-        Ok(Event::ServeEnded(Err(e))) => {
-            Err(io::Error::other(format!("the accept loop failed: {e}")))
-        }
+        Ok(Event::ServeEnded(Err(e))) => Err(io::Error::other(format!("the accept loop failed: {e}"))),
         Err(_) => Err(io::Error::other("the accept thread died")),
     }
 }
@@ -163,8 +156,8 @@ const MAX_RESTARTS: usize = 100;
 fn supervise(args: &ServerArgs) -> io::Result<()> {
     let addr = net::resolve(&args.host, args.port)?;
     // Holding the port (not listening) resolves `--port 0` and keeps anyone else off it while workers restart.
-    let (_reservation, addr) = net::reserve(addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
+    let (_reservation, addr) =
+        net::reserve(addr).map_err(|e| io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")))?;
     let db = args.db.clone().unwrap_or_else(|| default_db_path(addr));
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
 
@@ -187,18 +180,14 @@ fn supervise(args: &ServerArgs) -> io::Result<()> {
         if !line.starts_with("listening on ") {
             let _ = child.kill();
             let status = child.wait()?;
-            return Err(io::Error::other(format!(
-                "worker process exited ({status}) before listening"
-            )));
+            return Err(io::Error::other(format!("worker process exited ({status}) before listening")));
         }
         thread::spawn(move || io::copy(&mut stdout, &mut io::sink()));
         Ok(child)
     };
 
     // Spawned on the main thread: PR_SET_PDEATHSIG fires when the *thread* that forked the child exits.
-    let mut workers = (0..args.processes)
-        .map(|_| spawn_worker())
-        .collect::<io::Result<Vec<_>>>()?;
+    let mut workers = (0..args.processes).map(|_| spawn_worker()).collect::<io::Result<Vec<_>>>()?;
     announce(addr);
 
     let mut restarts = 0;
@@ -212,10 +201,7 @@ fn supervise(args: &ServerArgs) -> io::Result<()> {
                 if restarts > MAX_RESTARTS {
                     return Err(io::Error::other("worker processes keep dying; giving up"));
                 }
-                eprintln!(
-                    "worker process {} exited ({status}); restarting it",
-                    worker.id()
-                );
+                eprintln!("worker process {} exited ({status}); restarting it", worker.id());
                 *worker = spawn_worker()?;
             }
         }
@@ -251,13 +237,8 @@ pub fn report_accept_error(error: &io::Error) {
     if STOPPING.load(Ordering::SeqCst) {
         return; // The listener was shut down on purpose.
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     if LAST_REPORT_S.swap(now, Ordering::Relaxed) != now {
-        eprintln!(
-            "accept failed: {error}; retrying in {} ms",
-            ACCEPT_BACKOFF.as_millis()
-        );
+        eprintln!("accept failed: {error}; retrying in {} ms", ACCEPT_BACKOFF.as_millis());
     }
 }

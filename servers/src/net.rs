@@ -13,12 +13,10 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 const BACKLOG: i32 = 4096;
 
 pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
-    (host, port).to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{host} resolves to no address"),
-        )
-    })
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{host} resolves to no address")))
 }
 
 fn socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {

@@ -32,10 +32,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Spawns `command` with piped stdout/stderr and waits up to `timeout` for its `listening on` line.
     pub fn start(mut command: Command, timeout: Duration) -> io::Result<ServerProcess> {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -66,21 +63,14 @@ impl ServerProcess {
             }
         });
 
-        let mut server = ServerProcess {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stderr_tail,
-            stdout_rest,
-        };
+        let mut server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), stderr_tail, stdout_rest };
         let deadline = Instant::now() + timeout;
         let first = loop {
             match ready_rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(line) => break line,
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
                     if let Ok(Some(status)) = server.child.try_wait() {
-                        return Err(
-                            server.startup_error(&format!("exited with {status} before listening"))
-                        );
+                        return Err(server.startup_error(&format!("exited with {status} before listening")));
                     }
                 }
                 Err(_) => return Err(server.startup_error("did not print `listening on` in time")),
@@ -91,9 +81,7 @@ impl ServerProcess {
             _ => return Err(server.startup_error("closed stdout before listening")),
         };
         server.addr = parse_listening_line(&line).ok_or_else(|| {
-            server.startup_error(&format!(
-                "printed {line:?} instead of `listening on http://HOST:PORT`"
-            ))
+            server.startup_error(&format!("printed {line:?} instead of `listening on http://HOST:PORT`"))
         })?;
         Ok(server)
     }
@@ -106,10 +94,7 @@ impl ServerProcess {
         while Instant::now() < deadline && self.stderr_tail.lock().unwrap().is_empty() {
             thread::sleep(Duration::from_millis(10));
         }
-        io::Error::other(format!(
-            "server {what}; stderr tail:\n{}",
-            self.stderr_tail(20)
-        ))
+        io::Error::other(format!("server {what}; stderr tail:\n{}", self.stderr_tail(20)))
     }
 
     /// `http://ADDR{path}`, for building request URLs.
@@ -129,11 +114,7 @@ impl ServerProcess {
     pub fn stderr_tail(&self, lines: usize) -> String {
         let tail = self.stderr_tail.lock().unwrap();
         let skip = tail.len().saturating_sub(lines);
-        tail.iter()
-            .skip(skip)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        tail.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
     }
 
     /// Every stderr line kept so far (up to the last 200).

@@ -9,12 +9,18 @@ use crate::launch::Served;
 use crate::workload::{Reply, Workload};
 use std::io;
 use std::time::Instant;
-use tiny_http::{Header, Request, Response, Server, StatusCode};
+use tiny_http::{ConnectionLimits, Header, Request, Response, Server, StatusCode};
 
-/// Wraps the already-listening socket (with TCP_NODELAY set) in a tiny_http server.
+/// Wraps the already-listening socket (with TCP_NODELAY set) in a tiny_http server with the server's limits.
+/// (tiny_http has no limits of its own; the vendored copy adds them: vendor/README.md.)
 pub fn server(served: &Served) -> io::Result<Server> {
     let listener = served.listener.try_clone()?;
-    Server::from_listener(listener, None).map_err(io::Error::other)
+    let limits = ConnectionLimits {
+        header_timeout: Some(served.limits.header_timeout),
+        max_head_bytes: served.limits.max_head_bytes,
+        max_connections: served.limits.max_connections,
+    };
+    Server::from_listener_with_limits(listener, None, limits).map_err(io::Error::other)
 }
 
 /// The next request, blocking this thread until tiny_http has read one. Accept errors (out of file descriptors,
@@ -35,12 +41,8 @@ pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
     let plan = workload.plan(request.method().as_str(), request.url());
     // Blocks this thread through any sleep, factorial or database call the request needs.
     let reply = workload.run_blocking(plan);
-    let (status, method, target, peer) = (
-        reply.status,
-        request.method().to_string(),
-        request.url().to_string(),
-        request.remote_addr().copied(),
-    );
+    let (status, method, target, peer) =
+        (reply.status, request.method().to_string(), request.url().to_string(), request.remote_addr().copied());
     // respond() blocks on the socket write; an error means the client went away, which is not ours to report.
     let _ = request.respond(to_response(reply, workload.info.server));
     log.record(started, status, &method, &target, peer);
@@ -56,11 +58,5 @@ fn to_response(reply: Reply, server: &'static str) -> Response<io::Cursor<Vec<u8
     }
     let body = reply.body.as_bytes().to_vec();
     let len = body.len();
-    Response::new(
-        StatusCode(reply.status),
-        headers,
-        io::Cursor::new(body),
-        Some(len),
-        None,
-    )
+    Response::new(StatusCode(reply.status), headers, io::Cursor::new(body), Some(len), None)
 }

@@ -13,7 +13,6 @@ use servers::hyper_glue::{self, Runtime};
 use servers::launch::{self, Served};
 use std::future::Future;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// async-std: one async task per connection on its global executor of --threads threads (default: CPUs); waiting tasks hold no thread.
@@ -29,13 +28,7 @@ fn main() -> ExitCode {
     let threads = cli.server.threads_or_cpus();
     // Set while this process still has one thread, before async-std's runtime reads it.
     std::env::set_var("ASYNC_STD_THREAD_COUNT", threads.to_string());
-    launch::run(
-        "async-std-server",
-        "async tasks on async-std's executor (hyper)",
-        cli.server,
-        threads,
-        serve,
-    )
+    launch::run("async-std-server", "async tasks on async-std's executor (hyper)", cli.server, threads, serve)
 }
 
 /// async-std's way to wait and to block.
@@ -46,20 +39,14 @@ impl Runtime for AsyncStd {
         task::sleep(duration)
     }
 
-    fn unblock<T: Send + 'static>(
-        blocking: impl FnOnce() -> T + Send + 'static,
-    ) -> impl Future<Output = T> + Send {
+    fn unblock<T: Send + 'static>(blocking: impl FnOnce() -> T + Send + 'static) -> impl Future<Output = T> + Send {
         task::spawn_blocking(blocking)
     }
 }
 
 fn serve(served: Served) -> std::io::Result<()> {
-    let Served {
-        listener,
-        workload,
-        log,
-        ..
-    } = served;
+    let connections = hyper_glue::Connections::new(&served);
+    let Served { listener, .. } = served;
     let listener = TcpListener::from(listener);
     task::block_on(async {
         loop {
@@ -67,13 +54,7 @@ fn serve(served: Served) -> std::io::Result<()> {
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let task = hyper_glue::serve_connection::<AsyncStd>(
-                        stream,
-                        peer,
-                        Arc::clone(&workload),
-                        log,
-                    );
-                    task::spawn(task);
+                    task::spawn(connections.task::<AsyncStd>(stream, peer));
                 }
                 // Out of file descriptors, or the listener shut down for exit: back off, then try again.
                 Err(error) => {

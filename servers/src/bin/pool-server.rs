@@ -26,13 +26,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli.server.threads_or_cpus();
-    launch::run(
-        "pool-server",
-        "fixed thread pool (tiny_http + crossbeam)",
-        cli.server,
-        threads,
-        serve,
-    )
+    launch::run("pool-server", "fixed thread pool (tiny_http + crossbeam)", cli.server, threads, serve)
 }
 
 fn serve(served: Served) -> std::io::Result<()> {
@@ -44,14 +38,12 @@ fn serve(served: Served) -> std::io::Result<()> {
         let requests = requests.clone();
         let workload = std::sync::Arc::clone(&served.workload);
         let log = served.log;
-        thread::Builder::new()
-            .name(format!("worker-{id}"))
-            .spawn(move || {
-                // Blocks this worker until a request is handed to it; then blocks it for the request's whole length.
-                for request in requests {
-                    tiny_http_glue::answer(request, &workload, log);
-                }
-            })?;
+        thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
+            // Blocks this worker until a request is handed to it; then blocks it for the request's whole length.
+            for request in requests {
+                tiny_http_glue::answer(request, &workload, log);
+            }
+        })?;
     }
     loop {
         // Blocks until tiny_http has a request, then until a worker takes it.

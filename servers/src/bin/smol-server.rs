@@ -31,13 +31,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli.server.threads_or_cpus();
-    launch::run(
-        "smol-server",
-        "async tasks on a smol executor (hyper)",
-        cli.server,
-        threads,
-        serve,
-    )
+    launch::run("smol-server", "async tasks on a smol executor (hyper)", cli.server, threads, serve)
 }
 
 /// smol's way to wait and to block.
@@ -48,29 +42,21 @@ impl Runtime for Smol {
         Timer::after(duration).await;
     }
 
-    fn unblock<T: Send + 'static>(
-        blocking: impl FnOnce() -> T + Send + 'static,
-    ) -> impl Future<Output = T> + Send {
+    fn unblock<T: Send + 'static>(blocking: impl FnOnce() -> T + Send + 'static) -> impl Future<Output = T> + Send {
         smol::unblock(blocking)
     }
 }
 
 fn serve(served: Served) -> std::io::Result<()> {
-    let Served {
-        listener,
-        workload,
-        log,
-        threads,
-    } = served;
+    let connections = hyper_glue::Connections::new(&served);
+    let Served { listener, threads, .. } = served;
     let executor = Arc::new(Executor::new());
     for id in 0..threads {
         let executor = Arc::clone(&executor);
-        thread::Builder::new()
-            .name(format!("executor-{id}"))
-            .spawn(move || {
-                // Each executor thread runs tasks until the process exits; between tasks it parks, holding nothing.
-                smol::block_on(executor.run(std::future::pending::<()>()))
-            })?;
+        thread::Builder::new().name(format!("executor-{id}")).spawn(move || {
+            // Each executor thread runs tasks until the process exits; between tasks it parks, holding nothing.
+            smol::block_on(executor.run(std::future::pending::<()>()))
+        })?;
     }
     let listener = Async::<TcpListener>::new(listener)?;
     smol::block_on(async {
@@ -79,13 +65,7 @@ fn serve(served: Served) -> std::io::Result<()> {
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let _ = stream.get_ref().set_nodelay(true);
-                    let task = hyper_glue::serve_connection::<Smol>(
-                        stream,
-                        peer,
-                        Arc::clone(&workload),
-                        log,
-                    );
-                    executor.spawn(task).detach();
+                    executor.spawn(connections.task::<Smol>(stream, peer)).detach();
                 }
                 // Out of file descriptors, or the listener shut down for exit: back off, then try again.
                 Err(error) => {

@@ -26,13 +26,7 @@ fn main() -> ExitCode {
         eprintln!("thread-server: --threads does not apply: it starts one thread per request");
         return ExitCode::from(2);
     }
-    launch::run(
-        "thread-server",
-        "thread per request (tiny_http)",
-        cli.server,
-        0,
-        serve,
-    )
+    launch::run("thread-server", "thread per request (tiny_http)", cli.server, 0, serve)
 }
 
 fn serve(served: Served) -> std::io::Result<()> {
@@ -44,9 +38,7 @@ fn serve(served: Served) -> std::io::Result<()> {
         let workload = Arc::clone(&workload);
         // One thread per request. If the kernel refuses a thread, the request is dropped (tiny_http then
         // answers 500) and the server goes on.
-        if let Err(error) =
-            thread::Builder::new().spawn(move || tiny_http_glue::answer(request, &workload, log))
-        {
+        if let Err(error) = thread::Builder::new().spawn(move || tiny_http_glue::answer(request, &workload, log)) {
             eprintln!("thread-server: cannot spawn a thread: {error}");
         }
     }

@@ -28,10 +28,7 @@ pub struct VisitDb {
 impl VisitDb {
     /// Opens (creating if needed) the database at `path` and checks that it is usable.
     pub fn open(path: &Path) -> rusqlite::Result<VisitDb> {
-        let db = VisitDb {
-            path: path.to_path_buf(),
-            idle: Mutex::new(Vec::new()),
-        };
+        let db = VisitDb { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) };
         let conn = db.connect()?;
         db.idle.lock().unwrap().push(conn);
         Ok(db)
@@ -53,10 +50,7 @@ impl VisitDb {
     }
 
     /// Runs `f` on a pooled connection, returning the connection to the pool afterwards.
-    fn with_connection<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
+    fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
         let pooled = self.idle.lock().unwrap().pop();
         let mut conn = match pooled {
             Some(conn) => conn,
@@ -87,11 +81,8 @@ impl VisitDb {
     /// The current count of `name`, 0 if it was never visited. Read-only.
     pub fn visits(&self, name: &str) -> rusqlite::Result<i64> {
         self.with_connection(|conn| {
-            let count = conn
-                .query_row("SELECT count FROM visits WHERE name = ?1", [name], |row| {
-                    row.get(0)
-                })
-                .optional()?;
+            let count =
+                conn.query_row("SELECT count FROM visits WHERE name = ?1", [name], |row| row.get(0)).optional()?;
             Ok(count.unwrap_or(0))
         })
     }

@@ -72,12 +72,7 @@ impl Body {
 
 impl Reply {
     pub fn text(status: u16, body: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            body: Body::Text(body.into()),
-            content_type: "text/plain; charset=utf-8",
-            allow: None,
-        }
+        Reply { status, body: Body::Text(body.into()), content_type: "text/plain; charset=utf-8", allow: None }
     }
 
     fn bad_request(reason: BadRequest) -> Reply {
@@ -151,8 +146,7 @@ impl Workload {
             Ok(query) => query,
             Err(reason) => return Plan::Ready(Reply::bad_request(reason)),
         };
-        self.route(path, &query)
-            .unwrap_or_else(|reason| Plan::Ready(Reply::bad_request(reason)))
+        self.route(path, &query).unwrap_or_else(|reason| Plan::Ready(Reply::bad_request(reason)))
     }
 
     fn route(&self, path: &str, query: &Query) -> Result<Plan, BadRequest> {
@@ -160,28 +154,17 @@ impl Workload {
             "/say/hello" => {
                 let name = query.text("name", MAX_NAME_LEN)?;
                 let ms = query.number("ms", Some(self.hello_ms), MAX_WAIT_MS)?;
-                Plan::Sleep {
-                    wait: Duration::from_millis(ms),
-                    reply: Reply::text(200, format!("hello {name}")),
-                }
+                Plan::Sleep { wait: Duration::from_millis(ms), reply: Reply::text(200, format!("hello {name}")) }
             }
-            "/fact" => Plan::Factorial {
-                n: query.number("n", None, factorial::MAX_N)?,
-                use_cache: query.flag("cache", true)?,
-            },
+            "/fact" => {
+                Plan::Factorial { n: query.number("n", None, factorial::MAX_N)?, use_cache: query.flag("cache", true)? }
+            }
             "/no/param" => Plan::Ready(Reply::text(200, "")),
-            "/db/visit" => Plan::Database(DbCall::Visit {
-                name: query.text("name", MAX_NAME_LEN)?.to_string(),
-            }),
-            "/db/visits" => Plan::Database(DbCall::Visits {
-                name: query.text("name", MAX_NAME_LEN)?.to_string(),
-            }),
+            "/db/visit" => Plan::Database(DbCall::Visit { name: query.text("name", MAX_NAME_LEN)?.to_string() }),
+            "/db/visits" => Plan::Database(DbCall::Visits { name: query.text("name", MAX_NAME_LEN)?.to_string() }),
             "/block" => {
                 let ms = query.number("ms", None, MAX_WAIT_MS)?;
-                Plan::Block {
-                    wait: Duration::from_millis(ms),
-                    reply: Reply::text(200, format!("blocked {ms} ms")),
-                }
+                Plan::Block { wait: Duration::from_millis(ms), reply: Reply::text(200, format!("blocked {ms} ms")) }
             }
             "/health" => Plan::Ready(self.health()),
             _ => unreachable!("KNOWN_PATHS and route() list the same paths"),
@@ -196,10 +179,7 @@ impl Workload {
             "threads": self.info.threads,
             "processes": self.info.processes,
         });
-        Reply {
-            content_type: "application/json",
-            ..Reply::text(200, body.to_string())
-        }
+        Reply { content_type: "application/json", ..Reply::text(200, body.to_string()) }
     }
 
     /// Carries out a plan on the calling thread, blocking it for every kind of wait.
@@ -212,10 +192,9 @@ impl Workload {
                 std::thread::sleep(wait);
                 reply
             }
-            Plan::Factorial { n, use_cache } => Reply {
-                body: Body::Shared(self.factorials.get(n, use_cache)),
-                ..Reply::text(200, "")
-            },
+            Plan::Factorial { n, use_cache } => {
+                Reply { body: Body::Shared(self.factorials.get(n, use_cache)), ..Reply::text(200, "") }
+            }
             Plan::Database(call) => self.call_database(call),
         }
     }
@@ -244,15 +223,7 @@ impl Workload {
 }
 
 /// Every path the server knows: anything else is a 404, these with a method other than GET a 405.
-const KNOWN_PATHS: &[&str] = &[
-    "/say/hello",
-    "/fact",
-    "/no/param",
-    "/db/visit",
-    "/db/visits",
-    "/block",
-    "/health",
-];
+const KNOWN_PATHS: &[&str] = &["/say/hello", "/fact", "/no/param", "/db/visit", "/db/visits", "/block", "/health"];
 
 /// A request in flight; see [`Workload::start_request`].
 pub struct InFlight<'a>(&'a Workload);

@@ -30,9 +30,7 @@ impl Query {
             let name = decode(name)?;
             let value = decode(value)?;
             if pairs.iter().any(|(seen, _)| *seen == name) {
-                return Err(BadRequest(format!(
-                    "parameter {name:?} is given more than once"
-                )));
+                return Err(BadRequest(format!("parameter {name:?} is given more than once")));
             }
             pairs.push((name, value));
         }
@@ -40,10 +38,7 @@ impl Query {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// A required, non-empty text parameter of at most `max_len` bytes.
@@ -51,9 +46,9 @@ impl Query {
         match self.get(name) {
             None => Err(BadRequest(format!("missing parameter {name:?}"))),
             Some("") => Err(BadRequest(format!("parameter {name:?} is empty"))),
-            Some(v) if v.len() > max_len => Err(BadRequest(format!(
-                "parameter {name:?} is longer than {max_len} bytes"
-            ))),
+            Some(v) if v.len() > max_len => {
+                Err(BadRequest(format!("parameter {name:?} is longer than {max_len} bytes")))
+            }
             Some(v) => Ok(v),
         }
     }
@@ -63,11 +58,8 @@ impl Query {
         let Some(raw) = self.get(name) else {
             return default.ok_or_else(|| BadRequest(format!("missing parameter {name:?}")));
         };
-        let out_of_range = || {
-            BadRequest(format!(
-                "parameter {name:?} must be a whole number from 0 to {max}, not {raw:?}"
-            ))
-        };
+        let out_of_range =
+            || BadRequest(format!("parameter {name:?} must be a whole number from 0 to {max}, not {raw:?}"));
         if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(out_of_range());
         }
@@ -83,9 +75,7 @@ impl Query {
             None => Ok(default),
             Some("1") => Ok(true),
             Some("0") => Ok(false),
-            Some(other) => Err(BadRequest(format!(
-                "parameter {name:?} must be 0 or 1, not {other:?}"
-            ))),
+            Some(other) => Err(BadRequest(format!("parameter {name:?} must be 0 or 1, not {other:?}"))),
         }
     }
 }
@@ -99,15 +89,11 @@ fn decode(raw: &str) -> Result<String, BadRequest> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
                 let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
                 match byte {
                     // from_str_radix accepts a leading '+': require two hex digits.
-                    Some(b) if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) => {
-                        out.push(b)
-                    }
+                    Some(b) if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) => out.push(b),
                     _ => return Err(BadRequest(format!("bad percent-encoding in {raw:?}"))),
                 }
                 i += 2;

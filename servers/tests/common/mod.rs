@@ -18,12 +18,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// Every server binary of the package: each test that applies to all of them runs once per entry.
-pub const SERVERS: [&str; 4] = [
-    "thread-server",
-    "pool-server",
-    "async-std-server",
-    "smol-server",
-];
+pub const SERVERS: [&str; 4] = ["thread-server", "pool-server", "async-std-server", "smol-server"];
 
 /// How long a test waits for a server's `listening on` line (a loaded 2-core machine can be slow to exec).
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -72,10 +67,7 @@ impl TestDir {
     pub fn new(label: &str) -> TestDir {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "servers-test-{}-{n}-{label}",
-            std::process::id()
-        ));
+        let path = std::env::temp_dir().join(format!("servers-test-{}-{n}-{label}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create test dir");
         TestDir { path }
@@ -125,12 +117,7 @@ impl Server {
             .arg(&db)
             .args(extra);
         let process = ServerProcess::start(command, START_TIMEOUT)?;
-        Ok(Server {
-            name,
-            process,
-            db,
-            _dir: dir,
-        })
+        Ok(Server { name, process, db, _dir: dir })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -145,11 +132,7 @@ impl Server {
     /// One request on a fresh connection; checks the headers every response must carry.
     pub fn request(&self, method: &str, target: &str) -> Response {
         let response = request(self.addr(), method, target).unwrap_or_else(|e| {
-            panic!(
-                "{} {method} {target}: {e}; server stderr:\n{}",
-                self.name,
-                self.process.stderr_tail(20)
-            )
+            panic!("{} {method} {target}: {e}; server stderr:\n{}", self.name, self.process.stderr_tail(20))
         });
         response.assert_common_headers(self.name, &format!("{method} {target}"));
         response
@@ -183,18 +166,12 @@ pub struct Response {
 impl Response {
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// How many headers are called `name`.
     pub fn header_count(&self, name: &str) -> usize {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .count()
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
     }
 
     pub fn text(&self) -> &str {
@@ -214,12 +191,7 @@ impl Response {
     /// encoding), a `Date`, and `Server: <binary name>`.
     pub fn assert_common_headers(&self, server: &str, what: &str) {
         let context = || format!("{server} {what}: headers {:?}", self.headers);
-        assert_eq!(
-            self.header_count("Content-Length"),
-            1,
-            "{}: want exactly one Content-Length",
-            context()
-        );
+        assert_eq!(self.header_count("Content-Length"), 1, "{}: want exactly one Content-Length", context());
         assert_eq!(
             self.header("Content-Length"),
             Some(self.body.len().to_string().as_str()),
@@ -233,11 +205,7 @@ impl Response {
             context()
         );
         let date = self.header("Date").unwrap_or_default();
-        assert!(
-            date.len() >= 29 && date.ends_with(" GMT"),
-            "{}: want an HTTP date in Date",
-            context()
-        );
+        assert!(date.len() >= 29 && date.ends_with(" GMT"), "{}: want an HTTP date in Date", context());
         assert_eq!(self.header_count("Server"), 1, "{}", context());
         assert_eq!(self.header("Server"), Some(server), "{}", context());
     }
@@ -300,10 +268,7 @@ pub struct KeepAlive {
 impl KeepAlive {
     /// Connects; each response must then arrive within `read_timeout`.
     pub fn connect(addr: SocketAddr, read_timeout: Duration) -> io::Result<KeepAlive> {
-        Ok(KeepAlive {
-            addr,
-            reader: BufReader::new(connect(addr, read_timeout)?),
-        })
+        Ok(KeepAlive { addr, reader: BufReader::new(connect(addr, read_timeout)?) })
     }
 
     /// Sends `GET target` without waiting for the answer.
@@ -358,36 +323,18 @@ fn read_response(reader: &mut impl BufRead, until_close: bool) -> io::Result<Res
         other => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "bad response head ({other:?}): {:?}",
-                    String::from_utf8_lossy(&head)
-                ),
+                format!("bad response head ({other:?}): {:?}", String::from_utf8_lossy(&head)),
             ))
         }
     }
     let status = parsed.code.expect("a complete response has a status");
-    let headers: Vec<(String, String)> = parsed
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
+    let headers: Vec<(String, String)> =
+        parsed.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect();
+    let find = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
 
     let body = if let Some(length) = find("Content-Length") {
-        let length: usize = length
-            .trim()
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length"))?;
+        let length: usize =
+            length.trim().parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length"))?;
         let mut body = vec![0; length];
         reader.read_exact(&mut body)?;
         body
@@ -403,11 +350,7 @@ fn read_response(reader: &mut impl BufRead, until_close: bool) -> io::Result<Res
             format!("keep-alive response without a length: {headers:?}"),
         ));
     };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok(Response { status, headers, body })
 }
 
 /// Decodes a chunked body (no trailers expected).
@@ -451,10 +394,7 @@ pub fn concurrently<T: Send>(n: usize, task: impl Fn(usize) -> T + Sync) -> (Dur
             .collect();
         barrier.wait();
         let started = Instant::now();
-        let results: Vec<T> = handles
-            .into_iter()
-            .map(|h| h.join().expect("client thread panicked"))
-            .collect();
+        let results: Vec<T> = handles.into_iter().map(|h| h.join().expect("client thread panicked")).collect();
         (started.elapsed(), results)
     })
 }
@@ -474,11 +414,7 @@ pub fn concurrent_gets(server: &Server, n: usize, target: &str) -> (Duration, Ve
                     server.process.stderr_tail(20)
                 )
             });
-            assert_eq!(
-                response.status, 200,
-                "{}: GET {target} #{i}: {response:?}",
-                server.name
-            );
+            assert_eq!(response.status, 200, "{}: GET {target} #{i}: {response:?}", server.name);
             response.assert_common_headers(server.name, target);
             response
         })
@@ -575,9 +511,7 @@ pub fn decimal_factorial(n: u32) -> String {
 
 /// The value of a decimal string modulo `m`.
 pub fn decimal_mod(digits: &str, m: u64) -> u64 {
-    digits
-        .bytes()
-        .fold(0, |acc, d| (acc * 10 + u64::from(d - b'0')) % m)
+    digits.bytes().fold(0, |acc, d| (acc * 10 + u64::from(d - b'0')) % m)
 }
 
 /// N! modulo `m`.

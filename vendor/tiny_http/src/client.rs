@@ -6,6 +6,9 @@ use std::io::{BufReader, BufWriter, ErrorKind, Read};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::common::{HTTPVersion, Method};
 use crate::util::RefinedTcpStream;
@@ -34,6 +37,52 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    // Lab patch: limits on reading request heads, and the progress of the head being read.
+    limits: ConnectionLimits,
+    head_deadline: Option<Instant>,
+    head_bytes: usize,
+}
+
+/// Lab patch: limits on each connection (vendor/README.md).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// The longest a client may take to deliver a request head. Also the socket's read timeout, so an idle
+    /// keep-alive connection is closed after it. `None`: no limit (upstream behaviour).
+    pub header_timeout: Option<Duration>,
+    /// The largest request head (request line and headers) in bytes; a larger one gets a 431 and the
+    /// connection is closed.
+    pub max_head_bytes: usize,
+    /// The most connections served at once; one more gets a 503 and is closed.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits { header_timeout: None, max_head_bytes: usize::MAX, max_connections: usize::MAX }
+    }
+}
+
+/// Lab patch: counts a connection as open until dropped.
+pub(crate) struct OpenConnection(pub(crate) Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Lab patch: answers a connection beyond `max_connections` with a 503 and closes it.
+pub(crate) fn refuse_busy(sock: &mut crate::connection::Connection) {
+    use std::io::Write;
+    let body = "too many connections\n";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        body
+    );
+    // A few dozen bytes fit in any socket buffer: this write does not block the accept thread.
+    let _ = sock.write_all(response.as_bytes());
 }
 
 /// Error that can happen when reading a request.
@@ -44,6 +93,8 @@ enum ReadError {
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
+    /// Lab patch: the request head is larger than `ConnectionLimits::max_head_bytes`.
+    HeadTooLarge,
 }
 
 impl ClientConnection {
@@ -65,7 +116,16 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            limits: ConnectionLimits::default(),
+            head_deadline: None,
+            head_bytes: 0,
         }
+    }
+
+    /// Lab patch: applies limits to the heads read from this connection.
+    pub fn with_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// true if the connection is HTTPS
@@ -97,6 +157,16 @@ impl ClientConnection {
 
             prev_byte_was_cr = byte == b'\r';
 
+            // Lab patch: bound the head's size, and (every 8 bytes, to keep the clock off the hot path) its
+            // time: a client trickling a byte at a time beats a socket read timeout, not this deadline.
+            self.head_bytes += 1;
+            if self.head_bytes > self.limits.max_head_bytes {
+                return Err(IoError::new(ErrorKind::InvalidData, "request head too large"));
+            }
+            if self.head_bytes % 8 == 0 && self.head_deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(IoError::new(ErrorKind::TimedOut, "request head too slow"));
+            }
+
             buf.push(byte);
         }
     }
@@ -106,8 +176,11 @@ impl ClientConnection {
     fn read(&mut self) -> Result<Request, ReadError> {
         let (method, path, version, headers) = {
             // reading the request line
+            // Lab patch: each head gets the whole `header_timeout` and `max_head_bytes`.
+            self.head_bytes = 0;
+            self.head_deadline = self.limits.header_timeout.map(|t| Instant::now() + t);
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let line = self.read_next_line().map_err(read_error)?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -118,7 +191,7 @@ impl ClientConnection {
             let headers = {
                 let mut headers = Vec::new();
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self.read_next_line().map_err(read_error)?;
 
                     if line.is_empty() {
                         break;
@@ -150,7 +223,11 @@ impl ClientConnection {
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            // Lab patch: a client that disconnected before peer_addr() was read used to panic this thread.
+            match self.remote_addr.as_ref() {
+                Ok(addr) => *addr,
+                Err(e) => return Err(ReadError::ReadIoError(IoError::new(e.kind(), e.to_string()))),
+            },
             data_source,
             writer,
         )
@@ -218,6 +295,15 @@ impl Iterator for ClientConnection {
                     let response = Response::new_empty(StatusCode(417));
                     response.raw_print(writer, ver, &[], true, None).ok();
                     return None; // TODO: should be recoverable, but needs handling in case of body
+                }
+
+                Err(ReadError::HeadTooLarge) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::new_empty(StatusCode(431));
+                    response
+                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                        .ok();
+                    return None; // the rest of the head is unread: close
                 }
 
                 Err(ReadError::ReadIoError(_)) => return None,
@@ -305,5 +391,14 @@ mod test {
 
         assert!(super::parse_request_line("GET /hello").is_err());
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
+    }
+}
+
+/// Lab patch: maps a head-reading error, telling an oversized head apart from I/O errors.
+fn read_error(e: IoError) -> ReadError {
+    if e.kind() == ErrorKind::InvalidData && e.to_string() == "request head too large" {
+        ReadError::HeadTooLarge
+    } else {
+        ReadError::ReadIoError(e)
     }
 }

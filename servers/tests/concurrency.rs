@@ -1,0 +1,189 @@
+//! Concurrency is real: many requests at once, on every server, with the shape each model must show.
+//!
+//! - waiting requests overlap (thread per request, async tasks), or queue for a pool slot (pool-server);
+//! - a blocking handler stalls an async executor thread (`/block`, the anti-pattern) but not a thread server;
+//! - N concurrent database visits count exactly N, across threads and across `--processes`;
+//! - a burst of keep-alive connections is served at once (tiny_http's connection pool is known to starve it).
+//!
+//! Timing bounds are generous (the machine has 2 shared cores) and check shape: 0.3 s versus 0.9 s or 1.2 s.
+
+mod common;
+
+use common::{concurrent_gets, concurrently, KeepAlive, Server};
+use std::collections::BTreeSet;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// How long each waiting request takes in the overlap tests.
+const WAIT_MS: u64 = 300;
+
+for_each_server!(db_visits_are_exact, db_visits_are_exact_across_processes, keep_alive_burst,);
+
+tests_for!(thread_server = "thread-server", [hello_requests_overlap, block_on_threads_overlaps]);
+tests_for!(
+    async_std_server = "async-std-server",
+    [hello_requests_overlap, hello_overlaps_on_one_thread, block_stalls_the_executor]
+);
+tests_for!(
+    smol_server = "smol-server",
+    [hello_requests_overlap, hello_overlaps_on_one_thread, block_stalls_the_executor]
+);
+tests_for!(pool_server = "pool-server", [pool_runs_threads_at_a_time]);
+
+/// 20 concurrent `/say/hello?ms=300` take about 300 ms, not 20 × 300: each waits without holding the others.
+fn hello_requests_overlap(name: &'static str) {
+    let server = Server::start(name, &[]);
+    assert_hello_overlaps(&server, 20);
+}
+
+/// The async point: with one executor thread, 20 waiting tasks still overlap, because a task that waits for a
+/// timer holds no thread.
+fn hello_overlaps_on_one_thread(name: &'static str) {
+    let server = Server::start(name, &["--threads", "1"]);
+    assert_hello_overlaps(&server, 20);
+}
+
+fn assert_hello_overlaps(server: &Server, clients: usize) {
+    let target = format!("/say/hello?name=x&ms={WAIT_MS}");
+    let (elapsed, responses) = concurrent_gets(server, clients, &target);
+    assert!(responses.iter().all(|r| r.text() == "hello x"));
+    assert!(
+        elapsed >= Duration::from_millis(WAIT_MS) && elapsed < Duration::from_millis(900),
+        "{}: {clients} concurrent ms={WAIT_MS} took {elapsed:?}; want about {WAIT_MS} ms",
+        server.name
+    );
+}
+
+/// A pool of 2 threads serves 6 concurrent 300 ms requests in 3 rounds: about 0.9 s.
+fn pool_runs_threads_at_a_time(name: &'static str) {
+    let server = Server::start(name, &["--threads", "2"]);
+    let target = format!("/say/hello?name=x&ms={WAIT_MS}");
+    let (elapsed, _) = concurrent_gets(&server, 6, &target);
+    assert!(
+        elapsed >= Duration::from_millis(800) && elapsed < Duration::from_millis(1500),
+        "{name} --threads 2: 6 concurrent ms={WAIT_MS} took {elapsed:?}; want 3 rounds, about 0.9 s"
+    );
+}
+
+/// The anti-pattern: `/block` sleeps the executor thread itself, so with `--threads 1` four of them run one
+/// after the other — at least 4 × 300 ms — although async tasks are meant to overlap.
+fn block_stalls_the_executor(name: &'static str) {
+    let server = Server::start(name, &["--threads", "1"]);
+    let target = format!("/block?ms={WAIT_MS}");
+    let (elapsed, responses) = concurrent_gets(&server, 4, &target);
+    assert!(responses.iter().all(|r| r.text() == "blocked 300 ms"));
+    assert!(
+        elapsed >= Duration::from_millis(4 * WAIT_MS),
+        "{name} --threads 1: 4 concurrent /block?ms={WAIT_MS} took {elapsed:?}; a blocked executor \
+         thread cannot overlap them, so want at least 1.2 s"
+    );
+}
+
+/// The contrast: on a thread server, a blocking sleep holds only its own thread.
+fn block_on_threads_overlaps(name: &'static str) {
+    let server = Server::start(name, &[]);
+    let (elapsed, _) = concurrent_gets(&server, 4, &format!("/block?ms={WAIT_MS}"));
+    assert!(
+        elapsed < Duration::from_millis(900),
+        "{name}: 4 concurrent /block?ms={WAIT_MS} took {elapsed:?}; want about {WAIT_MS} ms"
+    );
+}
+
+/// 200 concurrent visits of one name: each is one transaction, so the counts handed out are exactly 1..=200
+/// (no lost update, no duplicate) and the final count is 200.
+fn assert_visits_exact(server: &Server, visits: usize) {
+    let (_, responses) = concurrent_gets(server, visits, "/db/visit?name=x");
+    let counts: BTreeSet<u64> = responses.iter().map(|r| r.text().parse().expect("a count")).collect();
+    let expected: BTreeSet<u64> = (1..=visits as u64).collect();
+    assert_eq!(counts, expected, "{}: every visit must get its own count", server.name);
+    server.expect("/db/visits?name=x", 200, &visits.to_string());
+}
+
+fn db_visits_are_exact(name: &'static str) {
+    let server = Server::start(name, &[]);
+    assert_visits_exact(&server, 200);
+}
+
+/// The same with two processes sharing the port and the database file.
+fn db_visits_are_exact_across_processes(name: &'static str) {
+    let server = Server::start(name, &["--processes", "2"]);
+    let parent = server.process.pid();
+    let health = server.health();
+    assert_eq!(health["processes"].as_u64(), Some(2), "{name}: {health}");
+
+    assert_visits_exact(&server, 200);
+
+    // Both worker processes answer: the kernel spreads new connections over the SO_REUSEPORT listeners.
+    let workers: BTreeSet<u32> = common::children_of(parent).into_iter().collect();
+    assert_eq!(workers.len(), 2, "{name} --processes 2: want 2 worker processes under {parent}");
+    let mut answered = BTreeSet::new();
+    for _ in 0..64 {
+        let health = server.health();
+        assert_eq!(health["processes"].as_u64(), Some(2), "{name}: {health}");
+        let pid = health["pid"].as_u64().expect("a pid") as u32;
+        assert!(workers.contains(&pid), "{name}: /health answered by {pid}, not a worker of {parent} ({workers:?})");
+        answered.insert(pid);
+        if answered.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(answered, workers, "{name}: 64 connections all went to one worker process");
+}
+
+/// 64 keep-alive connections opened at once: each gets its first response within 1 s, and a second request on
+/// each connection is answered too. Every connection stays open until all have had their first answer, as
+/// browsers' and benchmark clients' connections do.
+fn keep_alive_burst(name: &'static str) {
+    const CONNECTIONS: usize = 64;
+    const FIRST_WITHIN: Duration = Duration::from_secs(1);
+    let server = Server::start(name, &[]);
+    let addr = server.addr();
+    let all_answered = Barrier::new(CONNECTIONS);
+    let (_, results) = concurrently(CONNECTIONS, |_| {
+        let started = Instant::now();
+        // Give up on a first answer after 3 s: long enough to tell "slow" from "starved".
+        let connection = KeepAlive::connect(addr, Duration::from_secs(3));
+        let first = connection
+            .and_then(|mut connection| connection.get("/no/param").map(|response| (connection, response)))
+            .map(|(connection, response)| (connection, response, started.elapsed()));
+        all_answered.wait();
+        match first {
+            Ok((mut connection, first, latency)) => {
+                let second = connection.get("/no/param");
+                (Ok((first, latency)), Some(second))
+            }
+            Err(error) => (Err(error), None),
+        }
+    });
+
+    let mut failures = Vec::new();
+    let mut latencies = Vec::new();
+    for (i, (first, second)) in results.iter().enumerate() {
+        match first {
+            Ok((response, latency)) => {
+                response.assert(200, "", &format!("{name} connection {i} first response"));
+                response.assert_common_headers(name, "keep-alive /no/param");
+                latencies.push(*latency);
+                if *latency > FIRST_WITHIN {
+                    failures.push(format!("connection {i}: first response after {latency:?}"));
+                }
+            }
+            Err(error) => failures.push(format!("connection {i}: no first response: {error}")),
+        }
+        match second {
+            Some(Ok(response)) => response.assert(200, "", &format!("{name} connection {i} second response")),
+            Some(Err(error)) => failures.push(format!("connection {i}: second request: {error}")),
+            None => {}
+        }
+    }
+    latencies.sort();
+    assert!(
+        failures.is_empty(),
+        "{name}: {} of {CONNECTIONS} keep-alive connections were not served in time \
+         (answered: {}, slowest first answers: {:?}):\n{}",
+        failures.len(),
+        latencies.len(),
+        latencies.iter().rev().take(5).collect::<Vec<_>>(),
+        failures.join("\n")
+    );
+}
