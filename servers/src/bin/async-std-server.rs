@@ -48,7 +48,8 @@ fn serve(served: Served) -> std::io::Result<()> {
     let connections = hyper_glue::Connections::new(&served);
     let Served { listener, .. } = served;
     let listener = TcpListener::from(listener);
-    task::block_on(async {
+    // The accept loop is a task on the executor like any other; this thread only waits for it to end.
+    task::block_on(task::spawn(async move {
         loop {
             // The accept loop yields here until the reactor reports a new connection.
             match listener.accept().await {
@@ -63,5 +64,5 @@ fn serve(served: Served) -> std::io::Result<()> {
                 }
             }
         }
-    })
+    }))
 }

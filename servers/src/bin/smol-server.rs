@@ -50,29 +50,35 @@ impl Runtime for Smol {
 fn serve(served: Served) -> std::io::Result<()> {
     let connections = hyper_glue::Connections::new(&served);
     let Served { listener, threads, .. } = served;
-    let executor = Arc::new(Executor::new());
-    for id in 0..threads {
-        let executor = Arc::clone(&executor);
-        thread::Builder::new().name(format!("executor-{id}")).spawn(move || {
-            // Each executor thread runs tasks until the process exits; between tasks it parks, holding nothing.
-            smol::block_on(executor.run(std::future::pending::<()>()))
-        })?;
-    }
     let listener = Async::<TcpListener>::new(listener)?;
-    smol::block_on(async {
-        loop {
-            // The accept loop yields here until the reactor reports a new connection.
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.get_ref().set_nodelay(true);
-                    executor.spawn(connections.task::<Smol>(stream, peer)).detach();
-                }
-                // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                Err(error) => {
-                    launch::report_accept_error(&error);
-                    Timer::after(launch::ACCEPT_BACKOFF).await;
+    let executor = Arc::new(Executor::new());
+    // The accept loop is a task like any other: with `--threads 1` everything runs on one thread.
+    let accept_loop = executor.spawn({
+        let executor = Arc::clone(&executor);
+        async move {
+            loop {
+                // The accept loop yields here until the reactor reports a new connection.
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let _ = stream.get_ref().set_nodelay(true);
+                        executor.spawn(connections.task::<Smol>(stream, peer)).detach();
+                    }
+                    // Out of file descriptors, or the listener shut down for exit: back off, then try again.
+                    Err(error) => {
+                        launch::report_accept_error(&error);
+                        Timer::after(launch::ACCEPT_BACKOFF).await;
+                    }
                 }
             }
         }
-    })
+    });
+    // `threads` threads run the executor: this one and threads - 1 more. A thread with no task to run parks
+    // in the reactor (epoll), holding nothing.
+    for id in 1..threads {
+        let executor = Arc::clone(&executor);
+        thread::Builder::new()
+            .name(format!("executor-{id}"))
+            .spawn(move || smol::block_on(executor.run(std::future::pending::<()>())))?;
+    }
+    smol::block_on(executor.run(accept_loop))
 }
