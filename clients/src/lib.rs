@@ -1,1 +1,25 @@
-//! placeholder
+//! The lab's clients: the original article's experiment seen from the client side, and the lab's load
+//! generators.
+//!
+//! Three binaries, three ways to have requests in flight:
+//! - `blocking-client`: one thread, one request at a time ([`blocking`], ureq);
+//! - `pool-client`: `-c` threads, one request each ([`blocking`] on a rayon pool);
+//! - `async-client`: `-c` requests in flight on a few threads ([`runner`]), through surf ([`surf_engine`], the
+//!   library under comparison) or the lean engine ([`lean`], the lab's instrument for raw throughput);
+//!   `--processes P` runs P copies of it as child processes ([`processes`]).
+//!
+//! Every worker records into its own [`recorder::Recorder`]; the merged result becomes a
+//! [`report::ClientReport`], printed by [`export`] as JSON or as the article's human output. [`cost`] measures
+//! what a process costs — the client itself, and (for the lab) the servers.
+
+pub mod async_client;
+pub mod blocking;
+pub mod cli;
+pub mod cost;
+pub mod export;
+pub mod lean;
+pub mod processes;
+pub mod recorder;
+pub mod report;
+pub mod runner;
+pub mod surf_engine;

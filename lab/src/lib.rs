@@ -1,1 +1,31 @@
-//! placeholder
+//! The lab: one command that answers "thread pool or async, for this kind of work, at this concurrency, at what
+//! cost?" by running every server × client × workload × concurrency side by side, next to what a simple model
+//! predicts, and explaining the numbers in plain words.
+//!
+//! The pipeline, one module each:
+//! - [`plan`]: profiles, workloads and the cells they expand to;
+//! - [`process`], [`run`]: servers and clients as child processes (own process groups), cell by cell;
+//! - [`verify`]: correctness before speed — a wrong server is not measured;
+//! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
+//! - [`model`], [`analysis`], [`narrative`]: the prediction, the original experiment, sentences from numbers;
+//! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs.
+
+pub mod analysis;
+pub mod binaries;
+pub mod client;
+pub mod compare;
+pub mod cost;
+pub mod env;
+pub mod export;
+pub mod format;
+pub mod http;
+pub mod limits;
+pub mod matrix;
+pub mod model;
+pub mod narrative;
+pub mod plan;
+pub mod process;
+pub mod progress;
+pub mod results;
+pub mod run;
+pub mod verify;

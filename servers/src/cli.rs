@@ -35,7 +35,7 @@ pub struct ServerArgs {
     pub quiet: bool,
 
     /// Seconds a client may take to send a request head; an idle keep-alive connection is closed after it too.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     pub header_timeout_s: f64,
 
     /// Largest request head (request line and headers) in bytes; larger gets a 431 and the connection closed.
@@ -47,12 +47,21 @@ pub struct ServerArgs {
     pub max_connections: u64,
 
     /// Seconds a clean shutdown (SIGTERM, SIGINT) waits for requests in flight.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = seconds)]
     pub grace_s: f64,
 
     /// Set by the supervisor of `--processes`: the pid of the parent this worker process must not outlive.
     #[arg(long, hide = true)]
     pub worker_of: Option<u32>,
+}
+
+/// A number of seconds from 0 to a day. Checked here because `Duration::from_secs_f64` panics on NaN, infinity
+/// and huge values.
+fn seconds(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(s) if (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err(format!("want a number of seconds from 0 to 86400, not {raw:?}")),
+    }
 }
 
 /// Limits on each connection, the same on every server (`docs/workload.md`).

@@ -38,14 +38,29 @@ pub fn next_request(server: &Server) -> Request {
 pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
     let started = Instant::now();
     let _in_flight = workload.start_request();
-    let plan = workload.plan(request.method().as_str(), request.url());
+    let target = origin_form(request.url()).into_owned();
+    let plan = workload.plan(request.method().as_str(), &target);
     // Blocks this thread through any sleep, factorial or database call the request needs.
     let reply = workload.run_blocking(plan);
-    let (status, method, target, peer) =
-        (reply.status, request.method().to_string(), request.url().to_string(), request.remote_addr().copied());
+    let (status, method, peer) = (reply.status, request.method().to_string(), request.remote_addr().copied());
     // respond() blocks on the socket write; an error means the client went away, which is not ours to report.
     let _ = request.respond(to_response(reply, workload.info.server));
     log.record(started, status, &method, &target, peer);
+}
+
+/// The target as `/path?query`. An HTTP/1.1 server must also accept the absolute form (`http://host/path?query`,
+/// what clients send to proxies); tiny_http passes it through as is, hyper reduces it to the path, so reduce it
+/// here too, or the thread servers would answer 404 where the async ones answer 200.
+fn origin_form(target: &str) -> std::borrow::Cow<'_, str> {
+    let Some(after_scheme) = target.split_once("://").filter(|(scheme, _)| !scheme.contains('/')).map(|(_, r)| r)
+    else {
+        return target.into();
+    };
+    match after_scheme.find(['/', '?']) {
+        Some(i) if after_scheme[i..].starts_with('/') => after_scheme[i..].into(),
+        Some(i) => format!("/{}", &after_scheme[i..]).into(),
+        None => "/".into(),
+    }
 }
 
 fn to_response(reply: Reply, server: &'static str) -> Response<io::Cursor<Vec<u8>>> {

@@ -17,18 +17,43 @@ use std::time::{Duration, Instant};
 /// How long each waiting request takes in the overlap tests.
 const WAIT_MS: u64 = 300;
 
-for_each_server!(db_visits_are_exact, db_visits_are_exact_across_processes, keep_alive_burst,);
-
-tests_for!(thread_server = "thread-server", [hello_requests_overlap, block_on_threads_overlaps]);
+// Each server gets the shared tests plus the ones that show its own model's shape.
+tests_for!(
+    thread_server = "thread-server",
+    [
+        db_visits_are_exact,
+        db_visits_are_exact_across_processes,
+        keep_alive_burst,
+        hello_requests_overlap,
+        block_on_threads_overlaps
+    ]
+);
+tests_for!(
+    pool_server = "pool-server",
+    [db_visits_are_exact, db_visits_are_exact_across_processes, keep_alive_burst, pool_runs_threads_at_a_time]
+);
 tests_for!(
     async_std_server = "async-std-server",
-    [hello_requests_overlap, hello_overlaps_on_one_thread, block_stalls_the_executor]
+    [
+        db_visits_are_exact,
+        db_visits_are_exact_across_processes,
+        keep_alive_burst,
+        hello_requests_overlap,
+        hello_overlaps_on_one_thread,
+        block_stalls_the_executor
+    ]
 );
 tests_for!(
     smol_server = "smol-server",
-    [hello_requests_overlap, hello_overlaps_on_one_thread, block_stalls_the_executor]
+    [
+        db_visits_are_exact,
+        db_visits_are_exact_across_processes,
+        keep_alive_burst,
+        hello_requests_overlap,
+        hello_overlaps_on_one_thread,
+        block_stalls_the_executor
+    ]
 );
-tests_for!(pool_server = "pool-server", [pool_runs_threads_at_a_time]);
 
 /// 20 concurrent `/say/hello?ms=300` take about 300 ms, not 20 × 300: each waits without holding the others.
 fn hello_requests_overlap(name: &'static str) {

@@ -18,6 +18,7 @@ for_each_server!(
     block,
     health,
     unknown_path,
+    absolute_form_target,
     wrong_method,
     bad_query,
     access_log,
@@ -195,6 +196,22 @@ fn unknown_path(name: &'static str) {
     // An unknown path is a 404 whatever the method.
     let response = server.request("POST", "/nope");
     response.assert(404, "no route for /nope", &format!("{name} POST /nope"));
+}
+
+/// HTTP/1.1 servers must accept a request target in absolute form (`http://host/path`, as sent to proxies), and
+/// route it by its path like the usual origin form.
+fn absolute_form_target(name: &'static str) {
+    let server = Server::start(name, &[]);
+    let origin = format!("http://{}", server.addr());
+    server.expect(&format!("{origin}/say/hello?name=abs&ms=0"), 200, "hello abs");
+    server.expect(&format!("{origin}/fact?n=5"), 200, "120");
+    server.expect(&format!("{origin}/nope?x=1"), 404, "no route for /nope");
+    server.expect(
+        &format!("{origin}/fact?n=x"),
+        400,
+        &format!(r#"parameter "n" must be a whole number from 0 to 20000, not "x""#),
+    );
+    server.expect(&origin, 404, "no route for /");
 }
 
 fn wrong_method(name: &'static str) {

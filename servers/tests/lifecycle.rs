@@ -77,8 +77,13 @@ fn bad_flags(name: &'static str) {
         (&["--port", "65536"][..], "--port"),
         (&["--processes", "0"][..], "--processes"),
         (&["--hello-ms", "60001"][..], "--hello-ms"),
-        (&["--hello-ms", "-1"][..], "--hello-ms"),
+        // clap reads `-1` as an unknown flag, and says so.
+        (&["--hello-ms", "-1"][..], "'-1'"),
         (&["--no-such-flag"][..], "--no-such-flag"),
+        // Seconds become a `Duration`, which cannot hold NaN or infinity.
+        (&["--header-timeout-s", "nan"][..], "--header-timeout-s"),
+        (&["--grace-s", "inf"][..], "--grace-s"),
+        (&["--grace-s", "1e300"][..], "--grace-s"),
     ] {
         let out = run_to_exit(name, args);
         assert_eq!(out.status.code(), Some(2), "{name} {args:?}: want exit code 2; stderr: {}", out.stderr);

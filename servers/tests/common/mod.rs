@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use servers::process::{workspace_binary, ServerProcess};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
@@ -433,9 +433,19 @@ pub fn proc_stat(pid: u32) -> Option<(u32, char)> {
     Some((ppid, state))
 }
 
-/// Whether `pid` is a live process (gone and zombie both count as dead).
+/// Whether `pid` is a live process: some thread of it has not exited. The main thread alone is not enough:
+/// after a SIGKILL it can show as a zombie while the other threads are still exiting and still hold the
+/// process's file descriptors (its listening socket among them).
 pub fn is_alive(pid: u32) -> bool {
-    matches!(proc_stat(pid), Some((_, state)) if state != 'Z' && state != 'X')
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.filter_map(|t| t.ok()?.file_name().to_str()?.parse::<u32>().ok()).any(|tid| {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rfind(')').and_then(|end| stat[end + 2..].chars().next()))
+            .is_some_and(|state| state != 'Z' && state != 'X')
+    })
 }
 
 /// Every live process whose parent is `parent`.

@@ -1,0 +1,141 @@
+//! `async-client`: up to `-c` requests in flight per process on a few executor threads — the original
+//! article's ten requests in about the time of one.
+//!
+//! The flags and the top-level flow live here (the binary only calls [`main`]); the event loops are in
+//! [`crate::runner`], the HTTP engines in [`crate::surf_engine`] and [`crate::lean`], and `--processes` in
+//! [`crate::processes`].
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+use crate::cli::{self, parse_processes, parse_threads, CommonArgs, ConcurrencyArgs};
+use crate::cost::CostMeter;
+use crate::export::{self, human};
+use crate::lean::LeanEngine;
+use crate::processes;
+use crate::report::{ClientReport, RunMeta};
+use crate::runner::{self, Measured, Plan};
+use crate::surf_engine::SurfEngine;
+
+pub const NAME: &str = "async-client";
+
+/// Requests in flight over async I/O: a smol executor per thread, surf or the lean engine.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "async-client", version, about)]
+pub struct AsyncArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub concurrency: ConcurrencyArgs,
+
+    /// HTTP implementation: surf (the library under comparison) or lean (the lab's raw-throughput engine).
+    #[arg(long, value_enum, default_value_t = Engine::Surf)]
+    pub engine: Engine,
+
+    /// Executor threads per process [default: the number of CPUs, divided among the processes].
+    #[arg(long, value_parser = parse_threads)]
+    pub threads: Option<usize>,
+
+    /// Split the requests over this many OS processes, each with its own executors and `-c` slots.
+    #[arg(long, default_value_t = 1, value_parser = parse_processes)]
+    pub processes: usize,
+
+    /// Internal: run as a child of `--processes` (talks to the parent over stdin/stdout).
+    #[arg(long, hide = true)]
+    pub child: bool,
+
+    /// Internal: the number of a child's first request, so that printed request numbers are unique.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub first_index: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Surf,
+    Lean,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Surf => "surf",
+            Engine::Lean => "lean",
+        }
+    }
+}
+
+impl AsyncArgs {
+    /// Processes actually started: never more than there are requests.
+    pub fn effective_processes(&self) -> usize {
+        let requests = usize::try_from(self.common.requests).unwrap_or(usize::MAX);
+        self.processes.min(requests).max(1)
+    }
+
+    /// Executor threads per process.
+    pub fn threads_per_process(&self) -> usize {
+        self.threads.unwrap_or_else(|| (cli::cpu_count() / self.effective_processes()).max(1))
+    }
+}
+
+pub fn main() -> ExitCode {
+    let args: AsyncArgs = cli::parse_or_exit();
+    if args.child {
+        return processes::child_main(&args);
+    }
+    cli::raise_open_files_limit();
+    let processes = args.effective_processes();
+    let common = &args.common;
+    let meta = RunMeta {
+        client: NAME,
+        engine: args.engine.name(),
+        url: common.url.url.to_string(),
+        requests: common.requests,
+        concurrency: args.concurrency.concurrency as u64,
+        processes: processes as u64,
+        keep_alive: common.keep_alive.is_on(),
+    };
+    if !common.json {
+        println!("{}", human::start_line(&meta));
+    }
+    let meter = CostMeter::start();
+    let result = if processes > 1 {
+        processes::run_parent(&args, processes)
+    } else {
+        run_in_process(&args, || {}).map(|measured| (measured, Default::default()))
+    };
+    let (measured, children_cost) = match result {
+        Ok(result) => result,
+        Err(error) => return cli::fail(NAME, error),
+    };
+    let mut cost = meter.finish();
+    cost.add(&children_cost);
+    let report = ClientReport::new(&meta, &measured.recorder, measured.wall.as_secs_f64(), cost);
+    export::finish(NAME, &report, common.json)
+}
+
+/// Runs this process's share: warm-up, `before_measure`, then the counted requests.
+pub fn run_in_process(args: &AsyncArgs, before_measure: impl FnOnce()) -> io::Result<Measured> {
+    let concurrency = args.concurrency.concurrency;
+    let plan = Plan {
+        requests: args.common.requests,
+        warmup: args.common.warmup,
+        concurrency,
+        threads: args.threads_per_process(),
+        timeout: args.common.timeout,
+        echo: !args.common.json,
+        first_index: args.first_index,
+    };
+    Ok(match args.engine {
+        Engine::Surf => {
+            let engine = SurfEngine::new(&args.common, concurrency)?;
+            runner::run(&plan, || engine.slot(), before_measure)
+        }
+        Engine::Lean => {
+            let engine = LeanEngine::new(&args.common);
+            runner::run(&plan, || engine.slot(), before_measure)
+        }
+    })
+}

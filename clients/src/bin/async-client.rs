@@ -1,0 +1,5 @@
+//! `async-client`: see [`clients::async_client`].
+
+fn main() -> std::process::ExitCode {
+    clients::async_client::main()
+}

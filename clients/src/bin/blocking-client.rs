@@ -1,0 +1,51 @@
+//! `blocking-client`: requests one after another on one thread with a blocking client (ureq, one reused
+//! `Agent`) — Python `requests` in the original article. Ten 3-second requests take 30 seconds: the only
+//! thread sleeps in `read(2)` while the server works.
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use clap::Parser;
+use clients::blocking::{self, UreqEngine};
+use clients::cli::{self, CommonArgs};
+use clients::cost::CostMeter;
+use clients::export::{self, human};
+use clients::report::{ClientReport, RunMeta};
+
+const NAME: &str = "blocking-client";
+
+/// One request at a time on one thread, over a blocking HTTP client (ureq).
+#[derive(Debug, Parser)]
+#[command(name = "blocking-client", version, about)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let Args { common } = cli::parse_or_exit();
+    let meta = RunMeta {
+        client: NAME,
+        engine: "ureq",
+        url: common.url.url.to_string(),
+        requests: common.requests,
+        concurrency: 1,
+        processes: 1,
+        keep_alive: common.keep_alive.is_on(),
+    };
+    if !common.json {
+        println!("{}", human::start_line(&meta));
+    }
+    let meter = CostMeter::start();
+    let engine = UreqEngine::new(&common, 1);
+    blocking::drive(&engine, &AtomicU64::new(0), common.warmup, false);
+
+    let started = Instant::now();
+    // Blocks this (only) thread for every request in turn.
+    let recorder = blocking::drive(&engine, &AtomicU64::new(0), common.requests, !common.json);
+    let wall = started.elapsed();
+
+    let report = ClientReport::new(&meta, &recorder, wall.as_secs_f64(), meter.finish());
+    export::finish(NAME, &report, common.json)
+}

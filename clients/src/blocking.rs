@@ -1,0 +1,132 @@
+//! Blocking HTTP with ureq: the calling thread sleeps in `read(2)` until the server answers.
+//!
+//! This is Python `requests`' counterpart in the original article. One [`ureq::Agent`] is built per run and
+//! shared by every thread that sends (an `Agent` is a cheap handle on one connection pool), so connections are
+//! reused across requests. The concurrency idea: with blocking I/O, requests in flight = threads;
+//! blocking-client has one, pool-client has `-c`.
+//!
+//! One ureq default is replaced: its resolver looks the host up on *every* request, before the pool is even
+//! consulted, and when a timeout is set it does so on a freshly spawned thread — a thread per request. Our
+//! `ResolvedOnce` hands back the address `--url` resolved to at start-up.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::Agent;
+
+use crate::cli::CommonArgs;
+use crate::recorder::{FailureKind, Outcome, Recorder};
+
+/// ureq, configured for measuring: no status-as-error, TCP_NODELAY, an idle pool as large as the thread pool.
+pub struct UreqEngine {
+    /// The connection pool and configuration, shared by all sending threads.
+    agent: Agent,
+    /// The request URL, validated once at start-up.
+    url: String,
+    /// With `--keep-alive off`, each request says `Connection: close` so that no connection is reused.
+    keep_alive: bool,
+    /// `--timeout`, for the failure message.
+    timeout: Duration,
+}
+
+impl UreqEngine {
+    /// An engine whose idle pool keeps one connection per thread (`threads`): ureq's default of 3 idle
+    /// connections per host would close and reopen connections under `-c 4` and more.
+    pub fn new(args: &CommonArgs, threads: usize) -> UreqEngine {
+        let idle = threads.max(1);
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(args.timeout))
+            .no_delay(true)
+            .max_idle_connections_per_host(idle)
+            .max_idle_connections(idle)
+            .user_agent("clients/ureq")
+            .build();
+        UreqEngine {
+            agent: Agent::with_parts(config, DefaultConnector::default(), ResolvedOnce(args.url.addr)),
+            url: args.url.url.to_string(),
+            keep_alive: args.keep_alive.is_on(),
+            timeout: args.timeout,
+        }
+    }
+
+    /// Sends one GET and reads the body to the end (so that the connection can go back to the pool).
+    /// Blocks the calling thread for the whole round trip.
+    pub fn send(&self) -> Outcome {
+        let mut request = self.agent.get(&self.url);
+        if !self.keep_alive {
+            request = request.header("Connection", "close");
+        }
+        let mut response = match request.call() {
+            Ok(response) => response,
+            Err(error) => return self.classify(error),
+        };
+        let status = response.status().as_u16();
+        // Blocks until the whole body has arrived.
+        match io::copy(&mut response.body_mut().as_reader(), &mut io::sink()) {
+            Ok(_) => Outcome::from_status(status),
+            Err(error) => self.classify_body_error(error),
+        }
+    }
+
+    fn classify(&self, error: ureq::Error) -> Outcome {
+        let kind = match &error {
+            ureq::Error::Timeout(_) => return Outcome::timed_out(self.timeout),
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => FailureKind::Connect,
+            ureq::Error::Io(io) => io_kind(io),
+            _ => FailureKind::Other,
+        };
+        Outcome::failure(kind, error.to_string())
+    }
+
+    fn classify_body_error(&self, error: io::Error) -> Outcome {
+        let inner_timeout = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)));
+        if inner_timeout {
+            return Outcome::timed_out(self.timeout);
+        }
+        Outcome::failure(io_kind(&error), format!("reading the body: {error}"))
+    }
+}
+
+/// A ureq resolver that returns the address resolved at start-up, without a lookup (or a thread) per request.
+#[derive(Debug)]
+struct ResolvedOnce(SocketAddr);
+
+impl Resolver for ResolvedOnce {
+    fn resolve(&self, _: &Uri, _: &ureq::config::Config, _: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let mut addrs = self.empty();
+        addrs.push(self.0);
+        Ok(addrs)
+    }
+}
+
+fn io_kind(error: &io::Error) -> FailureKind {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => FailureKind::Connect,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailureKind::Timeout,
+        _ => FailureKind::Other,
+    }
+}
+
+/// Sends requests on the calling thread, taking request numbers from `next` until `limit` is reached.
+/// Several threads may share `next` (pool-client): each keeps its own [`Recorder`], so nothing else is shared.
+pub fn drive(engine: &UreqEngine, next: &AtomicU64, limit: u64, echo: bool) -> Recorder {
+    let mut recorder = Recorder::new(echo);
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= limit {
+            return recorder;
+        }
+        let sent = Instant::now();
+        let outcome = engine.send();
+        recorder.record(index, outcome, sent.elapsed());
+    }
+}

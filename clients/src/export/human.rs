@@ -1,0 +1,91 @@
+//! The human output, shaped like the original article's clients: the start time, one line per response as it
+//! arrives (status and latency), the end time, then a summary.
+//!
+//! ```text
+//! start 2025-11-26T14:50:01.123Z  10 × http://127.0.0.1:8888/say/hello?name=Lucy (async-client, surf, 10 in flight)
+//! #3    200  201.4 ms
+//! ...
+//! end   2025-11-26T14:50:01.331Z
+//! 10 requests: 10 succeeded, 0 failed in 0.208 s (48.1 req/s)
+//! latency: min 200.9 ms  p50 201.3 ms  p90 202.0 ms  p99 202.3 ms  max 202.3 ms
+//! ```
+
+use std::time::{Duration, SystemTime};
+
+use super::Exporter;
+use crate::recorder::Outcome;
+use crate::report::{ClientReport, RunMeta};
+
+/// The line printed before the first request.
+pub fn start_line(meta: &RunMeta) -> String {
+    let processes = if meta.processes > 1 { format!(" × {} processes", meta.processes) } else { String::new() };
+    format!(
+        "start {}  {} × {} ({}, {}, {} in flight{processes}, keep-alive {})",
+        now(),
+        meta.requests,
+        meta.url,
+        meta.client,
+        meta.engine,
+        meta.concurrency,
+        if meta.keep_alive { "on" } else { "off" },
+    )
+}
+
+/// The line printed for each response (or failure) as it arrives; `index` is 0-based.
+pub fn response_line(index: u64, outcome: &Outcome, latency: Duration) -> String {
+    let ms = latency.as_secs_f64() * 1e3;
+    let number = format!("#{}", index + 1);
+    match outcome {
+        Outcome::Success { status } => format!("{number:<5} {status}  {ms:.1} ms"),
+        Outcome::Failure { kind, status: Some(status), .. } => {
+            format!("{number:<5} {status}  {ms:.1} ms  (failed: {})", kind.name())
+        }
+        Outcome::Failure { kind, status: None, reason } => {
+            format!("{number:<5} ---  {ms:.1} ms  (failed: {}: {reason})", kind.name())
+        }
+    }
+}
+
+/// The current wall-clock time, RFC 3339 with milliseconds.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// The end time and the summary.
+pub struct SummaryExporter;
+
+impl Exporter for SummaryExporter {
+    fn serialize(&self, r: &ClientReport) -> String {
+        let ms = |us: u64| us as f64 / 1e3;
+        let l = &r.latency_us;
+        let f = &r.failures;
+        let mut text = format!("end   {}\n", now());
+        text += &format!(
+            "{} requests: {} succeeded, {} failed in {:.3} s ({:.1} req/s)\n",
+            r.requests, r.succeeded, r.failed, r.wall_s, r.throughput_rps
+        );
+        if r.failed > 0 {
+            text += &format!(
+                "failures: connect {}, timeout {}, status {}, other {}\n",
+                f.connect, f.timeout, f.status, f.other
+            );
+        }
+        if r.succeeded > 0 {
+            text += &format!(
+                "latency: min {:.1} ms  mean {:.1} ms  p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms\n",
+                ms(l.min),
+                l.mean / 1e3,
+                ms(l.p50),
+                ms(l.p90),
+                ms(l.p99),
+                ms(l.max)
+            );
+        }
+        let c = &r.cost;
+        text += &format!(
+            "client cost: {} threads, {} KiB peak RSS, {:.3} s user, {:.3} s sys\n",
+            c.peak_threads, c.peak_rss_kib, c.user_s, c.sys_s
+        );
+        text
+    }
+}

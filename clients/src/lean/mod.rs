@@ -1,0 +1,225 @@
+//! The lean engine: HTTP/1.1 keep-alive GETs straight over smol's `Async<TcpStream>`, for raw throughput.
+//!
+//! surf stays the default engine of async-client — it is the library under comparison. This one is the lab's
+//! instrument, built to cost as little as possible per request: the request bytes are encoded once per run,
+//! each slot owns one connection (TCP_NODELAY) and one read buffer for its whole life, the response head is
+//! parsed in place with httparse and the body is skipped without copying ([`http1`]). A request is one
+//! `write` and, usually, one `read` that finds the whole response. A connection the server closes
+//! (`Connection: close`, HTTP/1.0, or an idle keep-alive timeout noticed on the next request) is reopened.
+
+pub mod http1;
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::Async;
+
+use crate::cli::CommonArgs;
+use crate::recorder::{FailureKind, Outcome};
+use crate::runner::Slot;
+use http1::{parse_head, FramingError};
+
+/// Initial read buffer per slot: a whole small response fits, so one `read` usually suffices.
+const BUFFER_BYTES: usize = 8 * 1024;
+/// A response head (or chunk-size line) larger than this is refused.
+const MAX_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// What every slot shares: where to connect and the request, already encoded.
+pub struct LeanEngine {
+    addr: SocketAddr,
+    /// `GET /path HTTP/1.1` and headers, encoded once, written as-is for every request.
+    request: Box<[u8]>,
+    keep_alive: bool,
+}
+
+impl LeanEngine {
+    pub fn new(args: &CommonArgs) -> LeanEngine {
+        let keep_alive = args.keep_alive.is_on();
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: clients/lean\r\nAccept: */*\r\n{}\r\n",
+            args.url.path_and_query(),
+            args.url.host_header(),
+            if keep_alive { "" } else { "Connection: close\r\n" }
+        );
+        LeanEngine { addr: args.url.addr, request: request.into_bytes().into_boxed_slice(), keep_alive }
+    }
+
+    /// A slot: not connected yet; it connects on its first request.
+    pub fn slot(&self) -> LeanSlot<'_> {
+        LeanSlot { engine: self, connection: None, buffer: vec![0; BUFFER_BYTES] }
+    }
+}
+
+/// One connection and its buffer, reused for every request this slot sends.
+pub struct LeanSlot<'a> {
+    engine: &'a LeanEngine,
+    /// `None` until the first request, and after the server closed it or a request failed on it.
+    connection: Option<Async<TcpStream>>,
+    /// Read buffer; its whole length is usable, it grows only for oversized heads.
+    buffer: Vec<u8>,
+}
+
+/// Why an exchange failed, before it is turned into an [`Outcome`].
+enum ExchangeError {
+    /// Opening the connection failed.
+    Connect(io::Error),
+    /// A reused connection was closed by the server before any byte of the response: it had closed the idle
+    /// connection. Retried once on a fresh connection.
+    Stale(String),
+    Io(io::Error),
+    Framing(FramingError),
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExchangeError::Connect(e) => write!(f, "cannot connect: {e}"),
+            ExchangeError::Stale(what) => f.write_str(what),
+            ExchangeError::Io(e) => write!(f, "{e}"),
+            ExchangeError::Framing(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl ExchangeError {
+    fn outcome(&self) -> Outcome {
+        let kind = match self {
+            ExchangeError::Connect(e) if e.kind() == io::ErrorKind::TimedOut => FailureKind::Timeout,
+            ExchangeError::Connect(_) => FailureKind::Connect,
+            ExchangeError::Io(e) if e.kind() == io::ErrorKind::TimedOut => FailureKind::Timeout,
+            ExchangeError::Stale(_) | ExchangeError::Io(_) | ExchangeError::Framing(_) => FailureKind::Other,
+        };
+        Outcome::failure(kind, self.to_string())
+    }
+}
+
+impl From<FramingError> for ExchangeError {
+    fn from(e: FramingError) -> Self {
+        ExchangeError::Framing(e)
+    }
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted)
+}
+
+impl LeanSlot<'_> {
+    /// One request/response on this slot's connection (opening it if needed). Returns the status.
+    async fn exchange(&mut self) -> Result<u16, ExchangeError> {
+        let LeanSlot { engine, connection, buffer } = self;
+        let reused = connection.is_some();
+        let stream = match connection {
+            Some(stream) => stream,
+            None => {
+                // Yields until the TCP handshake completes.
+                let stream = Async::<TcpStream>::connect(engine.addr).await.map_err(ExchangeError::Connect)?;
+                stream.get_ref().set_nodelay(true).map_err(ExchangeError::Connect)?;
+                connection.insert(stream)
+            }
+        };
+        let stale = |what: String, e: Option<io::Error>| match e {
+            Some(e) if !reused || !is_reset(&e) => ExchangeError::Io(e),
+            _ if reused => ExchangeError::Stale(what),
+            _ => ExchangeError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, what)),
+        };
+
+        // Normally completes at once: the request is far smaller than the socket buffer.
+        if let Err(e) = stream.write_all(&engine.request).await {
+            return Err(stale("connection closed by the server before the request was sent".into(), Some(e)));
+        }
+
+        // Read until the head is complete. Yields while the server works.
+        let mut filled = 0;
+        let head = loop {
+            if filled == buffer.len() {
+                grow(buffer)?;
+            }
+            let n = match stream.read(&mut buffer[filled..]).await {
+                Ok(n) => n,
+                Err(e) if filled == 0 => {
+                    return Err(stale(format!("connection reset before the response: {e}"), Some(e)))
+                }
+                Err(e) => return Err(ExchangeError::Io(e)),
+            };
+            if n == 0 {
+                return Err(if filled == 0 {
+                    stale("connection closed before the response".into(), None)
+                } else {
+                    ExchangeError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-head"))
+                });
+            }
+            filled += n;
+            if let Some(head) = parse_head(&buffer[..filled])? {
+                break head;
+            }
+        };
+
+        // Skip the body: bytes [start, end) of the buffer are unconsumed.
+        let mut body = head.body;
+        let (mut start, mut end) = (head.len, filled);
+        loop {
+            start += body.feed(&buffer[start..end])?;
+            if body.is_done() {
+                break;
+            }
+            // Keep only the unconsumed tail (a partial chunk-size line), at the front.
+            buffer.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+            if end == buffer.len() {
+                grow(buffer)?;
+            }
+            // Yields until more of the body arrives.
+            let n = stream.read(&mut buffer[end..]).await.map_err(ExchangeError::Io)?;
+            if n == 0 {
+                body.finish_at_eof()?;
+                break;
+            }
+            end += n;
+        }
+
+        // Bytes after the response would mean the server sent something we did not ask for: start afresh.
+        if head.close || !engine.keep_alive || start != end {
+            *connection = None;
+        }
+        Ok(head.status)
+    }
+}
+
+fn grow(buffer: &mut Vec<u8>) -> Result<(), ExchangeError> {
+    if buffer.len() >= MAX_BUFFER_BYTES {
+        return Err(ExchangeError::Framing(FramingError(format!(
+            "response head or chunk line larger than {MAX_BUFFER_BYTES} bytes"
+        ))));
+    }
+    buffer.resize(buffer.len() * 2, 0);
+    Ok(())
+}
+
+impl Slot for LeanSlot<'_> {
+    async fn send(&mut self) -> Outcome {
+        let result = match self.exchange().await {
+            Err(ExchangeError::Stale(_)) => {
+                // The server had closed our idle connection; that says nothing about this request. Once more,
+                // on a fresh connection.
+                self.connection = None;
+                self.exchange().await
+            }
+            result => result,
+        };
+        match result {
+            Ok(status) => Outcome::from_status(status),
+            Err(error) => {
+                self.connection = None;
+                error.outcome()
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        // The response may still be on its way: this connection is out of step for good.
+        self.connection = None;
+    }
+}

@@ -1,0 +1,265 @@
+//! Recording outcomes without sharing: one [`Recorder`] (and so one HDR histogram) per worker thread or
+//! executor thread, merged once at the end.
+//!
+//! The concurrency idea: the hot path — a response arrived, note its latency — touches only memory owned by the
+//! worker that sent the request. No lock, no atomic, no cache line bouncing between cores; the cost of
+//! combining is paid once, after the clock has stopped ([`Recorder::merge`]). Child processes of
+//! `async-client --processes` ship their recorder to the parent as a [`RecorderSnapshot`].
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::export::human;
+use crate::report::{Failures, Latency};
+
+/// Significant decimal digits kept by the latency histograms (0.1 % resolution).
+const HISTOGRAM_SIGFIG: u8 = 3;
+
+/// Why a request did not succeed; the kinds of the report's `failures` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The connection could not be opened (refused, unreachable).
+    Connect,
+    /// No complete response within `--timeout`.
+    Timeout,
+    /// A complete response with a status other than 2xx.
+    Status,
+    /// Anything else (reset, malformed or truncated response).
+    Other,
+}
+
+impl FailureKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Status => "status",
+            FailureKind::Other => "other",
+        }
+    }
+}
+
+/// What became of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx response whose body was read to the end.
+    Success { status: u16 },
+    /// Anything else.
+    Failure {
+        kind: FailureKind,
+        /// The response status, when a response arrived.
+        status: Option<u16>,
+        /// A short human-readable reason (only the first one is kept by the recorder).
+        reason: String,
+    },
+}
+
+impl Outcome {
+    pub fn failure(kind: FailureKind, reason: impl Into<String>) -> Outcome {
+        Outcome::Failure { kind, status: None, reason: reason.into() }
+    }
+
+    /// The outcome of a complete response: success for 2xx, a `status` failure otherwise.
+    pub fn from_status(status: u16) -> Outcome {
+        if (200..300).contains(&status) {
+            Outcome::Success { status }
+        } else {
+            Outcome::Failure { kind: FailureKind::Status, status: Some(status), reason: format!("HTTP {status}") }
+        }
+    }
+
+    /// The outcome of a request cut short by `--timeout`.
+    pub fn timed_out(timeout: Duration) -> Outcome {
+        Outcome::failure(FailureKind::Timeout, format!("no complete response within {timeout:?}"))
+    }
+}
+
+/// One worker's tally. Owned by exactly one thread (or one executor thread's tasks, through a `RefCell`).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Latencies of succeeded requests, in microseconds. Auto-resizing, so an idle worker's histogram stays small.
+    latency_us: Histogram<u64>,
+    /// Requests that got a 2xx response.
+    succeeded: u64,
+    /// Failed requests, by kind.
+    failures: Failures,
+    /// The first failure's reason, kept for the one-line message printed when everything failed.
+    first_failure: Option<String>,
+    /// Human mode: print a line per response as it arrives. This takes the stdout lock, which is why `--json`
+    /// (the mode the lab measures with) never echoes.
+    echo: bool,
+}
+
+impl Recorder {
+    /// A recorder that prints a line per response when `echo` is set.
+    pub fn new(echo: bool) -> Recorder {
+        Recorder {
+            latency_us: Histogram::new(HISTOGRAM_SIGFIG).expect("3 significant figures is a valid histogram"),
+            succeeded: 0,
+            failures: Failures::default(),
+            first_failure: None,
+            echo,
+        }
+    }
+
+    /// Notes the outcome of request number `index` (0-based) that took `latency` from send to last byte.
+    pub fn record(&mut self, index: u64, outcome: Outcome, latency: Duration) {
+        if self.echo {
+            println!("{}", human::response_line(index, &outcome, latency));
+        }
+        match outcome {
+            Outcome::Success { .. } => {
+                self.succeeded += 1;
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                // An auto-resizing histogram only refuses values beyond u64 range tricks; such a latency
+                // (centuries) cannot happen, so the error is ignored rather than turned into a panic.
+                let _ = self.latency_us.record(micros);
+            }
+            Outcome::Failure { kind, reason, .. } => {
+                match kind {
+                    FailureKind::Connect => self.failures.connect += 1,
+                    FailureKind::Timeout => self.failures.timeout += 1,
+                    FailureKind::Status => self.failures.status += 1,
+                    FailureKind::Other => self.failures.other += 1,
+                }
+                if self.first_failure.is_none() {
+                    self.first_failure = Some(format!("{}: {}", kind.name(), reason));
+                }
+            }
+        }
+    }
+
+    /// Folds another worker's tally into this one (after the clock has stopped).
+    pub fn merge(&mut self, other: &Recorder) {
+        self.succeeded += other.succeeded;
+        self.failures.add(&other.failures);
+        if self.first_failure.is_none() {
+            self.first_failure.clone_from(&other.first_failure);
+        }
+        // Both histograms auto-resize, so adding cannot run out of range.
+        let _ = self.latency_us.add(&other.latency_us);
+    }
+
+    /// Merges every recorder of a run into one.
+    pub fn merge_all(recorders: impl IntoIterator<Item = Recorder>) -> Recorder {
+        let mut total = Recorder::new(false);
+        for recorder in recorders {
+            total.merge(&recorder);
+        }
+        total
+    }
+
+    pub fn succeeded(&self) -> u64 {
+        self.succeeded
+    }
+
+    pub fn failures(&self) -> &Failures {
+        &self.failures
+    }
+
+    pub fn first_failure(&self) -> Option<&str> {
+        self.first_failure.as_deref()
+    }
+
+    /// The latency summary of succeeded requests; all zeros when none succeeded.
+    pub fn latency(&self) -> Latency {
+        let h = &self.latency_us;
+        if h.is_empty() {
+            return Latency::default();
+        }
+        Latency {
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+
+    /// A serializable copy, for sending from a child process to its parent.
+    pub fn snapshot(&self) -> RecorderSnapshot {
+        RecorderSnapshot {
+            succeeded: self.succeeded,
+            failures: self.failures,
+            first_failure: self.first_failure.clone(),
+            latency_us_buckets: self
+                .latency_us
+                .iter_recorded()
+                .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a recorder from a child's snapshot (never echoing: the child already printed its lines).
+    pub fn from_snapshot(snapshot: &RecorderSnapshot) -> Recorder {
+        let mut recorder = Recorder::new(false);
+        recorder.succeeded = snapshot.succeeded;
+        recorder.failures = snapshot.failures;
+        recorder.first_failure.clone_from(&snapshot.first_failure);
+        for &(value, count) in &snapshot.latency_us_buckets {
+            let _ = recorder.latency_us.record_n(value, count);
+        }
+        recorder
+    }
+}
+
+/// A [`Recorder`] as JSON: the histogram travels as its non-empty buckets, `(highest equivalent value, count)`,
+/// which land in the same buckets when recorded again — so merging across processes is exact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecorderSnapshot {
+    pub succeeded: u64,
+    pub failures: Failures,
+    pub first_failure: Option<String>,
+    pub latency_us_buckets: Vec<(u64, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_workers_adds_counts_and_keeps_quantiles() {
+        let mut a = Recorder::new(false);
+        let mut b = Recorder::new(false);
+        for ms in 1..=100 {
+            a.record(ms, Outcome::Success { status: 200 }, Duration::from_millis(ms));
+        }
+        b.record(0, Outcome::from_status(400), Duration::from_millis(1));
+        b.record(1, Outcome::timed_out(Duration::from_millis(5)), Duration::from_millis(5));
+        b.record(2, Outcome::Success { status: 204 }, Duration::from_secs(10));
+        let total = Recorder::merge_all([a, b]);
+        assert_eq!(total.succeeded(), 101);
+        assert_eq!(total.failures().status, 1);
+        assert_eq!(total.failures().timeout, 1);
+        assert_eq!(total.first_failure(), Some("status: HTTP 400"));
+        let latency = total.latency();
+        assert!((49_900..=51_100).contains(&latency.p50), "p50 {}", latency.p50);
+        assert!(latency.max >= 9_990_000, "max {}", latency.max);
+        assert!((1_000..=1_001).contains(&latency.min), "min {}", latency.min);
+    }
+
+    #[test]
+    fn snapshot_round_trip_is_exact() {
+        let mut a = Recorder::new(false);
+        for us in [1u64, 17, 999, 12_345, 1_234_567, 98_765_432] {
+            a.record(0, Outcome::Success { status: 200 }, Duration::from_micros(us));
+        }
+        a.record(0, Outcome::failure(FailureKind::Connect, "refused"), Duration::ZERO);
+        let json = serde_json::to_string(&a.snapshot()).unwrap();
+        let back = Recorder::from_snapshot(&serde_json::from_str(&json).unwrap());
+        assert_eq!(back.latency(), a.latency());
+        assert_eq!(back.failures(), a.failures());
+        assert_eq!(back.succeeded(), 6);
+    }
+
+    #[test]
+    fn nothing_succeeded_means_zero_latency() {
+        let mut a = Recorder::new(false);
+        a.record(0, Outcome::failure(FailureKind::Other, "reset"), Duration::from_millis(3));
+        assert_eq!(a.latency(), Latency::default());
+    }
+}

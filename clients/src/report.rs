@@ -1,0 +1,171 @@
+//! The JSON document a client prints with `--json`: schema version 1, documented in `clients/SCHEMA.md`.
+//!
+//! This is the contract between the clients and the lab: the lab runs a client, parses this document with the
+//! same struct, and never reads the human output. Every figure here is computed once, at the end of a run, from
+//! the merged per-worker `Recorder`s — nothing is shared while requests are in
+//! flight.
+
+use serde::{Deserialize, Serialize};
+
+use crate::recorder::Recorder;
+
+/// Bumped whenever a field changes meaning or disappears (adding a field does not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run of one client, as printed with `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientReport {
+    /// Always [`SCHEMA_VERSION`] for documents written by this crate; the lab refuses versions it does not know.
+    pub schema_version: u32,
+    /// Which binary ran: `blocking-client`, `pool-client` or `async-client`.
+    pub client: String,
+    /// Which HTTP implementation sent the requests: `ureq`, `surf` or `lean`.
+    pub engine: String,
+    /// The URL every request went to.
+    pub url: String,
+    /// Requests counted (warm-up requests excluded).
+    pub requests: u64,
+    /// Requests in flight at once, per process (1 for blocking-client).
+    pub concurrency: u64,
+    /// OS processes that shared the requests (async-client `--processes`; 1 otherwise).
+    pub processes: u64,
+    /// Whether connections were reused between requests.
+    pub keep_alive: bool,
+    /// Requests answered with a 2xx status and a complete body.
+    pub succeeded: u64,
+    /// Requests that did not succeed; equals the sum of `failures`.
+    pub failed: u64,
+    /// Failed requests by kind.
+    pub failures: Failures,
+    /// Wall time of the measured phase, from the first request sent to the last response read, in seconds.
+    pub wall_s: f64,
+    /// `succeeded / wall_s`.
+    pub throughput_rps: f64,
+    /// Latency of succeeded requests, in microseconds.
+    pub latency_us: Latency,
+    /// What the client itself cost the machine.
+    pub cost: Cost,
+    /// The first failure's reason, for error messages (`null` when nothing failed).
+    #[serde(default)]
+    pub first_failure: Option<String>,
+}
+
+/// Failed requests, by why they failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failures {
+    /// The TCP connection could not be opened (refused, unreachable).
+    pub connect: u64,
+    /// No complete response within `--timeout`.
+    pub timeout: u64,
+    /// A complete response whose status was not 2xx.
+    pub status: u64,
+    /// Anything else: a reset mid-response, a malformed response, a truncated body.
+    pub other: u64,
+}
+
+impl Failures {
+    pub fn total(&self) -> u64 {
+        self.connect + self.timeout + self.status + self.other
+    }
+
+    pub fn add(&mut self, other: &Failures) {
+        self.connect += other.connect;
+        self.timeout += other.timeout;
+        self.status += other.status;
+        self.other += other.other;
+    }
+}
+
+/// Latency summary in microseconds; every field is 0 when nothing succeeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+/// The client's own cost: a load generator that eats the CPU it shares with the server skews what it measures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Most OS threads seen at once (sampled every 10 ms; the sampling thread itself is not counted).
+    /// With `--processes`, the sum over the parent and its children.
+    pub peak_threads: u64,
+    /// Peak resident set size in KiB (`ru_maxrss`); with `--processes`, the sum over the parent and its children.
+    pub peak_rss_kib: u64,
+    /// CPU time spent in user mode, in seconds, for the whole run (warm-up and start-up included).
+    pub user_s: f64,
+    /// CPU time spent in the kernel, in seconds, for the whole run.
+    pub sys_s: f64,
+}
+
+impl Cost {
+    /// Adds another process's cost: used by async-client `--processes` to account for its children.
+    pub fn add(&mut self, other: &Cost) {
+        self.peak_threads += other.peak_threads;
+        self.peak_rss_kib += other.peak_rss_kib;
+        self.user_s += other.user_s;
+        self.sys_s += other.sys_s;
+    }
+}
+
+/// What a run was asked to do: the parts of the report that do not come from measuring.
+#[derive(Debug, Clone)]
+pub struct RunMeta {
+    pub client: &'static str,
+    pub engine: &'static str,
+    pub url: String,
+    pub requests: u64,
+    pub concurrency: u64,
+    pub processes: u64,
+    pub keep_alive: bool,
+}
+
+impl ClientReport {
+    /// Builds the report of a finished run from the merged recorder.
+    pub fn new(meta: &RunMeta, recorder: &Recorder, wall_s: f64, cost: Cost) -> ClientReport {
+        let succeeded = recorder.succeeded();
+        let failures = *recorder.failures();
+        ClientReport {
+            schema_version: SCHEMA_VERSION,
+            client: meta.client.to_string(),
+            engine: meta.engine.to_string(),
+            url: meta.url.clone(),
+            requests: meta.requests,
+            concurrency: meta.concurrency,
+            processes: meta.processes,
+            keep_alive: meta.keep_alive,
+            succeeded,
+            failed: failures.total(),
+            failures,
+            wall_s,
+            throughput_rps: if wall_s > 0.0 { succeeded as f64 / wall_s } else { 0.0 },
+            latency_us: recorder.latency(),
+            cost,
+            first_failure: recorder.first_failure().map(str::to_string),
+        }
+    }
+
+    /// True when requests were sent and not one of them succeeded: the client then exits with status 1.
+    pub fn all_failed(&self) -> bool {
+        self.requests > 0 && self.succeeded == 0
+    }
+
+    /// The one-line reason printed on stderr when every request failed.
+    pub fn all_failed_reason(&self) -> String {
+        let f = &self.failures;
+        format!(
+            "all {} requests to {} failed (connect {}, timeout {}, status {}, other {}); first: {}",
+            self.requests,
+            self.url,
+            f.connect,
+            f.timeout,
+            f.status,
+            f.other,
+            self.first_failure.as_deref().unwrap_or("unknown")
+        )
+    }
+}

@@ -1,0 +1,183 @@
+//! Many requests in flight on a few threads: the async client's engine room.
+//!
+//! A *slot* is one request in flight at a time — a task that sends, awaits the response, and sends again.
+//! `-c N` slots are dealt round-robin to `--threads T` OS threads; each thread runs its own smol
+//! [`LocalExecutor`] with its share of the slots, like wrk's `-t` threads each with its own event loop and
+//! connections. So connections are spread evenly over the threads, a slot never migrates (its socket stays warm
+//! in one core's cache), and each thread's slots record into one [`Recorder`] behind a `RefCell` — no lock:
+//! only that thread touches it. Waiting for the network is an `.await`: the thread runs another slot meanwhile,
+//! and when none is runnable it blocks in the async-io reactor (`epoll_wait`).
+//!
+//! A run has two phases over the same slots (and so the same connections): warm-up, then the measured phase.
+//! Between them every thread waits on a barrier, so the clock starts only when all warm-up requests are done.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use smol::{LocalExecutor, Timer};
+
+use crate::recorder::{Outcome, Recorder};
+
+/// One request in flight at a time: an HTTP engine's per-slot state (a connection, buffers, a client handle).
+pub trait Slot {
+    /// Sends one request and reads the whole response.
+    fn send(&mut self) -> impl Future<Output = Outcome>;
+    /// Called when `--timeout` cut a [`Slot::send`] short: forget any half-used connection.
+    fn reset(&mut self);
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Counted requests.
+    pub requests: u64,
+    /// Uncounted requests sent first.
+    pub warmup: u64,
+    /// Slots (requests in flight at once).
+    pub concurrency: usize,
+    /// Executor threads (at most one per slot is used).
+    pub threads: usize,
+    /// Per-request deadline.
+    pub timeout: Duration,
+    /// Print a line per response.
+    pub echo: bool,
+    /// Number of this process's first request, for the printed lines (non-zero in `--processes` children).
+    pub first_index: u64,
+}
+
+/// The measured phase's result.
+pub struct Measured {
+    pub recorder: Recorder,
+    pub wall: Duration,
+}
+
+/// Runs `plan`: every executor thread builds its slots with `make_slot`, runs the warm-up, then waits; the
+/// calling thread then runs `before_measure` (an `async-client --processes` child reports ready and waits for
+/// the parent's go), starts the clock and releases the executors.
+pub fn run<S, F>(plan: &Plan, make_slot: F, before_measure: impl FnOnce()) -> Measured
+where
+    S: Slot,
+    F: Fn() -> S + Sync,
+{
+    let threads = plan.threads.clamp(1, plan.concurrency.max(1));
+    let warmup_next = AtomicU64::new(0);
+    let next = AtomicU64::new(0);
+    let warmed_up = Barrier::new(threads + 1);
+    let go = Barrier::new(threads + 1);
+
+    thread::scope(|scope| {
+        let executors: Vec<_> = (0..threads)
+            .map(|t| {
+                // Round-robin: thread t gets slots t, t + T, t + 2T, …
+                let slots_here = plan.concurrency / threads + usize::from(t < plan.concurrency % threads);
+                let (make_slot, warmup_next, next, warmed_up, go) = (&make_slot, &warmup_next, &next, &warmed_up, &go);
+                thread::Builder::new()
+                    .name(format!("executor-{t}"))
+                    .spawn_scoped(scope, move || {
+                        let slots: Vec<S> = (0..slots_here).map(|_| make_slot()).collect();
+                        let warm = RefCell::new(Recorder::new(false));
+                        let slots = run_phase(slots, warmup_next, plan.warmup, plan.timeout, &warm, 0);
+                        // Blocks until every executor thread has finished its warm-up…
+                        warmed_up.wait();
+                        // …and until the coordinator has started the clock.
+                        go.wait();
+                        let recorder = RefCell::new(Recorder::new(plan.echo));
+                        let slots = run_phase(slots, next, plan.requests, plan.timeout, &recorder, plan.first_index);
+                        drop(slots);
+                        recorder.into_inner()
+                    })
+                    .expect("spawn an executor thread")
+            })
+            .collect();
+        warmed_up.wait();
+        before_measure();
+        let started = Instant::now();
+        go.wait();
+        let recorders: Vec<Recorder> =
+            executors.into_iter().map(|e| e.join().expect("executor thread panicked")).collect();
+        let wall = started.elapsed();
+        Measured { recorder: Recorder::merge_all(recorders), wall }
+    })
+}
+
+/// Runs one phase on this thread: a fresh executor, one task per slot, until `next` reaches `limit`.
+/// Returns the slots so that the next phase reuses their connections.
+fn run_phase<S: Slot>(
+    slots: Vec<S>,
+    next: &AtomicU64,
+    limit: u64,
+    timeout: Duration,
+    recorder: &RefCell<Recorder>,
+    first_index: u64,
+) -> Vec<S> {
+    if limit == 0 {
+        return slots;
+    }
+    let executor = LocalExecutor::new();
+    let tasks: Vec<_> = slots
+        .into_iter()
+        .map(|slot| executor.spawn(drive(slot, next, limit, timeout, recorder, first_index)))
+        .collect();
+    // Blocks this thread in the executor (and, when no task can run, in the reactor) until every slot is done.
+    smol::block_on(executor.run(async {
+        let mut slots = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            slots.push(task.await);
+        }
+        slots
+    }))
+}
+
+/// One slot's loop: take a request number, send, record; until the numbers run out.
+async fn drive<S: Slot>(
+    mut slot: S,
+    next: &AtomicU64,
+    limit: u64,
+    timeout: Duration,
+    recorder: &RefCell<Recorder>,
+    first_index: u64,
+) -> S {
+    // One timer per slot, re-armed lazily. Registering a timer with the reactor wakes the thread blocked in
+    // it (an eventfd write and an extra round of epoll), which a timer per request would pay every time.
+    // Instead the timer stays armed for an earlier request's deadline; when it fires, the current request's
+    // deadline is checked and the timer re-armed for it — about once per `timeout`, not once per request.
+    let mut deadline_timer = Timer::never();
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= limit {
+            return slot;
+        }
+        let sent = Instant::now();
+        let deadline = sent + timeout;
+        if !deadline_timer.will_fire() {
+            deadline_timer.set_at(deadline);
+        }
+        // Yields to the other slots of this thread until the response is in or the deadline passes.
+        let outcome =
+            match smol::future::or(async { Some(slot.send().await) }, expire(&mut deadline_timer, deadline)).await {
+                Some(outcome) => outcome,
+                None => {
+                    slot.reset();
+                    Outcome::timed_out(timeout)
+                }
+            };
+        // The borrow lasts for this call only, never across an `.await`.
+        recorder.borrow_mut().record(first_index + index, outcome, sent.elapsed());
+    }
+}
+
+/// Completes (with `None`) once `deadline` has passed; `timer` may be armed for an earlier instant.
+async fn expire<T>(timer: &mut Timer, deadline: Instant) -> Option<T> {
+    loop {
+        // Yields until the timer fires.
+        (&mut *timer).await;
+        if Instant::now() >= deadline {
+            return None;
+        }
+        timer.set_at(deadline);
+    }
+}

@@ -1,0 +1,138 @@
+//! The library under comparison: surf with its `h1-client-no-tls` backend (async-h1 over async-std's
+//! `TcpStream`, driven by the same async-io reactor as smol).
+//!
+//! One [`surf::Client`] per process, shared by every slot on every executor thread; its pool opens at most
+//! `-c` connections to the host (surf's `max_connections_per_host`), with TCP_NODELAY set on each. A slot
+//! borrows a connection from the pool for one request and gives it back when the body has been read.
+//!
+//! One surf behaviour needs working around: when a request future is dropped mid-response (our `--timeout`),
+//! its connection goes back to the pool, and the next request on it reads the *late* response — a timed-out
+//! request turns into a fast "success" of the next one. So after a timeout the engine retires the whole client:
+//! new requests go to a fresh client (a fresh pool), the old pool closes its connections once the requests still
+//! using it are done. For the moment of the swap, up to 2 × `-c` connections may be open.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use surf::http::Method;
+use surf::{Client, Config, Url};
+
+use crate::cli::CommonArgs;
+use crate::recorder::{FailureKind, Outcome};
+use crate::runner::Slot;
+
+/// The shared client, replaceable after a timeout.
+pub struct SurfEngine {
+    /// The client new requests use.
+    current: Mutex<Client>,
+    /// Bumped whenever `current` is replaced. A slot compares it with its own copy before each request — one
+    /// atomic load; the lock is taken only after a replacement.
+    generation: AtomicU64,
+    /// Parsed once; each request clones it.
+    url: Url,
+    keep_alive: bool,
+    connections: usize,
+}
+
+impl SurfEngine {
+    /// A client with keep-alive as asked, TCP_NODELAY, and a pool limited to `connections`.
+    pub fn new(args: &CommonArgs, connections: usize) -> io::Result<SurfEngine> {
+        let url = Url::parse(args.url.url.as_str()).map_err(|e| io::Error::other(e.to_string()))?;
+        let keep_alive = args.keep_alive.is_on();
+        let connections = connections.max(1);
+        let client = new_client(keep_alive, connections)?;
+        Ok(SurfEngine { current: Mutex::new(client), generation: AtomicU64::new(0), url, keep_alive, connections })
+    }
+
+    /// A slot: a handle on the current client.
+    pub fn slot(&self) -> SurfSlot<'_> {
+        let current = self.lock();
+        SurfSlot {
+            engine: self,
+            client: current.clone(),
+            generation: self.generation.load(Ordering::Acquire),
+            url: self.url.clone(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Client> {
+        // A panic while holding this lock cannot leave a `Client` half-replaced: ignore poisoning.
+        self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Replaces the client, unless another slot already replaced the one `generation` refers to.
+    fn retire(&self, generation: u64) {
+        let mut current = self.lock();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if let Ok(client) = new_client(self.keep_alive, self.connections) {
+            *current = client;
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn new_client(keep_alive: bool, connections: usize) -> io::Result<Client> {
+    Config::new()
+        .set_http_keep_alive(keep_alive)
+        .set_tcp_no_delay(true)
+        // The runner enforces `--timeout` itself (the same way for every engine).
+        .set_timeout(None)
+        .set_max_connections_per_host(connections)
+        .try_into()
+        .map_err(|e| io::Error::other(format!("building the surf client: {e:?}")))
+}
+
+pub struct SurfSlot<'a> {
+    engine: &'a SurfEngine,
+    /// This slot's handle on the client (cloning a `Client` clones a handle on the same pool).
+    client: Client,
+    /// Which client `client` is.
+    generation: u64,
+    url: Url,
+}
+
+impl Slot for SurfSlot<'_> {
+    async fn send(&mut self) -> Outcome {
+        if self.engine.generation.load(Ordering::Acquire) != self.generation {
+            let current = self.engine.lock();
+            self.client = current.clone();
+            self.generation = self.engine.generation.load(Ordering::Acquire);
+        }
+        let request = surf::Request::new(Method::Get, self.url.clone());
+        // Yields until a pooled connection is free, the request is written and the response head is in.
+        let mut response = match self.client.send(request).await {
+            Ok(response) => response,
+            Err(error) => return classify(&error),
+        };
+        let status: u16 = response.status().into();
+        // Yields until the body has been read; only then can the connection serve another request.
+        match response.body_bytes().await {
+            Ok(_) => Outcome::from_status(status),
+            Err(error) => match classify(&error) {
+                Outcome::Failure { kind, reason, .. } => Outcome::failure(kind, format!("reading the body: {reason}")),
+                success => success,
+            },
+        }
+    }
+
+    fn reset(&mut self) {
+        // The dropped request's connection is back in the pool with a response still to come: retire the pool.
+        self.engine.retire(self.generation);
+    }
+}
+
+/// surf wraps errors in `http_types::Error`; pool errors (e.g. a refused connect) arrive as text only.
+fn classify(error: &surf::Error) -> Outcome {
+    let reason = error.to_string();
+    let kind = match error.downcast_ref::<io::Error>().map(io::Error::kind) {
+        Some(io::ErrorKind::ConnectionRefused) => FailureKind::Connect,
+        Some(io::ErrorKind::TimedOut) => FailureKind::Timeout,
+        Some(_) => FailureKind::Other,
+        None if reason.contains("Connection refused") || reason.contains("os error 111") => FailureKind::Connect,
+        None => FailureKind::Other,
+    };
+    Outcome::failure(kind, reason)
+}

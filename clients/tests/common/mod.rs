@@ -1,0 +1,81 @@
+//! Shared by the integration tests: start a real server, run a client binary, parse its JSON.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use clients::report::ClientReport;
+use servers::process::{workspace_binary, ServerProcess};
+
+/// Every server binary of the workspace; the experiment runs against each.
+pub const SERVERS: [&str; 4] = ["thread-server", "pool-server", "async-std-server", "smol-server"];
+
+/// Starts `name` on a free port and waits for its `listening on` line. pool-server gets 16 threads so that
+/// its pool is not what a test measures.
+pub fn start_server(name: &str) -> ServerProcess {
+    let mut command = Command::new(workspace_binary(name));
+    command.args(["--port", "0", "--quiet"]);
+    if name == "pool-server" {
+        command.args(["--threads", "16"]);
+    }
+    ServerProcess::start(command, Duration::from_secs(30)).unwrap_or_else(|e| panic!("start {name}: {e}"))
+}
+
+/// A client binary of this package.
+pub fn client_binary(name: &str) -> PathBuf {
+    match name {
+        "blocking-client" => PathBuf::from(env!("CARGO_BIN_EXE_blocking-client")),
+        "pool-client" => PathBuf::from(env!("CARGO_BIN_EXE_pool-client")),
+        "async-client" => PathBuf::from(env!("CARGO_BIN_EXE_async-client")),
+        other => panic!("no client binary {other}"),
+    }
+}
+
+/// A finished client run.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+/// Runs a client to completion (stdin closed, output captured).
+pub fn run(client: &str, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let output = Command::new(client_binary(client))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {client}: {e}"));
+    Run {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs a client with `--json` and parses its report; checks the invariants every report must satisfy.
+pub fn run_json(client: &str, args: &[&str]) -> (Run, ClientReport) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let run = run(client, &all);
+    let report: ClientReport = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!("{client} {args:?}: JSON does not parse ({e}):\n{}\nstderr:\n{}", run.stdout, run.stderr)
+    });
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.client, client);
+    assert_eq!(report.succeeded + report.failed, report.requests, "{report:#?}");
+    assert_eq!(report.failures.total(), report.failed, "{report:#?}");
+    assert!(!run.stderr.contains("panicked"), "{client} panicked:\n{}", run.stderr);
+    (run, report)
+}

@@ -1,0 +1,59 @@
+//! Where the measured binaries come from. `lab matrix` builds the servers and clients in release mode and says
+//! so; `--bin-dir DIR` points at prebuilt ones instead, and the run records which cargo profile built them, so a
+//! debug build is never measured silently.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root: where lab's own manifest sits, one level up (known at compile time).
+pub fn workspace_root() -> PathBuf {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR"));
+    lab.parent().unwrap_or(lab).to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// The target directory: CARGO_TARGET_DIR, else what `cargo metadata` says, else `<root>/target`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let output = Command::new(cargo())
+        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .output();
+    if let Ok(output) = output {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&output.stdout) {
+            if let Some(dir) = value.get("target_directory").and_then(|v| v.as_str()) {
+                return PathBuf::from(dir);
+            }
+        }
+    }
+    root.join("target")
+}
+
+/// `cargo build --release -p servers -p clients --bins`, announced on stderr. Returns target/release.
+pub fn build_release(root: &Path) -> Result<PathBuf, String> {
+    eprintln!("lab: building release binaries: cargo build --release -p servers -p clients --bins");
+    let status = Command::new(cargo())
+        .args(["build", "--release", "-p", "servers", "-p", "clients", "--bins", "--manifest-path"])
+        .arg(root.join("Cargo.toml"))
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build --release failed ({status})"));
+    }
+    Ok(target_dir(root).join("release"))
+}
+
+/// Which profile built the binaries in `dir`: the directory's name under target/ (`release`, `debug`), else
+/// `unknown`.
+pub fn profile_of(dir: &Path) -> String {
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some("release") => "release".to_string(),
+        Some("debug") => "debug".to_string(),
+        _ => "unknown".to_string(),
+    }
+}

@@ -1,0 +1,161 @@
+//! What a server costs while a cell runs, sampled from /proc on a thread of its own.
+//!
+//! Concurrency idea: the sampler is a plain thread that wakes every few milliseconds, reads the server's /proc
+//! files and keeps the peaks, while the lab's main thread waits for the client. Closing a channel stops it (its
+//! sleep is a `recv_timeout` on that channel, so it stops at once) and `join` hands back what it saw. It follows the server's whole process tree (a server with `--processes P`,
+//! or a foreign server behind `sh -c`), summing RSS and threads over the tree.
+//!
+//! CPU time and context switches are not taken from here: /proc only counts live threads (and for context
+//! switches only the main thread), and thread-per-request servers' threads are gone by the end of a cell. The
+//! exact totals come from wait4's rusage when the server is reaped (see `process::reaping`).
+
+use clients::cost::ProcSample;
+use std::fs;
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// A process's parent, from /proc/PID/stat.
+fn parent_of(pid: u32) -> Option<u32> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: split after the last ')'. Then: state, ppid.
+    text[text.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `root` and all its descendants, found by scanning /proc for parent links (one file per process, however many
+/// threads a server has — unlike `/proc/PID/task/*/children`, which is one file per thread).
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            if let Some(ppid) = parent_of(pid) {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    tree
+}
+
+/// A whole process tree, summed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TreeSample {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+    pub threads: u64,
+    pub processes: u64,
+}
+
+/// Sums the readings of `pids` (those still alive).
+pub fn sample_pids(pids: &[u32]) -> Option<TreeSample> {
+    let mut total = TreeSample::default();
+    for &pid in pids {
+        if let Ok(s) = ProcSample::read(pid) {
+            total.rss_kib += s.rss_kib;
+            total.hwm_kib += s.hwm_kib;
+            total.threads += s.threads;
+            total.processes += 1;
+        }
+    }
+    (total.processes > 0).then_some(total)
+}
+
+/// How many samples between two scans of /proc for the tree's members (scanning every process is the costly part).
+const TREE_RESCAN_EVERY: u64 = 20;
+
+/// Peaks seen by a [`Sampler`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peaks {
+    pub start_rss_kib: u64,
+    pub peak_rss_kib: u64,
+    pub hwm_kib: u64,
+    pub peak_threads: u64,
+    pub peak_processes: u64,
+    pub samples: u64,
+}
+
+/// A thread sampling one process tree until [`Sampler::finish`].
+pub struct Sampler {
+    /// Dropping it wakes the sampler at once (it sleeps in `recv_timeout`), so finishing never waits an interval.
+    stop: mpsc::Sender<()>,
+    handle: JoinHandle<Peaks>,
+}
+
+impl Sampler {
+    pub fn start(pid: u32, interval: Duration) -> Sampler {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let handle = thread::Builder::new()
+            .name(format!("sampler-{pid}"))
+            .spawn(move || {
+                let mut peaks = Peaks::default();
+                let mut tree = process_tree(pid);
+                let mut record = |peaks: &mut Peaks| {
+                    if peaks.samples % TREE_RESCAN_EVERY == TREE_RESCAN_EVERY - 1 {
+                        tree = process_tree(pid);
+                    }
+                    if let Some(s) = sample_pids(&tree) {
+                        if peaks.samples == 0 {
+                            peaks.start_rss_kib = s.rss_kib;
+                        }
+                        peaks.samples += 1;
+                        peaks.peak_rss_kib = peaks.peak_rss_kib.max(s.rss_kib);
+                        peaks.hwm_kib = peaks.hwm_kib.max(s.hwm_kib);
+                        peaks.peak_threads = peaks.peak_threads.max(s.threads);
+                        peaks.peak_processes = peaks.peak_processes.max(s.processes);
+                    }
+                };
+                loop {
+                    record(&mut peaks);
+                    // The sampler sleeps between readings (the server runs undisturbed meanwhile), and wakes early
+                    // when the sender is dropped.
+                    if let Err(mpsc::RecvTimeoutError::Disconnected) | Ok(()) = stopped.recv_timeout(interval) {
+                        break;
+                    }
+                }
+                // One last reading: VmHWM now covers the whole cell.
+                record(&mut peaks);
+                peaks
+            })
+            .expect("spawn sampler thread");
+        Sampler { stop, handle }
+    }
+
+    /// Stops the sampler (it takes one last reading) and returns the peaks. Blocks until the thread ends.
+    pub fn finish(self) -> Peaks {
+        drop(self.stop);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_includes_children() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let tree = process_tree(std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(tree.contains(&child.id()), "{tree:?}");
+    }
+
+    #[test]
+    fn sampler_sees_peaks() {
+        let sampler = Sampler::start(std::process::id(), Duration::from_millis(5));
+        let threads: Vec<_> = (0..4).map(|_| thread::spawn(|| thread::sleep(Duration::from_millis(100)))).collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let peaks = sampler.finish();
+        assert!(peaks.samples >= 2);
+        assert!(peaks.peak_threads >= 5, "{peaks:?}");
+    }
+}

@@ -1,0 +1,88 @@
+//! The machine and the code behind a run: CPU, memory, kernel, rustc, git commit — recorded in every run so a
+//! number is never separated from where it was measured.
+
+use crate::results::{Environment, Limits};
+use std::path::Path;
+use std::process::Command;
+
+fn first_line_of(command: &mut Command) -> Option<String> {
+    let output = command.output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    Some(text.lines().next()?.trim().to_string())
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// The short commit and whether the work tree has uncommitted changes; ("unknown", false) outside git.
+pub fn git_state(root: &Path) -> (String, bool) {
+    let commit = first_line_of(Command::new("git").arg("-C").arg(root).args(["rev-parse", "--short", "HEAD"]))
+        .unwrap_or_else(|| "unknown".to_string());
+    let dirty = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .map(|o| o.status.success() && !o.stdout.is_empty())
+        .unwrap_or(false);
+    (commit, dirty)
+}
+
+pub fn capture(root: &Path, limits: Limits) -> Environment {
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu_model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    let memory_kib = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let os = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let (git_commit, git_dirty) = git_state(root);
+    Environment {
+        cpu_model,
+        cpu_count: std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1),
+        memory_kib,
+        kernel: read("/proc/sys/kernel/osrelease"),
+        os,
+        hostname: read("/proc/sys/kernel/hostname"),
+        rustc: first_line_of(Command::new("rustc").arg("--version")).unwrap_or_else(|| "unknown".to_string()),
+        git_commit,
+        git_dirty,
+        command_line: std::env::args().collect(),
+        limits,
+    }
+}
+
+/// `20261126T150102Z` for now, in UTC.
+pub fn utc_stamp(time: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string().replace(['-', ':'], "")
+}
+
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_compact_utc() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_705_262);
+        assert_eq!(utc_stamp(t), "20261126T150102Z");
+    }
+}

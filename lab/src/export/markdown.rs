@@ -1,0 +1,441 @@
+//! `RUN-ID.md`: the page a person reads first. One table per workload (rows: server; columns: client ×
+//! concurrency), the original experiment expected vs measured, the sentences the numbers support, then the
+//! model, the costs, verification, failures and the machine.
+
+use super::{chart_path, Artifact, Exporter};
+use crate::format;
+use crate::results::{Cell, Run};
+use std::fmt::Write;
+use std::io;
+
+pub struct MarkdownExporter;
+
+impl Exporter for MarkdownExporter {
+    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
+        Ok(vec![Artifact { path: format!("{}.md", run.run_id).into(), bytes: render(run).into_bytes() }])
+    }
+}
+
+/// How one cell reads in its workload's table: wall time (io, blocking) or throughput, then p99.
+pub fn cell_text(cell: &Cell) -> String {
+    match cell.status.as_str() {
+        "ok" => {}
+        "skipped" => return "skipped".to_string(),
+        _ => return "**failed**".to_string(),
+    }
+    let (Some(wall), Some(rate), Some(lat)) = (cell.wall_s, cell.throughput_rps, cell.latency_us) else {
+        return "no figures".to_string();
+    };
+    let wait = cell.workload == "io" || cell.workload == "blocking";
+    let mut text = if wait { format::seconds(wall) } else { format::rate(rate) };
+    text.push_str(&format!(" · p99 {}", format::micros(lat.p99)));
+    if let Some(spread) = cell.spread.filter(|s| s.repeats > 1) {
+        text.push_str(&format!(" · ±{}", format::percent(spread.relative / 2.0)));
+    }
+    if cell.failed > 0 {
+        text.push_str(&format!(" · ⚠ {} failed", cell.failed));
+    }
+    text
+}
+
+/// Column key of a cell in its workload's table.
+fn column(cell: &Cell) -> (String, u64, u64) {
+    (cell.client.clone(), cell.concurrency, cell.requests)
+}
+
+fn servers_in_order(run: &Run) -> Vec<String> {
+    let mut names: Vec<String> = run.servers.iter().map(|s| s.name.clone()).collect();
+    for c in &run.cells {
+        if !names.contains(&c.server) {
+            names.push(c.server.clone());
+        }
+    }
+    names
+}
+
+pub fn render(run: &Run) -> String {
+    let mut md = String::new();
+    let d = run.settings.hello_ms as f64 / 1000.0;
+    let _ = writeln!(md, "# Lab run {}\n", run.run_id);
+    if !run.is_release() {
+        let _ = writeln!(
+            md,
+            "> **⚠ These numbers are from a {} build** (binaries in `{}`), not a release build: they show the shape \
+             of the comparison, not its real figures.\n",
+            run.build, run.bin_dir
+        );
+    }
+    if run.interrupted {
+        let measured = run.cells.iter().filter(|c| c.status != "skipped").count();
+        let _ = writeln!(
+            md,
+            "> **⚠ This run was interrupted**: {measured} of {} cells ran; the rest are marked skipped.\n",
+            run.cells.len()
+        );
+    }
+    let e = &run.environment;
+    let _ = writeln!(
+        md,
+        "Profile `{}` · D = {} (io) · blocking sleep {} · cpu = {}! uncached · keep-alive {} · repeat {} · {} cells.  ",
+        run.profile,
+        format::seconds(d),
+        format::seconds(run.settings.block_ms as f64 / 1000.0),
+        run.settings.fact_n,
+        if run.settings.keep_alive { "on" } else { "off" },
+        run.settings.repeat,
+        run.cells.len()
+    );
+    let _ = writeln!(
+        md,
+        "Machine: {} × {} · {} RAM · Linux {} · {} · commit {}{}.\n",
+        e.cpu_model,
+        e.cpu_count,
+        format::kib(e.memory_kib),
+        e.kernel,
+        e.rustc,
+        e.git_commit,
+        if e.git_dirty { " (with uncommitted changes)" } else { "" }
+    );
+
+    experiment(run, &mut md);
+
+    if !run.analysis.narrative.is_empty() {
+        let _ = writeln!(md, "## What the numbers show\n");
+        for sentence in &run.analysis.narrative {
+            let _ = writeln!(md, "- {sentence}");
+        }
+        md.push('\n');
+    }
+
+    for workload in run.workloads() {
+        workload_table(run, &workload, &mut md);
+    }
+    model_table(run, &mut md);
+    cost_table(run, &mut md);
+    per_connection(run, &mut md);
+    verification(run, &mut md);
+    failures(run, &mut md);
+    run_section(run, &mut md);
+    md
+}
+
+fn experiment(run: &Run, md: &mut String) {
+    let rows = &run.analysis.experiment;
+    if rows.is_empty() {
+        return;
+    }
+    let d = run.settings.hello_ms as f64 / 1000.0;
+    let client = rows.iter().find_map(|r| r.async_client.clone()).unwrap_or_else(|| "concurrent client".into());
+    let _ = writeln!(md, "## The original experiment (D = {})\n", format::seconds(d));
+    let _ = writeln!(
+        md,
+        "Expected vs measured: one request ≈ D; ten sent one after another by blocking-client ≈ 10 D; ten sent at once \
+         by {client} ≈ what the model expects (D, unless the server bounds its concurrency).\n"
+    );
+    let _ = writeln!(md, "| server | model | 1 request | 10 blocking | 10 at once ({client}) |");
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    let show = |p: Option<crate::results::ExperimentPoint>| match p {
+        Some(p) => format!(
+            "{} = {:.1} D (expected {:.1} D)",
+            format::seconds(p.measured_s),
+            p.measured_s / d,
+            p.expected_s / d
+        ),
+        None => "not measured".to_string(),
+    };
+    for row in rows {
+        let model = run.servers.iter().find(|s| s.name == row.server).map(|s| s.model.as_str()).unwrap_or("?");
+        let _ = writeln!(
+            md,
+            "| {} | {model} | {} | {} | {} |",
+            row.server,
+            show(row.one_request),
+            show(row.ten_blocking),
+            show(row.ten_async)
+        );
+    }
+    let shape = &run.analysis.shape;
+    let _ = writeln!(
+        md,
+        "\nShape check (10 blocking ≥ 8 D; 10 at once ≤ 2 D where the model expects ≈ D): **{}**\n",
+        match (shape.evaluated, shape.holds) {
+            (false, _) => "not evaluated",
+            (true, true) => "holds",
+            (true, false) => "does not hold",
+        }
+    );
+    for line in &shape.details {
+        let _ = writeln!(md, "- {line}");
+    }
+    md.push('\n');
+}
+
+fn workload_table(run: &Run, workload: &str, md: &mut String) {
+    let cells: Vec<&Cell> = run.cells_of(workload).collect();
+    let first = cells[0];
+    let paths = run
+        .settings
+        .workload_paths
+        .iter()
+        .find(|w| w.workload == workload)
+        .map(|w| (w.paths.join(" → "), w.description.clone()));
+    let wait = workload == "io" || workload == "blocking";
+    let _ = writeln!(md, "## `{workload}`\n");
+    if let Some((paths, description)) = paths {
+        let _ = writeln!(md, "`{paths}` — {description}.  ");
+    }
+    let _ = writeln!(
+        md,
+        "Cells: {} and p99 latency; rows are servers, columns are client × concurrency (n = requests).\n",
+        if wait { "wall time for all requests" } else { "throughput" }
+    );
+    let mut columns: Vec<(String, u64, u64)> = Vec::new();
+    for c in &cells {
+        if !columns.contains(&column(c)) {
+            columns.push(column(c));
+        }
+    }
+    columns.sort_by(|a, b| {
+        let order = |c: &str| if c == "blocking-client" { 0 } else { 1 };
+        order(&a.0).cmp(&order(&b.0)).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+    });
+    let header: Vec<String> = columns.iter().map(|(client, c, n)| format!("{client} c={c} n={n}")).collect();
+    let _ = writeln!(md, "| server | {} |", header.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));
+    for server in servers_in_order(run) {
+        if !cells.iter().any(|c| c.server == server) {
+            continue;
+        }
+        let row: Vec<String> = columns
+            .iter()
+            .map(|col| {
+                cells
+                    .iter()
+                    .find(|c| c.server == server && column(c) == *col)
+                    .map_or("—".to_string(), |c| cell_text(c))
+            })
+            .collect();
+        let _ = writeln!(md, "| {server} | {} |", row.join(" | "));
+    }
+    let _ = first;
+    if super::svg::chart_data(run, workload).is_some_and(|d| !d.series.is_empty()) {
+        let path = chart_path(run, workload);
+        let _ = writeln!(md, "\n![{workload}: throughput and p99 vs concurrency]({})", path.display());
+    }
+    md.push('\n');
+}
+
+fn model_table(run: &Run, md: &mut String) {
+    let cells: Vec<&Cell> = run.cells.iter().filter(|c| c.expected_wall_s.is_some()).collect();
+    if cells.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Model vs measured\n");
+    let _ = writeln!(
+        md,
+        "Expected wall time = wait × ceil(requests ÷ effective concurrency), effective = min(client, server) \
+         concurrency (server: unbounded for thread-per-request and async on io; the pool size for a pool; the \
+         executor threads for a blocking call on async). Efficiency = expected ÷ measured.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | client | workload | c | n | effective | expected | measured | efficiency | bottleneck |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for c in cells {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.server,
+            c.client,
+            c.workload,
+            c.concurrency,
+            c.requests,
+            c.effective_concurrency.map_or("—".into(), |e| e.to_string()),
+            c.expected_wall_s.map_or("—".into(), format::seconds),
+            c.wall_s.filter(|_| c.is_ok()).map_or(c.status.clone(), format::seconds),
+            c.efficiency.map_or("—".into(), |e| format!("{e:.2}")),
+            c.bottleneck.clone().unwrap_or_else(|| "—".into())
+        );
+    }
+    md.push('\n');
+}
+
+fn cost_table(run: &Run, md: &mut String) {
+    let cells: Vec<&Cell> = run.cells.iter().filter(|c| c.server_cost.is_some()).collect();
+    if cells.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Cost\n");
+    let _ = writeln!(
+        md,
+        "Server: a fresh process per cell; peak RSS and threads sampled from /proc every 25 ms (all its processes); CPU \
+         time and context switches (voluntary / involuntary) from wait4's rusage. Cores = CPU time ÷ the client's \
+         lifetime. A cell is client-bound when the client used ≥ 0.85 of a core and the server did not.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| server | client | workload | c | server RSS | server threads | server cores | ctx switches | client cores | client threads | bottleneck |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for c in cells {
+        let s = c.server_cost.as_ref().expect("filtered");
+        let client = c.client_cost.as_ref();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {} / {} | {} | {} | {} |",
+            c.server,
+            c.client,
+            c.workload,
+            c.concurrency,
+            format::kib(s.peak_rss_kib),
+            s.peak_threads,
+            s.cpu_cores,
+            s.voluntary_ctxt,
+            s.nonvoluntary_ctxt,
+            client.map_or("—".into(), |c| format!("{:.2}", c.cpu_cores)),
+            client.and_then(|c| c.peak_threads).map_or("—".into(), |t| t.to_string()),
+            c.bottleneck.clone().unwrap_or_else(|| "—".into())
+        );
+    }
+    md.push('\n');
+}
+
+fn per_connection(run: &Run, md: &mut String) {
+    let rows = &run.analysis.per_connection;
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Cost per in-flight connection (io)\n");
+    let _ = writeln!(
+        md,
+        "Slope of a least-squares line through (concurrency, peak server RSS) and (concurrency, peak server threads), \
+         one request per connection so that every request is in flight at once.\n"
+    );
+    let _ =
+        writeln!(md, "| server | client | concurrency | RSS per connection | threads per connection | RSS fit r² |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for p in rows {
+        let levels: Vec<String> = p.points.iter().map(|x| x.0.to_string()).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} KiB | {:.2} | {:.2} |",
+            p.server,
+            p.client,
+            levels.join(", "),
+            p.rss_kib_per_connection,
+            p.threads_per_connection,
+            p.rss_r2
+        );
+    }
+    md.push('\n');
+}
+
+fn verification(run: &Run, md: &mut String) {
+    if run.servers.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Verification\n");
+    let _ = writeln!(
+        md,
+        "Every server is checked route by route (exact bodies, factorials up to 20000!, 400/404/405) before it is \
+         measured; a server that fails is not measured.\n"
+    );
+    let _ = writeln!(md, "| server | kind | model | verify | checks passed | reason |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for s in &run.servers {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {}{} | {} | {} of {} | {} |",
+            s.name,
+            s.kind,
+            s.model,
+            s.worker_threads.map_or(String::new(), |t| format!(" ({t} threads)")),
+            s.verify.status,
+            s.verify.passed,
+            s.verify.checks.len(),
+            s.verify.reason.clone().unwrap_or_default().replace('|', "\\|")
+        );
+    }
+    md.push('\n');
+}
+
+fn failures(run: &Run, md: &mut String) {
+    let bad: Vec<&Cell> = run.cells.iter().filter(|c| !c.is_ok() || c.failed > 0).collect();
+    if bad.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Failed and skipped cells\n");
+    for c in bad {
+        let mut line = format!("- `{}`: {}", c.id, c.status);
+        if let Some(reason) = &c.reason {
+            line.push_str(&format!(" — {reason}"));
+        } else if c.failed > 0 {
+            let f = c.failures;
+            line.push_str(&format!(
+                " — {} of {} requests failed (connect {}, timeout {}, status {}, other {})",
+                c.failed,
+                c.failed + c.succeeded,
+                f.connect,
+                f.timeout,
+                f.status,
+                f.other
+            ));
+        }
+        if let Some(hint) = &c.limit_hint {
+            line.push_str(&format!(" — limit: {hint}"));
+        }
+        let _ = writeln!(md, "{line}");
+    }
+    let _ = writeln!(md, "\nThe JSON holds each failed cell's stderr tail.\n");
+}
+
+fn run_section(run: &Run, md: &mut String) {
+    let e = &run.environment;
+    let o = run.overhead;
+    let _ = writeln!(md, "## This run\n");
+    let _ = writeln!(md, "- Command: `{}`", e.command_line.join(" "));
+    let _ = writeln!(
+        md,
+        "- Started {} · finished {} · build: {} (`{}`)",
+        run.started_at, run.finished_at, run.build, run.bin_dir
+    );
+    let _ = writeln!(
+        md,
+        "- Lab overhead: {} of {} spent outside measured cells (starting, verifying and stopping servers, writing) = {}",
+        format::seconds(o.outside_s),
+        format::seconds(o.total_s),
+        format::percent(o.fraction)
+    );
+    let _ = writeln!(
+        md,
+        "- Machine: {} ({}), {} CPUs, {} · {}",
+        e.hostname,
+        e.os,
+        e.cpu_count,
+        format::kib(e.memory_kib),
+        e.cpu_model
+    );
+    let l = &e.limits;
+    let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+    let _ = writeln!(
+        md,
+        "- Limits: nofile {} (raised from {}; hard {}) · somaxconn {} · ephemeral ports {} · threads-max {} · pid_max {} · max_map_count {}",
+        l.nofile_soft,
+        l.nofile_soft_before,
+        l.nofile_hard,
+        opt(l.somaxconn),
+        opt(l.ephemeral_ports),
+        opt(l.threads_max),
+        opt(l.pid_max),
+        opt(l.max_map_count)
+    );
+    for note in &run.notes {
+        let _ = writeln!(md, "- {note}");
+    }
+    let _ = writeln!(
+        md,
+        "- Files: `{0}.json` (schema v{1}, see lab/SCHEMA.md), `{0}.csv`, `{0}.md`",
+        run.run_id, run.schema_version
+    );
+}

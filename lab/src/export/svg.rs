@@ -1,0 +1,167 @@
+//! `RUN-ID/WORKLOAD.svg`: one chart per workload, throughput and p99 latency against concurrency, one line per
+//! server. Drawn with plotters' SVG backend only: text is left to the SVG viewer, so no system font is needed.
+
+use super::{Artifact, Exporter};
+use crate::results::{Cell, Run};
+use plotters::prelude::*;
+use std::io;
+use std::path::PathBuf;
+
+pub struct SvgExporter;
+
+/// Where the chart of `workload` goes, relative to the output directory.
+pub fn chart_path(run: &Run, workload: &str) -> PathBuf {
+    PathBuf::from(&run.run_id).join(format!("{workload}.svg"))
+}
+
+/// Line colours, one per server in run order.
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// One point of a line: (concurrency, throughput in req/s, p99 in ms).
+pub type ChartPoint = (f64, f64, f64);
+
+/// The lines of one chart: for each server, its points sorted by concurrency.
+pub struct ChartData {
+    pub client: String,
+    pub series: Vec<(String, Vec<ChartPoint>)>,
+}
+
+/// The concurrent client with the most clean cells in `workload` (async-client first on ties), and its points.
+pub fn chart_data(run: &Run, workload: &str) -> Option<ChartData> {
+    let usable = |c: &&Cell| {
+        c.is_ok()
+            && c.failed == 0
+            && c.client != "blocking-client"
+            && c.throughput_rps.is_some()
+            && c.latency_us.is_some()
+    };
+    let cells: Vec<&Cell> = run.cells_of(workload).filter(usable).collect();
+    let mut clients: Vec<(String, usize)> = Vec::new();
+    for c in &cells {
+        match clients.iter_mut().find(|(n, _)| *n == c.client) {
+            Some((_, k)) => *k += 1,
+            None => clients.push((c.client.clone(), 1)),
+        }
+    }
+    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.starts_with("async").cmp(&a.0.starts_with("async"))));
+    let client = clients.first()?.0.clone();
+    let mut servers: Vec<String> = Vec::new();
+    for c in cells.iter().filter(|c| c.client == client) {
+        if !servers.contains(&c.server) {
+            servers.push(c.server.clone());
+        }
+    }
+    let series = servers
+        .into_iter()
+        .map(|server| {
+            let mut points: Vec<ChartPoint> = cells
+                .iter()
+                .filter(|c| c.client == client && c.server == server)
+                .map(|c| {
+                    (
+                        c.concurrency as f64,
+                        c.throughput_rps.unwrap_or(0.0),
+                        c.latency_us.map_or(0.0, |l| l.p99) / 1000.0,
+                    )
+                })
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            // Several cells at one concurrency (io's experiment cells): keep the largest request count's, listed last.
+            points.dedup_by(|later, earlier| {
+                if later.0 == earlier.0 {
+                    *earlier = *later;
+                    true
+                } else {
+                    false
+                }
+            });
+            (server, points)
+        })
+        .collect();
+    Some(ChartData { client, series })
+}
+
+fn draw(workload: &str, data: &ChartData) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1100, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (left, right) = root.split_horizontally(550);
+        let xs: Vec<f64> = data.series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0)).collect();
+        let (mut x0, mut x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        if x0 >= x1 {
+            (x0, x1) = (x0 / 2.0, x1 * 2.0);
+        }
+        let (x0, x1) = (x0 * 0.8, x1 * 1.25);
+        for (area, title, unit, pick) in [(&left, "throughput", "req/s", 1usize), (&right, "p99 latency", "ms", 2usize)]
+        {
+            let value = |p: &ChartPoint| if pick == 1 { p.1 } else { p.2 };
+            let y1 = data.series.iter().flat_map(|(_, p)| p.iter().map(value)).fold(0.0f64, f64::max) * 1.15;
+            let y1 = if y1 > 0.0 { y1 } else { 1.0 };
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{workload}: {title} vs concurrency ({})", data.client), ("sans-serif", 17))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d((x0..x1).log_scale(), 0.0..y1)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("concurrency (log scale)")
+                .bold_line_style(RGBColor(225, 225, 225))
+                .light_line_style(WHITE)
+                .x_labels(6)
+                .y_labels(8)
+                .y_desc(unit)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| if *y >= 100.0 { format!("{y:.0}") } else { format!("{y:.1}") })
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (i, (server, points)) in data.series.iter().enumerate() {
+                let color = COLORS[i % COLORS.len()];
+                let line: Vec<(f64, f64)> = points.iter().map(|p| (p.0, value(p))).collect();
+                chart
+                    .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+                    .map_err(|e| e.to_string())?
+                    .label(server.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                chart
+                    .draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| e.to_string())?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+impl Exporter for SvgExporter {
+    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
+        let mut out = Vec::new();
+        for workload in run.workloads() {
+            let Some(data) = chart_data(run, &workload) else { continue };
+            if data.series.is_empty() {
+                continue;
+            }
+            let svg = draw(&workload, &data).map_err(|e| io::Error::other(format!("chart {workload}: {e}")))?;
+            out.push(Artifact { path: chart_path(run, &workload), bytes: svg.into_bytes() });
+        }
+        Ok(out)
+    }
+}

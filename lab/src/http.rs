@@ -1,0 +1,51 @@
+//! The lab's own HTTP requests (verification, readiness, health), made with ureq: one blocking request at a
+//! time on the calling thread. The load itself is never generated here — that is the client binaries' job.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What came back from one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    /// The `Allow` header, for 405 answers.
+    pub allow: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// An agent that returns 4xx/5xx as answers (not errors) and gives up after `timeout`.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .max_idle_connections(0)
+        .build()
+        .into()
+}
+
+/// GET `url`. Blocks until the answer or the agent's timeout.
+pub fn get(agent: &ureq::Agent, url: &str) -> Result<Reply, String> {
+    let started = Instant::now();
+    let response = agent.get(url).call().map_err(|e| e.to_string())?;
+    reply(response, started)
+}
+
+/// POST an empty body to `url`.
+pub fn post(agent: &ureq::Agent, url: &str) -> Result<Reply, String> {
+    let started = Instant::now();
+    let response = agent.post(url).send_empty().map_err(|e| e.to_string())?;
+    reply(response, started)
+}
+
+fn reply(mut response: ureq::http::Response<ureq::Body>, started: Instant) -> Result<Reply, String> {
+    let status = response.status().as_u16();
+    let allow = response.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = response.body_mut().read_to_string().map_err(|e| format!("reading the body: {e}"))?;
+    Ok(Reply { status, body, allow, elapsed: started.elapsed() })
+}
+
+/// True when something at `addr` answers a GET of `path` with any HTTP status, within half a second.
+pub fn answers(addr: SocketAddr, path: &str) -> bool {
+    get(&agent(Duration::from_millis(500)), &format!("http://{addr}{path}")).is_ok()
+}

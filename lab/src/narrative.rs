@@ -1,0 +1,321 @@
+//! Plain sentences generated from the numbers: which model won each workload and by what factor, where
+//! thread-per-request paid in memory and threads, where a blocking call stalled an async server, and which
+//! cells measured the client rather than the server. Every figure in a sentence is read from the cells.
+
+use crate::format;
+use crate::results::{Cell, Run};
+
+pub fn sentences(run: &Run) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = experiment_sentence(run) {
+        out.push(s);
+    }
+    for workload in run.workloads() {
+        if let Some(s) = winner_sentence(run, &workload) {
+            out.push(s);
+        }
+    }
+    out.extend(pool_sentence(run));
+    out.extend(memory_sentence(run));
+    out.extend(blocking_sentences(run));
+    out.extend(per_connection_sentences(run));
+    out.extend(client_bound_sentence(run));
+    out.extend(failure_sentence(run));
+    out
+}
+
+fn model_of(run: &Run, server: &str) -> String {
+    run.servers.iter().find(|s| s.name == server).map(|s| s.model.clone()).unwrap_or_else(|| "unknown".into())
+}
+
+fn good(cell: &&Cell) -> bool {
+    cell.is_ok() && cell.failed == 0 && cell.wall_s.is_some()
+}
+
+fn experiment_sentence(run: &Run) -> Option<String> {
+    let rows = &run.analysis.experiment;
+    let d = run.settings.hello_ms as f64 / 1000.0;
+    let blocking: Vec<f64> = rows.iter().filter_map(|r| r.ten_blocking.map(|p| p.measured_s / d)).collect();
+    let asyncs: Vec<(String, f64)> =
+        rows.iter().filter_map(|r| r.ten_async.map(|p| (r.server.clone(), p.measured_s / d))).collect();
+    if blocking.is_empty() || asyncs.is_empty() {
+        return None;
+    }
+    let (lo, hi) = blocking.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    let fast: Vec<String> = asyncs.iter().filter(|(_, x)| *x <= 2.0).map(|(s, x)| format!("{s} {x:.1} D")).collect();
+    let slow: Vec<String> = asyncs.iter().filter(|(_, x)| *x > 2.0).map(|(s, x)| format!("{s} {x:.1} D")).collect();
+    let range =
+        if format!("{lo:.1}") == format!("{hi:.1}") { format!("{lo:.1} D") } else { format!("{lo:.1}–{hi:.1} D") };
+    let mut s = format!(
+        "The original experiment holds its shape with D = {}: ten requests sent one after another took {range} on \
+         every server, while ten sent at once took about one D",
+        format::seconds(d),
+    );
+    if !fast.is_empty() {
+        s.push_str(&format!(" ({})", fast.join(", ")));
+    }
+    if !slow.is_empty() {
+        s.push_str(&format!(", except where the server bounds its concurrency ({})", slow.join(", ")));
+    }
+    if !run.analysis.shape.holds {
+        s = format!(
+            "The original experiment's shape does NOT hold in this run (see the checks below); measured: ten one after \
+             another {range}; ten at once {}",
+            asyncs.iter().map(|(s, x)| format!("{s} {x:.1} D")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    s.push('.');
+    Some(s)
+}
+
+/// The comparison point of a workload: the concurrent client with the most measured cells, at the highest
+/// concurrency that at least two servers finished cleanly.
+fn comparison<'a>(run: &'a Run, workload: &'a str) -> Option<(String, u64, Vec<&'a Cell>)> {
+    let cells: Vec<&Cell> = run.cells_of(workload).filter(good).filter(|c| c.client != "blocking-client").collect();
+    let mut clients: Vec<(String, usize)> = Vec::new();
+    for c in &cells {
+        match clients.iter_mut().find(|(n, _)| n == &c.client) {
+            Some((_, count)) => *count += 1,
+            None => clients.push((c.client.clone(), 1)),
+        }
+    }
+    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.starts_with("async").cmp(&a.0.starts_with("async"))));
+    for (client, _) in clients {
+        let mut levels: Vec<u64> = cells.iter().filter(|c| c.client == client).map(|c| c.concurrency).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        for &level in levels.iter().rev() {
+            let at: Vec<&Cell> =
+                cells.iter().copied().filter(|c| c.client == client && c.concurrency == level).collect();
+            let mut servers: Vec<&str> = at.iter().map(|c| c.server.as_str()).collect();
+            servers.dedup();
+            if servers.len() >= 2 {
+                return Some((client, level, at));
+            }
+        }
+    }
+    None
+}
+
+fn winner_sentence(run: &Run, workload: &str) -> Option<String> {
+    let (client, level, mut cells) = comparison(run, workload)?;
+    // One cell per server: the one with the most requests at that level.
+    cells.sort_by_key(|c| std::cmp::Reverse(c.requests));
+    let mut per_server: Vec<&Cell> = Vec::new();
+    for c in cells {
+        if !per_server.iter().any(|p| p.server == c.server) {
+            per_server.push(c);
+        }
+    }
+    per_server.sort_by(|a, b| b.throughput_rps.unwrap_or(0.0).total_cmp(&a.throughput_rps.unwrap_or(0.0)));
+    let best = per_server.first()?;
+    let worst = per_server.last()?;
+    let (b, w) = (best.throughput_rps?, worst.throughput_rps?);
+    if w <= 0.0 {
+        return None;
+    }
+    let lead = b / w;
+    let what = if workload == "io" || workload == "blocking" {
+        format!(
+            "{} requests took {} on {} and {} on {}",
+            best.requests,
+            format::seconds(best.wall_s?),
+            best.server,
+            format::seconds(worst.wall_s?),
+            worst.server
+        )
+    } else {
+        format!("{} did {} and {} {}", best.server, format::rate(b), worst.server, format::rate(w))
+    };
+    if lead < 1.10 {
+        return Some(format!(
+            "On `{workload}` at concurrency {level} ({client}) the servers finished within 10 % of each other \
+             ({what}): the work, not the concurrency model, set the pace."
+        ));
+    }
+    Some(format!(
+        "On `{workload}` at concurrency {level} ({client}), {} ({}) won by {} over {} ({}): {what}.",
+        best.server,
+        model_of(run, &best.server),
+        format::factor(lead),
+        worst.server,
+        model_of(run, &worst.server),
+    ))
+}
+
+fn pool_sentence(run: &Run) -> Option<String> {
+    let pool = run.servers.iter().find(|s| s.model == "pool")?;
+    let workers = pool.worker_threads?;
+    let cell = run
+        .cells_of("io")
+        .filter(good)
+        .filter(|c| c.server == pool.name && c.concurrency > workers && c.expected_wall_s.is_some())
+        .max_by_key(|c| c.concurrency)?;
+    Some(format!(
+        "{} has {workers} worker threads, so it waits on at most {workers} io requests at once: {} requests at \
+         concurrency {} took {} (the model expects {}).",
+        pool.name,
+        cell.requests,
+        cell.concurrency,
+        format::seconds(cell.wall_s?),
+        format::seconds(cell.expected_wall_s?)
+    ))
+}
+
+fn memory_sentence(run: &Run) -> Option<String> {
+    let threaded: Vec<&str> =
+        run.servers.iter().filter(|s| s.model == "thread-per-request").map(|s| s.name.as_str()).collect();
+    let asyncs: Vec<&str> = run.servers.iter().filter(|s| s.model == "async").map(|s| s.name.as_str()).collect();
+    let io: Vec<&Cell> = run.cells_of("io").filter(good).filter(|c| c.server_cost.is_some()).collect();
+    // The highest concurrency where a thread-per-request and an async server were both measured by one client.
+    let mut best: Option<(&Cell, &Cell)> = None;
+    for t in io.iter().filter(|c| threaded.contains(&c.server.as_str())) {
+        for a in io.iter().filter(|c| asyncs.contains(&c.server.as_str())) {
+            if a.client == t.client
+                && a.concurrency == t.concurrency
+                && a.requests == t.requests
+                && best.is_none_or(|(b, _)| t.concurrency > b.concurrency)
+            {
+                best = Some((t, a));
+            }
+        }
+    }
+    let (t, a) = best?;
+    if t.concurrency < 10 {
+        return None;
+    }
+    let (tc, ac) = (t.server_cost.as_ref()?, a.server_cost.as_ref()?);
+    let memory_ratio = tc.peak_rss_kib as f64 / ac.peak_rss_kib.max(1) as f64;
+    let paid = if memory_ratio >= 1.2 {
+        format!("in threads and memory ({} the RSS)", format::factor(memory_ratio))
+    } else {
+        "in threads (their stacks are mostly untouched, so RSS stayed close)".to_string()
+    };
+    Some(format!(
+        "Thread-per-request paid {paid}: at {} concurrent io requests {} peaked at {} threads and {} RSS, while {} \
+         used {} threads and {}.",
+        t.concurrency,
+        t.server,
+        tc.peak_threads,
+        format::kib(tc.peak_rss_kib),
+        a.server,
+        ac.peak_threads,
+        format::kib(ac.peak_rss_kib)
+    ))
+}
+
+fn blocking_sentences(run: &Run) -> Vec<String> {
+    let block_s = run.settings.block_ms as f64 / 1000.0;
+    let mut out = Vec::new();
+    for server in run.servers.iter().filter(|s| s.model == "async") {
+        let Some(cell) = run
+            .cells_of("blocking")
+            .filter(good)
+            .filter(|c| c.server == server.name && c.concurrency > 1)
+            .max_by_key(|c| c.concurrency)
+        else {
+            continue;
+        };
+        let wall = cell.wall_s.unwrap_or(0.0);
+        if wall < 2.0 * block_s {
+            out.push(format!(
+                "A blocking call did not stall {} at concurrency {}: {} requests took {} ({:.1}× the {} sleep).",
+                server.name,
+                cell.concurrency,
+                cell.requests,
+                format::seconds(wall),
+                wall / block_s,
+                format::seconds(block_s)
+            ));
+            continue;
+        }
+        let threads = server.worker_threads.map_or("its".to_string(), |t| t.to_string());
+        let mut s = format!(
+            "A blocking call stalled {}: {} concurrent `/block` requests took {} — {:.1}× the {} sleep — because each \
+             sleep held one of {threads} executor threads and every other task on it waited",
+            server.name,
+            cell.requests,
+            format::seconds(wall),
+            wall / block_s,
+            format::seconds(block_s)
+        );
+        let threaded = run.cells_of("blocking").filter(good).find(|c| {
+            c.concurrency == cell.concurrency
+                && c.client == cell.client
+                && model_of(run, &c.server) == "thread-per-request"
+        });
+        if let Some(t) = threaded {
+            s.push_str(&format!(
+                "; {} took {} for the same requests",
+                t.server,
+                format::seconds(t.wall_s.unwrap_or(0.0))
+            ));
+        }
+        s.push('.');
+        out.push(s);
+    }
+    out
+}
+
+fn per_connection_sentences(run: &Run) -> Vec<String> {
+    run.analysis
+        .per_connection
+        .iter()
+        .filter(|p| p.points.len() >= 2 && p.points.last().is_some_and(|l| l.0 >= 100))
+        .map(|p| {
+            format!(
+                "Each in-flight io connection cost {} about {:.1} KiB of RSS and {:.2} threads (slope over concurrency {}).",
+                p.server,
+                p.rss_kib_per_connection,
+                p.threads_per_connection,
+                p.points.iter().map(|x| x.0.to_string()).collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect()
+}
+
+fn client_bound_sentence(run: &Run) -> Option<String> {
+    let bound: Vec<String> = run
+        .cells
+        .iter()
+        .filter(|c| c.bottleneck.as_deref() == Some("client-bound"))
+        .map(|c| format!("{} × {} {} c={}", c.server, c.client, c.workload, c.concurrency))
+        .collect();
+    if bound.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = bound.iter().take(6).cloned().collect();
+    Some(format!(
+        "{} cell(s) were client-bound — the client burned close to a full core while the server did not — so their \
+         throughput is the instrument's limit, not the server's: {}{}.",
+        bound.len(),
+        shown.join("; "),
+        if bound.len() > shown.len() { "; …" } else { "" }
+    ))
+}
+
+fn failure_sentence(run: &Run) -> Option<String> {
+    let failed: Vec<String> = run
+        .cells
+        .iter()
+        .filter(|c| c.status == "failed")
+        .map(|c| {
+            let mut s = format!(
+                "{} × {} {} c={} ({})",
+                c.server,
+                c.client,
+                c.workload,
+                c.concurrency,
+                c.reason.clone().unwrap_or_default()
+            );
+            if let Some(h) = &c.limit_hint {
+                s.push_str(&format!(" — limit: {h}"));
+            }
+            s
+        })
+        .collect();
+    if failed.is_empty() {
+        return None;
+    }
+    Some(format!("{} cell(s) failed: {}.", failed.len(), failed.join("; ")))
+}

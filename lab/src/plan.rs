@@ -1,0 +1,531 @@
+//! What to measure: profiles, workloads, servers, clients, and the list of cells they expand to.
+//!
+//! A cell is one server × client × workload × concurrency × request count. The plan is built before anything
+//! runs, so that progress can show "cell 7 of 40" with an estimate of what is left, and so that a run cut short
+//! by Ctrl-C can still list the cells it did not reach.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The lab's own servers, in the order they are reported.
+pub const BUILTIN_SERVERS: [&str; 4] = ["thread-server", "pool-server", "async-std-server", "smol-server"];
+/// The lab's own clients (async-client also as `async-client:surf` / `async-client:lean`).
+pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
+
+/// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Workload {
+    /// `/say/hello?ms=D`: waiting, not working. Where async should shine.
+    Io,
+    /// `/fact?n=N&cache=0`: pure computation on the handler's thread.
+    Cpu,
+    /// `/no/param`: an empty 200, the cost of the server machinery itself.
+    Baseline,
+    /// `/db/visit`: a write to SQLite.
+    Db,
+    /// `/block?ms=D`: a blocking sleep inside the handler — the anti-pattern on an async server.
+    Blocking,
+    /// A blend: one short wait, one factorial, one empty 200, one database read, in turn.
+    Mixed,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] =
+        [Workload::Io, Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Blocking, Workload::Mixed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Io => "io",
+            Workload::Cpu => "cpu",
+            Workload::Baseline => "baseline",
+            Workload::Db => "db",
+            Workload::Blocking => "blocking",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    /// Wall-time workloads are read as "how long did N requests take" (io, blocking); the others as throughput.
+    pub fn is_wait(self) -> bool {
+        matches!(self, Workload::Io | Workload::Blocking)
+    }
+
+    /// The request paths, cycled by the client in this order.
+    pub fn paths(self, settings: &WorkloadSettings) -> Vec<String> {
+        match self {
+            Workload::Io => vec![format!("/say/hello?name=lab&ms={}", settings.hello_ms)],
+            Workload::Cpu => vec![format!("/fact?n={}&cache=0", settings.fact_n)],
+            Workload::Baseline => vec!["/no/param".to_string()],
+            Workload::Db => vec!["/db/visit?name=lab".to_string()],
+            Workload::Blocking => vec![format!("/block?ms={}", settings.block_ms)],
+            Workload::Mixed => vec![
+                format!("/say/hello?name=lab&ms={}", MIXED_HELLO_MS),
+                format!("/fact?n={}&cache=0", settings.fact_n),
+                "/no/param".to_string(),
+                "/db/visits?name=lab".to_string(),
+            ],
+        }
+    }
+
+    pub fn description(self, settings: &WorkloadSettings) -> String {
+        match self {
+            Workload::Io => format!("waits D = {} ms without working (asynchronous wait)", settings.hello_ms),
+            Workload::Cpu => format!("computes {}! without the cache", settings.fact_n),
+            Workload::Baseline => "an empty 200: the cost of the server machinery".to_string(),
+            Workload::Db => "increments a counter in SQLite".to_string(),
+            Workload::Blocking => {
+                format!("sleeps {} ms on the handler's own thread (blocking call)", settings.block_ms)
+            }
+            Workload::Mixed => format!(
+                "cycles through a {MIXED_HELLO_MS} ms wait, {}! uncached, an empty 200 and a SQLite read",
+                settings.fact_n
+            ),
+        }
+    }
+}
+
+/// How long the `/say/hello` part of `mixed` waits: short, so that mixed stays a throughput workload.
+pub const MIXED_HELLO_MS: u64 = 20;
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Workload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown workload {s:?} (known: io, cpu, baseline, db, blocking, mixed)"))
+    }
+}
+
+/// The figures that go into request paths.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadSettings {
+    pub hello_ms: u64,
+    pub block_ms: u64,
+    pub fact_n: u64,
+}
+
+/// A server to measure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSpec {
+    /// A binary of the `servers` package, started as `NAME --host 127.0.0.1 --port 0 --db PATH --quiet`.
+    Builtin(String),
+    /// `--server NAME='COMMAND with {port}'`: run through `sh -c` with `{port}` replaced by a free port.
+    Foreign { name: String, command: String },
+}
+
+impl ServerSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            ServerSpec::Builtin(name) => name,
+            ServerSpec::Foreign { name, .. } => name,
+        }
+    }
+
+    /// Parses `NAME=COMMAND` (the value of `--server`).
+    pub fn parse_foreign(spec: &str) -> Result<ServerSpec, String> {
+        let (name, command) =
+            spec.split_once('=').ok_or_else(|| format!("--server {spec:?}: expected NAME='COMMAND with {{port}}'"))?;
+        let name = name.trim();
+        if name.is_empty() || name.contains(['/', ' ', ',']) {
+            return Err(format!("--server {spec:?}: the name must be non-empty, without '/', ',' or spaces"));
+        }
+        if !command.contains("{port}") {
+            return Err(format!("--server {name}: the command must contain {{port}} (the lab picks a free port)"));
+        }
+        Ok(ServerSpec::Foreign { name: name.to_string(), command: command.to_string() })
+    }
+}
+
+/// A client: one of the lab's client binaries, with its engine for async-client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSpec {
+    /// The binary: blocking-client, pool-client or async-client.
+    pub binary: String,
+    /// `--engine` for async-client (surf or lean); None = the client's default.
+    pub engine: Option<String>,
+}
+
+impl ClientSpec {
+    /// The name used in tables and cell ids: `async-client` or `async-client:lean`.
+    pub fn label(&self) -> String {
+        match &self.engine {
+            Some(engine) => format!("{}:{engine}", self.binary),
+            None => self.binary.clone(),
+        }
+    }
+
+    /// blocking-client sends one request at a time and takes no `-c`.
+    pub fn is_sequential(&self) -> bool {
+        self.binary == "blocking-client"
+    }
+
+    pub fn is_async(&self) -> bool {
+        self.binary == "async-client"
+    }
+}
+
+impl FromStr for ClientSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (binary, engine) = match s.split_once(':') {
+            Some((b, e)) => (b, Some(e.to_string())),
+            None => (s, None),
+        };
+        if !BUILTIN_CLIENTS.contains(&binary) {
+            return Err(format!("unknown client {s:?} (known: {})", BUILTIN_CLIENTS.join(", ")));
+        }
+        if let Some(engine) = &engine {
+            if binary != "async-client" || !["surf", "lean"].contains(&engine.as_str()) {
+                return Err(format!("client {s:?}: only async-client has engines (surf, lean)"));
+            }
+        }
+        Ok(ClientSpec { binary: binary.to_string(), engine })
+    }
+}
+
+/// A named set of defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileName {
+    Quick,
+    Default,
+    Full,
+}
+
+impl FromStr for ProfileName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "quick" => Ok(ProfileName::Quick),
+            "default" => Ok(ProfileName::Default),
+            "full" => Ok(ProfileName::Full),
+            _ => Err(format!("unknown profile {s:?} (known: quick, default, full)")),
+        }
+    }
+}
+
+impl ProfileName {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileName::Quick => "quick",
+            ProfileName::Default => "default",
+            ProfileName::Full => "full",
+        }
+    }
+}
+
+/// Everything the matrix needs to expand into cells. A profile fills it; command-line flags override fields.
+#[derive(Debug, Clone)]
+pub struct MatrixConfig {
+    pub profile: ProfileName,
+    pub servers: Vec<ServerSpec>,
+    pub clients: Vec<ClientSpec>,
+    pub workloads: Vec<Workload>,
+    /// The concurrency sweep of every concurrent client.
+    pub concurrency: Vec<u64>,
+    /// Extra io concurrency levels for async clients only (the `full` profile's 1,000 and 10,000).
+    pub io_high_concurrency: Vec<u64>,
+    /// Concurrency levels of the `blocking` workload (kept small: a blocked executor serialises it).
+    pub blocking_concurrency: Vec<u64>,
+    /// Requests per throughput cell (cpu, baseline, db, mixed); None = the profile's value per workload. io and
+    /// blocking always send one request per connection (plus the original experiment's 1 and 10).
+    pub requests: Option<u64>,
+    pub settings: WorkloadSettings,
+    pub repeat: u32,
+    pub keep_alive: bool,
+    /// Per-request timeout for the clients; None = derived from D.
+    pub timeout: Option<Duration>,
+    /// A cell whose predicted duration (warm-up included) exceeds this is skipped with the prediction as its
+    /// reason: a pool of 2 workers needs 50 D for 100 io requests, and the model already says so.
+    pub cell_budget: Duration,
+}
+
+impl MatrixConfig {
+    pub fn for_profile(profile: ProfileName) -> MatrixConfig {
+        let all_servers = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
+        let all_clients = BUILTIN_CLIENTS.iter().map(|c| c.parse().unwrap()).collect();
+        match profile {
+            // CI's reproduction: the original experiment's shape and one of each model, in well under a minute.
+            ProfileName::Quick => MatrixConfig {
+                profile,
+                servers: ["thread-server", "pool-server", "smol-server"]
+                    .iter()
+                    .map(|s| ServerSpec::Builtin(s.to_string()))
+                    .collect(),
+                clients: vec!["blocking-client".parse().unwrap(), "async-client".parse().unwrap()],
+                workloads: vec![Workload::Io, Workload::Baseline, Workload::Blocking],
+                concurrency: vec![10, 100],
+                io_high_concurrency: vec![],
+                blocking_concurrency: vec![10],
+                requests: None,
+                settings: WorkloadSettings { hello_ms: 200, block_ms: 100, fact_n: 2000 },
+                repeat: 1,
+                keep_alive: true,
+                timeout: None,
+                cell_budget: Duration::from_secs(15),
+            },
+            ProfileName::Default => MatrixConfig {
+                profile,
+                servers: all_servers,
+                clients: all_clients,
+                workloads: Workload::ALL.to_vec(),
+                concurrency: vec![1, 10, 100],
+                io_high_concurrency: vec![],
+                blocking_concurrency: vec![1, 10],
+                requests: None,
+                settings: WorkloadSettings { hello_ms: 1000, block_ms: 200, fact_n: 2000 },
+                repeat: 1,
+                keep_alive: true,
+                timeout: None,
+                cell_budget: Duration::from_secs(12),
+            },
+            ProfileName::Full => MatrixConfig {
+                io_high_concurrency: vec![1000, 10000],
+                cell_budget: Duration::from_secs(60),
+                ..MatrixConfig::for_profile(ProfileName::Default)
+            }
+            .with_profile(ProfileName::Full),
+        }
+    }
+
+    fn with_profile(mut self, profile: ProfileName) -> MatrixConfig {
+        self.profile = profile;
+        self
+    }
+
+    /// Requests per throughput cell of `workload` when `--requests` is not given.
+    fn throughput_requests(&self, workload: Workload) -> u64 {
+        if let Some(n) = self.requests {
+            return n;
+        }
+        let quick = self.profile == ProfileName::Quick;
+        match workload {
+            Workload::Baseline => {
+                if quick {
+                    3000
+                } else {
+                    20000
+                }
+            }
+            Workload::Cpu => {
+                if quick {
+                    200
+                } else {
+                    1000
+                }
+            }
+            Workload::Db => {
+                if quick {
+                    300
+                } else {
+                    1000
+                }
+            }
+            Workload::Mixed => {
+                if quick {
+                    200
+                } else {
+                    1000
+                }
+            }
+            Workload::Io | Workload::Blocking => unreachable!("wait workloads send one request per connection"),
+        }
+    }
+
+    /// The per-request timeout given to clients: long enough for the slowest expected request, never less than 10 s.
+    pub fn client_timeout(&self) -> Duration {
+        self.timeout.unwrap_or_else(|| {
+            let d = self.settings.hello_ms.max(self.settings.block_ms);
+            Duration::from_millis((10 * d + 5_000).max(10_000))
+        })
+    }
+
+    /// Expands the configuration into the ordered list of cells.
+    ///
+    /// io and blocking send one request per connection (requests = concurrency), plus the original experiment's
+    /// cells: blocking-client with 1 and 10 requests, and the first concurrent client with 10 at concurrency 10.
+    pub fn cells(&self) -> Vec<CellSpec> {
+        let mut cells = Vec::new();
+        for server in &self.servers {
+            for &workload in &self.workloads {
+                for client in &self.clients {
+                    for (concurrency, requests) in self.points(workload, client) {
+                        let spec = CellSpec {
+                            server: server.clone(),
+                            client: client.clone(),
+                            workload,
+                            concurrency,
+                            requests,
+                            warmup: warmup_for(workload, concurrency, requests),
+                        };
+                        if !cells.iter().any(|c: &CellSpec| c.id() == spec.id()) {
+                            cells.push(spec);
+                        }
+                    }
+                }
+            }
+        }
+        cells
+    }
+
+    /// (concurrency, requests) points of one client on one workload.
+    fn points(&self, workload: Workload, client: &ClientSpec) -> Vec<(u64, u64)> {
+        let mut points = Vec::new();
+        match workload {
+            Workload::Io if client.is_sequential() => {
+                // The original experiment: one request ≈ D, ten one after another ≈ 10 D.
+                points.push((1, 1));
+                points.push((1, 10));
+            }
+            Workload::Io => {
+                if self.is_experiment_client(client) {
+                    // Ten at once ≈ D: the experiment's async half.
+                    points.push((10, 10));
+                }
+                let mut levels = self.concurrency.clone();
+                if client.is_async() {
+                    levels.extend(&self.io_high_concurrency);
+                }
+                for c in levels {
+                    points.push((c, c));
+                }
+            }
+            Workload::Blocking if client.is_sequential() => points.push((1, 10)),
+            Workload::Blocking => {
+                for &c in &self.blocking_concurrency {
+                    points.push((c, c));
+                }
+            }
+            _ if client.is_sequential() => points.push((1, self.throughput_requests(workload))),
+            _ => {
+                for &c in &self.concurrency {
+                    points.push((c, self.throughput_requests(workload).max(c)));
+                }
+            }
+        }
+        points.sort();
+        points.dedup();
+        points
+    }
+
+    /// The concurrent client that plays "ten async requests" in the original experiment: the first async-client
+    /// of the list, or else the first concurrent client.
+    pub fn is_experiment_client(&self, client: &ClientSpec) -> bool {
+        let chosen =
+            self.clients.iter().find(|c| c.is_async()).or_else(|| self.clients.iter().find(|c| !c.is_sequential()));
+        chosen == Some(client)
+    }
+}
+
+/// Warm-up requests before a cell, discarded: enough to open the connections and page in the code paths,
+/// but for wait workloads one round at most, since each round costs D.
+pub fn warmup_for(workload: Workload, concurrency: u64, requests: u64) -> u64 {
+    if workload.is_wait() || workload == Workload::Mixed {
+        concurrency.clamp(1, 10)
+    } else {
+        (requests / 10).clamp(1, 1000).max(concurrency.min(requests))
+    }
+}
+
+/// One cell to run.
+#[derive(Debug, Clone)]
+pub struct CellSpec {
+    pub server: ServerSpec,
+    pub client: ClientSpec,
+    pub workload: Workload,
+    pub concurrency: u64,
+    pub requests: u64,
+    pub warmup: u64,
+}
+
+impl CellSpec {
+    pub fn id(&self) -> String {
+        cell_id(self.server.name(), &self.client.label(), self.workload.name(), self.concurrency, self.requests)
+    }
+
+    /// A short human label for progress lines.
+    pub fn label(&self) -> String {
+        format!(
+            "{} × {} {} c={} n={}",
+            self.server.name(),
+            self.client.label(),
+            self.workload,
+            self.concurrency,
+            self.requests
+        )
+    }
+}
+
+pub fn cell_id(server: &str, client: &str, workload: &str, concurrency: u64, requests: u64) -> String {
+    format!("{server}/{client}/{workload}/c{concurrency}/n{requests}")
+}
+
+/// Parses `1,10,100` into a sorted, deduplicated list of positive numbers.
+pub fn parse_number_list(s: &str) -> Result<Vec<u64>, String> {
+    let mut values = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let v: u64 = part.parse().map_err(|_| format!("{part:?} is not a positive whole number"))?;
+        if v == 0 {
+            return Err("0 is not a valid count".to_string());
+        }
+        values.push(v);
+    }
+    if values.is_empty() {
+        return Err("the list is empty".to_string());
+    }
+    values.sort_unstable();
+    values.dedup();
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_profile_contains_the_original_experiment() {
+        let config = MatrixConfig::for_profile(ProfileName::Quick);
+        let ids: Vec<String> = config.cells().iter().map(CellSpec::id).collect();
+        for server in ["thread-server", "smol-server"] {
+            assert!(ids.contains(&format!("{server}/blocking-client/io/c1/n1")), "{ids:?}");
+            assert!(ids.contains(&format!("{server}/blocking-client/io/c1/n10")));
+            assert!(ids.contains(&format!("{server}/async-client/io/c10/n10")));
+        }
+        // ids are unique
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len());
+    }
+
+    #[test]
+    fn full_profile_adds_high_concurrency_io_for_async_clients_only() {
+        let config = MatrixConfig::for_profile(ProfileName::Full);
+        let cells = config.cells();
+        assert!(cells.iter().any(|c| c.workload == Workload::Io && c.concurrency == 10000 && c.client.is_async()));
+        assert!(!cells.iter().any(|c| c.concurrency == 10000 && !c.client.is_async()));
+        assert!(!cells.iter().any(|c| c.concurrency == 10000 && c.workload != Workload::Io));
+    }
+
+    #[test]
+    fn client_and_server_specs_parse_or_say_why_not() {
+        assert_eq!(
+            "async-client:lean".parse::<ClientSpec>().unwrap(),
+            ClientSpec { binary: "async-client".into(), engine: Some("lean".into()) }
+        );
+        assert!("pool-client:lean".parse::<ClientSpec>().is_err());
+        assert!("curl".parse::<ClientSpec>().is_err());
+        assert!(ServerSpec::parse_foreign("py=python3 app.py --port {port}").is_ok());
+        assert!(ServerSpec::parse_foreign("py=python3 app.py").unwrap_err().contains("{port}"));
+        assert!(ServerSpec::parse_foreign("python3 app.py").is_err());
+        assert_eq!(parse_number_list("100, 1,10,10").unwrap(), vec![1, 10, 100]);
+        assert!(parse_number_list("1,x").is_err());
+        assert!(parse_number_list("0").is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! The lab's child processes: servers (its own and foreign ones) and clients, each in a process group of its own.
+//!
+//! Concurrency idea: the lab is a supervisor. Every child gets its own process group, so that one signal to the
+//! group stops a server together with any worker processes it forked (or, for a foreign server started through
+//! `sh -c`, the real server behind the shell), and so that a Ctrl-C in the terminal reaches only the lab, which
+//! then stops its children in order and writes what it measured. Children also get PR_SET_PDEATHSIG, so that a
+//! lab killed outright (SIGKILL) does not leave them running.
+//!
+//! Costs come from the kernel's own accounting: when a child is reaped, its CPU time and context switches (all
+//! threads, and all children it reaped) are added to the lab's RUSAGE_CHILDREN. Reading that before and after
+//! reaping one child gives the child's exact totals; this works because only the lab's main thread ever reaps.
+
+use crate::plan::ServerSpec;
+use servers::process::{parse_listening_line, ServerProcess};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How many lines of a child's output are kept for failure reports.
+const TAIL_LINES: usize = 200;
+
+/// Puts the child in a new process group and asks the kernel to kill it if the lab dies.
+pub fn isolate(command: &mut Command) {
+    command.process_group(0);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent; it only sets a flag on the child.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+}
+
+/// Sends `signal` to every process of the group led by `pid` (ours: see [`isolate`]).
+pub fn signal_group(pid: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions. A negative pid addresses the process group.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), signal);
+    }
+}
+
+/// CPU time and context switches of reaped children, as the kernel accounts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub voluntary_ctxt: u64,
+    pub nonvoluntary_ctxt: u64,
+}
+
+impl Usage {
+    /// getrusage(RUSAGE_CHILDREN): the totals of every child the lab has reaped so far.
+    pub fn children() -> Usage {
+        // SAFETY: getrusage writes into the zeroed struct we pass; no other preconditions.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe {
+            libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
+        }
+        let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        Usage {
+            user_s: secs(ru.ru_utime),
+            sys_s: secs(ru.ru_stime),
+            voluntary_ctxt: ru.ru_nvcsw as u64,
+            nonvoluntary_ctxt: ru.ru_nivcsw as u64,
+        }
+    }
+
+    pub fn since(self, before: Usage) -> Usage {
+        Usage {
+            user_s: (self.user_s - before.user_s).max(0.0),
+            sys_s: (self.sys_s - before.sys_s).max(0.0),
+            voluntary_ctxt: self.voluntary_ctxt.saturating_sub(before.voluntary_ctxt),
+            nonvoluntary_ctxt: self.nonvoluntary_ctxt.saturating_sub(before.nonvoluntary_ctxt),
+        }
+    }
+}
+
+/// Runs `reap` (a wait on exactly one child) and returns what that child cost, read from RUSAGE_CHILDREN around it.
+pub fn reaping<T>(reap: impl FnOnce() -> T) -> (T, Usage) {
+    let before = Usage::children();
+    let result = reap();
+    (result, Usage::children().since(before))
+}
+
+/// A free port on 127.0.0.1, for servers that cannot report the port they bound themselves.
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Lines of a child's output, kept in a ring by a draining thread (a child never blocks on a full pipe).
+#[derive(Clone, Default)]
+pub struct OutputTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl OutputTail {
+    /// Spawns a thread that reads `stream` line by line until it closes. The thread blocks on the pipe.
+    pub fn drain(&self, stream: impl Read + Send + 'static, prefix: &'static str) {
+        let lines = Arc::clone(&self.lines);
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let mut lines = lines.lock().unwrap();
+                if lines.len() == TAIL_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(format!("{prefix}{line}"));
+            }
+        });
+    }
+
+    pub fn tail(&self, n: usize) -> String {
+        let lines = self.lines.lock().unwrap();
+        let skip = lines.len().saturating_sub(n);
+        lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    fn find_listening(&self) -> Option<SocketAddr> {
+        self.lines.lock().unwrap().iter().find_map(|l| parse_listening_line(l.trim_start_matches("stdout: ")))
+    }
+}
+
+/// Why a server did not start, with the tail of what it printed.
+#[derive(Debug, Clone)]
+pub struct StartError {
+    pub message: String,
+    pub stderr_tail: String,
+}
+
+/// A running server: one of the lab's (ready when it prints `listening on`) or a foreign one (ready when it
+/// prints `listening on` or answers on `/health`). Its whole process group is stopped on [`Server::stop`] or drop.
+pub struct Server {
+    inner: Inner,
+    pub addr: SocketAddr,
+    /// The process group (= the first process's pid), signalled as a whole.
+    pgid: u32,
+    stopped: bool,
+}
+
+enum Inner {
+    Builtin(ServerProcess),
+    Foreign { child: Child, output: OutputTail },
+}
+
+impl Server {
+    /// Starts `spec` and waits until it is ready, or fails with the reason and its stderr tail.
+    pub fn start(spec: &ServerSpec, bin_dir: &Path, db_path: &Path, timeout: Duration) -> Result<Server, StartError> {
+        match spec {
+            ServerSpec::Builtin(name) => Server::start_builtin(name, bin_dir, db_path, timeout),
+            ServerSpec::Foreign { command, .. } => Server::start_foreign(command, timeout),
+        }
+    }
+
+    fn start_builtin(name: &str, bin_dir: &Path, db_path: &Path, timeout: Duration) -> Result<Server, StartError> {
+        let binary = bin_dir.join(name);
+        if !binary.exists() {
+            return Err(StartError {
+                message: format!("binary {} not found", binary.display()),
+                stderr_tail: String::new(),
+            });
+        }
+        let mut command = Command::new(&binary);
+        command.args(["--host", "127.0.0.1", "--port", "0", "--quiet", "--db"]).arg(db_path);
+        isolate(&mut command);
+        let process = ServerProcess::start(command, timeout)
+            .map_err(|e| StartError { message: first_line(&e.to_string()), stderr_tail: e.to_string() })?;
+        let pgid = process.pid();
+        Ok(Server { addr: process.addr, inner: Inner::Builtin(process), pgid, stopped: false })
+    }
+
+    fn start_foreign(command_template: &str, timeout: Duration) -> Result<Server, StartError> {
+        let port =
+            free_port().map_err(|e| StartError { message: format!("no free port: {e}"), stderr_tail: "".into() })?;
+        let command_line = command_template.replace("{port}", &port.to_string());
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(&command_line).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        isolate(&mut command);
+        let mut child = command.spawn().map_err(|e| StartError {
+            message: format!("cannot run sh -c {command_line:?}: {e}"),
+            stderr_tail: "".into(),
+        })?;
+        let output = OutputTail::default();
+        output.drain(child.stdout.take().expect("piped"), "stdout: ");
+        output.drain(child.stderr.take().expect("piped"), "");
+        let pgid = child.id();
+        let mut server = Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            inner: Inner::Foreign { child, output: output.clone() },
+            pgid,
+            stopped: false,
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(addr) = output.find_listening() {
+                server.addr = addr;
+                return Ok(server);
+            }
+            if crate::http::answers(server.addr, "/health") {
+                return Ok(server);
+            }
+            if let Inner::Foreign { child, .. } = &mut server.inner {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(StartError {
+                        message: format!("exited with {status} before answering"),
+                        stderr_tail: output.tail(20),
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                let tail = output.tail(20);
+                server.stop(Duration::from_millis(200));
+                return Err(StartError {
+                    message: format!(
+                        "did not answer on http://{}/health nor print `listening on` within {timeout:?}",
+                        server.addr
+                    ),
+                    stderr_tail: tail,
+                });
+            }
+            // Polling: a foreign server has no other way to say it is ready.
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pgid
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn stderr_tail(&self, lines: usize) -> String {
+        match &self.inner {
+            Inner::Builtin(p) => p.stderr_tail(lines),
+            Inner::Foreign { output, .. } => output.tail(lines),
+        }
+    }
+
+    /// Polls for exit; when the server has exited (and is reaped here) returns its status and its rusage.
+    pub fn try_wait(&mut self) -> Option<(ExitStatus, Usage)> {
+        if self.stopped {
+            return None;
+        }
+        let (status, usage) = reaping(|| match &mut self.inner {
+            Inner::Builtin(p) => p.try_wait().ok().flatten(),
+            Inner::Foreign { child, .. } => child.try_wait().ok().flatten(),
+        });
+        let status = status?;
+        self.stopped = true;
+        // The leader is gone; its group may still hold forked workers.
+        signal_group(self.pgid, libc::SIGKILL);
+        Some((status, usage))
+    }
+
+    /// SIGTERM to the group, up to `grace` for a clean exit, then SIGKILL to the group. Returns the server's
+    /// rusage (zero if it had already been reaped by [`Server::try_wait`]).
+    pub fn stop(&mut self, grace: Duration) -> Usage {
+        if self.stopped {
+            return Usage::default();
+        }
+        self.stopped = true;
+        signal_group(self.pgid, libc::SIGTERM);
+        let (_, usage) = reaping(|| match &mut self.inner {
+            Inner::Builtin(p) => {
+                let _ = p.stop(grace);
+            }
+            Inner::Foreign { child, .. } => {
+                let deadline = Instant::now() + grace;
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        });
+        signal_group(self.pgid, libc::SIGKILL);
+        usage
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.stopped {
+            signal_group(self.pgid, libc::SIGKILL);
+            self.stop(Duration::from_millis(100));
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}

@@ -1,0 +1,369 @@
+//! The run JSON: what one `lab matrix` measured, versioned and documented in `lab/SCHEMA.md`.
+//!
+//! Everything the lab prints (markdown, CSV, charts, comparisons) is rebuilt from this one document, so it holds
+//! the raw figures of every repetition, not only the medians. Bump [`SCHEMA_VERSION`] on any change that renames,
+//! removes or re-types a field; adding an optional field is not a change of version.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The version of the run JSON this lab writes (top-level `schema_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run of the matrix.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Run {
+    pub schema_version: u32,
+    /// UTC start time plus short git commit, e.g. `20261126T150102Z-1a2b3c4`; names every file of the run.
+    pub run_id: String,
+    /// RFC 3339 start and end of the run (builds excluded).
+    pub started_at: String,
+    pub finished_at: String,
+    /// `quick`, `default` or `full`.
+    pub profile: String,
+    /// Which cargo profile built the measured binaries: `release`, `debug` or `unknown`. Debug numbers say so.
+    pub build: String,
+    /// Where the server and client binaries were taken from.
+    pub bin_dir: String,
+    pub settings: Settings,
+    pub environment: Environment,
+    /// Every server of the run, with the outcome of its verification.
+    pub servers: Vec<ServerRecord>,
+    pub cells: Vec<Cell>,
+    pub analysis: Analysis,
+    pub overhead: Overhead,
+    /// True when Ctrl-C (or SIGTERM) stopped the run: the cells not reached are `skipped`.
+    pub interrupted: bool,
+    /// Anything the reader must know that has no field of its own.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// The knobs the matrix ran with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// D: how long `/say/hello` waits, for `io` (ms).
+    pub hello_ms: u64,
+    /// How long `/block` sleeps on the handler's thread, for `blocking` (ms).
+    pub block_ms: u64,
+    /// n for `/fact?n=N&cache=0`, the `cpu` workload.
+    pub fact_n: u64,
+    /// Measured repetitions of each cell (the cell reports the median and the spread).
+    pub repeat: u32,
+    pub keep_alive: bool,
+    /// The per-request timeout given to the clients (s).
+    pub timeout_s: f64,
+    /// Cells the model predicts to take longer (warm-up included) are skipped (s).
+    #[serde(default)]
+    pub cell_budget_s: f64,
+    pub servers: Vec<String>,
+    pub clients: Vec<String>,
+    pub workloads: Vec<String>,
+    pub concurrency: Vec<u64>,
+    /// The paths of each workload, in the order the clients cycle through them.
+    pub workload_paths: Vec<WorkloadPaths>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkloadPaths {
+    pub workload: String,
+    pub paths: Vec<String>,
+    pub description: String,
+}
+
+/// The machine and the code that produced the numbers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    pub cpu_model: String,
+    pub cpu_count: u64,
+    pub memory_kib: u64,
+    pub kernel: String,
+    pub os: String,
+    pub hostname: String,
+    pub rustc: String,
+    pub git_commit: String,
+    pub git_dirty: bool,
+    /// The exact command line of the lab.
+    pub command_line: Vec<String>,
+    pub limits: Limits,
+}
+
+/// The system limits that cap concurrency, read at the start of the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Limits {
+    /// RLIMIT_NOFILE soft limit before the lab raised it, and after (the hard limit).
+    pub nofile_soft_before: u64,
+    pub nofile_soft: u64,
+    pub nofile_hard: u64,
+    /// net.core.somaxconn: the cap on a listen backlog.
+    pub somaxconn: Option<u64>,
+    /// net.ipv4.ip_local_port_range size: outgoing connections to one address:port.
+    pub ephemeral_ports: Option<u64>,
+    /// kernel.threads-max, kernel.pid_max, vm.max_map_count and RLIMIT_NPROC: the caps on threads.
+    pub threads_max: Option<u64>,
+    pub pid_max: Option<u64>,
+    pub max_map_count: Option<u64>,
+    pub nproc_soft: Option<u64>,
+}
+
+/// A server of the run: the lab's own or a foreign one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerRecord {
+    pub name: String,
+    /// `builtin` (a binary of the `servers` package) or `foreign` (`--server NAME='COMMAND'`).
+    pub kind: String,
+    pub command: String,
+    pub verify: VerifyRecord,
+    /// The server's `/health` document, when it has one.
+    pub health: Option<serde_json::Value>,
+    /// How it runs requests concurrently, as the model uses it: `thread-per-request`, `pool`, `async` or `unknown`.
+    pub model: String,
+    /// Worker or executor threads × processes, from `/health` (None when unknown or unbounded).
+    pub worker_threads: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyRecord {
+    /// `passed`, `failed` or `not-run` (the server did not start, or the run was interrupted).
+    pub status: String,
+    pub passed: u64,
+    pub failed: u64,
+    /// The first failed check, in one line; None when passed.
+    pub reason: Option<String>,
+    pub checks: Vec<CheckRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub name: String,
+    /// `pass`, `fail` or `skip` (an optional check a foreign server does not implement).
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// One cell: a server × client × workload × concurrency × request count, measured `repeat` times.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cell {
+    /// `server/client/workload/cC/nN`: unique in a run, and how `lab compare` matches cells of two runs.
+    pub id: String,
+    pub server: String,
+    /// The client as named on the command line, with its engine: `async-client:lean`.
+    pub client: String,
+    pub workload: String,
+    pub concurrency: u64,
+    pub requests: u64,
+    /// Requests sent before measuring, discarded.
+    pub warmup: u64,
+    pub keep_alive: bool,
+    /// `ok`, `failed` (see `reason`) or `skipped` (see `reason`).
+    pub status: String,
+    pub reason: Option<String>,
+    /// The last lines of the server's (or client's) stderr when the cell failed.
+    pub stderr_tail: Option<String>,
+    /// Which system limit probably stopped the cell, when one did.
+    pub limit_hint: Option<String>,
+    /// The median repetition's figures (by wall time).
+    pub wall_s: Option<f64>,
+    pub throughput_rps: Option<f64>,
+    pub latency_us: Option<Latency>,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub failures: Failures,
+    pub server_cost: Option<ServerCost>,
+    pub client_cost: Option<ClientCost>,
+    /// Spread of the repetitions; with one repetition min = max.
+    pub spread: Option<Spread>,
+    /// The prediction, for `io` and `blocking`: D × ceil(requests ÷ effective concurrency).
+    pub expected_wall_s: Option<f64>,
+    pub effective_concurrency: Option<u64>,
+    /// expected ÷ measured wall time: 1.0 is the model's ideal.
+    pub efficiency: Option<f64>,
+    /// `client-bound`, `server-bound` or `none`.
+    pub bottleneck: Option<String>,
+    /// Every repetition's raw figures.
+    pub runs: Vec<Measurement>,
+}
+
+/// One repetition of a cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measurement {
+    pub wall_s: f64,
+    pub throughput_rps: f64,
+    pub latency_us: Latency,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub failures: Failures,
+    /// From the client process's start to its exit, warm-up included: the window the costs are taken over.
+    pub window_s: f64,
+    pub server_cost: Option<ServerCost>,
+    pub client_cost: Option<ClientCost>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Failures {
+    pub connect: u64,
+    pub timeout: u64,
+    pub status: u64,
+    pub other: u64,
+}
+
+/// The server's cost during a cell: a fresh server process per repetition, so these are the cell's alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerCost {
+    /// Highest resident set seen by the sampler (all processes of the server), and VmHWM at the end.
+    pub peak_rss_kib: u64,
+    pub hwm_kib: u64,
+    /// RSS right after start-up, before the client connected.
+    pub start_rss_kib: u64,
+    pub peak_threads: u64,
+    pub peak_processes: u64,
+    /// CPU time of the server's whole life (start-up, warm-up, cell), from wait4's rusage.
+    pub user_s: f64,
+    pub sys_s: f64,
+    /// (user + sys) ÷ the client's window: cores the server kept busy.
+    pub cpu_cores: f64,
+    pub voluntary_ctxt: u64,
+    pub nonvoluntary_ctxt: u64,
+    /// How many /proc samples were taken.
+    pub samples: u64,
+}
+
+/// The client's cost: from wait4's rusage of the client process, plus what the client reported of itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientCost {
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub cpu_cores: f64,
+    pub voluntary_ctxt: u64,
+    pub nonvoluntary_ctxt: u64,
+    pub peak_threads: Option<u64>,
+    pub peak_rss_kib: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Spread {
+    pub repeats: u64,
+    pub wall_s_min: f64,
+    pub wall_s_max: f64,
+    pub throughput_min: f64,
+    pub throughput_max: f64,
+    /// (max − min) ÷ median of the wall time: the run's own noise for this cell.
+    pub relative: f64,
+}
+
+/// What the lab concluded from the cells.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Analysis {
+    /// The original experiment per server: 1 request ≈ D, 10 blocking ≈ 10 D, 10 async ≈ D.
+    pub experiment: Vec<ExperimentRow>,
+    pub shape: ShapeCheck,
+    /// Server RSS and threads per in-flight connection: slopes of a linear fit over the io concurrency sweep.
+    pub per_connection: Vec<ConnectionCost>,
+    /// Plain sentences generated from the numbers.
+    pub narrative: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentRow {
+    pub server: String,
+    pub d_s: f64,
+    pub one_request: Option<ExperimentPoint>,
+    pub ten_blocking: Option<ExperimentPoint>,
+    pub ten_async: Option<ExperimentPoint>,
+    /// The concurrent client used for the "10 async" column.
+    pub async_client: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ExperimentPoint {
+    pub expected_s: f64,
+    pub measured_s: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ShapeCheck {
+    /// False when the cells it needs were not measured.
+    pub evaluated: bool,
+    pub holds: bool,
+    /// One line per server and rule, saying what was measured against what bound.
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionCost {
+    pub server: String,
+    pub client: String,
+    pub workload: String,
+    /// (concurrency, peak RSS KiB, peak threads) of each cell in the fit.
+    pub points: Vec<(u64, u64, u64)>,
+    pub rss_kib_per_connection: f64,
+    pub threads_per_connection: f64,
+    /// Goodness of the RSS fit (1.0 = a straight line).
+    pub rss_r2: f64,
+}
+
+/// How much of the run's wall time went to measured cells; the rest is the lab's own overhead.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Overhead {
+    pub total_s: f64,
+    pub measured_s: f64,
+    pub outside_s: f64,
+    /// outside ÷ total.
+    pub fraction: f64,
+}
+
+impl Run {
+    pub fn load(path: &Path) -> Result<Run, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "{} has schema_version {v}; this lab reads version {SCHEMA_VERSION}",
+                    path.display()
+                ))
+            }
+            None => return Err(format!("{} has no schema_version: not a lab run", path.display())),
+        }
+        serde_json::from_value(value).map_err(|e| format!("{} is not a lab run: {e}", path.display()))
+    }
+
+    /// The cells of one workload, in run order.
+    pub fn cells_of<'a>(&'a self, workload: &'a str) -> impl Iterator<Item = &'a Cell> + 'a {
+        self.cells.iter().filter(move |c| c.workload == workload)
+    }
+
+    /// Workloads that have at least one cell, in run order.
+    pub fn workloads(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for cell in &self.cells {
+            if !seen.contains(&cell.workload) {
+                seen.push(cell.workload.clone());
+            }
+        }
+        seen
+    }
+
+    pub fn is_release(&self) -> bool {
+        self.build == "release"
+    }
+}
+
+impl Cell {
+    pub fn is_ok(&self) -> bool {
+        self.status == "ok"
+    }
+}

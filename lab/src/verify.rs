@@ -1,0 +1,243 @@
+//! Correctness before speed: every route of the workload contract, checked with exact bodies.
+//!
+//! Like the TechEmpower toolset's verify mode, a server that answers wrongly is not measured: a fast wrong
+//! answer is not a result. Expected factorials are computed here with num-bigint, independently of the servers'
+//! own code. Checks run one after another on the lab's thread, each a blocking HTTP request.
+
+use crate::http::{self, Reply};
+use crate::results::{CheckRecord, VerifyRecord};
+use num_bigint::BigUint;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The largest n the contract accepts for `/fact`.
+pub const FACT_MAX: u64 = 20000;
+
+/// n! in decimal.
+pub fn factorial(n: u64) -> String {
+    static LARGEST: OnceLock<String> = OnceLock::new();
+    let compute = || (1..=n).fold(BigUint::from(1u32), |acc, k| acc * k).to_string();
+    if n == FACT_MAX {
+        return LARGEST.get_or_init(compute).clone();
+    }
+    compute()
+}
+
+/// One check's outcome.
+enum Outcome {
+    Pass,
+    Fail(String),
+    /// An optional check the server does not implement (only `/health`, only for foreign servers).
+    Skip(String),
+}
+
+/// Runs every check against the server at `addr`. `foreign` makes `/health` optional.
+pub fn verify(addr: SocketAddr, foreign: bool) -> VerifyRecord {
+    let agent = http::agent(Duration::from_secs(20));
+    let url = |path: &str| format!("http://{addr}{path}");
+    let get = |path: &str| http::get(&agent, &url(path));
+    let mut checks: Vec<CheckRecord> = Vec::new();
+    let mut record = |name: String, outcome: Outcome| {
+        let (outcome, detail) = match outcome {
+            Outcome::Pass => ("pass", String::new()),
+            Outcome::Fail(why) => ("fail", why),
+            Outcome::Skip(why) => ("skip", why),
+        };
+        checks.push(CheckRecord { name, outcome: outcome.to_string(), detail });
+    };
+
+    // /health: the JSON the lab's model reads.
+    let health = get("/health");
+    let outcome = match &health {
+        Ok(reply) if reply.status == 200 => check_health(&reply.body),
+        Ok(reply) if foreign => Outcome::Skip(format!("answered {} (optional for a foreign server)", reply.status)),
+        Err(e) if foreign => Outcome::Skip(format!("no answer ({e}); optional for a foreign server")),
+        Ok(reply) => Outcome::Fail(format!("status {} (expected 200)", reply.status)),
+        Err(e) => Outcome::Fail(e.clone()),
+    };
+    record("GET /health".into(), outcome);
+
+    // /say/hello: the body, and the wait.
+    // Always with ms: without it the server waits its own default (3 s, the article's).
+    record("GET /say/hello?name=lab&ms=0".into(), expect_body(get("/say/hello?name=lab&ms=0"), "hello lab"));
+    record("GET /say/hello?name=lab%20x&ms=0".into(), expect_body(get("/say/hello?name=lab%20x&ms=0"), "hello lab x"));
+    let path = "/say/hello?name=lab&ms=100";
+    let outcome = match get(path) {
+        Ok(reply) if reply.elapsed < Duration::from_millis(98) => {
+            Outcome::Fail(format!("answered after {:?}; it must wait 100 ms", reply.elapsed))
+        }
+        other => expect_body(other, "hello lab"),
+    };
+    record(format!("GET {path}"), outcome);
+    record("GET /say/hello?name=lab&ms=abc".into(), expect_bad_request(get("/say/hello?name=lab&ms=abc")));
+
+    // /fact: exact decimal bodies, cached and uncached, and the bounds.
+    for (n, query) in [
+        (0, "n=0"),
+        (1, "n=1"),
+        (20, "n=20"),
+        (21, "n=21"),
+        (100, "n=100"),
+        (100, "n=100 (cached)"),
+        (1000, "n=1000&cache=0"),
+        (1000, "n=1000"),
+        (FACT_MAX, "n=20000"),
+    ] {
+        let (query, note) = query.split_once(' ').unwrap_or((query, ""));
+        let path = format!("/fact?{query}");
+        record(
+            format!("GET {path}{}", if note.is_empty() { String::new() } else { format!(" {note}") }),
+            expect_body(get(&path), &factorial(n)),
+        );
+    }
+    for query in ["n=-1", "n=20001", "n=abc", "", "n="] {
+        let path = format!("/fact?{query}");
+        let path = path.trim_end_matches('?');
+        record(format!("GET {path}"), expect_bad_request(get(path)));
+    }
+
+    // /no/param: an empty 200.
+    record("GET /no/param".into(), expect_body(get("/no/param"), ""));
+
+    // /db: a fresh name counts 1, 2; reading does not count.
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let name = format!("verify{}x{nanos}", std::process::id());
+    record(format!("GET /db/visits?name={name} (unseen)"), expect_body(get(&format!("/db/visits?name={name}")), "0"));
+    record(format!("GET /db/visit?name={name}"), expect_body(get(&format!("/db/visit?name={name}")), "1"));
+    record(format!("GET /db/visit?name={name} (again)"), expect_body(get(&format!("/db/visit?name={name}")), "2"));
+    record(format!("GET /db/visits?name={name}"), expect_body(get(&format!("/db/visits?name={name}")), "2"));
+
+    // /block: a 200 after at least the sleep.
+    let outcome = match get("/block?ms=50") {
+        Ok(reply) if reply.status != 200 => Outcome::Fail(format!("status {} (expected 200)", reply.status)),
+        Ok(reply) if reply.elapsed < Duration::from_millis(48) => {
+            Outcome::Fail(format!("answered after {:?}; it must block 50 ms", reply.elapsed))
+        }
+        Ok(_) => Outcome::Pass,
+        Err(e) => Outcome::Fail(e),
+    };
+    record("GET /block?ms=50".into(), outcome);
+    record("GET /block?ms=abc".into(), expect_bad_request(get("/block?ms=abc")));
+
+    // Errors: unknown path, wrong method.
+    record("GET /no/such/route".into(), expect_status(get("/no/such/route"), 404));
+    let outcome = match http::post(&agent, &url("/no/param")) {
+        Ok(reply) if reply.status != 405 => Outcome::Fail(format!("status {} (expected 405)", reply.status)),
+        Ok(reply) => match reply.allow {
+            Some(allow) if allow.contains("GET") => Outcome::Pass,
+            Some(allow) => Outcome::Fail(format!("405 with Allow: {allow:?}, which does not list GET")),
+            None => Outcome::Fail("405 without an Allow header".into()),
+        },
+        Err(e) => Outcome::Fail(e),
+    };
+    record("POST /no/param".into(), outcome);
+
+    summarize(checks)
+}
+
+fn summarize(checks: Vec<CheckRecord>) -> VerifyRecord {
+    let failed: Vec<&CheckRecord> = checks.iter().filter(|c| c.outcome == "fail").collect();
+    let passed = checks.iter().filter(|c| c.outcome == "pass").count() as u64;
+    VerifyRecord {
+        status: if failed.is_empty() { "passed" } else { "failed" }.to_string(),
+        passed,
+        failed: failed.len() as u64,
+        reason: failed.first().map(|c| format!("{}: {}", c.name, c.detail)),
+        checks,
+    }
+}
+
+/// A record for a server that could not be verified (it did not start, or the run was interrupted).
+pub fn not_run(reason: &str) -> VerifyRecord {
+    VerifyRecord { status: "not-run".into(), passed: 0, failed: 0, reason: Some(reason.to_string()), checks: vec![] }
+}
+
+fn check_health(body: &str) -> Outcome {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Outcome::Fail(format!("not JSON: {}", shorten(body)));
+    };
+    for (field, is_number) in
+        [("server", false), ("model", false), ("pid", true), ("threads", true), ("processes", true)]
+    {
+        let ok = match value.get(field) {
+            Some(v) if is_number => v.is_u64(),
+            Some(v) => v.is_string(),
+            None => false,
+        };
+        if !ok {
+            let kind = if is_number { "a number" } else { "a string" };
+            return Outcome::Fail(format!("field {field:?} missing or not {kind} in {}", shorten(body)));
+        }
+    }
+    Outcome::Pass
+}
+
+fn expect_status(reply: Result<Reply, String>, status: u16) -> Outcome {
+    match reply {
+        Ok(r) if r.status == status => Outcome::Pass,
+        Ok(r) => Outcome::Fail(format!("status {} (expected {status}), body {}", r.status, shorten(&r.body))),
+        Err(e) => Outcome::Fail(e),
+    }
+}
+
+fn expect_body(reply: Result<Reply, String>, expected: &str) -> Outcome {
+    match reply {
+        Ok(r) if r.status != 200 => {
+            Outcome::Fail(format!("status {} (expected 200), body {}", r.status, shorten(&r.body)))
+        }
+        Ok(r) if r.body != expected => {
+            Outcome::Fail(format!("expected body {}, got {}", shorten(expected), shorten(&r.body)))
+        }
+        Ok(_) => Outcome::Pass,
+        Err(e) => Outcome::Fail(e),
+    }
+}
+
+/// 400 with a one-line, non-empty reason.
+fn expect_bad_request(reply: Result<Reply, String>) -> Outcome {
+    match reply {
+        Ok(r) if r.status != 400 => {
+            Outcome::Fail(format!("status {} (expected 400), body {}", r.status, shorten(&r.body)))
+        }
+        Ok(r) if r.body.trim().is_empty() => Outcome::Fail("400 without a reason in the body".into()),
+        Ok(r) if r.body.trim().contains('\n') => {
+            Outcome::Fail(format!("the reason is not one line: {}", shorten(&r.body)))
+        }
+        Ok(_) => Outcome::Pass,
+        Err(e) => Outcome::Fail(e),
+    }
+}
+
+/// A body for an error message: quoted, and cut in the middle if long (a wrong 20000! is 77,000 digits).
+fn shorten(body: &str) -> String {
+    const KEEP: usize = 24;
+    if body.chars().count() <= 2 * KEEP + 10 {
+        return format!("{body:?}");
+    }
+    let head: String = body.chars().take(KEEP).collect();
+    let tail: String = body.chars().rev().take(KEEP).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("{head:?}…{tail:?} ({} chars)", body.chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factorials_are_exact() {
+        assert_eq!(factorial(0), "1");
+        assert_eq!(factorial(20), "2432902008176640000");
+        assert_eq!(factorial(25), "15511210043330985984000000");
+        let big = factorial(FACT_MAX);
+        assert_eq!(big.len(), 77338);
+        assert!(big.starts_with("1819206320230345134827641"));
+    }
+
+    #[test]
+    fn long_bodies_are_shortened() {
+        let s = shorten(&"7".repeat(1000));
+        assert!(s.contains("1000 chars") && s.len() < 100, "{s}");
+        assert_eq!(shorten("hello lab"), "\"hello lab\"");
+    }
+}

@@ -1,0 +1,94 @@
+//! Helpers shared by the lab's integration tests: the lab binary, the debug server/client binaries, the
+//! foreign-server fixture, scratch directories, and a check that no child process outlived a run.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn lab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+}
+
+/// The directory of the debug server and client binaries (built if missing).
+pub fn bin_dir() -> PathBuf {
+    for name in ["thread-server", "smol-server", "blocking-client", "async-client"] {
+        servers::process::workspace_binary(name);
+    }
+    servers::process::workspace_binary("thread-server").parent().unwrap().to_path_buf()
+}
+
+/// `python3 …/contract_server.py --port {port} EXTRA`: the foreign server of the tests.
+pub fn fixture_server(extra: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/contract_server.py");
+    format!("python3 {} --port {{port}} {extra}", script.display()).trim_end().to_string()
+}
+
+/// A fresh directory under the system temp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("lab-test-{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A value to put in the environment of a lab run: every process it starts inherits it.
+pub fn marker(name: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+pub const MARKER_VAR: &str = "LAB_TEST_MARKER";
+
+/// Live processes (not zombies) whose environment holds `LAB_TEST_MARKER=marker`.
+pub fn processes_with_marker(marker: &str) -> Vec<(u32, String)> {
+    let needle = format!("{MARKER_VAR}={marker}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|b| *b == 0).any(|var| var == needle.as_bytes()) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Waits up to 3 s for every process carrying `marker` to be gone; panics with the survivors otherwise.
+pub fn assert_no_process_left(marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = processes_with_marker(marker);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for (pid, _) in &left {
+                unsafe {
+                    libc::kill(*pid as i32, libc::SIGKILL);
+                }
+            }
+            panic!("processes left behind: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The only `*.json` run in `dir`.
+pub fn run_json(dir: &Path) -> PathBuf {
+    let runs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(runs.len(), 1, "expected one run JSON in {}: {runs:?}", dir.display());
+    runs[0].clone()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

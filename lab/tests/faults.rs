@@ -1,0 +1,106 @@
+//! Faults cost a cell, never the run, and leave no process behind: a server that crashes mid-cell, and Ctrl-C
+//! (SIGINT to the lab) in the middle of a cell. Real processes throughout.
+
+mod common;
+
+use lab::results::Run;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[test]
+fn a_server_crashing_mid_cell_fails_that_cell_only() {
+    let bin_dir = common::bin_dir();
+    let out = common::scratch("crash");
+    let marker = common::marker("crash");
+    // The script exits after 60 answers: verification (28 requests, on its own process) and the small io cell
+    // (10 warm-up + 10) pass; the baseline cell (30 warm-up + 300) kills it.
+    let output = common::lab()
+        .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+        .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "100", "--requests", "300"])
+        .arg("--server")
+        .arg(format!("crashy={}", common::fixture_server("--exit-after 60")))
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(&out)
+        .env(common::MARKER_VAR, &marker)
+        .output()
+        .unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    common::assert_no_process_left(&marker);
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    assert_eq!(run.servers[0].verify.status, "passed");
+    let io = run.cells.iter().find(|c| c.workload == "io").unwrap();
+    assert_eq!(io.status, "ok", "{:?}", io.reason);
+    let baseline = run.cells.iter().find(|c| c.workload == "baseline").unwrap();
+    assert_eq!(baseline.status, "failed");
+    let reason = baseline.reason.as_deref().unwrap();
+    assert!(reason.starts_with("the server exited during the cell"), "{reason}");
+    let tail = baseline.stderr_tail.as_deref().unwrap_or("");
+    assert!(tail.contains("exiting on purpose after 60 requests"), "{tail}");
+    let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
+    assert!(md.contains("the server exited during the cell"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn ctrl_c_writes_partial_results_and_stops_every_child() {
+    let bin_dir = common::bin_dir();
+    let out = common::scratch("sigint");
+    let marker = common::marker("sigint");
+    // baseline first (quick), then io with D = 20 s: Ctrl-C lands while io runs.
+    let mut lab = common::lab()
+        .args(["matrix", "--profile", "quick", "--servers", "thread-server", "--clients", "async-client"])
+        .args(["--workloads", "baseline,io", "--concurrency", "10", "--hello-ms", "20000", "--requests", "200"])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(&out)
+        .env(common::MARKER_VAR, &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lab.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no io cell started: {seen:?}"));
+        seen.push(line.clone());
+        if line.contains("running thread-server × async-client io") {
+            break;
+        }
+    }
+    // Let the client connect and the server's threads start waiting.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!common::processes_with_marker(&marker).is_empty());
+    unsafe {
+        libc::kill(lab.id() as i32, libc::SIGINT);
+    }
+    let status = lab.wait().unwrap();
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert_eq!(status.code(), Some(130), "{seen:?} {rest:?}");
+    common::assert_no_process_left(&marker);
+
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    assert!(run.interrupted);
+    let baseline = run.cells.iter().find(|c| c.workload == "baseline").unwrap();
+    assert_eq!(baseline.status, "ok", "measured before Ctrl-C: kept");
+    assert!(baseline.throughput_rps.unwrap() > 0.0);
+    let io: Vec<_> = run.cells.iter().filter(|c| c.workload == "io").collect();
+    assert!(!io.is_empty());
+    assert!(io[0].status == "failed" && io[0].reason.as_deref().unwrap().contains("interrupted"), "{:?}", io[0]);
+    assert!(io[1..].iter().all(|c| c.status == "skipped"));
+    let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
+    assert!(md.contains("This run was interrupted"));
+    assert!(rest.iter().any(|l| l.contains("partial results written")), "{rest:?}");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1,0 +1,155 @@
+//! A quick matrix over two servers and two clients, with real processes: its JSON, markdown and CSV agree;
+//! `lab report` rebuilds the same markdown and CSV from the JSON; `lab compare` of the run with itself says
+//! 1.00 and "within noise" everywhere.
+
+mod common;
+
+use lab::export::csv::{parse as parse_csv, COLUMNS};
+use lab::export::markdown::cell_text;
+use lab::results::Run;
+
+#[test]
+fn quick_matrix_then_report_and_compare() {
+    let bin_dir = common::bin_dir();
+    let out = common::scratch("matrix");
+    let marker = common::marker("matrix");
+    let output = common::lab()
+        .args(["matrix", "--profile", "quick", "--check-shape"])
+        .args(["--servers", "thread-server,smol-server", "--clients", "blocking-client,async-client"])
+        .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "200", "--requests", "300"])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(&out)
+        .env(common::MARKER_VAR, &marker)
+        .output()
+        .unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "lab matrix failed:\n{stderr}");
+    common::assert_no_process_left(&marker);
+    assert!(stderr.contains("original experiment shape: holds"), "{stderr}");
+
+    // JSON: every planned cell, all measured, the build recorded honestly.
+    let json_path = common::run_json(&out);
+    let run = Run::load(&json_path).unwrap();
+    assert_eq!(run.schema_version, 1);
+    assert_eq!(run.build, "debug");
+    assert!(!run.interrupted);
+    let ids: Vec<&str> = run.cells.iter().map(|c| c.id.as_str()).collect();
+    for server in ["thread-server", "smol-server"] {
+        for id in [
+            "blocking-client/io/c1/n1",
+            "blocking-client/io/c1/n10",
+            "async-client/io/c10/n10",
+            "blocking-client/baseline/c1/n300",
+            "async-client/baseline/c10/n300",
+        ] {
+            assert!(ids.contains(&format!("{server}/{id}").as_str()), "missing {server}/{id} in {ids:?}");
+        }
+    }
+    assert_eq!(run.cells.len(), 10, "{ids:?}");
+    for cell in &run.cells {
+        assert_eq!(cell.status, "ok", "{}: {:?} {:?}", cell.id, cell.reason, cell.stderr_tail);
+        assert_eq!(cell.failed, 0, "{}", cell.id);
+        let cost = cell.server_cost.as_ref().expect("server cost");
+        assert!(cost.peak_rss_kib > 0 && cost.peak_threads > 0 && cost.samples > 0, "{}: {cost:?}", cell.id);
+        assert!(cell.client_cost.is_some() && cell.bottleneck.is_some());
+    }
+    for server in &run.servers {
+        assert_eq!(server.verify.status, "passed", "{}: {:?}", server.name, server.verify.reason);
+    }
+    // The model: io cells carry a prediction, and the original experiment's shape is there.
+    let one = run.cells.iter().find(|c| c.id == "smol-server/async-client/io/c10/n10").unwrap();
+    assert_eq!(one.expected_wall_s, Some(0.2));
+    assert!(one.efficiency.unwrap() > 0.5, "{one:?}");
+    assert!(run.analysis.shape.evaluated && run.analysis.shape.holds, "{:?}", run.analysis.shape);
+    assert_eq!(run.analysis.experiment.len(), 2);
+    assert!(!run.analysis.narrative.is_empty());
+    assert!(
+        run.overhead.total_s > run.overhead.measured_s && run.overhead.fraction > 0.0 && run.overhead.fraction < 1.0
+    );
+
+    // Markdown: says it is a debug build, and every cell's figure sits in its server's row of its workload table.
+    let md_path = out.join(format!("{}.md", run.run_id));
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(md.contains("debug build"), "the markdown must say the numbers are from a debug build");
+    for cell in &run.cells {
+        let section = md.split(&format!("## `{}`", cell.workload)).nth(1).expect("workload section");
+        let section = section.split("\n## ").next().unwrap();
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} |", cell.server)))
+            .unwrap_or_else(|| panic!("no row for {} in the {} table", cell.server, cell.workload));
+        let figure = cell_text(cell);
+        assert!(row.contains(&figure), "{}: {figure:?} not in {row:?}", cell.id);
+    }
+    assert_eq!(std::fs::read_to_string(out.join("latest.md")).unwrap(), md);
+    for workload in ["io", "baseline"] {
+        let chart = out.join(&run.run_id).join(format!("{workload}.svg"));
+        let svg = std::fs::read_to_string(&chart).unwrap_or_else(|_| panic!("no chart {}", chart.display()));
+        assert!(svg.starts_with("<svg") && svg.contains("smol-server") && svg.contains("thread-server"));
+        assert!(md.contains(&format!("{}/{workload}.svg", run.run_id)), "the markdown links the {workload} chart");
+    }
+
+    // CSV: one row per cell, the same figures as the JSON.
+    let csv_path = out.join(format!("{}.csv", run.run_id));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let rows = parse_csv(&csv);
+    assert_eq!(rows[0], COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    assert_eq!(rows.len(), run.cells.len() + 1);
+    let col = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();
+    for (row, cell) in rows[1..].iter().zip(&run.cells) {
+        assert_eq!(row[col("id")], cell.id);
+        assert_eq!(row[col("status")], cell.status);
+        assert_eq!(row[col("wall_s")].parse::<f64>().unwrap(), cell.wall_s.unwrap());
+        assert_eq!(row[col("throughput_rps")].parse::<f64>().unwrap(), cell.throughput_rps.unwrap());
+        assert_eq!(row[col("p99_us")].parse::<f64>().unwrap(), cell.latency_us.unwrap().p99);
+        assert_eq!(row[col("requests")].parse::<u64>().unwrap(), cell.requests);
+        assert_eq!(
+            row[col("server_peak_rss_kib")].parse::<u64>().unwrap(),
+            cell.server_cost.as_ref().unwrap().peak_rss_kib
+        );
+    }
+
+    // report: the same markdown and CSV, rebuilt from the JSON alone.
+    let rebuilt = common::scratch("report");
+    let output = common::lab().arg("report").arg(&json_path).arg("--out").arg(&rebuilt).output().unwrap();
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert_eq!(std::fs::read_to_string(rebuilt.join(format!("{}.md", run.run_id))).unwrap(), md);
+    assert_eq!(std::fs::read_to_string(rebuilt.join(format!("{}.csv", run.run_id))).unwrap(), csv);
+    assert!(rebuilt.join(&run.run_id).join("io.svg").exists());
+
+    // compare with itself: every ratio 1.00, every verdict "within noise".
+    let output = common::lab().arg("compare").arg(&json_path).arg(&json_path).output().unwrap();
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    let comparison = common::text(&output.stdout);
+    let rows: Vec<&str> = comparison.lines().filter(|l| l.starts_with("| `")).collect();
+    assert_eq!(rows.len(), run.cells.len(), "{comparison}");
+    for row in rows {
+        let fields: Vec<&str> = row.split('|').map(str::trim).collect();
+        // | cell | wall A | wall B | ratio | tp A | tp B | ratio | p99 A | p99 B | ratio | verdict |
+        assert_eq!((fields[4], fields[7], fields[10]), ("1.00", "1.00", "1.00"), "{row}");
+        assert_eq!(fields[11], "within noise", "{row}");
+    }
+
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&rebuilt);
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    for args in [
+        vec!["matrix", "--profile", "huge"],
+        vec!["matrix", "--servers", "nginx"],
+        vec!["matrix", "--workloads", "io,sleep"],
+        vec!["matrix", "--concurrency", "10,x"],
+        vec!["matrix", "--server", "py=python3 app.py"],
+        vec!["matrix", "--fact-n", "20001"],
+        vec!["compare", "/nonexistent/a.json", "/nonexistent/b.json"],
+    ] {
+        let output = common::lab().args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", common::text(&output.stderr));
+        let stderr = common::text(&output.stderr);
+        assert!(stderr.trim().lines().count() == 1 && stderr.starts_with("lab: error: "), "{args:?}: {stderr}");
+    }
+}

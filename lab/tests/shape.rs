@@ -1,0 +1,42 @@
+//! `lab matrix --check-shape` is what CI relies on: it exits 1 when the original experiment's shape does not
+//! hold. A server that claims thread-per-request but answers one request at a time makes ten concurrent requests
+//! take ten waits instead of one.
+
+mod common;
+
+use lab::results::Run;
+
+#[test]
+fn check_shape_fails_on_a_server_that_serialises_requests() {
+    let bin_dir = common::bin_dir();
+    let out = common::scratch("shape");
+    let marker = common::marker("shape");
+    let output = common::lab()
+        .args(["matrix", "--profile", "quick", "--check-shape", "--servers", "none"])
+        .args(["--clients", "blocking-client,async-client", "--workloads", "io", "--concurrency", "10"])
+        .args(["--hello-ms", "100"])
+        .arg("--server")
+        .arg(format!("serial={}", common::fixture_server("--serial")))
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(&out)
+        .env(common::MARKER_VAR, &marker)
+        .output()
+        .unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("original experiment shape: does NOT hold"), "{stderr}");
+    assert!(stderr.contains("serial: 10 concurrent requests (async-client) took"), "{stderr}");
+    common::assert_no_process_left(&marker);
+    // The run is written all the same, and says why.
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    let shape = &run.analysis.shape;
+    assert!(shape.evaluated && !shape.holds, "{shape:?}");
+    assert!(shape.details.iter().any(|d| d.contains("10 blocking requests took") && d.contains("holds:")), "{shape:?}");
+    assert!(shape.details.iter().any(|d| d.contains("FAILS: ≤ 2 D")), "{shape:?}");
+    let ten = run.cells.iter().find(|c| c.id == "serial/async-client/io/c10/n10").unwrap();
+    assert!(ten.wall_s.unwrap() > 0.8, "ten requests one at a time take about ten waits: {:?}", ten.wall_s);
+    assert!(ten.efficiency.unwrap() < 0.3, "{:?}", ten.efficiency);
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1,0 +1,75 @@
+//! `lab verify` rejects a server that answers `/fact` wrongly (a Python script of the tests), accepts the same
+//! script answering correctly, and `lab matrix` then skips the wrong one with the reason.
+
+mod common;
+
+use lab::results::Run;
+
+#[test]
+fn verify_rejects_a_wrong_factorial_and_accepts_a_right_one() {
+    let marker = common::marker("verify");
+    let output = common::lab()
+        .args(["verify", "--servers", "none"])
+        .arg("--server")
+        .arg(format!("right={}", common::fixture_server("")))
+        .arg("--server")
+        .arg(format!("wrong={}", common::fixture_server("--wrong-fact")))
+        .arg("--server")
+        .arg(format!("quiet={}", common::fixture_server("--silent")))
+        .env(common::MARKER_VAR, &marker)
+        .output()
+        .unwrap();
+    let stdout = common::text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "one server is wrong: exit 1\n{stdout}");
+    assert!(stdout.contains("✔ right: passed"), "{stdout}");
+    // Readiness through /health when no `listening on` line is printed.
+    assert!(stdout.contains("✔ quiet: passed"), "{stdout}");
+    assert!(stdout.contains("✘ wrong: failed"), "{stdout}");
+    assert!(
+        stdout.contains("fail GET /fact?n=20: expected body \"2432902008176640000\", got \"2432902008176640001\""),
+        "{stdout}"
+    );
+    // Only the factorial is wrong: every other route passed.
+    let wrong_fails: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with("fail ")).collect();
+    assert!(wrong_fails.iter().all(|l| l.contains("/fact?")), "{wrong_fails:?}");
+    common::assert_no_process_left(&marker);
+}
+
+#[test]
+fn matrix_skips_a_server_that_fails_verify() {
+    let bin_dir = common::bin_dir();
+    let out = common::scratch("verify-matrix");
+    let marker = common::marker("verify-matrix");
+    let output = common::lab()
+        .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+        .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "100"])
+        .arg("--server")
+        .arg(format!("wrong={}", common::fixture_server("--wrong-fact")))
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(&out)
+        .env(common::MARKER_VAR, &marker)
+        .output()
+        .unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "a wrong server costs its cells, not the run:\n{stderr}");
+    common::assert_no_process_left(&marker);
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    let wrong = &run.servers[0];
+    assert_eq!(
+        (wrong.name.as_str(), wrong.kind.as_str(), wrong.verify.status.as_str()),
+        ("wrong", "foreign", "failed")
+    );
+    assert!(wrong.verify.reason.as_deref().unwrap().contains("/fact"), "{:?}", wrong.verify.reason);
+    assert!(!run.cells.is_empty());
+    for cell in &run.cells {
+        assert_eq!(cell.status, "skipped", "{}", cell.id);
+        let reason = cell.reason.as_deref().unwrap();
+        assert!(reason.starts_with("failed verify: GET /fact"), "{reason}");
+        assert!(cell.wall_s.is_none());
+    }
+    let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
+    assert!(md.contains("| wrong | foreign |") && md.contains("failed verify: GET /fact"), "{md}");
+    let _ = std::fs::remove_dir_all(&out);
+}
