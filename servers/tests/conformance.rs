@@ -209,7 +209,7 @@ fn absolute_form_target(name: &'static str) {
     server.expect(
         &format!("{origin}/fact?n=x"),
         400,
-        &format!(r#"parameter "n" must be a whole number from 0 to 20000, not "x""#),
+        r#"parameter "n" must be a whole number from 0 to 20000, not "x""#,
     );
     server.expect(&origin, 404, "no route for /");
 }

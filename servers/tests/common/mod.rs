@@ -17,9 +17,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-/// Every server binary of the package: each test that applies to all of them runs once per entry.
-pub const SERVERS: [&str; 4] = ["thread-server", "pool-server", "async-std-server", "smol-server"];
-
 /// How long a test waits for a server's `listening on` line (a loaded 2-core machine can be slow to exec).
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -29,9 +26,9 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// `/say/hello`'s default wait in these tests (the real default, 3 s, would make the suite slow).
 pub const HELLO_MS: u64 = 50;
 
-/// Expands to one module per server binary, each holding one `#[test]` per name, calling `super::NAME(server)`:
-/// `for_each_server!(say_hello, fact)` gives `thread_server::say_hello`, `smol_server::fact`, … so that nextest
-/// can run (or filter out) one server's tests by name.
+/// Expands to one module per server binary (thread-server, pool-server, async-std-server, smol-server), each
+/// holding one `#[test]` per name that calls `super::NAME(server)`: `for_each_server!(say_hello, fact)` gives
+/// `thread_server::say_hello`, `smol_server::fact`, … so that nextest can run (or filter out) one server's tests.
 #[macro_export]
 macro_rules! for_each_server {
     ($($test:ident),+ $(,)?) => {
