@@ -10,7 +10,7 @@
 
 use crate::access_log::AccessLog;
 use crate::cli::Limits;
-use crate::launch::Served;
+use crate::launch::{Drain, Served};
 use crate::workload::{Plan, Reply, Workload};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -18,11 +18,13 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, SERVER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
+use smol::future;
 use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +46,8 @@ pub struct Connections {
     limits: Limits,
     /// Connections being served, for `limits.max_connections`.
     open: Arc<AtomicUsize>,
+    /// Clean shutdown: connections finish their request and close.
+    drain: Drain,
 }
 
 impl Connections {
@@ -53,6 +57,7 @@ impl Connections {
             log: served.log,
             limits: served.limits,
             open: Arc::new(AtomicUsize::new(0)),
+            drain: served.drain.clone(),
         }
     }
 
@@ -77,7 +82,8 @@ impl Connections {
     }
 
     async fn serve<R: Runtime>(self, stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, peer: SocketAddr) {
-        let Connections { workload, log, limits, .. } = self;
+        let Connections { workload, log, limits, drain, .. } = self;
+        let _draining = drain.hold();
         let service = service_fn(move |request| {
             let workload = Arc::clone(&workload);
             async move { Ok::<_, Infallible>(respond::<R>(request, &workload, peer, log).await) }
@@ -90,9 +96,20 @@ impl Connections {
             // hyper's read buffer holds the head; it cannot be smaller than 8 KiB.
             .max_buf_size(limits.max_head_bytes.max(8192))
             .serve_connection(FuturesIo::new(stream), service);
-        // An error here is the client's doing (reset, malformed request, timeout): hyper has already answered
-        // what could be answered, and the connection is over either way.
-        let _ = connection.await;
+        let mut connection = pin!(connection);
+        // Serve until the client closes the connection or a clean shutdown starts; the task yields on both.
+        let closed = future::or(async { connection.as_mut().await.map(|()| true) }, async {
+            drain.started().await;
+            Ok(false)
+        })
+        .await;
+        if let Ok(false) = closed {
+            // Finish the request in progress, write its response, then close; an idle connection closes now.
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+        // An error is the client's doing (reset, malformed request, timeout): hyper has already answered what
+        // could be answered, and the connection is over either way.
     }
 }
 

@@ -33,6 +33,48 @@ pub struct Served {
     pub threads: usize,
     /// Timeouts and sizes that keep slow or hostile clients from taking the server down.
     pub limits: Limits,
+    /// Tells connections when a clean shutdown starts, and counts those that must finish first.
+    pub drain: Drain,
+}
+
+/// The clean-shutdown handshake between [`run`] and a server's connections.
+///
+/// Requests are counted by the workload (`Workload::start_request`), but a request is only done when its
+/// response has been *written*. Thread servers write it before their count drops; an async HTTP library writes
+/// it after the handler returns. So an async server holds a [`Draining`] guard per connection, and on shutdown
+/// each connection finishes the request it is serving, writes the response, and closes.
+#[derive(Clone)]
+pub struct Drain {
+    /// Closed when shutdown starts: every `recv()` on it then returns at once, which makes it a broadcast.
+    started: smol::channel::Receiver<()>,
+    /// Connections that must finish before the process exits.
+    busy: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drain {
+    /// Counts a connection as busy until the guard is dropped.
+    pub fn hold(&self) -> Draining {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Draining(Arc::clone(&self.busy))
+    }
+
+    /// Resolves when a clean shutdown starts. The task waiting here yields until then.
+    pub async fn started(&self) {
+        let _ = self.started.recv().await;
+    }
+
+    fn busy(&self) -> usize {
+        self.busy.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// See [`Drain::hold`].
+pub struct Draining(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Exit code for bad flags or a server that cannot start (port in use, database unusable).
@@ -82,7 +124,10 @@ fn serve_in_this_process(
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
 
     let listener_fd = listener.as_raw_fd();
+    let (start_drain, started) = smol::channel::bounded(1);
+    let drain = Drain { started, busy: Arc::default() };
     let served = Served {
+        drain: drain.clone(),
         listener,
         workload: Arc::clone(&workload),
         log: AccessLog::new(args.quiet),
@@ -108,8 +153,9 @@ fn serve_in_this_process(
             // refuses new connections; connections already accepted are served to the end.
             // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
             unsafe { libc::shutdown(listener_fd, libc::SHUT_RD) };
+            start_drain.close();
             let deadline = Instant::now() + Duration::from_secs_f64(args.grace_s.max(0.0));
-            while workload.in_flight() > 0 && Instant::now() < deadline {
+            while (workload.in_flight() > 0 || drain.busy() > 0) && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(5));
             }
             Ok(())
