@@ -35,6 +35,10 @@ enum Command {
         /// Where to write (default: next to the JSON).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Recompute the analysis and the sentences from the cells with this version of the lab (the JSON's own
+        /// analysis is used otherwise); the JSON itself is not rewritten.
+        #[arg(long)]
+        reanalyse: bool,
     },
     /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
     Compare {
@@ -338,11 +342,15 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
-fn cmd_report(path: PathBuf, out: Option<PathBuf>) -> ExitCode {
-    let run = match Run::load(&path) {
+fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> ExitCode {
+    let mut run = match Run::load(&path) {
         Ok(run) => run,
         Err(e) => return usage_error(e),
     };
+    if reanalyse {
+        run.analysis = lab::analysis::analyse(&run);
+        run.analysis.narrative = lab::narrative::sentences(&run);
+    }
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
     // The JSON is the source: rewrite only what is rebuilt from it.
     let exporters: Vec<Box<dyn export::Exporter>> =
@@ -387,7 +395,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Matrix(args) => cmd_matrix(*args),
         Command::Verify(args) => cmd_verify(args),
-        Command::Report { run, out } => cmd_report(run, out),
+        Command::Report { run, out, reanalyse } => cmd_report(run, out, reanalyse),
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
     }
 }

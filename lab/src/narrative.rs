@@ -258,18 +258,44 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
 }
 
 fn per_connection_sentences(run: &Run) -> Vec<String> {
-    run.analysis
-        .per_connection
-        .iter()
-        .filter(|p| p.points.len() >= 2 && p.points.last().is_some_and(|l| l.0 >= 100))
-        .map(|p| {
-            format!(
-                "Each in-flight io connection cost {} about {:.1} KiB of RSS and {:.2} threads (slope over concurrency {}).",
-                p.server,
-                p.rss_kib_per_connection,
-                p.threads_per_connection,
-                p.points.iter().map(|x| x.0.to_string()).collect::<Vec<_>>().join(", ")
-            )
+    // One sentence per client, servers side by side, from fits that reach at least 100 connections.
+    let mut clients: Vec<&str> = Vec::new();
+    for p in &run.analysis.per_connection {
+        if !clients.contains(&p.client.as_str()) {
+            clients.push(&p.client);
+        }
+    }
+    clients
+        .into_iter()
+        .filter_map(|client| {
+            let fits: Vec<String> = run
+                .analysis
+                .per_connection
+                .iter()
+                .filter(|p| p.client == client && p.points.last().is_some_and(|l| l.0 >= 100))
+                .map(|p| {
+                    format!(
+                        "{} {:.1} KiB and {:.2} threads",
+                        p.server, p.rss_kib_per_connection, p.threads_per_connection
+                    )
+                })
+                .collect();
+            let levels: Vec<String> = run
+                .analysis
+                .per_connection
+                .iter()
+                .find(|p| p.client == client)?
+                .points
+                .iter()
+                .map(|x| x.0.to_string())
+                .collect();
+            (!fits.is_empty()).then(|| {
+                format!(
+                    "Each in-flight io connection ({client}, slope over concurrency {}) cost {}.",
+                    levels.join(", "),
+                    fits.join("; ")
+                )
+            })
         })
         .collect()
 }
@@ -295,27 +321,37 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
 }
 
 fn failure_sentence(run: &Run) -> Option<String> {
-    let failed: Vec<String> = run
-        .cells
-        .iter()
-        .filter(|c| c.status == "failed")
-        .map(|c| {
-            let mut s = format!(
-                "{} × {} {} c={} ({})",
-                c.server,
-                c.client,
-                c.workload,
-                c.concurrency,
-                c.reason.clone().unwrap_or_default()
-            );
-            if let Some(h) = &c.limit_hint {
-                s.push_str(&format!(" — limit: {h}"));
-            }
-            s
-        })
-        .collect();
-    if failed.is_empty() {
+    // Grouped by reason: the same fault on twenty cells is one line, not twenty.
+    let mut groups: Vec<(String, Vec<&Cell>)> = Vec::new();
+    for cell in run.cells.iter().filter(|c| c.status == "failed") {
+        let mut reason = cell.reason.clone().unwrap_or_default();
+        if let Some(h) = &cell.limit_hint {
+            reason.push_str(&format!(" — limit: {h}"));
+        }
+        match groups.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, cells)) => cells.push(cell),
+            None => groups.push((reason, vec![cell])),
+        }
+    }
+    if groups.is_empty() {
         return None;
     }
-    Some(format!("{} cell(s) failed: {}.", failed.len(), failed.join("; ")))
+    let total: usize = groups.iter().map(|(_, c)| c.len()).sum();
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(reason, cells)| {
+            if cells.len() == 1 {
+                let c = cells[0];
+                return format!("{} × {} {} c={}: {reason}", c.server, c.client, c.workload, c.concurrency);
+            }
+            let mut workloads: Vec<&str> = cells.iter().map(|c| c.workload.as_str()).collect();
+            workloads.sort_unstable();
+            workloads.dedup();
+            let mut servers: Vec<&str> = cells.iter().map(|c| c.server.as_str()).collect();
+            servers.sort_unstable();
+            servers.dedup();
+            format!("{} cells ({} on {}): {reason}", cells.len(), workloads.join(", "), servers.join(", "))
+        })
+        .collect();
+    Some(format!("{total} cell(s) failed — {}.", parts.join("; ")))
 }

@@ -18,7 +18,7 @@ impl Progress {
     pub fn new(total_cells: usize, estimated_ms: u64) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(estimated_ms.max(1)), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {msg} · about {eta} left")
+            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:20}] ~{eta} left · {wide_msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );

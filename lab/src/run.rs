@@ -344,7 +344,10 @@ impl Runner<'_> {
             }
             (Ok(_), Some(m)) => Ok(m),
             (Err(e), _) => Err(Fault {
-                reason: format!("client exited with {client_status}: {e}"),
+                reason: match last_line(&client_stderr.tail(5)) {
+                    Some(said) => format!("client exited with {client_status}: {e}; it said: {said}"),
+                    None => format!("client exited with {client_status}: {e}"),
+                },
                 stderr_tail: tails(),
                 partial: None,
             }),
@@ -551,6 +554,12 @@ fn summarize_cell(
         );
     }
     cell
+}
+
+/// The last non-empty line of `text`, cut to 200 characters.
+fn last_line(text: &str) -> Option<String> {
+    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(200).collect())
 }
 
 fn result_line(cell: &Cell) -> String {

@@ -79,9 +79,18 @@ fn ctrl_c_writes_partial_results_and_stops_every_child() {
             break;
         }
     }
-    // Let the client connect and the server's threads start waiting.
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(!common::processes_with_marker(&marker).is_empty());
+    // Interrupt only once the cell's client and server both run (they carry the marker in their environment).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let running = common::processes_with_marker(&marker);
+        // argv[0] is the binary's path.
+        let has = |name: &str| running.iter().any(|(_, cmd)| cmd.split(' ').next().is_some_and(|a| a.ends_with(name)));
+        if has("async-client") && has("thread-server") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "client and server never ran together: {running:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     unsafe {
         libc::kill(lab.id() as i32, libc::SIGINT);
     }
