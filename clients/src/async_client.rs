@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
-use crate::cli::{self, parse_processes, parse_threads, CommonArgs, ConcurrencyArgs};
+use crate::cli::{self, parse_processes, parse_threads, CommonArgs, ConcurrencyArgs, WithCommonArgs};
 use crate::cost::CostMeter;
 use crate::export::{self, human};
 use crate::lean::LeanEngine;
@@ -47,9 +47,16 @@ pub struct AsyncArgs {
     #[arg(long, hide = true)]
     pub child: bool,
 
-    /// Internal: the number of a child's first request, so that printed request numbers are unique.
+    /// Internal: the run-wide number of a child's first request, so that printed request numbers are unique and
+    /// the `--url` cycle continues where the previous child's share ends.
     #[arg(long, hide = true, default_value_t = 0)]
     pub first_index: u64,
+}
+
+impl WithCommonArgs for AsyncArgs {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,7 +98,7 @@ pub fn main() -> ExitCode {
     let meta = RunMeta {
         client: NAME,
         engine: args.engine.name(),
-        url: common.url.url.to_string(),
+        urls: common.url_strings(),
         requests: common.requests,
         concurrency: args.concurrency.concurrency as u64,
         processes: processes as u64,
@@ -123,6 +130,7 @@ pub fn run_in_process(args: &AsyncArgs, before_measure: impl FnOnce()) -> io::Re
         requests: args.common.requests,
         warmup: args.common.warmup,
         concurrency,
+        urls: args.common.urls.len(),
         threads: args.threads_per_process(),
         timeout: args.common.timeout,
         echo: !args.common.json,

@@ -7,7 +7,8 @@
 //!
 //! One ureq default is replaced: its resolver looks the host up on *every* request, before the pool is even
 //! consulted, and when a timeout is set it does so on a freshly spawned thread — a thread per request. Our
-//! `ResolvedOnce` hands back the address `--url` resolved to at start-up.
+//! `ResolvedOnce` hands back the address `--url` resolved to at start-up (every `--url` shares that origin, so
+//! ureq's pool reuses one set of connections for all of them).
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,15 +20,15 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::cli::CommonArgs;
+use crate::cli::{url_index, CommonArgs};
 use crate::recorder::{FailureKind, Outcome, Recorder};
 
 /// ureq, configured for measuring: no status-as-error, TCP_NODELAY, an idle pool as large as the thread pool.
 pub struct UreqEngine {
     /// The connection pool and configuration, shared by all sending threads.
     agent: Agent,
-    /// The request URL, validated once at start-up.
-    url: String,
+    /// The `--url`s, validated once at start-up; a request picks one by index.
+    urls: Vec<String>,
     /// With `--keep-alive off`, each request says `Connection: close` so that no connection is reused.
     keep_alive: bool,
     /// `--timeout`, for the failure message.
@@ -48,17 +49,17 @@ impl UreqEngine {
             .user_agent("clients/ureq")
             .build();
         UreqEngine {
-            agent: Agent::with_parts(config, DefaultConnector::default(), ResolvedOnce(args.url.addr)),
-            url: args.url.url.to_string(),
+            agent: Agent::with_parts(config, DefaultConnector::default(), ResolvedOnce(args.first_url().addr)),
+            urls: args.url_strings(),
             keep_alive: args.keep_alive.is_on(),
             timeout: args.timeout,
         }
     }
 
-    /// Sends one GET and reads the body to the end (so that the connection can go back to the pool).
-    /// Blocks the calling thread for the whole round trip.
-    pub fn send(&self) -> Outcome {
-        let mut request = self.agent.get(&self.url);
+    /// Sends one GET to the `url`-th `--url` and reads the body to the end (so that the connection can go back
+    /// to the pool). Blocks the calling thread for the whole round trip.
+    pub fn send(&self, url: usize) -> Outcome {
+        let mut request = self.agent.get(&self.urls[url]);
         if !self.keep_alive {
             request = request.header("Connection", "close");
         }
@@ -116,8 +117,9 @@ fn io_kind(error: &io::Error) -> FailureKind {
     }
 }
 
-/// Sends requests on the calling thread, taking request numbers from `next` until `limit` is reached.
-/// Several threads may share `next` (pool-client): each keeps its own [`Recorder`], so nothing else is shared.
+/// Sends requests on the calling thread, taking request numbers from `next` until `limit` is reached; the
+/// number picks the URL ([`url_index`]). Several threads may share `next` (pool-client): each keeps its own
+/// [`Recorder`], so nothing else is shared.
 pub fn drive(engine: &UreqEngine, next: &AtomicU64, limit: u64, echo: bool) -> Recorder {
     let mut recorder = Recorder::new(echo);
     loop {
@@ -125,8 +127,9 @@ pub fn drive(engine: &UreqEngine, next: &AtomicU64, limit: u64, echo: bool) -> R
         if index >= limit {
             return recorder;
         }
+        let url = url_index(index, engine.urls.len());
         let sent = Instant::now();
-        let outcome = engine.send();
+        let outcome = engine.send(url);
         recorder.record(index, outcome, sent.elapsed());
     }
 }

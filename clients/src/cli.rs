@@ -3,6 +3,10 @@
 //! Every client takes the same flags (`--url`, `-n`, `--timeout`, `--keep-alive`, `--warmup`, `--json`); the
 //! ones that keep several requests in flight add `-c`. Invalid input never reaches the request loops: it is
 //! rejected here with a one-line message and exit code 2.
+//!
+//! `--url` may be given several times (the lab's `mixed` workload): the requests then cycle through the URLs,
+//! request `i` of the run going to URL `i mod len` ([`url_index`]). The URLs must share one origin
+//! (scheme, host and port) because every engine keeps one pool of connections and sends any URL on any of them.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -25,9 +29,15 @@ pub const EXIT_ALL_FAILED: u8 = 1;
 /// Flags every client accepts.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// The URL to request (http:// only).
-    #[arg(long, default_value = DEFAULT_URL, value_parser = parse_target)]
-    pub url: Target,
+    /// The URL to request (http:// only); repeat it to cycle through several.
+    ///
+    /// With K URLs, request i of the run (numbered from 0 over every slot, thread and process, in the order the
+    /// requests start) goes to URL number i mod K, in the order given: each URL gets an equal share (exactly
+    /// n/K each when K divides -n) and the requests in flight at any moment are spread over all of them. Every
+    /// URL must have the first one's scheme, host and port: they share connections. Warm-up requests cycle the
+    /// same way, numbered from 0 in each process.
+    #[arg(long = "url", value_name = "URL", default_value = DEFAULT_URL, value_parser = parse_target)]
+    pub urls: Vec<Target>,
 
     /// Requests to send and count.
     #[arg(short = 'n', long = "requests", default_value_t = 10, value_parser = parse_count)]
@@ -48,6 +58,45 @@ pub struct CommonArgs {
     /// Print one JSON document (schema in clients/SCHEMA.md) instead of the human output.
     #[arg(long)]
     pub json: bool,
+}
+
+impl CommonArgs {
+    /// The first `--url`: where connections go (every URL shares its origin), and the report's `url`.
+    pub fn first_url(&self) -> &Target {
+        self.urls.first().expect("clap supplies the default URL when --url is absent")
+    }
+
+    /// Every `--url`, in the order given, as text.
+    pub fn url_strings(&self) -> Vec<String> {
+        self.urls.iter().map(|target| target.url.to_string()).collect()
+    }
+
+    /// What clap cannot check one value at a time: every `--url` has the first one's scheme, host and port.
+    pub fn check(&self) -> Result<(), String> {
+        let first = self.first_url();
+        match self.urls.iter().find(|target| target.url.origin() != first.url.origin()) {
+            None => Ok(()),
+            Some(other) => Err(format!(
+                "--url {}: not on the first URL's origin {} (all URLs share its connections, so they need the \
+                 same scheme, host and port)",
+                other.url,
+                first.url.origin().ascii_serialization()
+            )),
+        }
+    }
+}
+
+/// The cycling rule of a repeated `--url`: request number `request` (0-based, counted over the whole run) goes
+/// to `urls[url_index(request, urls.len())]`. Consecutive requests go to consecutive URLs, so the URLs get equal
+/// shares and the requests started together — the ones in flight together — are spread over all of them.
+pub fn url_index(request: u64, urls: usize) -> usize {
+    // The remainder is below `urls`, itself a usize.
+    (request % urls.max(1) as u64) as usize
+}
+
+/// A command line that embeds [`CommonArgs`]: lets [`parse_or_exit`] check them after clap has parsed.
+pub trait WithCommonArgs {
+    fn common(&self) -> &CommonArgs;
 }
 
 /// `-c`: how many requests are in flight at once.
@@ -163,15 +212,22 @@ fn parse_bounded(text: &str, max: usize) -> Result<usize, String> {
 
 /// Parses the command line; on bad input prints one line (`NAME: what is wrong`) and exits with code 2.
 /// `--help` and `--version` print as usual and exit 0.
-pub fn parse_or_exit<T: Parser>() -> T {
+pub fn parse_or_exit<T: Parser + WithCommonArgs>() -> T {
+    let name = || T::command().get_name().to_string();
     match T::try_parse() {
-        Ok(args) => args,
+        Ok(args) => match args.common().check() {
+            Ok(()) => args,
+            Err(message) => {
+                eprintln!("{}: {message}", name());
+                std::process::exit(i32::from(EXIT_USAGE));
+            }
+        },
         Err(err) => {
             use clap::error::ErrorKind;
             if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 err.exit();
             }
-            let name = T::command().get_name().to_string();
+            let name = name();
             let text = err.to_string();
             let mut lines = text.lines();
             let first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ");
@@ -230,6 +286,42 @@ mod tests {
         assert!(parse_target("https://127.0.0.1/").unwrap_err().contains("scheme 'https'"));
         assert!(parse_target("ftp://x/").is_err());
         assert!(parse_target("not a url").unwrap_err().starts_with("not a URL"));
+    }
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    fn common(args: &[&str]) -> CommonArgs {
+        Cli::try_parse_from(std::iter::once("client").chain(args.iter().copied())).unwrap().common
+    }
+
+    #[test]
+    fn repeated_urls_share_one_origin() {
+        let one = common(&[]);
+        assert_eq!(one.url_strings(), [DEFAULT_URL]);
+        assert_eq!(one.check(), Ok(()));
+        let mixed = common(&["--url", "http://127.0.0.1:9/a", "--url", "http://127.0.0.1:9/b?x=1"]);
+        assert_eq!(mixed.url_strings(), ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b?x=1"]);
+        assert_eq!(mixed.first_url().path_and_query(), "/a");
+        assert_eq!(mixed.check(), Ok(()));
+        // The default port is the same port.
+        assert_eq!(common(&["--url", "http://127.0.0.1/a", "--url", "http://127.0.0.1:80/b"]).check(), Ok(()));
+        for other in ["http://127.0.0.1:10/b", "http://127.0.0.2:9/b", "http://localhost:9/b"] {
+            let error = common(&["--url", "http://127.0.0.1:9/a", "--url", other]).check().unwrap_err();
+            assert!(error.starts_with(&format!("--url {other}: ")) && error.contains("http://127.0.0.1:9"), "{error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
+    }
+
+    #[test]
+    fn requests_cycle_through_the_urls() {
+        let picks: Vec<usize> = (0..7).map(|i| url_index(i, 3)).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2, 0]);
+        assert!((0..5).all(|i| url_index(i, 1) == 0));
+        assert_eq!(url_index(u64::MAX, 4), 3);
     }
 
     #[test]

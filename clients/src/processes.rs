@@ -165,17 +165,21 @@ pub fn run_parent(args: &AsyncArgs, processes: usize) -> io::Result<(Measured, C
     Ok((Measured { recorder, wall }, cost))
 }
 
-/// The command line of child `index`: the parent's flags with this child's share of the requests.
+/// The command line of child `index`: the parent's flags (every `--url`, in order) with this child's share of
+/// the requests. The child numbers its requests from `--first-index`, so the URL cycle runs over the whole run
+/// as if in one process: each URL gets its share of the total, not of each child's part.
 fn child_args(args: &AsyncArgs, index: usize, processes: usize, threads: usize) -> Vec<String> {
     let share_of =
         |child: usize, total: u64| total / processes as u64 + u64::from((child as u64) < total % processes as u64);
     let share = |total: u64| share_of(index, total);
     let first_index: u64 = (0..index).map(|child| share_of(child, args.common.requests)).sum();
     let common = &args.common;
-    let mut argv = vec![
-        "--child".to_string(),
-        "--url".into(),
-        common.url.url.to_string(),
+    let mut argv = vec!["--child".to_string()];
+    for url in common.url_strings() {
+        argv.push("--url".into());
+        argv.push(url);
+    }
+    argv.extend([
         "--requests".into(),
         share(common.requests).to_string(),
         "--warmup".into(),
@@ -192,7 +196,7 @@ fn child_args(args: &AsyncArgs, index: usize, processes: usize, threads: usize) 
         threads.to_string(),
         "--first-index".into(),
         first_index.to_string(),
-    ];
+    ]);
     if common.json {
         argv.push("--json".into());
     }

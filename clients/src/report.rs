@@ -21,8 +21,12 @@ pub struct ClientReport {
     pub client: String,
     /// Which HTTP implementation sent the requests: `ureq`, `surf` or `lean`.
     pub engine: String,
-    /// The URL every request went to.
+    /// The first `--url` (the only one, unless the run mixed several).
     pub url: String,
+    /// Every `--url` in the order given; requests cycled through them (request i went to `urls[i mod len]`).
+    /// Absent from documents written before it was added.
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// Requests counted (warm-up requests excluded).
     pub requests: u64,
     /// Requests in flight at once, per process (1 for blocking-client).
@@ -112,12 +116,37 @@ impl Cost {
     }
 }
 
+/// The URLs of a run in one line: `http://h:1/a` for one; `http://h:1/a, /b, /c in turn` for several (they
+/// share the first one's origin, so the others are shown by path and query).
+pub fn describe_urls(urls: &[String]) -> String {
+    let Some((first, rest)) = urls.split_first() else { return String::new() };
+    if rest.is_empty() {
+        return first.clone();
+    }
+    let mut text = first.clone();
+    for url in rest {
+        text += ", ";
+        match url::Url::parse(url) {
+            Ok(parsed) => {
+                text += parsed.path();
+                if let Some(query) = parsed.query() {
+                    text += "?";
+                    text += query;
+                }
+            }
+            Err(_) => text += url,
+        }
+    }
+    text + " in turn"
+}
+
 /// What a run was asked to do: the parts of the report that do not come from measuring.
 #[derive(Debug, Clone)]
 pub struct RunMeta {
     pub client: &'static str,
     pub engine: &'static str,
-    pub url: String,
+    /// Every `--url`, in order (at least one).
+    pub urls: Vec<String>,
     pub requests: u64,
     pub concurrency: u64,
     pub processes: u64,
@@ -133,7 +162,8 @@ impl ClientReport {
             schema_version: SCHEMA_VERSION,
             client: meta.client.to_string(),
             engine: meta.engine.to_string(),
-            url: meta.url.clone(),
+            url: meta.urls.first().cloned().unwrap_or_default(),
+            urls: meta.urls.clone(),
             requests: meta.requests,
             concurrency: meta.concurrency,
             processes: meta.processes,
@@ -160,12 +190,53 @@ impl ClientReport {
         format!(
             "all {} requests to {} failed (connect {}, timeout {}, status {}, other {}); first: {}",
             self.requests,
-            self.url,
+            describe_urls(if self.urls.is_empty() { std::slice::from_ref(&self.url) } else { &self.urls }),
             f.connect,
             f.timeout,
             f.status,
             f.other,
             self.first_failure.as_deref().unwrap_or("unknown")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_one_line() {
+        let urls = |list: &[&str]| list.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        assert_eq!(describe_urls(&urls(&["http://h:1/a?x=1"])), "http://h:1/a?x=1");
+        assert_eq!(
+            describe_urls(&urls(&["http://h:1/a", "http://h:1/b?n=5", "http://h:1/"])),
+            "http://h:1/a, /b?n=5, / in turn"
+        );
+        assert_eq!(describe_urls(&[]), "");
+    }
+
+    #[test]
+    fn documents_without_urls_still_parse() {
+        let meta = RunMeta {
+            client: "blocking-client",
+            engine: "ureq",
+            urls: vec!["http://h:1/a".into(), "http://h:1/b".into()],
+            requests: 2,
+            concurrency: 1,
+            processes: 1,
+            keep_alive: true,
+        };
+        let report = ClientReport::new(&meta, &Recorder::new(false), 0.5, Cost::default());
+        assert_eq!((report.url.as_str(), report.urls.len()), ("http://h:1/a", 2));
+        let mut json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["urls"], serde_json::json!(["http://h:1/a", "http://h:1/b"]));
+        json.as_object_mut().unwrap().remove("urls");
+        let old: ClientReport = serde_json::from_value(json).unwrap();
+        assert!(old.urls.is_empty());
+        assert!(
+            old.all_failed_reason().starts_with("all 2 requests to http://h:1/a failed"),
+            "{}",
+            old.all_failed_reason()
+        );
     }
 }

@@ -10,6 +10,10 @@
 //!
 //! A run has two phases over the same slots (and so the same connections): warm-up, then the measured phase.
 //! Between them every thread waits on a barrier, so the clock starts only when all warm-up requests are done.
+//!
+//! Slots take request numbers from one atomic counter per phase. With several `--url`s the number also picks
+//! the URL ([`crate::cli::url_index`]): consecutive numbers go to consecutive URLs, so each URL gets its exact
+//! share whichever slot happens to take the number, and the slots in flight together are spread over the URLs.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -20,12 +24,13 @@ use std::time::{Duration, Instant};
 
 use smol::{LocalExecutor, Timer};
 
+use crate::cli::url_index;
 use crate::recorder::{Outcome, Recorder};
 
 /// One request in flight at a time: an HTTP engine's per-slot state (a connection, buffers, a client handle).
 pub trait Slot {
-    /// Sends one request and reads the whole response.
-    fn send(&mut self) -> impl Future<Output = Outcome>;
+    /// Sends one request to the `url`-th `--url` (an index into the engine's list) and reads the whole response.
+    fn send(&mut self, url: usize) -> impl Future<Output = Outcome>;
     /// Called when `--timeout` cut a [`Slot::send`] short: forget any half-used connection.
     fn reset(&mut self);
 }
@@ -39,6 +44,8 @@ pub struct Plan {
     pub warmup: u64,
     /// Slots (requests in flight at once).
     pub concurrency: usize,
+    /// How many `--url`s the requests cycle through (1 for a single URL).
+    pub urls: usize,
     /// Executor threads (at most one per slot is used).
     pub threads: usize,
     /// Per-request deadline.
@@ -80,13 +87,13 @@ where
                     .spawn_scoped(scope, move || {
                         let slots: Vec<S> = (0..slots_here).map(|_| make_slot()).collect();
                         let warm = RefCell::new(Recorder::new(false));
-                        let slots = run_phase(slots, warmup_next, plan.warmup, plan.timeout, &warm, 0);
+                        let slots = run_phase(slots, warmup_next, plan, plan.warmup, &warm, 0);
                         // Blocks until every executor thread has finished its warm-up…
                         warmed_up.wait();
                         // …and until the coordinator has started the clock.
                         go.wait();
                         let recorder = RefCell::new(Recorder::new(plan.echo));
-                        let slots = run_phase(slots, next, plan.requests, plan.timeout, &recorder, plan.first_index);
+                        let slots = run_phase(slots, next, plan, plan.requests, &recorder, plan.first_index);
                         drop(slots);
                         recorder.into_inner()
                     })
@@ -105,12 +112,13 @@ where
 }
 
 /// Runs one phase on this thread: a fresh executor, one task per slot, until `next` reaches `limit`.
+/// `first_index` is the run-wide number of this process's first request of the phase.
 /// Returns the slots so that the next phase reuses their connections.
 fn run_phase<S: Slot>(
     slots: Vec<S>,
     next: &AtomicU64,
+    plan: &Plan,
     limit: u64,
-    timeout: Duration,
     recorder: &RefCell<Recorder>,
     first_index: u64,
 ) -> Vec<S> {
@@ -120,7 +128,7 @@ fn run_phase<S: Slot>(
     let executor = LocalExecutor::new();
     let tasks: Vec<_> = slots
         .into_iter()
-        .map(|slot| executor.spawn(drive(slot, next, limit, timeout, recorder, first_index)))
+        .map(|slot| executor.spawn(drive(slot, next, limit, plan.urls, plan.timeout, recorder, first_index)))
         .collect();
     // Blocks this thread in the executor (and, when no task can run, in the reactor) until every slot is done.
     smol::block_on(executor.run(async {
@@ -132,11 +140,12 @@ fn run_phase<S: Slot>(
     }))
 }
 
-/// One slot's loop: take a request number, send, record; until the numbers run out.
+/// One slot's loop: take a request number, send to the URL it picks, record; until the numbers run out.
 async fn drive<S: Slot>(
     mut slot: S,
     next: &AtomicU64,
     limit: u64,
+    urls: usize,
     timeout: Duration,
     recorder: &RefCell<Recorder>,
     first_index: u64,
@@ -151,6 +160,8 @@ async fn drive<S: Slot>(
         if index >= limit {
             return slot;
         }
+        let number = first_index + index;
+        let url = url_index(number, urls);
         let sent = Instant::now();
         let deadline = sent + timeout;
         if !deadline_timer.will_fire() {
@@ -158,7 +169,7 @@ async fn drive<S: Slot>(
         }
         // Yields to the other slots of this thread until the response is in or the deadline passes.
         let outcome =
-            match smol::future::or(async { Some(slot.send().await) }, expire(&mut deadline_timer, deadline)).await {
+            match smol::future::or(async { Some(slot.send(url).await) }, expire(&mut deadline_timer, deadline)).await {
                 Some(outcome) => outcome,
                 None => {
                     slot.reset();
@@ -166,7 +177,7 @@ async fn drive<S: Slot>(
                 }
             };
         // The borrow lasts for this call only, never across an `.await`.
-        recorder.borrow_mut().record(first_index + index, outcome, sent.elapsed());
+        recorder.borrow_mut().record(number, outcome, sent.elapsed());
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! One [`surf::Client`] per process, shared by every slot on every executor thread; its pool opens at most
 //! `-c` connections to the host (surf's `max_connections_per_host`), with TCP_NODELAY set on each. A slot
-//! borrows a connection from the pool for one request and gives it back when the body has been read.
+//! borrows a connection from the pool for one request and gives it back when the body has been read. The pool
+//! is keyed by origin, and every `--url` shares one, so a mix of URLs shares the same connections.
 //!
 //! One surf behaviour needs working around: when a request future is dropped mid-response (our `--timeout`),
 //! its connection goes back to the pool, and the next request on it reads the *late* response — a timed-out
@@ -29,8 +30,8 @@ pub struct SurfEngine {
     /// Bumped whenever `current` is replaced. A slot compares it with its own copy before each request — one
     /// atomic load; the lock is taken only after a replacement.
     generation: AtomicU64,
-    /// Parsed once; each request clones it.
-    url: Url,
+    /// The `--url`s, parsed once; each request clones the one it goes to.
+    urls: Vec<Url>,
     keep_alive: bool,
     connections: usize,
 }
@@ -38,22 +39,21 @@ pub struct SurfEngine {
 impl SurfEngine {
     /// A client with keep-alive as asked, TCP_NODELAY, and a pool limited to `connections`.
     pub fn new(args: &CommonArgs, connections: usize) -> io::Result<SurfEngine> {
-        let url = Url::parse(args.url.url.as_str()).map_err(|e| io::Error::other(e.to_string()))?;
+        let urls = args
+            .urls
+            .iter()
+            .map(|target| Url::parse(target.url.as_str()).map_err(|e| io::Error::other(e.to_string())))
+            .collect::<io::Result<_>>()?;
         let keep_alive = args.keep_alive.is_on();
         let connections = connections.max(1);
         let client = new_client(keep_alive, connections)?;
-        Ok(SurfEngine { current: Mutex::new(client), generation: AtomicU64::new(0), url, keep_alive, connections })
+        Ok(SurfEngine { current: Mutex::new(client), generation: AtomicU64::new(0), urls, keep_alive, connections })
     }
 
     /// A slot: a handle on the current client.
     pub fn slot(&self) -> SurfSlot<'_> {
         let current = self.lock();
-        SurfSlot {
-            engine: self,
-            client: current.clone(),
-            generation: self.generation.load(Ordering::Acquire),
-            url: self.url.clone(),
-        }
+        SurfSlot { engine: self, client: current.clone(), generation: self.generation.load(Ordering::Acquire) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Client> {
@@ -91,17 +91,16 @@ pub struct SurfSlot<'a> {
     client: Client,
     /// Which client `client` is.
     generation: u64,
-    url: Url,
 }
 
 impl Slot for SurfSlot<'_> {
-    async fn send(&mut self) -> Outcome {
+    async fn send(&mut self, url: usize) -> Outcome {
         if self.engine.generation.load(Ordering::Acquire) != self.generation {
             let current = self.engine.lock();
             self.client = current.clone();
             self.generation = self.engine.generation.load(Ordering::Acquire);
         }
-        let request = surf::Request::new(Method::Get, self.url.clone());
+        let request = surf::Request::new(Method::Get, self.engine.urls[url].clone());
         // Yields until a pooled connection is free, the request is written and the response head is in.
         let mut response = match self.client.send(request).await {
             Ok(response) => response,

@@ -52,5 +52,7 @@ fn help_exits_0() {
         let run = run(client, &["--help"]);
         assert_eq!(run.code(), Some(0), "{run:?}");
         assert!(run.stdout.contains("--url"), "{run:?}");
+        // The cycling rule of a repeated --url is part of the help text.
+        assert!(run.stdout.contains("goes to URL number i mod K"), "{run:?}");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use clients::blocking::{self, UreqEngine};
-use clients::cli::{self, CommonArgs};
+use clients::cli::{self, CommonArgs, WithCommonArgs};
 use clients::cost::CostMeter;
 use clients::export::{self, human};
 use clients::report::{ClientReport, RunMeta};
@@ -23,12 +23,18 @@ struct Args {
     common: CommonArgs,
 }
 
+impl WithCommonArgs for Args {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
 fn main() -> ExitCode {
     let Args { common } = cli::parse_or_exit();
     let meta = RunMeta {
         client: NAME,
         engine: "ureq",
-        url: common.url.url.to_string(),
+        urls: common.url_strings(),
         requests: common.requests,
         concurrency: 1,
         processes: 1,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use clients::blocking::{self, UreqEngine};
-use clients::cli::{self, CommonArgs, ConcurrencyArgs};
+use clients::cli::{self, CommonArgs, ConcurrencyArgs, WithCommonArgs};
 use clients::cost::CostMeter;
 use clients::export::{self, human};
 use clients::recorder::Recorder;
@@ -27,6 +27,12 @@ struct Args {
     concurrency: ConcurrencyArgs,
 }
 
+impl WithCommonArgs for Args {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
 fn main() -> ExitCode {
     let Args { common, concurrency } = cli::parse_or_exit();
     cli::raise_open_files_limit();
@@ -34,7 +40,7 @@ fn main() -> ExitCode {
     let meta = RunMeta {
         client: NAME,
         engine: "ureq",
-        url: common.url.url.to_string(),
+        urls: common.url_strings(),
         requests: common.requests,
         concurrency: threads as u64,
         processes: 1,

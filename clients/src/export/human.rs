@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use super::Exporter;
 use crate::recorder::Outcome;
-use crate::report::{ClientReport, RunMeta};
+use crate::report::{describe_urls, ClientReport, RunMeta};
 
 /// The line printed before the first request.
 pub fn start_line(meta: &RunMeta) -> String {
@@ -23,7 +23,7 @@ pub fn start_line(meta: &RunMeta) -> String {
         "start {}  {} × {} ({}, {}, {} in flight{processes}, keep-alive {})",
         now(),
         meta.requests,
-        meta.url,
+        describe_urls(&meta.urls),
         meta.client,
         meta.engine,
         meta.concurrency,

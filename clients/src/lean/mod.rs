@@ -1,11 +1,12 @@
 //! The lean engine: HTTP/1.1 keep-alive GETs straight over smol's `Async<TcpStream>`, for raw throughput.
 //!
 //! surf stays the default engine of async-client — it is the library under comparison. This one is the lab's
-//! instrument, built to cost as little as possible per request: the request bytes are encoded once per run,
-//! each slot owns one connection (TCP_NODELAY) and one read buffer for its whole life, the response head is
-//! parsed in place with httparse and the body is skipped without copying ([`http1`]). A request is one
-//! `write` and, usually, one `read` that finds the whole response. A connection the server closes
-//! (`Connection: close`, HTTP/1.0, or an idle keep-alive timeout noticed on the next request) is reopened.
+//! instrument, built to cost as little as possible per request: the request bytes are encoded once per `--url`
+//! at start-up and written as-is, each slot owns one connection (TCP_NODELAY) and one read buffer for its whole
+//! life, the response head is parsed in place with httparse and the body is skipped without copying
+//! ([`http1`]). A request is one `write` and, usually, one `read` that finds the whole response. A connection
+//! the server closes (`Connection: close`, HTTP/1.0, or an idle keep-alive timeout noticed on the next request)
+//! is reopened. The `--url`s share one origin, so a slot sends any of them on its one connection.
 
 pub mod http1;
 
@@ -26,24 +27,33 @@ const BUFFER_BYTES: usize = 8 * 1024;
 /// A response head (or chunk-size line) larger than this is refused.
 const MAX_BUFFER_BYTES: usize = 1024 * 1024;
 
-/// What every slot shares: where to connect and the request, already encoded.
+/// What every slot shares: where to connect and the requests, already encoded.
 pub struct LeanEngine {
+    /// The first `--url`'s address: every `--url` shares its origin, so any request can go on any connection.
     addr: SocketAddr,
-    /// `GET /path HTTP/1.1` and headers, encoded once, written as-is for every request.
-    request: Box<[u8]>,
+    /// One request per `--url` (`GET /path HTTP/1.1` and headers), encoded once at start-up and written as-is:
+    /// sending picks one by index and copies nothing.
+    requests: Box<[Box<[u8]>]>,
     keep_alive: bool,
 }
 
 impl LeanEngine {
     pub fn new(args: &CommonArgs) -> LeanEngine {
         let keep_alive = args.keep_alive.is_on();
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: clients/lean\r\nAccept: */*\r\n{}\r\n",
-            args.url.path_and_query(),
-            args.url.host_header(),
-            if keep_alive { "" } else { "Connection: close\r\n" }
-        );
-        LeanEngine { addr: args.url.addr, request: request.into_bytes().into_boxed_slice(), keep_alive }
+        let requests = args
+            .urls
+            .iter()
+            .map(|target| {
+                let request = format!(
+                    "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: clients/lean\r\nAccept: */*\r\n{}\r\n",
+                    target.path_and_query(),
+                    target.host_header(),
+                    if keep_alive { "" } else { "Connection: close\r\n" }
+                );
+                request.into_bytes().into_boxed_slice()
+            })
+            .collect();
+        LeanEngine { addr: args.first_url().addr, requests, keep_alive }
     }
 
     /// A slot: not connected yet; it connects on its first request.
@@ -106,8 +116,9 @@ fn is_reset(e: &io::Error) -> bool {
 }
 
 impl LeanSlot<'_> {
-    /// One request/response on this slot's connection (opening it if needed). Returns the status.
-    async fn exchange(&mut self) -> Result<u16, ExchangeError> {
+    /// One request to the `url`-th `--url` and its response, on this slot's connection (opening it if needed).
+    /// Returns the status.
+    async fn exchange(&mut self, url: usize) -> Result<u16, ExchangeError> {
         let LeanSlot { engine, connection, buffer } = self;
         let reused = connection.is_some();
         let stream = match connection {
@@ -126,7 +137,7 @@ impl LeanSlot<'_> {
         };
 
         // Normally completes at once: the request is far smaller than the socket buffer.
-        if let Err(e) = stream.write_all(&engine.request).await {
+        if let Err(e) = stream.write_all(&engine.requests[url]).await {
             return Err(stale("connection closed by the server before the request was sent".into(), Some(e)));
         }
 
@@ -199,13 +210,13 @@ fn grow(buffer: &mut Vec<u8>) -> Result<(), ExchangeError> {
 }
 
 impl Slot for LeanSlot<'_> {
-    async fn send(&mut self) -> Outcome {
-        let result = match self.exchange().await {
+    async fn send(&mut self, url: usize) -> Outcome {
+        let result = match self.exchange(url).await {
             Err(ExchangeError::Stale(_)) => {
                 // The server had closed our idle connection; that says nothing about this request. Once more,
                 // on a fresh connection.
                 self.connection = None;
-                self.exchange().await
+                self.exchange(url).await
             }
             result => result,
         };

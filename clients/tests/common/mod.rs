@@ -15,8 +15,18 @@ pub const SERVERS: [&str; 4] = ["thread-server", "pool-server", "async-std-serve
 /// Starts `name` on a free port and waits for its `listening on` line. pool-server gets 16 threads so that
 /// its pool is not what a test measures.
 pub fn start_server(name: &str) -> ServerProcess {
+    start(name, &["--quiet"])
+}
+
+/// Like [`start_server`], with the access log on: one stderr line per request (`TIME STATUS METHOD TARGET PEER
+/// DURATION`), read back with `ServerProcess::stderr_lines` (the last 200 lines).
+pub fn start_logging_server(name: &str) -> ServerProcess {
+    start(name, &[])
+}
+
+fn start(name: &str, args: &[&str]) -> ServerProcess {
     let mut command = Command::new(workspace_binary(name));
-    command.args(["--port", "0", "--quiet"]);
+    command.args(["--port", "0"]).args(args);
     if name == "pool-server" {
         command.args(["--threads", "16"]);
     }
