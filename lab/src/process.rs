@@ -148,16 +148,31 @@ enum Inner {
     Foreign { child: Child, output: OutputTail },
 }
 
+/// pool-server's workers in the matrix: a pool sized for blocking I/O, as one would deploy it, rather than its
+/// default of one per CPU (which would make every io cell a lesson about a 2-thread pool). The model takes the
+/// size from the server's `/health`, so predictions follow whatever is set here.
+const POOL_SERVER_THREADS: &str = "16";
+
 impl Server {
     /// Starts `spec` and waits until it is ready, or fails with the reason and its stderr tail.
     pub fn start(spec: &ServerSpec, bin_dir: &Path, db_path: &Path, timeout: Duration) -> Result<Server, StartError> {
         match spec {
-            ServerSpec::Builtin(name) => Server::start_builtin(name, bin_dir, db_path, timeout),
+            ServerSpec::Builtin(name) if name == "pool-server" => {
+                Server::start_builtin(name, bin_dir, db_path, &["--threads", POOL_SERVER_THREADS], timeout)
+            }
+            ServerSpec::Builtin(name) => Server::start_builtin(name, bin_dir, db_path, &[], timeout),
             ServerSpec::Foreign { command, .. } => Server::start_foreign(command, timeout),
         }
     }
 
-    fn start_builtin(name: &str, bin_dir: &Path, db_path: &Path, timeout: Duration) -> Result<Server, StartError> {
+    /// One of the lab's servers, with `extra` arguments after the usual ones (`lab bench` adds `--threads 1`).
+    pub fn start_builtin(
+        name: &str,
+        bin_dir: &Path,
+        db_path: &Path,
+        extra: &[&str],
+        timeout: Duration,
+    ) -> Result<Server, StartError> {
         let binary = bin_dir.join(name);
         if !binary.exists() {
             return Err(StartError {
@@ -166,7 +181,7 @@ impl Server {
             });
         }
         let mut command = Command::new(&binary);
-        command.args(["--host", "127.0.0.1", "--port", "0", "--quiet", "--db"]).arg(db_path);
+        command.args(["--host", "127.0.0.1", "--port", "0", "--quiet", "--db"]).arg(db_path).args(extra);
         isolate(&mut command);
         let process = ServerProcess::start(command, timeout)
             .map_err(|e| StartError { message: first_line(&e.to_string()), stderr_tail: e.to_string() })?;
