@@ -57,3 +57,12 @@ pub fn profile_of(dir: &Path) -> String {
         _ => "unknown".to_string(),
     }
 }
+
+/// [`profile_of`], said on stderr when it is not `release`: a debug build is never measured silently.
+pub fn announce_profile(dir: &Path) -> String {
+    let build = profile_of(dir);
+    if build != "release" {
+        eprintln!("lab: measuring the {build} binaries in {} — the numbers will say so", dir.display());
+    }
+    build
+}

@@ -8,9 +8,12 @@
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
 //! - [`model`], [`analysis`], [`narrative`]: the prediction, the original experiment, sentences from numbers;
+//! - [`soak`]: the same servers over minutes — drift and growth; [`slowloris`]: slow clients against them;
+//! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs.
 
 pub mod analysis;
+pub mod bench;
 pub mod binaries;
 pub mod client;
 pub mod compare;
@@ -28,4 +31,6 @@ pub mod process;
 pub mod progress;
 pub mod results;
 pub mod run;
+pub mod slowloris;
+pub mod soak;
 pub mod verify;

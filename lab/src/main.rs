@@ -6,7 +6,8 @@
 use clap::{Args, Parser, Subcommand};
 use lab::plan::{self, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workload, BUILTIN_SERVERS};
 use lab::results::Run;
-use lab::{compare, export, format, matrix, process::Server, verify};
+use lab::soak::SoakSettings;
+use lab::{compare, export, format, matrix, process::Server, slowloris, verify};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +41,12 @@ enum Command {
         #[arg(long)]
         reanalyse: bool,
     },
+    /// Slow clients: N connections sending a request head a byte a second against each server, while /no/param is
+    /// probed; writes results/slowloris-<run-id>.{json,md}.
+    Slowloris(SlowlorisArgs),
+    /// The performance benchmark: clients vs wrk/oha, servers vs nginx, reach at 10,000 connections, cost per
+    /// connection, the lab's own overhead; writes results/bench-<run-id>.{json,md}.
+    Bench(Box<lab::bench::BenchArgs>),
     /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
     Compare {
         a: PathBuf,
@@ -65,7 +72,8 @@ struct ServerArgs {
 
 #[derive(Args)]
 struct MatrixArgs {
-    /// quick (< 60 s, CI), default (≈ 5 min, D = 1 s), full (adds io at 1,000 and 10,000 connections).
+    /// quick (< 60 s, CI), default (≈ 5 min, D = 1 s), full (adds io at 1,000 and 10,000 connections), soak
+    /// (one workload for --soak-minutes per server: drift and memory growth).
     #[arg(long, default_value = "default")]
     profile: String,
     #[command(flatten)]
@@ -110,6 +118,39 @@ struct MatrixArgs {
     /// Exit 1 when the original experiment's shape fails (10 blocking ≥ 8 D; 10 async ≤ 2 D).
     #[arg(long)]
     check_shape: bool,
+    /// --profile soak: minutes of load per server (default 10).
+    #[arg(long)]
+    soak_minutes: Option<f64>,
+    /// --profile soak: the workload, io, baseline or mixed (default mixed).
+    #[arg(long, value_parser = ["io", "baseline", "mixed"])]
+    soak_workload: Option<String>,
+    /// --profile soak: seconds of one client run, one point of the time series (default 60).
+    #[arg(long)]
+    soak_chunk_s: Option<u64>,
+}
+
+#[derive(Args)]
+struct SlowlorisArgs {
+    #[command(flatten)]
+    servers: ServerArgs,
+    /// Slow connections per server (each one socket in the lab and one in the server).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    connections: u64,
+    /// Seconds of attack per server, opening included (longer than the servers' 10 s default header timeout).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    duration: u64,
+    /// Passed to the lab's servers as --header-timeout-s (default: theirs).
+    #[arg(long)]
+    header_timeout_s: Option<f64>,
+    /// Milliseconds between two probes of /no/param.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=10_000))]
+    probe_interval_ms: u64,
+    /// Seconds a probe may take before it counts as a timeout.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    probe_timeout_s: u64,
+    /// Output directory (default: the workspace's results/).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -222,14 +263,56 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig, String> {
     Ok(config)
 }
 
+/// The soak flags, checked against the profile; `--soak-workload` replaces the workloads.
+fn soak_settings(args: &MatrixArgs, config: &mut MatrixConfig) -> Result<SoakSettings, String> {
+    let mut soak = SoakSettings::default();
+    if config.profile != ProfileName::Soak {
+        if args.soak_minutes.is_some() || args.soak_workload.is_some() || args.soak_chunk_s.is_some() {
+            return Err("--soak-minutes, --soak-workload and --soak-chunk-s need --profile soak".to_string());
+        }
+        return Ok(soak);
+    }
+    if let Some(minutes) = args.soak_minutes {
+        if !(minutes > 0.0 && minutes <= 1440.0) {
+            return Err("--soak-minutes must be more than 0 and at most 1440".to_string());
+        }
+        soak.minutes = minutes;
+    }
+    if let Some(secs) = args.soak_chunk_s {
+        if secs == 0 {
+            return Err("--soak-chunk-s must be at least 1".to_string());
+        }
+        soak.chunk = Duration::from_secs(secs);
+    }
+    if let Some(workload) = &args.soak_workload {
+        config.workloads = vec![workload.parse()?];
+    }
+    if config.workloads.len() != 1 || config.clients.len() != 1 || config.concurrency.len() != 1 {
+        return Err("the soak runs one workload with one client at one concurrency".to_string());
+    }
+    if config.clients[0].is_sequential() {
+        return Err("the soak needs a concurrent client (pool-client or async-client)".to_string());
+    }
+    Ok(soak)
+}
+
 fn cmd_matrix(args: MatrixArgs) -> ExitCode {
-    let config = match matrix_config(&args) {
+    let mut config = match matrix_config(&args) {
         Ok(config) => config,
         Err(e) => return usage_error(e),
     };
+    let soak = match soak_settings(&args, &mut config) {
+        Ok(soak) => soak,
+        Err(e) => return usage_error(e),
+    };
     let out = args.out.clone().unwrap_or_else(|| lab::binaries::workspace_root().join("results"));
-    let options =
-        matrix::MatrixOptions { config, out, bin_dir: args.servers.bin_dir.clone(), check_shape: args.check_shape };
+    let options = matrix::MatrixOptions {
+        config,
+        out,
+        bin_dir: args.servers.bin_dir.clone(),
+        check_shape: args.check_shape,
+        soak,
+    };
     let outcome = match matrix::run_matrix(options) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -242,6 +325,15 @@ fn cmd_matrix(args: MatrixArgs) -> ExitCode {
         if file.extension().is_some_and(|e| e != "svg") {
             eprintln!("lab: wrote {}", file.display());
         }
+    }
+    if let Some(soak) = &run.soak {
+        for server in &soak.servers {
+            eprintln!("lab: soak: {}", server.verdict);
+        }
+        if run.interrupted {
+            eprintln!("lab: interrupted: partial results written");
+        }
+        return ExitCode::from(outcome.exit_code as u8);
     }
     let charts = outcome.files.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")).count();
     eprintln!("lab: wrote {charts} chart(s) under {}", run.run_id);
@@ -338,6 +430,45 @@ fn cmd_verify(args: VerifyArgs) -> ExitCode {
     }
 }
 
+fn cmd_slowloris(args: SlowlorisArgs) -> ExitCode {
+    let defaults = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
+    let servers = match server_specs(&args.servers, defaults) {
+        Ok(servers) => servers,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(t) = args.header_timeout_s {
+        if !(t > 0.0 && t <= 86_400.0) {
+            return usage_error("--header-timeout-s must be more than 0 and at most 86400");
+        }
+    }
+    let options = slowloris::SlowlorisOptions {
+        servers,
+        bin_dir: args.servers.bin_dir.clone(),
+        out: args.out.unwrap_or_else(|| lab::binaries::workspace_root().join("results")),
+        connections: args.connections,
+        duration: Duration::from_secs(args.duration),
+        header_timeout_s: args.header_timeout_s,
+        probe_interval: Duration::from_millis(args.probe_interval_ms),
+        probe_timeout: Duration::from_secs(args.probe_timeout_s),
+    };
+    match slowloris::run(&options) {
+        Ok((run, files)) => {
+            for file in files {
+                eprintln!("lab: wrote {}", file.display());
+            }
+            if run.interrupted {
+                eprintln!("lab: interrupted: partial results written");
+                return ExitCode::from(130);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lab: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
@@ -397,5 +528,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify(args),
         Command::Report { run, out, reanalyse } => cmd_report(run, out, reanalyse),
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
+        Command::Slowloris(args) => cmd_slowloris(args),
+        Command::Bench(args) => lab::bench::command(*args),
     }
 }

@@ -4,9 +4,10 @@
 //! and server, marks the cells it did not reach as skipped, and this module still writes every file — a partial
 //! run is a run, flagged `interrupted`.
 
-use crate::plan::{MatrixConfig, Workload};
+use crate::plan::{MatrixConfig, ProfileName, Workload};
 use crate::results::{Analysis, Overhead, Run, Settings, WorkloadPaths, SCHEMA_VERSION};
 use crate::run::{self, Runner};
+use crate::soak::{self, SoakSettings};
 use crate::{analysis, binaries, env, export, limits, narrative};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -21,6 +22,8 @@ pub struct MatrixOptions {
     pub bin_dir: Option<PathBuf>,
     /// Exit non-zero when the original experiment's shape does not hold.
     pub check_shape: bool,
+    /// How long `--profile soak` loads each server (ignored by the other profiles).
+    pub soak: SoakSettings,
 }
 
 /// What `lab matrix` produced and how it should exit.
@@ -48,13 +51,13 @@ pub fn binaries_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
     }
 }
 
-/// A run id not yet used in `out`: `UTCSTAMP-COMMIT`, with `-2`, `-3`… on a clash.
-fn unique_run_id(out: &Path, stamp: &str, commit: &str) -> String {
+/// A run id not yet used in `out` by a `{file_prefix}{id}.json`: `UTCSTAMP-COMMIT`, with `-2`, `-3`… on a clash.
+pub fn unique_run_id(out: &Path, file_prefix: &str, stamp: &str, commit: &str) -> String {
     let commit = if commit == "unknown" { "nogit" } else { commit };
     let base = format!("{stamp}-{commit}");
     let mut id = base.clone();
     let mut n = 2;
-    while out.join(format!("{id}.json")).exists() {
+    while out.join(format!("{file_prefix}{id}.json")).exists() {
         id = format!("{base}-{n}");
         n += 1;
     }
@@ -76,17 +79,28 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome, String> {
     let clock = Instant::now();
     let root = binaries::workspace_root();
     let environment = env::capture(&root, limits.clone());
-    let run_id = unique_run_id(&options.out, &env::utc_stamp(started_at), &environment.git_commit);
+    let run_id = unique_run_id(&options.out, "", &env::utc_stamp(started_at), &environment.git_commit);
     let config = &options.config;
     let cells = config.cells();
-    eprintln!(
-        "lab: run {run_id}: {} cells ({} servers × {} clients × {} workloads), profile {}",
-        cells.len(),
-        config.servers.len(),
-        config.clients.len(),
-        config.workloads.len(),
-        config.profile.name()
-    );
+    if config.profile == ProfileName::Soak {
+        eprintln!(
+            "lab: run {run_id}: soak of {} server(s), {} × {} min of {} at concurrency {}",
+            config.servers.len(),
+            config.clients[0].label(),
+            options.soak.minutes,
+            config.workloads[0],
+            config.concurrency[0]
+        );
+    } else {
+        eprintln!(
+            "lab: run {run_id}: {} cells ({} servers × {} clients × {} workloads), profile {}",
+            cells.len(),
+            config.servers.len(),
+            config.clients.len(),
+            config.workloads.len(),
+            config.profile.name()
+        );
+    }
     let scratch = run::scratch_dir(&run_id).map_err(|e| format!("cannot create a scratch directory: {e}"))?;
     let mut runner = Runner {
         config,
@@ -96,7 +110,12 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome, String> {
         interrupted,
         measured: Duration::ZERO,
     };
-    let outcome = runner.run(&cells);
+    let (outcome, soak) = if config.profile == ProfileName::Soak {
+        let (servers, soak) = soak::run(&mut runner, options.soak);
+        (run::Outcome { servers, cells: vec![], interrupted: runner.is_interrupted() }, Some(soak))
+    } else {
+        (runner.run(&cells), None)
+    };
     run::remove_scratch(&scratch);
 
     let mut notes = Vec::new();
@@ -128,6 +147,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome, String> {
         overhead: Overhead::default(),
         interrupted: outcome.interrupted,
         notes,
+        soak,
     };
     run.analysis = analysis::analyse(&run);
     run.analysis.narrative = narrative::sentences(&run);
@@ -148,7 +168,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome, String> {
 
     let exit_code = if run.interrupted {
         130
-    } else if options.check_shape && !run.analysis.shape.holds {
+    } else if options.check_shape && run.soak.is_none() && !run.analysis.shape.holds {
         1
     } else {
         0

@@ -196,6 +196,8 @@ pub enum ProfileName {
     Quick,
     Default,
     Full,
+    /// One workload on one long-lived server each, for minutes: drift and growth (see `soak`).
+    Soak,
 }
 
 impl FromStr for ProfileName {
@@ -205,7 +207,8 @@ impl FromStr for ProfileName {
             "quick" => Ok(ProfileName::Quick),
             "default" => Ok(ProfileName::Default),
             "full" => Ok(ProfileName::Full),
-            _ => Err(format!("unknown profile {s:?} (known: quick, default, full)")),
+            "soak" => Ok(ProfileName::Soak),
+            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, soak)")),
         }
     }
 }
@@ -216,6 +219,7 @@ impl ProfileName {
             ProfileName::Quick => "quick",
             ProfileName::Default => "default",
             ProfileName::Full => "full",
+            ProfileName::Soak => "soak",
         }
     }
 }
@@ -291,6 +295,16 @@ impl MatrixConfig {
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
             .with_profile(ProfileName::Full),
+            // Moderate keep-alive load on every server; the minutes and the chunk length are `soak::SoakSettings`.
+            ProfileName::Soak => MatrixConfig {
+                clients: vec!["async-client".parse().unwrap()],
+                workloads: vec![Workload::Mixed],
+                concurrency: vec![32],
+                blocking_concurrency: vec![],
+                settings: WorkloadSettings { hello_ms: 100, block_ms: 100, fact_n: 2000 },
+                ..MatrixConfig::for_profile(ProfileName::Default)
+            }
+            .with_profile(ProfileName::Soak),
         }
     }
 

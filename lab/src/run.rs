@@ -17,16 +17,16 @@ use crate::results::{Cell, ClientCost, Failures, Limits, Measurement, ServerCost
 use crate::verify;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a server may take to print `listening on` (or answer /health).
-const START_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a server gets to exit after SIGTERM before SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How often the sampler reads /proc.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(25);
 /// How long a client may go on after its server died, to report its failures.
@@ -55,11 +55,11 @@ pub struct Outcome {
 }
 
 /// Why a repetition produced no measurement.
-struct Fault {
-    reason: String,
-    stderr_tail: Option<String>,
+pub(crate) struct Fault {
+    pub reason: String,
+    pub stderr_tail: Option<String>,
     /// Whatever the client reported before the fault (a server that died mid-cell leaves failures to count).
-    partial: Option<Box<Measurement>>,
+    pub partial: Option<Box<Measurement>>,
 }
 
 impl Runner<'_> {
@@ -136,17 +136,17 @@ impl Runner<'_> {
         Outcome { servers, cells: results, interrupted: self.is_interrupted() }
     }
 
-    fn is_interrupted(&self) -> bool {
+    pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::Relaxed)
     }
 
-    fn db_path(&self, server: &str) -> PathBuf {
+    pub(crate) fn db_path(&self, server: &str) -> PathBuf {
         self.scratch.join(format!("{server}.sqlite"))
     }
 
     /// Starts the server once to read /health and run the correctness checks, then stops it. Returns the
     /// record, the concurrency model read from /health, and the stderr tail if it did not start.
-    fn verify_server(&self, spec: &ServerSpec) -> (ServerRecord, ConcurrencyModel, Option<String>) {
+    pub(crate) fn verify_server(&self, spec: &ServerSpec) -> (ServerRecord, ConcurrencyModel, Option<String>) {
         let mut server = match Server::start(spec, &self.bin_dir, &self.db_path(spec.name()), START_TIMEOUT) {
             Ok(server) => server,
             Err(e) => {
@@ -213,9 +213,10 @@ impl Runner<'_> {
         process::isolate(&mut command);
 
         let sampler = Sampler::start(server.pid(), SAMPLE_INTERVAL);
-        let started = Instant::now();
-        let mut child = match command.spawn() {
-            Ok(child) => child,
+        let time_limit =
+            Duration::from_millis(self.estimate_ms(cell, Some(model)) * 4) + args.timeout * 2 + Duration::from_secs(30);
+        let client = match run_client(command, &mut server, time_limit, &self.interrupted) {
+            Ok(client) => client,
             Err(e) => {
                 sampler.finish();
                 server.stop(STOP_GRACE);
@@ -226,62 +227,13 @@ impl Runner<'_> {
                 });
             }
         };
-        // Both pipes are drained by threads, so a chatty client never blocks on a full pipe.
-        let mut stdout = child.stdout.take().expect("piped");
-        let stdout_reader = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            text
-        });
-        let client_stderr = OutputTail::default();
-        client_stderr.drain(child.stderr.take().expect("piped"), "");
-
-        let client_pid = child.id();
-        let mut deadline = started
-            + Duration::from_millis(self.estimate_ms(cell, Some(model)) * 4)
-            + args.timeout * 2
-            + Duration::from_secs(30);
-        let mut server_exit: Option<(std::process::ExitStatus, Usage)> = None;
-        let mut killed_for: Option<String> = None;
-        // The main thread polls: the client's exit, the server's death, Ctrl-C, the deadline.
-        let (client_status, client_usage) = loop {
-            let (status, usage) = reaping(|| child.try_wait().ok().flatten());
-            if let Some(status) = status {
-                break (status, usage);
-            }
-            if killed_for.is_none() {
-                if self.is_interrupted() {
-                    killed_for = Some("interrupted (Ctrl-C) while the cell ran".to_string());
-                } else if Instant::now() > deadline {
-                    killed_for = Some(format!(
-                        "the client did not finish within {:.0} s; killed",
-                        (deadline - started).as_secs_f64()
-                    ));
-                }
-                if killed_for.is_some() {
-                    process::signal_group(client_pid, libc::SIGKILL);
-                }
-            }
-            if server_exit.is_none() {
-                if let Some(exit) = server.try_wait() {
-                    server_exit = Some(exit);
-                    deadline = deadline.min(Instant::now() + AFTER_SERVER_DEATH);
-                }
-            }
-            thread::sleep(POLL);
-        };
-        let window = started.elapsed();
-        // The client's own children (if it forked workers) go with it.
-        process::signal_group(client_pid, libc::SIGKILL);
-        self.measured += window;
+        self.measured += client.window;
         let peaks = sampler.finish();
-        let server_usage = match server_exit {
+        let server_usage = match client.server_exit {
             Some((_, usage)) => usage,
             None => server.stop(STOP_GRACE),
         };
-        let stdout = stdout_reader.join().unwrap_or_default();
-        let window_s = window.as_secs_f64();
-        let cores = |u: Usage| if window_s > 0.0 { (u.user_s + u.sys_s) / window_s } else { 0.0 };
+        let window_s = client.window.as_secs_f64();
         let server_cost = ServerCost {
             peak_rss_kib: peaks.peak_rss_kib,
             hwm_kib: peaks.hwm_kib,
@@ -290,69 +242,12 @@ impl Runner<'_> {
             peak_processes: peaks.peak_processes,
             user_s: server_usage.user_s,
             sys_s: server_usage.sys_s,
-            cpu_cores: cores(server_usage),
+            cpu_cores: cores(server_usage, window_s),
             voluntary_ctxt: server_usage.voluntary_ctxt,
             nonvoluntary_ctxt: server_usage.nonvoluntary_ctxt,
             samples: peaks.samples,
         };
-        let report = ClientReport::parse(&stdout);
-        let client_cost = ClientCost {
-            user_s: client_usage.user_s,
-            sys_s: client_usage.sys_s,
-            cpu_cores: cores(client_usage),
-            voluntary_ctxt: client_usage.voluntary_ctxt,
-            nonvoluntary_ctxt: client_usage.nonvoluntary_ctxt,
-            peak_threads: report.as_ref().ok().and_then(|r| r.cost).and_then(|c| c.peak_threads),
-            peak_rss_kib: report.as_ref().ok().and_then(|r| r.cost).and_then(|c| c.peak_rss_kib),
-        };
-        let measurement = report.as_ref().ok().map(|r| Measurement {
-            wall_s: r.wall_s,
-            throughput_rps: r.throughput_rps,
-            latency_us: r.latency_us.to_latency(),
-            succeeded: r.succeeded,
-            failed: r.failed,
-            failures: r.failures,
-            window_s,
-            server_cost: Some(server_cost.clone()),
-            client_cost: Some(client_cost.clone()),
-        });
-        let tails = || {
-            let server_tail = server.stderr_tail(20);
-            let client_tail = client_stderr.tail(20);
-            let mut parts = Vec::new();
-            if !server_tail.is_empty() {
-                parts.push(format!("server stderr:\n{server_tail}"));
-            }
-            if !client_tail.is_empty() {
-                parts.push(format!("client stderr:\n{client_tail}"));
-            }
-            (!parts.is_empty()).then(|| parts.join("\n"))
-        };
-        if let Some((status, _)) = server_exit {
-            return Err(Fault {
-                reason: format!("the server exited during the cell ({status})"),
-                stderr_tail: tails(),
-                partial: measurement.map(Box::new),
-            });
-        }
-        if let Some(reason) = killed_for {
-            return Err(Fault { reason, stderr_tail: tails(), partial: measurement.map(Box::new) });
-        }
-        match (report, measurement) {
-            (Ok(report), Some(m)) if m.succeeded == 0 && report.failed > 0 => {
-                Err(Fault { reason: report.failure_summary(), stderr_tail: tails(), partial: Some(Box::new(m)) })
-            }
-            (Ok(_), Some(m)) => Ok(m),
-            (Err(e), _) => Err(Fault {
-                reason: match last_line(&client_stderr.tail(5)) {
-                    Some(said) => format!("client exited with {client_status}: {e}; it said: {said}"),
-                    None => format!("client exited with {client_status}: {e}"),
-                },
-                stderr_tail: tails(),
-                partial: None,
-            }),
-            (Ok(_), None) => unreachable!("a parsed report always gives a measurement"),
-        }
+        client.outcome(&server, Some(server_cost))
     }
 
     /// A skipped cell when the model predicts it would take longer than the cell budget (warm-up included).
@@ -430,7 +325,155 @@ impl Runner<'_> {
     }
 }
 
-fn server_record(
+/// CPU time over a window, in cores.
+fn cores(usage: Usage, window_s: f64) -> f64 {
+    if window_s > 0.0 {
+        (usage.user_s + usage.sys_s) / window_s
+    } else {
+        0.0
+    }
+}
+
+/// One client process, run to its end (or killed) against a running server.
+pub(crate) struct ClientRun {
+    pub status: ExitStatus,
+    /// The client's exact CPU time and context switches (wait4's rusage).
+    pub usage: Usage,
+    pub stdout: String,
+    pub stderr: OutputTail,
+    /// From spawn to exit: the window the costs are taken over.
+    pub window: Duration,
+    /// Why the lab killed the client (Ctrl-C, the time limit), if it did.
+    pub killed_for: Option<String>,
+    /// The server's exit status and rusage, when it died while the client ran (it is reaped then).
+    pub server_exit: Option<(ExitStatus, Usage)>,
+}
+
+/// Spawns `command` (a client with piped stdout/stderr, see [`process::isolate`]) and polls until it exits: the
+/// client's exit, the server's death, Ctrl-C (`interrupted`) and `time_limit` after the start. The client is
+/// killed on Ctrl-C or past the time limit, and a few seconds after its server died. The calling thread sleeps
+/// between polls; two threads drain the pipes, so a chatty client never blocks on a full pipe.
+pub(crate) fn run_client(
+    mut command: Command,
+    server: &mut Server,
+    time_limit: Duration,
+    interrupted: &AtomicBool,
+) -> std::io::Result<ClientRun> {
+    let started = Instant::now();
+    let mut child = command.spawn()?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let stdout_reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let stderr = OutputTail::default();
+    stderr.drain(child.stderr.take().expect("piped"), "");
+    let client_pid = child.id();
+    let mut deadline = started + time_limit;
+    let mut server_exit: Option<(ExitStatus, Usage)> = None;
+    let mut killed_for: Option<String> = None;
+    let (status, usage) = loop {
+        let (status, usage) = reaping(|| child.try_wait().ok().flatten());
+        if let Some(status) = status {
+            break (status, usage);
+        }
+        if killed_for.is_none() {
+            if interrupted.load(Ordering::Relaxed) {
+                killed_for = Some("interrupted (Ctrl-C) while the cell ran".to_string());
+            } else if Instant::now() > deadline {
+                killed_for = Some(format!(
+                    "the client did not finish within {:.0} s; killed",
+                    (deadline - started).as_secs_f64()
+                ));
+            }
+            if killed_for.is_some() {
+                process::signal_group(client_pid, libc::SIGKILL);
+            }
+        }
+        if server_exit.is_none() {
+            if let Some(exit) = server.try_wait() {
+                server_exit = Some(exit);
+                deadline = deadline.min(Instant::now() + AFTER_SERVER_DEATH);
+            }
+        }
+        thread::sleep(POLL);
+    };
+    let window = started.elapsed();
+    // The client's own children (if it forked workers) go with it.
+    process::signal_group(client_pid, libc::SIGKILL);
+    let stdout = stdout_reader.join().unwrap_or_default();
+    Ok(ClientRun { status, usage, stdout, stderr, window, killed_for, server_exit })
+}
+
+impl ClientRun {
+    /// The measurement from the client's report, or the fault that cost it: the server died, the client was
+    /// killed, every request failed, or the client printed no report.
+    pub(crate) fn outcome(&self, server: &Server, server_cost: Option<ServerCost>) -> Result<Measurement, Fault> {
+        let window_s = self.window.as_secs_f64();
+        let report = ClientReport::parse(&self.stdout);
+        let reported = report.as_ref().ok().and_then(|r| r.cost);
+        let client_cost = ClientCost {
+            user_s: self.usage.user_s,
+            sys_s: self.usage.sys_s,
+            cpu_cores: cores(self.usage, window_s),
+            voluntary_ctxt: self.usage.voluntary_ctxt,
+            nonvoluntary_ctxt: self.usage.nonvoluntary_ctxt,
+            peak_threads: reported.and_then(|c| c.peak_threads),
+            peak_rss_kib: reported.and_then(|c| c.peak_rss_kib),
+        };
+        let measurement = report.as_ref().ok().map(|r| Measurement {
+            wall_s: r.wall_s,
+            throughput_rps: r.throughput_rps,
+            latency_us: r.latency_us.to_latency(),
+            succeeded: r.succeeded,
+            failed: r.failed,
+            failures: r.failures,
+            window_s,
+            server_cost,
+            client_cost: Some(client_cost),
+        });
+        let tails = || {
+            let server_tail = server.stderr_tail(20);
+            let client_tail = self.stderr.tail(20);
+            let mut parts = Vec::new();
+            if !server_tail.is_empty() {
+                parts.push(format!("server stderr:\n{server_tail}"));
+            }
+            if !client_tail.is_empty() {
+                parts.push(format!("client stderr:\n{client_tail}"));
+            }
+            (!parts.is_empty()).then(|| parts.join("\n"))
+        };
+        if let Some((status, _)) = self.server_exit {
+            return Err(Fault {
+                reason: format!("the server exited during the cell ({status})"),
+                stderr_tail: tails(),
+                partial: measurement.map(Box::new),
+            });
+        }
+        if let Some(reason) = &self.killed_for {
+            return Err(Fault { reason: reason.clone(), stderr_tail: tails(), partial: measurement.map(Box::new) });
+        }
+        match (report, measurement) {
+            (Ok(report), Some(m)) if m.succeeded == 0 && report.failed > 0 => {
+                Err(Fault { reason: report.failure_summary(), stderr_tail: tails(), partial: Some(Box::new(m)) })
+            }
+            (Ok(_), Some(m)) => Ok(m),
+            (Err(e), _) => Err(Fault {
+                reason: match last_line(&self.stderr.tail(5)) {
+                    Some(said) => format!("client exited with {}: {e}; it said: {said}", self.status),
+                    None => format!("client exited with {}: {e}", self.status),
+                },
+                stderr_tail: tails(),
+                partial: None,
+            }),
+            (Ok(_), None) => unreachable!("a parsed report always gives a measurement"),
+        }
+    }
+}
+
+pub(crate) fn server_record(
     spec: &ServerSpec,
     verify: crate::results::VerifyRecord,
     health: Option<serde_json::Value>,

@@ -4,7 +4,7 @@
 
 use super::{chart_path, Artifact, Exporter};
 use crate::format;
-use crate::results::{Cell, Run};
+use crate::results::{Cell, Environment, Run};
 use std::fmt::Write;
 use std::io;
 
@@ -53,17 +53,36 @@ fn servers_in_order(run: &Run) -> Vec<String> {
     names
 }
 
+/// The quote that opens a page of figures not measured on release binaries (None for a release build).
+pub fn build_warning(build: &str, bin_dir: &str) -> Option<String> {
+    (build != "release").then(|| {
+        format!(
+            "> **⚠ These numbers are from a {build} build** (binaries in `{bin_dir}`), not a release build: they show \
+             the shape of the comparison, not its real figures."
+        )
+    })
+}
+
+/// `Machine: CPU × N · RAM · Linux KERNEL · RUSTC · commit C.`: where the figures were measured.
+pub fn machine_line(e: &Environment) -> String {
+    format!(
+        "Machine: {} × {} · {} RAM · Linux {} · {} · commit {}{}.",
+        e.cpu_model,
+        e.cpu_count,
+        format::kib(e.memory_kib),
+        e.kernel,
+        e.rustc,
+        e.git_commit,
+        if e.git_dirty { " (with uncommitted changes)" } else { "" }
+    )
+}
+
 pub fn render(run: &Run) -> String {
     let mut md = String::new();
     let d = run.settings.hello_ms as f64 / 1000.0;
     let _ = writeln!(md, "# Lab run {}\n", run.run_id);
-    if !run.is_release() {
-        let _ = writeln!(
-            md,
-            "> **⚠ These numbers are from a {} build** (binaries in `{}`), not a release build: they show the shape \
-             of the comparison, not its real figures.\n",
-            run.build, run.bin_dir
-        );
+    if let Some(warning) = build_warning(&run.build, &run.bin_dir) {
+        let _ = writeln!(md, "{warning}\n");
     }
     if run.interrupted {
         let measured = run.cells.iter().filter(|c| c.status != "skipped").count();
@@ -85,17 +104,7 @@ pub fn render(run: &Run) -> String {
         run.settings.repeat,
         run.cells.len()
     );
-    let _ = writeln!(
-        md,
-        "Machine: {} × {} · {} RAM · Linux {} · {} · commit {}{}.\n",
-        e.cpu_model,
-        e.cpu_count,
-        format::kib(e.memory_kib),
-        e.kernel,
-        e.rustc,
-        e.git_commit,
-        if e.git_dirty { " (with uncommitted changes)" } else { "" }
-    );
+    let _ = writeln!(md, "{}\n", machine_line(e));
 
     experiment(run, &mut md);
 
@@ -107,6 +116,7 @@ pub fn render(run: &Run) -> String {
         md.push('\n');
     }
 
+    soak_section(run, &mut md);
     for workload in run.workloads() {
         workload_table(run, &workload, &mut md);
     }
@@ -301,6 +311,93 @@ fn cost_table(run: &Run, md: &mut String) {
     md.push('\n');
 }
 
+/// `--profile soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.
+fn soak_section(run: &Run, md: &mut String) {
+    let Some(soak) = &run.soak else { return };
+    let _ = writeln!(md, "## Soak\n");
+    let _ = writeln!(
+        md,
+        "Each server ran as one process for {} min of `{}` from {} at concurrency {} (keep-alive {}): back-to-back \
+         client runs of about {} each, one row per run. RSS and threads are read between two runs, with the server \
+         idle, so the rows compare. Drift: the last minute's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at the \
+         end ≥ {} above the end of minute 1 and by at least {}.\n",
+        soak.minutes,
+        soak.workload,
+        soak.client,
+        soak.concurrency,
+        if run.settings.keep_alive { "on" } else { "off" },
+        format::seconds(soak.chunk_s),
+        soak.drift_p50,
+        soak.drift_p99,
+        format::percent(soak.growth_fraction),
+        format::kib(soak.growth_min_kib)
+    );
+    for s in &soak.servers {
+        let _ = writeln!(md, "### {}\n", s.server);
+        let _ = writeln!(md, "{}\n", s.verdict);
+        if s.minutes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "| minute | start | requests | failed | throughput | p50 | p99 | RSS after | threads after | peak threads |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let opt = |v: Option<u64>, f: fn(u64) -> String| v.map_or("—".to_string(), f);
+        for m in &s.minutes {
+            let lat =
+                |p: fn(&crate::results::Latency) -> f64| m.latency_us.map_or("—".into(), |l| format::micros(p(&l)));
+            let _ = writeln!(
+                md,
+                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                m.minute,
+                if m.status == "ok" { "" } else { " ✘" },
+                format::seconds(m.start_s),
+                format::thousands(m.succeeded + m.failed),
+                m.failed,
+                m.throughput_rps.map_or("—".into(), format::rate),
+                lat(|l| l.p50),
+                lat(|l| l.p99),
+                opt(m.rss_end_kib, format::kib),
+                opt(m.threads_end, |t| t.to_string()),
+                m.peak_threads
+            );
+        }
+        md.push('\n');
+    }
+}
+
+/// "This run" list items shared by every document the lab writes: the command line, then when it ran and which
+/// build it measured (`[started_at, finished_at, build, bin_dir]`).
+pub fn command_lines(md: &mut String, e: &Environment, [started, finished, build, bin_dir]: [&str; 4]) {
+    let _ = writeln!(md, "- Command: `{}`", e.command_line.join(" "));
+    let _ = writeln!(md, "- Started {started} · finished {finished} · build: {build} (`{bin_dir}`)");
+}
+
+/// "This run" list items: the machine and the system limits that cap connections and threads.
+pub fn machine_lines(md: &mut String, e: &Environment) {
+    let _ = writeln!(
+        md,
+        "- Machine: {} ({}), {} CPUs, {} · {}",
+        e.hostname,
+        e.os,
+        e.cpu_count,
+        format::kib(e.memory_kib),
+        e.cpu_model
+    );
+    let l = &e.limits;
+    let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+    let _ = writeln!(
+        md,
+        "- Limits: nofile {} (raised from {}; hard {}) · somaxconn {} · ephemeral ports {} · threads-max {} · pid_max {} · max_map_count {}",
+        l.nofile_soft,
+        l.nofile_soft_before,
+        l.nofile_hard,
+        opt(l.somaxconn),
+        opt(l.ephemeral_ports),
+        opt(l.threads_max),
+        opt(l.pid_max),
+        opt(l.max_map_count)
+    );
+}
+
 fn per_connection(run: &Run, md: &mut String) {
     let rows = &run.analysis.per_connection;
     if rows.is_empty() {
@@ -391,15 +488,9 @@ fn failures(run: &Run, md: &mut String) {
 }
 
 fn run_section(run: &Run, md: &mut String) {
-    let e = &run.environment;
     let o = run.overhead;
     let _ = writeln!(md, "## This run\n");
-    let _ = writeln!(md, "- Command: `{}`", e.command_line.join(" "));
-    let _ = writeln!(
-        md,
-        "- Started {} · finished {} · build: {} (`{}`)",
-        run.started_at, run.finished_at, run.build, run.bin_dir
-    );
+    command_lines(md, &run.environment, [&run.started_at, &run.finished_at, &run.build, &run.bin_dir]);
     let _ = writeln!(
         md,
         "- Lab overhead: {} of {} spent outside measured cells (starting, verifying and stopping servers, writing) = {}",
@@ -407,29 +498,7 @@ fn run_section(run: &Run, md: &mut String) {
         format::seconds(o.total_s),
         format::percent(o.fraction)
     );
-    let _ = writeln!(
-        md,
-        "- Machine: {} ({}), {} CPUs, {} · {}",
-        e.hostname,
-        e.os,
-        e.cpu_count,
-        format::kib(e.memory_kib),
-        e.cpu_model
-    );
-    let l = &e.limits;
-    let opt = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
-    let _ = writeln!(
-        md,
-        "- Limits: nofile {} (raised from {}; hard {}) · somaxconn {} · ephemeral ports {} · threads-max {} · pid_max {} · max_map_count {}",
-        l.nofile_soft,
-        l.nofile_soft_before,
-        l.nofile_hard,
-        opt(l.somaxconn),
-        opt(l.ephemeral_ports),
-        opt(l.threads_max),
-        opt(l.pid_max),
-        opt(l.max_map_count)
-    );
+    machine_lines(md, &run.environment);
     for note in &run.notes {
         let _ = writeln!(md, "- {note}");
     }

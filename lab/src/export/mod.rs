@@ -25,9 +25,9 @@ pub struct Artifact {
     pub bytes: Vec<u8>,
 }
 
-/// A format the run can be written in.
-pub trait Exporter {
-    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>>;
+/// A format a document can be written in: a matrix run by default, or a bench run (`lab bench`).
+pub trait Exporter<D = Run> {
+    fn render(&self, run: &D) -> io::Result<Vec<Artifact>>;
 }
 
 /// Every format: JSON, markdown, CSV, SVG charts.
@@ -36,7 +36,7 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
 }
 
 /// Renders `run` with `exporters` and writes the files under `dir`. Returns the paths written.
-pub fn write(run: &Run, exporters: &[Box<dyn Exporter>], dir: &Path) -> io::Result<Vec<PathBuf>> {
+pub fn write<D>(run: &D, exporters: &[Box<dyn Exporter<D>>], dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for exporter in exporters {
         for artifact in exporter.render(run)? {

@@ -25,6 +25,13 @@ pub fn fixture_server(extra: &str) -> String {
     format!("python3 {} --port {{port}} {extra}", script.display()).trim_end().to_string()
 }
 
+/// Runs `lab` (given its subcommand and flags) with `--bin-dir`, `--out` and `marker` in its environment (every
+/// process it starts inherits it), waits for it, and returns its exit code and stderr.
+pub fn run_lab(lab: &mut Command, bin_dir: &Path, out: &Path, marker: &str) -> (Option<i32>, String) {
+    let output = lab.arg("--bin-dir").arg(bin_dir).arg("--out").arg(out).env(MARKER_VAR, marker).output().unwrap();
+    (output.status.code(), text(&output.stderr))
+}
+
 /// A fresh directory under the system temp dir.
 pub fn scratch(name: &str) -> PathBuf {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();

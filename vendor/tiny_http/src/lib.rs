@@ -315,7 +315,9 @@ impl Server {
                         if limits.header_timeout.is_some() {
                             let _ = sock.set_read_timeout(limits.header_timeout);
                         }
-                        let (read_closable, write_closable) = match ssl {
+                        // Lab patch: splitting the socket in two needs a descriptor; out of them (EMFILE), the
+                        // connection is dropped and the error reported like an accept error, below.
+                        let streams = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -332,7 +334,9 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable).with_limits(limits))
+                        streams.map(|(read_closable, write_closable)| {
+                            ClientConnection::new(write_closable, read_closable).with_limits(limits)
+                        })
                     }
                     Err(e) => Err(e),
                 };

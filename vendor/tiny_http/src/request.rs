@@ -3,7 +3,6 @@ use std::io::{self, Cursor, ErrorKind, Read, Write};
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 
 use std::sync::mpsc::Sender;
 
@@ -108,6 +107,9 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// Lab patch: a `Content-Length` that is not a number, or several that disagree.
+    BadContentLength,
 }
 
 impl From<IoError> for RequestCreationError {
@@ -152,10 +154,27 @@ where
         // header must be ignored (RFC2616 #4.4)
         None
     } else {
-        headers
+        // Lab patch: upstream ignored a `Content-Length` that is not a number (`-1`, 10^23) and used the first
+        // of several: the body was then read as the next request (request smuggling). RFC 9112 §6.3 makes
+        // both an unrecoverable error: answer 400 and close, as hyper does.
+        let mut lengths = headers
             .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
+            .filter(|h: &&Header| h.field.equiv("Content-Length"))
+            .map(|h| h.value.as_str().trim());
+        match lengths.next() {
+            None => None,
+            Some(first) => {
+                let valid = !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit());
+                let length: usize = match first.parse() {
+                    Ok(length) if valid => length,
+                    _ => return Err(RequestCreationError::BadContentLength),
+                };
+                if lengths.any(|other| other != first) {
+                    return Err(RequestCreationError::BadContentLength);
+                }
+                Some(length)
+            }
+        }
     };
 
     // true if the client sent a `Expect: 100-continue` header

@@ -65,11 +65,14 @@ where
 {
     fn drop(&mut self) {
         let mut remaining_to_read = self.size;
+        // Lab patch: upstream allocated the whole unread remainder at once, so a request claiming a huge
+        // `Content-Length` (1 TB) aborted the process on allocation failure. Drain through a small buffer.
+        let mut buf = [0; 8 * 1024];
 
         while remaining_to_read > 0 {
-            let mut buf = vec![0; remaining_to_read];
+            let buf = &mut buf[..remaining_to_read.min(8 * 1024)];
 
-            match self.reader.read(&mut buf) {
+            match self.reader.read(buf) {
                 Err(e) => {
                     self.last_read_signal.send(Err(e)).ok();
                     break;

@@ -1,0 +1,518 @@
+//! `lab bench`: the performance issue's benchmark, five parts measured side by side in one run.
+//!
+//! 1. instrument — the lab's clients against wrk (and oha) on the fastest server: is the lab's load generator
+//!    good enough not to cap what it measures?
+//! 2. servers — each server with one worker thread against one nginx worker, loaded by wrk;
+//! 3. reach — io at 1,000 and 10,000 connections on every server, and the limit that stopped a cell;
+//! 4. cost — RSS and threads per in-flight connection, the slope of a line over several levels;
+//! 5. overhead — how much of a quick matrix's wall time the lab itself spends outside measured cells.
+//!
+//! Concurrency idea: none new — this module sequences the others. Parts 1 and 2 alternate their contenders round
+//! after round and compare them inside each round ([`throughput`]), because on a shared machine only ratios
+//! measured side by side mean anything; parts 3 and 4 reuse the matrix's runner ([`sweep`]); part 5 runs the
+//! matrix itself. Tools the lab does not ship (wrk, oha, nginx) are optional: a part that needs a missing one
+//! is reported as not run, with the line that installs it.
+
+pub mod markdown;
+pub mod nginx;
+pub mod results;
+pub mod sweep;
+pub mod targets;
+pub mod throughput;
+pub mod tools;
+
+use self::results::*;
+use self::sweep::{Sweep, SweepRun};
+use self::throughput::Bench;
+use self::tools::Tools;
+use crate::export::{self, json::JsonExporter, Exporter};
+use crate::matrix::{self, MatrixOptions};
+use crate::plan::{self, MatrixConfig, ProfileName, BUILTIN_SERVERS};
+use crate::soak::SoakSettings;
+use crate::{binaries, env, format, limits, run};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+/// `lab bench` on the command line.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The parts to run, comma-separated: instrument, servers, reach, cost, overhead.
+    #[arg(long, default_value = "instrument,servers,reach,cost,overhead")]
+    parts: String,
+    /// Rounds of the throughput parts (every contender once per round); medians and spread over them.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Seconds of one wrk/oha run (the lab's clients send about as many requests as wrk did in that time).
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Keep-alive connections of the throughput parts.
+    #[arg(long, default_value_t = 64)]
+    connections: u64,
+    /// The lab's servers to include, comma-separated (default: all four).
+    #[arg(long)]
+    servers: Option<String>,
+    /// Reach: io concurrency levels.
+    #[arg(long, default_value = "1000,10000")]
+    reach_levels: String,
+    /// Reach: D, the wait of each io request, in ms.
+    #[arg(long, default_value_t = 1000)]
+    reach_ms: u64,
+    /// Cost per connection: io concurrency levels (at least two) for the linear fit.
+    #[arg(long, default_value = "250,500,1000,2000,4000")]
+    levels: String,
+    /// Cost per connection: D in ms, long enough that every connection is in flight at once.
+    #[arg(long, default_value_t = 2000)]
+    cost_ms: u64,
+    /// Output directory (default: the workspace's results/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// wrk to use (default: wrk on PATH). A path that does not exist counts as not installed.
+    #[arg(long)]
+    wrk: Option<PathBuf>,
+    /// oha to use (default: oha on PATH).
+    #[arg(long)]
+    oha: Option<PathBuf>,
+    /// nginx to use (default: nginx on PATH, else /usr/sbin/nginx).
+    #[arg(long)]
+    nginx: Option<PathBuf>,
+}
+
+/// A part of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Instrument,
+    Servers,
+    Reach,
+    Cost,
+    Overhead,
+}
+
+impl Part {
+    /// The order they run in: servers before instrument, which loads the fastest server of part 2.
+    pub const RUN_ORDER: [Part; 5] = [Part::Servers, Part::Instrument, Part::Reach, Part::Cost, Part::Overhead];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Instrument => "instrument",
+            Part::Servers => "servers",
+            Part::Reach => "reach",
+            Part::Cost => "cost",
+            Part::Overhead => "overhead",
+        }
+    }
+}
+
+impl FromStr for Part {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Part, String> {
+        Part::RUN_ORDER
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown part {s:?} (known: instrument, servers, reach, cost, overhead)"))
+    }
+}
+
+/// Everything `lab bench` was asked, checked.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub parts: Vec<Part>,
+    pub rounds: u32,
+    pub duration: Duration,
+    pub connections: u64,
+    pub servers: Vec<String>,
+    pub reach_levels: Vec<u64>,
+    pub reach_ms: u64,
+    pub cost_levels: Vec<u64>,
+    pub cost_ms: u64,
+    pub out: PathBuf,
+    pub bin_dir: Option<PathBuf>,
+    pub wrk: Option<PathBuf>,
+    pub oha: Option<PathBuf>,
+    pub nginx: Option<PathBuf>,
+}
+
+impl BenchOptions {
+    pub fn from_args(args: BenchArgs) -> Result<BenchOptions, String> {
+        let list = |s: &str| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect();
+        let requested: Vec<String> = list(&args.parts);
+        let requested: Vec<Part> = requested.iter().map(|p| p.parse()).collect::<Result<_, _>>()?;
+        if requested.is_empty() {
+            return Err("--parts is empty".to_string());
+        }
+        let servers: Vec<String> = match &args.servers {
+            Some(s) => list(s),
+            None => BUILTIN_SERVERS.iter().map(|s| s.to_string()).collect(),
+        };
+        if let Some(unknown) = servers.iter().find(|s| !BUILTIN_SERVERS.contains(&s.as_str())) {
+            return Err(format!("unknown server {unknown:?} (known: {})", BUILTIN_SERVERS.join(", ")));
+        }
+        if servers.is_empty() {
+            return Err("--servers is empty".to_string());
+        }
+        let positive = |value: u64, flag: &str| {
+            if value == 0 {
+                Err(format!("{flag} must be at least 1"))
+            } else {
+                Ok(value)
+            }
+        };
+        let cost_levels = plan::parse_number_list(&args.levels).map_err(|e| format!("--levels: {e}"))?;
+        if cost_levels.len() < 2 {
+            return Err("--levels needs at least two levels to fit a line".to_string());
+        }
+        Ok(BenchOptions {
+            parts: Part::RUN_ORDER.into_iter().filter(|p| requested.contains(p)).collect(),
+            rounds: positive(u64::from(args.rounds), "--rounds")? as u32,
+            duration: Duration::from_secs(positive(args.duration, "--duration")?),
+            connections: positive(args.connections, "--connections")?,
+            servers,
+            reach_levels: plan::parse_number_list(&args.reach_levels).map_err(|e| format!("--reach-levels: {e}"))?,
+            reach_ms: positive(args.reach_ms, "--reach-ms")?,
+            cost_levels,
+            cost_ms: positive(args.cost_ms, "--cost-ms")?,
+            out: args.out.unwrap_or_else(|| binaries::workspace_root().join("results")),
+            bin_dir: args.bin_dir,
+            wrk: args.wrk,
+            oha: args.oha,
+            nginx: args.nginx,
+        })
+    }
+
+    /// A rough duration of the whole bench, for the first line it prints.
+    pub fn estimate(&self) -> Duration {
+        let has = |p: Part| self.parts.contains(&p);
+        let servers = self.servers.len() as f64;
+        let run_s = self.duration.as_secs_f64() + 0.5;
+        let rounds = f64::from(self.rounds);
+        let mut secs = 0.0;
+        if has(Part::Servers) {
+            secs += (servers + 1.0) * rounds * run_s;
+        }
+        if has(Part::Instrument) {
+            // wrk, oha and three clients, the slower clients taking up to twice the reference's time.
+            secs += rounds * run_s * 7.0;
+        }
+        if has(Part::Reach) {
+            secs += servers * self.reach_levels.len() as f64 * (2.0 * self.reach_ms as f64 / 1000.0 + 1.0);
+        }
+        if has(Part::Cost) {
+            secs += servers * self.cost_levels.len() as f64 * (self.cost_ms as f64 / 1000.0 + 0.7);
+        }
+        if has(Part::Overhead) {
+            secs += 50.0;
+        }
+        Duration::from_secs_f64(secs)
+    }
+}
+
+/// What `lab bench` produced.
+pub struct BenchOutcome {
+    pub run: BenchRun,
+    pub files: Vec<PathBuf>,
+}
+
+/// `lab bench`: exit 0 when it ran (targets met or not: the report says), 1 on a run-time failure, 2 on bad
+/// arguments, 130 when interrupted (what was measured is written).
+pub fn command(args: BenchArgs) -> ExitCode {
+    let options = match BenchOptions::from_args(args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("lab: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run_bench(options) {
+        Ok(outcome) => {
+            for file in &outcome.files {
+                eprintln!("lab: wrote {}", file.display());
+            }
+            for target in &outcome.run.targets {
+                eprintln!("lab: {}", markdown::target_line(target));
+            }
+            ExitCode::from(if outcome.run.interrupted { 130 } else { 0 })
+        }
+        Err(e) => {
+            eprintln!("lab: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `/proc/loadavg` now.
+fn load_sample(at: &str) -> LoadSample {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut numbers = text.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
+    let mut next = || numbers.next().unwrap_or(0.0);
+    LoadSample { at: at.to_string(), load1: next(), load5: next(), load15: next() }
+}
+
+/// `STAMP-COMMIT`, with `-2`, `-3`… when `bench-STAMP-COMMIT.json` already exists in `out`.
+fn unique_run_id(out: &Path, stamp: &str, commit: &str) -> String {
+    let base = format!("{stamp}-{}", if commit == "unknown" { "nogit" } else { commit });
+    (1..)
+        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+        .find(|id| !out.join(format!("bench-{id}.json")).exists())
+        .expect("an unused id")
+}
+
+/// The part's record in the run, to set its status.
+fn part_mut(run: &mut BenchRun, part: Part) -> &mut dyn PartOutcome {
+    match part {
+        Part::Instrument => &mut run.instrument,
+        Part::Servers => &mut run.servers,
+        Part::Reach => &mut run.reach,
+        Part::Cost => &mut run.cost,
+        Part::Overhead => &mut run.overhead,
+    }
+}
+
+pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
+    let limits = limits::read_limits();
+    let interrupted = matrix::interrupt_flag();
+    let bin_dir = matrix::binaries_dir(options.bin_dir.clone())?;
+    let build = binaries::announce_profile(&bin_dir);
+    std::fs::create_dir_all(&options.out).map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
+
+    // The clock starts after the build: builds are not the bench's.
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let environment = env::capture(&binaries::workspace_root(), limits.clone());
+    let run_id = unique_run_id(&options.out, &env::utc_stamp(started_at), &environment.git_commit);
+    let tools = Tools::find(options.wrk.as_deref(), options.oha.as_deref(), options.nginx.as_deref());
+    let scratch =
+        run::scratch_dir(&format!("bench-{run_id}")).map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+    let names: Vec<&str> = options.parts.iter().map(|p| p.name()).collect();
+    eprintln!(
+        "lab: bench {run_id}: {} (about {}; the machine's load average now: {:.2})",
+        names.join(", "),
+        humantime::format_duration(Duration::from_secs(options.estimate().as_secs())),
+        load_sample("start").load1
+    );
+    for tool in [&tools.wrk, &tools.oha, &tools.nginx] {
+        match &tool.path {
+            Some(path) => {
+                eprintln!("lab: {} is {} ({})", tool.name, path.display(), tool.version.as_deref().unwrap_or("?"))
+            }
+            None => eprintln!("lab: {}: the parts that need it say so", tool.missing()),
+        }
+    }
+
+    let mut bench = BenchRun {
+        schema_version: BENCH_SCHEMA_VERSION,
+        kind: "bench".to_string(),
+        run_id: run_id.clone(),
+        started_at: env::rfc3339(started_at),
+        build: build.clone(),
+        bin_dir: bin_dir.display().to_string(),
+        settings: BenchSettings {
+            parts: names.iter().map(|n| n.to_string()).collect(),
+            rounds: options.rounds,
+            duration_s: options.duration.as_secs(),
+            connections: options.connections,
+            path: throughput::PATH.to_string(),
+            servers: options.servers.clone(),
+            reach_levels: options.reach_levels.clone(),
+            reach_hello_ms: options.reach_ms,
+            cost_levels: options.cost_levels.clone(),
+            cost_hello_ms: options.cost_ms,
+        },
+        environment,
+        tools: tools.records(),
+        ..BenchRun::default()
+    };
+    for part in Part::RUN_ORDER.into_iter().filter(|p| !options.parts.contains(p)) {
+        part_mut(&mut bench, part).set(NOT_REQUESTED, "not in --parts");
+    }
+    bench.load.push(load_sample("start"));
+    let throughput = Bench {
+        bin_dir: &bin_dir,
+        scratch: &scratch,
+        interrupted: &interrupted,
+        duration: options.duration,
+        connections: options.connections,
+        rounds: options.rounds,
+    };
+    let sweep = |kind, levels: &[u64], hello_ms| {
+        let plan = SweepRun {
+            servers: &options.servers,
+            levels,
+            hello_ms,
+            bin_dir: &bin_dir,
+            scratch: &scratch,
+            limits: &limits,
+            interrupted: interrupted.clone(),
+        };
+        sweep::run(kind, plan)
+    };
+    for (i, &part) in options.parts.iter().enumerate() {
+        if interrupted.load(Ordering::Relaxed) {
+            part_mut(&mut bench, part).set(NOT_RUN, "the bench was interrupted before this part");
+            continue;
+        }
+        eprintln!("lab: bench part {}/{}: {}", i + 1, options.parts.len(), part.name());
+        bench.load.push(load_sample(part.name()));
+        match part {
+            Part::Servers => bench.servers = throughput::servers(&throughput, &tools, &options.servers),
+            Part::Instrument => {
+                let (server, why) = instrument_server(&bench.servers, &options.servers);
+                eprintln!("lab: instrument: loading {server}: {why}");
+                bench.instrument = throughput::instrument(&throughput, &tools, &server, why);
+            }
+            Part::Reach => bench.reach = sweep(Sweep::Reach, &options.reach_levels, options.reach_ms),
+            Part::Cost => bench.cost = sweep(Sweep::Cost, &options.cost_levels, options.cost_ms),
+            Part::Overhead => bench.overhead = overhead(&bin_dir),
+        }
+    }
+    run::remove_scratch(&scratch);
+    bench.load.push(load_sample("end"));
+    bench.interrupted = interrupted.load(Ordering::Relaxed);
+    bench.targets = targets::targets(&bench);
+    bench.notes = notes(&bench, &limits, clock.elapsed());
+    bench.finished_at = env::rfc3339(SystemTime::now());
+
+    let exporters: Vec<Box<dyn Exporter<BenchRun>>> =
+        vec![Box::new(JsonExporter), Box::new(markdown::MarkdownExporter)];
+    let mut files = export::write(&bench, &exporters, &options.out).map_err(|e| format!("writing the results: {e}"))?;
+    let md = options.out.join(format!("bench-{run_id}.md"));
+    let latest = options.out.join("bench-latest.md");
+    std::fs::copy(&md, &latest).map_err(|e| format!("copying {} to {}: {e}", md.display(), latest.display()))?;
+    files.push(latest);
+    Ok(BenchOutcome { run: bench, files })
+}
+
+/// The server part 1 loads: the fastest of ours in part 2, else smol-server (else the first one).
+fn instrument_server(servers_part: &ThroughputPart, names: &[String]) -> (String, String) {
+    if let Some(best) = throughput::fastest(&servers_part.contenders, names) {
+        let rps = servers_part.contenders.iter().find(|c| c.name == best).and_then(|c| c.median_rps).unwrap_or(0.0);
+        return (best, format!("the fastest of the lab's servers with one worker in part 2 ({})", format::rate(rps)));
+    }
+    let why = match servers_part.status.as_str() {
+        OK => "part 2 measured none of the lab's servers".to_string(),
+        _ => format!("part 2 did not run ({})", servers_part.reason.clone().unwrap_or_default()),
+    };
+    let default = "smol-server".to_string();
+    let server = if names.contains(&default) { default } else { names[0].clone() };
+    (server.clone(), format!("{why}: {server} by default"))
+}
+
+/// Part 5: a quick-profile matrix, written to a scratch directory, for its `overhead` figure.
+fn overhead(bin_dir: &Path) -> OverheadPart {
+    let command = format!("lab matrix --profile quick --bin-dir {} --out TMPDIR", bin_dir.display());
+    let out = match run::scratch_dir("bench-overhead") {
+        Ok(dir) => dir,
+        Err(e) => {
+            let reason = Some(format!("cannot create a scratch directory: {e}"));
+            return OverheadPart { status: FAILED.to_string(), reason, command, ..OverheadPart::default() };
+        }
+    };
+    let options = MatrixOptions {
+        config: MatrixConfig::for_profile(ProfileName::Quick),
+        out: out.clone(),
+        bin_dir: Some(bin_dir.to_path_buf()),
+        check_shape: false,
+        soak: SoakSettings::default(),
+    };
+    let result = matrix::run_matrix(options);
+    run::remove_scratch(&out);
+    match result {
+        Ok(outcome) => {
+            let run = outcome.run;
+            let cells = run.cells.len() as u64;
+            let (status, reason) = if run.interrupted {
+                (FAILED.to_string(), Some("the matrix was interrupted".to_string()))
+            } else {
+                (OK.to_string(), None)
+            };
+            OverheadPart {
+                status,
+                reason,
+                command,
+                matrix_run_id: Some(run.run_id.clone()),
+                cells,
+                overhead: Some(run.overhead),
+                servers_verified: run.servers.len() as u64,
+                outside_per_cell_s: (cells > 0).then(|| run.overhead.outside_s / cells as f64),
+            }
+        }
+        Err(e) => OverheadPart { status: FAILED.to_string(), reason: Some(e), command, ..OverheadPart::default() },
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); None when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+fn notes(run: &BenchRun, limits: &crate::results::Limits, took: Duration) -> Vec<String> {
+    let mut notes = Vec::new();
+    if run.build != "release" {
+        notes.push(format!(
+            "Measured {} binaries from {}: not representative of release performance.",
+            run.build, run.bin_dir
+        ));
+    }
+    if limits.nofile_soft > limits.nofile_soft_before {
+        notes.push(format!(
+            "The lab raised its file-descriptor limit from {} to {} (the hard limit); servers and clients inherit it.",
+            limits.nofile_soft_before, limits.nofile_soft
+        ));
+    }
+    let peak = run.load.iter().map(|l| l.load1).fold(0.0, f64::max);
+    notes.push(format!(
+        "The bench took {} on {} CPUs; the 1-minute load average ranged up to {peak:.2} while it ran (see the load \
+         table): absolute figures drift with the machine's load, ratios measured in the same round much less.",
+        format::seconds(took.as_secs_f64()),
+        run.environment.cpu_count
+    ));
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn parts_run_servers_first() {
+        let args = |parts: &str| BenchArgs {
+            parts: parts.to_string(),
+            rounds: 3,
+            duration: 5,
+            connections: 64,
+            servers: None,
+            reach_levels: "1000,10000".into(),
+            reach_ms: 1000,
+            levels: "250,500".into(),
+            cost_ms: 2000,
+            out: None,
+            bin_dir: None,
+            wrk: None,
+            oha: None,
+            nginx: None,
+        };
+        let options = BenchOptions::from_args(args("instrument,servers")).unwrap();
+        assert_eq!(options.parts, vec![Part::Servers, Part::Instrument]);
+        assert!(BenchOptions::from_args(args("instrument,speed")).unwrap_err().contains("unknown part"));
+        assert!(BenchOptions::from_args(BenchArgs { levels: "100".into(), ..args("cost") }).is_err());
+        assert!(BenchOptions::from_args(BenchArgs { servers: Some("nginx".into()), ..args("cost") }).is_err());
+    }
+}

@@ -1,0 +1,447 @@
+//! `bench-RUN-ID.md`: the bench for people. The targets first (measured, target, met or not), then one table per
+//! part, the machine and its load, the tools and the exact commands. Rendered from the bench JSON alone.
+
+use super::results::{BenchRun, Contender, Ratio, SweepPart, Target, ThroughputPart, OK};
+use crate::export::{self, Artifact, Exporter};
+use crate::format;
+use crate::results::Cell;
+use std::fmt::Write;
+use std::io;
+
+pub struct MarkdownExporter;
+
+impl Exporter<BenchRun> for MarkdownExporter {
+    fn render(&self, run: &BenchRun) -> io::Result<Vec<Artifact>> {
+        Ok(vec![Artifact { path: format!("bench-{}.md", run.run_id).into(), bytes: render(run).into_bytes() }])
+    }
+}
+
+/// A figure with its unit: `0.93×`, `6.1 KiB`, `7 %`, `0.84`.
+pub fn figure(value: f64, unit: &str) -> String {
+    match unit {
+        "×" => format::factor(value),
+        "KiB" => format!("{value:.1} KiB"),
+        "fraction" => format!("{:.1} %", value * 100.0),
+        _ => format!("{value:.2}"),
+    }
+}
+
+/// `✔ met`, `✘ not met`, `– not run`.
+fn verdict(text: &str) -> String {
+    match text {
+        "met" => "✔ met".to_string(),
+        "not met" => "✘ not met".to_string(),
+        other => format!("– {other}"),
+    }
+}
+
+/// One line per target, for the terminal: `instrument: async-client:lean / wrk (req/s) = 0.93× (≥ 0.90×): met`.
+pub fn target_line(t: &Target) -> String {
+    let measured = t.measured.map_or("—".to_string(), |v| figure(v, &t.unit));
+    let mut line = format!("{}: {} = {measured} ({}): {}", t.part, t.figure, bound(t), t.verdict);
+    if let Some(detail) = &t.detail {
+        line.push_str(&format!(" — {detail}"));
+    }
+    line
+}
+
+fn bound(t: &Target) -> String {
+    let sign = if t.comparison == "<=" { "≤" } else { "≥" };
+    format!("{sign} {}", figure(t.bound, &t.unit))
+}
+
+fn opt(value: Option<f64>, show: impl Fn(f64) -> String) -> String {
+    value.map_or("—".to_string(), show)
+}
+
+pub fn render(run: &BenchRun) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Lab bench {}\n", run.run_id);
+    if let Some(warning) = export::markdown::build_warning(&run.build, &run.bin_dir) {
+        let _ = writeln!(md, "{warning}\n");
+    }
+    if run.interrupted {
+        let _ = writeln!(md, "> **⚠ This bench was interrupted**: the parts it did not reach are marked not run.\n");
+    }
+    let _ = writeln!(md, "{}  ", export::markdown::machine_line(&run.environment));
+    let loads: Vec<f64> = run.load.iter().map(|l| l.load1).collect();
+    if let (Some(first), Some(last)) = (loads.first(), loads.last()) {
+        let _ = writeln!(
+            md,
+            "Load average (1 min): {first:.2} at the start, up to {:.2}, {last:.2} at the end — a shared machine: \
+             read ratios, not absolute figures.  ",
+            loads.iter().cloned().fold(0.0, f64::max)
+        );
+    }
+    let s = &run.settings;
+    let _ = writeln!(
+        md,
+        "Parts: {}. Throughput: {} round(s) of {} s, {} keep-alive connections on `{}`. Reach: D = {} at {}. \
+         Cost: D = {} at {}.\n",
+        s.parts.join(", "),
+        s.rounds,
+        s.duration_s,
+        s.connections,
+        s.path,
+        format::seconds(s.reach_hello_ms as f64 / 1000.0),
+        levels(&s.reach_levels),
+        format::seconds(s.cost_hello_ms as f64 / 1000.0),
+        levels(&s.cost_levels),
+    );
+
+    let _ = writeln!(md, "## Targets\n");
+    let _ = writeln!(md, "| part | figure | measured | target | verdict |");
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for t in &run.targets {
+        let mut text = verdict(&t.verdict);
+        if let Some(detail) = &t.detail {
+            text.push_str(&format!(" — {detail}"));
+        }
+        let measured = opt(t.measured, |v| figure(v, &t.unit));
+        let _ = writeln!(md, "| {} | {} | {measured} | {} | {text} |", t.part, t.figure, bound(t));
+    }
+    md.push('\n');
+
+    instrument(run, &mut md);
+    servers(run, &mut md);
+    reach(&run.reach, &mut md);
+    cost(&run.cost, &mut md);
+    overhead(run, &mut md);
+    machine(run, &mut md);
+    md
+}
+
+fn levels(levels: &[u64]) -> String {
+    levels.iter().map(|l| format::thousands(*l)).collect::<Vec<_>>().join(", ")
+}
+
+/// A part's heading, and the line saying why it was not measured when it was not. Returns whether the part has
+/// anything to tabulate (a failed part may still have rows that say how it failed).
+fn heading(md: &mut String, title: &str, status: &str, reason: &Option<String>, has_rows: bool) -> bool {
+    let _ = writeln!(md, "## {title}\n");
+    if status != OK {
+        let _ = writeln!(md, "**{status}**: {}\n", reason.clone().unwrap_or_default());
+    }
+    has_rows
+}
+
+fn ratio_of(part: &ThroughputPart, name: &str, denominator: &str) -> String {
+    let r = part.ratios.iter().find(|r| r.numerator == name && r.denominator == denominator);
+    opt(r.and_then(|r| r.value), format::factor)
+}
+
+/// The columns both throughput tables share: median, min – max, spread, CPU per request, p99, rounds.
+fn contender_cells(c: &Contender) -> String {
+    if c.status != OK {
+        return format!("{} — {} | | | | | | ", c.status, c.reason.clone().unwrap_or_default());
+    }
+    let p99: Vec<f64> = c.runs.iter().filter(|r| r.status == OK).filter_map(|r| r.p99_us).collect();
+    let ok = c.runs.iter().filter(|r| r.status == OK).count();
+    format!(
+        "{} | {} – {} | ±{} | {} | {} | {} | {}/{}",
+        opt(c.median_rps, format::rate),
+        opt(c.min_rps, format::rate),
+        opt(c.max_rps, format::rate),
+        opt(c.spread.map(|s| s / 2.0), format::percent),
+        opt(c.server_cpu_us_per_request, |us| format!("{us:.1} µs")),
+        opt(c.load_cpu_us_per_request, |us| format!("{us:.1} µs")),
+        opt(super::median(&p99), format::micros),
+        ok,
+        c.runs.len()
+    )
+}
+
+fn ratio_table(ratios: &[Ratio], md: &mut String) {
+    let _ = writeln!(md, "| ratio (req/s) | median of the rounds' ratios | min – max | target | verdict |");
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for r in ratios {
+        let target = r.target.map_or("—".to_string(), |t| format!("≥ {}", format::factor(t)));
+        let met = match r.met {
+            Some(true) => verdict("met"),
+            Some(false) => verdict("not met"),
+            None if r.target.is_some() => verdict("not run"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} / {} | {} | {} – {} | {target} | {met} |",
+            r.numerator,
+            r.denominator,
+            opt(r.value, format::factor),
+            opt(r.min, format::factor),
+            opt(r.max, format::factor)
+        );
+    }
+    md.push('\n');
+}
+
+/// One throughput part: why it did not run, or its intro, the contenders' table and the ratios.
+struct Section<'a> {
+    heading: &'a str,
+    intro: String,
+    /// The first column: `load generator` or `server`.
+    first: &'a str,
+    /// The contender every row is compared with: `wrk` or `nginx`.
+    versus: &'a str,
+}
+
+fn throughput(part: &ThroughputPart, section: Section, md: &mut String) {
+    if !heading(md, section.heading, &part.status, &part.reason, !part.contenders.is_empty()) {
+        return;
+    }
+    let _ = writeln!(md, "{}\n", section.intro);
+    let _ = writeln!(
+        md,
+        "| {} | median | min – max | spread | server CPU / request | load CPU / request | p99 (median) | rounds ok | \
+         × {} | note |",
+        section.first, section.versus
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for c in &part.contenders {
+        let versus = ratio_of(part, &c.name, section.versus);
+        let note = c.note.clone().unwrap_or_default();
+        let _ = writeln!(md, "| {} | {} | {versus} | {note} |", c.name, contender_cells(c));
+    }
+    md.push('\n');
+    ratio_table(&part.ratios, md);
+}
+
+fn instrument(run: &BenchRun, md: &mut String) {
+    let part = &run.instrument;
+    let s = &run.settings;
+    let intro = format!(
+        "Every load generator loads `{}` (one worker thread; {}) on `{}` with {} keep-alive connections, a fresh \
+         server per run. wrk and oha run {} s; the lab's clients send `-n {}` requests each (the first wrk run's \
+         rate × {} s) after {} warm-up requests. CPU per request: the server's from /proc during the run, the load \
+         generator's from its rusage.",
+        part.server.clone().unwrap_or_default(),
+        part.server_reason.clone().unwrap_or_default(),
+        s.path,
+        s.connections,
+        s.duration_s,
+        part.client_requests.map_or("—".to_string(), format::thousands),
+        s.duration_s,
+        super::tools::client_warmup(s.connections),
+    );
+    let heading = "1. Instrument: the lab's clients against wrk and oha";
+    throughput(part, Section { heading, intro, first: "load generator", versus: "wrk" }, md);
+}
+
+fn servers(run: &BenchRun, md: &mut String) {
+    let s = &run.settings;
+    let intro = format!(
+        "wrk `-t1 -c{} -d{}s` on `{}`, every server in turn, a fresh server per run. nginx: one worker process, \
+         `return 200 \"\"`, no access log.",
+        s.connections, s.duration_s, s.path
+    );
+    let heading = "2. Servers: one worker each, against one nginx worker";
+    throughput(&run.servers, Section { heading, intro, first: "server", versus: "nginx" }, md);
+}
+
+fn failures(cell: &Cell) -> String {
+    let f = cell.failures;
+    if cell.failed == 0 {
+        return "0".to_string();
+    }
+    format!("{} (connect {}, timeout {}, status {}, other {})", cell.failed, f.connect, f.timeout, f.status, f.other)
+}
+
+fn model_of<'a>(part: &'a SweepPart, server: &str) -> &'a str {
+    part.servers.iter().find(|s| s.name == server).map_or("?", |s| s.model.as_str())
+}
+
+fn reach(part: &SweepPart, md: &mut String) {
+    if !heading(md, "3. Reach: io at many connections", &part.status, &part.reason, !part.cells.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "`{}`, one request per connection, each waiting D = {}: the ideal wall time is D (efficiency = D ÷ wall). \
+         Peak threads and RSS are the server's, sampled from /proc. Cells the model predicts to take over a minute \
+         are skipped with the prediction.\n",
+        part.client,
+        format::seconds(part.hello_ms as f64 / 1000.0)
+    );
+    let _ = writeln!(
+        md,
+        "| server | model | connections | status | wall | efficiency | failed | peak threads | peak RSS | what stopped it |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for c in &part.cells {
+        let cost = c.server_cost.as_ref();
+        let stopped = match (&c.limit_hint, c.is_ok()) {
+            (Some(hint), _) => hint.clone(),
+            (None, false) => c.reason.clone().unwrap_or_default(),
+            (None, true) => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.server,
+            model_of(part, &c.server),
+            format::thousands(c.concurrency),
+            c.status,
+            opt(c.wall_s, format::seconds),
+            opt(c.efficiency, |e| format!("{e:.2}")),
+            failures(c),
+            cost.map_or("—".to_string(), |s| s.peak_threads.to_string()),
+            cost.map_or("—".to_string(), |s| format::kib(s.peak_rss_kib)),
+            stopped.replace('|', "/").replace('\n', " ")
+        );
+    }
+    md.push('\n');
+    kernel_table(part, md);
+}
+
+/// The kernel's listen-queue counters over each server's cells: connections that waited or were dropped before
+/// the server saw them.
+fn kernel_table(part: &SweepPart, md: &mut String) {
+    if part.kernel.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "The kernel's TCP counters while each server's cells ran (`/proc/net/netstat`; machine-wide, so other \
+         processes count too):\n"
+    );
+    let _ = writeln!(md, "| server | listen overflows | listen drops | SYN cookies sent |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for k in &part.kernel {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            k.server,
+            format::thousands(k.listen_overflows),
+            format::thousands(k.listen_drops),
+            format::thousands(k.syncookies_sent)
+        );
+    }
+    md.push('\n');
+}
+
+fn cost(part: &SweepPart, md: &mut String) {
+    if !heading(md, "4. Cost per connection", &part.status, &part.reason, !part.cells.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "io with D = {} at {} connections (one request each, all in flight at once), `{}`; the server's peak RSS \
+         and threads at each level, and the slope of a least-squares line through them: what one more in-flight \
+         connection costs.\n",
+        format::seconds(part.hello_ms as f64 / 1000.0),
+        levels(&part.levels),
+        part.client
+    );
+    let _ = writeln!(
+        md,
+        "| server | model | connections: peak RSS, threads | RSS per connection | threads per connection | r² |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for fit in &part.per_connection {
+        let points: Vec<String> = fit
+            .points
+            .iter()
+            .map(|(c, rss, t)| format!("{}: {}, {t}", format::thousands(*c), format::kib(*rss)))
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.2} KiB | {:.3} | {:.2} |",
+            fit.server,
+            model_of(part, &fit.server),
+            points.join(" · "),
+            fit.rss_kib_per_connection,
+            fit.threads_per_connection,
+            fit.rss_r2
+        );
+    }
+    md.push('\n');
+    let left_out: Vec<&Cell> = part.cells.iter().filter(|c| !c.is_ok() || c.failed > 0).collect();
+    if !left_out.is_empty() {
+        let _ = writeln!(md, "Left out of the fit (not measured cleanly):\n");
+        for c in left_out {
+            let why = c.reason.clone().unwrap_or_else(|| failures(c) + " failed");
+            let _ = writeln!(md, "- {} at {}: {}: {}", c.server, format::thousands(c.concurrency), c.status, why);
+        }
+        md.push('\n');
+    }
+    kernel_table(part, md);
+}
+
+fn overhead(run: &BenchRun, md: &mut String) {
+    let part = &run.overhead;
+    heading(md, "5. The lab's own overhead", &part.status, &part.reason, part.overhead.is_some());
+    let Some(o) = part.overhead else { return };
+    let _ = writeln!(
+        md,
+        "A quick-profile matrix run inside the bench (`{}`, run {}): its wall time, builds excluded, against the \
+         sum of its client processes' lifetimes.\n",
+        part.command,
+        part.matrix_run_id.clone().unwrap_or_default()
+    );
+    let _ = writeln!(md, "| cells | servers verified | total | in cells | outside | fraction | outside per cell |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| {} | {} | {} | {} | {} | {} | {} |\n",
+        part.cells,
+        part.servers_verified,
+        format::seconds(o.total_s),
+        format::seconds(o.measured_s),
+        format::seconds(o.outside_s),
+        figure(o.fraction, "fraction"),
+        opt(part.outside_per_cell_s, format::seconds)
+    );
+}
+
+fn machine(run: &BenchRun, md: &mut String) {
+    let _ = writeln!(md, "## Machine load\n");
+    let _ = writeln!(md, "| when | 1 min | 5 min | 15 min |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for l in &run.load {
+        let _ = writeln!(md, "| {} | {:.2} | {:.2} | {:.2} |", l.at, l.load1, l.load5, l.load15);
+    }
+    md.push('\n');
+    let _ = writeln!(md, "## Tools\n");
+    let _ = writeln!(md, "| tool | path | version |");
+    let _ = writeln!(md, "|---|---|---|");
+    for t in &run.tools {
+        let path = t.path.clone().unwrap_or_else(|| format!("not installed ({})", t.install));
+        let _ = writeln!(md, "| {} | `{path}` | {} |", t.name, t.version.clone().unwrap_or_default());
+    }
+    md.push('\n');
+    let _ = writeln!(md, "## Commands\n");
+    let _ = writeln!(md, "```");
+    let _ = writeln!(md, "{}", run.environment.command_line.join(" "));
+    let mut seen: Vec<String> = Vec::new();
+    for part in [&run.servers, &run.instrument] {
+        for c in part.contenders.iter().filter(|c| c.status != "not-run") {
+            for line in [&c.server_command, &c.load_command] {
+                if !seen.contains(line) {
+                    seen.push(line.clone());
+                }
+            }
+        }
+    }
+    for part in [&run.reach, &run.cost] {
+        let lines = part.servers.iter().map(|s| &s.command).chain(Some(&part.client_command));
+        for line in lines.filter(|l| !l.is_empty()) {
+            if !seen.contains(line) {
+                seen.push(line.clone());
+            }
+        }
+    }
+    if !run.overhead.command.is_empty() {
+        seen.push(run.overhead.command.clone());
+    }
+    for line in seen {
+        let _ = writeln!(md, "{line}");
+    }
+    let _ = writeln!(md, "```\n");
+    if !run.notes.is_empty() {
+        let _ = writeln!(md, "## Notes\n");
+        for note in &run.notes {
+            let _ = writeln!(md, "- {note}");
+        }
+        md.push('\n');
+    }
+}

@@ -1,0 +1,291 @@
+//! The bench JSON: what one `lab bench` measured, versioned and documented in `lab/SCHEMA.md` ("The bench JSON").
+//!
+//! Like the matrix's run JSON, it holds every round's raw figures, not only the medians, and the markdown is
+//! rendered from it alone. The io sweeps (reach, cost) reuse the matrix's [`Cell`] as they are: a cell of the
+//! bench reads exactly like a cell of `lab matrix`.
+
+use crate::export::json::JsonDocument;
+use crate::results::{Cell, ConnectionCost, Environment, Overhead, ServerRecord};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The version of the bench JSON this lab writes (top-level `schema_version`).
+pub const BENCH_SCHEMA_VERSION: u32 = 1;
+
+/// A part's `status`: measured.
+pub const OK: &str = "ok";
+/// A part's `status`: not measured, `reason` says why (a tool is missing, an earlier fault).
+pub const NOT_RUN: &str = "not-run";
+/// A part's `status`: left out by `--parts`.
+pub const NOT_REQUESTED: &str = "not-requested";
+/// A part's or a run's `status`: tried and failed, `reason` says how.
+pub const FAILED: &str = "failed";
+
+/// The `status` and `reason` every part has.
+pub trait PartOutcome {
+    fn set(&mut self, status: &str, reason: &str);
+}
+
+macro_rules! part_outcome {
+    ($($part:ty),*) => {$(
+        impl PartOutcome for $part {
+            fn set(&mut self, status: &str, reason: &str) {
+                self.status = status.to_string();
+                self.reason = Some(reason.to_string());
+            }
+        }
+    )*};
+}
+
+part_outcome!(ThroughputPart, SweepPart, OverheadPart);
+
+/// One `lab bench`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BenchRun {
+    pub schema_version: u32,
+    /// Always `bench`: tells this document from a matrix run.
+    pub kind: String,
+    /// UTC start time and short git commit; the files are `bench-<run_id>.{json,md}`.
+    pub run_id: String,
+    /// RFC 3339, UTC; builds are before `started_at`.
+    pub started_at: String,
+    pub finished_at: String,
+    /// Cargo profile of the measured binaries: `release`, `debug` or `unknown`.
+    pub build: String,
+    pub bin_dir: String,
+    pub settings: BenchSettings,
+    pub environment: Environment,
+    /// The machine's load average when each part started and when the bench ended: the machine is shared, and a
+    /// busy machine moves absolute figures (ratios measured side by side move much less).
+    pub load: Vec<LoadSample>,
+    /// The external tools, found or not.
+    pub tools: Vec<ToolRecord>,
+    pub instrument: ThroughputPart,
+    pub servers: ThroughputPart,
+    pub reach: SweepPart,
+    pub cost: SweepPart,
+    pub overhead: OverheadPart,
+    /// Every target of the performance issue, with the measured figure and whether it was met.
+    pub targets: Vec<Target>,
+    /// Ctrl-C stopped the bench: the parts not reached are `not-run`.
+    pub interrupted: bool,
+    pub notes: Vec<String>,
+}
+
+impl JsonDocument for BenchRun {
+    fn file_stem(&self) -> String {
+        format!("bench-{}", self.run_id)
+    }
+}
+
+impl BenchRun {
+    pub fn load(path: &Path) -> Result<BenchRun, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let run: BenchRun =
+            serde_json::from_str(&text).map_err(|e| format!("{} is not a bench run: {e}", path.display()))?;
+        if run.kind != "bench" || run.schema_version != BENCH_SCHEMA_VERSION {
+            return Err(format!(
+                "{}: kind {:?}, schema_version {}; this lab reads bench version {BENCH_SCHEMA_VERSION}",
+                path.display(),
+                run.kind,
+                run.schema_version
+            ));
+        }
+        Ok(run)
+    }
+}
+
+/// The knobs of the bench.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BenchSettings {
+    /// The parts asked for, in the order they ran.
+    pub parts: Vec<String>,
+    /// Rounds of the throughput parts: every contender once per round, in turn.
+    pub rounds: u32,
+    /// Seconds of one wrk (or oha) run.
+    pub duration_s: u64,
+    /// Keep-alive connections of the throughput parts.
+    pub connections: u64,
+    /// The path the throughput parts load.
+    pub path: String,
+    /// Our servers in the bench.
+    pub servers: Vec<String>,
+    pub reach_levels: Vec<u64>,
+    /// D of the reach part's io workload (ms).
+    pub reach_hello_ms: u64,
+    pub cost_levels: Vec<u64>,
+    /// D of the cost part's io workload (ms): long enough that every connection is in flight at once.
+    pub cost_hello_ms: u64,
+}
+
+/// `/proc/loadavg` at one moment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadSample {
+    /// `start`, the part about to run, or `end`.
+    pub at: String,
+    pub load1: f64,
+    pub load5: f64,
+    pub load15: f64,
+}
+
+/// An external tool: wrk, oha or nginx.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ToolRecord {
+    pub name: String,
+    /// Where it was found; null when it was not.
+    pub path: Option<String>,
+    /// The first line of its version output.
+    pub version: Option<String>,
+    /// How to install it.
+    pub install: String,
+}
+
+/// Parts 1 (instrument) and 2 (servers): requests per second on `/no/param` with keep-alive, contenders taken in
+/// turn, round after round, each against a fresh server process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ThroughputPart {
+    /// `ok`, `not-run`, `not-requested` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// Instrument: the server every contender loaded, and why it was chosen.
+    pub server: Option<String>,
+    pub server_reason: Option<String>,
+    /// Instrument: `-n` of the lab's clients, sized from the reference tool's first run (`rate × duration`).
+    pub client_requests: Option<u64>,
+    pub contenders: Vec<Contender>,
+    pub ratios: Vec<Ratio>,
+}
+
+/// One contender of a throughput part: a load generator (instrument) or a server (servers).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Contender {
+    /// `wrk`, `oha`, `async-client:lean`…, or a server's name (`nginx` included).
+    pub name: String,
+    /// The exact commands, with `PORT` for the server's free port.
+    pub server_command: String,
+    pub load_command: String,
+    /// `ok` (at least one round measured), `not-run` (`reason`: the tool is missing) or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// Anything the reader must know about this contender (thread-server has no `--threads`).
+    pub note: Option<String>,
+    pub runs: Vec<LoadRun>,
+    /// Over the rounds that succeeded.
+    pub median_rps: Option<f64>,
+    pub min_rps: Option<f64>,
+    pub max_rps: Option<f64>,
+    /// (max − min) ÷ median requests/s: this contender's noise in this run.
+    pub spread: Option<f64>,
+    /// Medians of the server's and the load generator's CPU time per request (µs).
+    pub server_cpu_us_per_request: Option<f64>,
+    pub load_cpu_us_per_request: Option<f64>,
+}
+
+/// One round of one contender.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadRun {
+    /// 1-based.
+    pub round: u32,
+    /// `ok` or `failed` (`reason`).
+    pub status: String,
+    pub reason: Option<String>,
+    /// Requests answered 2xx, and the rest (errors, non-2xx).
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests sent first and not counted (the lab's clients' `--warmup`; 0 for wrk and oha). CPU per request
+    /// divides by `requests + warmup`: the CPU times cover both.
+    pub warmup: u64,
+    /// The tool's own measured time and rate (wrk: `Requests/sec`; the lab's clients: `throughput_rps`).
+    pub wall_s: f64,
+    pub rps: f64,
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    /// The server's CPU time (user + sys, its whole process tree) while the load ran, from /proc.
+    pub server_cpu_s: Option<f64>,
+    /// The load generator's CPU time, from wait4's rusage (its whole life).
+    pub load_cpu_s: Option<f64>,
+}
+
+/// A ratio of two contenders' requests/s, taken round by round (each round's two runs are minutes apart at
+/// most, so they share the machine's mood), then the median over rounds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ratio {
+    pub numerator: String,
+    pub denominator: String,
+    /// Median of the per-round ratios; null when no round measured both.
+    pub value: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// The issue's target (value ≥ target); null for ratios reported without one.
+    pub target: Option<f64>,
+    pub met: Option<bool>,
+}
+
+/// Parts 3 (reach) and 4 (cost): the io workload swept over concurrency levels by `async-client --engine lean`,
+/// one request per connection, through the matrix's own runner.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SweepPart {
+    pub status: String,
+    pub reason: Option<String>,
+    pub client: String,
+    pub hello_ms: u64,
+    pub levels: Vec<u64>,
+    /// The client's command line, with `PORT` and the level `C` as placeholders.
+    pub client_command: String,
+    /// Verification and concurrency model of each server (as in a matrix run).
+    pub servers: Vec<ServerRecord>,
+    /// Exactly the matrix's cells (see `cells[]` above).
+    pub cells: Vec<Cell>,
+    /// Cost only: RSS and threads per in-flight connection (slopes of a least-squares line over the levels).
+    pub per_connection: Vec<ConnectionCost>,
+    /// Per server, how the kernel's TCP counters moved while its cells ran: where connections waited or were
+    /// dropped before the server saw them.
+    pub kernel: Vec<KernelCounters>,
+}
+
+/// Deltas of the kernel's `TcpExt` counters (`/proc/net/netstat`) over one server's cells. They count the whole
+/// network namespace, so other processes' connections on a shared machine count too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KernelCounters {
+    pub server: String,
+    /// A completed handshake found the accept queue full (`ListenOverflows`), and SYNs or ACKs dropped at a
+    /// listener for any reason (`ListenDrops`).
+    pub listen_overflows: u64,
+    pub listen_drops: u64,
+    /// SYN cookies sent: the SYN queue (`tcp_max_syn_backlog`) overflowed.
+    pub syncookies_sent: u64,
+}
+
+/// Part 5: a quick-profile matrix run inside the bench, and the fraction of its wall time outside measured cells.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OverheadPart {
+    pub status: String,
+    pub reason: Option<String>,
+    pub command: String,
+    pub matrix_run_id: Option<String>,
+    pub cells: u64,
+    /// The matrix's own `overhead` (total, measured, outside, fraction).
+    pub overhead: Option<Overhead>,
+    /// Where the outside time goes, roughly: per server (verify: one start, checks, stop) and per cell (server
+    /// start and stop around each repetition, the client's start-up, the lab's bookkeeping).
+    pub servers_verified: u64,
+    pub outside_per_cell_s: Option<f64>,
+}
+
+/// One target of the performance issue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Target {
+    /// `instrument`, `servers`, `reach`, `cost`, `overhead`.
+    pub part: String,
+    /// What is measured, in words: `async-client:lean / wrk`.
+    pub figure: String,
+    pub measured: Option<f64>,
+    pub unit: String,
+    /// `>=` or `<=`.
+    pub comparison: String,
+    pub bound: f64,
+    /// `met`, `not met`, `not run`.
+    pub verdict: String,
+    /// Why not run, or what else was off (failures at 10,000).
+    pub detail: Option<String>,
+}

@@ -1,0 +1,183 @@
+//! Parts 3 (reach) and 4 (cost per connection): the io workload — one request per connection, each waiting D —
+//! at many connections at once, run through the matrix's own runner, so that every cell is verified, measured,
+//! sampled and explained exactly like a matrix cell (failures by kind, the limit that stopped it).
+//!
+//! Concurrency idea: with one request per connection and D longer than it takes to open them all, every
+//! connection is in flight at the same moment, so the server's peak RSS and thread count at C connections is
+//! what C waiting requests cost it. Reach asks whether a server gets there at all (efficiency = D ÷ wall time);
+//! cost fits a line through the peaks at several C, whose slope is the price of one more connection.
+
+use super::results::{KernelCounters, SweepPart, FAILED, OK};
+use super::tools::shell_line;
+use crate::client::ClientArgs;
+use crate::plan::{warmup_for, CellSpec, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workload};
+use crate::results::{Limits, Run};
+use crate::run::Runner;
+use crate::{analysis, results};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The client of both sweeps: the lab's fastest, and the only one that holds 10,000 connections cheaply.
+pub const CLIENT: &str = "async-client:lean";
+/// Reach: async servers at the highest level must finish with at least this efficiency, and no failure.
+pub const REACH_EFFICIENCY: f64 = 0.8;
+/// Cost: async servers must cost at most this much RSS per in-flight connection (KiB).
+pub const ASYNC_KIB_PER_CONNECTION: f64 = 8.0;
+
+/// Which sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// Warm-up as in the matrix (one round of up to 10 requests), so that a reach cell is the `full` profile's.
+    Reach,
+    /// No warm-up: the peaks are what is measured, and a round of D each would only lengthen the part.
+    Cost,
+}
+
+/// Where and how a sweep runs.
+pub struct SweepRun<'a> {
+    pub servers: &'a [String],
+    pub levels: &'a [u64],
+    pub hello_ms: u64,
+    pub bin_dir: &'a Path,
+    pub scratch: &'a Path,
+    pub limits: &'a Limits,
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// The client's command line with `PORT` and `C` (the level) as placeholders.
+fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: &str) -> String {
+    // A level no sweep uses, replaced by `C` in the text.
+    const MARK: u64 = 987_654_321;
+    let args = ClientArgs {
+        client,
+        urls: Workload::Io.paths(&config.settings).iter().map(|p| format!("http://127.0.0.1:PORT{p}")).collect(),
+        requests: MARK,
+        concurrency: MARK,
+        warmup: MARK,
+        timeout: config.client_timeout(),
+        keep_alive: true,
+    };
+    shell_line(&args.command(bin_dir))
+        .replace(&format!("--warmup {MARK}"), &format!("--warmup {warmup}"))
+        .replace(&MARK.to_string(), "C")
+}
+
+pub fn run(sweep: Sweep, plan: SweepRun) -> SweepPart {
+    let client: ClientSpec = CLIENT.parse().expect("a known client");
+    let servers: Vec<ServerSpec> = plan.servers.iter().map(|s| ServerSpec::Builtin(s.clone())).collect();
+    let mut config = MatrixConfig::for_profile(ProfileName::Full);
+    config.servers = servers.clone();
+    config.clients = vec![client.clone()];
+    config.workloads = vec![Workload::Io];
+    config.concurrency = plan.levels.to_vec();
+    config.io_high_concurrency = vec![];
+    config.settings.hello_ms = plan.hello_ms;
+    config.repeat = 1;
+    config.keep_alive = true;
+    let cells: Vec<CellSpec> = servers
+        .iter()
+        .flat_map(|server| {
+            plan.levels.iter().map(|&c| CellSpec {
+                server: server.clone(),
+                client: client.clone(),
+                workload: Workload::Io,
+                concurrency: c,
+                requests: c,
+                warmup: if sweep == Sweep::Reach { warmup_for(Workload::Io, c, c) } else { 0 },
+            })
+        })
+        .collect();
+    // One runner per server, so that the kernel's counters can be read around each server's cells.
+    let (mut records, mut measured) = (Vec::new(), Vec::new());
+    let mut kernel = Vec::new();
+    for server in &servers {
+        let mut config = config.clone();
+        config.servers = vec![server.clone()];
+        let mine: Vec<CellSpec> = cells.iter().filter(|c| &c.server == server).cloned().collect();
+        let mut runner = Runner {
+            config: &config,
+            bin_dir: plan.bin_dir.to_path_buf(),
+            scratch: plan.scratch.to_path_buf(),
+            limits: plan.limits.clone(),
+            interrupted: plan.interrupted.clone(),
+            measured: Duration::ZERO,
+        };
+        let before = tcp_counters();
+        let part = runner.run(&mine);
+        kernel.push(KernelCounters { server: server.name().to_string(), ..tcp_counters().since(&before) });
+        records.extend(part.servers);
+        measured.extend(part.cells);
+    }
+    let per_connection = match sweep {
+        Sweep::Cost => {
+            let run = Run { servers: records.clone(), cells: measured.clone(), ..Run::default() };
+            analysis::per_connection(&run)
+        }
+        Sweep::Reach => vec![],
+    };
+    let any_ok = measured.iter().any(results::Cell::is_ok);
+    SweepPart {
+        status: if any_ok { OK.to_string() } else { FAILED.to_string() },
+        reason: (!any_ok).then(|| "no cell was measured (see the cells' reasons)".to_string()),
+        client: client.label(),
+        hello_ms: plan.hello_ms,
+        levels: plan.levels.to_vec(),
+        client_command: client_command(
+            &config,
+            &client,
+            plan.bin_dir,
+            if sweep == Sweep::Reach { "min(C,10)" } else { "0" },
+        ),
+        servers: records,
+        cells: measured,
+        per_connection,
+        kernel,
+    }
+}
+
+/// The `TcpExt` counters the sweeps report, now.
+fn tcp_counters() -> KernelCounters {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return KernelCounters::default() };
+    let value = |name: &str| {
+        let i = names.split_whitespace().position(|n| n == name)?;
+        values.split_whitespace().nth(i)?.parse().ok()
+    };
+    KernelCounters {
+        server: String::new(),
+        listen_overflows: value("ListenOverflows").unwrap_or(0),
+        listen_drops: value("ListenDrops").unwrap_or(0),
+        syncookies_sent: value("SyncookiesSent").unwrap_or(0),
+    }
+}
+
+impl KernelCounters {
+    fn since(&self, before: &KernelCounters) -> KernelCounters {
+        KernelCounters {
+            server: self.server.clone(),
+            listen_overflows: self.listen_overflows.saturating_sub(before.listen_overflows),
+            listen_drops: self.listen_drops.saturating_sub(before.listen_drops),
+            syncookies_sent: self.syncookies_sent.saturating_sub(before.syncookies_sent),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_command_names_its_placeholders() {
+        let mut config = MatrixConfig::for_profile(ProfileName::Full);
+        config.settings.hello_ms = 2000;
+        let line = client_command(&config, &CLIENT.parse().unwrap(), Path::new("/b"), "0");
+        assert!(line.starts_with("/b/async-client --url 'http://127.0.0.1:PORT/say/hello?name=lab&ms=2000'"), "{line}");
+        assert!(
+            line.contains(" -n C -c C ") && line.contains("--warmup 0") && line.ends_with("--engine lean"),
+            "{line}"
+        );
+    }
+}

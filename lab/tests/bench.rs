@@ -1,0 +1,209 @@
+//! `lab bench` with real processes and debug binaries: a tiny reach and cost sweep whose JSON and markdown agree;
+//! the throughput parts against wrk and nginx when they are installed; and the parts that need a missing tool
+//! reported as not run, with the line that installs it.
+
+mod common;
+
+use lab::bench::markdown::figure;
+use lab::bench::results::BenchRun;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.
+fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, PathBuf) {
+    let bin_dir = common::bin_dir();
+    for extra in ["pool-client", "async-std-server", "pool-server"] {
+        servers::process::workspace_binary(extra);
+    }
+    let out = common::scratch(name);
+    let marker = common::marker(name);
+    let mut command = common::lab();
+    command.arg("bench").args(args).arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);
+    command.env(common::MARKER_VAR, &marker);
+    if let Some(path) = path_var {
+        command.env("PATH", path);
+    }
+    let output: Output = command.output().unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "lab bench failed:\n{stderr}");
+    common::assert_no_process_left(&marker);
+    let json = common::run_json(&out);
+    assert!(json.file_name().unwrap().to_string_lossy().starts_with("bench-"), "{}", json.display());
+    let run = BenchRun::load(&json).unwrap();
+    let md = std::fs::read_to_string(out.join(format!("bench-{}.md", run.run_id))).unwrap();
+    assert_eq!(std::fs::read_to_string(out.join("bench-latest.md")).unwrap(), md);
+    // nginx rewrites its own environment (so the marker cannot find it), but keeps its command line, which names
+    // the bench's scratch directory.
+    let needle = format!("lab-bench-{}", run.run_id);
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&cmdline).contains(&needle), "left behind: {}", entry.path().display());
+    }
+    (run, md, out)
+}
+
+/// The markdown row of the table under `heading` whose first cells are `first`.
+fn row<'a>(md: &'a str, heading: &str, first: &str) -> &'a str {
+    let section = md.split(heading).nth(1).unwrap_or_else(|| panic!("no section {heading}"));
+    let section = section.split("\n## ").next().unwrap();
+    section.lines().find(|l| l.starts_with(first)).unwrap_or_else(|| panic!("no row {first:?} under {heading}"))
+}
+
+#[test]
+fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
+    let (run, md, out) = bench(
+        "bench-sweep",
+        &[
+            "--parts",
+            "reach,cost",
+            "--servers",
+            "thread-server,smol-server",
+            "--reach-levels",
+            "20,40",
+            "--reach-ms",
+            "100",
+            "--levels",
+            "20,40",
+            "--cost-ms",
+            "200",
+        ],
+        None,
+    );
+    assert_eq!((run.schema_version, run.kind.as_str(), run.build.as_str()), (1, "bench", "debug"));
+    assert_eq!(run.settings.parts, vec!["reach", "cost"]);
+    for part in [&run.instrument.status, &run.servers.status, &run.overhead.status] {
+        assert_eq!(part, "not-requested");
+    }
+    assert!(md.contains("debug build"));
+
+    // Reach: every cell measured, near D, and in its row of the markdown with the same figures.
+    assert_eq!(run.reach.status, "ok");
+    assert_eq!(run.reach.cells.len(), 4);
+    for cell in &run.reach.cells {
+        assert_eq!((cell.status.as_str(), cell.failed), ("ok", 0), "{}: {:?}", cell.id, cell.reason);
+        assert_eq!(cell.expected_wall_s, Some(0.1));
+        let efficiency = cell.efficiency.unwrap();
+        assert!(efficiency > 0.3 && efficiency <= 1.01, "{}: {efficiency}", cell.id);
+        let reach = md.split("## 3. Reach").nth(1).unwrap().split("\n## ").next().unwrap();
+        let line = reach
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("| {} |", cell.server)) && l.contains(&format!("| {} | ok |", cell.concurrency))
+            })
+            .unwrap_or_else(|| panic!("no reach row for {}", cell.id));
+        assert!(line.contains(&format!("| {efficiency:.2} |")), "{line}");
+        assert!(line.contains(&format!("| {} |", cell.server_cost.as_ref().unwrap().peak_threads)), "{line}");
+    }
+
+    // Cost: a line per server; a thread per connection shows in thread-server's slope and not in smol-server's.
+    assert_eq!(run.cost.status, "ok");
+    assert_eq!(run.cost.per_connection.len(), 2, "{:?}", run.cost.per_connection);
+    for fit in &run.cost.per_connection {
+        assert_eq!(fit.points.iter().map(|p| p.0).collect::<Vec<_>>(), vec![20, 40]);
+        let line = row(&md, "## 4. Cost", &format!("| {} |", fit.server));
+        assert!(line.contains(&format!("{:.2} KiB", fit.rss_kib_per_connection)), "{line}");
+        let threads = fit.threads_per_connection;
+        match fit.server.as_str() {
+            "thread-server" => assert!(threads >= 0.5, "thread-server: {threads} threads per connection"),
+            _ => assert!(threads < 0.2, "{}: {threads} threads per connection", fit.server),
+        }
+    }
+
+    // Targets: the async server's reach and cost, and the parts not run; each in the markdown's table.
+    let smol_reach = run.targets.iter().find(|t| t.part == "reach" && t.figure.starts_with("smol-server")).unwrap();
+    assert!(smol_reach.figure.contains("40 connections") && smol_reach.measured.is_some(), "{smol_reach:?}");
+    assert!(run.targets.iter().any(|t| t.part == "cost" && t.figure.starts_with("smol-server")));
+    assert!(!run.targets.iter().any(|t| t.figure.starts_with("thread-server")), "no target for thread-server");
+    for t in &run.targets {
+        let line = row(&md, "## Targets", &format!("| {} | {} |", t.part, t.figure));
+        let measured = t.measured.map_or("—".to_string(), |v| figure(v, &t.unit));
+        assert!(line.contains(&format!("| {measured} |")) && line.contains(&t.verdict), "{line} vs {t:?}");
+        if t.part == "instrument" || t.part == "servers" || t.part == "overhead" {
+            assert_eq!((t.verdict.as_str(), t.detail.as_deref()), ("not run", Some("not in --parts")));
+        }
+    }
+    assert!(md.contains("--warmup 0 --json --engine lean"), "the cost client's exact command is listed");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn parts_whose_tool_is_missing_are_reported_not_run() {
+    // PATH holds nothing (wrk and oha are not found there); nginx is named at a path that does not exist.
+    let empty = common::scratch("bench-empty-path");
+    let (run, md, out) = bench(
+        "bench-missing",
+        &["--parts", "servers,instrument", "--servers", "smol-server", "--nginx", "/nonexistent/nginx"],
+        Some(&empty),
+    );
+    for tool in &run.tools {
+        assert!(tool.path.is_none(), "{tool:?}");
+    }
+    for part in [&run.servers, &run.instrument] {
+        assert_eq!(part.status, "not-run");
+        assert!(part.contenders.is_empty());
+    }
+    assert_eq!(run.servers.reason.as_deref(), Some("wrk not installed (apt-get install wrk)"));
+    assert_eq!(
+        run.instrument.reason.as_deref(),
+        Some("wrk not installed (apt-get install wrk) and oha not installed (cargo install oha)")
+    );
+    for t in run.targets.iter().filter(|t| t.part == "servers" || t.part == "instrument") {
+        assert_eq!(t.verdict, "not run", "{t:?}");
+        assert!(t.detail.as_deref().unwrap_or("").contains("not installed"), "{t:?}");
+    }
+    assert!(md.contains("**not-run**: wrk not installed (apt-get install wrk)"), "{md}");
+    assert!(md.contains("not installed (apt-get install nginx-light)"), "the tools table says how to get nginx");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&empty);
+
+    for args in [vec!["bench", "--parts", "speed"], vec!["bench", "--levels", "100"], vec!["bench", "--rounds", "0"]] {
+        let output = common::lab().args(&args).output().unwrap();
+        let stderr = common::text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.trim().lines().count() == 1 && stderr.starts_with("lab: error: "), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn throughput_parts_take_ratios_round_by_round() {
+    let wrk_installed =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|dir| dir.join("wrk").is_file());
+    let (run, md, out) = bench(
+        "bench-throughput",
+        &["--parts", "servers,instrument", "--servers", "smol-server", "--rounds", "1", "--duration", "1"],
+        None,
+    );
+    if !wrk_installed {
+        // Without wrk both parts say so (the test above covers the wording).
+        assert_eq!((run.servers.status.as_str(), run.instrument.status.as_str()), ("not-run", "not-run"));
+        return;
+    }
+    // Part 2: smol-server with one worker, and nginx when it is installed.
+    let smol = run.servers.contenders.iter().find(|c| c.name == "smol-server").unwrap();
+    assert_eq!(smol.status, "ok", "{smol:?}");
+    assert!(smol.server_command.ends_with("--threads 1"), "{}", smol.server_command);
+    assert!(smol.server_cpu_us_per_request.unwrap() > 0.0);
+    let nginx = run.servers.contenders.iter().find(|c| c.name == "nginx").unwrap();
+    if run.tools.iter().any(|t| t.name == "nginx" && t.path.is_some()) {
+        assert_eq!(nginx.status, "ok", "{nginx:?}");
+        let ratio = run.servers.ratios.iter().find(|r| r.numerator == "smol-server").unwrap();
+        let expected = smol.runs[0].rps / nginx.runs[0].rps;
+        assert!((ratio.value.unwrap() - expected).abs() < 1e-9 && ratio.target == Some(0.8), "{ratio:?}");
+    } else {
+        assert_eq!(nginx.status, "not-run");
+    }
+    // Part 1: it loads the fastest server of part 2; the clients send about what wrk did in the same time.
+    assert_eq!(run.instrument.server.as_deref(), Some("smol-server"));
+    let wrk = run.instrument.contenders.iter().find(|c| c.name == "wrk").unwrap();
+    let lean = run.instrument.contenders.iter().find(|c| c.name == "async-client:lean").unwrap();
+    assert_eq!((wrk.status.as_str(), lean.status.as_str()), ("ok", "ok"), "{wrk:?} {lean:?}");
+    assert_eq!(run.instrument.client_requests, Some(wrk.runs[0].rps.round() as u64));
+    assert_eq!(lean.runs[0].requests, run.instrument.client_requests.unwrap());
+    let ratio = run.instrument.ratios.iter().find(|r| r.numerator == "async-client:lean" && r.denominator == "wrk");
+    let ratio = ratio.unwrap();
+    assert!((ratio.value.unwrap() - lean.runs[0].rps / wrk.runs[0].rps).abs() < 1e-9);
+    let line = row(&md, "## 1. Instrument", "| async-client:lean |");
+    assert!(line.contains(&lab::format::rate(lean.median_rps.unwrap())), "{line}");
+    assert!(md.contains("-t1 -c64 -d1s --latency http://127.0.0.1:PORT/no/param"), "wrk's exact command");
+    let _ = std::fs::remove_dir_all(&out);
+}

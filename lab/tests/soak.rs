@@ -1,0 +1,68 @@
+//! `lab matrix --profile soak`, short: three 2-second runs of `mixed` against one long-lived smol-server, and a
+//! foreign server that dies right after its first start (its soak fails, the run goes on). The JSON's soak section
+//! holds the series and the verdicts, the markdown shows them, and `lab report` rebuilds the same markdown.
+
+mod common;
+
+use lab::results::Run;
+
+#[test]
+fn a_short_soak_writes_a_series_per_server() {
+    let bin_dir = common::bin_dir();
+    let out = common::scratch("soak");
+    let marker = common::marker("soak");
+    let starts = out.join("dies.starts");
+    let dies = common::fixture_server(&format!(
+        "--fault die-after-listening --fault-from-start 2 --starts-file {}",
+        starts.display()
+    ));
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["matrix", "--profile", "soak", "--servers", "smol-server", "--soak-minutes", "0.1"])
+            .args(["--soak-chunk-s", "2", "--concurrency", "8"])
+            .arg("--server")
+            .arg(format!("dies={dies}")),
+        &bin_dir,
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    common::assert_no_process_left(&marker);
+    let json = common::run_json(&out);
+    let run = Run::load(&json).unwrap();
+    assert_eq!(run.profile, "soak");
+    assert!(run.cells.is_empty());
+    let soak = run.soak.as_ref().expect("a soak section");
+    assert_eq!((soak.workload.as_str(), soak.client.as_str(), soak.concurrency), ("mixed", "async-client", 8));
+
+    let smol = &soak.servers[0];
+    assert_eq!((smol.server.as_str(), smol.status.as_str()), ("smol-server", "ok"), "{:?}", smol.reason);
+    assert_eq!(smol.minutes.len(), 3);
+    for m in &smol.minutes {
+        assert_eq!(m.status, "ok", "{m:?}");
+        assert!(m.succeeded > 0 && m.failed == 0, "{m:?}");
+        assert!(m.latency_us.is_some_and(|l| l.p99 >= l.p50 && l.p50 > 0.0), "{m:?}");
+        assert!(m.rss_end_kib.is_some_and(|r| r > 0) && m.threads_end.is_some_and(|t| t > 0), "{m:?}");
+        // Sized from the calibration and the minute before: about 2 s each, generously.
+        assert!(m.window_s > 0.5 && m.window_s < 8.0, "{m:?}");
+    }
+    assert_eq!(smol.requests, smol.minutes.iter().map(|m| m.succeeded).sum::<u64>());
+    assert!(smol.p50_ratio.is_some() && smol.p99_ratio.is_some() && smol.rss_slope_kib_per_min.is_some());
+    assert!(smol.verdict.starts_with("smol-server: ") && smol.verdict.contains("latency"), "{}", smol.verdict);
+
+    let dies = &soak.servers[1];
+    assert_eq!(dies.status, "failed", "{dies:?}");
+    assert!(dies.reason.as_deref().unwrap().contains("exit"), "{:?}", dies.reason);
+    assert!(dies.stderr_tail.as_deref().unwrap().contains("fault die-after-listening"), "{:?}", dies.stderr_tail);
+
+    let md_path = out.join(format!("{}.md", run.run_id));
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    assert!(md.contains("## Soak") && md.contains("### smol-server") && md.contains(&smol.verdict), "{md}");
+    assert!(md.contains("| 3 | "), "a row per minute:\n{md}");
+    // The markdown is rebuilt from the JSON alone.
+    std::fs::remove_file(&md_path).unwrap();
+    let report = common::lab().arg("report").arg(&json).output().unwrap();
+    assert!(report.status.success(), "{}", common::text(&report.stderr));
+    assert_eq!(std::fs::read_to_string(&md_path).unwrap(), md);
+    let _ = std::fs::remove_dir_all(&out);
+}
