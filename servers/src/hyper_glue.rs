@@ -95,6 +95,9 @@ impl Connections {
             .header_read_timeout(limits.header_timeout)
             // hyper's read buffer holds the head; it cannot be smaller than 8 KiB.
             .max_buf_size(limits.max_head_bytes.max(8192))
+            // The head limit itself, checked against each whole head. The buffer limit alone is checked only
+            // when a read leaves a head incomplete, which let heads of up to twice the limit through.
+            .max_header_size(limits.max_head_bytes)
             .serve_connection(FuturesIo::new(stream), service);
         let mut connection = pin!(connection);
         // Serve until the client closes the connection or a clean shutdown starts; the task yields on both.

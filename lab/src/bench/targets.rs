@@ -129,8 +129,11 @@ fn reach_profile(part: &SweepPart, c: &Cell) -> String {
             format::micros(l.p99)
         ));
     }
-    if let Some(s) = &c.server_cost {
-        parts.push(format!("server CPU {:.2} s user + {:.2} s sys", s.user_s, s.sys_s));
+    if let (Some(s), Some(k)) = (&c.server_cost, &c.client_cost) {
+        parts.push(format!(
+            "CPU: server {:.2} s user + {:.2} s sys, client {:.2} s + {:.2} s",
+            s.user_s, s.sys_s, k.user_s, k.sys_s
+        ));
     }
     if let Some(k) = part.kernel.iter().find(|k| k.server == c.server) {
         parts.push(format!(

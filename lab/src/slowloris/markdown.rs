@@ -80,7 +80,7 @@ pub fn render(run: &SlowlorisRun) -> String {
             us(p.p99_us),
             us(p.max_us),
             p.failed,
-            format::seconds(p.longest_stall_s)
+            if p.longest_stall_s > 0.0 { format::seconds(p.longest_stall_s) } else { "none".to_string() }
         );
     }
     let _ = writeln!(md, "\n## What it shows\n");

@@ -489,8 +489,13 @@ fn verdict(s: &SlowlorisServer, options: &SlowlorisOptions) -> String {
     }
     match (a.first_drop_s, a.most_dropped_s) {
         (Some(first), Some(most)) => text.push_str(&format!(
-            "; the server dropped {} of them, the first at {}, 90 % by {} (median lifetime {})",
+            "; the server dropped {} of them{}, the first at {}, 90 % by {} (median lifetime {})",
             format::thousands(a.dropped),
+            if a.answered > 0 {
+                format!(" ({} with an answer first)", format::thousands(a.answered))
+            } else {
+                String::new()
+            },
             format::seconds(first),
             format::seconds(most),
             format::seconds(a.median_lifetime_s.unwrap_or(0.0))
