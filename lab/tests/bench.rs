@@ -7,7 +7,7 @@ mod common;
 use lab::bench::markdown::figure;
 use lab::bench::results::BenchRun;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::Stdio;
 
 /// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.
 fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, PathBuf) {
@@ -23,7 +23,10 @@ fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, Strin
     if let Some(path) = path_var {
         command.env("PATH", path);
     }
-    let output: Output = command.output().unwrap();
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let lab_pid = child.id();
+    let output = child.wait_with_output().unwrap();
     let stderr = common::text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "lab bench failed:\n{stderr}");
     common::assert_no_process_left(&marker);
@@ -33,8 +36,8 @@ fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, Strin
     let md = std::fs::read_to_string(out.join(format!("bench-{}.md", run.run_id))).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("bench-latest.md")).unwrap(), md);
     // nginx rewrites its own environment (so the marker cannot find it), but keeps its command line, which names
-    // the bench's scratch directory.
-    let needle = format!("lab-bench-{}", run.run_id);
+    // the bench's scratch directory (`lab-bench-RUN_ID-LAB_PID`: two tests may share a run id).
+    let needle = format!("lab-bench-{}-{lab_pid}/", run.run_id);
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         assert!(!String::from_utf8_lossy(&cmdline).contains(&needle), "left behind: {}", entry.path().display());
