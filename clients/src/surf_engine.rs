@@ -107,8 +107,15 @@ impl Slot for SurfSlot<'_> {
             Err(error) => return classify(&error),
         };
         let status: u16 = response.status().into();
+        let announced = response.len();
         // Yields until the body has been read; only then can the connection serve another request.
         match response.body_bytes().await {
+            // async-h1 ends a body early without an error when the server closes the connection mid-body:
+            // check the length against Content-Length, as the other engines do.
+            Ok(body) if announced.is_some_and(|len| len != body.len()) => Outcome::failure(
+                FailureKind::Other,
+                format!("body cut short: {} of {} bytes", body.len(), announced.unwrap_or_default()),
+            ),
             Ok(_) => Outcome::from_status(status),
             Err(error) => match classify(&error) {
                 Outcome::Failure { kind, reason, .. } => Outcome::failure(kind, format!("reading the body: {reason}")),

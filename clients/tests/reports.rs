@@ -96,6 +96,7 @@ fn assert_all_failed(client: &str, args: &[String], kind: &str, requests: u64) {
         "connect" => f.connect,
         "timeout" => f.timeout,
         "status" => f.status,
+        "other" => f.other,
         _ => unreachable!(),
     };
     assert_eq!(counted, requests, "{what}");
@@ -248,4 +249,35 @@ fn all_failed_in_human_mode_is_one_line_on_stderr() {
     assert_eq!(run.code(), Some(1));
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.starts_with("blocking-client: all 2 requests"), "{}", run.stderr);
+}
+
+/// A responder that announces 1,000 bytes, sends 10 and closes: every engine must count a failure, not a
+/// short success (async-h1, under surf, ends such a body without an error).
+fn cut_body_responder() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let mut writer = stream;
+                let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_body_cut_short_is_a_failure() {
+    let url = format!("http://127.0.0.1:{}/cut", cut_body_responder());
+    for (client, base) in CLIENTS {
+        assert_all_failed(client, &with(base, &["--url", &url, "-n", "3", "--timeout", "5"]), "other", 3);
+    }
 }
