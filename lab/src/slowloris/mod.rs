@@ -262,8 +262,14 @@ pub fn run(options: &SlowlorisOptions) -> Result<(SlowlorisRun, Vec<PathBuf>), S
     };
     let exporters: Vec<Box<dyn Exporter<SlowlorisRun>>> =
         vec![Box::new(JsonExporter), Box::new(markdown::SlowlorisMarkdown)];
-    let files =
+    let mut files =
         crate::export::write(&run, &exporters, &options.out).map_err(|e| format!("writing the results: {e}"))?;
+    // The newest slowloris page under a stable name, as `latest.md` is for the matrix.
+    let markdown = options.out.join(format!("slowloris-{}.md", run.run_id));
+    let latest = options.out.join("slowloris-latest.md");
+    std::fs::copy(&markdown, &latest)
+        .map_err(|e| format!("copying {} to {}: {e}", markdown.display(), latest.display()))?;
+    files.push(latest);
     Ok((run, files))
 }
 
