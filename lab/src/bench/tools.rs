@@ -178,16 +178,23 @@ impl LoadGenerator {
                 command.args(json_flags).arg(spec.url);
                 command
             }
-            LoadGenerator::Client(client) => ClientArgs {
-                client,
-                urls: vec![spec.url.to_string()],
-                requests: spec.requests,
-                concurrency: spec.connections,
-                warmup: client_warmup(spec.connections),
-                timeout: Duration::from_secs(10),
-                keep_alive: true,
+            LoadGenerator::Client(client) => {
+                let mut command = ClientArgs {
+                    client,
+                    urls: vec![spec.url.to_string()],
+                    requests: spec.requests,
+                    concurrency: spec.connections,
+                    warmup: client_warmup(spec.connections),
+                    timeout: Duration::from_secs(10),
+                    keep_alive: true,
+                }
+                .command(spec.bin_dir);
+                // One event-loop thread, like `wrk -t1`: the same budget, and the other core stays the server's.
+                if client.binary == "async-client" {
+                    command.args(["--threads", "1"]);
+                }
+                command
             }
-            .command(spec.bin_dir),
         }
     }
 
