@@ -180,31 +180,33 @@ impl ProcSample {
     }
 }
 
-/// The direct children of `pid`: from `/proc/PID/task/*/children` when the kernel provides it, otherwise by
-/// scanning every `/proc/*/stat` for a matching parent pid.
-pub fn children(pid: u32) -> Vec<u32> {
-    if let Some(children) = children_from_task_files(pid) {
-        return children;
-    }
+/// Every live process and its parent, from one scan of `/proc/*/stat`: one file per process, however many
+/// threads a server has (`/proc/PID/task/*/children` is one file per thread — 15,000 of them for a busy
+/// thread-server).
+fn parent_links() -> Vec<(u32, u32)> {
     let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&candidate| {
-            fs::read_to_string(format!("/proc/{candidate}/stat"))
-                .ok()
-                .and_then(|stat| StatFields::parse(&stat).ok())
-                .is_some_and(|stat| stat.ppid == pid)
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((pid, StatFields::parse(&stat).ok()?.ppid))
         })
         .collect()
 }
 
-/// Every descendant of `pid` (children, grandchildren, …), each once.
+/// The direct children of `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    parent_links().into_iter().filter(|&(_, ppid)| ppid == pid).map(|(child, _)| child).collect()
+}
+
+/// Every descendant of `pid` (children, grandchildren, …), each once, from one scan of /proc.
 pub fn descendants(pid: u32) -> Vec<u32> {
+    let links = parent_links();
     let mut seen = HashSet::from([pid]);
     let mut found = Vec::new();
     let mut frontier = vec![pid];
     while let Some(parent) = frontier.pop() {
-        for child in children(parent) {
+        for &(child, _) in links.iter().filter(|&&(_, ppid)| ppid == parent) {
             if seen.insert(child) {
                 found.push(child);
                 frontier.push(child);
@@ -212,19 +214,6 @@ pub fn descendants(pid: u32) -> Vec<u32> {
         }
     }
     found
-}
-
-/// `None` when the `children` files do not exist (kernel without CONFIG_PROC_CHILDREN).
-fn children_from_task_files(pid: u32) -> Option<Vec<u32>> {
-    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut children = Vec::new();
-    for task in tasks.flatten() {
-        let list = fs::read_to_string(task.path().join("children")).ok()?;
-        children.extend(list.split_whitespace().filter_map(|pid| pid.parse::<u32>().ok()));
-    }
-    children.sort_unstable();
-    children.dedup();
-    Some(children)
 }
 
 /// The fields of `/proc/PID/stat` we use.

@@ -10,38 +10,13 @@
 //! exact totals come from wait4's rusage when the server is reaped (see `process::reaping`).
 
 use clients::cost::ProcSample;
-use std::fs;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-/// A process's parent, from /proc/PID/stat.
-fn parent_of(pid: u32) -> Option<u32> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: split after the last ')'. Then: state, ppid.
-    text[text.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
-}
-
-/// `root` and all its descendants, found by scanning /proc for parent links (one file per process, however many
-/// threads a server has — unlike `/proc/PID/task/*/children`, which is one file per thread).
+/// `root` and all its descendants (a server started with `--processes` and its workers).
 pub fn process_tree(root: u32) -> Vec<u32> {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            if let Some(ppid) = parent_of(pid) {
-                parents.push((pid, ppid));
-            }
-        }
-    }
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
-        i += 1;
-    }
-    tree
+    std::iter::once(root).chain(clients::cost::descendants(root)).collect()
 }
 
 /// A whole process tree, summed.

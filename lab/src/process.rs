@@ -11,19 +11,15 @@
 //! reaping one child gives the child's exact totals; this works because only the lab's main thread ever reaps.
 
 use crate::plan::ServerSpec;
+pub use servers::process::OutputTail;
 use servers::process::{parse_listening_line, ServerProcess};
-use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// How many lines of a child's output are kept for failure reports.
-const TAIL_LINES: usize = 200;
 
 /// Puts the child in a new process group and asks the kernel to kill it if the lab dies.
 pub fn isolate(command: &mut Command) {
@@ -93,37 +89,9 @@ pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Lines of a child's output, kept in a ring by a draining thread (a child never blocks on a full pipe).
-#[derive(Clone, Default)]
-pub struct OutputTail {
-    lines: Arc<Mutex<VecDeque<String>>>,
-}
-
-impl OutputTail {
-    /// Spawns a thread that reads `stream` line by line until it closes. The thread blocks on the pipe.
-    pub fn drain(&self, stream: impl Read + Send + 'static, prefix: &'static str) {
-        let lines = Arc::clone(&self.lines);
-        thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                let mut lines = lines.lock().unwrap();
-                if lines.len() == TAIL_LINES {
-                    lines.pop_front();
-                }
-                lines.push_back(format!("{prefix}{line}"));
-            }
-        });
-    }
-
-    pub fn tail(&self, n: usize) -> String {
-        let lines = self.lines.lock().unwrap();
-        let skip = lines.len().saturating_sub(n);
-        lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
-    }
-
-    fn find_listening(&self) -> Option<SocketAddr> {
-        self.lines.lock().unwrap().iter().find_map(|l| parse_listening_line(l.trim_start_matches("stdout: ")))
-    }
+/// Where a foreign server says it listens, if it printed a `listening on` line on stdout.
+fn find_listening(output: &OutputTail) -> Option<SocketAddr> {
+    output.lines().iter().find_map(|l| parse_listening_line(l.trim_start_matches("stdout: ")))
 }
 
 /// Why a server did not start, with the tail of what it printed.
@@ -212,7 +180,7 @@ impl Server {
         };
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(addr) = output.find_listening() {
+            if let Some(addr) = find_listening(&output) {
                 server.addr = addr;
                 return Ok(server);
             }

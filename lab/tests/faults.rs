@@ -16,20 +16,17 @@ fn a_server_crashing_mid_cell_fails_that_cell_only() {
     let marker = common::marker("crash");
     // The script exits after 60 answers: verification (28 requests, on its own process) and the small io cell
     // (10 warm-up + 10) pass; the baseline cell (30 warm-up + 300) kills it.
-    let output = common::lab()
-        .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
-        .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "100", "--requests", "300"])
-        .arg("--server")
-        .arg(format!("crashy={}", common::fixture_server("--exit-after 60")))
-        .arg("--bin-dir")
-        .arg(&bin_dir)
-        .arg("--out")
-        .arg(&out)
-        .env(common::MARKER_VAR, &marker)
-        .output()
-        .unwrap();
-    let stderr = common::text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+            .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "100", "--requests", "300"])
+            .arg("--server")
+            .arg(format!("crashy={}", common::fixture_server("--exit-after 60"))),
+        &bin_dir,
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
     common::assert_no_process_left(&marker);
     let run = Run::load(&common::run_json(&out)).unwrap();
     assert_eq!(run.servers[0].verify.status, "passed");

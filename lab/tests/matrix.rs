@@ -13,19 +13,16 @@ fn quick_matrix_then_report_and_compare() {
     let bin_dir = common::bin_dir();
     let out = common::scratch("matrix");
     let marker = common::marker("matrix");
-    let output = common::lab()
-        .args(["matrix", "--profile", "quick", "--check-shape"])
-        .args(["--servers", "thread-server,smol-server", "--clients", "blocking-client,async-client"])
-        .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "200", "--requests", "300"])
-        .arg("--bin-dir")
-        .arg(&bin_dir)
-        .arg("--out")
-        .arg(&out)
-        .env(common::MARKER_VAR, &marker)
-        .output()
-        .unwrap();
-    let stderr = common::text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "lab matrix failed:\n{stderr}");
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--check-shape"])
+            .args(["--servers", "thread-server,smol-server", "--clients", "blocking-client,async-client"])
+            .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "200", "--requests", "300"]),
+        &bin_dir,
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(0), "lab matrix failed:\n{stderr}");
     common::assert_no_process_left(&marker);
     assert!(stderr.contains("original experiment shape: holds"), "{stderr}");
 

@@ -11,21 +11,18 @@ fn check_shape_fails_on_a_server_that_serialises_requests() {
     let bin_dir = common::bin_dir();
     let out = common::scratch("shape");
     let marker = common::marker("shape");
-    let output = common::lab()
-        .args(["matrix", "--profile", "quick", "--check-shape", "--servers", "none"])
-        .args(["--clients", "blocking-client,async-client", "--workloads", "io", "--concurrency", "10"])
-        .args(["--hello-ms", "100"])
-        .arg("--server")
-        .arg(format!("serial={}", common::fixture_server("--serial")))
-        .arg("--bin-dir")
-        .arg(&bin_dir)
-        .arg("--out")
-        .arg(&out)
-        .env(common::MARKER_VAR, &marker)
-        .output()
-        .unwrap();
-    let stderr = common::text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--check-shape", "--servers", "none"])
+            .args(["--clients", "blocking-client,async-client", "--workloads", "io", "--concurrency", "10"])
+            .args(["--hello-ms", "100"])
+            .arg("--server")
+            .arg(format!("serial={}", common::fixture_server("--serial"))),
+        &bin_dir,
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("original experiment shape: does NOT hold"), "{stderr}");
     assert!(stderr.contains("serial: 10 concurrent requests (async-client) took"), "{stderr}");
     common::assert_no_process_left(&marker);

@@ -40,20 +40,17 @@ fn matrix_skips_a_server_that_fails_verify() {
     let bin_dir = common::bin_dir();
     let out = common::scratch("verify-matrix");
     let marker = common::marker("verify-matrix");
-    let output = common::lab()
-        .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
-        .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "100"])
-        .arg("--server")
-        .arg(format!("wrong={}", common::fixture_server("--wrong-fact")))
-        .arg("--bin-dir")
-        .arg(&bin_dir)
-        .arg("--out")
-        .arg(&out)
-        .env(common::MARKER_VAR, &marker)
-        .output()
-        .unwrap();
-    let stderr = common::text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "a wrong server costs its cells, not the run:\n{stderr}");
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+            .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "100"])
+            .arg("--server")
+            .arg(format!("wrong={}", common::fixture_server("--wrong-fact"))),
+        &bin_dir,
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(0), "a wrong server costs its cells, not the run:\n{stderr}");
     common::assert_no_process_left(&marker);
     let run = Run::load(&common::run_json(&out)).unwrap();
     let wrong = &run.servers[0];

@@ -6,7 +6,7 @@
 //! chatty server never blocks on a full pipe.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -14,8 +14,49 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How many lines of the child's stderr are kept for error messages.
-const STDERR_TAIL_LINES: usize = 200;
+/// How many lines of a child's output are kept for error messages.
+const TAIL_LINES: usize = 200;
+
+/// The last lines a child printed on one of its pipes, drained by a thread into a ring buffer, so that a
+/// failure can quote them and a chatty child never blocks on a full pipe.
+#[derive(Clone, Default)]
+pub struct OutputTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl OutputTail {
+    /// Spawns a thread that reads `stream` line by line until it closes, keeping each line behind `prefix`.
+    /// The thread blocks on the pipe.
+    pub fn drain(&self, stream: impl Read + Send + 'static, prefix: &'static str) {
+        let lines = Arc::clone(&self.lines);
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let mut lines = lines.lock().unwrap();
+                if lines.len() == TAIL_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(format!("{prefix}{line}"));
+            }
+        });
+    }
+
+    /// The last `n` lines, joined.
+    pub fn tail(&self, n: usize) -> String {
+        let lines = self.lines.lock().unwrap();
+        let skip = lines.len().saturating_sub(n);
+        lines.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Every line kept so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().iter().cloned().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.lock().unwrap().is_empty()
+    }
+}
 
 /// A running server process, killed (and reaped) when dropped.
 pub struct ServerProcess {
@@ -24,7 +65,7 @@ pub struct ServerProcess {
     /// The address from the `listening on` line: with `--port 0` only the server knows its port.
     pub addr: SocketAddr,
     /// The last lines of stderr, for error reports and for tests that look for panics.
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr: OutputTail,
     /// Lines printed on stdout after the `listening on` line (normally none).
     stdout_rest: Arc<Mutex<Vec<String>>>,
 }
@@ -37,18 +78,8 @@ impl ServerProcess {
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
 
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let tail = Arc::clone(&stderr_tail);
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut tail = tail.lock().unwrap();
-                if tail.len() == STDERR_TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        });
+        let stderr_tail = OutputTail::default();
+        stderr_tail.drain(stderr, "");
 
         // The first stdout line is the readiness signal; it is read on a thread so that we can time out.
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -63,7 +94,8 @@ impl ServerProcess {
             }
         });
 
-        let mut server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), stderr_tail, stdout_rest };
+        let mut server =
+            ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), stderr: stderr_tail, stdout_rest };
         let deadline = Instant::now() + timeout;
         let first = loop {
             match ready_rx.recv_timeout(Duration::from_millis(50)) {
@@ -91,7 +123,7 @@ impl ServerProcess {
         let _ = self.child.wait();
         // Give the stderr thread a moment to drain what the child wrote before it died.
         let deadline = Instant::now() + Duration::from_millis(200);
-        while Instant::now() < deadline && self.stderr_tail.lock().unwrap().is_empty() {
+        while Instant::now() < deadline && self.stderr.is_empty() {
             thread::sleep(Duration::from_millis(10));
         }
         io::Error::other(format!("server {what}; stderr tail:\n{}", self.stderr_tail(20)))
@@ -112,14 +144,12 @@ impl ServerProcess {
 
     /// The last `lines` lines the server wrote on stderr.
     pub fn stderr_tail(&self, lines: usize) -> String {
-        let tail = self.stderr_tail.lock().unwrap();
-        let skip = tail.len().saturating_sub(lines);
-        tail.iter().skip(skip).cloned().collect::<Vec<_>>().join("\n")
+        self.stderr.tail(lines)
     }
 
     /// Every stderr line kept so far (up to the last 200).
     pub fn stderr_lines(&self) -> Vec<String> {
-        self.stderr_tail.lock().unwrap().iter().cloned().collect()
+        self.stderr.lines()
     }
 
     /// Lines the server printed on stdout after its `listening on` line.
