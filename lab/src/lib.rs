@@ -9,12 +9,14 @@
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
 //! - [`model`], [`analysis`], [`narrative`]: the prediction, the original experiment, sentences from numbers;
 //! - [`soak`]: the same servers over minutes — drift and growth; [`slowloris`]: slow clients against them;
+//! - [`capacity`]: the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs.
 
 pub mod analysis;
 pub mod bench;
 pub mod binaries;
+pub mod capacity;
 pub mod client;
 pub mod compare;
 pub mod cost;

@@ -47,6 +47,9 @@ enum Command {
     /// The performance benchmark: clients vs wrk/oha, servers vs nginx, reach at 10,000 connections, cost per
     /// connection, the lab's own overhead; writes results/bench-<run-id>.{json,md}.
     Bench(Box<lab::bench::BenchArgs>),
+    /// Capacity: the highest open-loop request rate each server holds per workload with p99 under a target; writes
+    /// results/capacity-<run-id>.{json,md,svg}.
+    Capacity(Box<lab::capacity::CapacityArgs>),
     /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
     Compare {
         a: PathBuf,
@@ -530,5 +533,6 @@ fn main() -> ExitCode {
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),
+        Command::Capacity(args) => lab::capacity::command(*args),
     }
 }

@@ -1,0 +1,502 @@
+//! `lab capacity`: the highest request rate each server holds, per workload, with its p99 under a target —
+//! what users compare servers by, measured open-loop so that the queue an overloaded server builds is seen.
+//!
+//! The concurrency idea: a closed-loop client (every matrix cell) waits for each answer before it sends the
+//! next request, so an overloaded server slows the client down and its latency hides the queue (coordinated
+//! omission). Here the client sends on a fixed schedule (`async-client --engine lean --rate R`, see
+//! `clients::schedule`): past a server's capacity requests pile up, and the latency measured from when each was
+//! due grows with the pile. For each server and workload the sweep doubles R from a start rate until a probe
+//! fails, then bisects ([`search`]). A probe *holds* when its p99 is under the target (10 ms for baseline,
+//! 100 ms for cpu and db, D + 50 ms for io) and no request failed or was given up unsent.
+//!
+//! One more cell shows coordinated omission itself: a server offered twice its capacity, for a short and a
+//! four-times-longer run, open-loop and closed-loop (docs/capacity.md).
+
+pub mod markdown;
+pub mod results;
+pub mod search;
+pub mod svg;
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use clients::report::ClientReport;
+
+use crate::plan::{ServerSpec, Workload, WorkloadSettings, BUILTIN_SERVERS};
+use crate::process::{self, Server};
+use crate::run::{remove_scratch, run_client, scratch_dir};
+use crate::{binaries, env, limits, matrix, verify};
+use results::{CapacityCell, CapacityRun, CapacitySettings, CoRun, CoordinatedOmission, Probe, SCHEMA_VERSION};
+
+/// The workloads a capacity has a target for.
+pub const WORKLOADS: [Workload; 4] = [Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Io];
+
+/// Most connections a probe opens: the cap (`-c`) grows with the rate (Little's law) up to this.
+const MAX_CONNECTIONS: u64 = 4096;
+
+/// `lab capacity` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// The lab's servers, comma-separated (default: all of them).
+    #[arg(long)]
+    pub servers: Option<String>,
+    /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
+    #[arg(long = "server", value_name = "NAME=COMMAND")]
+    pub foreign: Vec<String>,
+    /// Workloads, comma-separated: baseline, cpu, db, io.
+    #[arg(long, default_value = "baseline,cpu,db,io")]
+    pub workloads: String,
+    /// Seconds of open-loop load per probe.
+    #[arg(long, default_value_t = 3.0)]
+    pub probe_s: f64,
+    /// Bisection steps after the coarse doubling (each halves the bracket).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=12))]
+    pub bisect_steps: u32,
+    /// The highest rate to offer, in requests per second.
+    #[arg(long, default_value_t = 40_000.0)]
+    pub max_rate: f64,
+    /// D, the wait of /say/hello for io, in ms.
+    #[arg(long, default_value_t = 100)]
+    pub hello_ms: u64,
+    /// n for the cpu workload's n!.
+    #[arg(long, default_value_t = 2000)]
+    pub fact_n: u64,
+    /// Seconds of the coordinated-omission cell's short runs (its long runs are four times as long); 0 skips it.
+    #[arg(long, default_value_t = 2.0)]
+    pub co_s: f64,
+    /// Use the binaries in DIR instead of building release ones.
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Output directory (default: the workspace's results/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The p99 a rate must stay under, in ms.
+pub fn target_p99_ms(workload: Workload, hello_ms: u64) -> f64 {
+    match workload {
+        Workload::Baseline => 10.0,
+        Workload::Io => hello_ms as f64 + 50.0,
+        _ => 100.0,
+    }
+}
+
+/// Where the doubling starts, in requests per second: well under what any of the lab's servers holds.
+fn start_rate(workload: Workload) -> f64 {
+    match workload {
+        Workload::Baseline => 500.0,
+        Workload::Io => 100.0,
+        _ => 50.0,
+    }
+}
+
+/// `-c` for a probe at `rate`: twice what Little's law puts in flight at the target latency, so that the cap is
+/// not what fails a probe a server could hold.
+pub fn connections_for(rate: f64, target_ms: f64) -> u64 {
+    ((rate * target_ms / 1000.0 * 2.0).ceil() as u64 + 8).min(MAX_CONNECTIONS)
+}
+
+/// Runs `lab capacity`; prints the files written; exit 0, 1 (a run-time error), 2 (bad arguments), 130.
+pub fn command(args: CapacityArgs) -> ExitCode {
+    let options = match Options::from_args(args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("lab: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok((run, files)) => {
+            for file in files {
+                eprintln!("lab: wrote {}", file.display());
+            }
+            if run.interrupted {
+                eprintln!("lab: interrupted: partial results written");
+                return ExitCode::from(130);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lab: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Validated settings.
+pub struct Options {
+    pub servers: Vec<ServerSpec>,
+    pub workloads: Vec<Workload>,
+    pub settings: CapacitySettings,
+    pub co_s: f64,
+    pub bin_dir: Option<PathBuf>,
+    pub out: PathBuf,
+}
+
+impl Options {
+    pub fn from_args(args: CapacityArgs) -> Result<Options, String> {
+        let mut servers = match args.servers.as_deref() {
+            None if args.foreign.is_empty() => {
+                BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
+            }
+            None | Some("none") => vec![],
+            Some(list) => split(list)
+                .map(|s| {
+                    if BUILTIN_SERVERS.contains(&s) {
+                        Ok(ServerSpec::Builtin(s.to_string()))
+                    } else {
+                        Err(format!("unknown server {s:?} (known: {})", BUILTIN_SERVERS.join(", ")))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        for spec in &args.foreign {
+            servers.push(ServerSpec::parse_foreign(spec)?);
+        }
+        if servers.is_empty() {
+            return Err("no server to measure".into());
+        }
+        let workloads = split(&args.workloads)
+            .map(|name| match name.parse::<Workload>() {
+                Ok(w) if WORKLOADS.contains(&w) => Ok(w),
+                Ok(w) => Err(format!("--workloads: {w} has no capacity target (use baseline, cpu, db, io)")),
+                Err(e) => Err(format!("--workloads: {e}")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if workloads.is_empty() {
+            return Err("--workloads: none given".into());
+        }
+        if !(args.probe_s.is_finite() && (0.2..=600.0).contains(&args.probe_s)) {
+            return Err("--probe-s must be between 0.2 and 600 seconds".into());
+        }
+        if !(args.max_rate.is_finite() && (1.0..=1_000_000.0).contains(&args.max_rate)) {
+            return Err("--max-rate must be between 1 and 1000000 requests per second".into());
+        }
+        if !(args.co_s.is_finite() && (0.0..=600.0).contains(&args.co_s)) {
+            return Err("--co-s must be between 0 (skip) and 600 seconds".into());
+        }
+        if args.hello_ms > 60_000 || args.fact_n > verify::FACT_MAX {
+            return Err(format!("--hello-ms must be at most 60000 and --fact-n at most {}", verify::FACT_MAX));
+        }
+        Ok(Options {
+            servers,
+            workloads,
+            settings: CapacitySettings {
+                probe_s: args.probe_s,
+                bisect_steps: args.bisect_steps,
+                max_rate: args.max_rate,
+                hello_ms: args.hello_ms,
+                fact_n: args.fact_n,
+                client: "async-client --engine lean --rate R".into(),
+            },
+            co_s: args.co_s,
+            bin_dir: args.bin_dir,
+            out: args.out.unwrap_or_else(|| binaries::workspace_root().join("results")),
+        })
+    }
+
+    fn workload_settings(&self) -> WorkloadSettings {
+        WorkloadSettings { hello_ms: self.settings.hello_ms, block_ms: 0, fact_n: self.settings.fact_n }
+    }
+}
+
+fn split(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// One open-loop (or, for the coordinated-omission cell, closed-loop) client run.
+struct Load<'a> {
+    bin_dir: &'a Path,
+    urls: Vec<String>,
+    requests: u64,
+    connections: u64,
+    rate: Option<f64>,
+    timeout_s: f64,
+}
+
+impl Load<'_> {
+    /// Runs the client against `server`; the report, or why there is none.
+    fn run(&self, server: &mut Server, interrupted: &AtomicBool) -> Result<ClientReport, String> {
+        let mut command = std::process::Command::new(self.bin_dir.join("async-client"));
+        for url in &self.urls {
+            command.arg("--url").arg(url);
+        }
+        command
+            .args(["--engine", "lean", "--json"])
+            .arg("-n")
+            .arg(self.requests.to_string())
+            .arg("-c")
+            .arg(self.connections.to_string())
+            .arg("--warmup")
+            .arg(self.connections.min(200).to_string())
+            .arg("--timeout")
+            .arg(self.timeout_s.to_string());
+        if let Some(rate) = self.rate {
+            command.arg("--rate").arg(rate.to_string());
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        process::isolate(&mut command);
+        let limit =
+            Duration::from_secs_f64(self.requests as f64 / self.rate.unwrap_or(1.0) + self.timeout_s * 3.0 + 30.0);
+        let run =
+            run_client(command, server, limit, interrupted).map_err(|e| format!("cannot run async-client: {e}"))?;
+        if let Some(why) = run.killed_for {
+            return Err(why);
+        }
+        if let Some((status, _)) = run.server_exit {
+            return Err(format!("the server exited ({status})"));
+        }
+        serde_json::from_str::<ClientReport>(run.stdout.trim()).map_err(|e| {
+            format!("the client printed no report ({e}); stderr: {}", run.stderr.tail(3).replace('\n', " | "))
+        })
+    }
+}
+
+/// Runs the sweep for every server and workload, then the coordinated-omission cell; writes
+/// `capacity-<run-id>.{json,md,svg}` in `options.out`.
+pub fn run(options: &Options) -> Result<(CapacityRun, Vec<PathBuf>), String> {
+    let limits = limits::read_limits();
+    limits::raise_nofile();
+    let interrupted = matrix::interrupt_flag();
+    let bin_dir = matrix::binaries_dir(options.bin_dir.clone())?;
+    let build = binaries::announce_profile(&bin_dir);
+    let root = binaries::workspace_root();
+    let environment = env::capture(&root, limits);
+    let started = SystemTime::now();
+    let run_id = matrix::unique_run_id(&options.out, "capacity-", &env::utc_stamp(started), &environment.git_commit);
+    let scratch =
+        scratch_dir(&format!("capacity-{run_id}")).map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+    let mut run = CapacityRun {
+        schema_version: SCHEMA_VERSION,
+        run_id,
+        started_at: env::rfc3339(started),
+        finished_at: String::new(),
+        build,
+        settings: options.settings.clone(),
+        environment,
+        cells: Vec::new(),
+        coordinated_omission: None,
+        interrupted: false,
+        notes: Vec::new(),
+    };
+    for spec in &options.servers {
+        for &workload in &options.workloads {
+            let cell = sweep_cell(options, &bin_dir, &scratch, spec, workload, &interrupted);
+            eprintln!("lab: {}", markdown::cell_line(&cell));
+            run.cells.push(cell);
+        }
+    }
+    if options.co_s > 0.0 && !interrupted.load(Ordering::Relaxed) {
+        run.coordinated_omission = coordinated_omission(options, &bin_dir, &scratch, &run.cells, &interrupted)
+            .map_err(|e| run.notes.push(format!("coordinated-omission cell not run: {e}")))
+            .ok()
+            .flatten();
+    }
+    run.interrupted = interrupted.load(Ordering::Relaxed);
+    if run.build != "release" {
+        run.notes.push(format!("built as {}: the rates are not comparable with a release run", run.build));
+    }
+    run.finished_at = env::rfc3339(SystemTime::now());
+    remove_scratch(&scratch);
+    let files = write(&run, &options.out)?;
+    Ok((run, files))
+}
+
+/// Writes the run's JSON, markdown and SVG.
+pub fn write(run: &CapacityRun, out: &Path) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let stem = out.join(format!("capacity-{}", run.run_id));
+    let json = serde_json::to_string_pretty(run).map_err(|e| e.to_string())? + "\n";
+    let svg = svg::render(run)?;
+    let files = [("json", json), ("md", markdown::render(run)), ("svg", svg)];
+    let mut written = Vec::new();
+    for (ext, text) in files {
+        let path = stem.with_extension(ext);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Starts and verifies the server, then searches its capacity for `workload`.
+fn sweep_cell(
+    options: &Options,
+    bin_dir: &Path,
+    scratch: &Path,
+    spec: &ServerSpec,
+    workload: Workload,
+    interrupted: &AtomicBool,
+) -> CapacityCell {
+    let settings = &options.settings;
+    let target_ms = target_p99_ms(workload, settings.hello_ms);
+    let paths = workload.paths(&options.workload_settings());
+    let mut cell = CapacityCell {
+        server: spec.name().to_string(),
+        workload: workload.name().to_string(),
+        paths: paths.clone(),
+        target_p99_ms: target_ms,
+        capacity_rps: None,
+        first_failed_rps: None,
+        status: "skipped".into(),
+        reason: None,
+        probes: Vec::new(),
+    };
+    if interrupted.load(Ordering::Relaxed) {
+        cell.reason = Some("interrupted".into());
+        return cell;
+    }
+    let db = scratch.join(format!("{}-{}.sqlite", spec.name(), workload.name()));
+    let mut server = match Server::start(spec, bin_dir, &db, Duration::from_secs(20)) {
+        Ok(server) => server,
+        Err(e) => {
+            cell.reason = Some(format!("the server did not start: {}", e.message));
+            return cell;
+        }
+    };
+    let verified = verify::verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }));
+    if verified.status == "failed" {
+        cell.reason = Some(format!("verification failed: {}", verified.reason.unwrap_or_default()));
+        server.stop(Duration::from_secs(2));
+        return cell;
+    }
+    let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
+    let timeout_s = (target_ms * 10.0 / 1000.0).max(1.0);
+    let mut fault = None;
+    let found = search::search(start_rate(workload), settings.max_rate, settings.bisect_steps, |rate| {
+        if fault.is_some() || interrupted.load(Ordering::Relaxed) {
+            return false;
+        }
+        let connections = connections_for(rate, target_ms);
+        let load = Load {
+            bin_dir,
+            urls: urls.clone(),
+            requests: ((rate * settings.probe_s).round() as u64).max(20),
+            connections,
+            rate: Some(rate),
+            timeout_s,
+        };
+        match load.run(&mut server, interrupted) {
+            Ok(report) => {
+                let probe = probe_of(&report, rate, connections, target_ms);
+                let held = probe.held;
+                cell.probes.push(probe);
+                held
+            }
+            Err(e) => {
+                fault = Some(e);
+                false
+            }
+        }
+    });
+    server.stop(Duration::from_secs(2));
+    match fault {
+        Some(reason) => cell.reason = Some(reason),
+        None if interrupted.load(Ordering::Relaxed) => cell.reason = Some("interrupted".into()),
+        None => {
+            cell.status = "ok".into();
+            cell.capacity_rps = found.held;
+            cell.first_failed_rps = found.failed;
+        }
+    }
+    cell
+}
+
+/// A probe's figures and verdict from the client's report.
+pub fn probe_of(report: &ClientReport, rate: f64, connections: u64, target_ms: f64) -> Probe {
+    let l = report.latency_us;
+    let late = report.open_loop.map_or(0, |o| o.late);
+    let cpu_s = report.cost.user_s + report.cost.sys_s;
+    let verdict = if report.failures.unsent > 0 {
+        format!(
+            "{} unsent: the server fell {:.1} s behind",
+            report.failures.unsent,
+            (target_ms * 10.0 / 1000.0).max(1.0)
+        )
+    } else if report.failed > 0 {
+        format!("{} failed ({})", report.failed, report.first_failure.as_deref().unwrap_or("unknown"))
+    } else if l.p99 as f64 > target_ms * 1000.0 {
+        format!("p99 {:.1} ms > {target_ms} ms", l.p99 as f64 / 1000.0)
+    } else {
+        format!("held: p99 {:.1} ms", l.p99 as f64 / 1000.0)
+    };
+    Probe {
+        rate_rps: rate,
+        requests: report.requests,
+        connections,
+        succeeded: report.succeeded,
+        failed: report.failed,
+        unsent: report.failures.unsent,
+        late,
+        throughput_rps: report.throughput_rps,
+        p50_us: l.p50,
+        p99_us: l.p99,
+        max_us: l.max,
+        client_cpu_ms_per_request: if report.requests > 0 { cpu_s * 1000.0 / report.requests as f64 } else { 0.0 },
+        held: report.failed == 0 && report.succeeded == report.requests && l.p99 as f64 <= target_ms * 1000.0,
+        verdict,
+    }
+}
+
+/// The coordinated-omission cell: a server offered twice what it answers closed-loop, open-loop, and the same
+/// connections closed-loop, for `co_s` and `4 × co_s` seconds. The cell is taken where the server, not the
+/// client, is the bottleneck: cpu if it was swept (a factorial costs the server far more than the request costs
+/// the client), else db, baseline, io.
+fn coordinated_omission(
+    options: &Options,
+    bin_dir: &Path,
+    scratch: &Path,
+    cells: &[CapacityCell],
+    interrupted: &AtomicBool,
+) -> Result<Option<CoordinatedOmission>, String> {
+    // A capacity the server bounded (a higher rate failed), not the sweep's maximum.
+    let measured = |w: Workload| {
+        cells.iter().find(|c| c.workload == w.name() && c.capacity_rps.is_some() && c.first_failed_rps.is_some())
+    };
+    let Some(cell) = [Workload::Cpu, Workload::Db, Workload::Baseline, Workload::Io].into_iter().find_map(measured)
+    else {
+        return Err("no cell has a capacity bounded by its server".into());
+    };
+    let capacity = cell.capacity_rps.expect("checked");
+    let spec = options.servers.iter().find(|s| s.name() == cell.server).expect("a cell's server is in the list");
+    let db = scratch.join("coordinated-omission.sqlite");
+    let mut server = Server::start(spec, bin_dir, &db, Duration::from_secs(20)).map_err(|e| e.message)?;
+    let urls: Vec<String> = cell.paths.iter().map(|p| server.url(p)).collect();
+    let connections = connections_for(capacity, cell.target_p99_ms);
+    let mut runs: Vec<CoRun> = Vec::new();
+    let mut load = |mode: &str, seconds: f64, requests: u64, rate: Option<f64>| -> Result<f64, String> {
+        let load = Load { bin_dir, urls: urls.clone(), requests, connections, rate, timeout_s: 120.0 };
+        let report = load.run(&mut server, interrupted)?;
+        runs.push(CoRun {
+            mode: mode.into(),
+            seconds,
+            requests,
+            wall_s: report.wall_s,
+            throughput_rps: report.throughput_rps,
+            p50_us: report.latency_us.p50,
+            p99_us: report.latency_us.p99,
+            failed: report.failed,
+        });
+        Ok(report.throughput_rps)
+    };
+    let (short, long) = (options.co_s, 4.0 * options.co_s);
+    // Closed loop first: what the server answers at most over these connections; the open-loop rate is twice it.
+    let answered = load("closed", short, ((capacity * short).round() as u64).max(20), None)?;
+    let rate = (2.0 * answered).round().max(2.0);
+    load("open", short, ((rate * short).round() as u64).max(20), Some(rate))?;
+    load("closed", long, ((answered * long).round() as u64).max(20), None)?;
+    load("open", long, ((rate * long).round() as u64).max(20), Some(rate))?;
+    server.stop(Duration::from_secs(2));
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds).then(b.mode.cmp(&a.mode)));
+    Ok(Some(CoordinatedOmission {
+        server: cell.server.clone(),
+        workload: cell.workload.clone(),
+        rate_rps: rate,
+        capacity_rps: capacity,
+        closed_loop_rps: answered,
+        connections,
+        runs,
+    }))
+}
