@@ -9,6 +9,7 @@
 //! switches only the main thread), and thread-per-request servers' threads are gone by the end of a cell. The
 //! exact totals come from wait4's rusage when the server is reaped (see `process::reaping`).
 
+use crate::kernel_memory::KernelMemory;
 use clients::cost::ProcSample;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
@@ -54,6 +55,10 @@ pub struct Peaks {
     pub peak_threads: u64,
     pub peak_processes: u64,
     pub samples: u64,
+    /// The machine's kernel memory (`KernelStack`, `Slab`) at the first sample and its peak (each figure's own):
+    /// see [`crate::kernel_memory`].
+    pub start_kernel: Option<KernelMemory>,
+    pub peak_kernel: Option<KernelMemory>,
 }
 
 /// A thread sampling one process tree until [`Sampler::finish`].
@@ -84,6 +89,10 @@ impl Sampler {
                         peaks.hwm_kib = peaks.hwm_kib.max(s.hwm_kib);
                         peaks.peak_threads = peaks.peak_threads.max(s.threads);
                         peaks.peak_processes = peaks.peak_processes.max(s.processes);
+                        if let Some(kernel) = KernelMemory::read() {
+                            peaks.start_kernel.get_or_insert(kernel);
+                            peaks.peak_kernel = Some(peaks.peak_kernel.map_or(kernel, |peak| peak.max(kernel)));
+                        }
                     }
                 };
                 loop {

@@ -24,6 +24,7 @@ pub mod env;
 pub mod export;
 pub mod format;
 pub mod http;
+pub mod kernel_memory;
 pub mod limits;
 pub mod matrix;
 pub mod model;
