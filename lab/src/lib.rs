@@ -7,7 +7,7 @@
 //! - [`process`], [`run`]: servers and clients as child processes (own process groups), cell by cell;
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
-//! - [`model`], [`analysis`], [`narrative`]: the prediction, the original experiment, sentences from numbers;
+//! - [`model`], [`predict`], [`analysis`], [`narrative`]: the predictions (waits; throughput from measured inputs), the original experiment, sentences from numbers;
 //! - [`soak`]: the same servers over minutes — drift and growth; [`slowloris`]: slow clients against them;
 //! - [`capacity`]: the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
@@ -30,6 +30,7 @@ pub mod matrix;
 pub mod model;
 pub mod narrative;
 pub mod plan;
+pub mod predict;
 pub mod process;
 pub mod progress;
 pub mod results;

@@ -149,6 +149,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome, String> {
         notes,
         soak,
     };
+    crate::predict::fill(&mut run);
     run.analysis = analysis::analyse(&run);
     run.analysis.narrative = narrative::sentences(&run);
     let total = clock.elapsed().as_secs_f64();
