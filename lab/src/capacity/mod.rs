@@ -41,7 +41,7 @@ const MAX_CONNECTIONS: u64 = 4096;
 /// `lab capacity` flags.
 #[derive(Debug, Clone, Args)]
 pub struct CapacityArgs {
-    /// The lab's servers, comma-separated (default: all of them).
+    /// The lab's servers, comma-separated, or `none` (default: all of them; `--server` adds others).
     #[arg(long)]
     pub servers: Option<String>,
     /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
@@ -140,10 +140,8 @@ pub struct Options {
 impl Options {
     pub fn from_args(args: CapacityArgs) -> Result<Options, String> {
         let mut servers = match args.servers.as_deref() {
-            None if args.foreign.is_empty() => {
-                BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
-            }
-            None | Some("none") => vec![],
+            None => BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect(),
+            Some("none") => vec![],
             Some(list) => split(list)
                 .map(|s| {
                     if BUILTIN_SERVERS.contains(&s) {
@@ -155,7 +153,11 @@ impl Options {
                 .collect::<Result<Vec<_>, _>>()?,
         };
         for spec in &args.foreign {
-            servers.push(ServerSpec::parse_foreign(spec)?);
+            let foreign = ServerSpec::parse_foreign(spec)?;
+            if servers.iter().any(|s| s.name() == foreign.name()) {
+                return Err(format!("two servers are named {}", foreign.name()));
+            }
+            servers.push(foreign);
         }
         if servers.is_empty() {
             return Err("no server to measure".into());
