@@ -241,7 +241,8 @@ pub struct ServerCost {
     /// How many /proc samples were taken.
     pub samples: u64,
     /// Growth of the machine's kernel memory (`KernelStack`, `Slab` of /proc/meminfo) from the first sample to
-    /// its peak during the cell: kernel stacks of the server's threads, sockets of both ends, and anything else
+    /// the server's peak (its largest RSS and thread count) during the cell: kernel stacks of the server's
+    /// threads, sockets of both ends, and anything else
     /// the machine did meanwhile. Absent from runs made before it was added.
     #[serde(default)]
     pub kernel_growth: Option<crate::kernel_memory::KernelMemory>,

@@ -246,7 +246,7 @@ impl Runner<'_> {
             voluntary_ctxt: server_usage.voluntary_ctxt,
             nonvoluntary_ctxt: server_usage.nonvoluntary_ctxt,
             samples: peaks.samples,
-            kernel_growth: peaks.peak_kernel.zip(peaks.start_kernel).map(|(peak, start)| peak.since(start)),
+            kernel_growth: peaks.kernel_at_peak.zip(peaks.start_kernel).map(|(peak, start)| peak.since(start)),
         };
         client.outcome(&server, Some(server_cost))
     }
