@@ -332,7 +332,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
     bench.load.push(load_sample("start"));
     let throughput = Bench {
         bin_dir: &bin_dir,
-        scratch: &scratch,
+        scratch: scratch.path(),
         interrupted: &interrupted,
         duration: options.duration,
         connections: options.connections,
@@ -344,7 +344,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
             levels,
             hello_ms,
             bin_dir: &bin_dir,
-            scratch: &scratch,
+            scratch: scratch.path(),
             limits: &limits,
             interrupted: interrupted.clone(),
         };
@@ -369,7 +369,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
             Part::Overhead => bench.overhead = overhead(&bin_dir),
         }
     }
-    run::remove_scratch(&scratch);
+    drop(scratch);
     bench.load.push(load_sample("end"));
     bench.interrupted = interrupted.load(Ordering::Relaxed);
     bench.targets = targets::targets(&bench);
@@ -413,13 +413,13 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
     };
     let options = MatrixOptions {
         config: MatrixConfig::for_profile(ProfileName::Quick),
-        out: out.clone(),
+        out: out.path().to_path_buf(),
         bin_dir: Some(bin_dir.to_path_buf()),
         check_shape: false,
         soak: SoakSettings::default(),
     };
     let result = matrix::run_matrix(options);
-    run::remove_scratch(&out);
+    drop(out);
     match result {
         Ok(outcome) => {
             let run = outcome.run;
@@ -444,17 +444,7 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
     }
 }
 
-/// The median of `values` (the mean of the middle two for an even count); None when empty.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
-        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
-    }
-}
+pub use harness::stats::median;
 
 fn notes(run: &BenchRun, limits: &crate::results::Limits, took: Duration) -> Vec<String> {
     let mut notes = Vec::new();

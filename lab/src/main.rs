@@ -394,7 +394,7 @@ fn cmd_verify(args: VerifyArgs) -> ExitCode {
     };
     let mut all_passed = true;
     for spec in &servers {
-        let db = scratch.join(format!("{}.sqlite", spec.name()));
+        let db = scratch.path().join(format!("{}.sqlite", spec.name()));
         let mut server = match Server::start(spec, &bin_dir, &db, Duration::from_secs(15)) {
             Ok(server) => server,
             Err(e) => {
@@ -422,7 +422,6 @@ fn cmd_verify(args: VerifyArgs) -> ExitCode {
             println!("    {} {}: {}", check.outcome, check.name, check.detail);
         }
     }
-    lab::run::remove_scratch(&scratch);
     if all_passed {
         ExitCode::SUCCESS
     } else {

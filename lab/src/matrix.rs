@@ -105,7 +105,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome, String> {
     let mut runner = Runner {
         config,
         bin_dir: bin_dir.clone(),
-        scratch: scratch.clone(),
+        scratch: scratch.path().to_path_buf(),
         limits: limits.clone(),
         interrupted,
         measured: Duration::ZERO,
@@ -116,7 +116,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome, String> {
     } else {
         (runner.run(&cells), None)
     };
-    run::remove_scratch(&scratch);
+    drop(scratch);
 
     let mut notes = Vec::new();
     if build != "release" {

@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::results::{Cell, ClientCost, Failures, Limits, Measurement, ServerCost, ServerRecord, Spread};
 use crate::verify;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -388,7 +388,7 @@ pub(crate) fn run_client(
                 ));
             }
             if killed_for.is_some() {
-                process::signal_group(client_pid, libc::SIGKILL);
+                process::signal_group(client_pid, process::Signal::KILL);
             }
         }
         if server_exit.is_none() {
@@ -401,7 +401,7 @@ pub(crate) fn run_client(
     };
     let window = started.elapsed();
     // The client's own children (if it forked workers) go with it.
-    process::signal_group(client_pid, libc::SIGKILL);
+    process::signal_group(client_pid, process::Signal::KILL);
     let stdout = stdout_reader.join().unwrap_or_default();
     Ok(ClientRun { status, usage, stdout, stderr, window, killed_for, server_exit })
 }
@@ -628,13 +628,7 @@ fn result_line(cell: &Cell) -> String {
     }
 }
 
-/// A scratch directory for the run's SQLite files.
-pub fn scratch_dir(run_id: &str) -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("lab-{run_id}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-pub fn remove_scratch(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
+/// A scratch directory for the run's SQLite files, removed with them when dropped.
+pub fn scratch_dir(run_id: &str) -> std::io::Result<harness::TempDir> {
+    harness::temp_dir(&format!("lab-{run_id}-"))
 }

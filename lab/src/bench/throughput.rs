@@ -13,7 +13,7 @@ use crate::plan::{ClientSpec, ServerSpec};
 use crate::process::{self, Server, StartError};
 use crate::progress::Progress;
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
-use clients::cost::ProcSample;
+use harness::proc::ProcSample;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::AtomicBool;

@@ -233,12 +233,12 @@ pub fn run(options: &SlowlorisOptions) -> Result<(SlowlorisRun, Vec<PathBuf>), S
             continue;
         }
         eprintln!("lab: attacking {}", spec.name());
-        let db = scratch.join(format!("{}.sqlite", spec.name()));
+        let db = scratch.path().join(format!("{}.sqlite", spec.name()));
         let result = attack_server(spec, &bin_dir, &db, options, &interrupted);
         eprintln!("lab: {}", result.verdict);
         servers.push(result);
     }
-    crate::run::remove_scratch(&scratch);
+    drop(scratch);
     let run = SlowlorisRun {
         schema_version: SCHEMA_VERSION,
         kind: "slowloris".into(),
@@ -376,14 +376,7 @@ fn attack_server(
     result
 }
 
-/// The value at quantile `q` of an ascending slice (nearest rank).
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
+use harness::stats::quantile;
 
 fn summarize_attack(outcome: &attack::AttackOutcome, requested: u64) -> AttackSummary {
     let conns = &outcome.connections;
