@@ -31,6 +31,19 @@ pub mod process;
 pub mod progress;
 pub mod results;
 pub mod run;
+pub mod session;
 pub mod slowloris;
 pub mod soak;
 pub mod verify;
+
+/// Bad input — a flag, a list, a file the user named: `lab` exits 2 with this one line (see `main`).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

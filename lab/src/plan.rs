@@ -191,12 +191,13 @@ impl FromStr for ClientSpec {
 }
 
 /// A named set of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileName {
     Quick,
     Default,
     Full,
-    /// One workload on one long-lived server each, for minutes: drift and growth (see `soak`).
+    /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
+    #[value(skip)]
     Soak,
 }
 

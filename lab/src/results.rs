@@ -4,42 +4,44 @@
 //! the raw figures of every repetition, not only the medians. Bump [`SCHEMA_VERSION`] on any change that renames,
 //! removes or re-types a field; adding an optional field is not a change of version.
 
+pub use crate::session::RunHeader;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The version of the run JSON this lab writes (top-level `schema_version`).
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// One run of the matrix.
+/// One run of the matrix (or of a soak).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Run {
-    pub schema_version: u32,
-    /// UTC start time plus short git commit, e.g. `20261126T150102Z-1a2b3c4`; names every file of the run.
-    pub run_id: String,
-    /// RFC 3339 start and end of the run (builds excluded).
-    pub started_at: String,
-    pub finished_at: String,
-    /// `quick`, `default` or `full`.
+    /// Run id, times, build, environment, interrupted, notes: what every command's document starts with. Its
+    /// fields read as the run's own (`run.run_id`), through `Deref`.
+    #[serde(flatten)]
+    pub header: RunHeader,
+    /// `quick`, `default`, `full` or `soak`.
     pub profile: String,
-    /// Which cargo profile built the measured binaries: `release`, `debug` or `unknown`. Debug numbers say so.
-    pub build: String,
-    /// Where the server and client binaries were taken from.
-    pub bin_dir: String,
     pub settings: Settings,
-    pub environment: Environment,
     /// Every server of the run, with the outcome of its verification.
     pub servers: Vec<ServerRecord>,
     pub cells: Vec<Cell>,
     pub analysis: Analysis,
     pub overhead: Overhead,
-    /// True when Ctrl-C (or SIGTERM) stopped the run: the cells not reached are `skipped`.
-    pub interrupted: bool,
-    /// Anything the reader must know that has no field of its own.
-    #[serde(default)]
-    pub notes: Vec<String>,
-    /// `--profile soak` only: the long runs, one long-lived server each (absent from other runs).
+    /// `lab soak` only: the long runs, one long-lived server each (absent from other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<Soak>,
+}
+
+impl std::ops::Deref for Run {
+    type Target = RunHeader;
+    fn deref(&self) -> &RunHeader {
+        &self.header
+    }
+}
+
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut RunHeader {
+        &mut self.header
+    }
 }
 
 /// The knobs the matrix ran with.

@@ -62,7 +62,19 @@ pub(crate) struct Fault {
     pub partial: Option<Box<Measurement>>,
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
+    /// A runner for `config`'s cells in `session` (its binaries, scratch directory, limits and Ctrl-C flag).
+    pub fn new(config: &'a MatrixConfig, session: &crate::session::Session) -> Runner<'a> {
+        Runner {
+            config,
+            bin_dir: session.bin_dir.clone(),
+            scratch: session.scratch.path().to_path_buf(),
+            limits: session.limits.clone(),
+            interrupted: session.interrupted.clone(),
+            measured: Duration::ZERO,
+        }
+    }
+
     pub fn run(&mut self, cells: &[CellSpec]) -> Outcome {
         let estimates: Vec<u64> = cells.iter().map(|c| self.estimate_ms(c, None)).collect();
         let mut progress = Progress::new(cells.len(), estimates.iter().sum());
@@ -626,9 +638,4 @@ fn result_line(cell: &Cell) -> String {
         }
         (status, _) => format!("{label}: {status}: {}", cell.reason.clone().unwrap_or_default()),
     }
-}
-
-/// A scratch directory for the run's SQLite files, removed with them when dropped.
-pub fn scratch_dir(run_id: &str) -> std::io::Result<harness::TempDir> {
-    harness::temp_dir(&format!("lab-{run_id}-"))
 }

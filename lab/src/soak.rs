@@ -1,4 +1,4 @@
-//! `lab matrix --profile soak`: each server, one long-lived process, loaded for minutes by back-to-back client
+//! `lab soak`: each server, one long-lived process, loaded for minutes by back-to-back client
 //! runs of about a minute each — a time series of throughput, latency, RSS and threads, and a verdict on drift
 //! (the last minute slower than the first) and growth (memory that only goes up: a leak).
 //!
@@ -12,11 +12,13 @@ use crate::analysis::linear_fit;
 use crate::client::ClientArgs;
 use crate::cost::{process_tree, sample_pids, Sampler};
 use crate::format;
+use crate::matrix::MatrixOutcome;
 use crate::plan::{MatrixConfig, ServerSpec};
 use crate::process::{self, Server};
 use crate::progress::Progress;
 use crate::results::{Failures, Measurement, ServerRecord, Soak, SoakMinute, SoakServer};
 use crate::run::{run_client, Fault, Runner, START_TIMEOUT, STOP_GRACE};
+use crate::session::Session;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -36,9 +38,9 @@ const CALIBRATION_MAX_REQUESTS: u64 = 1 << 22;
 /// How long to soak, from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct SoakSettings {
-    /// How long each server is loaded (`--soak-minutes`, default 10).
+    /// How long each server is loaded (`--minutes`, default 10).
     pub minutes: f64,
-    /// The length of one client run, one point of the series (`--soak-chunk-s`, default 60 s).
+    /// The length of one client run, one point of the series (`--chunk-s`, default 60 s).
     pub chunk: Duration,
 }
 
@@ -53,6 +55,38 @@ impl SoakSettings {
     pub fn chunks(&self) -> u32 {
         ((self.minutes * 60.0 / self.chunk.as_secs_f64()).round() as u32).max(1)
     }
+}
+
+/// What `lab soak` was asked to do.
+pub struct SoakOptions {
+    /// One workload, one concurrent client, one concurrency, the servers.
+    pub config: MatrixConfig,
+    pub settings: SoakSettings,
+    pub out: std::path::PathBuf,
+    /// Prebuilt binaries; None = build release binaries first.
+    pub bin_dir: Option<std::path::PathBuf>,
+}
+
+/// `lab soak`: every server soaked in turn in one [`Session`]; the run document is a matrix run with no cells and
+/// a `soak` section, written in every format.
+pub fn run_soak(options: SoakOptions) -> anyhow::Result<MatrixOutcome> {
+    let session = Session::start("soak", "", &options.out, options.bin_dir.clone())?;
+    let config = &options.config;
+    eprintln!(
+        "lab: run {}: soak of {} server(s), {} × {} min of {} at concurrency {}",
+        session.run_id,
+        config.servers.len(),
+        config.clients[0].label(),
+        options.settings.minutes,
+        config.workloads[0],
+        config.concurrency[0]
+    );
+    let mut runner = Runner::new(config, &session);
+    let (servers, soak) = run(&mut runner, options.settings);
+    let outcome = crate::run::Outcome { servers, cells: vec![], interrupted: runner.is_interrupted() };
+    let run = crate::matrix::finish_run(&session, config, outcome, runner.measured, Some(soak));
+    let files = session.write(&run, &crate::export::all())?;
+    Ok(MatrixOutcome { exit_code: if run.interrupted { 130 } else { 0 }, run, files })
 }
 
 /// Soaks every server of `runner.config` in turn. Returns the server records (verification) and the soak.

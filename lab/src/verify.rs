@@ -5,9 +5,13 @@
 //! own code. Checks run one after another on the lab's thread, each a blocking HTTP request.
 
 use crate::http::{self, Reply};
+use crate::plan::ServerSpec;
+use crate::process::Server;
 use crate::results::{CheckRecord, VerifyRecord};
+use anyhow::Context;
 use num_bigint::BigUint;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -146,6 +150,50 @@ fn summarize(checks: Vec<CheckRecord>) -> VerifyRecord {
         reason: failed.first().map(|c| format!("{}: {}", c.name, c.detail)),
         checks,
     }
+}
+
+/// `lab verify`: starts each server in turn, runs the checks, prints one line per server (and one per failed
+/// check) on stdout. Returns whether every server passed; an error only when the binaries cannot be had.
+pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>) -> anyhow::Result<bool> {
+    crate::limits::raise_nofile();
+    let needs_binaries = servers.iter().any(|s| matches!(s, ServerSpec::Builtin(_)));
+    let bin_dir = if needs_binaries { crate::session::binaries_dir(bin_dir)? } else { PathBuf::from(".") };
+    let scratch = harness::temp_dir("lab-verify-").context("cannot create a scratch directory")?;
+    let mut all_passed = true;
+    for spec in servers {
+        let db = scratch.path().join(format!("{}.sqlite", spec.name()));
+        let mut server = match Server::start(spec, &bin_dir, &db, Duration::from_secs(15)) {
+            Ok(server) => server,
+            Err(e) => {
+                all_passed = false;
+                println!("✘ {}: did not start: {}", spec.name(), e.message);
+                if !e.stderr_tail.is_empty() {
+                    println!("{}", indent(&e.stderr_tail));
+                }
+                continue;
+            }
+        };
+        let record = verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }));
+        server.stop(Duration::from_secs(2));
+        let passed = record.status == "passed";
+        all_passed &= passed;
+        println!(
+            "{} {}: {} ({} of {} checks passed)",
+            if passed { "✔" } else { "✘" },
+            spec.name(),
+            record.status,
+            record.passed,
+            record.checks.len()
+        );
+        for check in record.checks.iter().filter(|c| c.outcome != "pass") {
+            println!("    {} {}: {}", check.outcome, check.name, check.detail);
+        }
+    }
+    Ok(all_passed)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
 /// A record for a server that could not be verified (it did not start, or the run was interrupted).

@@ -311,7 +311,7 @@ fn cost_table(run: &Run, md: &mut String) {
     md.push('\n');
 }
 
-/// `--profile soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.
+/// `lab soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.
 fn soak_section(run: &Run, md: &mut String) {
     let Some(soak) = &run.soak else { return };
     let _ = writeln!(md, "## Soak\n");
