@@ -66,7 +66,7 @@ pub(crate) fn finish_run(
 ) -> Run {
     let mut run = Run {
         header: session.header(SCHEMA_VERSION, session.notes()),
-        profile: config.profile.name().to_string(),
+        profile: config.profile,
         settings: settings_of(config),
         servers: outcome.servers,
         cells: outcome.cells,

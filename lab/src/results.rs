@@ -8,6 +8,138 @@ pub use crate::session::RunHeader;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// A closed set of words in the JSON: an enum in the code, its word in the document (`"ok"`, `"not-run"`).
+/// It compares equal to its word, so `cell.status == "ok"` reads as before.
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word the JSON and the tables use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+    };
+}
+
+word_enum! {
+    /// What became of a cell, a soaked server, a minute of a soak, an attacked server.
+    Status {
+        /// Measured.
+        #[default]
+        Ok = "ok",
+        /// Tried and failed: `reason` says how.
+        Failed = "failed",
+        /// Not tried: `reason` says why (failed verify, interrupted, over the cell budget).
+        Skipped = "skipped",
+    }
+}
+
+word_enum! {
+    /// The outcome of a server's verification.
+    VerifyStatus {
+        #[default]
+        Passed = "passed",
+        Failed = "failed",
+        /// The server did not start, or the run was interrupted.
+        NotRun = "not-run",
+    }
+}
+
+word_enum! {
+    /// One check of the verification.
+    CheckOutcome {
+        #[default]
+        Pass = "pass",
+        Fail = "fail",
+        /// An optional check a foreign server does not implement.
+        Skip = "skip",
+    }
+}
+
+word_enum! {
+    /// Where a server comes from.
+    ServerKind {
+        /// A binary of the `servers` package.
+        #[default]
+        Builtin = "builtin",
+        /// `--server NAME='COMMAND'`.
+        Foreign = "foreign",
+    }
+}
+
+word_enum! {
+    /// How a server runs requests concurrently, as the model uses it (see `model::ConcurrencyModel`).
+    Model {
+        ThreadPerRequest = "thread-per-request",
+        Pool = "pool",
+        Async = "async",
+        #[default]
+        Unknown = "unknown",
+    }
+}
+
+word_enum! {
+    /// async-client's HTTP engine (`--engine`), part of a client's label: `async-client:lean`.
+    Engine {
+        #[default]
+        Surf = "surf",
+        Lean = "lean",
+    }
+}
+
+word_enum! {
+    /// Which side of a cell kept a whole core busy.
+    Bottleneck {
+        /// The client used a full core and the server did not: the figure is the client's ceiling.
+        ClientBound = "client-bound",
+        /// The server used a full core.
+        ServerBound = "server-bound",
+        #[default]
+        None = "none",
+    }
+}
+
 /// The version of the run JSON this lab writes (top-level `schema_version`).
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -19,7 +151,7 @@ pub struct Run {
     #[serde(flatten)]
     pub header: RunHeader,
     /// `quick`, `default`, `full` or `soak`.
-    pub profile: String,
+    pub profile: crate::plan::ProfileName,
     pub settings: Settings,
     /// Every server of the run, with the outcome of its verification.
     pub servers: Vec<ServerRecord>,
@@ -116,13 +248,13 @@ pub struct Limits {
 pub struct ServerRecord {
     pub name: String,
     /// `builtin` (a binary of the `servers` package) or `foreign` (`--server NAME='COMMAND'`).
-    pub kind: String,
+    pub kind: ServerKind,
     pub command: String,
     pub verify: VerifyRecord,
     /// The server's `/health` document, when it has one.
     pub health: Option<serde_json::Value>,
     /// How it runs requests concurrently, as the model uses it: `thread-per-request`, `pool`, `async` or `unknown`.
-    pub model: String,
+    pub model: Model,
     /// Worker or executor threads × processes, from `/health` (None when unknown or unbounded).
     pub worker_threads: Option<u64>,
 }
@@ -130,7 +262,7 @@ pub struct ServerRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyRecord {
     /// `passed`, `failed` or `not-run` (the server did not start, or the run was interrupted).
-    pub status: String,
+    pub status: VerifyStatus,
     pub passed: u64,
     pub failed: u64,
     /// The first failed check, in one line; None when passed.
@@ -142,7 +274,7 @@ pub struct VerifyRecord {
 pub struct CheckRecord {
     pub name: String,
     /// `pass`, `fail` or `skip` (an optional check a foreign server does not implement).
-    pub outcome: String,
+    pub outcome: CheckOutcome,
     pub detail: String,
 }
 
@@ -161,7 +293,7 @@ pub struct Cell {
     pub warmup: u64,
     pub keep_alive: bool,
     /// `ok`, `failed` (see `reason`) or `skipped` (see `reason`).
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     /// The last lines of the server's (or client's) stderr when the cell failed.
     pub stderr_tail: Option<String>,
@@ -184,7 +316,7 @@ pub struct Cell {
     /// expected ÷ measured wall time: 1.0 is the model's ideal.
     pub efficiency: Option<f64>,
     /// `client-bound`, `server-bound` or `none`.
-    pub bottleneck: Option<String>,
+    pub bottleneck: Option<Bottleneck>,
     /// Every repetition's raw figures.
     pub runs: Vec<Measurement>,
 }
@@ -355,7 +487,7 @@ pub struct SoakServer {
     pub server: String,
     /// `ok`, `failed` (a minute failed and the soak of this server stopped there: see `reason`) or `skipped`
     /// (failed verify, interrupted).
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     pub stderr_tail: Option<String>,
     /// RSS (all its processes) right after start-up, before any load.
@@ -398,7 +530,7 @@ pub struct SoakMinute {
     pub window_s: f64,
     pub requests: u64,
     /// `ok` or `failed` (see `reason`).
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     pub succeeded: u64,
     pub failed: u64,

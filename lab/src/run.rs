@@ -13,7 +13,10 @@ use crate::model::{self, ConcurrencyModel};
 use crate::plan::{CellSpec, MatrixConfig, ServerSpec, Workload};
 use crate::process::{self, reaping, OutputTail, Server, Usage};
 use crate::progress::Progress;
-use crate::results::{Cell, ClientCost, Failures, Limits, Measurement, ServerCost, ServerRecord, Spread};
+use crate::results::{
+    Cell, ClientCost, Failures, Limits, Measurement, ServerCost, ServerKind, ServerRecord, Spread, Status,
+    VerifyRecord, VerifyStatus,
+};
 use crate::verify;
 use std::io::Read;
 use std::path::PathBuf;
@@ -86,26 +89,18 @@ impl<'a> Runner<'a> {
             if self.is_interrupted() {
                 servers.push(server_record(spec, verify::not_run("the run was interrupted"), None));
                 for (i, cell) in mine {
-                    results.push(unmeasured(cell, "skipped", "the run was interrupted before this cell", None));
+                    results.push(unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None));
                     progress.finish_cell(estimates[i], &format!("skipped {}", cell.label()));
                 }
                 continue;
             }
             progress.line(&format!("verifying {}", spec.name()));
             let (record, model, start_tail) = self.verify_server(spec);
-            let verdict = match record.verify.status.as_str() {
-                "passed" => None,
-                "failed" => Some((
-                    "skipped",
-                    format!("failed verify: {}", record.verify.reason.clone().unwrap_or_default()),
-                    None,
-                )),
-                _ => Some((
-                    "failed",
-                    format!("server did not start: {}", record.verify.reason.clone().unwrap_or_default()),
-                    start_tail,
-                )),
-            };
+            // A server that failed verify is skipped; one that did not start has failed (with its stderr).
+            let verdict = unverified(&record.verify).map(|(status, reason)| {
+                let tail = if status == Status::Failed { start_tail } else { None };
+                (status, reason, tail)
+            });
             match &verdict {
                 None => progress.line(&format!(
                     "{}: verify passed ({} checks), model {}",
@@ -120,12 +115,12 @@ impl<'a> Runner<'a> {
             servers.push(record);
             for (i, cell) in mine {
                 if let Some((status, reason, tail)) = &verdict {
-                    results.push(unmeasured(cell, status, reason, tail.clone()));
+                    results.push(unmeasured(cell, *status, reason, tail.clone()));
                     progress.finish_cell(estimates[i], &format!("{status} {}", cell.label()));
                     continue;
                 }
                 if self.is_interrupted() {
-                    results.push(unmeasured(cell, "skipped", "the run was interrupted before this cell", None));
+                    results.push(unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None));
                     progress.finish_cell(estimates[i], &format!("skipped {}", cell.label()));
                     continue;
                 }
@@ -286,7 +281,7 @@ impl<'a> Runner<'a> {
             measured.effective_concurrency,
             crate::format::seconds(budget)
         );
-        let mut skipped = unmeasured(cell, "skipped", &reason, None);
+        let mut skipped = unmeasured(cell, Status::Skipped, &reason, None);
         skipped.expected_wall_s = Some(measured.expected_wall_s);
         skipped.effective_concurrency = Some(measured.effective_concurrency);
         Some(skipped)
@@ -487,27 +482,40 @@ impl ClientRun {
 
 pub(crate) fn server_record(
     spec: &ServerSpec,
-    verify: crate::results::VerifyRecord,
+    verify: VerifyRecord,
     health: Option<serde_json::Value>,
 ) -> ServerRecord {
     let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
     let (kind, command) = match spec {
-        ServerSpec::Builtin(name) => ("builtin", format!("{name} --host 127.0.0.1 --port 0 --quiet --db PATH")),
-        ServerSpec::Foreign { command, .. } => ("foreign", command.clone()),
+        ServerSpec::Builtin(name) => {
+            (ServerKind::Builtin, format!("{name} --host 127.0.0.1 --port 0 --quiet --db PATH"))
+        }
+        ServerSpec::Foreign { command, .. } => (ServerKind::Foreign, command.clone()),
     };
     ServerRecord {
         name: spec.name().to_string(),
-        kind: kind.to_string(),
+        kind,
         command,
         verify,
         health,
-        model: model.name().to_string(),
+        model: model.kind(),
         worker_threads: model.threads(),
     }
 }
 
+/// Why a server's cells (or its soak) are not measured, from its verification: None when it passed; skipped
+/// when it answered wrongly; failed when it did not start.
+pub(crate) fn unverified(verify: &VerifyRecord) -> Option<(Status, String)> {
+    let reason = verify.reason.clone().unwrap_or_default();
+    match verify.status {
+        VerifyStatus::Passed => None,
+        VerifyStatus::Failed => Some((Status::Skipped, format!("failed verify: {reason}"))),
+        VerifyStatus::NotRun => Some((Status::Failed, format!("server did not start: {reason}"))),
+    }
+}
+
 /// A cell that was not measured: skipped (verify failed, interrupted) or failed before it ran.
-pub fn unmeasured(cell: &CellSpec, status: &str, reason: &str, stderr_tail: Option<String>) -> Cell {
+pub fn unmeasured(cell: &CellSpec, status: Status, reason: &str, stderr_tail: Option<String>) -> Cell {
     Cell {
         id: cell.id(),
         server: cell.server.name().to_string(),
@@ -517,7 +525,7 @@ pub fn unmeasured(cell: &CellSpec, status: &str, reason: &str, stderr_tail: Opti
         requests: cell.requests,
         warmup: cell.warmup,
         keep_alive: true,
-        status: status.to_string(),
+        status,
         reason: Some(reason.to_string()),
         stderr_tail,
         limit_hint: None,
@@ -547,12 +555,12 @@ fn summarize_cell(
     fault: Option<Fault>,
     limits: &Limits,
 ) -> Cell {
-    let mut cell = unmeasured(spec, "ok", "", None);
+    let mut cell = unmeasured(spec, Status::Ok, "", None);
     cell.keep_alive = config.keep_alive;
     cell.reason = None;
     let mut all = runs.clone();
     if let Some(fault) = &fault {
-        cell.status = "failed".to_string();
+        cell.status = Status::Failed;
         cell.reason = Some(fault.reason.clone());
         cell.stderr_tail = fault.stderr_tail.clone();
         all.extend(fault.partial.as_deref().cloned());
@@ -591,11 +599,11 @@ fn summarize_cell(
             }
         }
         if let (Some(c), Some(s)) = (&median.client_cost, &median.server_cost) {
-            cell.bottleneck = Some(model::bottleneck(c.cpu_cores, s.cpu_cores).to_string());
+            cell.bottleneck = Some(model::bottleneck(c.cpu_cores, s.cpu_cores));
         }
     }
     cell.runs = all;
-    if cell.failed > 0 || cell.status == "failed" {
+    if cell.failed > 0 || cell.status == Status::Failed {
         let stderr = cell.stderr_tail.clone().unwrap_or_default();
         cell.limit_hint = limits::hint(
             limits,
@@ -620,8 +628,8 @@ fn last_line(text: &str) -> Option<String> {
 fn result_line(cell: &Cell) -> String {
     let label =
         format!("{} × {} {} c={} n={}", cell.server, cell.client, cell.workload, cell.concurrency, cell.requests);
-    match (cell.status.as_str(), cell.wall_s) {
-        ("ok", Some(wall)) => {
+    match (cell.status, cell.wall_s) {
+        (Status::Ok, Some(wall)) => {
             let mut line = format!(
                 "{label}: {} · {} · p99 {}",
                 crate::format::seconds(wall),

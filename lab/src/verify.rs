@@ -7,7 +7,7 @@
 use crate::http::{self, Reply};
 use crate::plan::ServerSpec;
 use crate::process::Server;
-use crate::results::{CheckRecord, VerifyRecord};
+use crate::results::{CheckOutcome, CheckRecord, VerifyRecord, VerifyStatus};
 use anyhow::Context;
 use num_bigint::BigUint;
 use std::net::SocketAddr;
@@ -44,11 +44,11 @@ pub fn verify(addr: SocketAddr, foreign: bool) -> VerifyRecord {
     let mut checks: Vec<CheckRecord> = Vec::new();
     let mut record = |name: String, outcome: Outcome| {
         let (outcome, detail) = match outcome {
-            Outcome::Pass => ("pass", String::new()),
-            Outcome::Fail(why) => ("fail", why),
-            Outcome::Skip(why) => ("skip", why),
+            Outcome::Pass => (CheckOutcome::Pass, String::new()),
+            Outcome::Fail(why) => (CheckOutcome::Fail, why),
+            Outcome::Skip(why) => (CheckOutcome::Skip, why),
         };
-        checks.push(CheckRecord { name, outcome: outcome.to_string(), detail });
+        checks.push(CheckRecord { name, outcome, detail });
     };
 
     // /health: the JSON the lab's model reads.
@@ -144,7 +144,7 @@ fn summarize(checks: Vec<CheckRecord>) -> VerifyRecord {
     let failed: Vec<&CheckRecord> = checks.iter().filter(|c| c.outcome == "fail").collect();
     let passed = checks.iter().filter(|c| c.outcome == "pass").count() as u64;
     VerifyRecord {
-        status: if failed.is_empty() { "passed" } else { "failed" }.to_string(),
+        status: if failed.is_empty() { VerifyStatus::Passed } else { VerifyStatus::Failed },
         passed,
         failed: failed.len() as u64,
         reason: failed.first().map(|c| format!("{}: {}", c.name, c.detail)),
@@ -198,7 +198,13 @@ fn indent(text: &str) -> String {
 
 /// A record for a server that could not be verified (it did not start, or the run was interrupted).
 pub fn not_run(reason: &str) -> VerifyRecord {
-    VerifyRecord { status: "not-run".into(), passed: 0, failed: 0, reason: Some(reason.to_string()), checks: vec![] }
+    VerifyRecord {
+        status: VerifyStatus::NotRun,
+        passed: 0,
+        failed: 0,
+        reason: Some(reason.to_string()),
+        checks: vec![],
+    }
 }
 
 fn check_health(body: &str) -> Outcome {

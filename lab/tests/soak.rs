@@ -30,7 +30,7 @@ fn a_short_soak_writes_a_series_per_server() {
     common::assert_no_process_left(&marker);
     let json = common::run_json(&out);
     let run = Run::load(&json).unwrap();
-    assert_eq!((run.profile.as_str(), run.kind.as_str()), ("soak", "soak"));
+    assert_eq!((run.profile, run.kind.as_str()), (lab::plan::ProfileName::Soak, "soak"));
     assert!(run.cells.is_empty());
     let soak = run.soak.as_ref().expect("a soak section");
     assert_eq!((soak.workload.as_str(), soak.client.as_str(), soak.concurrency), ("mixed", "async-client", 8));

@@ -263,9 +263,9 @@ fn model_table(run: &Run, md: &mut String) {
             c.requests,
             c.effective_concurrency.map_or("—".into(), |e| e.to_string()),
             c.expected_wall_s.map_or("—".into(), format::seconds),
-            c.wall_s.filter(|_| c.is_ok()).map_or(c.status.clone(), format::seconds),
+            c.wall_s.filter(|_| c.is_ok()).map_or(c.status.to_string(), format::seconds),
             c.efficiency.map_or("—".into(), |e| format!("{e:.2}")),
-            c.bottleneck.clone().unwrap_or_else(|| "—".into())
+            c.bottleneck.map_or("—", |b| b.as_str())
         );
     }
     md.push('\n');
@@ -305,7 +305,7 @@ fn cost_table(run: &Run, md: &mut String) {
             s.nonvoluntary_ctxt,
             client.map_or("—".into(), |c| format!("{:.2}", c.cpu_cores)),
             client.and_then(|c| c.peak_threads).map_or("—".into(), |t| t.to_string()),
-            c.bottleneck.clone().unwrap_or_else(|| "—".into())
+            c.bottleneck.map_or("—", |b| b.as_str())
         );
     }
     md.push('\n');

@@ -21,7 +21,7 @@ use crate::export::{Exporter, JsonExporter};
 use crate::format;
 use crate::plan::ServerSpec;
 use crate::process::Server;
-use crate::results::{Failures, RunHeader};
+use crate::results::{Failures, RunHeader, Status};
 use crate::session::Session;
 use attack::Fate;
 use probe::{Outcome, Probe, Prober};
@@ -101,7 +101,7 @@ pub struct SlowlorisServer {
     /// The command line it was started with (`{port}` filled in for foreign servers).
     pub command: String,
     /// `ok`, `failed` (did not start, or died during the attack: see `reason`) or `skipped` (interrupted).
-    pub status: String,
+    pub status: crate::results::Status,
     pub reason: Option<String>,
     pub stderr_tail: Option<String>,
     /// Median latency of a few probes before the attack (µs).
@@ -211,7 +211,7 @@ pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<Path
         if session.is_interrupted() {
             servers.push(SlowlorisServer {
                 server: spec.name().to_string(),
-                status: "skipped".into(),
+                status: Status::Skipped,
                 reason: Some("the run was interrupted".into()),
                 ..Default::default()
             });
@@ -249,7 +249,7 @@ fn attack_server(
     options: &SlowlorisOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> SlowlorisServer {
-    let mut result = SlowlorisServer { server: spec.name().to_string(), status: "ok".into(), ..Default::default() };
+    let mut result = SlowlorisServer { server: spec.name().to_string(), status: Status::Ok, ..Default::default() };
     let timeout_arg = options.header_timeout_s.map(|s| s.to_string());
     let started = match spec {
         ServerSpec::Builtin(name) => {
@@ -270,7 +270,7 @@ fn attack_server(
     let mut server = match started {
         Ok(server) => server,
         Err(e) => {
-            result.status = "failed".into();
+            result.status = Status::Failed;
             result.reason = Some(format!("server did not start: {}", e.message));
             result.stderr_tail = Some(e.stderr_tail);
             result.verdict = format!("{}: did not start — {}", spec.name(), e.message);
@@ -326,7 +326,7 @@ fn attack_server(
     let tail = server.stderr_tail(20);
     server.stop(Duration::from_secs(2));
     if let Some(status) = died {
-        result.status = "failed".into();
+        result.status = Status::Failed;
         result.reason = Some(format!("the server exited during the attack ({status})"));
         result.stderr_tail = Some(tail);
     }
