@@ -424,7 +424,7 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
 }
 
 fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> Result<u8> {
-    let mut run = Run::load(&path).map_err(usage)?;
+    let mut run = Run::load(&path)?;
     if reanalyse {
         run.analysis = lab::analysis::analyse(&run);
         run.analysis.narrative = lab::narrative::sentences(&run);
@@ -440,8 +440,8 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> Result<u8
 }
 
 fn cmd_compare(a: PathBuf, b: PathBuf, out: Option<PathBuf>) -> Result<u8> {
-    let run_a = Run::load(&a).map_err(usage)?;
-    let run_b = Run::load(&b).map_err(usage)?;
+    let run_a = Run::load(&a)?;
+    let run_b = Run::load(&b)?;
     let md = compare::compare(&run_a, &run_b);
     match out {
         Some(path) => std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?,

@@ -546,7 +546,12 @@ pub struct SoakMinute {
 }
 
 impl Run {
-    pub fn load(path: &Path) -> Result<Run, String> {
+    /// Reads a run JSON; a file that is not one (of this schema version) is the user's input error.
+    pub fn load(path: &Path) -> Result<Run, crate::UsageError> {
+        Run::read(path).map_err(crate::UsageError)
+    }
+
+    fn read(path: &Path) -> Result<Run, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;

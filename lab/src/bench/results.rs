@@ -75,7 +75,12 @@ impl JsonDocument for BenchRun {
 }
 
 impl BenchRun {
-    pub fn load(path: &Path) -> Result<BenchRun, String> {
+    /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
+    pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
+        BenchRun::read(path).map_err(crate::UsageError)
+    }
+
+    fn read(path: &Path) -> Result<BenchRun, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let run: BenchRun =
             serde_json::from_str(&text).map_err(|e| format!("{} is not a bench run: {e}", path.display()))?;
