@@ -1,4 +1,4 @@
-//! `lab bench`: the performance issue's benchmark, five parts measured side by side in one run.
+//! `lab bench`: the performance benchmark, five parts measured side by side in one run.
 //!
 //! 1. instrument — the lab's clients against wrk (and oha) on the fastest server: is the lab's load generator
 //!    good enough not to cap what it measures?

@@ -269,7 +269,6 @@ impl MatrixConfig {
         match profile {
             // CI's reproduction: the original experiment's shape and one of each model, in well under a minute.
             ProfileName::Quick => MatrixConfig {
-                profile,
                 servers: ["thread-server", "pool-server", "smol-server"]
                     .iter()
                     .map(|s| ServerSpec::Builtin(s.to_string()))
@@ -277,15 +276,12 @@ impl MatrixConfig {
                 clients: vec!["blocking-client".parse().unwrap(), "async-client".parse().unwrap()],
                 workloads: vec![Workload::Io, Workload::Baseline, Workload::Blocking],
                 concurrency: vec![10, 100],
-                io_high_concurrency: vec![],
                 blocking_concurrency: vec![10],
-                requests: None,
                 settings: WorkloadSettings { hello_ms: 200, block_ms: 100, fact_n: 2000 },
-                repeat: 1,
-                keep_alive: true,
-                timeout: None,
                 cell_budget: Duration::from_secs(15),
-            },
+                ..MatrixConfig::for_profile(ProfileName::Default)
+            }
+            .with_profile(ProfileName::Quick),
             ProfileName::Default => MatrixConfig {
                 profile,
                 servers: all_servers,

@@ -57,7 +57,7 @@ pub struct BenchRun {
     pub reach: SweepPart,
     pub cost: SweepPart,
     pub overhead: OverheadPart,
-    /// Every target of the performance issue, with the measured figure and whether it was met.
+    /// Every performance target (README, "Performance"), with the measured figure and whether it was met.
     pub targets: Vec<Target>,
 }
 
@@ -217,7 +217,7 @@ pub struct Ratio {
     pub value: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
-    /// The issue's target (value ≥ target); null for ratios reported without one.
+    /// The target (value ≥ target); null for ratios reported without one.
     pub target: Option<f64>,
     pub met: Option<bool>,
 }
@@ -273,7 +273,7 @@ pub struct OverheadPart {
     pub outside_per_cell_s: Option<f64>,
 }
 
-/// One target of the performance issue.
+/// One performance target.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Target {
     /// `instrument`, `servers`, `reach`, `cost`, `overhead`.

@@ -40,7 +40,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 /// Probes before the attack, for a baseline latency.
 const BASELINE_PROBES: usize = 5;
-/// The bar: `/no/param` answers within this while the attack runs.
+/// The bar a server must meet: `/no/param` answers within this while the attack runs.
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 /// What `lab slowloris` was asked to do.

@@ -2,7 +2,7 @@
 //! [`Outcome`] — a response, the connection closed or reset, or silence — instead of failing on the first
 //! surprise the way a well-behaved client (or `common`'s strict one) must.
 //!
-//! Shared by the reliability tests (issue 6): the hostile catalogue, the limits, slow clients and fuzzing.
+//! Shared by the reliability tests: the hostile catalogue, the limits, slow clients and fuzzing.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
