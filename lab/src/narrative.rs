@@ -325,7 +325,7 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
 fn failure_sentence(run: &Run) -> Option<String> {
     // Grouped by reason: the same fault on twenty cells is one line, not twenty.
     let mut groups: Vec<(String, Vec<&Cell>)> = Vec::new();
-    for cell in run.cells.iter().filter(|c| c.status == "failed") {
+    for cell in run.cells.iter().filter(|c| c.status == crate::results::Status::Failed) {
         let mut reason = cell.reason.clone().unwrap_or_default();
         if let Some(h) = &cell.limit_hint {
             reason.push_str(&format!(" — limit: {h}"));

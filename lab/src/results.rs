@@ -591,6 +591,6 @@ impl Run {
 
 impl Cell {
     pub fn is_ok(&self) -> bool {
-        self.status == "ok"
+        self.status == Status::Ok
     }
 }

@@ -175,7 +175,7 @@ pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>) -> anyho
         };
         let record = verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }));
         server.stop(Duration::from_secs(2));
-        let passed = record.status == "passed";
+        let passed = record.status == VerifyStatus::Passed;
         all_passed &= passed;
         println!(
             "{} {}: {} ({} of {} checks passed)",

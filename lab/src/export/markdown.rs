@@ -5,8 +5,7 @@
 use super::table::Table;
 use super::{chart_path, Artifact, Exporter};
 use crate::format;
-use crate::results::Status;
-use crate::results::{Cell, Environment, Run};
+use crate::results::{Cell, Environment, Run, Status};
 use crate::row;
 use std::fmt::Write;
 use std::io;
@@ -21,10 +20,10 @@ impl Exporter for MarkdownExporter {
 
 /// How one cell reads in its workload's table: wall time (io, blocking) or throughput, then p99.
 pub fn cell_text(cell: &Cell) -> String {
-    match cell.status.as_str() {
-        "ok" => {}
-        "skipped" => return "skipped".to_string(),
-        _ => return "**failed**".to_string(),
+    match cell.status {
+        Status::Ok => {}
+        Status::Skipped => return "skipped".to_string(),
+        Status::Failed => return "**failed**".to_string(),
     }
     let (Some(wall), Some(rate), Some(lat)) = (cell.wall_s, cell.throughput_rps, cell.latency_us) else {
         return "no figures".to_string();

@@ -3,6 +3,7 @@
 use super::SlowlorisRun;
 use crate::export::{markdown, Artifact, Exporter};
 use crate::format;
+use crate::results::Status;
 use std::fmt::Write;
 use std::io;
 
@@ -54,7 +55,7 @@ pub fn render(run: &SlowlorisRun) -> String {
     let us = |v: Option<f64>| v.map_or("—".to_string(), format::micros);
     for server in &run.servers {
         let (a, p, c) = (&server.attack, &server.probes, &server.server_cost);
-        if server.status == "skipped" || (server.status == "failed" && a.opened == 0) {
+        if server.status == Status::Skipped || (server.status == Status::Failed && a.opened == 0) {
             let _ = writeln!(
                 md,
                 "| {} | {} | | | | | | | | | | | | |",
