@@ -8,7 +8,7 @@
 
 //!
 //! The module in three parts: this file is the loop (servers in turn, each verified, then its cells one by one);
-//! [`client`] runs one client process against a running server and reads what it reports; [`summary`] turns the
+//! `client` runs one client process against a running server and reads what it reports; `summary` turns the
 //! repetitions of a cell into the cell's record (median, spread, prediction, limit hint).
 
 mod client;

@@ -215,8 +215,7 @@ pub fn raise_fd_limit() -> u64 {
 
 /// The number of threads of process `pid`, from /proc/PID/status.
 pub fn thread_count(pid: u32) -> Option<usize> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
+    harness::proc::ProcSample::read(pid).ok().map(|s| s.threads as usize)
 }
 
 /// The number of open file descriptors of process `pid`.
