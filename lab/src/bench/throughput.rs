@@ -13,7 +13,7 @@ use crate::plan::{ClientSpec, ServerSpec};
 use crate::process::{self, Server, StartError};
 use crate::progress::Progress;
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
-use clients::cost::ProcSample;
+use harness::proc::ProcSample;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::AtomicBool;
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 /// The path both parts load: an empty 200, the cost of the server machinery itself.
 pub const PATH: &str = "/no/param";
-/// The targets.
+/// The performance targets.
 pub const LEAN_OVER_WRK: f64 = 0.9;
 pub const LEAN_OVER_OHA: f64 = 1.0;
 pub const BEST_OVER_NGINX: f64 = 0.8;

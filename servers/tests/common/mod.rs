@@ -13,7 +13,6 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -57,23 +56,14 @@ macro_rules! tests_for {
 /// A directory of its own for one test's files (the SQLite database), removed when dropped.
 pub struct TestDir {
     pub path: PathBuf,
+    _dir: harness::TempDir,
 }
 
 impl TestDir {
-    /// `$TMPDIR/servers-test-PID-N-LABEL`: unique per test process and per call, so parallel tests never share.
+    /// `$TMPDIR/servers-test-LABEL-…`: unique per call, so parallel tests never share.
     pub fn new(label: &str) -> TestDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("servers-test-{}-{n}-{label}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create test dir");
-        TestDir { path }
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        let dir = harness::temp_dir(&format!("servers-test-{label}-")).expect("create test dir");
+        TestDir { path: dir.path().to_path_buf(), _dir: dir }
     }
 }
 
