@@ -28,7 +28,7 @@ const HEADER_TIMEOUT_S: &str = "1";
 enum Family {
     /// thread-server and pool-server.
     TinyHttp,
-    /// async-std-server and smol-server.
+    /// async-std-server, smol-server and tokio-server.
     Hyper,
 }
 
@@ -36,7 +36,7 @@ impl Family {
     fn of(server: &str) -> Family {
         match server {
             "thread-server" | "pool-server" => Family::TinyHttp,
-            "async-std-server" | "smol-server" => Family::Hyper,
+            "async-std-server" | "smol-server" | "tokio-server" => Family::Hyper,
             other => panic!("unknown server binary {other}"),
         }
     }
