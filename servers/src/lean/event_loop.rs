@@ -662,3 +662,16 @@ impl HttpDate {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/model.md counts a connection's state machine at about 220 bytes: what one more idle or waiting
+    /// connection adds besides the kernel's socket (and, while it sleeps, its reply's text).
+    #[test]
+    fn a_connection_is_small() {
+        let slot = std::mem::size_of::<Slot>();
+        assert!(slot <= 256, "a connection's slot takes {slot} bytes");
+    }
+}

@@ -17,7 +17,7 @@
 //!
 //! `--threads N` runs N loops, each on its own thread with its own listening socket on the port
 //! (SO_REUSEPORT): the kernel spreads new connections among them, and a connection stays on its loop for life.
-//! A connection's memory is its state machine (about 200 bytes) plus buffers only while bytes are in transit:
+//! A connection's memory is its state machine (about 220 bytes) plus buffers only while bytes are in transit:
 //! the read buffer is allocated when bytes arrive, sized to them, and freed once they are parsed; the write
 //! buffer lives until the response is sent. docs/model.md walks through a request's life here and in the
 //! async servers.
