@@ -119,6 +119,8 @@ struct Connection<'w> {
     /// The deadline this connection has an entry for in the timer heap, if any.
     queued: Option<Instant>,
     keep_alive: bool,
+    /// The request being answered is a HEAD: its response carries no body (RFC 9110 §9.3.2).
+    head_only: bool,
     /// The body of the request being answered, skipped after the response.
     body: Framing,
     request: Option<InProgress<'w>>,
@@ -299,6 +301,7 @@ impl<'w> EventLoop<'w> {
             deadline: Some(self.now + self.shared.limits.header_timeout),
             queued: None,
             keep_alive: true,
+            head_only: false,
             body: Framing::None,
             request: None,
         };
@@ -403,7 +406,7 @@ impl<'w> EventLoop<'w> {
             match &mut connection.state {
                 State::Head => {
                     let shared = self.shared;
-                    let (plan, len, body, keep_alive, logged) =
+                    let (plan, len, body, keep_alive, head_only, logged) =
                         match http1::parse_head(&connection.input[connection.start..], shared.limits.max_head_bytes) {
                             Parsed::Partial => match self.fill(connection) {
                                 Ok(true) => continue,
@@ -416,6 +419,7 @@ impl<'w> EventLoop<'w> {
                                 connection.input = Vec::new();
                                 connection.start = 0;
                                 connection.keep_alive = false;
+                                connection.head_only = false;
                                 connection.body = Framing::None;
                                 self.respond(connection, Reply::text(status, reason));
                                 continue;
@@ -426,13 +430,14 @@ impl<'w> EventLoop<'w> {
                                     let (method, target) = (head.method.into(), head.target.as_ref().into());
                                     Box::new(Logged { started: Instant::now(), method, target })
                                 });
-                                (plan, head.len, head.body, head.keep_alive, logged)
+                                (plan, head.len, head.body, head.keep_alive, head.method == "HEAD", logged)
                             }
                         };
                     connection.start += len;
                     release_input(connection);
                     connection.body = body;
                     connection.keep_alive = keep_alive;
+                    connection.head_only = head_only;
                     connection.deadline = None;
                     connection.request = Some(InProgress { _in_flight: self.shared.workload.start_request(), logged });
                     match plan {
@@ -481,7 +486,7 @@ impl<'w> EventLoop<'w> {
                     connection.state = match std::mem::replace(&mut connection.body, Framing::None) {
                         Framing::Length(n) => State::Skipping(Skip::Length(n)),
                         Framing::Chunked => State::Skipping(Skip::Chunked(ChunkedSkip::default())),
-                        Framing::None | Framing::TooLarge => self.next_request(connection),
+                        Framing::None | Framing::Unread => self.next_request(connection),
                     };
                     if matches!(connection.state, State::Skipping(_)) {
                         connection.deadline = Some(self.now + self.shared.limits.header_timeout);
@@ -584,7 +589,9 @@ impl<'w> EventLoop<'w> {
             close: !connection.keep_alive,
         }
         .write_to(&mut output);
-        output.extend_from_slice(body);
+        if !connection.head_only {
+            output.extend_from_slice(body);
+        }
         connection.output = output;
         connection.sent = 0;
         connection.deadline = None;
@@ -613,9 +620,19 @@ impl<'w> EventLoop<'w> {
         self.free.push(slot);
         self.live -= 1;
         self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        // A closed connection's timer entry stays in the heap until it is due; with many short connections
+        // (one request each) those would pile up for a whole header timeout. Sweep them out now and then.
+        if self.timers.len() > 2 * self.live + 1024 {
+            let slots = &self.slots;
+            self.timers.retain(|&Reverse((at, slot, generation))| {
+                let entry = &slots[slot];
+                entry.generation == generation && entry.connection.as_ref().is_some_and(|c| c.queued == Some(at))
+            });
+        }
     }
 
-    /// A clean shutdown starts: stop accepting, and close every connection that is not in a request.
+    /// A clean shutdown starts: stop accepting, and close every connection that is not in a request (or is
+    /// closing already).
     fn stop(&mut self) {
         self.stopping = true;
         self.accept_again = None;
@@ -623,7 +640,8 @@ impl<'w> EventLoop<'w> {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         for slot in 0..self.slots.len() {
-            if self.slots[slot].connection.as_ref().is_some_and(|c| matches!(c.state, State::Head)) {
+            let idle = |c: &Connection| matches!(c.state, State::Head | State::Lingering);
+            if self.slots[slot].connection.as_ref().is_some_and(idle) {
                 let connection = self.slots[slot].connection.take().expect("checked");
                 self.close(slot, connection);
             }

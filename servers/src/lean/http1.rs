@@ -8,7 +8,7 @@
 //! - `Content-Length` must be digits; several that disagree are refused (400);
 //! - both at once: the body is read as chunked and the connection closed after the response (§6.1);
 //! - a body larger than [`MAX_DISCARDED_BODY`] is not read at all: the request is answered, then the connection
-//!   is closed;
+//!   is closed; so is one whose client waits for `100 Continue` (RFC 9110 §10.1.1), which no route asks for;
 //! - any refusal closes the connection, since after a framing error nothing that follows can be trusted.
 
 use std::borrow::Cow;
@@ -44,8 +44,9 @@ pub enum Framing {
     Length(u64),
     /// Chunked transfer coding.
     Chunked,
-    /// A body too large to read: the connection closes after the response.
-    TooLarge,
+    /// A body left unread (too large, or held back by `Expect: 100-continue`): the connection closes after the
+    /// response.
+    Unread,
 }
 
 /// What parsing the bytes buffered so far gives.
@@ -89,6 +90,7 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
     let mut close = minor == 0; // HTTP/1.0: one request per connection.
     let mut length: Option<u64> = None;
     let mut chunked = false;
+    let mut expects_continue = false;
     for field in request.headers.iter() {
         let name = field.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -115,6 +117,8 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
             }
         } else if name.eq_ignore_ascii_case("connection") {
             close |= list(field.value).any(|token| token.eq_ignore_ascii_case(b"close"));
+        } else if name.eq_ignore_ascii_case("expect") {
+            expects_continue |= list(field.value).any(|token| token.eq_ignore_ascii_case(b"100-continue"));
         }
     }
     let body = match (chunked, length) {
@@ -126,9 +130,11 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
         }
         (false, None | Some(0)) => Framing::None,
         (false, Some(n)) if n <= MAX_DISCARDED_BODY => Framing::Length(n),
-        (false, Some(_)) => Framing::TooLarge,
+        (false, Some(_)) => Framing::Unread,
     };
-    let keep_alive = !close && body != Framing::TooLarge;
+    // The client sends the body only once told to continue, and is answered before that: leave it unsent.
+    let body = if expects_continue && body != Framing::None { Framing::Unread } else { body };
+    let keep_alive = !close && body != Framing::Unread;
     Parsed::Head(Head { len, method, target, body, keep_alive })
 }
 
@@ -360,7 +366,10 @@ mod tests {
         assert_eq!(body("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), Framing::None);
         assert_eq!(body("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"), Framing::Chunked);
         let huge = head("GET / HTTP/1.1\r\nContent-Length: 1000000000000\r\n\r\n");
-        assert_eq!((huge.body, huge.keep_alive), (Framing::TooLarge, false));
+        assert_eq!((huge.body, huge.keep_alive), (Framing::Unread, false));
+        let waiting = head("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!((waiting.body, waiting.keep_alive), (Framing::Unread, false));
+        assert!(head("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").keep_alive);
         let both = head("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!((both.body, both.keep_alive), (Framing::Chunked, false));
         for bad in [
