@@ -107,6 +107,25 @@ fn a_client_waiting_for_100_continue_is_answered_and_closed() {
     assert!(connection.closed_within(Duration::from_secs(3)), "the connection stayed open");
 }
 
+/// A client that sends part of a head and then its FIN is closed at once, not at the header timeout (10 s
+/// here), even when the bytes and the FIN reach the socket together, before the loop reads either: the loop is
+/// held by a `/block` meanwhile. Edge-triggered, a short read that empties the socket means no new bytes will
+/// come without an event — but the end of the stream, already there, will not come with one.
+#[test]
+fn the_end_of_a_stream_that_came_with_its_last_bytes_is_seen() {
+    let server = Server::start(NAME, &["--threads", "1"]);
+    let mut blocker = KeepAlive::connect(server.addr(), TIMEOUT).expect("connect");
+    blocker.send("/block?ms=500").expect("send");
+    let client = blocker.local_addr().expect("local addr");
+    let blocking = common::wait_until(TIMEOUT, || common::server_unread_bytes(server.addr(), client) == Some(0));
+    assert!(blocking, "the loop never read the /block request");
+    let mut connection = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
+    connection.send(b"GET /no/pa").expect("send");
+    connection.close_write();
+    assert!(connection.closed_within(Duration::from_secs(3)), "a half-closed connection was left open");
+    assert_eq!(blocker.receive().expect("the /block response").status, 200);
+}
+
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");

@@ -114,6 +114,9 @@ struct Connection<'w> {
     sent: usize,
     /// Whether the last read may have left bytes in the socket (edge-triggered: no new event will say so).
     readable: bool,
+    /// The client has sent its FIN (or the socket failed): reads go on until they return 0, even after a short
+    /// one, since the end of the stream comes with no further event.
+    read_closed: bool,
     /// When the current wait ends: the header timeout, a sleep, the lingering close.
     deadline: Option<Instant>,
     /// The deadline this connection has an entry for in the timer heap, if any.
@@ -149,7 +152,7 @@ struct Slot<'w> {
 /// Why a connection's state machine is run.
 enum Wake {
     /// Its socket is ready.
-    Ready { readable: bool, writable: bool },
+    Ready { readable: bool, writable: bool, read_closed: bool },
     /// Its deadline has passed.
     Deadline,
     /// The worker pool answered its request.
@@ -298,6 +301,7 @@ impl<'w> EventLoop<'w> {
             output: Vec::new(),
             sent: 0,
             readable: true,
+            read_closed: false,
             deadline: Some(self.now + self.shared.limits.header_timeout),
             queued: None,
             keep_alive: true,
@@ -360,8 +364,9 @@ impl<'w> EventLoop<'w> {
     fn advance(&mut self, slot: usize, wake: Wake) {
         let Some(mut connection) = self.slots.get_mut(slot).and_then(|s| s.connection.take()) else { return };
         let step = match (wake, &connection.state) {
-            (Wake::Ready { readable, writable }, state) => {
+            (Wake::Ready { readable, writable, read_closed }, state) => {
                 connection.readable |= readable;
+                connection.read_closed |= read_closed;
                 let wanted = match state {
                     State::Writing => writable,
                     State::Head | State::Skipping(_) | State::Lingering => readable,
@@ -550,8 +555,9 @@ impl<'w> EventLoop<'w> {
             return match connection.stream.read(&mut self.scratch) {
                 Ok(0) => Err(()),
                 Ok(n) => {
-                    // A short read emptied the socket: the next bytes will come with a new event.
-                    connection.readable = n == self.scratch.len();
+                    // A short read emptied the socket: the next bytes will come with a new event (but an end of
+                    // stream that came with these bytes will not).
+                    connection.readable = n == self.scratch.len() || connection.read_closed;
                     if connection.start > 0 {
                         connection.input.drain(..connection.start);
                         connection.start = 0;
@@ -652,7 +658,11 @@ impl<'w> EventLoop<'w> {
 fn ready(event: &Event) -> Wake {
     // An error or a hang-up is reported as readable: the next read says which.
     let broken = event.is_error() || event.is_read_closed() || event.is_write_closed();
-    Wake::Ready { readable: event.is_readable() || broken, writable: event.is_writable() || broken }
+    Wake::Ready {
+        readable: event.is_readable() || broken,
+        writable: event.is_writable() || broken,
+        read_closed: event.is_read_closed() || event.is_error(),
+    }
 }
 
 /// Frees the input buffer once every byte in it has been parsed.
