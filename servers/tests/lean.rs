@@ -126,6 +126,31 @@ fn the_end_of_a_stream_that_came_with_its_last_bytes_is_seen() {
     assert_eq!(blocker.receive().expect("the /block response").status, 200);
 }
 
+/// `--threads 3` runs three event loops, each with a listening socket of its own on the port (SO_REUSEPORT), so
+/// that the kernel, not a shared accept queue, spreads the connections; all of them are served.
+#[test]
+fn each_loop_listens_on_its_own_socket() {
+    let server = Server::start(NAME, &["--threads", "3"]);
+    let port = format!(":{:04X}", server.addr().port());
+    let listening = || {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        table
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.get(1).is_some_and(|local| local.ends_with(&port)) && fields.get(3) == Some(&"0A")
+            })
+            .count()
+    };
+    // The first loop's socket is the one `listening on` announced; the others open as their loops start.
+    common::wait_until(Duration::from_secs(5), || listening() == 3);
+    let listening = listening();
+    assert_eq!(listening, 3, "listening sockets on the port");
+    let (_, responses) = common::concurrent_gets(&server, 30, "/say/hello?name=x&ms=10");
+    assert!(responses.iter().all(|r| r.text() == "hello x"));
+}
+
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");

@@ -27,10 +27,11 @@ pub mod http1;
 
 use crate::launch::Served;
 use crate::net;
-use crate::workload::Workload;
+use crate::workload::{Reply, Workload};
 use event_loop::{EventLoop, Finished, Job, Shared};
 use socket2::SockRef;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -102,7 +103,10 @@ fn start_pool(workload: &Arc<Workload>, threads: usize) -> io::Result<crossbeam_
             // A worker blocks here until a job comes, then on SQLite or the CPU for as long as the job takes:
             // this is where blocking belongs, off the event loops.
             for job in queue {
-                let reply = workload.run_blocking(job.plan);
+                // A panic would be a bug (stderr shows it); the request still gets an answer and the worker
+                // lives on, rather than leaving the connection waiting for a reply that never comes.
+                let reply = panic::catch_unwind(AssertUnwindSafe(|| workload.run_blocking(job.plan)))
+                    .unwrap_or_else(|_| Reply::text(500, "internal error: the request's worker panicked"));
                 job.mailbox.post(Finished { slot: job.slot, generation: job.generation, reply });
             }
         })?;
