@@ -194,7 +194,7 @@ fn slope(open: impl Fn(&Server) -> KeepAlive) -> f64 {
     (high.saturating_sub(low) * 1024) as f64 / (HIGH - LOW) as f64
 }
 
-/// The targets for the floor, checked as a slope between two levels: an idle keep-alive connection
+/// The floor's memory targets, checked as a slope between two levels: an idle keep-alive connection
 /// costs at most 1 KiB of RSS, a connection whose request waits on a timer at most 4 KiB (nginx keeps an idle
 /// one in about 250 bytes; hyper's buffers alone are 16 KiB).
 #[test]
