@@ -10,14 +10,14 @@
 //! exact totals come from wait4's rusage when the server is reaped (see `process::reaping`).
 
 use crate::kernel_memory::KernelMemory;
-use clients::cost::ProcSample;
+use harness::proc::ProcSample;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// `root` and all its descendants (a server started with `--processes` and its workers).
 pub fn process_tree(root: u32) -> Vec<u32> {
-    std::iter::once(root).chain(clients::cost::descendants(root)).collect()
+    std::iter::once(root).chain(harness::proc::descendants(root)).collect()
 }
 
 /// A whole process tree, summed.

@@ -26,13 +26,9 @@ impl KernelMemory {
 
     /// Parses the text of `/proc/meminfo`.
     pub fn parse(meminfo: &str) -> Option<KernelMemory> {
-        let field = |name: &str| {
-            meminfo.lines().find_map(|line| {
-                let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-                rest.split_whitespace().next()?.parse::<u64>().ok()
-            })
-        };
-        Some(KernelMemory { kernel_stack_kib: field("KernelStack")?, slab_kib: field("Slab")? })
+        // The same `Name:   value kB` lines as /proc/PID/status.
+        let field = |name: &str| harness::proc::status_field(meminfo, name);
+        Some(KernelMemory { kernel_stack_kib: field("KernelStack:")?, slab_kib: field("Slab:")? })
     }
 
     /// Each figure's larger value.

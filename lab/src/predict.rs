@@ -17,6 +17,7 @@
 //! from the cell of the same server and workload at c = 1 (the same client if there is one), so that cell's
 //! own efficiency is about 1 by construction: it calibrates the others.
 
+use crate::plan::Workload;
 use crate::results::{Cell, Run};
 
 /// What one request costs, measured at c = 1.
@@ -90,7 +91,7 @@ pub fn throughput(inputs: &Inputs, concurrency: u64) -> Throughput {
 }
 
 /// The workloads predicted here.
-pub const WORKLOADS: [&str; 4] = ["cpu", "baseline", "db", "mixed"];
+pub const WORKLOADS: [Workload; 4] = [Workload::Cpu, Workload::Baseline, Workload::Db, Workload::Mixed];
 
 /// The c = 1 cell that calibrates `cell`: same server and workload, measured cleanly, the same client if
 /// possible, the most requests among equals.
@@ -127,7 +128,7 @@ fn inputs_of(run: &Run, calibration: &Cell) -> Inputs {
         client_cpu_s: (client.user_s + client.sys_s) / sent,
         latency_s,
         server_threads: record.and_then(|r| r.worker_threads),
-        pool: record.is_some_and(|r| r.model == "pool"),
+        pool: record.is_some_and(|r| r.model == crate::results::Model::Pool),
         commit_s,
     }
 }
@@ -144,7 +145,8 @@ pub fn fill(run: &mut Run) {
     let mut predictions: Vec<(usize, f64)> = Vec::new();
     let mut explained: Vec<(String, String)> = Vec::new();
     for (index, cell) in run.cells.iter().enumerate() {
-        if !WORKLOADS.contains(&cell.workload.as_str()) || cell.expected_wall_s.is_some() || !cell.is_ok() {
+        let predicted = cell.workload.parse::<Workload>().is_ok_and(|w| WORKLOADS.contains(&w));
+        if !predicted || cell.expected_wall_s.is_some() || !cell.is_ok() {
             continue;
         }
         let key = (cell.server.clone(), cell.workload.clone());
@@ -271,7 +273,7 @@ mod tests {
     /// A measured cell of `server` × `workload` at concurrency `c`: `n` requests (and `n / 10` warm-up), taking
     /// `wall` s, `latency_ms` each on average, the server and client having burnt `server_s` and `client_s`.
     fn cell(server: &str, workload: &str, c: u64, n: u64, wall: f64, latency_ms: f64, cpu: (f64, f64)) -> Cell {
-        use crate::plan::{CellSpec, ServerSpec, Workload};
+        use crate::plan::{CellSpec, ServerSpec};
         use crate::results::{ClientCost, Latency, ServerCost};
         let spec = CellSpec {
             server: ServerSpec::Builtin(server.into()),
@@ -281,7 +283,7 @@ mod tests {
             requests: n,
             warmup: n / 10,
         };
-        let mut cell = crate::run::unmeasured(&spec, "ok", "", None);
+        let mut cell = crate::run::unmeasured(&spec, crate::results::Status::Ok, "", None);
         cell.reason = None;
         cell.wall_s = Some(wall);
         cell.succeeded = n;

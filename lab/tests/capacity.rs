@@ -5,12 +5,12 @@
 
 mod common;
 
-use lab::capacity::results::CapacityRun;
+use lab::capacity::results::{CapacityRun, LoopMode};
 
 #[test]
 fn capacity_of_a_serial_server_is_one_over_its_service_time() {
     let bin_dir = common::bin_dir();
-    let pool_server = servers::process::workspace_binary("pool-server");
+    let pool_server = harness::bins::workspace_binary("pool-server");
     let out = common::scratch("capacity");
     let marker = common::marker("capacity");
     let serial = format!("serial={} --threads 1 --port {{port}} --quiet", pool_server.display());
@@ -42,19 +42,19 @@ fn capacity_of_a_serial_server_is_one_over_its_service_time() {
     // 400, unless the machine is very busy).
     assert!(smol.capacity_rps.unwrap_or(0.0) >= 200.0, "{smol:#?}");
     for probe in serial.probes.iter().chain(&smol.probes) {
-        assert_eq!(probe.held, probe.failed == 0 && probe.p99_us <= 70_000, "{probe:#?}");
+        assert_eq!(probe.held, probe.failed == 0 && probe.p99_us <= 70_000.0, "{probe:#?}");
     }
 
     // Coordinated omission, on the serial server (the only cell its server bounded).
     let co = run.coordinated_omission.as_ref().expect("the coordinated-omission cell");
     assert_eq!(co.server, "serial");
-    let p99 = |mode: &str, seconds: f64| {
-        co.runs.iter().find(|r| r.mode == mode && r.seconds == seconds).map(|r| r.p99_us as f64).unwrap()
+    let p99 = |mode: LoopMode, seconds: f64| {
+        co.runs.iter().find(|r| r.mode == mode && r.seconds == seconds).map(|r| r.p99_us).unwrap()
     };
     // Open loop: the backlog grows for the whole run (p99 ≈ the run's length: 0.5 s, then 2 s).
-    assert!(p99("open", 2.0) >= 2.5 * p99("open", 0.5), "{co:#?}");
+    assert!(p99(LoopMode::Open, 2.0) >= 2.5 * p99(LoopMode::Open, 0.5), "{co:#?}");
     // Closed loop: at most one request per connection queued, whatever the length.
-    assert!(p99("closed", 2.0) <= 1.5 * p99("closed", 0.5), "{co:#?}");
+    assert!(p99(LoopMode::Closed, 2.0) <= 1.5 * p99(LoopMode::Closed, 0.5), "{co:#?}");
 
     let md = std::fs::read_to_string(common::run_json(&out).with_extension("md")).unwrap();
     assert!(md.contains("| serial |") && md.contains("## Coordinated omission"), "{md}");

@@ -1,6 +1,20 @@
 //! `capacity-<run-id>.md`: the capacity table, every probe, and the coordinated-omission cell in words.
 
-use super::results::{CapacityCell, CapacityRun, CoRun, CoordinatedOmission};
+use super::results::{CapacityCell, CapacityRun, CoRun, CoordinatedOmission, LoopMode};
+use crate::export::json::JsonDocument;
+use crate::export::{Artifact, Exporter};
+use crate::plan::Workload;
+use crate::results::Status;
+use std::io;
+
+/// `capacity-RUN-ID.md`.
+pub struct CapacityMarkdown;
+
+impl Exporter<CapacityRun> for CapacityMarkdown {
+    fn render(&self, run: &CapacityRun) -> io::Result<Vec<Artifact>> {
+        Ok(vec![Artifact { path: format!("{}.md", run.file_stem()).into(), bytes: render(run).into_bytes() }])
+    }
+}
 
 /// One line per cell, for the progress output: `smol-server baseline: 12,800 req/s (p99 < 10 ms)`.
 pub fn cell_line(cell: &CapacityCell) -> String {
@@ -8,10 +22,12 @@ pub fn cell_line(cell: &CapacityCell) -> String {
 }
 
 fn capacity_text(cell: &CapacityCell) -> String {
-    match (cell.status.as_str(), cell.capacity_rps, cell.first_failed_rps) {
-        ("ok", Some(held), Some(_)) => format!("{} req/s (p99 < {} ms)", rate(held), cell.target_p99_ms),
-        ("ok", Some(held), None) => format!("≥ {} req/s (every rate offered held: the sweep's bound)", rate(held)),
-        ("ok", None, _) => format!("below the lowest rate tried (p99 < {} ms never held)", cell.target_p99_ms),
+    match (cell.status, cell.capacity_rps, cell.first_failed_rps) {
+        (Status::Ok, Some(held), Some(_)) => format!("{} req/s (p99 < {} ms)", rate(held), cell.target_p99_ms),
+        (Status::Ok, Some(held), None) => {
+            format!("≥ {} req/s (every rate offered held: the sweep's bound)", rate(held))
+        }
+        (Status::Ok, None, _) => format!("below the lowest rate tried (p99 < {} ms never held)", cell.target_p99_ms),
         _ => format!("not measured: {}", cell.reason.as_deref().unwrap_or("skipped")),
     }
 }
@@ -20,8 +36,8 @@ fn rate(value: f64) -> String {
     crate::format::thousands(value.round() as u64)
 }
 
-fn ms(us: u64) -> String {
-    let ms = us as f64 / 1000.0;
+fn ms(us: f64) -> String {
+    let ms = us / 1000.0;
     if ms >= 100.0 {
         format!("{ms:.0}")
     } else {
@@ -47,11 +63,11 @@ pub fn render(run: &CapacityRun) -> String {
         if run.environment.git_dirty { " (dirty)" } else { "" },
         run.environment.cpu_count
     );
-    let mut workloads: Vec<&str> = Vec::new();
+    let mut workloads: Vec<Workload> = Vec::new();
     let mut servers: Vec<&str> = Vec::new();
     for cell in &run.cells {
-        if !workloads.contains(&cell.workload.as_str()) {
-            workloads.push(&cell.workload);
+        if !workloads.contains(&cell.workload) {
+            workloads.push(cell.workload);
         }
         if !servers.contains(&cell.server.as_str()) {
             servers.push(&cell.server);
@@ -114,7 +130,7 @@ pub fn render(run: &CapacityRun) -> String {
         for r in &co.runs {
             md += &format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
-                r.mode,
+                r.mode.as_str(),
                 r.seconds,
                 r.requests,
                 rate(r.throughput_rps),
@@ -135,23 +151,26 @@ pub fn render(run: &CapacityRun) -> String {
 }
 
 fn short(cell: &CapacityCell) -> String {
-    match (cell.status.as_str(), cell.capacity_rps, cell.first_failed_rps) {
-        ("ok", Some(held), Some(_)) => rate(held),
-        ("ok", Some(held), None) => format!("≥ {}", rate(held)),
-        ("ok", None, _) => "< lowest".into(),
+    match (cell.status, cell.capacity_rps, cell.first_failed_rps) {
+        (Status::Ok, Some(held), Some(_)) => rate(held),
+        (Status::Ok, Some(held), None) => format!("≥ {}", rate(held)),
+        (Status::Ok, None, _) => "< lowest".into(),
         _ => "not measured".into(),
     }
 }
 
 /// What the coordinated-omission cell shows, in words, from its own figures.
 fn co_sentences(co: &CoordinatedOmission) -> String {
-    let run = |mode: &str, long: bool| co.runs.iter().filter(|r| r.mode == mode).nth(usize::from(long));
-    let (Some(open_short), Some(open_long), Some(closed_short), Some(closed_long)) =
-        (run("open", false), run("open", true), run("closed", false), run("closed", true))
-    else {
+    let run = |mode: LoopMode, long: bool| co.runs.iter().filter(|r| r.mode == mode).nth(usize::from(long));
+    let (Some(open_short), Some(open_long), Some(closed_short), Some(closed_long)) = (
+        run(LoopMode::Open, false),
+        run(LoopMode::Open, true),
+        run(LoopMode::Closed, false),
+        run(LoopMode::Closed, true),
+    ) else {
         return String::new();
     };
-    let growth = |a: &CoRun, b: &CoRun| if a.p99_us > 0 { b.p99_us as f64 / a.p99_us as f64 } else { 0.0 };
+    let growth = |a: &CoRun, b: &CoRun| if a.p99_us > 0.0 { b.p99_us / a.p99_us } else { 0.0 };
     format!(
         "\nOpen loop, the long run's p99 is {:.1}× the short run's; closed loop, {:.1}×. Open loop, requests keep \
          arriving at the offered rate while the server answers fewer, so the queue grows for the whole run and the \

@@ -19,18 +19,24 @@ pub mod search;
 pub mod svg;
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::process::Stdio;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
+use anyhow::{anyhow, Context};
 use clap::Args;
-use clients::report::ClientReport;
 
-use crate::plan::{ServerSpec, Workload, WorkloadSettings, BUILTIN_SERVERS};
+use crate::client::ClientReport;
+use crate::export::{Exporter, JsonExporter};
+use crate::plan::{server_specs, ServerSpec, Workload, WorkloadSettings, BUILTIN_SERVERS};
 use crate::process::{self, Server};
-use crate::run::{remove_scratch, run_client, scratch_dir};
-use crate::{binaries, env, limits, matrix, verify};
-use results::{CapacityCell, CapacityRun, CapacitySettings, CoRun, CoordinatedOmission, Probe, SCHEMA_VERSION};
+use crate::results::{Status, VerifyStatus};
+use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
+use crate::session::Session;
+use crate::{binaries, verify, UsageError};
+use results::{
+    CapacityCell, CapacityRun, CapacitySettings, CoRun, CoordinatedOmission, LoopMode, Probe, SCHEMA_VERSION,
+};
 
 /// The workloads a capacity has a target for.
 pub const WORKLOADS: [Workload; 4] = [Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Io];
@@ -60,10 +66,10 @@ pub struct CapacityArgs {
     #[arg(long, default_value_t = 40_000.0)]
     pub max_rate: f64,
     /// D, the wait of /say/hello for io, in ms.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub hello_ms: u64,
-    /// n for the cpu workload's n!.
-    #[arg(long, default_value_t = 2000)]
+    /// n for the cpu workload's n! (≤ 20000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=verify::FACT_MAX))]
     pub fact_n: u64,
     /// Seconds of the coordinated-omission cell's short runs (its long runs are four times as long); 0 skips it.
     #[arg(long, default_value_t = 2.0)]
@@ -100,31 +106,19 @@ pub fn connections_for(rate: f64, target_ms: f64) -> u64 {
     ((rate * target_ms / 1000.0 * 2.0).ceil() as u64 + 8).min(MAX_CONNECTIONS)
 }
 
-/// Runs `lab capacity`; prints the files written; exit 0, 1 (a run-time error), 2 (bad arguments), 130.
-pub fn command(args: CapacityArgs) -> ExitCode {
-    let options = match Options::from_args(args) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("lab: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&options) {
-        Ok((run, files)) => {
-            for file in files {
-                eprintln!("lab: wrote {}", file.display());
-            }
-            if run.interrupted {
-                eprintln!("lab: interrupted: partial results written");
-                return ExitCode::from(130);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("lab: error: {e}");
-            ExitCode::from(1)
-        }
+/// Runs `lab capacity` and prints the files written. Bad arguments are a [`UsageError`] (exit 2, mapped in
+/// main); the exit code is 0, or 130 when interrupted.
+pub fn command(args: CapacityArgs) -> anyhow::Result<u8> {
+    let options = Options::from_args(args).map_err(UsageError)?;
+    let (run, files) = run(&options)?;
+    for file in files {
+        eprintln!("lab: wrote {}", file.display());
     }
+    if run.interrupted {
+        eprintln!("lab: interrupted: partial results written");
+        return Ok(130);
+    }
+    Ok(0)
 }
 
 /// Validated settings.
@@ -139,29 +133,8 @@ pub struct Options {
 
 impl Options {
     pub fn from_args(args: CapacityArgs) -> Result<Options, String> {
-        let mut servers = match args.servers.as_deref() {
-            None => BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect(),
-            Some("none") => vec![],
-            Some(list) => split(list)
-                .map(|s| {
-                    if BUILTIN_SERVERS.contains(&s) {
-                        Ok(ServerSpec::Builtin(s.to_string()))
-                    } else {
-                        Err(format!("unknown server {s:?} (known: {})", BUILTIN_SERVERS.join(", ")))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        for spec in &args.foreign {
-            let foreign = ServerSpec::parse_foreign(spec)?;
-            if servers.iter().any(|s| s.name() == foreign.name()) {
-                return Err(format!("two servers are named {}", foreign.name()));
-            }
-            servers.push(foreign);
-        }
-        if servers.is_empty() {
-            return Err("no server to measure".into());
-        }
+        let builtin = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
+        let servers = server_specs(args.servers.as_deref(), &args.foreign, builtin)?;
         let workloads = split(&args.workloads)
             .map(|name| match name.parse::<Workload>() {
                 Ok(w) if WORKLOADS.contains(&w) => Ok(w),
@@ -180,9 +153,6 @@ impl Options {
         }
         if !(args.co_s.is_finite() && (0.0..=600.0).contains(&args.co_s)) {
             return Err("--co-s must be between 0 (skip) and 600 seconds".into());
-        }
-        if args.hello_ms > 60_000 || args.fact_n > verify::FACT_MAX {
-            return Err(format!("--hello-ms must be at most 60000 and --fact-n at most {}", verify::FACT_MAX));
         }
         Ok(Options {
             servers,
@@ -222,7 +192,7 @@ struct Load<'a> {
 
 impl Load<'_> {
     /// Runs the client against `server`; the report, or why there is none.
-    fn run(&self, server: &mut Server, interrupted: &AtomicBool) -> Result<ClientReport, String> {
+    fn run(&self, server: &mut Server, interrupted: &AtomicBool) -> anyhow::Result<ClientReport> {
         let mut command = std::process::Command::new(self.bin_dir.join("async-client"));
         for url in &self.urls {
             command.arg("--url").arg(url);
@@ -244,115 +214,82 @@ impl Load<'_> {
         process::isolate(&mut command);
         let limit =
             Duration::from_secs_f64(self.requests as f64 / self.rate.unwrap_or(1.0) + self.timeout_s * 3.0 + 30.0);
-        let run =
-            run_client(command, server, limit, interrupted).map_err(|e| format!("cannot run async-client: {e}"))?;
+        // The calling thread blocks here, polling, until the client exits (or is killed).
+        let run = run_client(command, server, limit, interrupted).context("cannot run async-client")?;
         if let Some(why) = run.killed_for {
-            return Err(why);
+            return Err(anyhow!(why));
         }
         if let Some((status, _)) = run.server_exit {
-            return Err(format!("the server exited ({status})"));
+            return Err(anyhow!("the server exited ({status})"));
         }
-        serde_json::from_str::<ClientReport>(run.stdout.trim()).map_err(|e| {
-            format!("the client printed no report ({e}); stderr: {}", run.stderr.tail(3).replace('\n', " | "))
-        })
+        ClientReport::parse(&run.stdout)
+            .map_err(|e| anyhow!("{e}; stderr: {}", run.stderr.tail(3).replace('\n', " | ")))
     }
 }
 
-/// Runs the sweep for every server and workload, then the coordinated-omission cell; writes
-/// `capacity-<run-id>.{json,md,svg}` in `options.out`.
-pub fn run(options: &Options) -> Result<(CapacityRun, Vec<PathBuf>), String> {
-    let limits = limits::read_limits();
-    limits::raise_nofile();
-    let interrupted = matrix::interrupt_flag();
-    let bin_dir = matrix::binaries_dir(options.bin_dir.clone())?;
-    let build = binaries::announce_profile(&bin_dir);
-    let root = binaries::workspace_root();
-    let environment = env::capture(&root, limits);
-    let started = SystemTime::now();
-    let run_id = matrix::unique_run_id(&options.out, "capacity-", &env::utc_stamp(started), &environment.git_commit);
-    let scratch =
-        scratch_dir(&format!("capacity-{run_id}")).map_err(|e| format!("cannot create a scratch directory: {e}"))?;
-    let mut run = CapacityRun {
-        schema_version: SCHEMA_VERSION,
-        run_id,
-        started_at: env::rfc3339(started),
-        finished_at: String::new(),
-        build,
-        settings: options.settings.clone(),
-        environment,
-        cells: Vec::new(),
-        coordinated_omission: None,
-        interrupted: false,
-        notes: Vec::new(),
-    };
+/// Runs the sweep for every server and workload, then the coordinated-omission cell, in one [`Session`]; writes
+/// `capacity-<run-id>.{json,md,svg}` (and `capacity-latest.md`) in `options.out`.
+pub fn run(options: &Options) -> anyhow::Result<(CapacityRun, Vec<PathBuf>)> {
+    let session = Session::start("capacity", "capacity-", &options.out, options.bin_dir.clone())?;
+    eprintln!(
+        "lab: capacity {}: {} server(s) × {} workload(s), {} s per probe",
+        session.run_id,
+        options.servers.len(),
+        options.workloads.len(),
+        options.settings.probe_s
+    );
+    let mut notes = session.notes();
+    let mut cells = Vec::new();
     for spec in &options.servers {
         for &workload in &options.workloads {
-            let cell = sweep_cell(options, &bin_dir, &scratch, spec, workload, &interrupted);
+            let cell = sweep_cell(options, &session, spec, workload);
             eprintln!("lab: {}", markdown::cell_line(&cell));
-            run.cells.push(cell);
+            cells.push(cell);
         }
     }
-    if options.co_s > 0.0 && !interrupted.load(Ordering::Relaxed) {
-        run.coordinated_omission = coordinated_omission(options, &bin_dir, &scratch, &run.cells, &interrupted)
-            .map_err(|e| run.notes.push(format!("coordinated-omission cell not run: {e}")))
-            .ok()
-            .flatten();
+    let mut coordinated_omission = None;
+    if options.co_s > 0.0 && !session.is_interrupted() {
+        match coordinated_omission_cell(options, &session, &cells) {
+            Ok(cell) => coordinated_omission = Some(cell),
+            Err(e) => notes.push(format!("coordinated-omission cell not run: {e:#}")),
+        }
     }
-    run.interrupted = interrupted.load(Ordering::Relaxed);
-    if run.build != "release" {
-        run.notes.push(format!("built as {}: the rates are not comparable with a release run", run.build));
-    }
-    run.finished_at = env::rfc3339(SystemTime::now());
-    remove_scratch(&scratch);
-    let files = write(&run, &options.out)?;
+    let run = CapacityRun {
+        header: session.header(SCHEMA_VERSION, notes),
+        settings: options.settings.clone(),
+        cells,
+        coordinated_omission,
+    };
+    let exporters: Vec<Box<dyn Exporter<CapacityRun>>> =
+        vec![Box::new(JsonExporter), Box::new(markdown::CapacityMarkdown), Box::new(svg::CapacitySvg)];
+    let files = session.write(&run, &exporters)?;
     Ok((run, files))
 }
 
-/// Writes the run's JSON, markdown and SVG.
-pub fn write(run: &CapacityRun, out: &Path) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let stem = out.join(format!("capacity-{}", run.run_id));
-    let json = serde_json::to_string_pretty(run).map_err(|e| e.to_string())? + "\n";
-    let svg = svg::render(run)?;
-    let files = [("json", json), ("md", markdown::render(run)), ("svg", svg)];
-    let mut written = Vec::new();
-    for (ext, text) in files {
-        let path = stem.with_extension(ext);
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
 /// Starts and verifies the server, then searches its capacity for `workload`.
-fn sweep_cell(
-    options: &Options,
-    bin_dir: &Path,
-    scratch: &Path,
-    spec: &ServerSpec,
-    workload: Workload,
-    interrupted: &AtomicBool,
-) -> CapacityCell {
+fn sweep_cell(options: &Options, session: &Session, spec: &ServerSpec, workload: Workload) -> CapacityCell {
     let settings = &options.settings;
+    let (bin_dir, interrupted) = (session.bin_dir.as_path(), session.interrupted.as_ref());
     let target_ms = target_p99_ms(workload, settings.hello_ms);
     let paths = workload.paths(&options.workload_settings());
     let mut cell = CapacityCell {
         server: spec.name().to_string(),
-        workload: workload.name().to_string(),
+        workload,
         paths: paths.clone(),
         target_p99_ms: target_ms,
         capacity_rps: None,
         first_failed_rps: None,
-        status: "skipped".into(),
+        status: Status::Failed,
         reason: None,
         probes: Vec::new(),
     };
-    if interrupted.load(Ordering::Relaxed) {
+    if session.is_interrupted() {
+        cell.status = Status::Skipped;
         cell.reason = Some("interrupted".into());
         return cell;
     }
-    let db = scratch.join(format!("{}-{}.sqlite", spec.name(), workload.name()));
-    let mut server = match Server::start(spec, bin_dir, &db, Duration::from_secs(20)) {
+    let db = session.scratch.path().join(format!("{}-{workload}.sqlite", spec.name()));
+    let mut server = match Server::start(spec, bin_dir, &db, START_TIMEOUT) {
         Ok(server) => server,
         Err(e) => {
             cell.reason = Some(format!("the server did not start: {}", e.message));
@@ -360,16 +297,16 @@ fn sweep_cell(
         }
     };
     let verified = verify::verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }));
-    if verified.status == "failed" {
+    if verified.status == VerifyStatus::Failed {
         cell.reason = Some(format!("verification failed: {}", verified.reason.unwrap_or_default()));
-        server.stop(Duration::from_secs(2));
+        server.stop(STOP_GRACE);
         return cell;
     }
     let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
     let timeout_s = (target_ms * 10.0 / 1000.0).max(1.0);
     let mut fault = None;
     let found = search::search(start_rate(workload), settings.max_rate, settings.bisect_steps, |rate| {
-        if fault.is_some() || interrupted.load(Ordering::Relaxed) {
+        if fault.is_some() || session.is_interrupted() {
             return false;
         }
         let connections = connections_for(rate, target_ms);
@@ -390,7 +327,7 @@ fn sweep_cell(
                     let probe = probe_of(&report, rate, connections, target_ms);
                     let held = probe.held;
                     cell.probes.push(probe);
-                    if held || interrupted.load(Ordering::Relaxed) {
+                    if held || session.is_interrupted() {
                         return held;
                     }
                 }
@@ -402,12 +339,15 @@ fn sweep_cell(
         }
         false
     });
-    server.stop(Duration::from_secs(2));
+    server.stop(STOP_GRACE);
     match fault {
-        Some(reason) => cell.reason = Some(reason),
-        None if interrupted.load(Ordering::Relaxed) => cell.reason = Some("interrupted".into()),
+        Some(reason) => cell.reason = Some(format!("{reason:#}")),
+        None if session.is_interrupted() => {
+            cell.status = Status::Skipped;
+            cell.reason = Some("interrupted".into());
+        }
         None => {
-            cell.status = "ok".into();
+            cell.status = Status::Ok;
             cell.capacity_rps = found.held;
             cell.first_failed_rps = found.failed;
         }
@@ -417,9 +357,9 @@ fn sweep_cell(
 
 /// A probe's figures and verdict from the client's report.
 pub fn probe_of(report: &ClientReport, rate: f64, connections: u64, target_ms: f64) -> Probe {
-    let l = report.latency_us;
+    let l = report.latency_us.to_latency();
     let late = report.open_loop.map_or(0, |o| o.late);
-    let cpu_s = report.cost.user_s + report.cost.sys_s;
+    let cpu_s = report.cost.map_or(0.0, |c| c.user_s.unwrap_or(0.0) + c.sys_s.unwrap_or(0.0));
     let verdict = if report.failures.unsent > 0 {
         format!(
             "{} unsent: the server fell {:.1} s behind",
@@ -428,10 +368,10 @@ pub fn probe_of(report: &ClientReport, rate: f64, connections: u64, target_ms: f
         )
     } else if report.failed > 0 {
         format!("{} failed ({})", report.failed, report.first_failure.as_deref().unwrap_or("unknown"))
-    } else if l.p99 as f64 > target_ms * 1000.0 {
-        format!("p99 {:.1} ms > {target_ms} ms", l.p99 as f64 / 1000.0)
+    } else if l.p99 > target_ms * 1000.0 {
+        format!("p99 {:.1} ms > {target_ms} ms", l.p99 / 1000.0)
     } else {
-        format!("held: p99 {:.1} ms", l.p99 as f64 / 1000.0)
+        format!("held: p99 {:.1} ms", l.p99 / 1000.0)
     };
     Probe {
         rate_rps: rate,
@@ -446,7 +386,7 @@ pub fn probe_of(report: &ClientReport, rate: f64, connections: u64, target_ms: f
         p99_us: l.p99,
         max_us: l.max,
         client_cpu_ms_per_request: if report.requests > 0 { cpu_s * 1000.0 / report.requests as f64 } else { 0.0 },
-        held: report.failed == 0 && report.succeeded == report.requests && l.p99 as f64 <= target_ms * 1000.0,
+        held: report.failed == 0 && report.succeeded == report.requests && l.p99 <= target_ms * 1000.0,
         verdict,
     }
 }
@@ -455,59 +395,61 @@ pub fn probe_of(report: &ClientReport, rate: f64, connections: u64, target_ms: f
 /// connections closed-loop, for `co_s` and `4 × co_s` seconds. The cell is taken where the server, not the
 /// client, is the bottleneck: cpu if it was swept (a factorial costs the server far more than the request costs
 /// the client), else db, baseline, io.
-fn coordinated_omission(
+fn coordinated_omission_cell(
     options: &Options,
-    bin_dir: &Path,
-    scratch: &Path,
+    session: &Session,
     cells: &[CapacityCell],
-    interrupted: &AtomicBool,
-) -> Result<Option<CoordinatedOmission>, String> {
+) -> anyhow::Result<CoordinatedOmission> {
+    let (bin_dir, interrupted) = (session.bin_dir.as_path(), session.interrupted.as_ref());
     // A capacity the server bounded (a higher rate failed), not the sweep's maximum.
     let measured = |w: Workload| {
-        cells.iter().find(|c| c.workload == w.name() && c.capacity_rps.is_some() && c.first_failed_rps.is_some())
+        cells.iter().find(|c| c.workload == w && c.capacity_rps.is_some() && c.first_failed_rps.is_some())
     };
     let Some(cell) = [Workload::Cpu, Workload::Db, Workload::Baseline, Workload::Io].into_iter().find_map(measured)
     else {
-        return Err("no cell has a capacity bounded by its server".into());
+        return Err(anyhow!("no cell has a capacity bounded by its server"));
     };
     let capacity = cell.capacity_rps.expect("checked");
     let spec = options.servers.iter().find(|s| s.name() == cell.server).expect("a cell's server is in the list");
-    let db = scratch.join("coordinated-omission.sqlite");
-    let mut server = Server::start(spec, bin_dir, &db, Duration::from_secs(20)).map_err(|e| e.message)?;
+    let db = session.scratch.path().join("coordinated-omission.sqlite");
+    let mut server = Server::start(spec, bin_dir, &db, START_TIMEOUT).map_err(|e| anyhow!(e.message))?;
     let urls: Vec<String> = cell.paths.iter().map(|p| server.url(p)).collect();
     let connections = connections_for(capacity, cell.target_p99_ms);
     let mut runs: Vec<CoRun> = Vec::new();
-    let mut load = |mode: &str, seconds: f64, requests: u64, rate: Option<f64>| -> Result<f64, String> {
+    let mut load = |seconds: f64, requests: u64, rate: Option<f64>| -> anyhow::Result<f64> {
+        let mode = if rate.is_some() { LoopMode::Open } else { LoopMode::Closed };
         let load = Load { bin_dir, urls: urls.clone(), requests, connections, rate, timeout_s: 120.0 };
         let report = load.run(&mut server, interrupted)?;
+        let latency = report.latency_us.to_latency();
         runs.push(CoRun {
-            mode: mode.into(),
+            mode,
             seconds,
             requests,
             wall_s: report.wall_s,
             throughput_rps: report.throughput_rps,
-            p50_us: report.latency_us.p50,
-            p99_us: report.latency_us.p99,
+            p50_us: latency.p50,
+            p99_us: latency.p99,
             failed: report.failed,
         });
         Ok(report.throughput_rps)
     };
     let (short, long) = (options.co_s, 4.0 * options.co_s);
     // Closed loop first: what the server answers at most over these connections; the open-loop rate is twice it.
-    let answered = load("closed", short, ((capacity * short).round() as u64).max(20), None)?;
+    let answered = load(short, ((capacity * short).round() as u64).max(20), None)?;
     let rate = (2.0 * answered).round().max(2.0);
-    load("open", short, ((rate * short).round() as u64).max(20), Some(rate))?;
-    load("closed", long, ((answered * long).round() as u64).max(20), None)?;
-    load("open", long, ((rate * long).round() as u64).max(20), Some(rate))?;
-    server.stop(Duration::from_secs(2));
-    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds).then(b.mode.cmp(&a.mode)));
-    Ok(Some(CoordinatedOmission {
+    load(short, ((rate * short).round() as u64).max(20), Some(rate))?;
+    load(long, ((answered * long).round() as u64).max(20), None)?;
+    load(long, ((rate * long).round() as u64).max(20), Some(rate))?;
+    server.stop(STOP_GRACE);
+    // Short runs first; open loop before closed loop in each.
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds).then(a.mode.cmp(&b.mode)));
+    Ok(CoordinatedOmission {
         server: cell.server.clone(),
-        workload: cell.workload.clone(),
+        workload: cell.workload,
         rate_rps: rate,
         capacity_rps: capacity,
         closed_loop_rps: answered,
         connections,
         runs,
-    }))
+    })
 }

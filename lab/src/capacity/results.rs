@@ -4,30 +4,58 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-use crate::results::Environment;
+use crate::export::json::JsonDocument;
+use crate::plan::Workload;
+use crate::results::{RunHeader, Status};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CapacityRun {
-    pub schema_version: u32,
-    /// `UTCSTAMP-COMMIT`; names the run's files.
-    pub run_id: String,
-    pub started_at: String,
-    pub finished_at: String,
-    /// `release` or `debug`: debug figures are not comparable.
-    pub build: String,
+    /// Run id, times, build, bin dir, environment, interrupted (the cells not reached are `skipped`), notes;
+    /// `kind` is `capacity`. Read through `Deref`.
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub settings: CapacitySettings,
-    pub environment: Environment,
     pub cells: Vec<CapacityCell>,
     /// Open-loop p99 growing with the run's length on an overloaded server, closed-loop p99 not.
     pub coordinated_omission: Option<CoordinatedOmission>,
-    pub interrupted: bool,
-    pub notes: Vec<String>,
+}
+
+impl std::ops::Deref for CapacityRun {
+    type Target = RunHeader;
+    fn deref(&self) -> &RunHeader {
+        &self.header
+    }
+}
+
+impl JsonDocument for CapacityRun {
+    fn file_stem(&self) -> String {
+        format!("capacity-{}", self.run_id)
+    }
+}
+
+/// How a client run paces its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoopMode {
+    /// On a fixed schedule (`--rate`), latency from each request's intended send time.
+    Open,
+    /// The next request when one answers.
+    Closed,
+}
+
+impl LoopMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoopMode::Open => "open",
+            LoopMode::Closed => "closed",
+        }
+    }
 }
 
 /// What the sweep ran with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CapacitySettings {
     /// Seconds of open-loop load per probe.
     pub probe_s: f64,
@@ -48,7 +76,7 @@ pub struct CapacitySettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CapacityCell {
     pub server: String,
-    pub workload: String,
+    pub workload: Workload,
     pub paths: Vec<String>,
     /// The p99 a rate must stay under (ms).
     pub target_p99_ms: f64,
@@ -56,8 +84,9 @@ pub struct CapacityCell {
     pub capacity_rps: Option<f64>,
     /// The lowest rate above it that was not held; `None` when every rate up to `max_rate` held.
     pub first_failed_rps: Option<f64>,
-    /// `ok`, `skipped` (the server did not start, or the run was interrupted) with `reason`.
-    pub status: String,
+    /// `ok`; `failed` (the server did not start, failed its verification, or a client run had no report) or
+    /// `skipped` (the run was interrupted), with `reason`.
+    pub status: Status,
     pub reason: Option<String>,
     /// Every probe, in the order run.
     pub probes: Vec<Probe>,
@@ -76,9 +105,9 @@ pub struct Probe {
     pub unsent: u64,
     pub late: u64,
     pub throughput_rps: f64,
-    pub p50_us: u64,
-    pub p99_us: u64,
-    pub max_us: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
     /// The client's CPU seconds (user + sys) per thousand requests: how close the client is to its own bound.
     pub client_cpu_ms_per_request: f64,
     /// Held: p99 under the target and no failure.
@@ -92,7 +121,7 @@ pub struct Probe {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CoordinatedOmission {
     pub server: String,
-    pub workload: String,
+    pub workload: Workload,
     /// The offered open-loop rate: twice `closed_loop_rps`.
     pub rate_rps: f64,
     /// The capacity found by the sweep (p99 under the target).
@@ -105,21 +134,22 @@ pub struct CoordinatedOmission {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CoRun {
-    /// `open` or `closed`.
-    pub mode: String,
+    pub mode: LoopMode,
     /// Intended length of the run (s).
     pub seconds: f64,
     pub requests: u64,
     pub wall_s: f64,
     pub throughput_rps: f64,
-    pub p50_us: u64,
-    pub p99_us: u64,
+    pub p50_us: f64,
+    pub p99_us: f64,
     pub failed: u64,
 }
 
 impl CapacityRun {
-    pub fn load(path: &Path) -> Result<CapacityRun, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a capacity run ({e})", path.display()))
+    /// Reads a capacity JSON; a file that is not one is the user's input error.
+    pub fn load(path: &Path) -> Result<CapacityRun, crate::UsageError> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::UsageError(format!("{}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| crate::UsageError(format!("{}: not a capacity run ({e})", path.display())))
     }
 }

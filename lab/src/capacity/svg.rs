@@ -5,6 +5,20 @@
 use plotters::prelude::*;
 
 use super::results::CapacityRun;
+use crate::export::json::JsonDocument;
+use crate::export::{Artifact, Exporter};
+use crate::plan::Workload;
+use std::io;
+
+/// `capacity-RUN-ID.svg`.
+pub struct CapacitySvg;
+
+impl Exporter<CapacityRun> for CapacitySvg {
+    fn render(&self, run: &CapacityRun) -> io::Result<Vec<Artifact>> {
+        let svg = render(run).map_err(io::Error::other)?;
+        Ok(vec![Artifact { path: format!("{}.svg", run.file_stem()).into(), bytes: svg.into_bytes() }])
+    }
+}
 
 const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -19,11 +33,11 @@ const COLORS: [RGBColor; 8] = [
 
 /// The chart as SVG text.
 pub fn render(run: &CapacityRun) -> Result<String, String> {
-    let mut workloads: Vec<&str> = Vec::new();
+    let mut workloads: Vec<Workload> = Vec::new();
     let mut servers: Vec<&str> = Vec::new();
     for cell in &run.cells {
-        if !workloads.contains(&cell.workload.as_str()) {
-            workloads.push(&cell.workload);
+        if !workloads.contains(&cell.workload) {
+            workloads.push(cell.workload);
         }
         if !servers.contains(&cell.server.as_str()) {
             servers.push(&cell.server);
@@ -44,7 +58,7 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
             for p in points {
                 x0 = x0.min(p.rate_rps);
                 x1 = x1.max(p.rate_rps);
-                let ms = (p.p99_us as f64 / 1000.0).max(0.01);
+                let ms = (p.p99_us / 1000.0).max(0.01);
                 y0 = y0.min(ms);
                 y1 = y1.max(ms);
             }
@@ -82,7 +96,7 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
                 let index = servers.iter().position(|s| *s == cell.server).unwrap_or(0);
                 let color = COLORS[index % COLORS.len()];
                 let mut line: Vec<(f64, f64)> =
-                    cell.probes.iter().map(|p| (p.rate_rps, (p.p99_us as f64 / 1000.0).max(0.01))).collect();
+                    cell.probes.iter().map(|p| (p.rate_rps, (p.p99_us / 1000.0).max(0.01))).collect();
                 line.sort_by(|a, b| a.0.total_cmp(&b.0));
                 chart
                     .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
@@ -92,7 +106,7 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
                 // Filled: the probe held; hollow: it did not.
                 chart
                     .draw_series(cell.probes.iter().map(|p| {
-                        let at = (p.rate_rps, (p.p99_us as f64 / 1000.0).max(0.01));
+                        let at = (p.rate_rps, (p.p99_us / 1000.0).max(0.01));
                         if p.held {
                             Circle::new(at, 3, color.filled())
                         } else {
