@@ -9,7 +9,8 @@
 //! - [`process`], [`run`]: servers and clients as child processes (own process groups), cell by cell;
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
-//! - [`model`], [`predict`], [`analysis`], [`narrative`]: the predictions (waits; throughput from measured inputs), the original experiment, sentences from numbers;
+//! - [`model`], [`predict`], [`analysis`], [`narrative`]: the predictions (waits; throughput from measured
+//!   inputs), the original experiment, sentences from numbers;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);

@@ -1,6 +1,6 @@
 //! One run of any command, from start to finish: what every command that measures shares.
 //!
-//! A command (matrix, soak, bench, slowloris) is a plan plus an exporter; the session is everything else, in
+//! A command (matrix, soak, bench, slowloris, capacity) is a plan plus an exporter; the session is everything else, in
 //! this order: raise the file-descriptor limit and read the others, catch Ctrl-C, find or build the binaries
 //! (announced, and said when they are not a release build), capture the machine, pick a run id no file in the
 //! output directory has, make a scratch directory (removed when the session ends), and at the end stamp the
