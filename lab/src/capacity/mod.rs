@@ -77,6 +77,9 @@ pub struct CapacityArgs {
     /// Use the binaries in DIR instead of building release ones.
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// A server whose verification only warned (a protocol detail) is not measured either.
+    #[arg(long)]
+    pub strict: bool,
     /// Output directory (default: the workspace's results/).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -128,6 +131,7 @@ pub struct Options {
     pub settings: CapacitySettings,
     pub co_s: f64,
     pub bin_dir: Option<PathBuf>,
+    pub strict: bool,
     pub out: PathBuf,
 }
 
@@ -167,6 +171,7 @@ impl Options {
             },
             co_s: args.co_s,
             bin_dir: args.bin_dir,
+            strict: args.strict,
             out: args.out.unwrap_or_else(|| binaries::workspace_root().join("results")),
         })
     }
@@ -296,7 +301,7 @@ fn sweep_cell(options: &Options, session: &Session, spec: &ServerSpec, workload:
             return cell;
         }
     };
-    let verified = verify::verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }));
+    let verified = verify::verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }), options.strict);
     if verified.status == VerifyStatus::Failed {
         cell.reason = Some(format!("verification failed: {}", verified.reason.unwrap_or_default()));
         server.stop(STOP_GRACE);
