@@ -81,6 +81,12 @@ struct Case {
     expect_hyper: Option<Expectation>,
     /// `# after: close-write`: half-close the connection once the bytes are sent.
     close_write: bool,
+    /// `# rule:`: the RFC section or the part of the project's contract the expectation follows.
+    rule: String,
+    /// `# differs:`: why the families' answers legitimately differ (required with `expect[...]`).
+    differs: Option<String>,
+    /// `# head: 1, 3`: the steps (from 1) that answer a HEAD request, so have no body.
+    head_steps: Vec<usize>,
 }
 
 impl Case {
@@ -166,6 +172,7 @@ fn decode_into(
 
 fn parse_case(name: &str, text: &str) -> Result<Case, String> {
     let (mut expect, mut expect_tiny_http, mut expect_hyper, mut close_write) = (None, None, None, false);
+    let (mut rule, mut differs, mut head_steps) = (None, None, Vec::new());
     let mut request = String::new();
     let mut in_header = true;
     for line in text.lines() {
@@ -178,6 +185,15 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
                     expect_tiny_http = Some(parse_expectation(raw)?);
                 } else if let Some(raw) = comment.strip_prefix("expect[hyper]:") {
                     expect_hyper = Some(parse_expectation(raw)?);
+                } else if let Some(raw) = comment.strip_prefix("rule:") {
+                    rule = Some(raw.trim().to_string());
+                } else if let Some(raw) = comment.strip_prefix("differs:") {
+                    differs = Some(raw.trim().to_string());
+                } else if let Some(raw) = comment.strip_prefix("head:") {
+                    head_steps = raw
+                        .split(',')
+                        .map(|step| step.trim().parse().map_err(|_| format!("bad `head:` step {step:?}")))
+                        .collect::<Result<_, _>>()?;
                 } else if let Some(raw) = comment.strip_prefix("after:") {
                     match raw.trim() {
                         "close-write" => close_write = true,
@@ -191,6 +207,13 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
         request.push_str(line);
         request.push('\n');
     }
+    let rule = rule.ok_or("no `# rule:` line")?;
+    if !["RFC ", "contract"].iter().any(|source| rule.contains(source)) {
+        return Err(format!("`# rule:` must cite an RFC section or the contract: {rule:?}"));
+    }
+    if (expect_tiny_http.is_some() || expect_hyper.is_some()) != differs.is_some() {
+        return Err("`# differs:` gives the reason for `expect[...]`: one needs the other".into());
+    }
     Ok(Case {
         name: name.to_string(),
         request: decode_request(&request)?,
@@ -198,6 +221,9 @@ fn parse_case(name: &str, text: &str) -> Result<Case, String> {
         expect_tiny_http,
         expect_hyper,
         close_write,
+        rule,
+        differs,
+        head_steps,
     })
 }
 
@@ -237,8 +263,9 @@ fn run_case(server: &Server, case: &Case, steps: usize) -> Vec<Outcome> {
         connection.close_write();
     }
     let mut outcomes = Vec::new();
-    for _ in 0..steps {
-        let outcome = connection.next_outcome();
+    for step in 1..=steps {
+        let outcome =
+            if case.head_steps.contains(&step) { connection.next_head_outcome() } else { connection.next_outcome() };
         let closed = outcome.is_closed();
         outcomes.push(outcome);
         if closed {
@@ -307,7 +334,7 @@ fn catalogue_is_well_formed() {
     }
     let case = parse_case(
         "example",
-        "# about\n# expect: 400|close, 4xx\n# expect[hyper]: 200\n# after: close-write\nA\\r\\n\nB\\x00\\*3{ab\\}}\\\\\n",
+        "# about\n# rule: RFC 9112 §3\n# differs: why\n# head: 2\n# expect: 400|close, 4xx\n# expect[hyper]: 200\n# after: close-write\nA\\r\\n\nB\\x00\\*3{ab\\}}\\\\\n",
     )
     .unwrap();
     assert_eq!(case.request, b"A\r\nB\0ab}ab}ab}\\");
@@ -315,8 +342,19 @@ fn catalogue_is_well_formed() {
     assert_eq!(case.expectation(Family::Hyper), &vec![vec![Allowed::Status(200)]]);
     assert_eq!(case.expectation(Family::TinyHttp), &case.expect);
     assert!(case.close_write);
+    assert_eq!(
+        (case.rule.as_str(), case.differs.as_deref(), case.head_steps.as_slice()),
+        ("RFC 9112 §3", Some("why"), &[2][..])
+    );
     let big = cases.iter().find(|c| c.name.ends_with("one-megabyte-uri")).expect("the 1 MB case");
     assert!(big.request.len() > 1 << 20, "the generator expands: {} bytes", big.request.len());
-    assert!(parse_case("x", "# expect: 200\n\\*3{a").is_err(), "an unclosed repeat is an error");
-    assert!(parse_case("x", "GET\n").is_err(), "a case without an expectation is an error");
+    let rule = "# rule: contract\n";
+    assert!(parse_case("x", &format!("{rule}# expect: 200\n\\*3{{a")).is_err(), "an unclosed repeat is an error");
+    assert!(parse_case("x", &format!("{rule}GET\n")).is_err(), "a case without an expectation is an error");
+    assert!(parse_case("x", "# expect: 200\nGET\n").is_err(), "a case without a rule is an error");
+    assert!(parse_case("x", "# rule: because\n# expect: 200\nGET\n").is_err(), "a rule cites its source");
+    assert!(
+        parse_case("x", &format!("{rule}# expect: 200\n# expect[hyper]: 400\nGET\n")).is_err(),
+        "a difference needs its reason"
+    );
 }

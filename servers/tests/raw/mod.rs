@@ -94,9 +94,19 @@ impl RawConnection {
 
     /// Reads until one whole response, EOF, a reset or the timeout.
     pub fn next_outcome(&mut self) -> Outcome {
+        self.next_outcome_of(false)
+    }
+
+    /// Like [`RawConnection::next_outcome`] for the response to a HEAD request: a head and no body, whatever
+    /// its `Content-Length` says (RFC 9110 §9.3.2). A body sent anyway is read as the next response.
+    pub fn next_head_outcome(&mut self) -> Outcome {
+        self.next_outcome_of(true)
+    }
+
+    fn next_outcome_of(&mut self, head: bool) -> Outcome {
         let deadline = Instant::now() + self.timeout;
         loop {
-            match parse_response(&self.pending) {
+            match parse_response(&self.pending, head) {
                 Parsed::Complete { status, body, used } => {
                     self.pending.drain(..used);
                     return Outcome::Response { status, body };
@@ -170,7 +180,7 @@ enum Parsed {
 
 /// Parses one response off the front of `bytes`: head, then a `Content-Length` body. A response without a
 /// length is only complete at EOF ([`parse_until_eof`]).
-fn parse_response(bytes: &[u8]) -> Parsed {
+fn parse_response(bytes: &[u8], no_body: bool) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     let head_len = match response.parse(bytes) {
@@ -182,6 +192,9 @@ fn parse_response(bytes: &[u8]) -> Parsed {
         Err(e) => return Parsed::Invalid(format!("{e}: {:?}", lossy(bytes))),
     };
     let status = response.code.unwrap_or_default();
+    if no_body {
+        return Parsed::Complete { status, body: Vec::new(), used: head_len };
+    }
     let length = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")).map(|h| h.value);
     let Some(length) = length else {
         return Parsed::Partial; // the body runs to EOF
