@@ -17,8 +17,8 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// What the server did after a request was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// A complete HTTP response.
-    Response { status: u16, body: Vec<u8> },
+    /// A complete HTTP response; `server` is its `Server` header, if any.
+    Response { status: u16, body: Vec<u8>, server: Option<String> },
     /// The server closed the connection (EOF) without starting another response.
     Closed,
     /// The connection was reset (ECONNRESET or EPIPE): the server closed it with our bytes still unread.
@@ -46,7 +46,7 @@ impl Outcome {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Outcome::Response { status, body } => {
+            Outcome::Response { status, body, .. } => {
                 let body = String::from_utf8_lossy(body);
                 let shown: String = body.chars().take(80).collect();
                 write!(f, "{status} {shown:?}")
@@ -107,9 +107,9 @@ impl RawConnection {
         let deadline = Instant::now() + self.timeout;
         loop {
             match parse_response(&self.pending, head) {
-                Parsed::Complete { status, body, used } => {
+                Parsed::Complete { status, body, server, used } => {
                     self.pending.drain(..used);
-                    return Outcome::Response { status, body };
+                    return Outcome::Response { status, body, server };
                 }
                 Parsed::Invalid(what) => return Outcome::Garbage(what),
                 Parsed::Partial => {}
@@ -173,7 +173,7 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 enum Parsed {
-    Complete { status: u16, body: Vec<u8>, used: usize },
+    Complete { status: u16, body: Vec<u8>, server: Option<String>, used: usize },
     Partial,
     Invalid(String),
 }
@@ -192,8 +192,9 @@ fn parse_response(bytes: &[u8], no_body: bool) -> Parsed {
         Err(e) => return Parsed::Invalid(format!("{e}: {:?}", lossy(bytes))),
     };
     let status = response.code.unwrap_or_default();
+    let server = server_header(response.headers);
     if no_body {
-        return Parsed::Complete { status, body: Vec::new(), used: head_len };
+        return Parsed::Complete { status, body: Vec::new(), server, used: head_len };
     }
     let length = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")).map(|h| h.value);
     let Some(length) = length else {
@@ -205,7 +206,13 @@ fn parse_response(bytes: &[u8], no_body: bool) -> Parsed {
     if bytes.len() < head_len + length {
         return Parsed::Partial;
     }
-    Parsed::Complete { status, body: bytes[head_len..head_len + length].to_vec(), used: head_len + length }
+    let body = bytes[head_len..head_len + length].to_vec();
+    Parsed::Complete { status, body, server, used: head_len + length }
+}
+
+fn server_header(headers: &[httparse::Header<'_>]) -> Option<String> {
+    let server = headers.iter().find(|h| h.name.eq_ignore_ascii_case("server"))?;
+    Some(String::from_utf8_lossy(server.value).into_owned())
 }
 
 /// A response whose body ran to EOF (no `Content-Length`).
@@ -213,9 +220,11 @@ fn parse_until_eof(bytes: &[u8]) -> Option<Outcome> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(bytes) {
-        Ok(httparse::Status::Complete(len)) => {
-            Some(Outcome::Response { status: response.code.unwrap_or_default(), body: bytes[len..].to_vec() })
-        }
+        Ok(httparse::Status::Complete(len)) => Some(Outcome::Response {
+            status: response.code.unwrap_or_default(),
+            body: bytes[len..].to_vec(),
+            server: server_header(response.headers),
+        }),
         _ => None,
     }
 }

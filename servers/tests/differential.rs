@@ -1,0 +1,498 @@
+//! The servers held against each other: every hostile-catalogue case and a seeded corpus of mutated valid
+//! requests go to every server binary, and their normalised outcomes must agree — exactly between servers on
+//! the same HTTP implementation, and across implementations except where [`ALLOWED`] says why they may differ.
+//!
+//! A normalised outcome ([`Observation`]) is what a client can rely on: the responses the *workload* gave
+//! (status and body), in order, and whether the connection was closed afterwards. Rejections produced by the
+//! HTTP library itself (hyper's or tiny_http's 400, 408, 431, 501, 505, without the server's `Server` header)
+//! count as the connection being refused: which code a library picks for a message it cannot parse is its own
+//! business (RFC 9112 allows 400 or a close), whether it answered the request is not.
+//!
+//! The corpus is reproducible: `DIFFERENTIAL_SEED=N` (default 1) and `DIFFERENTIAL_CASES=M` (default 120);
+//! a failure prints the seed and each input in the catalogue's escape syntax, ready to become a case file.
+//! Used on other servers (`lab verify`): include `catalogue` and `raw` and call [`observe`] and
+//! [`corpus`]; [`allowed_difference`] gives the reason two observations may differ.
+
+mod catalogue;
+mod common;
+mod raw;
+
+use catalogue::{load_catalogue, Family};
+use common::Server;
+use raw::{Outcome, RawConnection};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long one outcome may take; the servers close an idle or incomplete connection after 1 s.
+const OUTCOME_TIMEOUT: Duration = Duration::from_secs(4);
+/// The most responses read per input (the longest pipelined input has three requests).
+const MAX_STEPS: usize = 4;
+
+/// What a client can rely on after sending some bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The workload's responses, in order: status and body.
+    pub answers: Vec<(u16, String)>,
+    /// Whether the server closed the connection (as opposed to leaving it open past the header timeout).
+    pub closed: bool,
+    /// Bytes that were not an HTTP response: never acceptable.
+    pub garbage: Option<String>,
+}
+
+/// Sends `input` on a fresh connection (then half-closes it if `close_write`) and normalises what comes back;
+/// `head_steps` are the responses (from 1) that answer HEAD requests.
+pub fn observe(addr: SocketAddr, input: &[u8], head_steps: &[usize], close_write: bool) -> Observation {
+    let mut observation = Observation { answers: Vec::new(), closed: false, garbage: None };
+    let mut connection = match RawConnection::connect(addr, OUTCOME_TIMEOUT) {
+        Ok(connection) => connection,
+        Err(e) => {
+            observation.garbage = Some(format!("cannot connect: {e}"));
+            return observation;
+        }
+    };
+    let _ = connection.send(input);
+    if close_write {
+        connection.close_write();
+    }
+    for step in 1..=MAX_STEPS {
+        let outcome =
+            if head_steps.contains(&step) { connection.next_head_outcome() } else { connection.next_outcome() };
+        match outcome {
+            Outcome::Response { status, body, server } => {
+                if server.as_deref().is_some_and(is_lab_server) {
+                    observation.answers.push((status, String::from_utf8_lossy(&body).into_owned()));
+                }
+                // A library's own rejection: the connection's end follows; nothing the workload said.
+            }
+            Outcome::Closed | Outcome::Reset => {
+                observation.closed = true;
+                break;
+            }
+            Outcome::Silent => break,
+            Outcome::Garbage(what) => {
+                observation.garbage = Some(what);
+                break;
+            }
+        }
+    }
+    observation
+}
+
+/// Whether a `Server` header names one of the lab's servers (the workload answered), not an HTTP library.
+fn is_lab_server(server: &str) -> bool {
+    server.ends_with("-server")
+}
+
+/// One documented reason two HTTP implementations may answer the same bytes differently.
+pub struct Allowed {
+    pub name: &'static str,
+    /// Why both answers are acceptable (the RFC's MAY or SHOULD, or the project's contract).
+    pub reason: &'static str,
+    /// Whether `input` is of this kind.
+    pub applies: fn(&[u8]) -> bool,
+    /// Whether two observations differ only in the way this row allows.
+    pub shape: fn(&Observation, &Observation) -> bool,
+}
+
+/// Any difference.
+fn any(_: &Observation, _: &Observation) -> bool {
+    true
+}
+
+/// One side stopped early: its answers are the other's first ones, and it closed the connection there.
+fn stopped_early(a: &Observation, b: &Observation) -> bool {
+    let (short, long) = if a.answers.len() <= b.answers.len() { (a, b) } else { (b, a) };
+    short.closed && long.answers.starts_with(&short.answers)
+}
+
+/// The allowed differences between hyper (async servers) and tiny_http (thread servers). Servers on the same
+/// implementation must agree exactly. Catalogue cases with `expect[...]` lines state their own reason in a
+/// `# differs:` line (tests/hostile/README.md has the table).
+pub const ALLOWED: &[Allowed] = &[
+    Allowed {
+        name: "lenient request line",
+        reason: "tiny_http trims the request line, takes any word as a method (405) and passes any target to \
+                 the routes (404); hyper rejects what is not `token SP origin-form SP HTTP/1.x` (RFC 9112 §3: \
+                 SHOULD 400)",
+        applies: |input| !strict_request_line(input),
+        shape: any,
+    },
+    Allowed {
+        name: "unusual bytes in the head",
+        reason: "bare LF (RFC 9112 §2.2: MAY accept), NUL or controls in values (RFC 9110 §5.5: reject or \
+                 replace), obs-text (MAY reject): hyper and tiny_http each take a permitted choice",
+        applies: |input| {
+            let head = head_of(input);
+            head.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
+                || head.first() == Some(&b'\n')
+                || head.iter().any(|&b| b >= 0x80 || (b < 0x20 && !matches!(b, b'\r' | b'\n')) || b == 0x7f)
+        },
+        shape: any,
+    },
+    Allowed {
+        name: "Expect",
+        reason: "RFC 9110 §10.1.1: tiny_http answers 417 to an unknown expectation and closes after an unread \
+                 100-continue body; hyper ignores the one and answers without the body on the other",
+        applies: |input| header_lines(input).any(|line| starts_with_ignore_case(line, b"expect:")),
+        shape: any,
+    },
+    Allowed {
+        name: "many header fields",
+        reason: "hyper refuses more than 100 fields (RFC 6585 §5: 431); tiny_http limits only bytes",
+        applies: |input| header_lines(input).count() > 100,
+        shape: any,
+    },
+    Allowed {
+        name: "fragment or non-origin-form target",
+        reason: "`#` (RFC 9112 §3.2: not in origin-form) is dropped by hyper and passed on by tiny_http; an \
+                 authority-form or `*` target reaches the routes as `/` from hyper and as sent from tiny_http",
+        applies: |input| {
+            let target = request_line(input).split(|&b| b == b' ').nth(1).unwrap_or_default();
+            target.contains(&b'#') || !target.starts_with(b"/")
+        },
+        shape: any,
+    },
+    Allowed {
+        name: "transfer coding before chunked",
+        reason: "RFC 9112 §6.1: an unknown coding SHOULD get 501 (tiny_http); hyper decodes the chunks and \
+                 leaves the other coding to the application, which ignores the body",
+        applies: |input| {
+            header_lines(input).any(|line| {
+                starts_with_ignore_case(line, b"transfer-encoding:")
+                    && !line[18..].iter().all(|b| b" \tchunkedCHUNKED".contains(b))
+            })
+        },
+        shape: any,
+    },
+    Allowed {
+        name: "body cut short",
+        reason: "a Content-Length body the input never completes: tiny_http reads a body of up to 1 KiB before \
+                 the route runs and so waits for it (then closes at the timeout); hyper runs the route first \
+                 and answers (RFC 9112 §8: an incomplete message; neither answer is wrong)",
+        applies: body_cut_short,
+        shape: stopped_early,
+    },
+    Allowed {
+        name: "close after an unread chunked body",
+        reason: "RFC 9112 §9.3 lets a server close instead of reading on: hyper reads an unread chunked body with \
+                 extensions or trailers no further and closes after the response; tiny_http drains it and \
+                 answers the next request. The answers agree up to the close (the catalogue's smuggling cases \
+                 check that no hidden request is answered)",
+        applies: |input| header_lines(input).any(|line| starts_with_ignore_case(line, b"transfer-encoding:")),
+        shape: stopped_early,
+    },
+];
+
+/// The first row of [`ALLOWED`] that applies to `input` and allows the way `a` and `b` differ.
+pub fn allowed_difference(input: &[u8], a: &Observation, b: &Observation) -> Option<&'static Allowed> {
+    ALLOWED.iter().find(|allowed| (allowed.applies)(input) && (allowed.shape)(a, b))
+}
+
+/// Whether some request in `input` announces a `Content-Length` body longer than what follows its head.
+fn body_cut_short(input: &[u8]) -> bool {
+    let mut rest = input;
+    while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let length = header_lines(rest)
+            .find(|line| starts_with_ignore_case(line, b"content-length:"))
+            .and_then(|line| std::str::from_utf8(&line[15..]).ok()?.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        rest = &rest[end + 4..];
+        if length > rest.len() {
+            return true;
+        }
+        rest = &rest[length..];
+    }
+    false
+}
+
+fn head_of(input: &[u8]) -> &[u8] {
+    let end = input.windows(4).position(|w| w == b"\r\n\r\n").map_or(input.len(), |i| i + 4);
+    &input[..end]
+}
+
+fn request_line(input: &[u8]) -> &[u8] {
+    let line_end = input.windows(2).position(|w| w == b"\r\n").unwrap_or(input.len());
+    &input[..line_end]
+}
+
+fn header_lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let head = head_of(input);
+    let head = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
+    let start = head.windows(2).position(|w| w == b"\r\n").map_or(head.len(), |i| i + 2);
+    head[start..].split(|&b| b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+fn starts_with_ignore_case(line: &[u8], prefix: &[u8]) -> bool {
+    line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// `token SP /target SP HTTP/1.x`, with nothing odd in the target.
+fn strict_request_line(input: &[u8]) -> bool {
+    let line = request_line(input);
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    parts.len() == 3
+        && !parts[0].is_empty()
+        && parts[0].iter().all(tchar)
+        && parts[1].starts_with(b"/")
+        && parts[1].iter().all(|&b| b > 0x20 && b < 0x7f)
+        && (parts[2] == b"HTTP/1.1" || parts[2] == b"HTTP/1.0")
+}
+
+/// splitmix64: a small, well-mixed, seedable generator, so the corpus is the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Valid requests the corpus mutates: every body framing, pipelining, both versions. No database routes, so
+/// that every server's answers depend on the input alone.
+const BASES: &[&str] = &[
+    "GET /fact?n=5 HTTP/1.1\r\nHost: lab\r\n\r\n",
+    "GET /say/hello?name=ab&ms=1 HTTP/1.1\r\nHost: lab\r\nAccept: */*\r\nUser-Agent: differential\r\n\r\n",
+    "GET /no/param HTTP/1.1\r\nHost: lab\r\n\r\nGET /fact?n=3 HTTP/1.1\r\nHost: lab\r\n\r\n",
+    "POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\n\r\nabcGET /fact?n=4 HTTP/1.1\r\nHost: lab\r\n\r\n",
+    "POST /no/param HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /fact?n=4 HTTP/1.1\r\nHost: lab\r\n\r\n",
+    "GET /no/param HTTP/1.0\r\nHost: lab\r\n\r\n",
+    "GET /fact?n=7 HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n",
+];
+
+/// Pieces inserted at line starts or anywhere: the framing headers smuggling is made of, separators, digits.
+const TOKENS: &[&str] = &[
+    "Transfer-Encoding: chunked\r\n",
+    "Content-Length: 3\r\n",
+    "Content-Length: 0\r\n",
+    "Connection: close\r\n",
+    "Host: other\r\n",
+    "\r\n",
+    " ",
+    "\t",
+    ":",
+    ";",
+    ",",
+    "0",
+    "f",
+    "chunked",
+    "0\r\n\r\n",
+    "%2",
+    "?",
+    "/",
+];
+
+/// Bytes a single-byte substitution uses.
+const BYTES: &[u8] = b" \t\r\n:;,0aZ/?%#\x00\x7f\xff";
+
+/// One mutated valid request, from `rng`.
+fn mutated(rng: &mut Rng) -> Vec<u8> {
+    let mut bytes = rng.pick(BASES).as_bytes().to_vec();
+    for _ in 0..=rng.below(3) {
+        let at = rng.below(bytes.len() + 1);
+        match rng.below(5) {
+            0 if !bytes.is_empty() => {
+                let i = at.min(bytes.len() - 1);
+                bytes[i] = *rng.pick(BYTES);
+            }
+            1 => {
+                let token = rng.pick(TOKENS).as_bytes();
+                bytes.splice(at..at, token.iter().copied());
+            }
+            2 => {
+                // At the start of a header line: structure-aware.
+                let starts: Vec<usize> =
+                    bytes.windows(2).enumerate().filter(|(_, w)| w == b"\r\n").map(|(i, _)| i + 2).collect();
+                let at = *rng.pick(&starts);
+                let token = rng.pick(&TOKENS[..5]).as_bytes();
+                bytes.splice(at..at, token.iter().copied());
+            }
+            3 => {
+                let end = (at + 1 + rng.below(8)).min(bytes.len());
+                bytes.drain(at.min(end)..end);
+            }
+            _ => {
+                // Duplicate the line `at` is in.
+                let start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| at + i + 1);
+                let line = bytes[start..end].to_vec();
+                bytes.splice(end..end, line);
+            }
+        }
+    }
+    bytes
+}
+
+/// `cases` mutated valid requests from `seed`: the same on every run and every machine.
+pub fn corpus(seed: u64, cases: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(seed);
+    (0..cases).map(|_| mutated(&mut rng)).collect()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One input and what each server made of it.
+struct Row {
+    label: String,
+    input: Vec<u8>,
+    head_steps: Vec<usize>,
+    close_write: bool,
+    /// The case file's `# differs:` reason, for catalogue cases that have one.
+    differs: Option<String>,
+}
+
+#[test]
+fn every_server_agrees_on_the_catalogue_and_the_corpus() {
+    let seed = env_number("DIFFERENTIAL_SEED", 1);
+    let cases = env_number("DIFFERENTIAL_CASES", 120) as usize;
+    let mut rows: Vec<Row> = load_catalogue()
+        .into_iter()
+        .map(|case| Row {
+            label: case.name,
+            input: case.request,
+            head_steps: case.head_steps,
+            close_write: case.close_write,
+            differs: case.differs,
+        })
+        .collect();
+    rows.extend(corpus(seed, cases).into_iter().enumerate().map(|(i, input)| Row {
+        label: format!("corpus seed {seed} #{i}"),
+        input,
+        head_steps: Vec::new(),
+        close_write: false,
+        differs: None,
+    }));
+
+    let names = common::server_names();
+    // Every server at once, each input on a fresh connection, several inputs at a time: an input a server waits
+    // out costs the 1 s header timeout.
+    let observations: BTreeMap<&str, Vec<Observation>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|&name| {
+                let rows = &rows;
+                scope.spawn(move || {
+                    let server = Server::start(name, &["--header-timeout-s", "1"]);
+                    let seen = observe_all(server.addr(), rows);
+                    (name, seen)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a server's observations")).collect()
+    });
+
+    let mut failures = Vec::new();
+    let mut allowed_used: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let seen: Vec<(&str, &Observation)> = names.iter().map(|&n| (n, &observations[n][i])).collect();
+        for (name, observation) in &seen {
+            if let Some(garbage) = &observation.garbage {
+                failures.push(format!("{}: {name} sent garbage: {garbage}", row.label));
+            }
+        }
+        let (first_name, first) = seen[0];
+        for &(name, observation) in &seen[1..] {
+            if observation == first {
+                continue;
+            }
+            let same_family = Family::of(name) == Family::of(first_name);
+            let reason = match (&row.differs, allowed_difference(&row.input, first, observation)) {
+                _ if same_family => None,
+                (Some(_), _) => Some("the case's `# differs:` line"),
+                (None, Some(allowed)) => Some(allowed.name),
+                (None, None) => None,
+            };
+            match reason {
+                Some(reason) => *allowed_used.entry(reason).or_default() += 1,
+                None => failures.push(format!(
+                    "{}: {first_name} {first:?} but {name} {observation:?}\n    input: {}",
+                    row.label,
+                    as_case_text(&row.input)
+                )),
+            }
+        }
+    }
+    println!(
+        "{} inputs ({} catalogue cases, {cases} corpus, seed {seed}) on {names:?}",
+        rows.len(),
+        rows.len() - cases
+    );
+    println!("allowed differences used: {allowed_used:?}");
+    assert!(
+        failures.is_empty(),
+        "{} disagreements (DIFFERENTIAL_SEED={seed} DIFFERENTIAL_CASES={cases} repeats this run):\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+}
+
+/// Observes every row on one server, 8 connections at a time.
+fn observe_all(addr: SocketAddr, rows: &[Row]) -> Vec<Observation> {
+    let mut seen = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(8) {
+        let observed: Vec<Observation> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|row| scope.spawn(move || observe(addr, &row.input, &row.head_steps, row.close_write)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("an observation")).collect()
+        });
+        seen.extend(observed);
+    }
+    seen
+}
+
+/// The bytes in the catalogue's escape syntax (tests/hostile/README.md), to paste into a case file.
+fn as_case_text(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for &b in bytes {
+        match b {
+            b'\r' => text.push_str("\\r"),
+            b'\n' => text.push_str("\\n"),
+            b'\t' => text.push_str("\\t"),
+            b'\\' => text.push_str("\\\\"),
+            0x20..=0x7e => text.push(b as char),
+            _ => text.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    text
+}
+
+#[test]
+fn the_corpus_is_reproducible_and_the_server_list_is_the_macros() {
+    assert_eq!(corpus(7, 50), corpus(7, 50), "the same seed gives the same corpus");
+    assert_ne!(corpus(7, 50), corpus(8, 50), "another seed gives another corpus");
+    let names = common::server_names();
+    for name in ["thread-server", "pool-server", "async-std-server", "smol-server"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert!(strict_request_line(b"GET /fact?n=1 HTTP/1.1\r\n\r\n"));
+    assert!(!strict_request_line(b"GET  /fact HTTP/1.1\r\n\r\n"));
+    let answered = Observation { answers: vec![(200, "6".into())], closed: true, garbage: None };
+    let refused = Observation { answers: vec![], closed: true, garbage: None };
+    let expect = b"GET /a HTTP/1.1\r\nExpect: x\r\n\r\n";
+    assert!(allowed_difference(expect, &answered, &refused).is_some_and(|a| a.name == "Expect"));
+    assert!(allowed_difference(BASES[3].as_bytes(), &answered, &refused).is_none());
+    assert!(body_cut_short(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab"));
+    assert!(!body_cut_short(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n"));
+    let smuggled = Observation { answers: vec![(200, "6".into()), (200, "24".into())], closed: true, garbage: None };
+    let chunked = BASES[4].as_bytes();
+    assert!(allowed_difference(chunked, &answered, &smuggled).is_some(), "stopping early is allowed");
+    let other = Observation { answers: vec![(404, "x".into())], closed: true, garbage: None };
+    assert!(allowed_difference(chunked, &other, &smuggled).is_none(), "different answers are not");
+}
