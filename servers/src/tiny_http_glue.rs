@@ -30,15 +30,27 @@ pub fn limits(served: &Served) -> ConnectionLimits {
 }
 
 /// Serves one accepted connection on the calling thread, request after request, until the client closes it,
-/// a limit does, or its framing breaks. Blocks this thread the whole time, idle keep-alive gaps included:
-/// between two requests it waits in `read` for the next head, up to the header timeout.
-pub fn serve_connection(stream: TcpStream, limits: ConnectionLimits, workload: &Workload, log: AccessLog) {
+/// a limit does, its framing breaks, or `others_waiting()` says other connections wait for this thread when a
+/// request has been read: that response says `Connection: close` and the thread is given up. Blocks this
+/// thread the whole time, idle keep-alive gaps included: between two requests it waits in `read` for the next
+/// head, up to the header timeout.
+pub fn serve_connection(
+    stream: TcpStream,
+    limits: ConnectionLimits,
+    workload: &Workload,
+    log: AccessLog,
+    others_waiting: impl Fn() -> bool,
+) {
     let requests = match ConnectionRequests::new(stream, limits) {
         Ok(requests) => requests,
         Err(error) => return crate::launch::report_accept_error(&error),
     };
     for request in requests {
-        answer(request, workload, log);
+        let close = others_waiting();
+        respond(request, workload, log, close);
+        if close {
+            break;
+        }
     }
 }
 
@@ -55,6 +67,11 @@ pub fn next_request(server: &Server) -> Request {
 
 /// Runs the request to completion on the calling thread and sends the response.
 pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
+    respond(request, workload, log, false);
+}
+
+/// [`answer`], with `Connection: close` on the response if `close`.
+fn respond(request: Request, workload: &Workload, log: AccessLog, close: bool) {
     let started = Instant::now();
     let _in_flight = workload.start_request();
     let target = origin_form(request.url()).into_owned();
@@ -63,7 +80,8 @@ pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
     let reply = workload.run_blocking(plan);
     let (status, method, peer) = (reply.status, request.method().to_string(), request.remote_addr().copied());
     // respond() blocks on the socket write; an error means the client went away, which is not ours to report.
-    let _ = request.respond(to_response(reply, workload.info.server));
+    let response = to_response(reply, workload.info.server);
+    let _ = request.respond(if close { response.with_connection_close() } else { response });
     log.record(started, status, &method, &target, peer);
 }
 

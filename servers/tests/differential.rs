@@ -115,7 +115,7 @@ pub const ALLOWED: &[Allowed] = &[
         reason: "tiny_http trims the request line, takes any word as a method (405) and passes any target to \
                  the routes (404); hyper rejects what is not `token SP origin-form SP HTTP/1.x` (RFC 9112 §3: \
                  SHOULD 400)",
-        applies: |input| !strict_request_line(input),
+        applies: |input| request_lines(input).any(|line| !strict_request_line(line)),
         shape: any,
     },
     Allowed {
@@ -148,8 +148,10 @@ pub const ALLOWED: &[Allowed] = &[
         reason: "`#` (RFC 9112 §3.2: not in origin-form) is dropped by hyper and passed on by tiny_http; an \
                  authority-form or `*` target reaches the routes as `/` from hyper and as sent from tiny_http",
         applies: |input| {
-            let target = request_line(input).split(|&b| b == b' ').nth(1).unwrap_or_default();
-            target.contains(&b'#') || !target.starts_with(b"/")
+            request_lines(input).any(|line| {
+                let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+                target.contains(&b'#') || !target.starts_with(b"/")
+            })
         },
         shape: any,
     },
@@ -211,9 +213,15 @@ fn head_of(input: &[u8]) -> &[u8] {
     &input[..end]
 }
 
-fn request_line(input: &[u8]) -> &[u8] {
+fn first_line(input: &[u8]) -> &[u8] {
     let line_end = input.windows(2).position(|w| w == b"\r\n").unwrap_or(input.len());
     &input[..line_end]
+}
+
+/// The first line, and every line after an empty one: every place a request line may be (a body included).
+fn request_lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let after_heads = input.windows(4).enumerate().filter(|(_, w)| w == b"\r\n\r\n").map(|(i, _)| i + 4);
+    std::iter::once(0).chain(after_heads).filter(move |&i| i < input.len()).map(move |i| first_line(&input[i..]))
 }
 
 fn header_lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -228,8 +236,7 @@ fn starts_with_ignore_case(line: &[u8], prefix: &[u8]) -> bool {
 }
 
 /// `token SP /target SP HTTP/1.x`, with nothing odd in the target.
-fn strict_request_line(input: &[u8]) -> bool {
-    let line = request_line(input);
+fn strict_request_line(line: &[u8]) -> bool {
     let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
     let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
     parts.len() == 3
@@ -481,8 +488,10 @@ fn the_corpus_is_reproducible_and_the_server_list_is_the_macros() {
     for name in ["thread-server", "pool-server", "async-std-server", "smol-server"] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
-    assert!(strict_request_line(b"GET /fact?n=1 HTTP/1.1\r\n\r\n"));
-    assert!(!strict_request_line(b"GET  /fact HTTP/1.1\r\n\r\n"));
+    assert!(strict_request_line(b"GET /fact?n=1 HTTP/1.1"));
+    assert!(!strict_request_line(b"GET  /fact HTTP/1.1"));
+    let lines: Vec<&[u8]> = request_lines(BASES[2].as_bytes()).collect();
+    assert_eq!(lines, [&b"GET /no/param HTTP/1.1"[..], b"GET /fact?n=3 HTTP/1.1"]);
     let answered = Observation { answers: vec![(200, "6".into())], closed: true, garbage: None };
     let refused = Observation { answers: vec![], closed: true, garbage: None };
     let expect = b"GET /a HTTP/1.1\r\nExpect: x\r\n\r\n";

@@ -6,9 +6,11 @@
 //! process has N + 3 threads however many clients come (main, signals, accept; docs/model.md), and a 3 s
 //! `/say/hello` costs a pool slot: with N slots, the (N+1)th concurrent request waits a whole round.
 //!
-//! The price is pool starvation: a worker is held by its connection, idle keep-alive gaps included, so N
-//! keep-alive clients that keep their connections open leave every later connection waiting in the queue
-//! until one closes (or goes idle past `--header-timeout-s`). docs/model.md gives the model's prediction.
+//! The price is pool starvation: a worker is held by its connection, idle keep-alive gaps included, so N idle
+//! keep-alive connections leave every later connection waiting in the queue until one of them closes or goes
+//! idle past `--header-timeout-s`. A worker that reads a request while connections are queued answers it
+//! with `Connection: close` and takes the next connection, so busy keep-alive clients cannot hold the pool
+//! for ever; idle ones still can. docs/model.md gives the model's prediction.
 //!
 //! Why crossbeam and not rayon: rayon's pool is built for CPU-bound fork-join work and is shared by everything
 //! in the process; parking a rayon worker in `sleep` for 3 s is exactly the misuse its docs warn about. A
@@ -53,14 +55,14 @@ fn serve(served: Served) -> std::io::Result<()> {
     // --max-connections in the accept loop below.
     let (to_workers, connections) = crossbeam_channel::unbounded::<(TcpStream, Open)>();
     for id in 0..served.threads {
-        let connections = connections.clone();
+        let (connections, queue) = (connections.clone(), connections.clone());
         let workload = Arc::clone(&served.workload);
         let log = served.log;
         thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
             // Blocks this worker until a connection is queued; then blocks it for the connection's whole life:
             // every request, and every idle gap between two requests.
             for (stream, _open) in connections {
-                tiny_http_glue::serve_connection(stream, limits, &workload, log);
+                tiny_http_glue::serve_connection(stream, limits, &workload, log, || !queue.is_empty());
             }
         })?;
     }

@@ -160,6 +160,12 @@ impl ClientConnection {
                     .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
             }
 
+            // Lab patch: a CR not followed by LF is invalid (RFC 9112 §2.2). Upstream kept it inside the line, so
+            // `Host: a\rTransfer-Encoding: chunked` was one header here and two to a parser that ends lines at CR.
+            if prev_byte_was_cr && byte != b'\n' {
+                return Err(IoError::new(ErrorKind::InvalidData, "bare CR"));
+            }
+
             prev_byte_was_cr = byte == b'\r';
 
             // Lab patch: bound the head's size, and its time: a client trickling a byte at a time beats a
@@ -196,9 +202,8 @@ impl ClientConnection {
             let (method, path, version) = {
                 let line = self.read_next_line().map_err(read_error)?;
 
-                parse_request_line(
-                    line.as_str().trim(), // TODO: remove this conversion
-                )?
+                // Lab patch: not trimmed: a request line is exactly `method SP target SP version` (RFC 9112 §3).
+                parse_request_line(line.as_str())?
             };
 
             // getting all headers
@@ -420,16 +425,30 @@ fn parse_http_version(version: &str) -> Result<HTTPVersion, ReadError> {
 
 /// Parses the request line of the request.
 /// eg. GET / HTTP/1.1
+///
+/// Lab patch: strict, as RFC 9112 §3 asks: exactly three parts separated by single spaces, the method a token,
+/// the target in origin form (`/...`), absolute form (`scheme://...`), `*` or (for CONNECT) authority form,
+/// with no control characters. Upstream took any word as a method (`GE(T`, `,abcGET`) and any target, so a
+/// body misread as a request was answered (405, 404) instead of refused.
 fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadError> {
-    let mut parts = line.split(' ');
-
-    let method = parts.next().and_then(|w| w.parse().ok());
-    let path = parts.next().map(ToOwned::to_owned);
-    let version = parts.next().and_then(|w| parse_http_version(w).ok());
-
-    method
-        .and_then(|method| Some((method, path?, version?)))
-        .ok_or(ReadError::WrongRequestLine)
+    let parts: Vec<&str> = line.split(' ').collect();
+    let (method, path, version) = match parts.as_slice() {
+        [method, path, version] => (*method, *path, *version),
+        _ => return Err(ReadError::WrongRequestLine),
+    };
+    if method.is_empty() || !method.bytes().all(crate::common::is_tchar) {
+        return Err(ReadError::WrongRequestLine);
+    }
+    let target_form = path.starts_with('/')
+        || path == "*"
+        || path.find("://").is_some_and(|i| i > 0 && path[..i].bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
+        || (method == "CONNECT" && !path.is_empty());
+    if !target_form || !path.bytes().all(|b| b > 0x20 && b < 0x7f) {
+        return Err(ReadError::WrongRequestLine);
+    }
+    let method = method.parse().map_err(|_| ReadError::WrongRequestLine)?;
+    let version = parse_http_version(version)?;
+    Ok((method, path.to_owned(), version))
 }
 
 #[cfg(test)]
@@ -451,6 +470,8 @@ mod test {
 fn read_error(e: IoError) -> ReadError {
     if e.kind() == ErrorKind::InvalidData && e.to_string() == "request head too large" {
         ReadError::HeadTooLarge
+    } else if e.kind() == ErrorKind::InvalidData && e.to_string() == "bare CR" {
+        ReadError::WrongRequestLine
     } else {
         ReadError::ReadIoError(e)
     }

@@ -68,6 +68,7 @@ fn untrusted_framing_is_refused_or_ends_the_connection() {
         ("HTTP/1.1", "Host: a\r\n Transfer-Encoding: chunked", "400"),
         ("HTTP/1.1", "Host: a\r\nHost: b", "400"),
         ("HTTP/1.1", "X-A\0B: c", "400"),
+        ("HTTP/1.1", "Host: a\rTransfer-Encoding: chunked", "400"),
     ];
     for (version, headers, status) in refused {
         let (mut client, mut requests) = connection();
@@ -133,4 +134,19 @@ fn a_head_over_the_limit_gets_a_431() {
     let mut buf = [0; 12];
     client.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"HTTP/1.1 431");
+}
+
+/// Patch 10: a request line is `token SP target SP version`, nothing looser.
+#[test]
+fn loose_request_lines_are_refused() {
+    for line in ["GE(T / HTTP/1.1", ",abcGET / HTTP/1.1", "GET no/param HTTP/1.1", "GET / HTTP/1.1 ", "GET  / HTTP/1.1", "GET /a\x7f HTTP/1.1"] {
+        let (mut client, mut requests) = connection();
+        write!(client, "{}\r\n\r\n", line).unwrap();
+        assert!(requests.next().is_none(), "{:?} was accepted", line);
+    }
+    for line in ["GET /a?b=c HTTP/1.1", "GET http://lab/a HTTP/1.1", "OPTIONS * HTTP/1.1", "CONNECT lab:443 HTTP/1.1"] {
+        let (mut client, mut requests) = connection();
+        write!(client, "{}\r\n\r\n", line).unwrap();
+        assert!(requests.next().is_some(), "{:?} was refused", line);
+    }
 }
