@@ -29,21 +29,30 @@ const OUTCOME_TIMEOUT: Duration = Duration::from_secs(4);
 /// The most responses read per input (the longest pipelined input has three requests).
 const MAX_STEPS: usize = 4;
 
-/// What a client can rely on after sending some bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a client can rely on after sending some bytes. Two observations agree when their answers, their
+/// `closed` and their `garbage` are equal; `announced_close` only explains a difference ([`announced_stop`]).
+#[derive(Debug, Clone)]
 pub struct Observation {
     /// The workload's responses, in order: status and body.
     pub answers: Vec<(u16, String)>,
     /// Whether the server closed the connection (as opposed to leaving it open past the header timeout).
     pub closed: bool,
+    /// Whether the last answer said `Connection: close`: the server announced that it stops there.
+    pub announced_close: bool,
     /// Bytes that were not an HTTP response: never acceptable.
     pub garbage: Option<String>,
+}
+
+impl PartialEq for Observation {
+    fn eq(&self, other: &Observation) -> bool {
+        (&self.answers, self.closed, &self.garbage) == (&other.answers, other.closed, &other.garbage)
+    }
 }
 
 /// Sends `input` on a fresh connection (then half-closes it if `close_write`) and normalises what comes back;
 /// `head_steps` are the responses (from 1) that answer HEAD requests.
 pub fn observe(addr: SocketAddr, input: &[u8], head_steps: &[usize], close_write: bool) -> Observation {
-    let mut observation = Observation { answers: Vec::new(), closed: false, garbage: None };
+    let mut observation = Observation { answers: Vec::new(), closed: false, announced_close: false, garbage: None };
     let mut connection = match RawConnection::connect(addr, OUTCOME_TIMEOUT) {
         Ok(connection) => connection,
         Err(e) => {
@@ -59,9 +68,10 @@ pub fn observe(addr: SocketAddr, input: &[u8], head_steps: &[usize], close_write
         let outcome =
             if head_steps.contains(&step) { connection.next_head_outcome() } else { connection.next_outcome() };
         match outcome {
-            Outcome::Response { status, body, server } => {
+            Outcome::Response { status, body, server, close } => {
                 if server.as_deref().is_some_and(is_lab_server) {
                     observation.answers.push((status, String::from_utf8_lossy(&body).into_owned()));
+                    observation.announced_close = close;
                 }
                 // A library's own rejection: the connection's end follows; nothing the workload said.
             }
@@ -98,6 +108,15 @@ pub struct Allowed {
 /// Any difference.
 fn any(_: &Observation, _: &Observation) -> bool {
     true
+}
+
+/// Any server, on any input: one side answered with `Connection: close` and stopped there, the other went on
+/// to answer what followed. RFC 9112 §9.6 lets a server close any connection after a response that says so;
+/// pool-server does when other connections wait for a worker (docs/model.md). Outcomes that differ otherwise
+/// are compared as usual.
+fn announced_stop(a: &Observation, b: &Observation) -> bool {
+    let short = if a.answers.len() <= b.answers.len() { a } else { b };
+    short.announced_close && !short.answers.is_empty() && stopped_early(a, b)
 }
 
 /// One side stopped early: its answers are the other's first ones, and it closed the connection there.
@@ -218,10 +237,63 @@ fn first_line(input: &[u8]) -> &[u8] {
     &input[..line_end]
 }
 
-/// The first line, and every line after an empty one: every place a request line may be (a body included).
+/// The request line of every request in `input`, as RFC 9112 frames them: after a head, a `Content-Length` or
+/// chunked body is skipped. Stops where the framing cannot be followed.
 fn request_lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let after_heads = input.windows(4).enumerate().filter(|(_, w)| w == b"\r\n\r\n").map(|(i, _)| i + 4);
-    std::iter::once(0).chain(after_heads).filter(move |&i| i < input.len()).map(move |i| first_line(&input[i..]))
+    let mut starts = vec![0];
+    let mut rest = 0;
+    while let Some(end) = input[rest..].windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = &input[rest..rest + end + 4];
+        let mut at = rest + end + 4;
+        let value = |name: &[u8]| {
+            header_lines(head)
+                .find(|line| starts_with_ignore_case(line, name))
+                .map(|line| String::from_utf8_lossy(&line[name.len()..]).trim().to_ascii_lowercase())
+        };
+        if value(b"transfer-encoding:").is_some_and(|te| te == "chunked") {
+            match skip_chunked(&input[at..]) {
+                Some(length) => at += length,
+                None => break,
+            }
+        } else if let Some(length) = value(b"content-length:") {
+            match length.parse::<usize>() {
+                Ok(length) => at += length,
+                Err(_) => break,
+            }
+        }
+        if at >= input.len() {
+            break;
+        }
+        starts.push(at);
+        rest = at;
+    }
+    starts.into_iter().map(move |i| first_line(&input[i..]))
+}
+
+/// The length of the chunked body at the start of `bytes` (trailers included), if it is complete and valid.
+fn skip_chunked(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&bytes[at..line_end]).ok()?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        at = line_end + 2;
+        if size == 0 {
+            // Trailer lines up to an empty one.
+            loop {
+                let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
+                let empty = line_end == at;
+                at = line_end + 2;
+                if empty {
+                    return Some(at);
+                }
+            }
+        }
+        at = at.checked_add(size)?.checked_add(2)?;
+        if at > bytes.len() {
+            return None;
+        }
+    }
 }
 
 fn header_lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -419,6 +491,7 @@ fn every_server_agrees_on_the_catalogue_and_the_corpus() {
             }
             let same_family = Family::of(name) == Family::of(first_name);
             let reason = match (&row.differs, allowed_difference(&row.input, first, observation)) {
+                _ if announced_stop(first, observation) => Some("stopped with Connection: close"),
                 _ if same_family => None,
                 (Some(_), _) => Some("the case's `# differs:` line"),
                 (None, Some(allowed)) => Some(allowed.name),
@@ -490,18 +563,29 @@ fn the_corpus_is_reproducible_and_the_server_list_is_the_macros() {
     }
     assert!(strict_request_line(b"GET /fact?n=1 HTTP/1.1"));
     assert!(!strict_request_line(b"GET  /fact HTTP/1.1"));
-    let lines: Vec<&[u8]> = request_lines(BASES[2].as_bytes()).collect();
-    assert_eq!(lines, [&b"GET /no/param HTTP/1.1"[..], b"GET /fact?n=3 HTTP/1.1"]);
-    let answered = Observation { answers: vec![(200, "6".into())], closed: true, garbage: None };
-    let refused = Observation { answers: vec![], closed: true, garbage: None };
+    for base in [BASES[2], BASES[3], BASES[4]] {
+        let lines: Vec<&[u8]> = request_lines(base.as_bytes()).collect();
+        assert_eq!(lines.len(), 2, "{base:?}: {lines:?}");
+        assert!(lines.iter().all(|line| strict_request_line(line)), "{base:?}: {lines:?}");
+    }
+    let answered =
+        Observation { answers: vec![(200, "6".into())], closed: true, announced_close: false, garbage: None };
+    let refused = Observation { answers: vec![], closed: true, announced_close: false, garbage: None };
     let expect = b"GET /a HTTP/1.1\r\nExpect: x\r\n\r\n";
     assert!(allowed_difference(expect, &answered, &refused).is_some_and(|a| a.name == "Expect"));
     assert!(allowed_difference(BASES[3].as_bytes(), &answered, &refused).is_none());
     assert!(body_cut_short(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nab"));
     assert!(!body_cut_short(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n"));
-    let smuggled = Observation { answers: vec![(200, "6".into()), (200, "24".into())], closed: true, garbage: None };
+    let smuggled = Observation {
+        answers: vec![(200, "6".into()), (200, "24".into())],
+        closed: true,
+        announced_close: false,
+        garbage: None,
+    };
     let chunked = BASES[4].as_bytes();
     assert!(allowed_difference(chunked, &answered, &smuggled).is_some(), "stopping early is allowed");
-    let other = Observation { answers: vec![(404, "x".into())], closed: true, garbage: None };
+    let other = Observation { answers: vec![(404, "x".into())], closed: true, announced_close: false, garbage: None };
     assert!(allowed_difference(chunked, &other, &smuggled).is_none(), "different answers are not");
+    let closing = Observation { announced_close: true, ..answered.clone() };
+    assert!(announced_stop(&closing, &smuggled) && !announced_stop(&answered, &smuggled));
 }

@@ -17,8 +17,9 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// What the server did after a request was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// A complete HTTP response; `server` is its `Server` header, if any.
-    Response { status: u16, body: Vec<u8>, server: Option<String> },
+    /// A complete HTTP response; `server` is its `Server` header, if any; `close` whether it says
+    /// `Connection: close`.
+    Response { status: u16, body: Vec<u8>, server: Option<String>, close: bool },
     /// The server closed the connection (EOF) without starting another response.
     Closed,
     /// The connection was reset (ECONNRESET or EPIPE): the server closed it with our bytes still unread.
@@ -107,9 +108,9 @@ impl RawConnection {
         let deadline = Instant::now() + self.timeout;
         loop {
             match parse_response(&self.pending, head) {
-                Parsed::Complete { status, body, server, used } => {
+                Parsed::Complete { status, body, server, close, used } => {
                     self.pending.drain(..used);
-                    return Outcome::Response { status, body, server };
+                    return Outcome::Response { status, body, server, close };
                 }
                 Parsed::Invalid(what) => return Outcome::Garbage(what),
                 Parsed::Partial => {}
@@ -173,7 +174,7 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 enum Parsed {
-    Complete { status: u16, body: Vec<u8>, server: Option<String>, used: usize },
+    Complete { status: u16, body: Vec<u8>, server: Option<String>, close: bool, used: usize },
     Partial,
     Invalid(String),
 }
@@ -193,8 +194,9 @@ fn parse_response(bytes: &[u8], no_body: bool) -> Parsed {
     };
     let status = response.code.unwrap_or_default();
     let server = server_header(response.headers);
+    let close = says_close(response.headers);
     if no_body {
-        return Parsed::Complete { status, body: Vec::new(), server, used: head_len };
+        return Parsed::Complete { status, body: Vec::new(), server, close, used: head_len };
     }
     let length = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")).map(|h| h.value);
     let Some(length) = length else {
@@ -207,7 +209,14 @@ fn parse_response(bytes: &[u8], no_body: bool) -> Parsed {
         return Parsed::Partial;
     }
     let body = bytes[head_len..head_len + length].to_vec();
-    Parsed::Complete { status, body, server, used: head_len + length }
+    Parsed::Complete { status, body, server, close, used: head_len + length }
+}
+
+fn says_close(headers: &[httparse::Header<'_>]) -> bool {
+    headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("connection")
+            && String::from_utf8_lossy(h.value).split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+    })
 }
 
 fn server_header(headers: &[httparse::Header<'_>]) -> Option<String> {
@@ -224,6 +233,7 @@ fn parse_until_eof(bytes: &[u8]) -> Option<Outcome> {
             status: response.code.unwrap_or_default(),
             body: bytes[len..].to_vec(),
             server: server_header(response.headers),
+            close: true,
         }),
         _ => None,
     }
