@@ -9,8 +9,9 @@
 //! The price is pool starvation: a worker is held by its connection, idle keep-alive gaps included, so N idle
 //! keep-alive connections leave every later connection waiting in the queue until one of them closes or goes
 //! idle past `--header-timeout-s`. A worker that reads a request while connections are queued answers it
-//! with `Connection: close` and takes the next connection, so busy keep-alive clients cannot hold the pool
-//! for ever; idle ones still can. docs/model.md gives the model's prediction.
+//! with `Connection: close` and takes the next connection (as Tomcat's blocking connector turned keep-alive off
+//! when most of its threads were busy), so busy keep-alive clients cannot hold the pool for ever; idle ones
+//! still can. docs/model.md gives the model's prediction.
 //!
 //! Why crossbeam and not rayon: rayon's pool is built for CPU-bound fork-join work and is shared by everything
 //! in the process; parking a rayon worker in `sleep` for 3 s is exactly the misuse its docs warn about. A
