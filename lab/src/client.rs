@@ -43,7 +43,7 @@ impl ClientArgs<'_> {
             .arg(self.warmup.to_string())
             .arg("--json");
         if let Some(engine) = &self.client.engine {
-            command.arg("--engine").arg(engine);
+            command.arg("--engine").arg(engine.as_str());
         }
         command
     }

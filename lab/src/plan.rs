@@ -4,12 +4,14 @@
 //! runs, so that progress can show "cell 7 of 40" with an estimate of what is left, and so that a run cut short
 //! by Ctrl-C can still list the cells it did not reach.
 
+use crate::results::Engine;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// The lab's own servers, in the order they are reported.
-pub const BUILTIN_SERVERS: [&str; 4] = ["thread-server", "pool-server", "async-std-server", "smol-server"];
+pub const BUILTIN_SERVERS: [&str; 6] =
+    ["thread-server", "pool-server", "async-std-server", "smol-server", "tokio-server", "lean-server"];
 /// The lab's own clients (async-client also as `async-client:surf` / `async-client:lean`).
 pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
 
@@ -149,7 +151,7 @@ pub struct ClientSpec {
     /// The binary: blocking-client, pool-client or async-client.
     pub binary: String,
     /// `--engine` for async-client (surf or lean); None = the client's default.
-    pub engine: Option<String>,
+    pub engine: Option<Engine>,
 }
 
 impl ClientSpec {
@@ -175,28 +177,33 @@ impl FromStr for ClientSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let (binary, engine) = match s.split_once(':') {
-            Some((b, e)) => (b, Some(e.to_string())),
+            Some((b, e)) => (b, Some(e)),
             None => (s, None),
         };
         if !BUILTIN_CLIENTS.contains(&binary) {
             return Err(format!("unknown client {s:?} (known: {})", BUILTIN_CLIENTS.join(", ")));
         }
-        if let Some(engine) = &engine {
-            if binary != "async-client" || !["surf", "lean"].contains(&engine.as_str()) {
-                return Err(format!("client {s:?}: only async-client has engines (surf, lean)"));
-            }
-        }
+        let engine = match engine {
+            None => None,
+            Some(e) => match Engine::ALL.iter().find(|known| **known == e) {
+                Some(&engine) if binary == "async-client" => Some(engine),
+                _ => return Err(format!("client {s:?}: only async-client has engines (surf, lean)")),
+            },
+        };
         Ok(ClientSpec { binary: binary.to_string(), engine })
     }
 }
 
 /// A named set of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProfileName {
     Quick,
+    #[default]
     Default,
     Full,
-    /// One workload on one long-lived server each, for minutes: drift and growth (see `soak`).
+    /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
+    #[value(skip)]
     Soak,
 }
 
@@ -210,6 +217,12 @@ impl FromStr for ProfileName {
             "soak" => Ok(ProfileName::Soak),
             _ => Err(format!("unknown profile {s:?} (known: quick, default, full, soak)")),
         }
+    }
+}
+
+impl std::fmt::Display for ProfileName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -257,7 +270,6 @@ impl MatrixConfig {
         match profile {
             // CI's reproduction: the original experiment's shape and one of each model, in well under a minute.
             ProfileName::Quick => MatrixConfig {
-                profile,
                 servers: ["thread-server", "pool-server", "smol-server"]
                     .iter()
                     .map(|s| ServerSpec::Builtin(s.to_string()))
@@ -265,15 +277,12 @@ impl MatrixConfig {
                 clients: vec!["blocking-client".parse().unwrap(), "async-client".parse().unwrap()],
                 workloads: vec![Workload::Io, Workload::Baseline, Workload::Blocking],
                 concurrency: vec![10, 100],
-                io_high_concurrency: vec![],
                 blocking_concurrency: vec![10],
-                requests: None,
                 settings: WorkloadSettings { hello_ms: 200, block_ms: 100, fact_n: 2000 },
-                repeat: 1,
-                keep_alive: true,
-                timeout: None,
                 cell_budget: Duration::from_secs(15),
-            },
+                ..MatrixConfig::for_profile(ProfileName::Default)
+            }
+            .with_profile(ProfileName::Quick),
             ProfileName::Default => MatrixConfig {
                 profile,
                 servers: all_servers,
@@ -531,7 +540,7 @@ mod tests {
     fn client_and_server_specs_parse_or_say_why_not() {
         assert_eq!(
             "async-client:lean".parse::<ClientSpec>().unwrap(),
-            ClientSpec { binary: "async-client".into(), engine: Some("lean".into()) }
+            ClientSpec { binary: "async-client".into(), engine: Some(Engine::Lean) }
         );
         assert!("pool-client:lean".parse::<ClientSpec>().is_err());
         assert!("curl".parse::<ClientSpec>().is_err());

@@ -5,9 +5,13 @@
 //! own code. Checks run one after another on the lab's thread, each a blocking HTTP request.
 
 use crate::http::{self, Reply};
-use crate::results::{CheckRecord, VerifyRecord};
+use crate::plan::ServerSpec;
+use crate::process::Server;
+use crate::results::{CheckOutcome, CheckRecord, VerifyRecord, VerifyStatus};
+use anyhow::Context;
 use num_bigint::BigUint;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,11 +44,11 @@ pub fn verify(addr: SocketAddr, foreign: bool) -> VerifyRecord {
     let mut checks: Vec<CheckRecord> = Vec::new();
     let mut record = |name: String, outcome: Outcome| {
         let (outcome, detail) = match outcome {
-            Outcome::Pass => ("pass", String::new()),
-            Outcome::Fail(why) => ("fail", why),
-            Outcome::Skip(why) => ("skip", why),
+            Outcome::Pass => (CheckOutcome::Pass, String::new()),
+            Outcome::Fail(why) => (CheckOutcome::Fail, why),
+            Outcome::Skip(why) => (CheckOutcome::Skip, why),
         };
-        checks.push(CheckRecord { name, outcome: outcome.to_string(), detail });
+        checks.push(CheckRecord { name, outcome, detail });
     };
 
     // /health: the JSON the lab's model reads.
@@ -140,7 +144,7 @@ fn summarize(checks: Vec<CheckRecord>) -> VerifyRecord {
     let failed: Vec<&CheckRecord> = checks.iter().filter(|c| c.outcome == "fail").collect();
     let passed = checks.iter().filter(|c| c.outcome == "pass").count() as u64;
     VerifyRecord {
-        status: if failed.is_empty() { "passed" } else { "failed" }.to_string(),
+        status: if failed.is_empty() { VerifyStatus::Passed } else { VerifyStatus::Failed },
         passed,
         failed: failed.len() as u64,
         reason: failed.first().map(|c| format!("{}: {}", c.name, c.detail)),
@@ -148,9 +152,59 @@ fn summarize(checks: Vec<CheckRecord>) -> VerifyRecord {
     }
 }
 
+/// `lab verify`: starts each server in turn, runs the checks, prints one line per server (and one per failed
+/// check) on stdout. Returns whether every server passed; an error only when the binaries cannot be had.
+pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>) -> anyhow::Result<bool> {
+    crate::limits::raise_nofile();
+    let needs_binaries = servers.iter().any(|s| matches!(s, ServerSpec::Builtin(_)));
+    let bin_dir = if needs_binaries { crate::session::binaries_dir(bin_dir)? } else { PathBuf::from(".") };
+    let scratch = harness::temp_dir("lab-verify-").context("cannot create a scratch directory")?;
+    let mut all_passed = true;
+    for spec in servers {
+        let db = scratch.path().join(format!("{}.sqlite", spec.name()));
+        let mut server = match Server::start(spec, &bin_dir, &db, Duration::from_secs(15)) {
+            Ok(server) => server,
+            Err(e) => {
+                all_passed = false;
+                println!("✘ {}: did not start: {}", spec.name(), e.message);
+                if !e.stderr_tail.is_empty() {
+                    println!("{}", indent(&e.stderr_tail));
+                }
+                continue;
+            }
+        };
+        let record = verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }));
+        server.stop(Duration::from_secs(2));
+        let passed = record.status == VerifyStatus::Passed;
+        all_passed &= passed;
+        println!(
+            "{} {}: {} ({} of {} checks passed)",
+            if passed { "✔" } else { "✘" },
+            spec.name(),
+            record.status,
+            record.passed,
+            record.checks.len()
+        );
+        for check in record.checks.iter().filter(|c| c.outcome != "pass") {
+            println!("    {} {}: {}", check.outcome, check.name, check.detail);
+        }
+    }
+    Ok(all_passed)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
 /// A record for a server that could not be verified (it did not start, or the run was interrupted).
 pub fn not_run(reason: &str) -> VerifyRecord {
-    VerifyRecord { status: "not-run".into(), passed: 0, failed: 0, reason: Some(reason.to_string()), checks: vec![] }
+    VerifyRecord {
+        status: VerifyStatus::NotRun,
+        passed: 0,
+        failed: 0,
+        reason: Some(reason.to_string()),
+        checks: vec![],
+    }
 }
 
 fn check_health(body: &str) -> Outcome {

@@ -68,7 +68,7 @@ fn catalogue(name: &'static str) {
 #[test]
 fn catalogue_is_well_formed() {
     let cases = load_catalogue();
-    assert!(cases.len() >= 30, "the issue asks for at least 30 hostile cases, found {}", cases.len());
+    assert!(cases.len() >= 30, "the catalogue must hold at least 30 hostile cases, found {}", cases.len());
     for case in &cases {
         assert!(!case.request.is_empty(), "{}: empty request", case.name);
     }

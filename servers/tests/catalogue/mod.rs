@@ -16,15 +16,18 @@ use std::time::Duration;
 pub enum Family {
     /// thread-server and pool-server.
     TinyHttp,
-    /// async-std-server and smol-server.
+    /// async-std-server, smol-server and tokio-server.
     Hyper,
+    /// lean-server: its own HTTP/1.1 on httparse, held to the catalogue's plain `expect:`.
+    Lean,
 }
 
 impl Family {
     pub fn of(server: &str) -> Family {
         match server {
             "thread-server" | "pool-server" => Family::TinyHttp,
-            "async-std-server" | "smol-server" => Family::Hyper,
+            "async-std-server" | "smol-server" | "tokio-server" => Family::Hyper,
+            "lean-server" => Family::Lean,
             other => panic!("unknown server binary {other}"),
         }
     }
@@ -82,6 +85,7 @@ impl Case {
         let specific = match family {
             Family::TinyHttp => &self.expect_tiny_http,
             Family::Hyper => &self.expect_hyper,
+            Family::Lean => &None,
         };
         specific.as_ref().unwrap_or(&self.expect)
     }
