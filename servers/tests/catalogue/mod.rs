@@ -223,9 +223,14 @@ pub fn catalogue_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile")
 }
 
-/// Every case file, in file-name order.
+/// Every case file of this crate's catalogue, in file-name order.
 pub fn load_catalogue() -> Vec<Case> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(catalogue_dir())
+    load_catalogue_from(&catalogue_dir())
+}
+
+/// Every case file in `dir`, in file-name order (another crate passes `servers/tests/hostile`).
+pub fn load_catalogue_from(dir: &Path) -> Vec<Case> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("tests/hostile exists")
         .map(|entry| entry.expect("readable dir").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "http"))
