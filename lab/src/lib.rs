@@ -12,7 +12,8 @@
 //! - [`model`], [`analysis`], [`narrative`]: the prediction, the original experiment, sentences from numbers;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
-//! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs.
+//! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs;
+//! - [`noise`]: the one rule that says when two cells differ and when they tie.
 
 pub mod analysis;
 pub mod bench;
@@ -28,6 +29,7 @@ pub mod limits;
 pub mod matrix;
 pub mod model;
 pub mod narrative;
+pub mod noise;
 pub mod plan;
 pub mod process;
 pub mod progress;

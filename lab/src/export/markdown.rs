@@ -31,8 +31,14 @@ pub fn cell_text(cell: &Cell) -> String {
     let wait = cell.workload == "io" || cell.workload == "blocking";
     let mut text = if wait { format::seconds(wall) } else { format::rate(rate) };
     text.push_str(&format!(" · p99 {}", format::micros(lat.p99)));
+    // The median and the range of the repetitions: what the noise rule (`crate::noise`) compares.
     if let Some(spread) = cell.spread.filter(|s| s.repeats > 1) {
-        text.push_str(&format!(" · ±{}", format::percent(spread.relative / 2.0)));
+        let (lo, hi) = if wait {
+            (format::seconds(spread.wall_s_min), format::seconds(spread.wall_s_max))
+        } else {
+            (format::rate(spread.throughput_min), format::rate(spread.throughput_max))
+        };
+        text.push_str(&format!(" ({lo}–{hi}, {}×)", spread.repeats));
     }
     if cell.failed > 0 {
         text.push_str(&format!(" · ⚠ {} failed", cell.failed));
