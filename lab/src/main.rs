@@ -88,7 +88,8 @@ enum KeepAlive {
 
 #[derive(Args)]
 struct MatrixArgs {
-    /// quick (< 60 s, CI), default (≈ 5 min, D = 1 s), full (adds io at 1,000 and 10,000 connections).
+    /// quick (< 60 s, CI, 1 repetition), default (≈ 10–15 min, D = 1 s, 3 interleaved repetitions per cell),
+    /// full (adds pool-client's sweep and io at 1,000 and 10,000 connections).
     #[arg(long, value_enum, default_value_t = ProfileName::Default)]
     profile: ProfileName,
     #[command(flatten)]
@@ -110,7 +111,8 @@ struct MatrixArgs {
     /// n for the cpu workload's n! (≤ 20000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=verify::FACT_MAX))]
     fact_n: Option<u64>,
-    /// Measured repetitions per cell; the cell reports the median and the spread.
+    /// Measured repetitions per cell, in rounds that interleave the servers; the cell reports the median and the
+    /// range (default: 3, quick 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: Option<u32>,
     /// Output directory (default: the workspace's results/).
