@@ -50,7 +50,7 @@ pub struct BenchArgs {
     /// Keep-alive connections of the throughput parts.
     #[arg(long, default_value_t = 64)]
     connections: u64,
-    /// The lab's servers to include, comma-separated (default: all four).
+    /// The lab's servers to include, comma-separated (default: all of them).
     #[arg(long)]
     servers: Option<String>,
     /// Reach: io concurrency levels.

@@ -134,6 +134,18 @@ mod tests {
             ConcurrencyModel::from_health("smol-server", Some(&h)),
             ConcurrencyModel::Async { executor_threads: 2 }
         );
+        let h = json!({"server":"tokio-server","model":"async tasks on a tokio runtime (hyper)","threads":1});
+        assert_eq!(
+            ConcurrencyModel::from_health("tokio-server", Some(&h)),
+            ConcurrencyModel::Async { executor_threads: 1 }
+        );
+        // Event loops block on /block like executor threads do; the worker pool they hand blocking calls to
+        // does not make them a pool server.
+        let h = json!({"server":"lean-server","model":"event loops on mio, one per thread (own HTTP/1.1)","threads":2});
+        assert_eq!(
+            ConcurrencyModel::from_health("lean-server", Some(&h)),
+            ConcurrencyModel::Async { executor_threads: 2 }
+        );
         assert_eq!(ConcurrencyModel::from_health("tornado", None), ConcurrencyModel::Unknown);
     }
 

@@ -195,6 +195,7 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
                 )),
                 _ => Some("fewer than two levels measured without failure".to_string()),
             };
+            let bound = if server == "lean-server" { sweep::LEAN_KIB_PER_CONNECTION } else { bound };
             target("cost", figure, "KiB", "<=", bound).measured(fit.map(|f| f.rss_kib_per_connection), true, detail)
         })
         .collect()

@@ -25,7 +25,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// `/say/hello`'s default wait in these tests (the real default, 3 s, would make the suite slow).
 pub const HELLO_MS: u64 = 50;
 
-/// Expands to one module per server binary (thread-server, pool-server, async-std-server, smol-server), each
+/// Expands to one module per server binary (thread-server, pool-server, async-std-server, smol-server,
+/// tokio-server, lean-server), each
 /// holding one `#[test]` per name that calls `super::NAME(server)`: `for_each_server!(say_hello, fact)` gives
 /// `thread_server::say_hello`, `smol_server::fact`, … so that nextest can run (or filter out) one server's tests.
 #[macro_export]
@@ -35,6 +36,8 @@ macro_rules! for_each_server {
         $crate::tests_for!(pool_server = "pool-server", [$($test),+]);
         $crate::tests_for!(async_std_server = "async-std-server", [$($test),+]);
         $crate::tests_for!(smol_server = "smol-server", [$($test),+]);
+        $crate::tests_for!(tokio_server = "tokio-server", [$($test),+]);
+        $crate::tests_for!(lean_server = "lean-server", [$($test),+]);
     };
 }
 
