@@ -115,6 +115,10 @@ struct MatrixArgs {
     /// range (default: 3, quick 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: Option<u32>,
+    /// Where the server and the client run: `server=0,client=1` (lists as `0-1` or `0+2`), or `shared`. Default:
+    /// with 2 or more CPUs, the server on the first half and the client on the rest.
+    #[arg(long)]
+    cpus: Option<String>,
     /// Output directory (default: the workspace's results/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -303,6 +307,11 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     if let Some(secs) = args.cell_budget {
         config.cell_budget = Duration::from_secs(secs);
     }
+    let allowed = harness::process::allowed_cpus();
+    config.cpus = match &args.cpus {
+        None => plan::CpuPlacement::split_of(&allowed),
+        Some(spec) => plan::CpuPlacement::parse(spec, &allowed).map_err(usage)?,
+    };
     Ok(config)
 }
 

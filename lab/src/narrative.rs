@@ -4,7 +4,7 @@
 
 use crate::format;
 use crate::noise::{self, Metric, Verdict};
-use crate::results::{Bottleneck, Cell, Run};
+use crate::results::{Bottleneck, Cell, Run, Saturation};
 
 pub fn sentences(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
@@ -35,9 +35,12 @@ fn good(cell: &&Cell) -> bool {
     cell.is_ok() && cell.failed == 0 && cell.wall_s.is_some()
 }
 
-/// A cell that can be evidence about its server: measured cleanly, and not limited by its client.
+/// A cell that can be evidence about its server: measured cleanly, and not limited by its client (its client's
+/// CPU set saturated, or, in runs without placement, the client-bound flag).
 fn evidence(cell: &&Cell) -> bool {
-    good(cell) && cell.bottleneck != Some(Bottleneck::ClientBound)
+    good(cell)
+        && cell.bottleneck != Some(Bottleneck::ClientBound)
+        && !matches!(cell.saturation, Some(Saturation::Client | Saturation::Both))
 }
 
 fn experiment_sentence(run: &Run) -> Option<String> {
@@ -420,6 +423,11 @@ mod tests {
         let mut bound = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
         bound.bottleneck = Some(Bottleneck::ClientBound);
         let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), bound]);
+        assert_eq!(winner_sentence(&run, "io"), None);
+        // The same with a saturated client CPU set (the placement's flag).
+        let mut saturated = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
+        saturated.saturation = Some(Saturation::Client);
+        let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), saturated]);
         assert_eq!(winner_sentence(&run, "io"), None);
     }
 }

@@ -205,12 +205,17 @@ impl<'a> Runner<'a> {
 
     /// One repetition: fresh server, client process, sampler; then the costs and the client's report.
     fn run_once(&mut self, cell: &CellSpec, model: ConcurrencyModel) -> Result<Measurement, Fault> {
-        let mut server = Server::start(&cell.server, &self.bin_dir, &self.db_path(cell.server.name()), START_TIMEOUT)
-            .map_err(|e| Fault {
-            reason: format!("server did not start: {}", e.message),
-            stderr_tail: Some(e.stderr_tail),
-            partial: None,
-        })?;
+        // The server on its CPU set, the client on the other (`--cpus`): each side's figures are its own.
+        let pins = self.config.cpus.pins();
+        let db = self.db_path(cell.server.name());
+        let mut server =
+            Server::start_on(&cell.server, &self.bin_dir, &db, START_TIMEOUT, pins.map(|p| p.0)).map_err(|e| {
+                Fault {
+                    reason: format!("server did not start: {}", e.message),
+                    stderr_tail: Some(e.stderr_tail),
+                    partial: None,
+                }
+            })?;
         let settings = &self.config.settings;
         let args = ClientArgs {
             client: &cell.client,
@@ -233,6 +238,9 @@ impl<'a> Runner<'a> {
         let mut command = args.command(&self.bin_dir);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         process::isolate(&mut command);
+        if let Some((_, client_cpus)) = pins {
+            harness::process::pin(&mut command, client_cpus);
+        }
 
         let sampler = Sampler::start(server.pid(), SAMPLE_INTERVAL);
         let time_limit =
