@@ -147,8 +147,10 @@ pub(super) fn summarize_cell(
             cell.client_utilisation = Some(client_util);
             cell.saturation = Some(model::saturation(server_util, client_util));
         }
+        // The server's CPU time covers its whole life in the repetition: start, warm-up and the measured requests.
+        let served = median.succeeded + spec.warmup;
         if let Some(s) = median.server_cost.as_ref().filter(|_| median.succeeded > 0) {
-            cell.server_cpu_us_per_request = Some((s.user_s + s.sys_s) * 1e6 / median.succeeded as f64);
+            cell.server_cpu_us_per_request = Some((s.user_s + s.sys_s) * 1e6 / served as f64);
         }
     }
     cell.runs = all;
@@ -281,7 +283,7 @@ mod tests {
         assert_eq!(cell(1.9, 0.2).saturation, Some(Saturation::Client));
         assert_eq!(cell(1.9, 0.95).saturation, Some(Saturation::Both));
         assert_eq!(cell(0.2, 0.2).saturation, Some(Saturation::None));
-        // CPU per request: (user + system) ÷ successful requests.
+        // CPU per request: (user + system) ÷ (successful + warm-up) requests; this cell has no warm-up.
         let mut run = repetition(0.2, 0.1, 0.1);
         run.server_cost.as_mut().unwrap().user_s = 0.0008;
         run.server_cost.as_mut().unwrap().sys_s = 0.0002;
