@@ -77,6 +77,10 @@ struct ServerArgs {
     /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Verification's warnings (protocol details such as a 405 without Allow) count as failures: such a
+    /// server is not measured.
+    #[arg(long)]
+    strict: bool,
 }
 
 /// `--keep-alive on|off`.
@@ -276,7 +280,18 @@ impl LoadArgs {
 
 fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     let mut config = MatrixConfig::for_profile(args.profile);
+    if matches!(args.profile, ProfileName::Default | ProfileName::Original) {
+        // The article's own server joins the Rust servers when tornado is installed.
+        match plan::tornado_spec(&lab::binaries::workspace_root()) {
+            Some(tornado) if !args.servers.foreign.iter().any(|f| f.starts_with("tornado=")) => {
+                config.servers.push(tornado)
+            }
+            Some(_) => {}
+            None => eprintln!("lab: {}", plan::TORNADO_MISSING),
+        }
+    }
     config.servers = server_specs(&args.servers, config.servers)?;
+    config.strict = args.servers.strict;
     if let Some(list) = &args.clients {
         config.clients = parse_list(list, |s| s.parse::<ClientSpec>())?;
         if config.clients.is_empty() {
@@ -373,6 +388,7 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
     }
     let mut config = MatrixConfig::for_profile(ProfileName::Soak);
     config.servers = server_specs(&args.servers, config.servers)?;
+    config.strict = args.servers.strict;
     config.workloads = vec![match args.workload {
         SoakWorkload::Io => Workload::Io,
         SoakWorkload::Baseline => Workload::Baseline,
@@ -402,7 +418,7 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
 
 fn cmd_verify(args: VerifyArgs) -> Result<u8> {
     let servers = server_specs(&args.servers, all_builtin_servers())?;
-    let all_passed = verify::verify_servers(&servers, args.servers.bin_dir.clone())?;
+    let all_passed = verify::verify_servers(&servers, args.servers.bin_dir.clone(), args.servers.strict)?;
     Ok(if all_passed { 0 } else { 1 })
 }
 

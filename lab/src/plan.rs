@@ -145,6 +145,26 @@ impl ServerSpec {
     }
 }
 
+/// The article's own server (`examples/tornado/app.py`), as a foreign server, when `python3` can import
+/// tornado; otherwise None, and the caller says how to get it.
+pub fn tornado_spec(workspace: &std::path::Path) -> Option<ServerSpec> {
+    let app = workspace.join("examples/tornado/app.py");
+    let importable = std::process::Command::new("python3")
+        .args(["-c", "import tornado"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (importable && app.is_file()).then(|| ServerSpec::Foreign {
+        name: "tornado".into(),
+        command: format!("python3 '{}' --port={{port}} --quiet", app.display()),
+    })
+}
+
+/// What the lab says when the article's tornado app cannot run.
+pub const TORNADO_MISSING: &str =
+    "the article's tornado app is left out: python3 cannot import tornado (pip install tornado)";
+
 /// A client: one of the lab's client binaries, with its engine for async-client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSpec {
@@ -305,6 +325,9 @@ pub enum ProfileName {
     #[default]
     Default,
     Full,
+    /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
+    /// own tornado app among them when tornado is installed.
+    Original,
     /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
     #[value(skip)]
     Soak,
@@ -317,8 +340,9 @@ impl FromStr for ProfileName {
             "quick" => Ok(ProfileName::Quick),
             "default" => Ok(ProfileName::Default),
             "full" => Ok(ProfileName::Full),
+            "original" => Ok(ProfileName::Original),
             "soak" => Ok(ProfileName::Soak),
-            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, soak)")),
+            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, original, soak)")),
         }
     }
 }
@@ -335,6 +359,7 @@ impl ProfileName {
             ProfileName::Quick => "quick",
             ProfileName::Default => "default",
             ProfileName::Full => "full",
+            ProfileName::Original => "original",
             ProfileName::Soak => "soak",
         }
     }
@@ -363,6 +388,8 @@ pub struct MatrixConfig {
     pub timeout: Option<Duration>,
     /// Where the server and the client run; `lab matrix` splits the CPUs by default (see `main.rs`).
     pub cpus: CpuPlacement,
+    /// Verification's warnings (protocol details) count as failures: a server with any is not measured.
+    pub strict: bool,
     /// A cell whose predicted duration (warm-up included) exceeds this is skipped with the prediction as its
     /// reason: a pool of 2 workers needs 50 D for 100 io requests, and the model already says so.
     pub cell_budget: Duration,
@@ -408,6 +435,7 @@ impl MatrixConfig {
                 cpus: CpuPlacement::Shared { cpus: harness::process::allowed_cpus() },
                 keep_alive: true,
                 timeout: None,
+                strict: false,
                 cell_budget: Duration::from_secs(12),
             },
             // The default one with every client (pool-client's sweep too) and io at 1,000 and 10,000 connections.
@@ -418,6 +446,13 @@ impl MatrixConfig {
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
             .with_profile(ProfileName::Full),
+            ProfileName::Original => MatrixConfig {
+                workloads: vec![Workload::Io, Workload::Blocking],
+                concurrency: vec![10],
+                blocking_concurrency: vec![10],
+                ..MatrixConfig::for_profile(ProfileName::Default)
+            }
+            .with_profile(ProfileName::Original),
             // Moderate keep-alive load on every server; the minutes and the chunk length are `soak::SoakSettings`.
             ProfileName::Soak => MatrixConfig {
                 clients: vec!["async-client".parse().unwrap()],

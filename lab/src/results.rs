@@ -94,6 +94,9 @@ word_enum! {
         Fail = "fail",
         /// An optional check a foreign server does not implement.
         Skip = "skip",
+        /// A protocol detail the server gets wrong (a missing `Allow`, `Date` or `Server`, another
+        /// `Content-Type`): recorded and shown, but the server is measured (unless `--strict`).
+        Warn = "warn",
     }
 }
 
@@ -276,10 +279,14 @@ pub struct ServerRecord {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyRecord {
-    /// `passed`, `failed` or `not-run` (the server did not start, or the run was interrupted).
+    /// `passed`, `failed` or `not-run` (the server did not start, or the run was interrupted). A server with
+    /// warnings and no failure has passed, unless the run was `--strict`.
     pub status: VerifyStatus,
     pub passed: u64,
     pub failed: u64,
+    /// Checks whose outcome is `warn` (added in schema 2 of this record; absent in older runs).
+    #[serde(default)]
+    pub warnings: u64,
     /// The first failed check, in one line; None when passed.
     pub reason: Option<String>,
     pub checks: Vec<CheckRecord>,
@@ -288,7 +295,8 @@ pub struct VerifyRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRecord {
     pub name: String,
-    /// `pass`, `fail` or `skip` (an optional check a foreign server does not implement).
+    /// `pass`, `fail`, `warn` (a protocol detail: the server is still measured) or `skip` (an optional check a
+    /// foreign server does not implement).
     pub outcome: CheckOutcome,
     pub detail: String,
 }

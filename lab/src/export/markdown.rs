@@ -474,17 +474,25 @@ fn verification(run: &Run, md: &mut String) {
     let _ = writeln!(
         md,
         "Every server is checked route by route (exact bodies, factorials up to 20000!, 400/404/405) before it is \
-         measured; a server that fails is not measured.\n"
+         measured; a server that fails is not measured. A protocol detail it gets wrong (`Allow` on a 405, `Date`, \
+         `Server`, `Content-Type`) is a warning: shown here, and the server is measured (`--strict` makes warnings \
+         failures).\n"
     );
-    let mut table = Table::new(&["server", "kind", "model", "verify", "checks passed", "reason"]);
+    let mut table = Table::new(&["server", "kind", "model", "verify", "checks passed", "reason or warnings"]);
     for s in &run.servers {
+        let name = match s.verify.warnings {
+            0 => s.name.clone(),
+            1 => format!("{} ⚠ 1 warning", s.name),
+            n => format!("{} ⚠ {n} warnings", s.name),
+        };
+        let reason = s.verify.reason.clone().or_else(|| crate::verify::warnings_line(&s.verify));
         table.row(row![
-            s.name,
+            name,
             s.kind,
             format!("{}{}", s.model, s.worker_threads.map_or(String::new(), |t| format!(" ({t} threads)"))),
             s.verify.status,
             format!("{} of {}", s.verify.passed, s.verify.checks.len()),
-            s.verify.reason.clone().unwrap_or_default().replace('|', "\\|")
+            reason.unwrap_or_default().replace('|', "\\|")
         ]);
     }
     table.write(md);
