@@ -224,6 +224,46 @@ pub fn isolate(command: &mut Command) {
     die_with_parent(command);
 }
 
+/// Restricts the child, and every thread and process it will start, to the CPUs `cpus` (sched_setaffinity before
+/// exec: the mask is inherited, so a server's worker threads made later are pinned too).
+pub fn pin(command: &mut Command, cpus: &[usize]) {
+    let mut set = rustix::thread::CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu);
+    }
+    // SAFETY: the hook runs in the forked child before exec; sched_setaffinity is a plain system call made by
+    // rustix without allocating, and the set was built before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::thread::sched_setaffinity(None, &set)?;
+            Ok(())
+        });
+    }
+}
+
+/// The CPUs this process may run on, in ascending order.
+pub fn allowed_cpus() -> Vec<usize> {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU).filter(|&cpu| set.is_set(cpu)).collect(),
+        Err(_) => (0..thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+/// A CPU list as the kernel writes it in /proc/PID/status `Cpus_allowed_list`: `0`, `0-3`, `0,2-3`.
+pub fn cpu_list(cpus: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j { cpus[i].to_string() } else { format!("{}-{}", cpus[i], cpus[j]) });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
 /// Asks the kernel to SIGKILL the child when this process dies, even by SIGKILL. PR_SET_PDEATHSIG fires when the
 /// *thread* that forked the child exits, so spawn such children from a thread that lives as long as they should.
 /// If this process dies between the fork and the request, the child would never be killed: it checks its parent
@@ -342,6 +382,29 @@ mod tests {
         assert_eq!(parse_listening_line("listening on http://127.0.0.1:8888"), Some("127.0.0.1:8888".parse().unwrap()));
         assert_eq!(parse_listening_line("listening on http://[::1]:80/"), Some("[::1]:80".parse().unwrap()));
         assert_eq!(parse_listening_line("ready"), None);
+    }
+
+    #[test]
+    fn a_pinned_child_runs_only_on_its_cpus() {
+        // The kernel's own record of the child's mask (/proc/PID/status) must be the list we asked for.
+        let allowed = allowed_cpus();
+        let wanted = vec![*allowed.last().unwrap()];
+        let mut command = Command::new("sleep");
+        command.arg("5");
+        pin(&mut command, &wanted);
+        let mut child = command.spawn().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some(cpu_list(&wanted).as_str()), "{line}");
+    }
+
+    #[test]
+    fn cpu_lists_read_like_the_kernels() {
+        assert_eq!(cpu_list(&[0]), "0");
+        assert_eq!(cpu_list(&[0, 1, 2, 3]), "0-3");
+        assert_eq!(cpu_list(&[0, 2, 3, 5]), "0,2-3,5");
     }
 
     #[test]

@@ -1,30 +1,23 @@
 //! `lab compare A.json B.json`: the cells two runs share, side by side, with the ratio B ÷ A and whether the
 //! difference is within the noise of the two runs.
 //!
-//! Noise: a cell measured R > 1 times knows its own spread ((max − min) ÷ median of the wall time). A difference
-//! counts as noise when it is no larger than the larger of the two cells' spreads, and never smaller than
-//! [`NOISE_FLOOR`] (a 2-core shared machine moves single runs by that much). Latency percentiles get twice the floor.
+//! Noise: the lab's one rule ([`crate::noise`]): two cells differ only where the ranges of their repetitions do
+//! not overlap; otherwise they are a tie. Each cell is judged by its workload's figure (wall time for io and
+//! blocking, throughput for the others).
 
 use crate::format;
-use crate::results::{Cell, Run};
+use crate::noise::{self, Metric, Side, Verdict};
+use crate::results::Run;
 use std::fmt::Write;
 
-/// The smallest relative difference the lab calls real for wall time and throughput.
-pub const NOISE_FLOOR: f64 = 0.10;
-
-fn noise(a: &Cell, b: &Cell) -> f64 {
-    let spread = |c: &Cell| c.spread.map_or(0.0, |s| s.relative);
-    spread(a).max(spread(b)).max(NOISE_FLOOR)
-}
-
-/// "within noise", or "B 1.5× faster" / "B 2.0× slower".
-fn verdict(ratio: f64, threshold: f64, higher_is_better: bool) -> String {
-    if (ratio - 1.0).abs() <= threshold {
-        return "within noise".to_string();
+/// "tie", or "B 1.5× better" / "B 2.0× worse".
+fn verdict_text(verdict: Verdict) -> String {
+    match verdict {
+        Verdict::Tie => "tie".to_string(),
+        Verdict::Differ { better, factor } => {
+            format!("B {} {}", format::factor(factor), if better == Side::B { "better" } else { "worse" })
+        }
     }
-    let better = (ratio > 1.0) == higher_is_better;
-    let factor = if ratio >= 1.0 { ratio } else { 1.0 / ratio };
-    format!("B {} {}", format::factor(factor), if better { "better" } else { "worse" })
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -45,10 +38,10 @@ pub fn compare(a: &Run, b: &Run) -> String {
     );
     let _ = writeln!(
         md,
-        "Ratios are B ÷ A. A difference is *within noise* when it is no larger than the cells' own spread across \
-         repetitions, and at least {} ({} for p99).\n",
-        format::percent(NOISE_FLOOR),
-        format::percent(2.0 * NOISE_FLOOR)
+        "Ratios are B ÷ A. Each cell is judged by its workload's figure (wall time for io and blocking, throughput \
+         otherwise): the two differ only where the ranges (min–max) of their repetitions do not overlap, else they \
+         are a *tie*; a cell measured once counts as ±{} around its figure.\n",
+        format::percent(noise::SINGLE_RUN_NOISE)
     );
     if a.settings.hello_ms != b.settings.hello_ms {
         let _ = writeln!(
@@ -64,6 +57,7 @@ pub fn compare(a: &Run, b: &Run) -> String {
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     let mut only_a = Vec::new();
     let mut matched = 0;
+    let mut differing = 0;
     for ca in &a.cells {
         let Some(cb) = b.cells.iter().find(|c| c.id == ca.id) else {
             only_a.push(ca.id.clone());
@@ -74,24 +68,13 @@ pub fn compare(a: &Run, b: &Run) -> String {
             let _ = writeln!(md, "| `{}` | {} | {} | — | | | | | | | not comparable |", ca.id, ca.status, cb.status);
             continue;
         }
-        let threshold = noise(ca, cb);
         let wall = ratio(ca.wall_s, cb.wall_s);
         let rate = ratio(ca.throughput_rps, cb.throughput_rps);
         let p99 = ratio(ca.latency_us.map(|l| l.p99), cb.latency_us.map(|l| l.p99));
-        let mut verdicts = Vec::new();
-        if let Some(r) = rate {
-            let v = verdict(r, threshold, true);
-            if v != "within noise" {
-                verdicts.push(format!("throughput: {v}"));
-            }
+        let verdict = noise::judge(ca, cb, Metric::for_workload(&ca.workload)).map_or("—".to_string(), verdict_text);
+        if verdict != "tie" {
+            differing += 1;
         }
-        if let Some(r) = p99 {
-            let v = verdict(r, 2.0 * threshold, false);
-            if v != "within noise" {
-                verdicts.push(format!("p99: {v}"));
-            }
-        }
-        let verdict = if verdicts.is_empty() { "within noise".to_string() } else { verdicts.join("; ") };
         let show_ratio = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{r:.2}"));
         let _ = writeln!(
             md,
@@ -111,7 +94,8 @@ pub fn compare(a: &Run, b: &Run) -> String {
     }
     let only_b: Vec<&str> =
         b.cells.iter().filter(|c| !a.cells.iter().any(|x| x.id == c.id)).map(|c| c.id.as_str()).collect();
-    let _ = writeln!(md, "\n{matched} cells in both runs.");
+    let _ =
+        writeln!(md, "\n{matched} cells in both runs; {differing} of them differ by the noise rule, the others tie.");
     if !only_a.is_empty() {
         let _ = writeln!(md, "Only in A: {}.", only_a.join(", "));
     }
@@ -126,11 +110,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn verdicts() {
-        assert_eq!(verdict(1.0, 0.1, true), "within noise");
-        assert_eq!(verdict(1.09, 0.1, true), "within noise");
-        assert_eq!(verdict(1.5, 0.1, true), "B 1.50× better");
-        assert_eq!(verdict(0.5, 0.1, true), "B 2.0× worse");
-        assert_eq!(verdict(0.5, 0.2, false), "B 2.0× better");
+    fn verdicts_read_from_b() {
+        assert_eq!(verdict_text(Verdict::Tie), "tie");
+        assert_eq!(verdict_text(Verdict::Differ { better: Side::B, factor: 1.5 }), "B 1.50× better");
+        assert_eq!(verdict_text(Verdict::Differ { better: Side::A, factor: 2.0 }), "B 2.0× worse");
     }
 }

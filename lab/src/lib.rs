@@ -14,7 +14,8 @@
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
-//! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs.
+//! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs;
+//! - [`noise`]: the one rule that says when two cells differ and when they tie.
 
 pub mod analysis;
 pub mod bench;
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod matrix;
 pub mod model;
 pub mod narrative;
+pub mod noise;
 pub mod plan;
 pub mod predict;
 pub mod process;

@@ -95,7 +95,8 @@ enum KeepAlive {
 
 #[derive(Args)]
 struct MatrixArgs {
-    /// quick (< 60 s, CI), default (≈ 5 min, D = 1 s), full (adds io at 1,000 and 10,000 connections).
+    /// quick (< 60 s, CI, 1 repetition), default (≈ 10–15 min, D = 1 s, 3 interleaved repetitions per cell),
+    /// full (adds pool-client's sweep and io at 1,000 and 10,000 connections).
     #[arg(long, value_enum, default_value_t = ProfileName::Default)]
     profile: ProfileName,
     #[command(flatten)]
@@ -117,9 +118,14 @@ struct MatrixArgs {
     /// n for the cpu workload's n! (≤ 20000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=verify::FACT_MAX))]
     fact_n: Option<u64>,
-    /// Measured repetitions per cell; the cell reports the median and the spread.
+    /// Measured repetitions per cell, in rounds that interleave the servers; the cell reports the median and the
+    /// range (default: 3, quick 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: Option<u32>,
+    /// Where the server and the client run: `server=0,client=1` (lists as `0-1` or `0+2`), or `shared`. Default:
+    /// with 2 or more CPUs, the server on the first half and the client on the rest.
+    #[arg(long)]
+    cpus: Option<String>,
     /// Output directory (default: the workspace's results/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -295,6 +301,11 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     if let Some(secs) = args.cell_budget {
         config.cell_budget = Duration::from_secs(secs);
     }
+    let allowed = harness::process::allowed_cpus();
+    config.cpus = match &args.cpus {
+        None => plan::CpuPlacement::split_of(&allowed),
+        Some(spec) => plan::CpuPlacement::parse(spec, &allowed).map_err(usage)?,
+    };
     Ok(config)
 }
 

@@ -4,7 +4,7 @@
 use crate::plan::{MatrixConfig, Workload};
 use crate::results::{Analysis, Overhead, Run, Settings, WorkloadPaths, SCHEMA_VERSION};
 use crate::run::{self, Runner};
-use crate::session::Session;
+use crate::session::{RunHeader, Session};
 use crate::{analysis, export, narrative};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -65,7 +65,7 @@ pub(crate) fn finish_run(
     soak: Option<crate::results::Soak>,
 ) -> Run {
     let mut run = Run {
-        header: session.header(SCHEMA_VERSION, session.notes()),
+        header: RunHeader { cpus: Some(config.cpus.clone()), ..session.header(SCHEMA_VERSION, session.notes()) },
         profile: config.profile,
         settings: settings_of(config),
         servers: outcome.servers,

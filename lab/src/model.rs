@@ -108,6 +108,20 @@ pub const FULL_CORE: f64 = 0.85;
 
 /// `client-bound` when the client burned close to a full core while the server did not; `server-bound` when the
 /// server did; else `none` (the cell waited, as io should).
+/// The fraction of its own CPU set a side must use to count as saturated.
+pub const SATURATED: f64 = 0.85;
+
+/// Which side used its CPU set to the full, from each side's utilisation of its own set.
+pub fn saturation(server_utilisation: f64, client_utilisation: f64) -> crate::results::Saturation {
+    use crate::results::Saturation;
+    match (server_utilisation >= SATURATED, client_utilisation >= SATURATED) {
+        (true, true) => Saturation::Both,
+        (true, false) => Saturation::Server,
+        (false, true) => Saturation::Client,
+        (false, false) => Saturation::None,
+    }
+}
+
 pub fn bottleneck(client_cpu_cores: f64, server_cpu_cores: f64) -> Bottleneck {
     if client_cpu_cores >= FULL_CORE && server_cpu_cores < FULL_CORE {
         Bottleneck::ClientBound

@@ -3,7 +3,8 @@
 //! cells measured the client rather than the server. Every figure in a sentence is read from the cells.
 
 use crate::format;
-use crate::results::{Bottleneck, Cell, Run};
+use crate::noise::{self, Metric, Verdict};
+use crate::results::{Bottleneck, Cell, Run, Saturation};
 
 pub fn sentences(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
@@ -32,6 +33,14 @@ fn model_of(run: &Run, server: &str) -> String {
 
 fn good(cell: &&Cell) -> bool {
     cell.is_ok() && cell.failed == 0 && cell.wall_s.is_some()
+}
+
+/// A cell that can be evidence about its server: measured cleanly, and not limited by its client (its client's
+/// CPU set saturated, or, in runs without placement, the client-bound flag).
+fn evidence(cell: &&Cell) -> bool {
+    good(cell)
+        && cell.bottleneck != Some(Bottleneck::ClientBound)
+        && !matches!(cell.saturation, Some(Saturation::Client | Saturation::Both))
 }
 
 fn experiment_sentence(run: &Run) -> Option<String> {
@@ -73,7 +82,7 @@ fn experiment_sentence(run: &Run) -> Option<String> {
 /// The comparison point of a workload: the concurrent client with the most measured cells, at the highest
 /// concurrency that at least two servers finished cleanly.
 fn comparison<'a>(run: &'a Run, workload: &'a str) -> Option<(String, u64, Vec<&'a Cell>)> {
-    let cells: Vec<&Cell> = run.cells_of(workload).filter(good).filter(|c| c.client != "blocking-client").collect();
+    let cells: Vec<&Cell> = run.cells_of(workload).filter(evidence).filter(|c| c.client != "blocking-client").collect();
     let mut clients: Vec<(String, usize)> = Vec::new();
     for c in &cells {
         match clients.iter_mut().find(|(n, _)| n == &c.client) {
@@ -99,6 +108,9 @@ fn comparison<'a>(run: &'a Run, workload: &'a str) -> Option<(String, u64, Vec<&
     None
 }
 
+/// Who won a workload by the noise rule ([`crate::noise`]): the servers whose ranges overlap the best one's tie
+/// with it; a server is called worse only where its range is disjoint from the best's. Client-bound cells measure
+/// the client, so they are left out of the comparison (and named by [`client_bound_sentence`]).
 fn winner_sentence(run: &Run, workload: &str) -> Option<String> {
     let (client, level, mut cells) = comparison(run, workload)?;
     // One cell per server: the one with the most requests at that level.
@@ -109,40 +121,41 @@ fn winner_sentence(run: &Run, workload: &str) -> Option<String> {
             per_server.push(c);
         }
     }
+    let metric = Metric::for_workload(workload);
     per_server.sort_by(|a, b| b.throughput_rps.unwrap_or(0.0).total_cmp(&a.throughput_rps.unwrap_or(0.0)));
-    let best = per_server.first()?;
-    let worst = per_server.last()?;
-    let (b, w) = (best.throughput_rps?, worst.throughput_rps?);
-    if w <= 0.0 {
-        return None;
+    let best = *per_server.first()?;
+    let mut tied = Vec::new();
+    let mut beaten = Vec::new();
+    for &other in &per_server[1..] {
+        match noise::judge(best, other, metric)? {
+            Verdict::Tie => tied.push(other),
+            Verdict::Differ { factor, .. } => beaten.push((other, factor)),
+        }
     }
-    let lead = b / w;
-    let what = if workload == "io" || workload == "blocking" {
-        format!(
-            "{} requests took {} on {} and {} on {}",
-            best.requests,
-            format::seconds(best.wall_s?),
-            best.server,
-            format::seconds(worst.wall_s?),
-            worst.server
-        )
-    } else {
-        format!("{} did {} and {} {}", best.server, format::rate(b), worst.server, format::rate(w))
+    let figure = |c: &Cell| match metric {
+        Metric::Wall => format!("{} {}", c.server, format::seconds(c.wall_s.unwrap_or(0.0))),
+        Metric::Throughput => format!("{} {}", c.server, format::rate(c.throughput_rps.unwrap_or(0.0))),
     };
-    if lead < 1.10 {
+    let names = |cells: &[&Cell]| cells.iter().map(|c| figure(c)).collect::<Vec<_>>().join(", ");
+    let at = format!("On `{workload}` at concurrency {level} ({client})");
+    if beaten.is_empty() {
         return Some(format!(
-            "On `{workload}` at concurrency {level} ({client}) the servers finished within 10 % of each other \
-             ({what}): the work, not the concurrency model, set the pace."
+            "{at} the servers tie — their repetitions' ranges overlap ({}, {}): the work, not the concurrency \
+             model, set the pace.",
+            figure(best),
+            names(&tied)
         ));
     }
-    Some(format!(
-        "On `{workload}` at concurrency {level} ({client}), {} ({}) won by {} over {} ({}): {what}.",
-        best.server,
-        model_of(run, &best.server),
-        format::factor(lead),
-        worst.server,
-        model_of(run, &worst.server),
-    ))
+    let mut s = format!("{at}, {} ({})", figure(best), model_of(run, &best.server));
+    if !tied.is_empty() {
+        s.push_str(&format!(" tied with {}", names(&tied)));
+    }
+    let beaten_text: Vec<String> = beaten
+        .iter()
+        .map(|(c, f)| format!("{} ({}, {} worse)", figure(c), model_of(run, &c.server), format::factor(*f)))
+        .collect();
+    s.push_str(&format!(" and beat {} — ranges disjoint.", beaten_text.join(", ")));
+    Some(s)
 }
 
 fn pool_sentence(run: &Run) -> Option<String> {
@@ -356,4 +369,65 @@ fn failure_sentence(run: &Run) -> Option<String> {
         })
         .collect();
     Some(format!("{total} cell(s) failed — {}.", parts.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::noise::synthetic_cell;
+
+    fn run_of(cells: Vec<Cell>) -> Run {
+        Run { cells, ..Run::default() }
+    }
+
+    #[test]
+    fn two_servers_whose_ranges_overlap_tie() {
+        // io at c=10: 1.01 s [1.00, 1.05] vs 1.03 s [1.02, 1.20]: overlapping ranges.
+        let run = run_of(vec![
+            synthetic_cell("thread-server", "io", 1.01, 1.00, 1.05, 3),
+            synthetic_cell("smol-server", "io", 1.03, 1.02, 1.20, 3),
+        ]);
+        let s = winner_sentence(&run, "io").unwrap();
+        assert!(s.contains("tie"), "{s}");
+        assert!(!s.contains("beat"), "{s}");
+    }
+
+    #[test]
+    fn disjoint_ranges_name_the_better_server_and_a_tie_among_the_best() {
+        let run = run_of(vec![
+            synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3),
+            synthetic_cell("smol-server", "io", 1.02, 1.01, 1.05, 3),
+            synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3),
+        ]);
+        let s = winner_sentence(&run, "io").unwrap();
+        assert!(s.contains("tied with smol-server"), "{s}");
+        assert!(s.contains("beat pool-server"), "{s}");
+        assert!(s.contains("5.0× worse"), "{s}");
+    }
+
+    #[test]
+    fn a_client_bound_cell_is_not_evidence_about_its_server() {
+        // pool-server looks 5× slower, but its client was the bottleneck: no conclusion may rest on it, so the
+        // only comparable cells left are two servers that tie.
+        let mut bound = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
+        bound.bottleneck = Some(Bottleneck::ClientBound);
+        let run = run_of(vec![
+            synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3),
+            synthetic_cell("smol-server", "io", 1.02, 1.01, 1.05, 3),
+            bound,
+        ]);
+        let s = winner_sentence(&run, "io").unwrap();
+        assert!(!s.contains("pool-server"), "{s}");
+        assert!(s.contains("tie"), "{s}");
+        // With only the client-bound cell and one other, there is nothing to compare.
+        let mut bound = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
+        bound.bottleneck = Some(Bottleneck::ClientBound);
+        let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), bound]);
+        assert_eq!(winner_sentence(&run, "io"), None);
+        // The same with a saturated client CPU set (the placement's flag).
+        let mut saturated = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
+        saturated.saturation = Some(Saturation::Client);
+        let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), saturated]);
+        assert_eq!(winner_sentence(&run, "io"), None);
+    }
 }

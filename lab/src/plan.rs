@@ -216,6 +216,109 @@ impl FromStr for ClientSpec {
     }
 }
 
+/// Where the server and the client run (`--cpus`): on CPU sets of their own, so that a cell's throughput is
+/// the server's and not the machine's, or shared (both on every CPU, as before).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "placement")]
+pub enum CpuPlacement {
+    Shared { cpus: Vec<usize> },
+    Split { server: Vec<usize>, client: Vec<usize> },
+}
+
+impl CpuPlacement {
+    /// The default on these CPUs: with two or more, the server on the first half (rounded down, at least one)
+    /// and the client on the rest; with one, shared.
+    pub fn split_of(allowed: &[usize]) -> CpuPlacement {
+        if allowed.len() < 2 {
+            return CpuPlacement::Shared { cpus: allowed.to_vec() };
+        }
+        let half = allowed.len() / 2;
+        CpuPlacement::Split { server: allowed[..half].to_vec(), client: allowed[half..].to_vec() }
+    }
+
+    /// `shared`, or `server=LIST,client=LIST` with LIST like `0`, `0-1` or `0+2` (CPUs joined by `+`).
+    pub fn parse(s: &str, allowed: &[usize]) -> Result<CpuPlacement, String> {
+        if s == "shared" {
+            return Ok(CpuPlacement::Shared { cpus: allowed.to_vec() });
+        }
+        let (mut server, mut client) = (None, None);
+        for part in s.split(',') {
+            let (side, list) =
+                part.split_once('=').ok_or_else(|| format!("--cpus {s:?}: expected shared or server=0,client=1"))?;
+            let cpus = parse_cpus(list).map_err(|e| format!("--cpus {s:?}: {e}"))?;
+            if let Some(cpu) = cpus.iter().find(|c| !allowed.contains(c)) {
+                return Err(format!("--cpus {s:?}: CPU {cpu} is not available to the lab (allowed: {allowed:?})"));
+            }
+            match side.trim() {
+                "server" => server = Some(cpus),
+                "client" => client = Some(cpus),
+                other => return Err(format!("--cpus {s:?}: {other:?} is neither server nor client")),
+            }
+        }
+        match (server, client) {
+            (Some(server), Some(client)) => Ok(CpuPlacement::Split { server, client }),
+            _ => Err(format!("--cpus {s:?}: name both sides, e.g. server=0,client=1")),
+        }
+    }
+
+    /// The server's CPUs.
+    pub fn server(&self) -> &[usize] {
+        match self {
+            CpuPlacement::Shared { cpus } => cpus,
+            CpuPlacement::Split { server, .. } => server,
+        }
+    }
+
+    /// The client's CPUs.
+    pub fn client(&self) -> &[usize] {
+        match self {
+            CpuPlacement::Shared { cpus } => cpus,
+            CpuPlacement::Split { client, .. } => client,
+        }
+    }
+
+    /// The CPUs to pin the server and the client to; None when shared (nothing to apply).
+    pub fn pins(&self) -> Option<(&[usize], &[usize])> {
+        match self {
+            CpuPlacement::Shared { .. } => None,
+            CpuPlacement::Split { server, client } => Some((server, client)),
+        }
+    }
+}
+
+impl fmt::Display for CpuPlacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use harness::process::cpu_list;
+        match self {
+            CpuPlacement::Shared { cpus } => write!(f, "shared (server and client both on CPUs {})", cpu_list(cpus)),
+            CpuPlacement::Split { server, client } => {
+                write!(f, "server on CPU {}, client on CPU {}", cpu_list(server), cpu_list(client))
+            }
+        }
+    }
+}
+
+/// `0`, `0-1`, `0+2`: a sorted, deduplicated CPU list.
+fn parse_cpus(list: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for item in list.split('+').map(str::trim) {
+        let number = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("{t:?} is not a CPU number"));
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!("{item:?}: empty range"));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(number(item)?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
 /// A named set of defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -285,6 +388,8 @@ pub struct MatrixConfig {
     pub keep_alive: bool,
     /// Per-request timeout for the clients; None = derived from D.
     pub timeout: Option<Duration>,
+    /// Where the server and the client run; `lab matrix` splits the CPUs by default (see `main.rs`).
+    pub cpus: CpuPlacement,
     /// Verification's warnings (protocol details) count as failures: a server with any is not measured.
     pub strict: bool,
     /// A cell whose predicted duration (warm-up included) exceeds this is skipped with the prediction as its
@@ -309,26 +414,35 @@ impl MatrixConfig {
                 blocking_concurrency: vec![10],
                 settings: WorkloadSettings { hello_ms: 200, block_ms: 100, fact_n: 2000 },
                 cell_budget: Duration::from_secs(15),
+                repeat: 1,
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
             .with_profile(ProfileName::Quick),
+            // The reference run: every server and workload, each cell 3 times in interleaved rounds, so that every
+            // comparison has a range (the noise rule, `crate::noise`). To keep it near a quarter of an hour it
+            // drops the combination that repeats another: pool-client's concurrency sweep measures the same
+            // servers at the same points as async-client's (the client-vs-client question is the bench's and the
+            // full profile's). blocking-client stays: it is the original experiment and the c=1 reference.
             ProfileName::Default => MatrixConfig {
                 profile,
                 servers: all_servers,
-                clients: all_clients,
+                clients: vec!["blocking-client".parse().unwrap(), "async-client".parse().unwrap()],
                 workloads: Workload::ALL.to_vec(),
                 concurrency: vec![1, 10, 100],
                 io_high_concurrency: vec![],
                 blocking_concurrency: vec![1, 10],
                 requests: None,
                 settings: WorkloadSettings { hello_ms: 1000, block_ms: 200, fact_n: 2000 },
-                repeat: 1,
+                repeat: 3,
+                cpus: CpuPlacement::Shared { cpus: harness::process::allowed_cpus() },
                 keep_alive: true,
                 timeout: None,
                 strict: false,
                 cell_budget: Duration::from_secs(12),
             },
+            // The default one with every client (pool-client's sweep too) and io at 1,000 and 10,000 connections.
             ProfileName::Full => MatrixConfig {
+                clients: all_clients,
                 io_high_concurrency: vec![1000, 10000],
                 cell_budget: Duration::from_secs(60),
                 ..MatrixConfig::for_profile(ProfileName::Default)
@@ -348,6 +462,7 @@ impl MatrixConfig {
                 concurrency: vec![32],
                 blocking_concurrency: vec![],
                 settings: WorkloadSettings { hello_ms: 100, block_ms: 100, fact_n: 2000 },
+                repeat: 1,
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
             .with_profile(ProfileName::Soak),
@@ -626,5 +741,19 @@ mod tests {
         assert_eq!(parse_number_list("100, 1,10,10").unwrap(), vec![1, 10, 100]);
         assert!(parse_number_list("1,x").is_err());
         assert!(parse_number_list("0").is_err());
+    }
+
+    #[test]
+    fn cpu_placements_split_or_share() {
+        let split = CpuPlacement::split_of(&[0, 1]);
+        assert_eq!(split, CpuPlacement::Split { server: vec![0], client: vec![1] });
+        assert_eq!(CpuPlacement::split_of(&[0, 1, 2, 3]).server(), &[0, 1]);
+        assert!(CpuPlacement::split_of(&[0]).pins().is_none());
+        assert_eq!(CpuPlacement::parse("server=0,client=1", &[0, 1]).unwrap(), split);
+        assert_eq!(CpuPlacement::parse("server=0-1,client=2+3", &[0, 1, 2, 3]).unwrap().client(), &[2, 3]);
+        assert!(CpuPlacement::parse("shared", &[0, 1]).unwrap().pins().is_none());
+        assert!(CpuPlacement::parse("server=0", &[0, 1]).unwrap_err().contains("both sides"));
+        assert!(CpuPlacement::parse("server=0,client=7", &[0, 1]).unwrap_err().contains("not available"));
+        assert!(CpuPlacement::parse("server=x,client=1", &[0, 1]).is_err());
     }
 }

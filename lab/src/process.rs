@@ -60,12 +60,32 @@ const POOL_SERVER_THREADS: &str = "16";
 impl Server {
     /// Starts `spec` and waits until it is ready, or fails with the reason and its stderr tail.
     pub fn start(spec: &ServerSpec, bin_dir: &Path, db_path: &Path, timeout: Duration) -> Result<Server, StartError> {
+        Server::start_on(spec, bin_dir, db_path, timeout, None)
+    }
+
+    /// [`Server::start`] with the server (and every thread and process it starts) pinned to `cpus`.
+    pub fn start_on(
+        spec: &ServerSpec,
+        bin_dir: &Path,
+        db_path: &Path,
+        timeout: Duration,
+        cpus: Option<&[usize]>,
+    ) -> Result<Server, StartError> {
         match spec {
-            ServerSpec::Builtin(name) if name == "pool-server" => {
-                Server::start_builtin(name, bin_dir, db_path, &["--threads", POOL_SERVER_THREADS], timeout)
+            ServerSpec::Builtin(name) => {
+                let extra = Server::builtin_flags(name);
+                Server::start_builtin_on(name, bin_dir, db_path, extra, timeout, cpus)
             }
-            ServerSpec::Builtin(name) => Server::start_builtin(name, bin_dir, db_path, &[], timeout),
-            ServerSpec::Foreign { command, .. } => Server::start_foreign(command, timeout),
+            ServerSpec::Foreign { command, .. } => Server::start_foreign(command, timeout, cpus),
+        }
+    }
+
+    /// The flags the lab adds to one of its servers in the matrix, after `--host`, `--port`, `--quiet`, `--db`.
+    pub fn builtin_flags(name: &str) -> &'static [&'static str] {
+        if name == "pool-server" {
+            &["--threads", POOL_SERVER_THREADS]
+        } else {
+            &[]
         }
     }
 
@@ -77,6 +97,17 @@ impl Server {
         extra: &[&str],
         timeout: Duration,
     ) -> Result<Server, StartError> {
+        Server::start_builtin_on(name, bin_dir, db_path, extra, timeout, None)
+    }
+
+    fn start_builtin_on(
+        name: &str,
+        bin_dir: &Path,
+        db_path: &Path,
+        extra: &[&str],
+        timeout: Duration,
+        cpus: Option<&[usize]>,
+    ) -> Result<Server, StartError> {
         let binary = bin_dir.join(name);
         if !binary.exists() {
             return Err(StartError {
@@ -87,19 +118,25 @@ impl Server {
         let mut command = Command::new(&binary);
         command.args(["--host", "127.0.0.1", "--port", "0", "--quiet", "--db"]).arg(db_path).args(extra);
         isolate(&mut command);
+        if let Some(cpus) = cpus {
+            harness::process::pin(&mut command, cpus);
+        }
         let process = ServerProcess::start(command, timeout)
             .map_err(|e| StartError { message: first_line(&e.to_string()), stderr_tail: e.to_string() })?;
         let pgid = process.pid();
         Ok(Server { addr: process.addr, inner: Inner::Builtin(process), pgid, stopped: false })
     }
 
-    fn start_foreign(command_template: &str, timeout: Duration) -> Result<Server, StartError> {
+    fn start_foreign(command_template: &str, timeout: Duration, cpus: Option<&[usize]>) -> Result<Server, StartError> {
         let port =
             free_port().map_err(|e| StartError { message: format!("no free port: {e}"), stderr_tail: "".into() })?;
         let command_line = command_template.replace("{port}", &port.to_string());
         let mut command = Command::new("sh");
         command.arg("-c").arg(&command_line).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         isolate(&mut command);
+        if let Some(cpus) = cpus {
+            harness::process::pin(&mut command, cpus);
+        }
         let mut child = command.spawn().map_err(|e| StartError {
             message: format!("cannot run sh -c {command_line:?}: {e}"),
             stderr_tail: "".into(),

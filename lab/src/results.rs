@@ -132,6 +132,21 @@ word_enum! {
 }
 
 word_enum! {
+    /// Which side used (nearly) all of its own CPU set: [`model::SATURATED`](crate::model::SATURATED) of it.
+    Saturation {
+        /// The server's CPUs were busy and the client's were not: the figure is the server's.
+        Server = "server-saturated",
+        /// The client's CPUs were busy and the server's were not: the figure is the client's ceiling, never
+        /// evidence about the server.
+        Client = "client-saturated",
+        /// Both sides were busy: the figure is the machine's.
+        Both = "both-saturated",
+        #[default]
+        None = "none",
+    }
+}
+
+word_enum! {
     /// Which side of a cell kept a whole core busy.
     Bottleneck {
         /// The client used a full core and the server did not: the figure is the client's ceiling.
@@ -144,7 +159,7 @@ word_enum! {
 }
 
 /// The version of the run JSON this lab writes (top-level `schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One run of the matrix (or of a soak).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -325,6 +340,17 @@ pub struct Cell {
     pub efficiency: Option<f64>,
     /// `client-bound`, `server-bound` or `none`.
     pub bottleneck: Option<Bottleneck>,
+    /// The server's CPU time (user + system) per successful request in µs, of the median repetition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_request: Option<f64>,
+    /// Each side's CPU use ÷ the number of CPUs of its own set (`cpus` in the run header): 1.0 = all busy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_utilisation: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_utilisation: Option<f64>,
+    /// Which side's CPU set was saturated (from the two utilisations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<Saturation>,
     /// Every repetition's raw figures.
     pub runs: Vec<Measurement>,
 }
@@ -589,10 +615,11 @@ impl Run {
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
         match value.get("schema_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            // Version 2 only added optional fields (placement, CPU per request, saturation): 1 still reads.
+            Some(v) if (1..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(format!(
-                    "{} has schema_version {v}; this lab reads version {SCHEMA_VERSION}",
+                    "{} has schema_version {v}; this lab reads versions 1 to {SCHEMA_VERSION}",
                     path.display()
                 ))
             }

@@ -39,6 +39,9 @@ pub struct RunHeader {
     pub environment: Environment,
     /// True when Ctrl-C (or SIGTERM) stopped the run: what was not reached is `skipped` or `not-run`.
     pub interrupted: bool,
+    /// Where the servers and the clients ran (matrix and soak): split onto CPU sets of their own, or shared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<crate::plan::CpuPlacement>,
     /// Anything the reader must know that has no field of its own.
     #[serde(default)]
     pub notes: Vec<String>,
@@ -180,6 +183,7 @@ impl Session {
             bin_dir: self.bin_dir.display().to_string(),
             environment: self.environment.clone(),
             interrupted: self.is_interrupted(),
+            cpus: None,
             notes,
         }
     }

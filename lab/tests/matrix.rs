@@ -1,6 +1,6 @@
 //! A quick matrix over two servers and two clients, with real processes: its JSON, markdown and CSV agree;
 //! `lab report` rebuilds the same markdown and CSV from the JSON; `lab compare` of the run with itself says
-//! 1.00 and "within noise" everywhere.
+//! 1.00 and "tie" everywhere (the noise rule, `lab::noise`).
 
 mod common;
 
@@ -29,7 +29,9 @@ fn quick_matrix_then_report_and_compare() {
     // JSON: every planned cell, all measured, the build recorded honestly.
     let json_path = common::run_json(&out);
     let run = Run::load(&json_path).unwrap();
-    assert_eq!(run.schema_version, 1);
+    assert_eq!(run.schema_version, 2);
+    // The default placement is recorded: the server on its CPUs, the client on the rest (shared on one CPU).
+    assert_eq!(run.cpus, Some(lab::plan::CpuPlacement::split_of(&harness::process::allowed_cpus())));
     assert_eq!(run.build, "debug");
     assert!(!run.interrupted);
     let ids: Vec<&str> = run.cells.iter().map(|c| c.id.as_str()).collect();
@@ -116,7 +118,7 @@ fn quick_matrix_then_report_and_compare() {
     assert_eq!(std::fs::read_to_string(rebuilt.join(format!("{}.csv", run.run_id))).unwrap(), csv);
     assert!(rebuilt.join(&run.run_id).join("io.svg").exists());
 
-    // compare with itself: every ratio 1.00, every verdict "within noise".
+    // compare with itself: every ratio 1.00, every verdict a tie (a range always overlaps itself).
     let output = common::lab().arg("compare").arg(&json_path).arg(&json_path).output().unwrap();
     assert!(output.status.success(), "{}", common::text(&output.stderr));
     let comparison = common::text(&output.stdout);
@@ -126,7 +128,7 @@ fn quick_matrix_then_report_and_compare() {
         let fields: Vec<&str> = row.split('|').map(str::trim).collect();
         // | cell | wall A | wall B | ratio | tp A | tp B | ratio | p99 A | p99 B | ratio | verdict |
         assert_eq!((fields[4], fields[7], fields[10]), ("1.00", "1.00", "1.00"), "{row}");
-        assert_eq!(fields[11], "within noise", "{row}");
+        assert_eq!(fields[11], "tie", "{row}");
     }
 
     let _ = std::fs::remove_dir_all(&out);

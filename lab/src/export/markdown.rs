@@ -5,7 +5,7 @@
 use super::table::Table;
 use super::{chart_path, Artifact, Exporter};
 use crate::format;
-use crate::results::{Cell, Environment, Run, Status};
+use crate::results::{Cell, Environment, Run, Saturation, Status};
 use crate::row;
 use std::fmt::Write;
 use std::io;
@@ -31,11 +31,21 @@ pub fn cell_text(cell: &Cell) -> String {
     let wait = cell.workload == "io" || cell.workload == "blocking";
     let mut text = if wait { format::seconds(wall) } else { format::rate(rate) };
     text.push_str(&format!(" · p99 {}", format::micros(lat.p99)));
+    // The median and the range of the repetitions: what the noise rule (`crate::noise`) compares.
     if let Some(spread) = cell.spread.filter(|s| s.repeats > 1) {
-        text.push_str(&format!(" · ±{}", format::percent(spread.relative / 2.0)));
+        let (lo, hi) = if wait {
+            (format::seconds(spread.wall_s_min), format::seconds(spread.wall_s_max))
+        } else {
+            (format::rate(spread.throughput_min), format::rate(spread.throughput_max))
+        };
+        text.push_str(&format!(" ({lo}–{hi}, {}×)", spread.repeats));
     }
     if cell.failed > 0 {
         text.push_str(&format!(" · ⚠ {} failed", cell.failed));
+    }
+    // The client's ceiling, not the server's: no conclusion rests on such a cell.
+    if matches!(cell.saturation, Some(Saturation::Client | Saturation::Both)) {
+        text.push_str(&format!(" · ⚠ {}", cell.saturation.unwrap_or_default()));
     }
     text
 }
@@ -86,6 +96,14 @@ pub fn render(run: &Run) -> String {
     if let Some(warning) = build_warning(&run.build, &run.bin_dir) {
         let _ = writeln!(md, "{warning}\n");
     }
+    if run.environment.git_dirty {
+        let _ = writeln!(
+            md,
+            "> **⚠ Made from a tree with uncommitted changes** (commit {} plus edits): the commit alone does not \
+             reproduce these figures.\n",
+            run.environment.git_commit
+        );
+    }
     if run.interrupted {
         let measured = run.cells.iter().filter(|c| c.status != "skipped").count();
         let _ = writeln!(
@@ -106,7 +124,13 @@ pub fn render(run: &Run) -> String {
         run.settings.repeat,
         run.cells.len()
     );
-    let _ = writeln!(md, "{}\n", machine_line(e));
+    let _ = writeln!(md, "{}  ", machine_line(e));
+    match &run.cpus {
+        Some(cpus) => {
+            let _ = writeln!(md, "CPUs: {cpus}.\n");
+        }
+        None => md.push('\n'),
+    }
 
     experiment(run, &mut md);
 

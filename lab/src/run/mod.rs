@@ -54,6 +54,9 @@ pub struct Runner<'a> {
     pub measured: Duration,
 }
 
+/// Why a server's cells are not measured: their status, the reason, and the server's stderr tail.
+type NotMeasured = (Status, String, Option<String>);
+
 /// What the runner hands back.
 pub struct Outcome {
     pub servers: Vec<ServerRecord>,
@@ -74,20 +77,20 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Verifies every server, then measures the cells in interleaved rounds: the cells that differ only by
+    /// server form a group, and each round runs one repetition of each (a, b, c, a, b, c — never a, a, a), so
+    /// that the machine's drift over the run hits every server alike.
     pub fn run(&mut self, cells: &[CellSpec]) -> Outcome {
         let estimates: Vec<u64> = cells.iter().map(|c| self.estimate_ms(c, None)).collect();
         let mut progress = Progress::new(cells.len(), estimates.iter().sum());
         let mut servers = Vec::new();
-        let mut results: Vec<Cell> = Vec::new();
+        // What each server's cells get instead of a measurement (None: measure them), and its model.
+        let mut verdicts: Vec<(Option<NotMeasured>, ConcurrencyModel)> = Vec::new();
         for spec in &self.config.servers {
-            let mine: Vec<(usize, &CellSpec)> =
-                cells.iter().enumerate().filter(|(_, c)| c.server.name() == spec.name()).collect();
             if self.is_interrupted() {
                 servers.push(server_record(spec, verify::not_run("the run was interrupted"), None));
-                for (i, cell) in mine {
-                    results.push(unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None));
-                    progress.finish_cell(estimates[i], &format!("skipped {}", cell.label()));
-                }
+                let reason = "the run was interrupted before this cell".to_string();
+                verdicts.push((Some((Status::Skipped, reason, None)), ConcurrencyModel::Unknown));
                 continue;
             }
             progress.line(&format!("verifying {}", spec.name()));
@@ -109,34 +112,66 @@ impl<'a> Runner<'a> {
                 }
             }
             servers.push(record);
-            for (i, cell) in mine {
-                if let Some((status, reason, tail)) = &verdict {
-                    results.push(unmeasured(cell, *status, reason, tail.clone()));
-                    progress.finish_cell(estimates[i], &format!("{status} {}", cell.label()));
-                    continue;
+            verdicts.push((verdict, model));
+        }
+        let server_index = |cell: &CellSpec| self.config.servers.iter().position(|s| s.name() == cell.server.name());
+        let mut results: Vec<Option<Cell>> = vec![None; cells.len()];
+        for group in interleave_groups(cells) {
+            // The cells of this group that run, with their repetitions and first fault.
+            let mut live: Vec<(usize, ConcurrencyModel, Vec<Measurement>, Option<Fault>)> = Vec::new();
+            for &i in &group {
+                let cell = &cells[i];
+                let (verdict, model) = match server_index(cell).and_then(|s| verdicts.get(s)) {
+                    Some((verdict, model)) => (verdict.clone(), *model),
+                    None => (None, ConcurrencyModel::Unknown),
+                };
+                if let Some((status, reason, tail)) = verdict {
+                    results[i] = Some(unmeasured(cell, status, &reason, tail));
+                } else if let Some(skipped) = self.over_budget(cell, model) {
+                    results[i] = Some(skipped);
+                } else {
+                    live.push((i, model, Vec::new(), None));
                 }
-                if self.is_interrupted() {
-                    results.push(unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None));
-                    progress.finish_cell(estimates[i], &format!("skipped {}", cell.label()));
-                    continue;
+            }
+            let label = |i: usize| cells[i].label();
+            if !live.is_empty() {
+                progress.start_cell(&live.iter().map(|l| label(l.0)).collect::<Vec<_>>().join(" | "));
+            }
+            for _round in 0..self.config.repeat.max(1) {
+                for (i, model, runs, fault) in live.iter_mut() {
+                    if fault.is_some() || self.is_interrupted() {
+                        continue;
+                    }
+                    match self.run_once(&cells[*i], *model) {
+                        Ok(m) => runs.push(m),
+                        Err(f) => *fault = Some(f),
+                    }
                 }
-                if let Some(skipped) = self.over_budget(cell, model) {
-                    progress.finish_cell(estimates[i], &result_line(&skipped));
-                    results.push(skipped);
-                    continue;
-                }
-                progress.start_cell(&cell.label());
-                let result = self.run_cell(cell, model);
-                let line = result_line(&result);
+            }
+            for (i, model, runs, fault) in live {
+                let cell = &cells[i];
+                let result = if runs.is_empty() && fault.is_none() {
+                    unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None)
+                } else {
+                    summarize_cell(cell, model, self.config, runs, fault, &self.limits)
+                };
                 if let Some(hint) = &result.limit_hint {
                     progress.line(&format!("  limit: {hint}"));
                 }
-                results.push(result);
+                results[i] = Some(result);
+            }
+            for &i in &group {
+                let line = results[i].as_ref().map(result_line).unwrap_or_default();
                 progress.finish_cell(estimates[i], &line);
             }
         }
         progress.finish();
-        Outcome { servers, cells: results, interrupted: self.is_interrupted() }
+        let cells = results
+            .into_iter()
+            .zip(cells)
+            .map(|(r, c)| r.unwrap_or_else(|| unmeasured(c, Status::Skipped, "not reached", None)))
+            .collect();
+        Outcome { servers, cells, interrupted: self.is_interrupted() }
     }
 
     pub(crate) fn is_interrupted(&self) -> bool {
@@ -168,30 +203,19 @@ impl<'a> Runner<'a> {
         (server_record(spec, verification, health), model, None)
     }
 
-    /// Runs one cell `repeat` times and summarises it.
-    fn run_cell(&mut self, cell: &CellSpec, model: ConcurrencyModel) -> Cell {
-        let mut runs = Vec::new();
-        let mut fault = None;
-        for _ in 0..self.config.repeat.max(1) {
-            match self.run_once(cell, model) {
-                Ok(m) => runs.push(m),
-                Err(f) => {
-                    fault = Some(f);
-                    break;
-                }
-            }
-        }
-        summarize_cell(cell, model, self.config, runs, fault, &self.limits)
-    }
-
     /// One repetition: fresh server, client process, sampler; then the costs and the client's report.
     fn run_once(&mut self, cell: &CellSpec, model: ConcurrencyModel) -> Result<Measurement, Fault> {
-        let mut server = Server::start(&cell.server, &self.bin_dir, &self.db_path(cell.server.name()), START_TIMEOUT)
-            .map_err(|e| Fault {
-            reason: format!("server did not start: {}", e.message),
-            stderr_tail: Some(e.stderr_tail),
-            partial: None,
-        })?;
+        // The server on its CPU set, the client on the other (`--cpus`): each side's figures are its own.
+        let pins = self.config.cpus.pins();
+        let db = self.db_path(cell.server.name());
+        let mut server =
+            Server::start_on(&cell.server, &self.bin_dir, &db, START_TIMEOUT, pins.map(|p| p.0)).map_err(|e| {
+                Fault {
+                    reason: format!("server did not start: {}", e.message),
+                    stderr_tail: Some(e.stderr_tail),
+                    partial: None,
+                }
+            })?;
         let settings = &self.config.settings;
         let args = ClientArgs {
             client: &cell.client,
@@ -214,6 +238,9 @@ impl<'a> Runner<'a> {
         let mut command = args.command(&self.bin_dir);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         process::isolate(&mut command);
+        if let Some((_, client_cpus)) = pins {
+            harness::process::pin(&mut command, client_cpus);
+        }
 
         let sampler = Sampler::start(server.pid(), SAMPLE_INTERVAL);
         let time_limit =
@@ -326,5 +353,54 @@ impl<'a> Runner<'a> {
             }
         };
         (once + 100) * repeat
+    }
+}
+
+/// The cells in groups that differ only by server (same client, workload, concurrency and requests), in the
+/// plan's order of first appearance; within a group, the plan's (the servers') order. Indexes into `cells`.
+fn interleave_groups(cells: &[CellSpec]) -> Vec<Vec<usize>> {
+    let key = |c: &CellSpec| (c.client.label(), c.workload, c.concurrency, c.requests);
+    let mut groups: Vec<(_, Vec<usize>)> = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let k = key(cell);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((k, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ProfileName;
+
+    #[test]
+    fn groups_interleave_the_servers_of_one_point() {
+        let config = MatrixConfig::for_profile(ProfileName::Quick);
+        let cells = config.cells();
+        let groups = interleave_groups(&cells);
+        // Every cell in exactly one group.
+        let mut all: Vec<usize> = groups.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..cells.len()).collect::<Vec<_>>());
+        for group in &groups {
+            // One cell per server, each server at most once, all at the same point.
+            let servers: Vec<&str> = group.iter().map(|&i| cells[i].server.name()).collect();
+            let mut unique = servers.clone();
+            unique.dedup();
+            assert_eq!(servers, unique);
+            let first = &cells[group[0]];
+            for &i in group {
+                let c = &cells[i];
+                assert_eq!(
+                    (c.client.label(), c.workload, c.concurrency, c.requests),
+                    (first.client.label(), first.workload, first.concurrency, first.requests)
+                );
+            }
+        }
+        // The quick profile's three servers share every point, so each group has all three.
+        assert!(groups.iter().all(|g| g.len() == config.servers.len()), "{groups:?}");
     }
 }

@@ -18,7 +18,13 @@ pub(crate) fn server_record(
     let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
     let (kind, command) = match spec {
         ServerSpec::Builtin(name) => {
-            (ServerKind::Builtin, format!("{name} --host 127.0.0.1 --port 0 --quiet --db PATH"))
+            // Exactly what `process::Server::start` runs, every flag the lab adds included.
+            let mut command = format!("{name} --host 127.0.0.1 --port 0 --quiet --db PATH");
+            for flag in crate::process::Server::builtin_flags(name) {
+                command.push(' ');
+                command.push_str(flag);
+            }
+            (ServerKind::Builtin, command)
         }
         ServerSpec::Foreign { command, .. } => (ServerKind::Foreign, command.clone()),
     };
@@ -72,6 +78,10 @@ pub fn unmeasured(cell: &CellSpec, status: Status, reason: &str, stderr_tail: Op
         effective_concurrency: None,
         efficiency: None,
         bottleneck: None,
+        server_cpu_us_per_request: None,
+        server_utilisation: None,
+        client_utilisation: None,
+        saturation: None,
         runs: vec![],
     }
 }
@@ -131,6 +141,16 @@ pub(super) fn summarize_cell(
         }
         if let (Some(c), Some(s)) = (&median.client_cost, &median.server_cost) {
             cell.bottleneck = Some(model::bottleneck(c.cpu_cores, s.cpu_cores));
+            let server_util = s.cpu_cores / config.cpus.server().len().max(1) as f64;
+            let client_util = c.cpu_cores / config.cpus.client().len().max(1) as f64;
+            cell.server_utilisation = Some(server_util);
+            cell.client_utilisation = Some(client_util);
+            cell.saturation = Some(model::saturation(server_util, client_util));
+        }
+        // The server's CPU time covers its whole life in the repetition: start, warm-up and the measured requests.
+        let served = median.succeeded + spec.warmup;
+        if let Some(s) = median.server_cost.as_ref().filter(|_| median.succeeded > 0) {
+            cell.server_cpu_us_per_request = Some((s.user_s + s.sys_s) * 1e6 / served as f64);
         }
     }
     cell.runs = all;
@@ -244,6 +264,31 @@ mod tests {
         assert_eq!(summarize(vec![repetition(0.2, 1.0, 0.2)], None).bottleneck, Some(Bottleneck::ClientBound));
         assert_eq!(summarize(vec![repetition(0.2, 0.2, 1.0)], None).bottleneck, Some(Bottleneck::ServerBound));
         assert_eq!(summarize(vec![repetition(0.2, 0.2, 0.2)], None).bottleneck, Some(Bottleneck::None));
+    }
+
+    #[test]
+    fn each_side_is_held_against_its_own_cpus() {
+        use crate::plan::CpuPlacement;
+        use crate::results::Saturation;
+        let (spec, mut config) = io_cell();
+        config.cpus = CpuPlacement::Split { server: vec![0], client: vec![1, 2] };
+        let cell = |client: f64, server: f64| {
+            let runs = vec![repetition(0.2, client, server)];
+            summarize_cell(&spec, ConcurrencyModel::ThreadPerRequest, &config, runs, None, &Limits::default())
+        };
+        // The client used 1.0 core of its 2: half its set, not saturated; the server 0.95 of its one: saturated.
+        let c = cell(1.0, 0.95);
+        assert_eq!((c.client_utilisation, c.server_utilisation), (Some(0.5), Some(0.95)));
+        assert_eq!(c.saturation, Some(Saturation::Server));
+        assert_eq!(cell(1.9, 0.2).saturation, Some(Saturation::Client));
+        assert_eq!(cell(1.9, 0.95).saturation, Some(Saturation::Both));
+        assert_eq!(cell(0.2, 0.2).saturation, Some(Saturation::None));
+        // CPU per request: (user + system) ÷ (successful + warm-up) requests; this cell has no warm-up.
+        let mut run = repetition(0.2, 0.1, 0.1);
+        run.server_cost.as_mut().unwrap().user_s = 0.0008;
+        run.server_cost.as_mut().unwrap().sys_s = 0.0002;
+        let c = summarize_cell(&spec, ConcurrencyModel::ThreadPerRequest, &config, vec![run], None, &Limits::default());
+        assert!((c.server_cpu_us_per_request.unwrap() - 100.0).abs() < 1e-6, "{c:?}");
     }
 
     #[test]
