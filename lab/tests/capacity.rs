@@ -10,10 +10,12 @@ use lab::capacity::results::{CapacityRun, LoopMode};
 #[test]
 fn capacity_of_a_serial_server_is_one_over_its_service_time() {
     let bin_dir = common::bin_dir();
-    let pool_server = harness::bins::workspace_binary("pool-server");
     let out = common::scratch("capacity");
     let marker = common::marker("capacity");
-    let serial = format!("serial={} --threads 1 --port {{port}} --quiet", pool_server.display());
+    // The fixture's --serial mode answers one request at a time and closes each connection, so the next waiting
+    // one gets its turn. (pool-server --threads 1 is not serial in this sense: its one worker keeps an idle
+    // keep-alive connection while others wait — the pool-starvation lesson of docs/model.md.)
+    let serial = format!("serial={}", common::fixture_server("--serial"));
     let (code, stderr) = common::run_lab(
         common::lab()
             .args(["capacity", "--servers", "smol-server", "--server", &serial, "--workloads", "io"])
