@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 /// What a server's concurrency layer is given.
 pub struct Served {
-    /// Listening, with TCP_NODELAY (inherited by accepted sockets) and SO_REUSEPORT when in a process group.
+    /// Listening with a backlog of `net.core.somaxconn` ([`net::backlog`]), TCP_NODELAY (inherited by accepted
+    /// sockets) and SO_REUSEPORT (for worker processes, and for more acceptors: [`acceptors`]).
     pub listener: TcpListener,
     /// Routes, factorial cache, database: shared by every worker of this process.
     pub workload: Arc<Workload>,
@@ -113,8 +114,10 @@ fn serve_in_this_process(
         die_with_parent(parent);
     }
     let addr = net::resolve(&args.host, args.port)?;
-    let listener = net::listen(addr, args.processes > 1)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    // SO_REUSEPORT always: other worker processes, or more acceptors of this one ([`acceptors`]), may listen
+    // on the same port.
+    let listener =
+        net::listen(addr, true).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     let addr = listener.local_addr()?;
     let db_path = args.db.clone().unwrap_or_else(|| default_db_path(addr));
     let workload = Workload::new(info.clone(), args.hello_ms, &db_path)
@@ -151,8 +154,11 @@ fn serve_in_this_process(
             STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
             // Stop accepting: shutting down a listening socket wakes a blocked accept() with an error and
             // refuses new connections; connections already accepted are served to the end.
-            // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
-            unsafe { libc::shutdown(listener_fd, libc::SHUT_RD) };
+            let more = MORE_LISTENERS.lock().map(|fds| fds.clone()).unwrap_or_default();
+            for fd in std::iter::once(listener_fd).chain(more) {
+                // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
+                unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+            }
             start_drain.close();
             let deadline = Instant::now() + Duration::from_secs_f64(args.grace_s.max(0.0));
             while (workload.in_flight() > 0 || drain.busy() > 0) && Instant::now() < deadline {
@@ -268,6 +274,25 @@ fn supervise(args: &ServerArgs) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The listeners [`acceptors`] added, shut down with the first one when a clean shutdown starts.
+static MORE_LISTENERS: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// `n` listening sockets on the server's port for `n` acceptors: `listener` and `n - 1` more, each with an
+/// accept queue of its own ([`net::backlog`] deep) and SO_REUSEPORT, so the kernel spreads new connections over
+/// them. A burst of connects then fills `n` queues, drained by `n` accept loops that can run on `n` threads at
+/// once, instead of one queue drained by one loop.
+pub fn acceptors(listener: TcpListener, n: usize) -> io::Result<Vec<TcpListener>> {
+    let mut all = vec![listener];
+    for _ in 1..n.max(1) {
+        let more = net::listen_again(&all[0])?;
+        if let Ok(mut fds) = MORE_LISTENERS.lock() {
+            fds.push(more.as_raw_fd());
+        }
+        all.push(more);
+    }
+    Ok(all)
 }
 
 /// Set when a signal has started a clean shutdown: accept errors are then expected.

@@ -58,7 +58,7 @@ impl LeanEngine {
 
     /// A slot: not connected yet; it connects on its first request.
     pub fn slot(&self) -> LeanSlot<'_> {
-        LeanSlot { engine: self, connection: None, buffer: vec![0; BUFFER_BYTES] }
+        LeanSlot { engine: self, connection: None, buffer: vec![0; BUFFER_BYTES], connect_time: None }
     }
 }
 
@@ -69,6 +69,8 @@ pub struct LeanSlot<'a> {
     connection: Option<Async<TcpStream>>,
     /// Read buffer; its whole length is usable, it grows only for oversized heads.
     buffer: Vec<u8>,
+    /// How long the last connection this slot opened took to establish, until the runner takes it.
+    connect_time: Option<std::time::Duration>,
 }
 
 /// Why an exchange failed, before it is turned into an [`Outcome`].
@@ -119,13 +121,16 @@ impl LeanSlot<'_> {
     /// One request to the `url`-th `--url` and its response, on this slot's connection (opening it if needed).
     /// Returns the status.
     async fn exchange(&mut self, url: usize) -> Result<u16, ExchangeError> {
-        let LeanSlot { engine, connection, buffer } = self;
+        let LeanSlot { engine, connection, buffer, connect_time } = self;
         let reused = connection.is_some();
         let stream = match connection {
             Some(stream) => stream,
             None => {
-                // Yields until the TCP handshake completes.
+                // Yields until the TCP handshake completes: the SYN-ACK arrived and our ACK went out. (The server's
+                // kernel answers the SYN; whether its accept queue has room decides if the connection survives.)
+                let connecting = std::time::Instant::now();
                 let stream = Async::<TcpStream>::connect(engine.addr).await.map_err(ExchangeError::Connect)?;
+                *connect_time = Some(connecting.elapsed());
                 stream.get_ref().set_nodelay(true).map_err(ExchangeError::Connect)?;
                 connection.insert(stream)
             }
@@ -232,5 +237,9 @@ impl Slot for LeanSlot<'_> {
     fn reset(&mut self) {
         // The response may still be on its way: this connection is out of step for good.
         self.connection = None;
+    }
+
+    fn take_connect_time(&mut self) -> Option<std::time::Duration> {
+        self.connect_time.take()
     }
 }
