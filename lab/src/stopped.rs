@@ -86,6 +86,9 @@ pub struct Evidence {
 /// The share of the CPUs the server and client kept busy beyond D that names the CPU as the cause.
 pub const CPU_BUSY: f64 = 0.8;
 
+/// A connect this slow waited for a SYN retransmission (the first comes after 1 s).
+pub const RETRANSMITTED_CONNECT_US: u64 = 950_000;
+
 /// The share of the machine's CPUs busy during a cell (D included) that names other processes as the cause.
 pub const MACHINE_BUSY: f64 = 0.9;
 
@@ -104,8 +107,13 @@ pub fn classify(e: &Evidence) -> Cause {
     if e.killed || stderr.contains("memory allocation of") || stderr.contains("cannot allocate memory") {
         return Cause::Memory;
     }
-    // An overflow costs a connect a whole retransmission: the counters and the client's slowest connect agree.
-    let retransmitted = e.kernel.syn_retrans > 0 || e.connect_max_us.is_some_and(|us| us >= 1_000_000);
+    // An overflow costs a connect a whole retransmission (1 s). When the client timed its connects, its own
+    // slowest connect is the evidence (the kernel's counters are machine-wide: on a shared machine they count
+    // other processes too); otherwise the counters' retransmissions are.
+    let retransmitted = match e.connect_max_us {
+        Some(us) => us >= RETRANSMITTED_CONNECT_US,
+        None => e.kernel.syn_retrans > 0,
+    };
     if e.kernel.listen_overflows > 0 && retransmitted {
         return Cause::ListenOverflow {
             overflows: e.kernel.listen_overflows,
@@ -145,7 +153,9 @@ mod tests {
         let kernel = TcpCounters { listen_overflows: 5, ..Default::default() };
         let e = Evidence { kernel, connect_max_us: Some(1_030_000), ..quiet() };
         assert!(matches!(classify(&e), Cause::ListenOverflow { overflows: 5, .. }));
-        // Overflows with no retransmission and no slow connect cost nothing here: not the cause.
+        // Overflows with no slow connect cost this client nothing: not the cause, even when other processes'
+        // SYNs were retransmitted meanwhile.
+        let kernel = TcpCounters { syn_retrans: 40, ..kernel };
         let e = Evidence { kernel, connect_max_us: Some(400_000), ..quiet() };
         assert_eq!(classify(&e), Cause::Unknown);
     }

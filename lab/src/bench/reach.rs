@@ -194,11 +194,7 @@ pub fn run(plan: ReachRun) -> ReachPart {
             } else {
                 eprintln!("lab: reach: {name} at {} connections", format::thousands(level));
                 let backlog = record.health.as_ref().and_then(|h| h.get("backlog")).and_then(|b| b.as_u64());
-                run_cell(&runner, &spec, &mut cell, &plan, &part);
-                cell.accept_queue.backlog = backlog.unwrap_or(0);
-                if let Some(Cause::ListenOverflow { backlog: b, .. }) = &mut cell.stopped {
-                    *b = cell.accept_queue.backlog;
-                }
+                measure_cell(&spec, &mut cell, backlog.unwrap_or(0), &plan, &part);
             }
             part.cells.push(cell);
         }
@@ -209,7 +205,19 @@ pub fn run(plan: ReachRun) -> ReachPart {
     part
 }
 
-fn run_cell(runner: &Runner, spec: &ServerSpec, cell: &mut ReachCell, plan: &ReachRun, part: &ReachPart) {
+/// Measures `cell` (its server, connections and client processes set) on a fresh server started from `spec`,
+/// whose listen backlog is `backlog` (0: unknown), and names what stopped it when it missed D. `part` gives the
+/// machine's cores and the floors measured so far.
+pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan: &ReachRun, part: &ReachPart) {
+    let config = config(plan.hello_ms);
+    let runner = Runner {
+        config: &config,
+        bin_dir: plan.bin_dir.to_path_buf(),
+        scratch: plan.scratch.to_path_buf(),
+        limits: plan.limits.clone(),
+        interrupted: plan.interrupted.clone(),
+        measured: Duration::ZERO,
+    };
     let fail = |cell: &mut ReachCell, reason: String| {
         cell.status = FAILED.to_string();
         cell.reason = Some(reason);
@@ -255,7 +263,7 @@ fn run_cell(runner: &Runner, spec: &ServerSpec, cell: &mut ReachCell, plan: &Rea
     };
     cell.kernel = TcpCounters::read().since(&before);
     cell.machine_busy = CpuTimes::read().busy_since(&cpu_before);
-    cell.accept_queue = accept_queue;
+    cell.accept_queue = AcceptQueue { backlog, ..accept_queue };
     cell.server_cpu_s = server_usage.user_s + server_usage.sys_s;
     cell.server_peak_threads = peaks.peak_threads;
     cell.server_peak_rss_kib = peaks.peak_rss_kib;
