@@ -300,7 +300,7 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
         }
         Err(e) => fail(cell, format!("the client printed no report ({e}); exit {}", client.status)),
     }
-    let missed = cell.failed > 0 || cell.status != OK || cell.efficiency.map_or(true, |e| e < REACH_EFFICIENCY);
+    let missed = cell.failed > 0 || cell.status != OK || !matches!(cell.efficiency, Some(e) if e >= REACH_EFFICIENCY);
     if missed {
         let evidence = Evidence {
             d_s: plan.hello_ms as f64 / 1000.0,
