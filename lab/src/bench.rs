@@ -401,7 +401,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
     bench.finished_at = env::rfc3339(SystemTime::now());
 
     let exporters: Vec<Box<dyn Exporter<BenchRun>>> =
-        vec![Box::new(JsonExporter), Box::new(markdown::MarkdownExporter)];
+        vec![Box::new(JsonExporter), Box::new(markdown::MarkdownExporter), Box::new(reach::ReachChart)];
     let mut files = export::write(&bench, &exporters, &options.out).map_err(|e| format!("writing the results: {e}"))?;
     let md = options.out.join(format!("bench-{run_id}.md"));
     let latest = options.out.join("bench-latest.md");

@@ -120,6 +120,10 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         assert!(line.contains(&format!("| {} |", cell.server_peak_threads)), "{line}");
     }
 
+    let chart = std::fs::read_to_string(out.join(format!("bench-{}-reach.svg", run.run_id))).unwrap();
+    assert!(chart.contains("<svg") && chart.contains("smol-server") && chart.contains("floor"), "the reach chart");
+    assert!(md.contains(&format!("](bench-{}-reach.svg)", run.run_id)), "the markdown shows the chart");
+
     // Cost: a line per server; a thread per connection shows in thread-server's slope and not in smol-server's.
     assert_eq!(run.cost.status, "ok");
     assert_eq!(run.cost.per_connection.len(), 2, "{:?}", run.cost.per_connection);

@@ -104,7 +104,7 @@ pub fn render(run: &BenchRun) -> String {
 
     instrument(run, &mut md);
     servers(run, &mut md);
-    super::reach::markdown(&run.reach, &mut md);
+    super::reach::markdown(&run.reach, &run.run_id, &mut md);
     cost(&run.cost, &mut md);
     overhead(run, &mut md);
     machine(run, &mut md);

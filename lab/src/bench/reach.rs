@@ -349,7 +349,7 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
 }
 
 /// Section 3 of the bench's markdown.
-pub fn markdown(part: &ReachPart, md: &mut String) {
+pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
     use std::fmt::Write;
     let _ = writeln!(md, "## 3. Reach: io at many connections, opened at once\n");
     if part.status != OK {
@@ -457,6 +457,9 @@ pub fn markdown(part: &ReachPart, md: &mut String) {
             stopped.replace('|', "/").replace('\n', " ")
         );
     }
+    if !chart_data(part).series.is_empty() {
+        let _ = writeln!(md, "\n![wall time and connect p99 against connections](bench-{run_id}-reach.svg)");
+    }
     let _ = writeln!(
         md,
         "\nThe kernel's counters (`/proc/net/netstat`) are machine-wide: on a shared machine other processes' \
@@ -539,6 +542,45 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
             }
         })
         .collect()
+}
+
+/// `bench-RUN-ID-reach.svg`: wall time and connect-time p99 against connections, one line per server and one
+/// for the floor.
+pub struct ReachChart;
+
+/// The chart's lines: (connections, wall in s, connect p99 in ms) per server, cells measured without failure.
+pub fn chart_data(part: &ReachPart) -> crate::export::svg::ChartData {
+    let mut series: Vec<(String, Vec<crate::export::svg::ChartPoint>)> = Vec::new();
+    let floor: Vec<_> =
+        part.floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
+    if !floor.is_empty() {
+        series.push(("floor (no HTTP)".to_string(), floor));
+    }
+    for c in part.cells.iter().filter(|c| c.status == OK && c.failed == 0) {
+        let (Some(wall), Some(connect)) = (c.wall_s, c.connect_us) else { continue };
+        let point = (c.connections as f64, wall, connect.p99 as f64 / 1000.0);
+        match series.iter_mut().find(|(name, _)| *name == c.server) {
+            Some((_, points)) => points.push(point),
+            None => series.push((c.server.clone(), vec![point])),
+        }
+    }
+    crate::export::svg::ChartData { client: part.client.clone(), series }
+}
+
+impl crate::export::Exporter<super::results::BenchRun> for ReachChart {
+    fn render(&self, run: &super::results::BenchRun) -> std::io::Result<Vec<crate::export::Artifact>> {
+        let data = chart_data(&run.reach);
+        if data.series.is_empty() {
+            return Ok(vec![]);
+        }
+        let panels = [("wall time", "s"), ("connect p99", "ms")];
+        let svg = crate::export::svg::draw_pair("reach: ", "connections", panels, &data)
+            .map_err(|e| std::io::Error::other(format!("reach chart: {e}")))?;
+        Ok(vec![crate::export::Artifact {
+            path: format!("bench-{}-reach.svg", run.run_id).into(),
+            bytes: svg.into_bytes(),
+        }])
+    }
 }
 
 #[cfg(test)]
