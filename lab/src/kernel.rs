@@ -171,6 +171,19 @@ impl QueueSampler {
     }
 }
 
+/// TCP sockets in TIME_WAIT now, machine-wide (`/proc/net/sockstat`): each holds a local port for 60 s after
+/// its connection closed, and every one makes `connect(2)`'s search for a free ephemeral port longer.
+pub fn time_wait_sockets() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/sockstat").unwrap_or_default();
+    parse_time_wait(&text)
+}
+
+fn parse_time_wait(sockstat: &str) -> u64 {
+    let Some(tcp) = sockstat.lines().find(|l| l.starts_with("TCP:")) else { return 0 };
+    let fields: Vec<&str> = tcp.split_whitespace().collect();
+    fields.windows(2).find(|w| w[0] == "tw").and_then(|w| w[1].parse().ok()).unwrap_or(0)
+}
+
 /// The share of all CPUs' time that was busy between two readings of `/proc/stat`'s `cpu` line.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuTimes {
@@ -241,6 +254,13 @@ mod tests {
         let s = listen_snapshot(&[tcp, ""], 8080);
         assert_eq!(s, ListenSnapshot { listeners: 2, deepest: 0xFFF, queued: 0xFFF + 5 });
         assert_eq!(listen_snapshot(&[tcp], 9), ListenSnapshot::default());
+    }
+
+    #[test]
+    fn time_wait_sockets_from_sockstat() {
+        let text = "sockets: used 54\nTCP: inuse 32 orphan 0 tw 77134 alloc 32 mem 143\nUDP: inuse 0 mem 0\n";
+        assert_eq!(parse_time_wait(text), 77_134);
+        assert_eq!(parse_time_wait(""), 0);
     }
 
     #[test]

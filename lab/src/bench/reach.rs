@@ -95,6 +95,8 @@ pub struct ReachCell {
     pub server_peak_rss_kib: u64,
     /// The share of the machine's CPU time that was busy during the cell, whoever used it.
     pub machine_busy: f64,
+    /// TCP sockets in TIME_WAIT (machine-wide) when the cell started: ports the client's connects search past.
+    pub time_wait_before: u64,
     /// This cell's wall ÷ the floor's at the same level.
     pub vs_floor: Option<f64>,
     /// What stopped it: set when the cell missed D by more than the target allows, or failed.
@@ -222,7 +224,17 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
         cell.status = FAILED.to_string();
         cell.reason = Some(reason);
     };
-    let mut server = match Server::start(spec, plan.bin_dir, &runner.db_path(spec.name()), Duration::from_secs(15)) {
+    // The lab's servers refuse connections beyond `--max-connections` (16,384 by default) with a 503: a policy,
+    // not a capacity, so it is raised to the level here, where capacity is the question.
+    let db = runner.db_path(spec.name());
+    let cap = cell.connections.to_string();
+    let started = match spec {
+        ServerSpec::Builtin(name) => {
+            Server::start_builtin(name, plan.bin_dir, &db, &["--max-connections", &cap], Duration::from_secs(15))
+        }
+        _ => Server::start(spec, plan.bin_dir, &db, Duration::from_secs(15)),
+    };
+    let mut server = match started {
         Ok(server) => server,
         Err(e) => return fail(cell, format!("server did not start: {}", e.message)),
     };
@@ -246,6 +258,7 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
         .stderr(std::process::Stdio::piped());
     crate::process::isolate(&mut command);
 
+    cell.time_wait_before = crate::kernel::time_wait_sockets();
     let before = TcpCounters::read();
     let cpu_before = CpuTimes::read();
     let queues = QueueSampler::start(server.addr.port(), QUEUE_SAMPLE);
@@ -272,7 +285,7 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
         Err(e) => return fail(cell, format!("cannot start the client: {e}")),
     };
     cell.client_cpu_s = client.usage.user_s + client.usage.sys_s;
-    let stderr = format!("{}\n{}", server.stderr_tail(50), client.stderr.tail(50));
+    let mut stderr = format!("{}\n{}", server.stderr_tail(50), client.stderr.tail(50));
     match serde_json::from_str::<ClientReport>(client.stdout.trim()) {
         Ok(report) => {
             let d = plan.hello_ms as f64 / 1000.0;
@@ -284,6 +297,9 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
             cell.latency_p50_us = (report.succeeded > 0).then_some(report.latency_us.p50);
             cell.latency_p99_us = (report.succeeded > 0).then_some(report.latency_us.p99);
             cell.connect_us = report.connect_us;
+            if let Some(first) = &report.first_failure {
+                stderr = format!("{stderr}\nfirst failure: {first}");
+            }
             cell.vs_floor = part
                 .floors
                 .iter()
@@ -316,6 +332,9 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
             killed,
             nofile: plan.limits.nofile_soft,
             ephemeral_ports: plan.limits.ephemeral_ports.unwrap_or(0),
+            connections: cell.connections,
+            time_wait: cell.time_wait_before,
+            status_failures: cell.failures.status,
         };
         cell.stopped = Some(stopped::classify(&evidence));
     }
