@@ -181,8 +181,34 @@ fn health(name: &'static str) {
     assert_eq!(health["pid"].as_u64(), Some(u64::from(server.process.pid())), "{name}: {health}");
     assert_eq!(health["threads"].as_u64(), Some(threads), "{name}: {health}");
     assert_eq!(health["processes"].as_u64(), Some(1), "{name}: {health}");
+    // The listen backlog is the most the kernel grants: net.core.somaxconn, read by the server.
+    let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    assert_eq!(health["backlog"].as_u64(), Some(somaxconn), "{name}: {health}");
     let fields: Vec<&String> = health.as_object().expect("an object").keys().collect();
-    assert_eq!(fields.len(), 5, "{name}: /health has exactly server, model, pid, threads, processes: {health}");
+    assert_eq!(
+        fields.len(),
+        6,
+        "{name}: /health has exactly server, model, pid, threads, processes, backlog: {health}"
+    );
+    // An async server accepts on each of its executor threads, from a listener of its own (SO_REUSEPORT); the
+    // thread servers accept on tiny_http's one accept thread.
+    let listeners = if name.contains("async") || name.contains("smol") { threads } else { 1 };
+    assert_eq!(listening_sockets(server.addr().port()), listeners, "{name}: listening sockets on its port");
+}
+
+/// Sockets in state LISTEN on `port`, from /proc/net/tcp and /proc/net/tcp6 (`HEXIP:HEXPORT`, state `0A`).
+fn listening_sockets(port: u16) -> u64 {
+    let suffix = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path).unwrap_or_default().lines().skip(1).map(str::to_string).collect::<Vec<_>>()
+        })
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].ends_with(&suffix) && fields[3] == "0A"
+        })
+        .count() as u64
 }
 
 fn unknown_path(name: &'static str) {
