@@ -29,6 +29,7 @@ const CONNECTIONS_VAR: &str = "LAB_FLOOR_CONNECTIONS";
 const WAIT_MS_VAR: &str = "LAB_FLOOR_WAIT_MS";
 const THREADS_VAR: &str = "LAB_FLOOR_THREADS";
 const ADDR_VAR: &str = "LAB_FLOOR_ADDR";
+const SOURCES_VAR: &str = "LAB_FLOOR_SOURCES";
 
 /// One floor measurement at one level.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub struct Floor {
     pub connections: u64,
     /// Threads on each side.
     pub threads: u64,
+    /// Loopback source addresses the client's connections were spread over (see [`super::reach::source_addresses`]).
+    #[serde(default)]
+    pub source_addresses: u64,
     /// From the first connect to the last close the client saw (s); D ÷ this is the best efficiency possible.
     pub wall_s: f64,
     pub efficiency: f64,
@@ -82,7 +86,7 @@ pub fn run_role_from_env() -> Option<ExitCode> {
     let result = match role.as_str() {
         "server" => floor_server(connections, Duration::from_millis(env_number(WAIT_MS_VAR).unwrap_or(0)), threads),
         "client" => match std::env::var(ADDR_VAR).ok().and_then(|a| a.parse().ok()) {
-            Some(addr) => floor_client(addr, connections, threads),
+            Some(addr) => floor_client(addr, connections, threads, env_number(SOURCES_VAR).unwrap_or(1).max(1)),
             None => Err(std::io::Error::other(format!("{ADDR_VAR} is not an address"))),
         },
         other => Err(std::io::Error::other(format!("unknown {ROLE_VAR} {other:?}"))),
@@ -138,7 +142,16 @@ fn floor_server(connections: u64, wait: Duration, threads: usize) -> std::io::Re
     Ok(())
 }
 
-fn floor_client(addr: SocketAddr, connections: u64, threads: usize) -> std::io::Result<()> {
+/// A blocking connect to `addr`, from 127.0.0.`host` when `host` is given.
+fn connect_from(addr: SocketAddr, host: Option<u8>) -> std::io::Result<TcpStream> {
+    let Some(host) = host else { return TcpStream::connect(addr) };
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, host], 0)).into())?;
+    socket.connect(&addr.into())?;
+    Ok(socket.into())
+}
+
+fn floor_client(addr: SocketAddr, connections: u64, threads: usize, sources: u64) -> std::io::Result<()> {
     let started = Instant::now();
     let workers: Vec<_> = (0..threads as u64)
         .map(|t| {
@@ -154,10 +167,11 @@ fn floor_client(addr: SocketAddr, connections: u64, threads: usize) -> std::io::
                     started.elapsed()
                 });
                 let (mut times, mut failed) = (Vec::with_capacity(mine as usize), 0u64);
-                for _ in 0..mine {
+                for i in 0..mine {
+                    let host = (sources > 1).then(|| 1 + ((i * threads as u64 + t) % sources) as u8);
                     let connecting = Instant::now();
                     // Blocks until the handshake completes (on loopback, usually inside the call).
-                    match TcpStream::connect(addr) {
+                    match connect_from(addr, host) {
                         Ok(stream) => {
                             times.push(connecting.elapsed().as_micros() as u64);
                             let _ = to_reader.send(stream);
@@ -195,7 +209,7 @@ fn floor_client(addr: SocketAddr, connections: u64, threads: usize) -> std::io::
 
 /// Measures the floor at `connections` with `threads` threads a side: starts the two processes from `lab`,
 /// waits for the client, then for the server (which exits when it has closed every connection).
-pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64) -> Result<Floor, String> {
+pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64, sources: u64) -> Result<Floor, String> {
     let side = |role: &str| {
         let mut command = Command::new(lab);
         command
@@ -203,6 +217,7 @@ pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64) -> Re
             .env(CONNECTIONS_VAR, connections.to_string())
             .env(WAIT_MS_VAR, wait.as_millis().to_string())
             .env(THREADS_VAR, threads.to_string())
+            .env(SOURCES_VAR, sources.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -245,6 +260,7 @@ pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64) -> Re
     Ok(Floor {
         connections,
         threads,
+        source_addresses: sources,
         wall_s: client.wall_s,
         efficiency: if client.wall_s > 0.0 { wait.as_secs_f64() / client.wall_s } else { 0.0 },
         failed: client.failed,

@@ -73,6 +73,8 @@ pub struct ReachCell {
     pub model: String,
     pub connections: u64,
     pub client_processes: u64,
+    /// Loopback source addresses the client spread its connections over ([`source_addresses`]).
+    pub source_addresses: u64,
     /// `ok`, `failed` (see `reason`) or `skipped`.
     pub status: String,
     pub reason: Option<String>,
@@ -120,6 +122,17 @@ pub fn fd_max_level(limits: &Limits) -> u64 {
     limits.nofile_soft.saturating_sub(SPARE_DESCRIPTORS) / 1_000 * 1_000
 }
 
+/// Loopback source addresses to spread `connections` to one server over: past half of the `ports` ephemeral
+/// ports to one address, `connect(2)` searches about a millisecond for each free port
+/// (results/experiments/connect-port-search.txt), so each address keeps a margin below that.
+pub fn source_addresses(connections: u64, ports: u64) -> u64 {
+    if ports == 0 {
+        return 1;
+    }
+    let per_address = (ports / 2).saturating_sub(2_000).max(1_000);
+    connections.div_ceil(per_address).clamp(1, 254)
+}
+
 /// Client processes for `connections`: each holds at most [`CONNECTIONS_PER_CLIENT`].
 pub fn client_processes(connections: u64) -> u64 {
     connections.div_ceil(CONNECTIONS_PER_CLIENT).max(1)
@@ -155,7 +168,8 @@ pub fn run(plan: ReachRun) -> ReachPart {
             break;
         }
         eprintln!("lab: reach: the floor at {} connections", format::thousands(level));
-        match floor::measure(&lab, level, wait, cores) {
+        let sources = source_addresses(level, plan.limits.ephemeral_ports.unwrap_or(0));
+        match floor::measure(&lab, level, wait, cores, sources) {
             Ok(f) => part.floors.push(f),
             Err(e) => eprintln!("lab: reach: floor at {level}: {e}"),
         }
@@ -252,6 +266,9 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
     };
     let mut command = args.command(plan.bin_dir);
     command.arg("--processes").arg(processes.to_string());
+    let sources = source_addresses(cell.connections, plan.limits.ephemeral_ports.unwrap_or(0));
+    command.arg("--source-addresses").arg(sources.to_string());
+    cell.source_addresses = sources;
     command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -353,7 +370,7 @@ fn client_command(config: &MatrixConfig, client: &crate::plan::ClientSpec, bin_d
         keep_alive: true,
     };
     let mut command = args.command(bin_dir);
-    command.arg("--processes").arg("P");
+    command.arg("--processes").arg("P").arg("--source-addresses").arg("S");
     shell_line(&command).replace(&format!("-n {MARK}"), "-n C×P").replace(&MARK.to_string(), "C")
 }
 
@@ -382,12 +399,20 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
         md,
         "`{}`, one request per connection, every connection opened at once, each request waiting D = {d}: the \
          ideal wall time is D (efficiency = D ÷ wall). {} CPUs, listen backlog {} (`net.core.somaxconn`), {} \
-         descriptors per process; levels above {} connections use several client processes (`--processes`).\n",
+         descriptors per process; levels above {} connections use several client processes (`--processes`), and \
+         past half the ephemeral port range the client and the floor spread their connections over several \
+         loopback source addresses (`--source-addresses`, S = {}).\n",
         part.client,
         part.cores,
         part.somaxconn.map_or("?".to_string(), |s| s.to_string()),
         format::thousands(part.nofile),
-        format::thousands(CONNECTIONS_PER_CLIENT)
+        format::thousands(CONNECTIONS_PER_CLIENT),
+        part.cells
+            .iter()
+            .map(|c| c.source_addresses)
+            .chain(part.floors.iter().map(|f| f.source_addresses))
+            .max()
+            .unwrap_or(1)
     );
     if !part.floors.is_empty() {
         let _ = writeln!(
@@ -613,5 +638,8 @@ mod tests {
         assert_eq!(levels_with_fd_max(&[1_000, 5_000, 10_000], &limits), vec![1_000, 5_000, 10_000, 19_000]);
         assert_eq!(levels_with_fd_max(&[1_000, 30_000], &limits), vec![1_000, 30_000]);
         assert_eq!((client_processes(10_000), client_processes(19_000), client_processes(1)), (1, 2, 1));
+        // 28,232 ports: half is 14,116; each address keeps 2,000 below it.
+        assert_eq!((source_addresses(10_000, 28_232), source_addresses(19_000, 28_232)), (1, 2));
+        assert_eq!((source_addresses(30_000, 28_232), source_addresses(19_000, 0)), (3, 1));
     }
 }
