@@ -126,6 +126,14 @@ fn serve_in_this_process(
     // Registered before `listening on` is printed, so that a signal sent right after it is never missed.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
 
+    // Every acceptor's listener exists before `listening on` is printed: a client that connects right after it
+    // is spread over all of them.
+    if ACCEPT_ON_EVERY_THREAD.load(std::sync::atomic::Ordering::SeqCst) {
+        let more = (1..info.threads.max(1)).map(|_| net::listen_again(&listener)).collect::<io::Result<Vec<_>>>()?;
+        if let Ok(mut prepared) = PREPARED.lock() {
+            *prepared = more;
+        }
+    }
     let listener_fd = listener.as_raw_fd();
     let (start_drain, started) = smol::channel::bounded(1);
     let drain = Drain { started, busy: Arc::default() };
@@ -276,6 +284,17 @@ fn supervise(args: &ServerArgs) -> io::Result<()> {
     Ok(())
 }
 
+/// Set by [`accept_on_every_thread`].
+static ACCEPT_ON_EVERY_THREAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Listeners opened before `listening on` for [`acceptors`] to hand out.
+static PREPARED: std::sync::Mutex<Vec<TcpListener>> = std::sync::Mutex::new(Vec::new());
+
+/// Called by a server's `main` before [`run`] when its `serve` will call [`acceptors`] with its thread count:
+/// the extra listeners are then opened before the server announces itself.
+pub fn accept_on_every_thread() {
+    ACCEPT_ON_EVERY_THREAD.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// The listeners [`acceptors`] added, shut down with the first one when a clean shutdown starts.
 static MORE_LISTENERS: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mutex::new(Vec::new());
 
@@ -284,14 +303,20 @@ static MORE_LISTENERS: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mu
 /// them. A burst of connects then fills `n` queues, drained by `n` accept loops that can run on `n` threads at
 /// once, instead of one queue drained by one loop.
 pub fn acceptors(listener: TcpListener, n: usize) -> io::Result<Vec<TcpListener>> {
+    let mut prepared = PREPARED.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
     let mut all = vec![listener];
     for _ in 1..n.max(1) {
-        let more = net::listen_again(&all[0])?;
+        let more = match prepared.pop() {
+            Some(listener) => listener,
+            None => net::listen_again(&all[0])?,
+        };
         if let Ok(mut fds) = MORE_LISTENERS.lock() {
             fds.push(more.as_raw_fd());
         }
         all.push(more);
     }
+    // A prepared listener nobody accepts on would strand the connections the kernel sends it: close them.
+    drop(prepared);
     Ok(all)
 }
 

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let threads = cli.server.threads_or_cpus();
     // Set while this process still has one thread, before async-std's runtime reads it.
     std::env::set_var("ASYNC_STD_THREAD_COUNT", threads.to_string());
+    launch::accept_on_every_thread();
     launch::run("async-std-server", "async tasks on async-std's executor (hyper)", cli.server, threads, serve)
 }
 

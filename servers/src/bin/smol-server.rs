@@ -31,6 +31,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli.server.threads_or_cpus();
+    launch::accept_on_every_thread();
     launch::run("smol-server", "async tasks on a smol executor (hyper)", cli.server, threads, serve)
 }
 
