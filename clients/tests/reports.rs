@@ -56,7 +56,8 @@ fn successful_runs_add_up() {
     }
 }
 
-/// `--source-addresses 3`: the lean engine's connections to a loopback server come from 127.0.0.1, .2 and .3.
+/// `--source-addresses 3`: the lean engine's connections to a loopback server come from 127.0.0.1, .2 and .3,
+/// in every process of `--processes`.
 #[test]
 fn lean_connections_spread_over_source_addresses() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -79,7 +80,22 @@ fn lean_connections_spread_over_source_addresses() {
         }
         peers
     });
-    let args = ["--engine", "lean", "--source-addresses", "3", "--url", &url, "-n", "6", "-c", "6", "--warmup", "0"];
+    let args = [
+        "--engine",
+        "lean",
+        "--source-addresses",
+        "3",
+        "--processes",
+        "2",
+        "--url",
+        &url,
+        "-n",
+        "6",
+        "-c",
+        "3",
+        "--warmup",
+        "0",
+    ];
     let (run, report) = run_json("async-client", &args);
     assert_eq!((run.code(), report.succeeded), (Some(0), 6), "{report:#?}\n{}", run.stderr);
     assert_eq!(report.connect_us.map(|c| c.connections), Some(6));
