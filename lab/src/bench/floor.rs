@@ -146,6 +146,8 @@ fn floor_server(connections: u64, wait: Duration, threads: usize) -> std::io::Re
 fn connect_from(addr: SocketAddr, host: Option<u8>) -> std::io::Result<TcpStream> {
     let Some(host) = host else { return TcpStream::connect(addr) };
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    // The port is chosen at connect(2), for the 4-tuple (see the lean client's `no_port_at_bind`).
+    clients::lean::no_port_at_bind(&socket)?;
     socket.bind(&SocketAddr::from(([127, 0, 0, host], 0)).into())?;
     socket.connect(&addr.into())?;
     Ok(socket.into())
