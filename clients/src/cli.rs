@@ -250,20 +250,7 @@ pub fn fail(name: &str, message: impl std::fmt::Display) -> ExitCode {
 /// Raises this process's open-file limit (soft) to its hard limit, so that `-c 10000` is not stopped by the
 /// usual soft limit of 1024 descriptors. Returns the limit now in force (None if it could not be read).
 pub fn raise_open_files_limit() -> Option<u64> {
-    // SAFETY: getrlimit/setrlimit read and write a plain struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return None;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-        Some(limit.rlim_cur as u64)
-    }
+    Some(harness::limits::raise_nofile().soft)
 }
 
 /// The default number of executor threads: one per CPU.

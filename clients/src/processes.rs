@@ -13,7 +13,6 @@
 //! forked the child exits, so children are spawned from the main thread, which lives until the end.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::thread;
 use std::time::Instant;
@@ -106,7 +105,7 @@ pub fn run_parent(args: &AsyncArgs, processes: usize) -> io::Result<(Measured, C
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        die_with_parent(&mut command);
+        harness::process::die_with_parent(&mut command);
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stdin = child.stdin.take().expect("stdin is piped");
@@ -203,25 +202,6 @@ fn child_args(args: &AsyncArgs, index: usize, processes: usize, threads: usize) 
         argv.push("--json".into());
     }
     argv
-}
-
-/// Asks the kernel to SIGKILL the child when this process dies.
-fn die_with_parent(command: &mut Command) {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: runs in the forked child before exec; prctl, getppid and _exit are async-signal-safe, and the
-    // closure allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl: then nobody would ever kill us.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
 }
 
 /// Reads a child's stdout line by line (on its own thread, so that no child blocks on a full pipe).

@@ -91,7 +91,7 @@ pub fn shape_check(run: &Run, rows: &[ExperimentRow]) -> ShapeCheck {
                 .map(|x| match (&x.reason, x.failed) {
                     (Some(r), _) => format!("{}: {r}", x.status),
                     (None, f) if f > 0 => format!("{f} requests failed"),
-                    _ => x.status.clone(),
+                    _ => x.status.to_string(),
                 })
         };
         match row.ten_blocking {
@@ -242,7 +242,7 @@ mod tests {
         };
         match wall_s {
             Some(wall) => {
-                let mut cell = crate::run::unmeasured(&spec, "ok", "", None);
+                let mut cell = crate::run::unmeasured(&spec, crate::results::Status::Ok, "", None);
                 cell.reason = None;
                 cell.wall_s = Some(wall);
                 cell.throughput_rps = Some(n as f64 / wall);
@@ -250,7 +250,9 @@ mod tests {
                 cell.succeeded = n;
                 cell
             }
-            None => crate::run::unmeasured(&spec, "failed", "the server exited during the cell", None),
+            None => {
+                crate::run::unmeasured(&spec, crate::results::Status::Failed, "the server exited during the cell", None)
+            }
         }
     }
 

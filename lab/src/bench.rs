@@ -1,4 +1,4 @@
-//! `lab bench`: the performance issue's benchmark, five parts measured side by side in one run.
+//! `lab bench`: the performance benchmark, five parts measured side by side in one run.
 //!
 //! 1. instrument — the lab's clients against wrk (and oha) on the fastest server: is the lab's load generator
 //!    good enough not to cap what it measures?
@@ -28,16 +28,15 @@ use self::results::*;
 use self::sweep::{Sweep, SweepRun};
 use self::throughput::Bench;
 use self::tools::Tools;
-use crate::export::{self, json::JsonExporter, Exporter};
+use crate::export::{json::JsonExporter, Exporter};
 use crate::matrix::{self, MatrixOptions};
 use crate::plan::{self, MatrixConfig, ProfileName, BUILTIN_SERVERS};
-use crate::soak::SoakSettings;
-use crate::{binaries, env, format, limits, run};
+use crate::session::Session;
+use crate::{binaries, format};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 /// `lab bench` on the command line.
 #[derive(clap::Args, Debug)]
@@ -54,7 +53,7 @@ pub struct BenchArgs {
     /// Keep-alive connections of the throughput parts.
     #[arg(long, default_value_t = 64)]
     connections: u64,
-    /// The lab's servers to include, comma-separated (default: all four).
+    /// The lab's servers to include, comma-separated (default: all of them).
     #[arg(long)]
     servers: Option<String>,
     /// Reach: io concurrency levels; the highest level the descriptor limit allows is added.
@@ -227,31 +226,18 @@ pub struct BenchOutcome {
     pub files: Vec<PathBuf>,
 }
 
-/// `lab bench`: exit 0 when it ran (targets met or not: the report says), 1 on a run-time failure, 2 on bad
-/// arguments, 130 when interrupted (what was measured is written).
-pub fn command(args: BenchArgs) -> ExitCode {
-    let options = match BenchOptions::from_args(args) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("lab: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run_bench(options) {
-        Ok(outcome) => {
-            for file in &outcome.files {
-                eprintln!("lab: wrote {}", file.display());
-            }
-            for target in &outcome.run.targets {
-                eprintln!("lab: {}", markdown::target_line(target));
-            }
-            ExitCode::from(if outcome.run.interrupted { 130 } else { 0 })
-        }
-        Err(e) => {
-            eprintln!("lab: error: {e}");
-            ExitCode::from(1)
-        }
+/// `lab bench`: exit 0 when it ran (targets met or not: the report says), 130 when interrupted (what was measured
+/// is written); bad arguments are a [`UsageError`](crate::UsageError), a run-time failure any other error.
+pub fn command(args: BenchArgs) -> anyhow::Result<u8> {
+    let options = BenchOptions::from_args(args).map_err(crate::UsageError)?;
+    let outcome = run_bench(options)?;
+    for file in &outcome.files {
+        eprintln!("lab: wrote {}", file.display());
     }
+    for target in &outcome.run.targets {
+        eprintln!("lab: {}", markdown::target_line(target));
+    }
+    Ok(if outcome.run.interrupted { 130 } else { 0 })
 }
 
 /// `/proc/loadavg` now.
@@ -260,15 +246,6 @@ fn load_sample(at: &str) -> LoadSample {
     let mut numbers = text.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
     let mut next = || numbers.next().unwrap_or(0.0);
     LoadSample { at: at.to_string(), load1: next(), load5: next(), load15: next() }
-}
-
-/// `STAMP-COMMIT`, with `-2`, `-3`… when `bench-STAMP-COMMIT.json` already exists in `out`.
-fn unique_run_id(out: &Path, stamp: &str, commit: &str) -> String {
-    let base = format!("{stamp}-{}", if commit == "unknown" { "nogit" } else { commit });
-    (1..)
-        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
-        .find(|id| !out.join(format!("bench-{id}.json")).exists())
-        .expect("an unused id")
 }
 
 /// The part's record in the run, to set its status.
@@ -282,21 +259,11 @@ fn part_mut(run: &mut BenchRun, part: Part) -> &mut dyn PartOutcome {
     }
 }
 
-pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
-    let limits = limits::read_limits();
-    let interrupted = matrix::interrupt_flag();
-    let bin_dir = matrix::binaries_dir(options.bin_dir.clone())?;
-    let build = binaries::announce_profile(&bin_dir);
-    std::fs::create_dir_all(&options.out).map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
-
-    // The clock starts after the build: builds are not the bench's.
-    let started_at = SystemTime::now();
-    let clock = Instant::now();
-    let environment = env::capture(&binaries::workspace_root(), limits.clone());
-    let run_id = unique_run_id(&options.out, &env::utc_stamp(started_at), &environment.git_commit);
+pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
+    let session = Session::start("bench", "bench-", &options.out, options.bin_dir.clone())?;
+    let (run_id, bin_dir, limits, interrupted) =
+        (session.run_id.clone(), session.bin_dir.clone(), session.limits.clone(), session.interrupted.clone());
     let tools = Tools::find(options.wrk.as_deref(), options.oha.as_deref(), options.nginx.as_deref());
-    let scratch =
-        run::scratch_dir(&format!("bench-{run_id}")).map_err(|e| format!("cannot create a scratch directory: {e}"))?;
     let names: Vec<&str> = options.parts.iter().map(|p| p.name()).collect();
     eprintln!(
         "lab: bench {run_id}: {} (about {}; the machine's load average now: {:.2})",
@@ -314,12 +281,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
     }
 
     let mut bench = BenchRun {
-        schema_version: BENCH_SCHEMA_VERSION,
-        kind: "bench".to_string(),
-        run_id: run_id.clone(),
-        started_at: env::rfc3339(started_at),
-        build: build.clone(),
-        bin_dir: bin_dir.display().to_string(),
+        header: session.header(BENCH_SCHEMA_VERSION, vec![]),
         settings: BenchSettings {
             parts: names.iter().map(|n| n.to_string()).collect(),
             rounds: options.rounds,
@@ -332,7 +294,6 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
             cost_levels: options.cost_levels.clone(),
             cost_hello_ms: options.cost_ms,
         },
-        environment,
         tools: tools.records(),
         ..BenchRun::default()
     };
@@ -342,7 +303,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
     bench.load.push(load_sample("start"));
     let throughput = Bench {
         bin_dir: &bin_dir,
-        scratch: &scratch,
+        scratch: session.scratch.path(),
         interrupted: &interrupted,
         duration: options.duration,
         connections: options.connections,
@@ -354,7 +315,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
             levels,
             hello_ms,
             bin_dir: &bin_dir,
-            scratch: &scratch,
+            scratch: session.scratch.path(),
             limits: &limits,
             interrupted: interrupted.clone(),
         };
@@ -384,7 +345,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
                     },
                     hello_ms: options.reach_ms,
                     bin_dir: &bin_dir,
-                    scratch: &scratch,
+                    scratch: session.scratch.path(),
                     limits: &limits,
                     interrupted: interrupted.clone(),
                 })
@@ -393,20 +354,13 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchOutcome, String> {
             Part::Overhead => bench.overhead = overhead(&bin_dir),
         }
     }
-    run::remove_scratch(&scratch);
     bench.load.push(load_sample("end"));
-    bench.interrupted = interrupted.load(Ordering::Relaxed);
     bench.targets = targets::targets(&bench);
-    bench.notes = notes(&bench, &limits, clock.elapsed());
-    bench.finished_at = env::rfc3339(SystemTime::now());
-
+    let notes = notes(&session, &bench);
+    bench.header = session.header(BENCH_SCHEMA_VERSION, notes);
     let exporters: Vec<Box<dyn Exporter<BenchRun>>> =
         vec![Box::new(JsonExporter), Box::new(markdown::MarkdownExporter), Box::new(reach::ReachChart)];
-    let mut files = export::write(&bench, &exporters, &options.out).map_err(|e| format!("writing the results: {e}"))?;
-    let md = options.out.join(format!("bench-{run_id}.md"));
-    let latest = options.out.join("bench-latest.md");
-    std::fs::copy(&md, &latest).map_err(|e| format!("copying {} to {}: {e}", md.display(), latest.display()))?;
-    files.push(latest);
+    let files = session.write(&bench, &exporters)?;
     Ok(BenchOutcome { run: bench, files })
 }
 
@@ -428,7 +382,7 @@ fn instrument_server(servers_part: &ThroughputPart, names: &[String]) -> (String
 /// Part 5: a quick-profile matrix, written to a scratch directory, for its `overhead` figure.
 fn overhead(bin_dir: &Path) -> OverheadPart {
     let command = format!("lab matrix --profile quick --bin-dir {} --out TMPDIR", bin_dir.display());
-    let out = match run::scratch_dir("bench-overhead") {
+    let out = match harness::temp_dir("lab-bench-overhead-") {
         Ok(dir) => dir,
         Err(e) => {
             let reason = Some(format!("cannot create a scratch directory: {e}"));
@@ -437,13 +391,12 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
     };
     let options = MatrixOptions {
         config: MatrixConfig::for_profile(ProfileName::Quick),
-        out: out.clone(),
+        out: out.path().to_path_buf(),
         bin_dir: Some(bin_dir.to_path_buf()),
         check_shape: false,
-        soak: SoakSettings::default(),
     };
     let result = matrix::run_matrix(options);
-    run::remove_scratch(&out);
+    drop(out);
     match result {
         Ok(outcome) => {
             let run = outcome.run;
@@ -464,36 +417,20 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
                 outside_per_cell_s: (cells > 0).then(|| run.overhead.outside_s / cells as f64),
             }
         }
-        Err(e) => OverheadPart { status: FAILED.to_string(), reason: Some(e), command, ..OverheadPart::default() },
+        Err(e) => OverheadPart {
+            status: FAILED.to_string(),
+            reason: Some(format!("{e:#}")),
+            command,
+            ..OverheadPart::default()
+        },
     }
 }
 
-/// The median of `values` (the mean of the middle two for an even count); None when empty.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
-        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
-    }
-}
+pub use harness::stats::median;
 
-fn notes(run: &BenchRun, limits: &crate::results::Limits, took: Duration) -> Vec<String> {
-    let mut notes = Vec::new();
-    if run.build != "release" {
-        notes.push(format!(
-            "Measured {} binaries from {}: not representative of release performance.",
-            run.build, run.bin_dir
-        ));
-    }
-    if limits.nofile_soft > limits.nofile_soft_before {
-        notes.push(format!(
-            "The lab raised its file-descriptor limit from {} to {} (the hard limit); servers and clients inherit it.",
-            limits.nofile_soft_before, limits.nofile_soft
-        ));
-    }
+fn notes(session: &Session, run: &BenchRun) -> Vec<String> {
+    let mut notes = session.notes();
+    let took = session.elapsed();
     let peak = run.load.iter().map(|l| l.load1).fold(0.0, f64::max);
     notes.push(format!(
         "The bench took {} on {} CPUs; the 1-minute load average ranged up to {peak:.2} while it ran (see the load \

@@ -2,6 +2,7 @@
 //! so; `--bin-dir DIR` points at prebuilt ones instead, and the run records which cargo profile built them, so a
 //! debug build is never measured silently.
 
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,15 +36,15 @@ pub fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// `cargo build --release -p servers -p clients --bins`, announced on stderr. Returns target/release.
-pub fn build_release(root: &Path) -> Result<PathBuf, String> {
+pub fn build_release(root: &Path) -> anyhow::Result<PathBuf> {
     eprintln!("lab: building release binaries: cargo build --release -p servers -p clients --bins");
     let status = Command::new(cargo())
         .args(["build", "--release", "-p", "servers", "-p", "clients", "--bins", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .context("cannot run cargo")?;
     if !status.success() {
-        return Err(format!("cargo build --release failed ({status})"));
+        anyhow::bail!("cargo build --release failed ({status})");
     }
     Ok(target_dir(root).join("release"))
 }

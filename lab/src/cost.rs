@@ -9,14 +9,14 @@
 //! switches only the main thread), and thread-per-request servers' threads are gone by the end of a cell. The
 //! exact totals come from wait4's rusage when the server is reaped (see `process::reaping`).
 
-use clients::cost::ProcSample;
+use harness::proc::ProcSample;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// `root` and all its descendants (a server started with `--processes` and its workers).
 pub fn process_tree(root: u32) -> Vec<u32> {
-    std::iter::once(root).chain(clients::cost::descendants(root)).collect()
+    std::iter::once(root).chain(harness::proc::descendants(root)).collect()
 }
 
 /// A whole process tree, summed.

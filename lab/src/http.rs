@@ -11,6 +11,10 @@ pub struct Reply {
     pub body: String,
     /// The `Allow` header, for 405 answers.
     pub allow: Option<String>,
+    /// The headers verification holds to the contract as protocol details (warnings, not failures).
+    pub date: Option<String>,
+    pub server: Option<String>,
+    pub content_type: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -40,9 +44,11 @@ pub fn post(agent: &ureq::Agent, url: &str) -> Result<Reply, String> {
 
 fn reply(mut response: ureq::http::Response<ureq::Body>, started: Instant) -> Result<Reply, String> {
     let status = response.status().as_u16();
-    let allow = response.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (allow, date, server, content_type) =
+        (header("allow"), header("date"), header("server"), header("content-type"));
     let body = response.body_mut().read_to_string().map_err(|e| format!("reading the body: {e}"))?;
-    Ok(Reply { status, body, allow, elapsed: started.elapsed() })
+    Ok(Reply { status, body, allow, date, server, content_type, elapsed: started.elapsed() })
 }
 
 /// True when something at `addr` answers a GET of `path` with any HTTP status, within half a second.

@@ -2,14 +2,16 @@
 //! cost?" by running every server × client × workload × concurrency side by side, next to what a simple model
 //! predicts, and explaining the numbers in plain words.
 //!
-//! The pipeline, one module each:
-//! - [`plan`]: profiles, workloads and the cells they expand to;
+//! The pipeline, one module each (docs/architecture.md draws it):
+//! - [`session`]: one run of any command — limits, Ctrl-C, binaries, environment, run id, scratch dir, the header
+//!   every document starts with, and writing the files;
+//! - [`plan`]: profiles, workloads and the cells they expand to; [`matrix`]: `lab matrix` from plan to files;
 //! - [`process`], [`run`]: servers and clients as child processes (own process groups), cell by cell;
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
 //! - [`kernel`], [`stopped`]: the kernel's TCP counters and accept queues, and the cause of a missed cell named from them;
 //! - [`model`], [`analysis`], [`narrative`]: the prediction, the original experiment, sentences from numbers;
-//! - [`soak`]: the same servers over minutes — drift and growth; [`slowloris`]: slow clients against them;
+//! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs.
 
@@ -33,7 +35,20 @@ pub mod process;
 pub mod progress;
 pub mod results;
 pub mod run;
+pub mod session;
 pub mod slowloris;
 pub mod soak;
 pub mod stopped;
 pub mod verify;
+
+/// Bad input — a flag, a list, a file the user named: `lab` exits 2 with this one line (see `main`).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

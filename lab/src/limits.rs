@@ -6,42 +6,13 @@
 //! a reader sees a limit of the machine, not a mystery.
 
 use crate::results::Limits;
+use harness::limits::read_number;
 use std::fs;
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit. Returns (soft before, soft after, hard).
 pub fn raise_nofile() -> (u64, u64, u64) {
-    // SAFETY: getrlimit/setrlimit read and write the struct we pass; no other preconditions.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return (0, 0, 0);
-        }
-        let before = limit.rlim_cur as u64;
-        // An unlimited hard limit still stops at fs.nr_open.
-        let target = match read_number("/proc/sys/fs/nr_open") {
-            Some(nr_open) if limit.rlim_max == libc::RLIM_INFINITY => nr_open as libc::rlim_t,
-            _ => limit.rlim_max,
-        };
-        if limit.rlim_cur < target {
-            limit.rlim_cur = target;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return (before, before, limit.rlim_max as u64);
-            }
-        }
-        (before, limit.rlim_cur as u64, limit.rlim_max as u64)
-    }
-}
-
-fn read_number(path: &str) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-fn nproc_soft() -> Option<u64> {
-    // SAFETY: as above.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        (libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) == 0).then_some(limit.rlim_cur as u64)
-    }
+    let nofile = harness::limits::raise_nofile();
+    (nofile.before, nofile.soft, nofile.hard)
 }
 
 /// Raises nofile and reads every other limit.
@@ -61,7 +32,7 @@ pub fn read_limits() -> Limits {
         threads_max: read_number("/proc/sys/kernel/threads-max"),
         pid_max: read_number("/proc/sys/kernel/pid_max"),
         max_map_count: read_number("/proc/sys/vm/max_map_count"),
-        nproc_soft: nproc_soft(),
+        nproc_soft: harness::limits::nproc_soft(),
     }
 }
 
@@ -156,12 +127,5 @@ mod tests {
             .unwrap();
         assert!(h.contains("threads"), "{h}");
         assert!(hint(&limits(), &Trouble { concurrency: 10, connect_failures: 0, ..base }).is_none());
-    }
-
-    #[test]
-    fn raising_nofile_reaches_the_hard_limit() {
-        let (before, soft, hard) = raise_nofile();
-        assert!(soft >= before);
-        assert!(soft == hard || hard == libc::RLIM_INFINITY);
     }
 }

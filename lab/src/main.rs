@@ -1,13 +1,19 @@
-//! `lab`: matrix, verify, report, compare. The command line only; the work is in the `lab` library.
+//! `lab`: matrix, soak, slowloris, bench, verify, report, compare. The command line only: each command turns its
+//! flags into the options of a library function, runs it, and says what it wrote; the work is in the `lab`
+//! library. Adding a command: a `Command` variant, its `Args`, and a `cmd_*` function here; the plan and the
+//! exporter live in the library (see docs/architecture.md).
 //!
-//! Exit codes: 0 done; 1 a run-time failure (or, with `--check-shape`, the original experiment's shape does not
-//! hold; for `verify`, a server failed); 2 bad arguments; 130 interrupted (partial results were written).
+//! Exit codes, decided in one place ([`main`]): 0 done; 1 a run-time failure (or, with `--check-shape`, the
+//! original experiment's shape does not hold; for `verify`, a server failed); 2 bad arguments or input, with a
+//! one-line message; 130 interrupted (partial results were written).
 
-use clap::{Args, Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lab::matrix::{self, MatrixOutcome};
 use lab::plan::{self, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workload, BUILTIN_SERVERS};
 use lab::results::Run;
-use lab::soak::SoakSettings;
-use lab::{compare, export, format, matrix, process::Server, slowloris, verify};
+use lab::soak::{self, SoakSettings};
+use lab::{compare, export, format, slowloris, verify, UsageError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,6 +33,9 @@ struct Cli {
 enum Command {
     /// Build release binaries, verify every server, measure every cell, write results/<run-id>.{json,md,csv} and charts.
     Matrix(Box<MatrixArgs>),
+    /// One workload for minutes per server, one long-lived process each: latency drift and memory growth; writes
+    /// results/<run-id>.{json,md,csv} like a matrix run, with a soak section.
+    Soak(SoakArgs),
     /// Only the correctness checks, for every server: exit 1 if one answers wrongly.
     Verify(VerifyArgs),
     /// Rebuild the markdown, CSV and charts of a run from its JSON.
@@ -68,14 +77,24 @@ struct ServerArgs {
     /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Verification's warnings (protocol details such as a 405 without Allow) count as failures: such a
+    /// server is not measured.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// `--keep-alive on|off`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeepAlive {
+    On,
+    Off,
 }
 
 #[derive(Args)]
 struct MatrixArgs {
-    /// quick (< 60 s, CI), default (≈ 5 min, D = 1 s), full (adds io at 1,000 and 10,000 connections), soak
-    /// (one workload for --soak-minutes per server: drift and memory growth).
-    #[arg(long, default_value = "default")]
-    profile: String,
+    /// quick (< 60 s, CI), default (≈ 5 min, D = 1 s), full (adds io at 1,000 and 10,000 connections).
+    #[arg(long, value_enum, default_value_t = ProfileName::Default)]
+    profile: ProfileName,
     #[command(flatten)]
     servers: ServerArgs,
     /// Clients, comma-separated: blocking-client, pool-client, async-client[:surf|:lean].
@@ -88,29 +107,19 @@ struct MatrixArgs {
     #[arg(long)]
     concurrency: Option<String>,
     /// Requests per cell of cpu, baseline, db and mixed (io and blocking send one request per connection).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
-    /// D, the wait of /say/hello in ms (3000 gives the original article's numbers).
-    #[arg(long)]
-    hello_ms: Option<u64>,
-    /// The sleep of /block in ms.
-    #[arg(long)]
-    block_ms: Option<u64>,
+    #[command(flatten)]
+    load: LoadArgs,
     /// n for the cpu workload's n! (≤ 20000).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=verify::FACT_MAX))]
     fact_n: Option<u64>,
     /// Measured repetitions per cell; the cell reports the median and the spread.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: Option<u32>,
     /// Output directory (default: the workspace's results/).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// on or off.
-    #[arg(long, value_parser = ["on", "off"])]
-    keep_alive: Option<String>,
-    /// Per-request timeout of the clients, in seconds.
-    #[arg(long)]
-    timeout: Option<u64>,
     /// Skip cells the model predicts to take longer than this many seconds, warm-up included (the original
     /// experiment's cells always run). Default: 15 (quick), 12 (default), 60 (full).
     #[arg(long)]
@@ -118,15 +127,57 @@ struct MatrixArgs {
     /// Exit 1 when the original experiment's shape fails (10 blocking ≥ 8 D; 10 async ≤ 2 D).
     #[arg(long)]
     check_shape: bool,
-    /// --profile soak: minutes of load per server (default 10).
+}
+
+/// What the requests wait and how the clients connect: shared by matrix and soak.
+#[derive(Args)]
+struct LoadArgs {
+    /// D, the wait of /say/hello in ms (3000 gives the original article's numbers).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    hello_ms: Option<u64>,
+    /// The sleep of /block in ms.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    block_ms: Option<u64>,
+    /// Keep-alive connections (default on).
+    #[arg(long, value_enum)]
+    keep_alive: Option<KeepAlive>,
+    /// Per-request timeout of the clients, in seconds.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+}
+
+/// The workloads a soak can run: the ones a long-lived server sees all day.
+#[derive(Clone, Copy, ValueEnum)]
+enum SoakWorkload {
+    Io,
+    Baseline,
+    Mixed,
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    #[command(flatten)]
+    servers: ServerArgs,
+    /// Minutes of load per server (more than 0, at most 1440).
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// The workload.
+    #[arg(long, value_enum, default_value_t = SoakWorkload::Mixed)]
+    workload: SoakWorkload,
+    /// Seconds of one client run: one point of the time series.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    chunk_s: u64,
+    /// The concurrent client: pool-client or async-client[:surf|:lean] (default async-client).
     #[arg(long)]
-    soak_minutes: Option<f64>,
-    /// --profile soak: the workload, io, baseline or mixed (default mixed).
-    #[arg(long, value_parser = ["io", "baseline", "mixed"])]
-    soak_workload: Option<String>,
-    /// --profile soak: seconds of one client run, one point of the time series (default 60).
+    client: Option<String>,
+    /// Connections in flight (default 32).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    concurrency: Option<u64>,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Output directory (default: the workspace's results/).
     #[arg(long)]
-    soak_chunk_s: Option<u64>,
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -139,7 +190,7 @@ struct SlowlorisArgs {
     /// Seconds of attack per server, opening included (longer than the servers' 10 s default header timeout).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     duration: u64,
-    /// Passed to the lab's servers as --header-timeout-s (default: theirs).
+    /// Passed to the lab's servers as --header-timeout-s (default: theirs; more than 0, at most 86400).
     #[arg(long)]
     header_timeout_s: Option<f64>,
     /// Milliseconds between two probes of /no/param.
@@ -159,17 +210,16 @@ struct VerifyArgs {
     servers: ServerArgs,
 }
 
-/// Bad input: one line on stderr, exit 2.
-fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("lab: error: {message}");
-    ExitCode::from(2)
+/// Bad input, as an error that exits 2.
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
 }
 
-fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse).collect()
+fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| parse(s).map_err(usage)).collect()
 }
 
-fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>, String> {
+fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>> {
     let mut servers = match args.servers.as_deref() {
         None => defaults,
         Some("none") | Some("") => vec![],
@@ -185,77 +235,83 @@ fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<Serv
         })?,
     };
     for spec in &args.foreign {
-        let foreign = ServerSpec::parse_foreign(spec)?;
+        let foreign = ServerSpec::parse_foreign(spec).map_err(usage)?;
         if servers.iter().any(|s| s.name() == foreign.name()) {
-            return Err(format!("two servers are named {}", foreign.name()));
+            return Err(usage(format!("two servers are named {}", foreign.name())));
         }
         servers.push(foreign);
     }
     if servers.is_empty() {
-        return Err("no server to run (--servers none and no --server)".to_string());
+        return Err(usage("no server to run (--servers none and no --server)"));
     }
     Ok(servers)
 }
 
-fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig, String> {
-    let profile: ProfileName = args.profile.parse()?;
-    let mut config = MatrixConfig::for_profile(profile);
+fn all_builtin_servers() -> Vec<ServerSpec> {
+    BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
+}
+
+fn results_dir(out: Option<PathBuf>) -> PathBuf {
+    out.unwrap_or_else(|| lab::binaries::workspace_root().join("results"))
+}
+
+impl LoadArgs {
+    fn apply(&self, config: &mut MatrixConfig) {
+        if let Some(ms) = self.hello_ms {
+            config.settings.hello_ms = ms;
+        }
+        if let Some(ms) = self.block_ms {
+            config.settings.block_ms = ms;
+        }
+        if let Some(k) = self.keep_alive {
+            config.keep_alive = k == KeepAlive::On;
+        }
+        if let Some(t) = self.timeout {
+            config.timeout = Some(Duration::from_secs(t));
+        }
+    }
+}
+
+fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
+    let mut config = MatrixConfig::for_profile(args.profile);
+    if matches!(args.profile, ProfileName::Default | ProfileName::Original) {
+        // The article's own server joins the Rust servers when tornado is installed.
+        match plan::tornado_spec(&lab::binaries::workspace_root()) {
+            Some(tornado) if !args.servers.foreign.iter().any(|f| f.starts_with("tornado=")) => {
+                config.servers.push(tornado)
+            }
+            Some(_) => {}
+            None => eprintln!("lab: {}", plan::TORNADO_MISSING),
+        }
+    }
     config.servers = server_specs(&args.servers, config.servers)?;
+    config.strict = args.servers.strict;
     if let Some(list) = &args.clients {
         config.clients = parse_list(list, |s| s.parse::<ClientSpec>())?;
         if config.clients.is_empty() {
-            return Err("--clients is empty".to_string());
+            return Err(usage("--clients is empty"));
         }
     }
     if let Some(list) = &args.workloads {
         config.workloads = parse_list(list, |s| s.parse::<Workload>())?;
         if config.workloads.is_empty() {
-            return Err("--workloads is empty".to_string());
+            return Err(usage("--workloads is empty"));
         }
     }
     if let Some(list) = &args.concurrency {
-        config.concurrency = plan::parse_number_list(list).map_err(|e| format!("--concurrency: {e}"))?;
+        config.concurrency = plan::parse_number_list(list).map_err(|e| usage(format!("--concurrency: {e}")))?;
         let low: Vec<u64> = config.concurrency.iter().copied().filter(|&c| c <= 10).collect();
         config.blocking_concurrency = if low.is_empty() { vec![config.concurrency[0]] } else { low };
     }
     if let Some(n) = args.requests {
-        if n == 0 {
-            return Err("--requests must be at least 1".to_string());
-        }
         config.requests = Some(n);
     }
-    if let Some(ms) = args.hello_ms {
-        if ms == 0 {
-            return Err("--hello-ms must be at least 1 (D is the unit of the original experiment)".to_string());
-        }
-        config.settings.hello_ms = ms;
-    }
-    if let Some(ms) = args.block_ms {
-        if ms == 0 {
-            return Err("--block-ms must be at least 1".to_string());
-        }
-        config.settings.block_ms = ms;
-    }
+    args.load.apply(&mut config);
     if let Some(n) = args.fact_n {
-        if n > verify::FACT_MAX {
-            return Err(format!("--fact-n must be at most {}", verify::FACT_MAX));
-        }
         config.settings.fact_n = n;
     }
     if let Some(r) = args.repeat {
-        if r == 0 {
-            return Err("--repeat must be at least 1".to_string());
-        }
         config.repeat = r;
-    }
-    if let Some(k) = &args.keep_alive {
-        config.keep_alive = k == "on";
-    }
-    if let Some(t) = args.timeout {
-        if t == 0 {
-            return Err("--timeout must be at least 1 s".to_string());
-        }
-        config.timeout = Some(Duration::from_secs(t));
     }
     if let Some(secs) = args.cell_budget {
         config.cell_budget = Duration::from_secs(secs);
@@ -263,78 +319,29 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig, String> {
     Ok(config)
 }
 
-/// The soak flags, checked against the profile; `--soak-workload` replaces the workloads.
-fn soak_settings(args: &MatrixArgs, config: &mut MatrixConfig) -> Result<SoakSettings, String> {
-    let mut soak = SoakSettings::default();
-    if config.profile != ProfileName::Soak {
-        if args.soak_minutes.is_some() || args.soak_workload.is_some() || args.soak_chunk_s.is_some() {
-            return Err("--soak-minutes, --soak-workload and --soak-chunk-s need --profile soak".to_string());
-        }
-        return Ok(soak);
-    }
-    if let Some(minutes) = args.soak_minutes {
-        if !(minutes > 0.0 && minutes <= 1440.0) {
-            return Err("--soak-minutes must be more than 0 and at most 1440".to_string());
-        }
-        soak.minutes = minutes;
-    }
-    if let Some(secs) = args.soak_chunk_s {
-        if secs == 0 {
-            return Err("--soak-chunk-s must be at least 1".to_string());
-        }
-        soak.chunk = Duration::from_secs(secs);
-    }
-    if let Some(workload) = &args.soak_workload {
-        config.workloads = vec![workload.parse()?];
-    }
-    if config.workloads.len() != 1 || config.clients.len() != 1 || config.concurrency.len() != 1 {
-        return Err("the soak runs one workload with one client at one concurrency".to_string());
-    }
-    if config.clients[0].is_sequential() {
-        return Err("the soak needs a concurrent client (pool-client or async-client)".to_string());
-    }
-    Ok(soak)
-}
-
-fn cmd_matrix(args: MatrixArgs) -> ExitCode {
-    let mut config = match matrix_config(&args) {
-        Ok(config) => config,
-        Err(e) => return usage_error(e),
-    };
-    let soak = match soak_settings(&args, &mut config) {
-        Ok(soak) => soak,
-        Err(e) => return usage_error(e),
-    };
-    let out = args.out.clone().unwrap_or_else(|| lab::binaries::workspace_root().join("results"));
-    let options = matrix::MatrixOptions {
-        config,
-        out,
-        bin_dir: args.servers.bin_dir.clone(),
-        check_shape: args.check_shape,
-        soak,
-    };
-    let outcome = match matrix::run_matrix(options) {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            eprintln!("lab: error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let run = &outcome.run;
+/// Says what a matrix or soak run wrote, on stderr.
+fn say_written(outcome: &MatrixOutcome) {
     for file in &outcome.files {
         if file.extension().is_some_and(|e| e != "svg") {
             eprintln!("lab: wrote {}", file.display());
         }
     }
-    if let Some(soak) = &run.soak {
-        for server in &soak.servers {
-            eprintln!("lab: soak: {}", server.verdict);
-        }
-        if run.interrupted {
-            eprintln!("lab: interrupted: partial results written");
-        }
-        return ExitCode::from(outcome.exit_code as u8);
+    if outcome.run.interrupted {
+        eprintln!("lab: interrupted: partial results written");
     }
+}
+
+fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
+    let config = matrix_config(&args)?;
+    let options = matrix::MatrixOptions {
+        config,
+        out: results_dir(args.out),
+        bin_dir: args.servers.bin_dir.clone(),
+        check_shape: args.check_shape,
+    };
+    let outcome = matrix::run_matrix(options)?;
+    let run = &outcome.run;
+    say_written(&outcome);
     let charts = outcome.files.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")).count();
     eprintln!("lab: wrote {charts} chart(s) under {}", run.run_id);
     let ok = run.cells.iter().filter(|c| c.is_ok()).count();
@@ -356,128 +363,84 @@ fn cmd_matrix(args: MatrixArgs) -> ExitCode {
             eprintln!("  {line}");
         }
     }
-    if run.interrupted {
-        eprintln!("lab: interrupted: partial results written");
-    } else if outcome.exit_code == 1 {
+    if outcome.exit_code == 1 {
         eprintln!(
             "lab: --check-shape: the original experiment's shape does not hold (10 blocking ≥ 8 D; 10 async ≤ 2 D)"
         );
     }
-    ExitCode::from(outcome.exit_code as u8)
+    Ok(outcome.exit_code as u8)
 }
 
-fn cmd_verify(args: VerifyArgs) -> ExitCode {
-    let defaults = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
-    let servers = match server_specs(&args.servers, defaults) {
-        Ok(servers) => servers,
-        Err(e) => return usage_error(e),
-    };
-    lab::limits::raise_nofile();
-    let needs_binaries = servers.iter().any(|s| matches!(s, ServerSpec::Builtin(_)));
-    let bin_dir = if needs_binaries {
-        match matrix::binaries_dir(args.servers.bin_dir.clone()) {
-            Ok(dir) => dir,
-            Err(e) => {
-                eprintln!("lab: error: {e}");
-                return ExitCode::from(1);
-            }
-        }
-    } else {
-        PathBuf::from(".")
-    };
-    let scratch = match lab::run::scratch_dir("verify") {
-        Ok(dir) => dir,
-        Err(e) => {
-            eprintln!("lab: error: cannot create a scratch directory: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let mut all_passed = true;
-    for spec in &servers {
-        let db = scratch.join(format!("{}.sqlite", spec.name()));
-        let mut server = match Server::start(spec, &bin_dir, &db, Duration::from_secs(15)) {
-            Ok(server) => server,
-            Err(e) => {
-                all_passed = false;
-                println!("✘ {}: did not start: {}", spec.name(), e.message);
-                if !e.stderr_tail.is_empty() {
-                    println!("{}", indent(&e.stderr_tail));
-                }
-                continue;
-            }
-        };
-        let record = verify::verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }));
-        server.stop(Duration::from_secs(2));
-        let passed = record.status == "passed";
-        all_passed &= passed;
-        println!(
-            "{} {}: {} ({} of {} checks passed)",
-            if passed { "✔" } else { "✘" },
-            spec.name(),
-            record.status,
-            record.passed,
-            record.checks.len()
-        );
-        for check in record.checks.iter().filter(|c| c.outcome != "pass") {
-            println!("    {} {}: {}", check.outcome, check.name, check.detail);
-        }
+fn cmd_soak(args: SoakArgs) -> Result<u8> {
+    if !(args.minutes > 0.0 && args.minutes <= 1440.0) {
+        return Err(usage("--minutes must be more than 0 and at most 1440"));
     }
-    lab::run::remove_scratch(&scratch);
-    if all_passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    let mut config = MatrixConfig::for_profile(ProfileName::Soak);
+    config.servers = server_specs(&args.servers, config.servers)?;
+    config.strict = args.servers.strict;
+    config.workloads = vec![match args.workload {
+        SoakWorkload::Io => Workload::Io,
+        SoakWorkload::Baseline => Workload::Baseline,
+        SoakWorkload::Mixed => Workload::Mixed,
+    }];
+    if let Some(client) = &args.client {
+        let client: ClientSpec = client.parse().map_err(usage)?;
+        if client.is_sequential() {
+            return Err(usage("the soak needs a concurrent client (pool-client or async-client)"));
+        }
+        config.clients = vec![client];
     }
+    if let Some(c) = args.concurrency {
+        config.concurrency = vec![c];
+    }
+    args.load.apply(&mut config);
+    let settings = SoakSettings { minutes: args.minutes, chunk: Duration::from_secs(args.chunk_s) };
+    let options =
+        soak::SoakOptions { config, settings, out: results_dir(args.out), bin_dir: args.servers.bin_dir.clone() };
+    let outcome = soak::run_soak(options)?;
+    say_written(&outcome);
+    for server in outcome.run.soak.iter().flat_map(|s| &s.servers) {
+        eprintln!("lab: soak: {}", server.verdict);
+    }
+    Ok(outcome.exit_code as u8)
 }
 
-fn cmd_slowloris(args: SlowlorisArgs) -> ExitCode {
-    let defaults = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
-    let servers = match server_specs(&args.servers, defaults) {
-        Ok(servers) => servers,
-        Err(e) => return usage_error(e),
-    };
+fn cmd_verify(args: VerifyArgs) -> Result<u8> {
+    let servers = server_specs(&args.servers, all_builtin_servers())?;
+    let all_passed = verify::verify_servers(&servers, args.servers.bin_dir.clone(), args.servers.strict)?;
+    Ok(if all_passed { 0 } else { 1 })
+}
+
+fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
+    let servers = server_specs(&args.servers, all_builtin_servers())?;
     if let Some(t) = args.header_timeout_s {
         if !(t > 0.0 && t <= 86_400.0) {
-            return usage_error("--header-timeout-s must be more than 0 and at most 86400");
+            return Err(usage("--header-timeout-s must be more than 0 and at most 86400"));
         }
     }
     let options = slowloris::SlowlorisOptions {
         servers,
         bin_dir: args.servers.bin_dir.clone(),
-        out: args.out.unwrap_or_else(|| lab::binaries::workspace_root().join("results")),
+        out: results_dir(args.out),
         connections: args.connections,
         duration: Duration::from_secs(args.duration),
         header_timeout_s: args.header_timeout_s,
         probe_interval: Duration::from_millis(args.probe_interval_ms),
         probe_timeout: Duration::from_secs(args.probe_timeout_s),
     };
-    match slowloris::run(&options) {
-        Ok((run, files)) => {
-            for file in files {
-                eprintln!("lab: wrote {}", file.display());
-            }
-            if run.interrupted {
-                eprintln!("lab: interrupted: partial results written");
-                return ExitCode::from(130);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("lab: error: {e}");
-            ExitCode::from(1)
-        }
+    let (run, files) = slowloris::run(&options)?;
+    for file in files {
+        eprintln!("lab: wrote {}", file.display());
     }
+    if run.interrupted {
+        eprintln!("lab: interrupted: partial results written");
+        return Ok(130);
+    }
+    Ok(0)
 }
 
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
-}
-
-fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> ExitCode {
-    let mut run = match Run::load(&path) {
-        Ok(run) => run,
-        Err(e) => return usage_error(e),
-    };
+fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> Result<u8> {
+    let mut run = Run::load(&path)?;
     if reanalyse {
         run.analysis = lab::analysis::analyse(&run);
         run.analysis.narrative = lab::narrative::sentences(&run);
@@ -486,53 +449,71 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> ExitCode 
     // The JSON is the source: rewrite only what is rebuilt from it.
     let exporters: Vec<Box<dyn export::Exporter>> =
         vec![Box::new(export::MarkdownExporter), Box::new(export::CsvExporter), Box::new(export::SvgExporter)];
-    match export::write(&run, &exporters, &dir) {
-        Ok(files) => {
-            for file in files {
-                eprintln!("lab: wrote {}", file.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("lab: error: {e}");
-            ExitCode::from(1)
-        }
+    for file in export::write(&run, &exporters, &dir).context("writing the report")? {
+        eprintln!("lab: wrote {}", file.display());
     }
+    Ok(0)
 }
 
-fn cmd_compare(a: PathBuf, b: PathBuf, out: Option<PathBuf>) -> ExitCode {
-    let (run_a, run_b) = match (Run::load(&a), Run::load(&b)) {
-        (Ok(x), Ok(y)) => (x, y),
-        (Err(e), _) | (_, Err(e)) => return usage_error(e),
-    };
+fn cmd_compare(a: PathBuf, b: PathBuf, out: Option<PathBuf>) -> Result<u8> {
+    let run_a = Run::load(&a)?;
+    let run_b = Run::load(&b)?;
     let md = compare::compare(&run_a, &run_b);
     match out {
-        Some(path) => match std::fs::write(&path, md) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("lab: error: writing {}: {e}", path.display());
-                ExitCode::from(1)
-            }
-        },
-        None => {
-            print!("{md}");
-            ExitCode::SUCCESS
-        }
+        Some(path) => std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{md}"),
     }
+    Ok(0)
 }
 
+/// A command-line error from clap, in one line: what was wrong, and what would have been right.
+fn one_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The one place that turns an outcome into an exit code: 2 for bad usage or input (one line), 1 for a run-time
+/// failure (with its chain of causes), else what the command returned.
 fn main() -> ExitCode {
     // `lab bench` starts this binary again as the two sides of its floor measurement.
     if let Some(code) = lab::bench::floor::run_role_from_env() {
         return code;
     }
-    let cli = Cli::parse();
-    match cli.command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: not errors.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("lab: error: {}", one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
         Command::Matrix(args) => cmd_matrix(*args),
+        Command::Soak(args) => cmd_soak(args),
         Command::Verify(args) => cmd_verify(args),
         Command::Report { run, out, reanalyse } => cmd_report(run, out, reanalyse),
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.is::<UsageError>() => {
+            eprintln!("lab: error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("lab: error: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }

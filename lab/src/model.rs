@@ -7,6 +7,7 @@
 //! pool of its executor threads: a task that blocks holds its thread, so only that many requests progress.
 
 use crate::plan::Workload;
+use crate::results::{Bottleneck, Model};
 use serde_json::Value;
 
 /// How a server runs requests concurrently, as far as the model is concerned.
@@ -44,11 +45,16 @@ impl ConcurrencyModel {
     }
 
     pub fn name(self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The model without its thread count, as the run JSON records it.
+    pub fn kind(self) -> Model {
         match self {
-            ConcurrencyModel::ThreadPerRequest => "thread-per-request",
-            ConcurrencyModel::Pool { .. } => "pool",
-            ConcurrencyModel::Async { .. } => "async",
-            ConcurrencyModel::Unknown => "unknown",
+            ConcurrencyModel::ThreadPerRequest => Model::ThreadPerRequest,
+            ConcurrencyModel::Pool { .. } => Model::Pool,
+            ConcurrencyModel::Async { .. } => Model::Async,
+            ConcurrencyModel::Unknown => Model::Unknown,
         }
     }
 
@@ -102,13 +108,13 @@ pub const FULL_CORE: f64 = 0.85;
 
 /// `client-bound` when the client burned close to a full core while the server did not; `server-bound` when the
 /// server did; else `none` (the cell waited, as io should).
-pub fn bottleneck(client_cpu_cores: f64, server_cpu_cores: f64) -> &'static str {
+pub fn bottleneck(client_cpu_cores: f64, server_cpu_cores: f64) -> Bottleneck {
     if client_cpu_cores >= FULL_CORE && server_cpu_cores < FULL_CORE {
-        "client-bound"
+        Bottleneck::ClientBound
     } else if server_cpu_cores >= FULL_CORE {
-        "server-bound"
+        Bottleneck::ServerBound
     } else {
-        "none"
+        Bottleneck::None
     }
 }
 
@@ -126,6 +132,18 @@ mod tests {
         let h = json!({"server":"smol-server","model":"async (smol)","pid":1,"threads":2,"processes":1});
         assert_eq!(
             ConcurrencyModel::from_health("smol-server", Some(&h)),
+            ConcurrencyModel::Async { executor_threads: 2 }
+        );
+        let h = json!({"server":"tokio-server","model":"async tasks on a tokio runtime (hyper)","threads":1});
+        assert_eq!(
+            ConcurrencyModel::from_health("tokio-server", Some(&h)),
+            ConcurrencyModel::Async { executor_threads: 1 }
+        );
+        // Event loops block on /block like executor threads do; the worker pool they hand blocking calls to
+        // does not make them a pool server.
+        let h = json!({"server":"lean-server","model":"event loops on mio, one per thread (own HTTP/1.1)","threads":2});
+        assert_eq!(
+            ConcurrencyModel::from_health("lean-server", Some(&h)),
             ConcurrencyModel::Async { executor_threads: 2 }
         );
         assert_eq!(ConcurrencyModel::from_health("tornado", None), ConcurrencyModel::Unknown);

@@ -3,7 +3,7 @@
 //! cells measured the client rather than the server. Every figure in a sentence is read from the cells.
 
 use crate::format;
-use crate::results::{Cell, Run};
+use crate::results::{Bottleneck, Cell, Run};
 
 pub fn sentences(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
@@ -27,7 +27,7 @@ pub fn sentences(run: &Run) -> Vec<String> {
 }
 
 fn model_of(run: &Run, server: &str) -> String {
-    run.servers.iter().find(|s| s.name == server).map(|s| s.model.clone()).unwrap_or_else(|| "unknown".into())
+    run.servers.iter().find(|s| s.name == server).map_or("unknown", |s| s.model.as_str()).to_string()
 }
 
 fn good(cell: &&Cell) -> bool {
@@ -306,7 +306,7 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
     let bound: Vec<String> = run
         .cells
         .iter()
-        .filter(|c| c.bottleneck.as_deref() == Some("client-bound"))
+        .filter(|c| c.bottleneck == Some(Bottleneck::ClientBound))
         .map(|c| format!("{} × {} {} c={}", c.server, c.client, c.workload, c.concurrency))
         .collect();
     if bound.is_empty() {
@@ -325,7 +325,7 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
 fn failure_sentence(run: &Run) -> Option<String> {
     // Grouped by reason: the same fault on twenty cells is one line, not twenty.
     let mut groups: Vec<(String, Vec<&Cell>)> = Vec::new();
-    for cell in run.cells.iter().filter(|c| c.status == "failed") {
+    for cell in run.cells.iter().filter(|c| c.status == crate::results::Status::Failed) {
         let mut reason = cell.reason.clone().unwrap_or_default();
         if let Some(h) = &cell.limit_hint {
             reason.push_str(&format!(" — limit: {h}"));

@@ -4,12 +4,14 @@
 //! runs, so that progress can show "cell 7 of 40" with an estimate of what is left, and so that a run cut short
 //! by Ctrl-C can still list the cells it did not reach.
 
+use crate::results::Engine;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 /// The lab's own servers, in the order they are reported.
-pub const BUILTIN_SERVERS: [&str; 4] = ["thread-server", "pool-server", "async-std-server", "smol-server"];
+pub const BUILTIN_SERVERS: [&str; 6] =
+    ["thread-server", "pool-server", "async-std-server", "smol-server", "tokio-server", "lean-server"];
 /// The lab's own clients (async-client also as `async-client:surf` / `async-client:lean`).
 pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
 
@@ -143,13 +145,33 @@ impl ServerSpec {
     }
 }
 
+/// The article's own server (`examples/tornado/app.py`), as a foreign server, when `python3` can import
+/// tornado; otherwise None, and the caller says how to get it.
+pub fn tornado_spec(workspace: &std::path::Path) -> Option<ServerSpec> {
+    let app = workspace.join("examples/tornado/app.py");
+    let importable = std::process::Command::new("python3")
+        .args(["-c", "import tornado"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (importable && app.is_file()).then(|| ServerSpec::Foreign {
+        name: "tornado".into(),
+        command: format!("python3 '{}' --port={{port}} --quiet", app.display()),
+    })
+}
+
+/// What the lab says when the article's tornado app cannot run.
+pub const TORNADO_MISSING: &str =
+    "the article's tornado app is left out: python3 cannot import tornado (pip install tornado)";
+
 /// A client: one of the lab's client binaries, with its engine for async-client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSpec {
     /// The binary: blocking-client, pool-client or async-client.
     pub binary: String,
     /// `--engine` for async-client (surf or lean); None = the client's default.
-    pub engine: Option<String>,
+    pub engine: Option<Engine>,
 }
 
 impl ClientSpec {
@@ -175,28 +197,36 @@ impl FromStr for ClientSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let (binary, engine) = match s.split_once(':') {
-            Some((b, e)) => (b, Some(e.to_string())),
+            Some((b, e)) => (b, Some(e)),
             None => (s, None),
         };
         if !BUILTIN_CLIENTS.contains(&binary) {
             return Err(format!("unknown client {s:?} (known: {})", BUILTIN_CLIENTS.join(", ")));
         }
-        if let Some(engine) = &engine {
-            if binary != "async-client" || !["surf", "lean"].contains(&engine.as_str()) {
-                return Err(format!("client {s:?}: only async-client has engines (surf, lean)"));
-            }
-        }
+        let engine = match engine {
+            None => None,
+            Some(e) => match Engine::ALL.iter().find(|known| **known == e) {
+                Some(&engine) if binary == "async-client" => Some(engine),
+                _ => return Err(format!("client {s:?}: only async-client has engines (surf, lean)")),
+            },
+        };
         Ok(ClientSpec { binary: binary.to_string(), engine })
     }
 }
 
 /// A named set of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProfileName {
     Quick,
+    #[default]
     Default,
     Full,
-    /// One workload on one long-lived server each, for minutes: drift and growth (see `soak`).
+    /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
+    /// own tornado app among them when tornado is installed.
+    Original,
+    /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
+    #[value(skip)]
     Soak,
 }
 
@@ -207,9 +237,16 @@ impl FromStr for ProfileName {
             "quick" => Ok(ProfileName::Quick),
             "default" => Ok(ProfileName::Default),
             "full" => Ok(ProfileName::Full),
+            "original" => Ok(ProfileName::Original),
             "soak" => Ok(ProfileName::Soak),
-            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, soak)")),
+            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, original, soak)")),
         }
+    }
+}
+
+impl std::fmt::Display for ProfileName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -219,6 +256,7 @@ impl ProfileName {
             ProfileName::Quick => "quick",
             ProfileName::Default => "default",
             ProfileName::Full => "full",
+            ProfileName::Original => "original",
             ProfileName::Soak => "soak",
         }
     }
@@ -245,6 +283,8 @@ pub struct MatrixConfig {
     pub keep_alive: bool,
     /// Per-request timeout for the clients; None = derived from D.
     pub timeout: Option<Duration>,
+    /// Verification's warnings (protocol details) count as failures: a server with any is not measured.
+    pub strict: bool,
     /// A cell whose predicted duration (warm-up included) exceeds this is skipped with the prediction as its
     /// reason: a pool of 2 workers needs 50 D for 100 io requests, and the model already says so.
     pub cell_budget: Duration,
@@ -257,7 +297,6 @@ impl MatrixConfig {
         match profile {
             // CI's reproduction: the original experiment's shape and one of each model, in well under a minute.
             ProfileName::Quick => MatrixConfig {
-                profile,
                 servers: ["thread-server", "pool-server", "smol-server"]
                     .iter()
                     .map(|s| ServerSpec::Builtin(s.to_string()))
@@ -265,15 +304,12 @@ impl MatrixConfig {
                 clients: vec!["blocking-client".parse().unwrap(), "async-client".parse().unwrap()],
                 workloads: vec![Workload::Io, Workload::Baseline, Workload::Blocking],
                 concurrency: vec![10, 100],
-                io_high_concurrency: vec![],
                 blocking_concurrency: vec![10],
-                requests: None,
                 settings: WorkloadSettings { hello_ms: 200, block_ms: 100, fact_n: 2000 },
-                repeat: 1,
-                keep_alive: true,
-                timeout: None,
                 cell_budget: Duration::from_secs(15),
-            },
+                ..MatrixConfig::for_profile(ProfileName::Default)
+            }
+            .with_profile(ProfileName::Quick),
             ProfileName::Default => MatrixConfig {
                 profile,
                 servers: all_servers,
@@ -287,6 +323,7 @@ impl MatrixConfig {
                 repeat: 1,
                 keep_alive: true,
                 timeout: None,
+                strict: false,
                 cell_budget: Duration::from_secs(12),
             },
             ProfileName::Full => MatrixConfig {
@@ -295,6 +332,13 @@ impl MatrixConfig {
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
             .with_profile(ProfileName::Full),
+            ProfileName::Original => MatrixConfig {
+                workloads: vec![Workload::Io, Workload::Blocking],
+                concurrency: vec![10],
+                blocking_concurrency: vec![10],
+                ..MatrixConfig::for_profile(ProfileName::Default)
+            }
+            .with_profile(ProfileName::Original),
             // Moderate keep-alive load on every server; the minutes and the chunk length are `soak::SoakSettings`.
             ProfileName::Soak => MatrixConfig {
                 clients: vec!["async-client".parse().unwrap()],
@@ -531,7 +575,7 @@ mod tests {
     fn client_and_server_specs_parse_or_say_why_not() {
         assert_eq!(
             "async-client:lean".parse::<ClientSpec>().unwrap(),
-            ClientSpec { binary: "async-client".into(), engine: Some("lean".into()) }
+            ClientSpec { binary: "async-client".into(), engine: Some(Engine::Lean) }
         );
         assert!("pool-client:lean".parse::<ClientSpec>().is_err());
         assert!("curl".parse::<ClientSpec>().is_err());

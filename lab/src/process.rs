@@ -11,78 +11,14 @@
 //! reaping one child gives the child's exact totals; this works because only the lab's main thread ever reaps.
 
 use crate::plan::ServerSpec;
-pub use servers::process::OutputTail;
-use servers::process::{parse_listening_line, ServerProcess};
+pub use harness::process::{isolate, reaping, signal_group, OutputTail, Signal, Usage};
+use harness::process::{parse_listening_line, ServerProcess};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Puts the child in a new process group and asks the kernel to kill it if the lab dies.
-pub fn isolate(command: &mut Command) {
-    command.process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent; it only sets a flag on the child.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-            Ok(())
-        });
-    }
-}
-
-/// Sends `signal` to every process of the group led by `pid` (ours: see [`isolate`]).
-pub fn signal_group(pid: u32, signal: i32) {
-    // SAFETY: kill(2) has no memory-safety preconditions. A negative pid addresses the process group.
-    unsafe {
-        libc::kill(-(pid as libc::pid_t), signal);
-    }
-}
-
-/// CPU time and context switches of reaped children, as the kernel accounts them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Usage {
-    pub user_s: f64,
-    pub sys_s: f64,
-    pub voluntary_ctxt: u64,
-    pub nonvoluntary_ctxt: u64,
-}
-
-impl Usage {
-    /// getrusage(RUSAGE_CHILDREN): the totals of every child the lab has reaped so far.
-    pub fn children() -> Usage {
-        // SAFETY: getrusage writes into the zeroed struct we pass; no other preconditions.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe {
-            libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
-        }
-        let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-        Usage {
-            user_s: secs(ru.ru_utime),
-            sys_s: secs(ru.ru_stime),
-            voluntary_ctxt: ru.ru_nvcsw as u64,
-            nonvoluntary_ctxt: ru.ru_nivcsw as u64,
-        }
-    }
-
-    pub fn since(self, before: Usage) -> Usage {
-        Usage {
-            user_s: (self.user_s - before.user_s).max(0.0),
-            sys_s: (self.sys_s - before.sys_s).max(0.0),
-            voluntary_ctxt: self.voluntary_ctxt.saturating_sub(before.voluntary_ctxt),
-            nonvoluntary_ctxt: self.nonvoluntary_ctxt.saturating_sub(before.nonvoluntary_ctxt),
-        }
-    }
-}
-
-/// Runs `reap` (a wait on exactly one child) and returns what that child cost, read from RUSAGE_CHILDREN around it.
-pub fn reaping<T>(reap: impl FnOnce() -> T) -> (T, Usage) {
-    let before = Usage::children();
-    let result = reap();
-    (result, Usage::children().since(before))
-}
 
 /// A free port on 127.0.0.1, for servers that cannot report the port they bound themselves.
 pub fn free_port() -> io::Result<u16> {
@@ -238,7 +174,7 @@ impl Server {
         let status = status?;
         self.stopped = true;
         // The leader is gone; its group may still hold forked workers.
-        signal_group(self.pgid, libc::SIGKILL);
+        signal_group(self.pgid, Signal::KILL);
         Some((status, usage))
     }
 
@@ -249,7 +185,7 @@ impl Server {
             return Usage::default();
         }
         self.stopped = true;
-        signal_group(self.pgid, libc::SIGTERM);
+        signal_group(self.pgid, Signal::TERM);
         let (_, usage) = reaping(|| match &mut self.inner {
             Inner::Builtin(p) => {
                 let _ = p.stop(grace);
@@ -266,7 +202,7 @@ impl Server {
                 let _ = child.wait();
             }
         });
-        signal_group(self.pgid, libc::SIGKILL);
+        signal_group(self.pgid, Signal::KILL);
         usage
     }
 }
@@ -274,7 +210,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if !self.stopped {
-            signal_group(self.pgid, libc::SIGKILL);
+            signal_group(self.pgid, Signal::KILL);
             self.stop(Duration::from_millis(100));
         }
     }

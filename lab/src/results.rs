@@ -4,42 +4,179 @@
 //! the raw figures of every repetition, not only the medians. Bump [`SCHEMA_VERSION`] on any change that renames,
 //! removes or re-types a field; adding an optional field is not a change of version.
 
+pub use crate::session::RunHeader;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// A closed set of words in the JSON: an enum in the code, its word in the document (`"ok"`, `"not-run"`).
+/// It compares equal to its word, so `cell.status == "ok"` reads as before.
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word the JSON and the tables use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+    };
+}
+
+word_enum! {
+    /// What became of a cell, a soaked server, a minute of a soak, an attacked server.
+    Status {
+        /// Measured.
+        #[default]
+        Ok = "ok",
+        /// Tried and failed: `reason` says how.
+        Failed = "failed",
+        /// Not tried: `reason` says why (failed verify, interrupted, over the cell budget).
+        Skipped = "skipped",
+    }
+}
+
+word_enum! {
+    /// The outcome of a server's verification.
+    VerifyStatus {
+        #[default]
+        Passed = "passed",
+        Failed = "failed",
+        /// The server did not start, or the run was interrupted.
+        NotRun = "not-run",
+    }
+}
+
+word_enum! {
+    /// One check of the verification.
+    CheckOutcome {
+        #[default]
+        Pass = "pass",
+        Fail = "fail",
+        /// An optional check a foreign server does not implement.
+        Skip = "skip",
+        /// A protocol detail the server gets wrong (a missing `Allow`, `Date` or `Server`, another
+        /// `Content-Type`): recorded and shown, but the server is measured (unless `--strict`).
+        Warn = "warn",
+    }
+}
+
+word_enum! {
+    /// Where a server comes from.
+    ServerKind {
+        /// A binary of the `servers` package.
+        #[default]
+        Builtin = "builtin",
+        /// `--server NAME='COMMAND'`.
+        Foreign = "foreign",
+    }
+}
+
+word_enum! {
+    /// How a server runs requests concurrently, as the model uses it (see `model::ConcurrencyModel`).
+    Model {
+        ThreadPerRequest = "thread-per-request",
+        Pool = "pool",
+        Async = "async",
+        #[default]
+        Unknown = "unknown",
+    }
+}
+
+word_enum! {
+    /// async-client's HTTP engine (`--engine`), part of a client's label: `async-client:lean`.
+    Engine {
+        #[default]
+        Surf = "surf",
+        Lean = "lean",
+    }
+}
+
+word_enum! {
+    /// Which side of a cell kept a whole core busy.
+    Bottleneck {
+        /// The client used a full core and the server did not: the figure is the client's ceiling.
+        ClientBound = "client-bound",
+        /// The server used a full core.
+        ServerBound = "server-bound",
+        #[default]
+        None = "none",
+    }
+}
 
 /// The version of the run JSON this lab writes (top-level `schema_version`).
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// One run of the matrix.
+/// One run of the matrix (or of a soak).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Run {
-    pub schema_version: u32,
-    /// UTC start time plus short git commit, e.g. `20261126T150102Z-1a2b3c4`; names every file of the run.
-    pub run_id: String,
-    /// RFC 3339 start and end of the run (builds excluded).
-    pub started_at: String,
-    pub finished_at: String,
-    /// `quick`, `default` or `full`.
-    pub profile: String,
-    /// Which cargo profile built the measured binaries: `release`, `debug` or `unknown`. Debug numbers say so.
-    pub build: String,
-    /// Where the server and client binaries were taken from.
-    pub bin_dir: String,
+    /// Run id, times, build, environment, interrupted, notes: what every command's document starts with. Its
+    /// fields read as the run's own (`run.run_id`), through `Deref`.
+    #[serde(flatten)]
+    pub header: RunHeader,
+    /// `quick`, `default`, `full` or `soak`.
+    pub profile: crate::plan::ProfileName,
     pub settings: Settings,
-    pub environment: Environment,
     /// Every server of the run, with the outcome of its verification.
     pub servers: Vec<ServerRecord>,
     pub cells: Vec<Cell>,
     pub analysis: Analysis,
     pub overhead: Overhead,
-    /// True when Ctrl-C (or SIGTERM) stopped the run: the cells not reached are `skipped`.
-    pub interrupted: bool,
-    /// Anything the reader must know that has no field of its own.
-    #[serde(default)]
-    pub notes: Vec<String>,
-    /// `--profile soak` only: the long runs, one long-lived server each (absent from other runs).
+    /// `lab soak` only: the long runs, one long-lived server each (absent from other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<Soak>,
+}
+
+impl std::ops::Deref for Run {
+    type Target = RunHeader;
+    fn deref(&self) -> &RunHeader {
+        &self.header
+    }
+}
+
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut RunHeader {
+        &mut self.header
+    }
 }
 
 /// The knobs the matrix ran with.
@@ -114,23 +251,27 @@ pub struct Limits {
 pub struct ServerRecord {
     pub name: String,
     /// `builtin` (a binary of the `servers` package) or `foreign` (`--server NAME='COMMAND'`).
-    pub kind: String,
+    pub kind: ServerKind,
     pub command: String,
     pub verify: VerifyRecord,
     /// The server's `/health` document, when it has one.
     pub health: Option<serde_json::Value>,
     /// How it runs requests concurrently, as the model uses it: `thread-per-request`, `pool`, `async` or `unknown`.
-    pub model: String,
+    pub model: Model,
     /// Worker or executor threads × processes, from `/health` (None when unknown or unbounded).
     pub worker_threads: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyRecord {
-    /// `passed`, `failed` or `not-run` (the server did not start, or the run was interrupted).
-    pub status: String,
+    /// `passed`, `failed` or `not-run` (the server did not start, or the run was interrupted). A server with
+    /// warnings and no failure has passed, unless the run was `--strict`.
+    pub status: VerifyStatus,
     pub passed: u64,
     pub failed: u64,
+    /// Checks whose outcome is `warn` (added in schema 2 of this record; absent in older runs).
+    #[serde(default)]
+    pub warnings: u64,
     /// The first failed check, in one line; None when passed.
     pub reason: Option<String>,
     pub checks: Vec<CheckRecord>,
@@ -139,8 +280,9 @@ pub struct VerifyRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRecord {
     pub name: String,
-    /// `pass`, `fail` or `skip` (an optional check a foreign server does not implement).
-    pub outcome: String,
+    /// `pass`, `fail`, `warn` (a protocol detail: the server is still measured) or `skip` (an optional check a
+    /// foreign server does not implement).
+    pub outcome: CheckOutcome,
     pub detail: String,
 }
 
@@ -159,7 +301,7 @@ pub struct Cell {
     pub warmup: u64,
     pub keep_alive: bool,
     /// `ok`, `failed` (see `reason`) or `skipped` (see `reason`).
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     /// The last lines of the server's (or client's) stderr when the cell failed.
     pub stderr_tail: Option<String>,
@@ -182,7 +324,7 @@ pub struct Cell {
     /// expected ÷ measured wall time: 1.0 is the model's ideal.
     pub efficiency: Option<f64>,
     /// `client-bound`, `server-bound` or `none`.
-    pub bottleneck: Option<String>,
+    pub bottleneck: Option<Bottleneck>,
     /// Every repetition's raw figures.
     pub runs: Vec<Measurement>,
 }
@@ -353,7 +495,7 @@ pub struct SoakServer {
     pub server: String,
     /// `ok`, `failed` (a minute failed and the soak of this server stopped there: see `reason`) or `skipped`
     /// (failed verify, interrupted).
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     pub stderr_tail: Option<String>,
     /// RSS (all its processes) right after start-up, before any load.
@@ -396,7 +538,7 @@ pub struct SoakMinute {
     pub window_s: f64,
     pub requests: u64,
     /// `ok` or `failed` (see `reason`).
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     pub succeeded: u64,
     pub failed: u64,
@@ -412,7 +554,12 @@ pub struct SoakMinute {
 }
 
 impl Run {
-    pub fn load(path: &Path) -> Result<Run, String> {
+    /// Reads a run JSON; a file that is not one (of this schema version) is the user's input error.
+    pub fn load(path: &Path) -> Result<Run, crate::UsageError> {
+        Run::read(path).map_err(crate::UsageError)
+    }
+
+    fn read(path: &Path) -> Result<Run, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
@@ -452,6 +599,6 @@ impl Run {
 
 impl Cell {
     pub fn is_ok(&self) -> bool {
-        self.status == "ok"
+        self.status == Status::Ok
     }
 }

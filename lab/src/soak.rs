@@ -1,4 +1,4 @@
-//! `lab matrix --profile soak`: each server, one long-lived process, loaded for minutes by back-to-back client
+//! `lab soak`: each server, one long-lived process, loaded for minutes by back-to-back client
 //! runs of about a minute each — a time series of throughput, latency, RSS and threads, and a verdict on drift
 //! (the last minute slower than the first) and growth (memory that only goes up: a leak).
 //!
@@ -12,11 +12,13 @@ use crate::analysis::linear_fit;
 use crate::client::ClientArgs;
 use crate::cost::{process_tree, sample_pids, Sampler};
 use crate::format;
+use crate::matrix::MatrixOutcome;
 use crate::plan::{MatrixConfig, ServerSpec};
 use crate::process::{self, Server};
 use crate::progress::Progress;
-use crate::results::{Failures, Measurement, ServerRecord, Soak, SoakMinute, SoakServer};
+use crate::results::{Failures, Measurement, ServerRecord, Soak, SoakMinute, SoakServer, Status};
 use crate::run::{run_client, Fault, Runner, START_TIMEOUT, STOP_GRACE};
+use crate::session::Session;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -36,9 +38,9 @@ const CALIBRATION_MAX_REQUESTS: u64 = 1 << 22;
 /// How long to soak, from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct SoakSettings {
-    /// How long each server is loaded (`--soak-minutes`, default 10).
+    /// How long each server is loaded (`--minutes`, default 10).
     pub minutes: f64,
-    /// The length of one client run, one point of the series (`--soak-chunk-s`, default 60 s).
+    /// The length of one client run, one point of the series (`--chunk-s`, default 60 s).
     pub chunk: Duration,
 }
 
@@ -53,6 +55,38 @@ impl SoakSettings {
     pub fn chunks(&self) -> u32 {
         ((self.minutes * 60.0 / self.chunk.as_secs_f64()).round() as u32).max(1)
     }
+}
+
+/// What `lab soak` was asked to do.
+pub struct SoakOptions {
+    /// One workload, one concurrent client, one concurrency, the servers.
+    pub config: MatrixConfig,
+    pub settings: SoakSettings,
+    pub out: std::path::PathBuf,
+    /// Prebuilt binaries; None = build release binaries first.
+    pub bin_dir: Option<std::path::PathBuf>,
+}
+
+/// `lab soak`: every server soaked in turn in one [`Session`]; the run document is a matrix run with no cells and
+/// a `soak` section, written in every format.
+pub fn run_soak(options: SoakOptions) -> anyhow::Result<MatrixOutcome> {
+    let session = Session::start("soak", "", &options.out, options.bin_dir.clone())?;
+    let config = &options.config;
+    eprintln!(
+        "lab: run {}: soak of {} server(s), {} × {} min of {} at concurrency {}",
+        session.run_id,
+        config.servers.len(),
+        config.clients[0].label(),
+        options.settings.minutes,
+        config.workloads[0],
+        config.concurrency[0]
+    );
+    let mut runner = Runner::new(config, &session);
+    let (servers, soak) = run(&mut runner, options.settings);
+    let outcome = crate::run::Outcome { servers, cells: vec![], interrupted: runner.is_interrupted() };
+    let run = crate::matrix::finish_run(&session, config, outcome, runner.measured, Some(soak));
+    let files = session.write(&run, &crate::export::all())?;
+    Ok(MatrixOutcome { exit_code: if run.interrupted { 130 } else { 0 }, run, files })
 }
 
 /// Soaks every server of `runner.config` in turn. Returns the server records (verification) and the soak.
@@ -70,21 +104,13 @@ pub fn run(runner: &mut Runner, settings: SoakSettings) -> (Vec<ServerRecord>, S
         let label = format!("{} × {} {workload} c={concurrency} soak", spec.name(), client.label());
         if runner.is_interrupted() {
             records.push(crate::run::server_record(spec, crate::verify::not_run("the run was interrupted"), None));
-            soaked.push(unmeasured(spec, "skipped", "the run was interrupted before this server", None));
+            soaked.push(unmeasured(spec, Status::Skipped, "the run was interrupted before this server", None));
             progress.finish_cell(per_server_ms, &format!("skipped {label}"));
             continue;
         }
         progress.line(&format!("verifying {}", spec.name()));
         let (record, _, start_tail) = runner.verify_server(spec);
-        let verdict = match record.verify.status.as_str() {
-            "passed" => None,
-            "failed" => {
-                Some(("skipped", format!("failed verify: {}", record.verify.reason.clone().unwrap_or_default())))
-            }
-            _ => {
-                Some(("failed", format!("server did not start: {}", record.verify.reason.clone().unwrap_or_default())))
-            }
-        };
+        let verdict = crate::run::unverified(&record.verify);
         records.push(record);
         let result = match verdict {
             Some((status, reason)) => unmeasured(spec, status, &reason, start_tail),
@@ -113,10 +139,10 @@ pub fn run(runner: &mut Runner, settings: SoakSettings) -> (Vec<ServerRecord>, S
     (records, soak)
 }
 
-fn unmeasured(spec: &ServerSpec, status: &str, reason: &str, stderr_tail: Option<String>) -> SoakServer {
+fn unmeasured(spec: &ServerSpec, status: Status, reason: &str, stderr_tail: Option<String>) -> SoakServer {
     SoakServer {
         server: spec.name().to_string(),
-        status: status.to_string(),
+        status,
         reason: Some(reason.to_string()),
         stderr_tail,
         verdict: format!("{}: {status} — {reason}", spec.name()),
@@ -162,11 +188,16 @@ fn client_run(
 
 /// Starts the server once and loads it chunk after chunk; stops at the first chunk that measures nothing.
 fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, progress: &Progress) -> SoakServer {
-    let mut soaked = SoakServer { server: spec.name().to_string(), status: "ok".to_string(), ..Default::default() };
+    let mut soaked = SoakServer { server: spec.name().to_string(), status: Status::Ok, ..Default::default() };
     let mut server = match Server::start(spec, &runner.bin_dir, &runner.db_path(spec.name()), START_TIMEOUT) {
         Ok(server) => server,
         Err(e) => {
-            return unmeasured(spec, "failed", &format!("server did not start: {}", e.message), Some(e.stderr_tail))
+            return unmeasured(
+                spec,
+                Status::Failed,
+                &format!("server did not start: {}", e.message),
+                Some(e.stderr_tail),
+            )
         }
     };
     let pid = server.pid();
@@ -187,7 +218,7 @@ fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, p
             Ok(_) => requests *= 4,
             Err(fault) => {
                 server.stop(STOP_GRACE);
-                soaked.status = "failed".to_string();
+                soaked.status = Status::Failed;
                 soaked.reason = Some(format!("calibration: {}", fault.reason));
                 soaked.stderr_tail = fault.stderr_tail;
                 soaked.verdict = format!("{}: failed before the first minute — {}", spec.name(), fault.reason);
@@ -201,7 +232,7 @@ fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, p
     let mut rate = rate;
     for minute in 1..=settings.chunks() {
         if runner.is_interrupted() {
-            soaked.status = "failed".to_string();
+            soaked.status = Status::Failed;
             soaked.reason = Some(format!("interrupted before minute {minute}"));
             break;
         }
@@ -213,7 +244,7 @@ fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, p
             minute,
             start_s,
             requests,
-            status: "ok".to_string(),
+            status: Status::Ok,
             rss_end_kib: end.map(|s| s.rss_kib),
             threads_end: end.map(|s| s.threads),
             peak_rss_kib: peaks.peak_rss_kib,
@@ -237,9 +268,9 @@ fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, p
         }
         progress.line(&minute_line(spec.name(), &point));
         if let Some(fault) = fault {
-            point.status = "failed".to_string();
+            point.status = Status::Failed;
             point.reason = Some(fault.reason.clone());
-            soaked.status = "failed".to_string();
+            soaked.status = Status::Failed;
             soaked.reason = Some(format!("minute {minute}: {}", fault.reason));
             soaked.stderr_tail = fault.stderr_tail;
             soaked.minutes.push(point);
@@ -354,8 +385,8 @@ fn verdict(s: &SoakServer) -> String {
     } else {
         ", none failed".to_string()
     };
-    let stopped = match (&s.status[..], &s.reason) {
-        ("failed", Some(reason)) => format!(" The soak stopped early: {reason}."),
+    let stopped = match (s.status, &s.reason) {
+        (Status::Failed, Some(reason)) => format!(" The soak stopped early: {reason}."),
         _ => String::new(),
     };
     format!("{}: {drift}; {growth}{threads}. {} requests{failed}.{stopped}", s.server, format::thousands(s.requests))
@@ -372,7 +403,7 @@ mod tests {
             start_s: f64::from(i - 1) * 60.0,
             window_s: 60.0,
             requests: 1000,
-            status: "ok".into(),
+            status: Status::Ok,
             succeeded: 1000,
             throughput_rps: Some(1000.0 / 60.0),
             latency_us: Some(Latency { p50, p99, ..Latency::default() }),
@@ -385,7 +416,7 @@ mod tests {
     }
 
     fn soaked(minutes: Vec<SoakMinute>) -> SoakServer {
-        let mut s = SoakServer { server: "x".into(), status: "ok".into(), minutes, ..Default::default() };
+        let mut s = SoakServer { server: "x".into(), status: Status::Ok, minutes, ..Default::default() };
         summarize(&mut s);
         s
     }

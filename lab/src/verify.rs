@@ -5,9 +5,13 @@
 //! own code. Checks run one after another on the lab's thread, each a blocking HTTP request.
 
 use crate::http::{self, Reply};
-use crate::results::{CheckRecord, VerifyRecord};
+use crate::plan::ServerSpec;
+use crate::process::Server;
+use crate::results::{CheckOutcome, CheckRecord, VerifyRecord, VerifyStatus};
+use anyhow::Context;
 use num_bigint::BigUint;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,23 +32,32 @@ pub fn factorial(n: u64) -> String {
 enum Outcome {
     Pass,
     Fail(String),
+    /// A protocol detail (a header) the contract asks for and the server does not give; not a wrong answer.
+    Warn(String),
     /// An optional check the server does not implement (only `/health`, only for foreign servers).
     Skip(String),
 }
 
-/// Runs every check against the server at `addr`. `foreign` makes `/health` optional.
-pub fn verify(addr: SocketAddr, foreign: bool) -> VerifyRecord {
+/// Runs every check against the server at `addr`. `foreign` makes `/health` optional; `strict` makes every
+/// warning a failure.
+///
+/// As in the TechEmpower verifier, a check either fails (a wrong status or body on a route, a wrong factorial,
+/// a wait that does not wait, no answer) — the server is not measured — or warns (a protocol detail: `Allow`
+/// on a 405, `Date`, `Server`, `Content-Type`) — the warning is recorded and shown beside the server's name,
+/// and the server is measured.
+pub fn verify(addr: SocketAddr, foreign: bool, strict: bool) -> VerifyRecord {
     let agent = http::agent(Duration::from_secs(20));
     let url = |path: &str| format!("http://{addr}{path}");
     let get = |path: &str| http::get(&agent, &url(path));
     let mut checks: Vec<CheckRecord> = Vec::new();
     let mut record = |name: String, outcome: Outcome| {
         let (outcome, detail) = match outcome {
-            Outcome::Pass => ("pass", String::new()),
-            Outcome::Fail(why) => ("fail", why),
-            Outcome::Skip(why) => ("skip", why),
+            Outcome::Pass => (CheckOutcome::Pass, String::new()),
+            Outcome::Fail(why) => (CheckOutcome::Fail, why),
+            Outcome::Skip(why) => (CheckOutcome::Skip, why),
+            Outcome::Warn(why) => (CheckOutcome::Warn, why),
         };
-        checks.push(CheckRecord { name, outcome: outcome.to_string(), detail });
+        checks.push(CheckRecord { name, outcome, detail });
     };
 
     // /health: the JSON the lab's model reads.
@@ -60,7 +73,9 @@ pub fn verify(addr: SocketAddr, foreign: bool) -> VerifyRecord {
 
     // /say/hello: the body, and the wait.
     // Always with ms: without it the server waits its own default (3 s, the article's).
-    record("GET /say/hello?name=lab&ms=0".into(), expect_body(get("/say/hello?name=lab&ms=0"), "hello lab"));
+    let hello = get("/say/hello?name=lab&ms=0");
+    let hello_reply = hello.as_ref().ok().filter(|r| r.status == 200).cloned();
+    record("GET /say/hello?name=lab&ms=0".into(), expect_body(hello, "hello lab"));
     record("GET /say/hello?name=lab%20x&ms=0".into(), expect_body(get("/say/hello?name=lab%20x&ms=0"), "hello lab x"));
     let path = "/say/hello?name=lab&ms=100";
     let outcome = match get(path) {
@@ -126,31 +141,127 @@ pub fn verify(addr: SocketAddr, foreign: bool) -> VerifyRecord {
         Ok(reply) if reply.status != 405 => Outcome::Fail(format!("status {} (expected 405)", reply.status)),
         Ok(reply) => match reply.allow {
             Some(allow) if allow.contains("GET") => Outcome::Pass,
-            Some(allow) => Outcome::Fail(format!("405 with Allow: {allow:?}, which does not list GET")),
-            None => Outcome::Fail("405 without an Allow header".into()),
+            Some(allow) => Outcome::Warn(format!("405 with Allow: {allow:?}, which does not list GET")),
+            None => Outcome::Warn("405 without an Allow header (RFC 9110 §15.5.6: it must list GET)".into()),
         },
         Err(e) => Outcome::Fail(e),
     };
     record("POST /no/param".into(), outcome);
 
-    summarize(checks)
+    // Protocol details (docs/workload.md, Headers): warnings.
+    if let Some(reply) = &hello_reply {
+        record("header Date".into(), expect_header(&reply.date, |_| true, "a Date (RFC 9110 §6.6.1)"));
+        record("header Server".into(), expect_header(&reply.server, |_| true, "a Server header naming the server"));
+        record(
+            "header Content-Type of /say/hello".into(),
+            expect_header(&reply.content_type, |v| v.starts_with("text/plain"), "text/plain; charset=utf-8"),
+        );
+    }
+    if let Ok(reply) = health.as_ref() {
+        if reply.status == 200 {
+            record(
+                "header Content-Type of /health".into(),
+                expect_header(&reply.content_type, |v| v.starts_with("application/json"), "application/json"),
+            );
+        }
+    }
+
+    summarize(checks, strict)
 }
 
-fn summarize(checks: Vec<CheckRecord>) -> VerifyRecord {
-    let failed: Vec<&CheckRecord> = checks.iter().filter(|c| c.outcome == "fail").collect();
-    let passed = checks.iter().filter(|c| c.outcome == "pass").count() as u64;
+/// The record of a server's checks: failed if any check failed, or, when `strict`, if any warned.
+fn summarize(checks: Vec<CheckRecord>, strict: bool) -> VerifyRecord {
+    let counts = |outcome: CheckOutcome| checks.iter().filter(|c| c.outcome == outcome).count() as u64;
+    let stops = |c: &&CheckRecord| c.outcome == CheckOutcome::Fail || (strict && c.outcome == CheckOutcome::Warn);
+    let first_stop = checks.iter().find(stops).map(|c| format!("{}: {}", c.name, c.detail));
     VerifyRecord {
-        status: if failed.is_empty() { "passed" } else { "failed" }.to_string(),
-        passed,
-        failed: failed.len() as u64,
-        reason: failed.first().map(|c| format!("{}: {}", c.name, c.detail)),
+        status: if first_stop.is_none() { VerifyStatus::Passed } else { VerifyStatus::Failed },
+        passed: counts(CheckOutcome::Pass),
+        failed: counts(CheckOutcome::Fail) + if strict { counts(CheckOutcome::Warn) } else { 0 },
+        warnings: counts(CheckOutcome::Warn),
+        reason: first_stop,
         checks,
     }
 }
 
+/// The warnings of a record, in one line: what the markdown shows beside the server's name.
+pub fn warnings_line(record: &VerifyRecord) -> Option<String> {
+    let warned: Vec<String> = record
+        .checks
+        .iter()
+        .filter(|c| c.outcome == CheckOutcome::Warn)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    (!warned.is_empty()).then(|| warned.join("; "))
+}
+
+fn expect_header(value: &Option<String>, good: impl Fn(&str) -> bool, expected: &str) -> Outcome {
+    match value {
+        Some(v) if good(v) => Outcome::Pass,
+        Some(v) => Outcome::Warn(format!("{v:?}, expected {expected}")),
+        None => Outcome::Warn(format!("missing; expected {expected}")),
+    }
+}
+
+/// `lab verify`: starts each server in turn, runs the checks, prints one line per server (and one per failed
+/// check) on stdout. Returns whether every server passed; an error only when the binaries cannot be had.
+pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>, strict: bool) -> anyhow::Result<bool> {
+    crate::limits::raise_nofile();
+    let needs_binaries = servers.iter().any(|s| matches!(s, ServerSpec::Builtin(_)));
+    let bin_dir = if needs_binaries { crate::session::binaries_dir(bin_dir)? } else { PathBuf::from(".") };
+    let scratch = harness::temp_dir("lab-verify-").context("cannot create a scratch directory")?;
+    let mut all_passed = true;
+    for spec in servers {
+        let db = scratch.path().join(format!("{}.sqlite", spec.name()));
+        let mut server = match Server::start(spec, &bin_dir, &db, Duration::from_secs(15)) {
+            Ok(server) => server,
+            Err(e) => {
+                all_passed = false;
+                println!("✘ {}: did not start: {}", spec.name(), e.message);
+                if !e.stderr_tail.is_empty() {
+                    println!("{}", indent(&e.stderr_tail));
+                }
+                continue;
+            }
+        };
+        let record = verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }), strict);
+        server.stop(Duration::from_secs(2));
+        let passed = record.status == VerifyStatus::Passed;
+        all_passed &= passed;
+        println!(
+            "{} {}: {} ({} of {} checks passed{})",
+            if passed { "✔" } else { "✘" },
+            spec.name(),
+            record.status,
+            record.passed,
+            record.checks.len(),
+            match record.warnings {
+                0 => String::new(),
+                1 => ", 1 warning".to_string(),
+                n => format!(", {n} warnings"),
+            }
+        );
+        for check in record.checks.iter().filter(|c| c.outcome != "pass") {
+            println!("    {} {}: {}", check.outcome, check.name, check.detail);
+        }
+    }
+    Ok(all_passed)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
 /// A record for a server that could not be verified (it did not start, or the run was interrupted).
 pub fn not_run(reason: &str) -> VerifyRecord {
-    VerifyRecord { status: "not-run".into(), passed: 0, failed: 0, reason: Some(reason.to_string()), checks: vec![] }
+    VerifyRecord {
+        status: VerifyStatus::NotRun,
+        passed: 0,
+        failed: 0,
+        warnings: 0,
+        reason: Some(reason.to_string()),
+        checks: vec![],
+    }
 }
 
 fn check_health(body: &str) -> Outcome {

@@ -12,9 +12,6 @@ use std::process::Stdio;
 /// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.
 fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, PathBuf) {
     let bin_dir = common::bin_dir();
-    for extra in ["pool-client", "async-std-server", "pool-server"] {
-        servers::process::workspace_binary(extra);
-    }
     let out = common::scratch(name);
     let marker = common::marker(name);
     let mut command = common::lab();

@@ -88,9 +88,7 @@ fn ctrl_c_writes_partial_results_and_stops_every_child() {
         assert!(std::time::Instant::now() < deadline, "client and server never ran together: {running:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    unsafe {
-        libc::kill(lab.id() as i32, libc::SIGINT);
-    }
+    harness::process::signal_process(lab.id(), harness::process::Signal::INT);
     let status = lab.wait().unwrap();
     let rest: Vec<String> = rx.try_iter().collect();
     assert_eq!(status.code(), Some(130), "{seen:?} {rest:?}");

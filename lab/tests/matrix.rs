@@ -142,6 +142,12 @@ fn bad_arguments_exit_2_with_one_line() {
         vec!["matrix", "--concurrency", "10,x"],
         vec!["matrix", "--server", "py=python3 app.py"],
         vec!["matrix", "--fact-n", "20001"],
+        vec!["matrix", "--profile", "soak"],
+        vec!["matrix", "--hello-ms", "0"],
+        vec!["soak", "--minutes", "0"],
+        vec!["soak", "--client", "blocking-client"],
+        vec!["bench", "--parts", "everything"],
+        vec!["report", "/nonexistent/run.json"],
         vec!["compare", "/nonexistent/a.json", "/nonexistent/b.json"],
     ] {
         let output = common::lab().args(&args).output().unwrap();

@@ -1,4 +1,4 @@
-//! `lab matrix --profile soak`, short: three 2-second runs of `mixed` against one long-lived smol-server, and a
+//! `lab soak`, short: three 2-second runs of `mixed` against one long-lived smol-server, and a
 //! foreign server that dies right after its first start (its soak fails, the run goes on). The JSON's soak section
 //! holds the series and the verdicts, the markdown shows them, and `lab report` rebuilds the same markdown.
 
@@ -18,8 +18,8 @@ fn a_short_soak_writes_a_series_per_server() {
     ));
     let (code, stderr) = common::run_lab(
         common::lab()
-            .args(["matrix", "--profile", "soak", "--servers", "smol-server", "--soak-minutes", "0.1"])
-            .args(["--soak-chunk-s", "2", "--concurrency", "8"])
+            .args(["soak", "--servers", "smol-server", "--minutes", "0.1"])
+            .args(["--chunk-s", "2", "--concurrency", "8"])
             .arg("--server")
             .arg(format!("dies={dies}")),
         &bin_dir,
@@ -30,7 +30,7 @@ fn a_short_soak_writes_a_series_per_server() {
     common::assert_no_process_left(&marker);
     let json = common::run_json(&out);
     let run = Run::load(&json).unwrap();
-    assert_eq!(run.profile, "soak");
+    assert_eq!((run.profile, run.kind.as_str()), (lab::plan::ProfileName::Soak, "soak"));
     assert!(run.cells.is_empty());
     let soak = run.soak.as_ref().expect("a soak section");
     assert_eq!((soak.workload.as_str(), soak.client.as_str(), soak.concurrency), ("mixed", "async-client", 8));

@@ -70,3 +70,71 @@ fn matrix_skips_a_server_that_fails_verify() {
     assert!(md.contains("| wrong | foreign |") && md.contains("failed verify: GET /fact"), "{md}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A protocol detail (a 405 without `Allow`) is a warning: `lab verify` passes the server and says so;
+/// `--strict` makes it a failure.
+#[test]
+fn verify_warns_on_a_missing_allow_and_strict_fails_it() {
+    let marker = common::marker("verify-warn");
+    let run = |strict: bool| {
+        let mut lab = common::lab();
+        lab.args(["verify", "--servers", "none"]);
+        if strict {
+            lab.arg("--strict");
+        }
+        let output = lab
+            .arg("--server")
+            .arg(format!("noallow={}", common::fixture_server("--no-allow")))
+            .env(common::MARKER_VAR, &marker)
+            .output()
+            .unwrap();
+        (output.status.code(), common::text(&output.stdout))
+    };
+    let (code, stdout) = run(false);
+    assert_eq!(code, Some(0), "a warning is not a failure\n{stdout}");
+    assert!(stdout.contains("✔ noallow: passed"), "{stdout}");
+    assert!(stdout.contains("warn POST /no/param: 405 without an Allow header"), "{stdout}");
+    let (code, stdout) = run(true);
+    assert_eq!(code, Some(1), "--strict: the warning fails the server\n{stdout}");
+    assert!(stdout.contains("✘ noallow: failed"), "{stdout}");
+    common::assert_no_process_left(&marker);
+}
+
+/// In the matrix, a server with only warnings is measured and the warning is recorded and shown beside its
+/// name; a wrong one is still skipped; with `--strict` the warned one is skipped too.
+#[test]
+fn matrix_measures_a_server_with_warnings_unless_strict() {
+    let bin_dir = common::bin_dir();
+    for strict in [false, true] {
+        let out = common::scratch(if strict { "verify-strict" } else { "verify-warn-matrix" });
+        let marker = common::marker("verify-warn-matrix");
+        let mut lab = common::lab();
+        lab.args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+            .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "100"])
+            .arg("--server")
+            .arg(format!("noallow={}", common::fixture_server("--no-allow")))
+            .arg("--server")
+            .arg(format!("wrong={}", common::fixture_server("--wrong-fact")));
+        if strict {
+            lab.arg("--strict");
+        }
+        let (code, stderr) = common::run_lab(&mut lab, &bin_dir, &out, &marker);
+        assert_eq!(code, Some(0), "{stderr}");
+        common::assert_no_process_left(&marker);
+        let run = Run::load(&common::run_json(&out)).unwrap();
+        let noallow = run.servers.iter().find(|s| s.name == "noallow").unwrap();
+        assert!(noallow.verify.warnings >= 1, "{:?}", noallow.verify);
+        let cells = |server: &'static str| run.cells.iter().filter(move |c| c.server == server);
+        assert!(cells("wrong").all(|c| c.status == "skipped"));
+        if strict {
+            assert_eq!(noallow.verify.status.as_str(), "failed");
+            assert!(cells("noallow").all(|c| c.status == "skipped"));
+        } else {
+            assert_eq!(noallow.verify.status.as_str(), "passed");
+            assert!(cells("noallow").count() > 0 && cells("noallow").all(|c| c.status == "ok"));
+            let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
+            assert!(md.contains("noallow ⚠") && md.contains("405 without an Allow header"), "{md}");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}

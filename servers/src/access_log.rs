@@ -15,6 +15,12 @@ impl AccessLog {
         AccessLog { quiet }
     }
 
+    /// Whether lines are written: a server that must keep a request's method and target to log them later
+    /// (the lean server, across a wait) keeps them only then.
+    pub fn enabled(&self) -> bool {
+        !self.quiet
+    }
+
     pub fn record(&self, started: Instant, status: u16, method: &str, target: &str, peer: Option<SocketAddr>) {
         if self.quiet {
             return;

@@ -1,12 +1,13 @@
-//! The workload on hyper 1 (HTTP/1.1), for the two async servers.
+//! The workload on hyper 1 (HTTP/1.1), for the three async servers.
 //!
-//! Both async servers speak HTTP through the same maintained implementation — hyper 1, adapted to
-//! `futures-io` streams by smol-hyper — so that async-std-server vs smol-server compares the runtimes alone.
+//! The async servers speak HTTP through the same maintained implementation — hyper 1, over `futures-io`
+//! streams adapted by smol-hyper (async-std, smol) or tokio streams adapted by hyper-util — so that comparing
+//! async-std-server, smol-server and tokio-server compares the runtimes alone.
 //! (async-h1, async-std's own HTTP crate, is dormant and rests on the unmaintained http-types.)
 //!
-//! What differs between runtimes is captured by [`Runtime`]: how to wait without blocking, and where to run a
-//! call that must block. Everything else — one task per connection, hyper parsing requests and writing
-//! responses — is shared.
+//! What differs between runtimes is captured by [`Runtime`]: how to wait without blocking, where to run a
+//! call that must block, and which timer hyper uses. Everything else — one task per connection, hyper parsing
+//! requests and writing responses — is shared.
 
 use crate::access_log::AccessLog;
 use crate::cli::Limits;
@@ -15,16 +16,16 @@ use crate::workload::{Plan, Reply, Workload};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, SERVER};
+use hyper::rt::{Read, Write};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use smol::future;
-use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use smol_hyper::rt::{FuturesIo, SmolTimer};
+use smol_hyper::rt::SmolTimer;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +37,11 @@ pub trait Runtime: 'static {
 
     /// Runs `blocking` on a thread pool meant for blocking calls, so that the executor threads stay free.
     fn unblock<T: Send + 'static>(blocking: impl FnOnce() -> T + Send + 'static) -> impl Future<Output = T> + Send;
+
+    /// The timer hyper uses for its header read timeout: async-io's (smol's reactor) unless a runtime has its own.
+    fn timer() -> impl hyper::rt::Timer + Send + Sync + 'static {
+        SmolTimer::new()
+    }
 }
 
 /// What every connection task of one server process shares.
@@ -62,10 +68,10 @@ impl Connections {
     }
 
     /// The task for one accepted connection: serves it until the client closes it, or answers 503 and closes
-    /// it when `--max-connections` are already open.
+    /// it when `--max-connections` are already open. `stream` is the socket adapted to hyper's I/O traits.
     pub fn task<R: Runtime>(
         &self,
-        stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        stream: impl Read + Write + Unpin + Send + 'static,
         peer: SocketAddr,
     ) -> impl Future<Output = ()> + Send + 'static {
         let admitted = self.open.fetch_add(1, Ordering::Relaxed) < self.limits.max_connections;
@@ -81,7 +87,7 @@ impl Connections {
         }
     }
 
-    async fn serve<R: Runtime>(self, stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static, peer: SocketAddr) {
+    async fn serve<R: Runtime>(self, stream: impl Read + Write + Unpin + Send + 'static, peer: SocketAddr) {
         let Connections { workload, log, limits, drain, .. } = self;
         let _draining = drain.hold();
         let service = service_fn(move |request| {
@@ -89,8 +95,8 @@ impl Connections {
             async move { Ok::<_, Infallible>(respond::<R>(request, &workload, peer, log).await) }
         });
         let connection = http1::Builder::new()
-            // hyper's own timers (the header read timeout) run on async-io's timer under both runtimes.
-            .timer(SmolTimer::new())
+            // hyper's own timers (the header read timeout): async-io's under smol and async-std, tokio's under tokio.
+            .timer(R::timer())
             // Counted from when hyper starts waiting for a head, so it also closes idle keep-alive connections.
             .header_read_timeout(limits.header_timeout)
             // hyper's read buffer holds the head; it cannot be smaller than 8 KiB.
@@ -98,7 +104,7 @@ impl Connections {
             // The head limit itself, checked against each whole head. The buffer limit alone is checked only
             // when a read leaves a head incomplete, which let heads of up to twice the limit through.
             .max_header_size(limits.max_head_bytes)
-            .serve_connection(FuturesIo::new(stream), service);
+            .serve_connection(stream, service);
         let mut connection = pin!(connection);
         // Serve until the client closes the connection or a clean shutdown starts; the task yields on both.
         let closed = future::or(async { connection.as_mut().await.map(|()| true) }, async {
@@ -126,12 +132,18 @@ impl Drop for OpenConnection {
 }
 
 /// Answers a connection beyond `--max-connections` with a 503, then closes it.
-async fn refuse_busy(mut stream: impl AsyncWrite + Unpin) {
+async fn refuse_busy(mut stream: impl Write + Unpin) {
     const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\
                           Connection: close\r\n\r\ntoo many connections\n";
+    let mut unsent = BUSY;
     // The task yields here if the socket buffer is full; a few dozen bytes normally go at once.
-    let _ = stream.write_all(BUSY).await;
-    let _ = stream.close().await;
+    while !unsent.is_empty() {
+        match future::poll_fn(|cx| Pin::new(&mut stream).poll_write(cx, unsent)).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => unsent = &unsent[n..],
+        }
+    }
+    let _ = future::poll_fn(|cx| Pin::new(&mut stream).poll_shutdown(cx)).await;
 }
 
 async fn respond<R: Runtime>(

@@ -198,14 +198,7 @@ fn default_db_path(addr: SocketAddr) -> PathBuf {
 
 /// Makes the kernel kill this worker when its supervisor dies, even by SIGKILL.
 fn die_with_parent(parent: u32) {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid() only read and set this process's own attributes.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        // The parent may have died before prctl took effect: then we were re-parented already.
-        if libc::getppid() as u32 != parent {
-            std::process::exit(1);
-        }
-    }
+    harness::process::die_with_parent_now(parent);
 }
 
 /// How often a crashed worker process is restarted before the supervisor gives up (tornado's default).
@@ -269,8 +262,7 @@ fn supervise(args: &ServerArgs) -> io::Result<()> {
     }
 
     for worker in &workers {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(worker.id() as libc::pid_t, libc::SIGTERM) };
+        harness::process::signal_process(worker.id(), harness::process::Signal::TERM);
     }
     let deadline = Instant::now() + Duration::from_secs_f64(args.grace_s.max(0.0) + 1.0);
     for worker in &mut workers {

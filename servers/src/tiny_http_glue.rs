@@ -51,7 +51,7 @@ pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
 /// The target as `/path?query`. An HTTP/1.1 server must also accept the absolute form (`http://host/path?query`,
 /// what clients send to proxies); tiny_http passes it through as is, hyper reduces it to the path, so reduce it
 /// here too, or the thread servers would answer 404 where the async ones answer 200.
-fn origin_form(target: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn origin_form(target: &str) -> std::borrow::Cow<'_, str> {
     let Some(after_scheme) = target.split_once("://").filter(|(scheme, _)| !scheme.contains('/')).map(|(_, r)| r)
     else {
         return target.into();

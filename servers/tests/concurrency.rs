@@ -54,6 +54,28 @@ tests_for!(
         block_stalls_the_executor
     ]
 );
+tests_for!(
+    tokio_server = "tokio-server",
+    [
+        db_visits_are_exact,
+        db_visits_are_exact_across_processes,
+        keep_alive_burst,
+        hello_requests_overlap,
+        hello_overlaps_on_one_thread,
+        block_stalls_the_executor
+    ]
+);
+tests_for!(
+    lean_server = "lean-server",
+    [
+        db_visits_are_exact,
+        db_visits_are_exact_across_processes,
+        keep_alive_burst,
+        hello_requests_overlap,
+        hello_overlaps_on_one_thread,
+        block_stalls_the_executor
+    ]
+);
 
 /// 20 concurrent `/say/hello?ms=300` take about 300 ms, not 20 × 300: each waits without holding the others.
 fn hello_requests_overlap(name: &'static str) {

@@ -23,6 +23,11 @@ tests_for!(
 );
 tests_for!(pool_server = "pool-server", [sigkill_loses_no_acknowledged_visit]);
 tests_for!(async_std_server = "async-std-server", [sigkill_loses_no_acknowledged_visit]);
+tests_for!(tokio_server = "tokio-server", [sigkill_loses_no_acknowledged_visit]);
+tests_for!(
+    lean_server = "lean-server",
+    [ten_thousand_visits_from_three_clients_count_exactly, sigkill_loses_no_acknowledged_visit]
+);
 tests_for!(
     smol_server = "smol-server",
     [ten_thousand_visits_from_three_clients_count_exactly, sigkill_loses_no_acknowledged_visit]

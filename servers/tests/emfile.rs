@@ -12,7 +12,6 @@ use common::TestDir;
 use raw::RawConnection;
 use servers::process::{workspace_binary, ServerProcess};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -27,17 +26,7 @@ const CONNECTIONS: usize = 100;
 fn start_with_fd_limit(name: &str, dir: &TestDir) -> ServerProcess {
     let mut command = Command::new(workspace_binary(name));
     command.args(["--port", "0", "--quiet", "--db"]).arg(dir.path.join("visits.sqlite"));
-    // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe and touches no memory but
-    // the struct on this stack.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: FD_LIMIT, rlim_max: FD_LIMIT };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    harness::limits::limit_nofile(&mut command, FD_LIMIT);
     ServerProcess::start(command, Duration::from_secs(20)).unwrap_or_else(|e| panic!("start {name}: {e}"))
 }
 

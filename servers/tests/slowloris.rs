@@ -114,12 +114,7 @@ impl Measured {
 
 /// Resident memory of `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    harness::proc::ProcSample::read(pid).map_or(0, |s| s.rss_kib)
 }
 
 /// Runs the attack against `server` while probing `/no/param` every 100 ms on fresh connections.
@@ -182,7 +177,7 @@ fn report(name: &str, timeout: &str, m: &Measured) {
 
 fn slowloris(name: &'static str) {
     raw::raise_fd_limit();
-    let asynchronous = matches!(name, "async-std-server" | "smol-server");
+    let asynchronous = matches!(name, "async-std-server" | "smol-server" | "tokio-server" | "lean-server");
     let timeouts: &[&str] = if asynchronous { &["10"] } else { &["10", "1"] };
     for &timeout in timeouts {
         let mut server = Server::start(name, &["--header-timeout-s", timeout]);

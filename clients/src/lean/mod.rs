@@ -223,44 +223,15 @@ impl LeanSlot<'_> {
 /// until the socket is writable: the handshake is done).
 async fn connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<Async<TcpStream>> {
     let Some(source) = source else { return Async::<TcpStream>::connect(addr).await };
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    no_port_at_bind(&socket)?;
-    socket.bind(&source.into())?;
+    let socket = harness::net::socket_from(source)?;
     socket.set_nonblocking(true)?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
+    harness::net::start_connect(&socket, addr)?;
     let stream = Async::new(TcpStream::from(socket))?;
     // Yields until the handshake completes (or fails).
     stream.writable().await?;
     match stream.get_ref().take_error()? {
         Some(error) => Err(error),
         None => Ok(stream),
-    }
-}
-
-/// IP_BIND_ADDRESS_NO_PORT: `bind(2)` then fixes only the source address, and `connect(2)` picks the port for
-/// the whole 4-tuple, as for an unbound socket. Without it `bind` must find a port free on that address for
-/// every destination, and ports still in TIME_WAIT from an earlier run are not.
-pub fn no_port_at_bind(socket: &socket2::Socket) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt on a socket we own, reading one c_int we pass with its size.
-    let result = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 

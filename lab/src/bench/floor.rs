@@ -71,11 +71,8 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 fn own_cpu() -> (f64, f64) {
-    // SAFETY: getrusage writes into the zeroed struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (secs(ru.ru_utime), secs(ru.ru_stime))
+    let usage = harness::process::Usage::own();
+    (usage.user_s, usage.sys_s)
 }
 
 /// When this process is a floor process, runs its side and returns the exit code; otherwise `None`.
@@ -101,11 +98,11 @@ pub fn run_role_from_env() -> Option<ExitCode> {
 }
 
 fn floor_server(connections: u64, wait: Duration, threads: usize) -> std::io::Result<()> {
-    let first = servers::net::listen("127.0.0.1:0".parse().expect("an address"), true)?;
+    let first = harness::net::listen("127.0.0.1:0".parse().expect("an address"), true)?;
     let addr = first.local_addr()?;
     let mut listeners = vec![first];
     for _ in 1..threads {
-        listeners.push(servers::net::listen_again(&listeners[0])?);
+        listeners.push(harness::net::listen_again(&listeners[0])?);
     }
     let closed = Arc::new(AtomicU64::new(0));
     let (done_tx, done) = mpsc::channel::<()>();
@@ -145,10 +142,8 @@ fn floor_server(connections: u64, wait: Duration, threads: usize) -> std::io::Re
 /// A blocking connect to `addr`, from 127.0.0.`host` when `host` is given.
 fn connect_from(addr: SocketAddr, host: Option<u8>) -> std::io::Result<TcpStream> {
     let Some(host) = host else { return TcpStream::connect(addr) };
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    // The port is chosen at connect(2), for the 4-tuple (see the lean client's `no_port_at_bind`).
-    clients::lean::no_port_at_bind(&socket)?;
-    socket.bind(&SocketAddr::from(([127, 0, 0, host], 0)).into())?;
+    // The port is chosen at connect(2), for the 4-tuple (`harness::net::no_port_at_bind`).
+    let socket = harness::net::socket_from(SocketAddr::from(([127, 0, 0, host], 0)))?;
     socket.connect(&addr.into())?;
     Ok(socket.into())
 }

@@ -14,17 +14,16 @@
 use super::floor::{self, Floor};
 use super::results::{FAILED, OK};
 use super::tools::shell_line;
-use crate::client::ClientArgs;
+use crate::client::{ClientArgs, ClientReport, ConnectTime};
 use crate::cost::Sampler;
 use crate::format;
 use crate::kernel::{AcceptQueue, CpuTimes, QueueSampler, TcpCounters};
 use crate::model::ConcurrencyModel;
 use crate::plan::{MatrixConfig, ProfileName, ServerSpec, Workload};
 use crate::process::Server;
-use crate::results::Limits;
+use crate::results::{Failures, Limits, Model};
 use crate::run::{self, Runner};
 use crate::stopped::{self, Cause, Evidence};
-use clients::report::{ClientReport, ConnectTime, Failures};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,8 +68,7 @@ pub struct ReachPart {
 #[serde(default)]
 pub struct ReachCell {
     pub server: String,
-    /// `async`, `thread-per-request`, `pool` or `unknown`.
-    pub model: String,
+    pub model: Model,
     pub connections: u64,
     pub client_processes: u64,
     /// Loopback source addresses the client spread its connections over ([`source_addresses`]).
@@ -189,7 +187,7 @@ pub fn run(plan: ReachRun) -> ReachPart {
         for &level in plan.levels {
             let mut cell = ReachCell {
                 server: name.clone(),
-                model: record.model.clone(),
+                model: record.model,
                 connections: level,
                 client_processes: client_processes(level),
                 ..ReachCell::default()
@@ -285,7 +283,7 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
     let accept_queue = queues.finish();
     let peaks = peaks.finish();
     let killed = matches!(&client, Ok(c) if c.server_exit.as_ref().is_some_and(|(status, _)| {
-        std::os::unix::process::ExitStatusExt::signal(status) == Some(libc::SIGKILL)
+        std::os::unix::process::ExitStatusExt::signal(status) == Some(rustix::process::Signal::KILL.as_raw())
     }));
     let server_usage = match &client {
         Ok(c) if c.server_exit.is_some() => c.server_exit.as_ref().map(|(_, u)| *u).unwrap_or_default(),
@@ -311,8 +309,8 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
             cell.succeeded = report.succeeded;
             cell.failed = report.failed;
             cell.failures = report.failures;
-            cell.latency_p50_us = (report.succeeded > 0).then_some(report.latency_us.p50);
-            cell.latency_p99_us = (report.succeeded > 0).then_some(report.latency_us.p99);
+            cell.latency_p50_us = report.latency_us.p50.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
+            cell.latency_p99_us = report.latency_us.p99.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
             cell.connect_us = report.connect_us;
             if let Some(first) = &report.first_failure {
                 stderr = format!("{stderr}\nfirst failure: {first}");

@@ -5,7 +5,7 @@
 //! bench reads exactly like a cell of `lab matrix`.
 
 use crate::export::json::JsonDocument;
-use crate::results::{Cell, ConnectionCost, Environment, Overhead, ServerRecord};
+use crate::results::{Cell, ConnectionCost, Overhead, RunHeader, ServerRecord};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -42,19 +42,11 @@ part_outcome!(ThroughputPart, SweepPart, OverheadPart, super::reach::ReachPart);
 /// One `lab bench`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BenchRun {
-    pub schema_version: u32,
-    /// Always `bench`: tells this document from a matrix run.
-    pub kind: String,
-    /// UTC start time and short git commit; the files are `bench-<run_id>.{json,md}`.
-    pub run_id: String,
-    /// RFC 3339, UTC; builds are before `started_at`.
-    pub started_at: String,
-    pub finished_at: String,
-    /// Cargo profile of the measured binaries: `release`, `debug` or `unknown`.
-    pub build: String,
-    pub bin_dir: String,
+    /// Run id, times, build, environment, interrupted (the parts not reached are `not-run`), notes; `kind` is
+    /// `bench`, which tells this document from a matrix run. Read through `Deref`.
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub settings: BenchSettings,
-    pub environment: Environment,
     /// The machine's load average when each part started and when the bench ended: the machine is shared, and a
     /// busy machine moves absolute figures (ratios measured side by side move much less).
     pub load: Vec<LoadSample>,
@@ -66,11 +58,15 @@ pub struct BenchRun {
     pub reach: super::reach::ReachPart,
     pub cost: SweepPart,
     pub overhead: OverheadPart,
-    /// Every target of the performance issue, with the measured figure and whether it was met.
+    /// Every performance target (README, "Performance"), with the measured figure and whether it was met.
     pub targets: Vec<Target>,
-    /// Ctrl-C stopped the bench: the parts not reached are `not-run`.
-    pub interrupted: bool,
-    pub notes: Vec<String>,
+}
+
+impl std::ops::Deref for BenchRun {
+    type Target = RunHeader;
+    fn deref(&self) -> &RunHeader {
+        &self.header
+    }
 }
 
 impl JsonDocument for BenchRun {
@@ -80,7 +76,12 @@ impl JsonDocument for BenchRun {
 }
 
 impl BenchRun {
-    pub fn load(path: &Path) -> Result<BenchRun, String> {
+    /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
+    pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
+        BenchRun::read(path).map_err(crate::UsageError)
+    }
+
+    fn read(path: &Path) -> Result<BenchRun, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let run: BenchRun =
             serde_json::from_str(&text).map_err(|e| format!("{} is not a bench run: {e}", path.display()))?;
@@ -217,7 +218,7 @@ pub struct Ratio {
     pub value: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
-    /// The issue's target (value ≥ target); null for ratios reported without one.
+    /// The target (value ≥ target); null for ratios reported without one.
     pub target: Option<f64>,
     pub met: Option<bool>,
 }
@@ -273,7 +274,7 @@ pub struct OverheadPart {
     pub outside_per_cell_s: Option<f64>,
 }
 
-/// One target of the performance issue.
+/// One performance target.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Target {
     /// `instrument`, `servers`, `reach`, `cost`, `overhead`.

@@ -25,6 +25,8 @@ pub const CLIENT: &str = "async-client:lean";
 pub const REACH_EFFICIENCY: f64 = 0.8;
 /// Cost: async servers must cost at most this much RSS per in-flight connection (KiB).
 pub const ASYNC_KIB_PER_CONNECTION: f64 = 8.0;
+/// Cost: lean-server, the floor, at most this much (KiB): its state machine, no buffer while a request waits.
+pub const LEAN_KIB_PER_CONNECTION: f64 = 4.0;
 
 /// Which sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The performance issue's targets, read off a finished bench: for each, the measured figure, the bound, the
+//! The performance targets, read off a finished bench: for each, the measured figure, the bound, the
 //! verdict, and a line of profile — the figures of the same run that show where the time or the memory went
 //! (CPU per request of both sides of a ratio, the kernel's listen-queue drops at 10,000 connections, …).
 
@@ -31,7 +31,7 @@ impl Target {
     }
 }
 
-/// Every target of the issue, with what was measured.
+/// Every performance target, with what was measured.
 pub fn targets(run: &BenchRun) -> Vec<Target> {
     let mut out = Vec::new();
     for (name, part) in [("instrument", &run.instrument), ("servers", &run.servers)] {
@@ -140,6 +140,7 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
                 )),
                 _ => Some("fewer than two levels measured without failure".to_string()),
             };
+            let bound = if server == "lean-server" { sweep::LEAN_KIB_PER_CONNECTION } else { bound };
             target("cost", figure, "KiB", "<=", bound).measured(fit.map(|f| f.rss_kib_per_connection), true, detail)
         })
         .collect()

@@ -13,7 +13,7 @@ use crate::plan::{ClientSpec, ServerSpec};
 use crate::process::{self, Server, StartError};
 use crate::progress::Progress;
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
-use clients::cost::ProcSample;
+use harness::proc::ProcSample;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::AtomicBool;
@@ -21,10 +21,14 @@ use std::time::Duration;
 
 /// The path both parts load: an empty 200, the cost of the server machinery itself.
 pub const PATH: &str = "/no/param";
-/// The targets.
+/// The performance targets.
 pub const LEAN_OVER_WRK: f64 = 0.9;
 pub const LEAN_OVER_OHA: f64 = 1.0;
 pub const BEST_OVER_NGINX: f64 = 0.8;
+/// The deployed stack's target: tokio-server with one worker against one nginx worker.
+pub const TOKIO_OVER_NGINX: f64 = 0.8;
+/// The floor's target: lean-server's one event loop against one nginx worker.
+pub const LEAN_SERVER_OVER_NGINX: f64 = 1.0;
 /// The lab's clients in part 1, the fast engine first.
 pub const CLIENTS: [&str; 3] = ["async-client:lean", "async-client:surf", "pool-client"];
 /// `-n` of the lab's clients when no reference run gave a rate to size it from (requests per second).
@@ -316,7 +320,11 @@ pub fn servers(bench: &Bench, tools: &Tools, names: &[String]) -> ThroughputPart
     let ratios = names
         .iter()
         .map(|name| {
-            let target = (best.as_deref() == Some(name.as_str())).then_some(BEST_OVER_NGINX);
+            let target = match name.as_str() {
+                "lean-server" => Some(LEAN_SERVER_OVER_NGINX),
+                "tokio-server" => Some(TOKIO_OVER_NGINX),
+                name => (best.as_deref() == Some(name)).then_some(BEST_OVER_NGINX),
+            };
             ratio(&contenders, name, "nginx", target)
         })
         .collect();

@@ -2,9 +2,11 @@
 //! concurrency), the original experiment expected vs measured, the sentences the numbers support, then the
 //! model, the costs, verification, failures and the machine.
 
+use super::table::Table;
 use super::{chart_path, Artifact, Exporter};
 use crate::format;
-use crate::results::{Cell, Environment, Run};
+use crate::results::{Cell, Environment, Run, Status};
+use crate::row;
 use std::fmt::Write;
 use std::io;
 
@@ -18,10 +20,10 @@ impl Exporter for MarkdownExporter {
 
 /// How one cell reads in its workload's table: wall time (io, blocking) or throughput, then p99.
 pub fn cell_text(cell: &Cell) -> String {
-    match cell.status.as_str() {
-        "ok" => {}
-        "skipped" => return "skipped".to_string(),
-        _ => return "**failed**".to_string(),
+    match cell.status {
+        Status::Ok => {}
+        Status::Skipped => return "skipped".to_string(),
+        Status::Failed => return "**failed**".to_string(),
     }
     let (Some(wall), Some(rate), Some(lat)) = (cell.wall_s, cell.throughput_rps, cell.latency_us) else {
         return "no figures".to_string();
@@ -142,8 +144,8 @@ fn experiment(run: &Run, md: &mut String) {
         "Expected vs measured: one request ≈ D; ten sent one after another by blocking-client ≈ 10 D; ten sent at once \
          by {client} ≈ what the model expects (D, unless the server bounds its concurrency).\n"
     );
-    let _ = writeln!(md, "| server | model | 1 request | 10 blocking | 10 at once ({client}) |");
-    let _ = writeln!(md, "|---|---|---|---|---|");
+    let ten_at_once = format!("10 at once ({client})");
+    let mut table = Table::new(&["server", "model", "1 request", "10 blocking", &ten_at_once]);
     let show = |p: Option<crate::results::ExperimentPoint>| match p {
         Some(p) => format!(
             "{} = {:.1} D (expected {:.1} D)",
@@ -155,15 +157,9 @@ fn experiment(run: &Run, md: &mut String) {
     };
     for row in rows {
         let model = run.servers.iter().find(|s| s.name == row.server).map(|s| s.model.as_str()).unwrap_or("?");
-        let _ = writeln!(
-            md,
-            "| {} | {model} | {} | {} | {} |",
-            row.server,
-            show(row.one_request),
-            show(row.ten_blocking),
-            show(row.ten_async)
-        );
+        table.row(row![row.server, model, show(row.one_request), show(row.ten_blocking), show(row.ten_async)]);
     }
+    table.write(md);
     let shape = &run.analysis.shape;
     let _ = writeln!(
         md,
@@ -247,15 +243,20 @@ fn model_table(run: &Run, md: &mut String) {
          concurrency (server: unbounded for thread-per-request and async on io; the pool size for a pool; the \
          executor threads for a blocking call on async). Efficiency = expected ÷ measured.\n"
     );
-    let _ = writeln!(
-        md,
-        "| server | client | workload | c | n | effective | expected | measured | efficiency | bottleneck |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new(&[
+        "server",
+        "client",
+        "workload",
+        "c",
+        "n",
+        "effective",
+        "expected",
+        "measured",
+        "efficiency",
+        "bottleneck",
+    ]);
     for c in cells {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        table.row(row![
             c.server,
             c.client,
             c.workload,
@@ -263,11 +264,12 @@ fn model_table(run: &Run, md: &mut String) {
             c.requests,
             c.effective_concurrency.map_or("—".into(), |e| e.to_string()),
             c.expected_wall_s.map_or("—".into(), format::seconds),
-            c.wall_s.filter(|_| c.is_ok()).map_or(c.status.clone(), format::seconds),
+            c.wall_s.filter(|_| c.is_ok()).map_or(c.status.to_string(), format::seconds),
             c.efficiency.map_or("—".into(), |e| format!("{e:.2}")),
-            c.bottleneck.clone().unwrap_or_else(|| "—".into())
-        );
+            c.bottleneck.map_or("—", |b| b.as_str())
+        ]);
     }
+    table.write(md);
     md.push('\n');
 }
 
@@ -283,35 +285,41 @@ fn cost_table(run: &Run, md: &mut String) {
          time and context switches (voluntary / involuntary) from wait4's rusage. Cores = CPU time ÷ the client's \
          lifetime. A cell is client-bound when the client used ≥ 0.85 of a core and the server did not.\n"
     );
-    let _ = writeln!(
-        md,
-        "| server | client | workload | c | server RSS | server threads | server cores | ctx switches | client cores | client threads | bottleneck |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new(&[
+        "server",
+        "client",
+        "workload",
+        "c",
+        "server RSS",
+        "server threads",
+        "server cores",
+        "ctx switches",
+        "client cores",
+        "client threads",
+        "bottleneck",
+    ]);
     for c in cells {
         let s = c.server_cost.as_ref().expect("filtered");
         let client = c.client_cost.as_ref();
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {} / {} | {} | {} | {} |",
+        table.row(row![
             c.server,
             c.client,
             c.workload,
             c.concurrency,
             format::kib(s.peak_rss_kib),
             s.peak_threads,
-            s.cpu_cores,
-            s.voluntary_ctxt,
-            s.nonvoluntary_ctxt,
+            format!("{:.2}", s.cpu_cores),
+            format!("{} / {}", s.voluntary_ctxt, s.nonvoluntary_ctxt),
             client.map_or("—".into(), |c| format!("{:.2}", c.cpu_cores)),
             client.and_then(|c| c.peak_threads).map_or("—".into(), |t| t.to_string()),
-            c.bottleneck.clone().unwrap_or_else(|| "—".into())
-        );
+            c.bottleneck.map_or("—", |b| b.as_str())
+        ]);
     }
+    table.write(md);
     md.push('\n');
 }
 
-/// `--profile soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.
+/// `lab soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.
 fn soak_section(run: &Run, md: &mut String) {
     let Some(soak) = &run.soak else { return };
     let _ = writeln!(md, "## Soak\n");
@@ -338,17 +346,24 @@ fn soak_section(run: &Run, md: &mut String) {
         if s.minutes.is_empty() {
             continue;
         }
-        let _ = writeln!(md, "| minute | start | requests | failed | throughput | p50 | p99 | RSS after | threads after | peak threads |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let mut table = Table::new(&[
+            "minute",
+            "start",
+            "requests",
+            "failed",
+            "throughput",
+            "p50",
+            "p99",
+            "RSS after",
+            "threads after",
+            "peak threads",
+        ]);
         let opt = |v: Option<u64>, f: fn(u64) -> String| v.map_or("—".to_string(), f);
         for m in &s.minutes {
             let lat =
                 |p: fn(&crate::results::Latency) -> f64| m.latency_us.map_or("—".into(), |l| format::micros(p(&l)));
-            let _ = writeln!(
-                md,
-                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                m.minute,
-                if m.status == "ok" { "" } else { " ✘" },
+            table.row(row![
+                format!("{}{}", m.minute, if m.status == Status::Ok { "" } else { " ✘" }),
                 format::seconds(m.start_s),
                 format::thousands(m.succeeded + m.failed),
                 m.failed,
@@ -358,8 +373,9 @@ fn soak_section(run: &Run, md: &mut String) {
                 opt(m.rss_end_kib, format::kib),
                 opt(m.threads_end, |t| t.to_string()),
                 m.peak_threads
-            );
+            ]);
         }
+        table.write(md);
         md.push('\n');
     }
 }
@@ -409,22 +425,20 @@ fn per_connection(run: &Run, md: &mut String) {
         "Slope of a least-squares line through (concurrency, peak server RSS) and (concurrency, peak server threads), \
          one request per connection so that every request is in flight at once.\n"
     );
-    let _ =
-        writeln!(md, "| server | client | concurrency | RSS per connection | threads per connection | RSS fit r² |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    let mut table =
+        Table::new(&["server", "client", "concurrency", "RSS per connection", "threads per connection", "RSS fit r²"]);
     for p in rows {
         let levels: Vec<String> = p.points.iter().map(|x| x.0.to_string()).collect();
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {:.1} KiB | {:.2} | {:.2} |",
+        table.row(row![
             p.server,
             p.client,
             levels.join(", "),
-            p.rss_kib_per_connection,
-            p.threads_per_connection,
-            p.rss_r2
-        );
+            format!("{:.1} KiB", p.rss_kib_per_connection),
+            format!("{:.2}", p.threads_per_connection),
+            format!("{:.2}", p.rss_r2)
+        ]);
     }
+    table.write(md);
     md.push('\n');
 }
 
@@ -436,24 +450,28 @@ fn verification(run: &Run, md: &mut String) {
     let _ = writeln!(
         md,
         "Every server is checked route by route (exact bodies, factorials up to 20000!, 400/404/405) before it is \
-         measured; a server that fails is not measured.\n"
+         measured; a server that fails is not measured. A protocol detail it gets wrong (`Allow` on a 405, `Date`, \
+         `Server`, `Content-Type`) is a warning: shown here, and the server is measured (`--strict` makes warnings \
+         failures).\n"
     );
-    let _ = writeln!(md, "| server | kind | model | verify | checks passed | reason |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    let mut table = Table::new(&["server", "kind", "model", "verify", "checks passed", "reason or warnings"]);
     for s in &run.servers {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {}{} | {} | {} of {} | {} |",
-            s.name,
+        let name = match s.verify.warnings {
+            0 => s.name.clone(),
+            1 => format!("{} ⚠ 1 warning", s.name),
+            n => format!("{} ⚠ {n} warnings", s.name),
+        };
+        let reason = s.verify.reason.clone().or_else(|| crate::verify::warnings_line(&s.verify));
+        table.row(row![
+            name,
             s.kind,
-            s.model,
-            s.worker_threads.map_or(String::new(), |t| format!(" ({t} threads)")),
+            format!("{}{}", s.model, s.worker_threads.map_or(String::new(), |t| format!(" ({t} threads)"))),
             s.verify.status,
-            s.verify.passed,
-            s.verify.checks.len(),
-            s.verify.reason.clone().unwrap_or_default().replace('|', "\\|")
-        );
+            format!("{} of {}", s.verify.passed, s.verify.checks.len()),
+            reason.unwrap_or_default().replace('|', "\\|")
+        ]);
     }
+    table.write(md);
     md.push('\n');
 }
 

@@ -8,6 +8,7 @@ pub mod csv;
 pub mod json;
 pub mod markdown;
 pub mod svg;
+pub mod table;
 
 pub use csv::CsvExporter;
 pub use json::JsonExporter;

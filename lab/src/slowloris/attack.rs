@@ -6,9 +6,9 @@
 //! ends (a header value that grows a byte a second), so only the server can end a connection: by a header
 //! timeout, an error, or never. The thread notes when each connection was closed by the server, and how.
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -118,15 +118,17 @@ pub fn run(addr: SocketAddr, count: u64, start: Instant, duration: Duration, sto
 /// One round: waits up to `wait` for the server to close or answer something, then sends each connection its
 /// byte when due. Connections the server ended are dropped from `live`.
 fn step(live: &mut Vec<Live>, connections: &mut [Connection], start: Instant, wait: Duration) {
-    let mut fds: Vec<libc::pollfd> =
-        live.iter().map(|l| libc::pollfd { fd: l.stream.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs that outlives the call. The thread sleeps here.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait.as_millis() as libc::c_int) };
+    let mut fds: Vec<PollFd> = live.iter().map(|l| PollFd::new(&l.stream, PollFlags::IN)).collect();
+    let timeout = Timespec::try_from(wait).unwrap_or(Timespec { tv_sec: i64::MAX, tv_nsec: 0 });
+    // The thread sleeps here until a connection has something to read or `wait` has passed.
+    let ready = poll(&mut fds, Some(&timeout)).unwrap_or(0);
+    let revents: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
+    drop(fds);
     let now = Instant::now();
     let mut ended = vec![false; live.len()];
     if ready > 0 {
-        for (i, fd) in fds.iter().enumerate() {
-            if fd.revents != 0 {
+        for (i, &readable) in revents.iter().enumerate() {
+            if readable {
                 let l = &mut live[i];
                 if let Some(fate) = drain(&mut l.stream, &mut connections[l.index]) {
                     end_connection(&mut connections[l.index], fate, now - start);

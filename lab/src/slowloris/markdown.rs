@@ -1,8 +1,11 @@
 //! `slowloris-<run-id>.md`: one table across the servers, a sentence each, and their second-by-second timelines.
 
 use super::SlowlorisRun;
+use crate::export::table::Table;
 use crate::export::{markdown, Artifact, Exporter};
 use crate::format;
+use crate::results::Status;
+use crate::row;
 use std::fmt::Write;
 use std::io;
 
@@ -54,7 +57,7 @@ pub fn render(run: &SlowlorisRun) -> String {
     let us = |v: Option<f64>| v.map_or("—".to_string(), format::micros);
     for server in &run.servers {
         let (a, p, c) = (&server.attack, &server.probes, &server.server_cost);
-        if server.status == "skipped" || (server.status == "failed" && a.opened == 0) {
+        if server.status == Status::Skipped || (server.status == Status::Failed && a.opened == 0) {
             let _ = writeln!(
                 md,
                 "| {} | {} | | | | | | | | | | | | |",
@@ -90,21 +93,19 @@ pub fn render(run: &SlowlorisRun) -> String {
     let _ = writeln!(md, "\n## Second by second\n");
     for server in run.servers.iter().filter(|s| !s.timeline.is_empty()) {
         let _ = writeln!(md, "<details><summary>{}</summary>\n", server.server);
-        let _ = writeln!(md, "| second | attack connections open | probes ok / sent | slowest probe | threads | RSS |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let mut table =
+            Table::new(&["second", "attack connections open", "probes ok / sent", "slowest probe", "threads", "RSS"]);
         for t in &server.timeline {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} / {} | {} | {} | {} |",
+            table.row(row![
                 t.second,
                 t.attack_open,
-                t.probes_ok,
-                t.probes,
+                format!("{} / {}", t.probes_ok, t.probes),
                 t.probe_max_ms.map_or("—".to_string(), |ms| format::seconds(ms / 1000.0)),
                 t.server_threads.map_or("—".to_string(), |n| n.to_string()),
                 t.server_rss_kib.map_or("—".to_string(), format::kib)
-            );
+            ]);
         }
+        table.write(&mut md);
         let _ = writeln!(md, "\n</details>\n");
     }
     let failed: Vec<_> =

@@ -18,18 +18,19 @@ pub mod probe;
 use crate::cost::{process_tree, sample_pids};
 use crate::export::json::JsonDocument;
 use crate::export::{Exporter, JsonExporter};
+use crate::format;
 use crate::plan::ServerSpec;
 use crate::process::Server;
-use crate::results::{Environment, Failures};
-use crate::{binaries, env, format, limits, matrix};
+use crate::results::{Failures, RunHeader, Status};
+use crate::session::Session;
 use attack::Fate;
 use probe::{Outcome, Probe, Prober};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// The version of the slowloris JSON (top-level `schema_version`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -39,7 +40,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 /// Probes before the attack, for a baseline latency.
 const BASELINE_PROBES: usize = 5;
-/// The bar: `/no/param` answers within this while the attack runs.
+/// The bar a server must meet: `/no/param` answers within this while the attack runs.
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 /// What `lab slowloris` was asked to do.
@@ -60,21 +61,19 @@ pub struct SlowlorisOptions {
 /// `slowloris-<run-id>.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SlowlorisRun {
-    pub schema_version: u32,
-    /// Always `slowloris`.
-    pub kind: String,
-    pub run_id: String,
-    pub started_at: String,
-    pub finished_at: String,
-    /// Cargo profile of the measured binaries.
-    pub build: String,
-    pub bin_dir: String,
+    /// Run id, times, build, environment, interrupted (the servers not reached are `skipped`), notes; `kind` is
+    /// `slowloris`. Read through `Deref`.
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub settings: SlowlorisSettings,
-    pub environment: Environment,
     pub servers: Vec<SlowlorisServer>,
-    /// Ctrl-C stopped the run: the servers not reached are `skipped`.
-    pub interrupted: bool,
-    pub notes: Vec<String>,
+}
+
+impl std::ops::Deref for SlowlorisRun {
+    type Target = RunHeader;
+    fn deref(&self) -> &RunHeader {
+        &self.header
+    }
 }
 
 impl JsonDocument for SlowlorisRun {
@@ -102,7 +101,7 @@ pub struct SlowlorisServer {
     /// The command line it was started with (`{port}` filled in for foreign servers).
     pub command: String,
     /// `ok`, `failed` (did not start, or died during the attack: see `reason`) or `skipped` (interrupted).
-    pub status: String,
+    pub status: crate::results::Status,
     pub reason: Option<String>,
     pub stderr_tail: Option<String>,
     /// Median latency of a few probes before the attack (µs).
@@ -190,32 +189,18 @@ pub struct Second {
 }
 
 /// Runs the attack on every server in turn and writes `slowloris-<run-id>.{json,md}` under `out`.
-pub fn run(options: &SlowlorisOptions) -> Result<(SlowlorisRun, Vec<PathBuf>), String> {
-    let limits = limits::read_limits();
-    let interrupted = matrix::interrupt_flag();
-    let bin_dir = matrix::binaries_dir(options.bin_dir.clone())?;
-    std::fs::create_dir_all(&options.out).map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
-    let started_at = SystemTime::now();
-    let environment = env::capture(&binaries::workspace_root(), limits.clone());
-    let run_id =
-        matrix::unique_run_id(&options.out, "slowloris-", &env::utc_stamp(started_at), &environment.git_commit);
-    let build = binaries::profile_of(&bin_dir);
-    let mut notes = Vec::new();
-    if build != "release" {
-        notes.push(format!(
-            "Measured {build} binaries from {}: not representative of release figures.",
-            bin_dir.display()
-        ));
-    }
-    if limits.nofile_soft < options.connections + 256 {
+pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<PathBuf>)> {
+    let session = Session::start("slowloris", "slowloris-", &options.out, options.bin_dir.clone())?;
+    let mut notes = session.notes();
+    if session.limits.nofile_soft < options.connections + 256 {
         notes.push(format!(
             "The file-descriptor limit ({}) is below {} connections plus the probes: some connects will fail.",
-            limits.nofile_soft, options.connections
+            session.limits.nofile_soft, options.connections
         ));
     }
-    let scratch = crate::run::scratch_dir(&format!("slowloris-{run_id}")).map_err(|e| e.to_string())?;
     eprintln!(
-        "lab: slowloris {run_id}: {} connection(s) × {} on {} server(s), probing /no/param every {}",
+        "lab: slowloris {}: {} connection(s) × {} on {} server(s), probing /no/param every {}",
+        session.run_id,
         options.connections,
         format::seconds(options.duration.as_secs_f64()),
         options.servers.len(),
@@ -223,30 +208,23 @@ pub fn run(options: &SlowlorisOptions) -> Result<(SlowlorisRun, Vec<PathBuf>), S
     );
     let mut servers = Vec::new();
     for spec in &options.servers {
-        if interrupted.load(Ordering::Relaxed) {
+        if session.is_interrupted() {
             servers.push(SlowlorisServer {
                 server: spec.name().to_string(),
-                status: "skipped".into(),
+                status: Status::Skipped,
                 reason: Some("the run was interrupted".into()),
                 ..Default::default()
             });
             continue;
         }
         eprintln!("lab: attacking {}", spec.name());
-        let db = scratch.join(format!("{}.sqlite", spec.name()));
-        let result = attack_server(spec, &bin_dir, &db, options, &interrupted);
+        let result =
+            attack_server(spec, &session.bin_dir, &session.db_path(spec.name()), options, &session.interrupted);
         eprintln!("lab: {}", result.verdict);
         servers.push(result);
     }
-    crate::run::remove_scratch(&scratch);
     let run = SlowlorisRun {
-        schema_version: SCHEMA_VERSION,
-        kind: "slowloris".into(),
-        run_id,
-        started_at: env::rfc3339(started_at),
-        finished_at: env::rfc3339(SystemTime::now()),
-        build,
-        bin_dir: bin_dir.display().to_string(),
+        header: session.header(SCHEMA_VERSION, notes),
         settings: SlowlorisSettings {
             connections: options.connections,
             duration_s: options.duration.as_secs_f64(),
@@ -255,21 +233,11 @@ pub fn run(options: &SlowlorisOptions) -> Result<(SlowlorisRun, Vec<PathBuf>), S
             probe_timeout_s: options.probe_timeout.as_secs_f64(),
             head_prefix: String::from_utf8_lossy(attack::HEAD_PREFIX).into_owned(),
         },
-        environment,
         servers,
-        interrupted: interrupted.load(Ordering::Relaxed),
-        notes,
     };
     let exporters: Vec<Box<dyn Exporter<SlowlorisRun>>> =
         vec![Box::new(JsonExporter), Box::new(markdown::SlowlorisMarkdown)];
-    let mut files =
-        crate::export::write(&run, &exporters, &options.out).map_err(|e| format!("writing the results: {e}"))?;
-    // The newest slowloris page under a stable name, as `latest.md` is for the matrix.
-    let markdown = options.out.join(format!("slowloris-{}.md", run.run_id));
-    let latest = options.out.join("slowloris-latest.md");
-    std::fs::copy(&markdown, &latest)
-        .map_err(|e| format!("copying {} to {}: {e}", markdown.display(), latest.display()))?;
-    files.push(latest);
+    let files = session.write(&run, &exporters)?;
     Ok((run, files))
 }
 
@@ -281,7 +249,7 @@ fn attack_server(
     options: &SlowlorisOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> SlowlorisServer {
-    let mut result = SlowlorisServer { server: spec.name().to_string(), status: "ok".into(), ..Default::default() };
+    let mut result = SlowlorisServer { server: spec.name().to_string(), status: Status::Ok, ..Default::default() };
     let timeout_arg = options.header_timeout_s.map(|s| s.to_string());
     let started = match spec {
         ServerSpec::Builtin(name) => {
@@ -302,7 +270,7 @@ fn attack_server(
     let mut server = match started {
         Ok(server) => server,
         Err(e) => {
-            result.status = "failed".into();
+            result.status = Status::Failed;
             result.reason = Some(format!("server did not start: {}", e.message));
             result.stderr_tail = Some(e.stderr_tail);
             result.verdict = format!("{}: did not start — {}", spec.name(), e.message);
@@ -358,7 +326,7 @@ fn attack_server(
     let tail = server.stderr_tail(20);
     server.stop(Duration::from_secs(2));
     if let Some(status) = died {
-        result.status = "failed".into();
+        result.status = Status::Failed;
         result.reason = Some(format!("the server exited during the attack ({status})"));
         result.stderr_tail = Some(tail);
     }
@@ -376,14 +344,7 @@ fn attack_server(
     result
 }
 
-/// The value at quantile `q` of an ascending slice (nearest rank).
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
-}
+use harness::stats::quantile;
 
 fn summarize_attack(outcome: &attack::AttackOutcome, requested: u64) -> AttackSummary {
     let conns = &outcome.connections;

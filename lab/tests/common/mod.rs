@@ -11,12 +11,10 @@ pub fn lab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lab"))
 }
 
-/// The directory of the debug server and client binaries (built if missing).
+/// The directory of the server and client binaries in the tests' profile, built once per test run (see
+/// `harness::bins`), so never stale.
 pub fn bin_dir() -> PathBuf {
-    for name in ["thread-server", "smol-server", "blocking-client", "async-client"] {
-        servers::process::workspace_binary(name);
-    }
-    servers::process::workspace_binary("thread-server").parent().unwrap().to_path_buf()
+    harness::bins::workspace_bin_dir()
 }
 
 /// `python3 …/contract_server.py --port {port} EXTRA`: the foreign server of the tests.
@@ -74,9 +72,7 @@ pub fn assert_no_process_left(marker: &str) {
         }
         if Instant::now() > deadline {
             for (pid, _) in &left {
-                unsafe {
-                    libc::kill(*pid as i32, libc::SIGKILL);
-                }
+                harness::process::signal_process(*pid, harness::process::Signal::KILL);
             }
             panic!("processes left behind: {left:?}");
         }

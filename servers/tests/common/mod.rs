@@ -13,7 +13,6 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// `/say/hello`'s default wait in these tests (the real default, 3 s, would make the suite slow).
 pub const HELLO_MS: u64 = 50;
 
-/// Expands to one module per server binary (thread-server, pool-server, async-std-server, smol-server), each
+/// Expands to one module per server binary (thread-server, pool-server, async-std-server, smol-server,
+/// tokio-server, lean-server), each
 /// holding one `#[test]` per name that calls `super::NAME(server)`: `for_each_server!(say_hello, fact)` gives
 /// `thread_server::say_hello`, `smol_server::fact`, … so that nextest can run (or filter out) one server's tests.
 #[macro_export]
@@ -36,6 +36,8 @@ macro_rules! for_each_server {
         $crate::tests_for!(pool_server = "pool-server", [$($test),+]);
         $crate::tests_for!(async_std_server = "async-std-server", [$($test),+]);
         $crate::tests_for!(smol_server = "smol-server", [$($test),+]);
+        $crate::tests_for!(tokio_server = "tokio-server", [$($test),+]);
+        $crate::tests_for!(lean_server = "lean-server", [$($test),+]);
     };
 }
 
@@ -57,23 +59,14 @@ macro_rules! tests_for {
 /// A directory of its own for one test's files (the SQLite database), removed when dropped.
 pub struct TestDir {
     pub path: PathBuf,
+    _dir: harness::TempDir,
 }
 
 impl TestDir {
-    /// `$TMPDIR/servers-test-PID-N-LABEL`: unique per test process and per call, so parallel tests never share.
+    /// `$TMPDIR/servers-test-LABEL-…`: unique per call, so parallel tests never share.
     pub fn new(label: &str) -> TestDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("servers-test-{}-{n}-{label}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create test dir");
-        TestDir { path }
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        let dir = harness::temp_dir(&format!("servers-test-{label}-")).expect("create test dir");
+        TestDir { path: dir.path().to_path_buf(), _dir: dir }
     }
 }
 

@@ -2,7 +2,7 @@
 //! [`Outcome`] — a response, the connection closed or reset, or silence — instead of failing on the first
 //! surprise the way a well-behaved client (or `common`'s strict one) must.
 //!
-//! Shared by the reliability tests (issue 6): the hostile catalogue, the limits, slow clients and fuzzing.
+//! Shared by the reliability tests: the hostile catalogue, the limits, slow clients and fuzzing.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -210,26 +210,12 @@ fn parse_until_eof(bytes: &[u8]) -> Option<Outcome> {
 /// Raises this process's soft limit on open files to the hard limit (tests that open a thousand sockets
 /// need more than a default soft limit of 1024). Servers spawned afterwards inherit it. Returns the new limit.
 pub fn raise_fd_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed in and this process's limits.
-    unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 0;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return raised.rlim_cur;
-            }
-        }
-        limit.rlim_cur
-    }
+    harness::limits::raise_nofile().soft
 }
 
 /// The number of threads of process `pid`, from /proc/PID/status.
 pub fn thread_count(pid: u32) -> Option<usize> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
+    harness::proc::ProcSample::read(pid).ok().map(|s| s.threads as usize)
 }
 
 /// The number of open file descriptors of process `pid`.

@@ -1,0 +1,28 @@
+//! The operating-system plumbing that the servers' tests, the clients and the lab share, in one place.
+//!
+//! Nothing here is about HTTP or concurrency models: it is what a laboratory needs around its subjects.
+//! - [`process`]: start a server and wait for its `listening on` line, drain a child's output into a ring
+//!   buffer, process groups, death signals, and what a reaped child cost (rusage);
+//! - [`limits`]: raise the open-file limit, read the thread limit;
+//! - [`net`]: listeners with a backlog of `net.core.somaxconn` and SO_REUSEPORT, IP_BIND_ADDRESS_NO_PORT;
+//! - [`proc`]: read a process (or a process tree) from `/proc`;
+//! - [`bins`]: the workspace's binaries for tests, built once per test run (never stale);
+//! - [`stats`]: nearest-rank quantiles;
+//! - [`TempDir`]: a directory removed when dropped (the `tempfile` crate's).
+//!
+//! Safe wrappers come from `rustix`; the one `unsafe` call left (`getrusage`, which rustix does not wrap) and the
+//! `pre_exec` hooks (unsafe by nature: they run between fork and exec) each carry a SAFETY comment.
+
+pub mod bins;
+pub mod limits;
+pub mod net;
+pub mod proc;
+pub mod process;
+pub mod stats;
+
+pub use tempfile::TempDir;
+
+/// A fresh directory under the system temp dir, named `PREFIX…` and removed with everything in it when dropped.
+pub fn temp_dir(prefix: &str) -> std::io::Result<TempDir> {
+    tempfile::Builder::new().prefix(prefix).tempdir()
+}

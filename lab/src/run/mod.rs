@@ -1,0 +1,329 @@
+//! Running the matrix: for each server, start it, verify it, then measure its cells one by one.
+//!
+//! Each repetition of a cell gets a fresh server process on a free port, so that its cost (peak RSS, threads,
+//! CPU time, context switches) is the cell's alone and a crash costs only that cell. While the client process
+//! runs, a sampler thread reads the server's /proc; the lab's main thread polls both children and the Ctrl-C
+//! flag. Faults cost a cell, never the run: a server that fails to start, crashes mid-cell or stops answering
+//! gets its cell recorded as failed with the reason and its stderr tail, and the next cell starts afresh.
+
+//!
+//! The module in three parts: this file is the loop (servers in turn, each verified, then its cells one by one);
+//! `client` runs one client process against a running server and reads what it reports; `summary` turns the
+//! repetitions of a cell into the cell's record (median, spread, prediction, limit hint).
+
+mod client;
+mod summary;
+
+use client::cores;
+pub(crate) use client::{run_client, Fault};
+pub use summary::unmeasured;
+use summary::{result_line, summarize_cell};
+pub(crate) use summary::{server_record, unverified};
+
+use crate::client::ClientArgs;
+use crate::cost::Sampler;
+use crate::model::{self, ConcurrencyModel};
+use crate::plan::{CellSpec, MatrixConfig, ServerSpec, Workload};
+use crate::process::{self, Server};
+use crate::progress::Progress;
+use crate::results::{Cell, Limits, Measurement, ServerCost, ServerRecord, Status};
+use crate::verify;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a server may take to print `listening on` (or answer /health).
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a server gets to exit after SIGTERM before SIGKILL.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How often the sampler reads /proc.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Runs cells and collects what they measured.
+pub struct Runner<'a> {
+    pub config: &'a MatrixConfig,
+    pub bin_dir: PathBuf,
+    /// Holds the servers' SQLite files; removed when the run ends.
+    pub scratch: PathBuf,
+    pub limits: Limits,
+    /// Set by SIGINT/SIGTERM: stop after killing the running children, and write what was measured.
+    pub interrupted: Arc<AtomicBool>,
+    /// Sum of the client processes' lifetimes: the run's measured time.
+    pub measured: Duration,
+}
+
+/// What the runner hands back.
+pub struct Outcome {
+    pub servers: Vec<ServerRecord>,
+    pub cells: Vec<Cell>,
+    pub interrupted: bool,
+}
+
+impl<'a> Runner<'a> {
+    /// A runner for `config`'s cells in `session` (its binaries, scratch directory, limits and Ctrl-C flag).
+    pub fn new(config: &'a MatrixConfig, session: &crate::session::Session) -> Runner<'a> {
+        Runner {
+            config,
+            bin_dir: session.bin_dir.clone(),
+            scratch: session.scratch.path().to_path_buf(),
+            limits: session.limits.clone(),
+            interrupted: session.interrupted.clone(),
+            measured: Duration::ZERO,
+        }
+    }
+
+    pub fn run(&mut self, cells: &[CellSpec]) -> Outcome {
+        let estimates: Vec<u64> = cells.iter().map(|c| self.estimate_ms(c, None)).collect();
+        let mut progress = Progress::new(cells.len(), estimates.iter().sum());
+        let mut servers = Vec::new();
+        let mut results: Vec<Cell> = Vec::new();
+        for spec in &self.config.servers {
+            let mine: Vec<(usize, &CellSpec)> =
+                cells.iter().enumerate().filter(|(_, c)| c.server.name() == spec.name()).collect();
+            if self.is_interrupted() {
+                servers.push(server_record(spec, verify::not_run("the run was interrupted"), None));
+                for (i, cell) in mine {
+                    results.push(unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None));
+                    progress.finish_cell(estimates[i], &format!("skipped {}", cell.label()));
+                }
+                continue;
+            }
+            progress.line(&format!("verifying {}", spec.name()));
+            let (record, model, start_tail) = self.verify_server(spec);
+            // A server that failed verify is skipped; one that did not start has failed (with its stderr).
+            let verdict = unverified(&record.verify).map(|(status, reason)| {
+                let tail = if status == Status::Failed { start_tail } else { None };
+                (status, reason, tail)
+            });
+            match &verdict {
+                None => progress.line(&format!(
+                    "{}: verify passed ({} checks), model {}",
+                    spec.name(),
+                    record.verify.passed,
+                    record.model
+                )),
+                Some((_, reason, _)) => {
+                    progress.line(&format!("{}: {reason} — its cells are not measured", spec.name()))
+                }
+            }
+            servers.push(record);
+            for (i, cell) in mine {
+                if let Some((status, reason, tail)) = &verdict {
+                    results.push(unmeasured(cell, *status, reason, tail.clone()));
+                    progress.finish_cell(estimates[i], &format!("{status} {}", cell.label()));
+                    continue;
+                }
+                if self.is_interrupted() {
+                    results.push(unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None));
+                    progress.finish_cell(estimates[i], &format!("skipped {}", cell.label()));
+                    continue;
+                }
+                if let Some(skipped) = self.over_budget(cell, model) {
+                    progress.finish_cell(estimates[i], &result_line(&skipped));
+                    results.push(skipped);
+                    continue;
+                }
+                progress.start_cell(&cell.label());
+                let result = self.run_cell(cell, model);
+                let line = result_line(&result);
+                if let Some(hint) = &result.limit_hint {
+                    progress.line(&format!("  limit: {hint}"));
+                }
+                results.push(result);
+                progress.finish_cell(estimates[i], &line);
+            }
+        }
+        progress.finish();
+        Outcome { servers, cells: results, interrupted: self.is_interrupted() }
+    }
+
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn db_path(&self, server: &str) -> PathBuf {
+        self.scratch.join(format!("{server}.sqlite"))
+    }
+
+    /// Starts the server once to read /health and run the correctness checks, then stops it. Returns the
+    /// record, the concurrency model read from /health, and the stderr tail if it did not start.
+    pub(crate) fn verify_server(&self, spec: &ServerSpec) -> (ServerRecord, ConcurrencyModel, Option<String>) {
+        let mut server = match Server::start(spec, &self.bin_dir, &self.db_path(spec.name()), START_TIMEOUT) {
+            Ok(server) => server,
+            Err(e) => {
+                let record = server_record(spec, verify::not_run(&e.message), None);
+                return (record, ConcurrencyModel::Unknown, Some(e.stderr_tail));
+            }
+        };
+        let health = crate::http::get(&crate::http::agent(Duration::from_secs(5)), &server.url("/health"))
+            .ok()
+            .filter(|r| r.status == 200)
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok());
+        let foreign = matches!(spec, ServerSpec::Foreign { .. });
+        let verification = verify::verify(server.addr, foreign, self.config.strict);
+        server.stop(STOP_GRACE);
+        let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
+        (server_record(spec, verification, health), model, None)
+    }
+
+    /// Runs one cell `repeat` times and summarises it.
+    fn run_cell(&mut self, cell: &CellSpec, model: ConcurrencyModel) -> Cell {
+        let mut runs = Vec::new();
+        let mut fault = None;
+        for _ in 0..self.config.repeat.max(1) {
+            match self.run_once(cell, model) {
+                Ok(m) => runs.push(m),
+                Err(f) => {
+                    fault = Some(f);
+                    break;
+                }
+            }
+        }
+        summarize_cell(cell, model, self.config, runs, fault, &self.limits)
+    }
+
+    /// One repetition: fresh server, client process, sampler; then the costs and the client's report.
+    fn run_once(&mut self, cell: &CellSpec, model: ConcurrencyModel) -> Result<Measurement, Fault> {
+        let mut server = Server::start(&cell.server, &self.bin_dir, &self.db_path(cell.server.name()), START_TIMEOUT)
+            .map_err(|e| Fault {
+            reason: format!("server did not start: {}", e.message),
+            stderr_tail: Some(e.stderr_tail),
+            partial: None,
+        })?;
+        let settings = &self.config.settings;
+        let args = ClientArgs {
+            client: &cell.client,
+            urls: cell.workload.paths(settings).iter().map(|p| server.url(p)).collect(),
+            requests: cell.requests,
+            concurrency: cell.concurrency,
+            warmup: cell.warmup,
+            timeout: self.cell_timeout(cell, model),
+            keep_alive: self.config.keep_alive,
+        };
+        let binary = self.bin_dir.join(&cell.client.binary);
+        if !binary.exists() {
+            server.stop(STOP_GRACE);
+            return Err(Fault {
+                reason: format!("client binary {} not found", binary.display()),
+                stderr_tail: None,
+                partial: None,
+            });
+        }
+        let mut command = args.command(&self.bin_dir);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        process::isolate(&mut command);
+
+        let sampler = Sampler::start(server.pid(), SAMPLE_INTERVAL);
+        let time_limit =
+            Duration::from_millis(self.estimate_ms(cell, Some(model)) * 4) + args.timeout * 2 + Duration::from_secs(30);
+        let client = match run_client(command, &mut server, time_limit, &self.interrupted) {
+            Ok(client) => client,
+            Err(e) => {
+                sampler.finish();
+                server.stop(STOP_GRACE);
+                return Err(Fault {
+                    reason: format!("cannot start {}: {e}", binary.display()),
+                    stderr_tail: None,
+                    partial: None,
+                });
+            }
+        };
+        self.measured += client.window;
+        let peaks = sampler.finish();
+        let server_usage = match client.server_exit {
+            Some((_, usage)) => usage,
+            None => server.stop(STOP_GRACE),
+        };
+        let window_s = client.window.as_secs_f64();
+        let server_cost = ServerCost {
+            peak_rss_kib: peaks.peak_rss_kib,
+            hwm_kib: peaks.hwm_kib,
+            start_rss_kib: peaks.start_rss_kib,
+            peak_threads: peaks.peak_threads,
+            peak_processes: peaks.peak_processes,
+            user_s: server_usage.user_s,
+            sys_s: server_usage.sys_s,
+            cpu_cores: cores(server_usage, window_s),
+            voluntary_ctxt: server_usage.voluntary_ctxt,
+            nonvoluntary_ctxt: server_usage.nonvoluntary_ctxt,
+            samples: peaks.samples,
+        };
+        client.outcome(&server, Some(server_cost))
+    }
+
+    /// A skipped cell when the model predicts it would take longer than the cell budget (warm-up included).
+    /// The original experiment's cells (10 requests or fewer) always run.
+    fn over_budget(&self, cell: &CellSpec, model: ConcurrencyModel) -> Option<Cell> {
+        if cell.requests <= 10 {
+            return None;
+        }
+        let settings = &self.config.settings;
+        let wait = if cell.workload == Workload::Blocking { settings.block_ms } else { settings.hello_ms };
+        let measured = model::predict(model, cell.workload, wait, cell.concurrency, cell.requests)?;
+        let warmup = model::predict(model, cell.workload, wait, cell.concurrency, cell.warmup)?;
+        let total = measured.expected_wall_s + warmup.expected_wall_s;
+        let budget = self.config.cell_budget.as_secs_f64();
+        if total <= budget {
+            return None;
+        }
+        let reason = format!(
+            "not run: the model predicts {} ({} + {} warm-up) at effective concurrency {}, over the {} cell budget \
+             (--cell-budget)",
+            crate::format::seconds(total),
+            crate::format::seconds(measured.expected_wall_s),
+            crate::format::seconds(warmup.expected_wall_s),
+            measured.effective_concurrency,
+            crate::format::seconds(budget)
+        );
+        let mut skipped = unmeasured(cell, Status::Skipped, &reason, None);
+        skipped.expected_wall_s = Some(measured.expected_wall_s);
+        skipped.effective_concurrency = Some(measured.effective_concurrency);
+        Some(skipped)
+    }
+
+    /// The per-request timeout for a cell: the configured one, or longer when the model expects requests to
+    /// queue (a pool of 2 workers answers the last of 100 io requests after 50 D).
+    pub fn cell_timeout(&self, cell: &CellSpec, model: ConcurrencyModel) -> Duration {
+        let base = self.config.client_timeout();
+        if self.config.timeout.is_some() {
+            return base;
+        }
+        let settings = &self.config.settings;
+        let wait = if cell.workload == Workload::Blocking { settings.block_ms } else { settings.hello_ms };
+        let queued = model::predict(model, cell.workload, wait, cell.concurrency, cell.requests.max(cell.warmup))
+            .map_or(Duration::ZERO, |p| Duration::from_secs_f64(p.expected_wall_s * 2.0 + 5.0));
+        base.max(queued)
+    }
+
+    /// A rough duration of one cell in ms (all repetitions), for progress and deadlines.
+    pub fn estimate_ms(&self, cell: &CellSpec, model: Option<ConcurrencyModel>) -> u64 {
+        let settings = &self.config.settings;
+        let repeat = u64::from(self.config.repeat.max(1));
+        let once = match cell.workload {
+            Workload::Io | Workload::Blocking => {
+                let wait = if cell.workload == Workload::Io { settings.hello_ms } else { settings.block_ms };
+                let model = model.unwrap_or(ConcurrencyModel::Unknown);
+                let measured = model::predict(model, cell.workload, wait, cell.concurrency, cell.requests)
+                    .map(|p| (p.expected_wall_s * 1000.0) as u64)
+                    .unwrap_or(wait * cell.requests.div_ceil(cell.concurrency.max(1)));
+                let warmup = model::predict(model, cell.workload, wait, cell.concurrency, cell.warmup)
+                    .map(|p| (p.expected_wall_s * 1000.0) as u64)
+                    .unwrap_or(wait * cell.warmup.div_ceil(cell.concurrency.max(1)));
+                measured + warmup
+            }
+            w => {
+                // Rough release-build rates on a small machine; only the ETA depends on them.
+                let rps = match w {
+                    Workload::Baseline => 10_000,
+                    Workload::Cpu => 1_000,
+                    Workload::Db => 2_000,
+                    _ => 1_000,
+                };
+                (cell.requests + cell.warmup) * 1000 / rps
+            }
+        };
+        (once + 100) * repeat
+    }
+}

@@ -1,0 +1,198 @@
+//! One run of any command, from start to finish: what every command that measures shares.
+//!
+//! A command (matrix, soak, bench, slowloris) is a plan plus an exporter; the session is everything else, in
+//! this order: raise the file-descriptor limit and read the others, catch Ctrl-C, find or build the binaries
+//! (announced, and said when they are not a release build), capture the machine, pick a run id no file in the
+//! output directory has, make a scratch directory (removed when the session ends), and at the end stamp the
+//! [`RunHeader`] every document starts with and write the files, with a stable `latest` copy of the markdown.
+//!
+//! Ctrl-C (SIGINT) and SIGTERM only set a flag: a command notices it between polls, kills what it runs, marks
+//! what it did not reach as skipped, and still writes every file — a partial run is a run, flagged `interrupted`.
+
+use crate::export::{self, json::JsonDocument, Exporter};
+use crate::results::{Environment, Limits};
+use crate::{binaries, env, limits};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The fields every run document starts with (flattened into it: the JSON keeps them at the top level).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunHeader {
+    pub schema_version: u32,
+    /// What wrote the document: `matrix`, `soak`, `bench` or `slowloris` (absent from matrix runs written
+    /// before it was added).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// UTC start time plus short git commit, e.g. `20261126T150102Z-1a2b3c4`; names every file of the run.
+    pub run_id: String,
+    /// RFC 3339 start and end of the run (builds excluded).
+    pub started_at: String,
+    pub finished_at: String,
+    /// Which cargo profile built the measured binaries: `release`, `debug` or `unknown`. Debug numbers say so.
+    pub build: String,
+    /// Where the server and client binaries were taken from.
+    pub bin_dir: String,
+    pub environment: Environment,
+    /// True when Ctrl-C (or SIGTERM) stopped the run: what was not reached is `skipped` or `not-run`.
+    pub interrupted: bool,
+    /// Anything the reader must know that has no field of its own.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Registers SIGINT and SIGTERM to set the returned flag (instead of killing the lab outright).
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(signal, Arc::clone(&flag));
+    }
+    flag
+}
+
+/// Resolves the binary directory: as given, or built now in release mode (announced).
+pub fn binaries_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(dir) if dir.is_dir() => Ok(dir),
+        Some(dir) => Err(crate::UsageError(format!("--bin-dir {}: not a directory", dir.display())).into()),
+        None => binaries::build_release(&binaries::workspace_root()),
+    }
+}
+
+/// A run id not yet used in `out` by a `{file_prefix}{id}.json`: `UTCSTAMP-COMMIT`, with `-2`, `-3`… on a clash.
+pub fn unique_run_id(out: &Path, file_prefix: &str, stamp: &str, commit: &str) -> String {
+    let commit = if commit == "unknown" { "nogit" } else { commit };
+    let base = format!("{stamp}-{commit}");
+    let mut id = base.clone();
+    let mut n = 2;
+    while out.join(format!("{file_prefix}{id}.json")).exists() {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
+}
+
+/// A run in progress.
+pub struct Session {
+    /// `matrix`, `soak`, `bench`, `slowloris`: the header's `kind`.
+    pub kind: &'static str,
+    /// What the files' names start with: none for matrix and soak runs (`RUN-ID.json`, `latest.md`), `bench-` or
+    /// `slowloris-` for the others (`bench-RUN-ID.json`, `bench-latest.md`).
+    pub file_prefix: &'static str,
+    /// Set by SIGINT/SIGTERM.
+    pub interrupted: Arc<AtomicBool>,
+    pub bin_dir: PathBuf,
+    /// The cargo profile that built `bin_dir`.
+    pub build: String,
+    /// The system limits, read after raising the file-descriptor limit.
+    pub limits: Limits,
+    pub environment: Environment,
+    pub run_id: String,
+    pub out: PathBuf,
+    /// Holds the servers' SQLite files; removed with the session.
+    pub scratch: harness::TempDir,
+    started_at: SystemTime,
+    clock: Instant,
+}
+
+impl Session {
+    /// Starts a run of `kind` writing `{file_prefix}RUN-ID.*` under `out`, with the binaries in `bin_dir` (None:
+    /// build release ones). The run's clock starts after the build: builds are not the lab's overhead.
+    pub fn start(
+        kind: &'static str,
+        file_prefix: &'static str,
+        out: &Path,
+        bin_dir: Option<PathBuf>,
+    ) -> Result<Session> {
+        let limits = limits::read_limits();
+        let interrupted = interrupt_flag();
+        let bin_dir = binaries_dir(bin_dir)?;
+        let build = binaries::announce_profile(&bin_dir);
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let environment = env::capture(&binaries::workspace_root(), limits.clone());
+        let run_id = unique_run_id(out, file_prefix, &env::utc_stamp(started_at), &environment.git_commit);
+        let scratch =
+            harness::temp_dir(&format!("lab-{kind}-{run_id}-")).context("cannot create a scratch directory")?;
+        Ok(Session {
+            kind,
+            file_prefix,
+            interrupted,
+            bin_dir,
+            build,
+            limits,
+            environment,
+            run_id,
+            out: out.to_path_buf(),
+            scratch,
+            started_at,
+            clock,
+        })
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Where a server's SQLite file goes.
+    pub fn db_path(&self, server: &str) -> PathBuf {
+        self.scratch.path().join(format!("{server}.sqlite"))
+    }
+
+    /// Time since the run started (after the build).
+    pub fn elapsed(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    /// What every run says of its setting: binaries that are not a release build, a raised descriptor limit.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.build != "release" {
+            notes.push(format!(
+                "Measured {} binaries from {}: not representative of release performance.",
+                self.build,
+                self.bin_dir.display()
+            ));
+        }
+        if self.limits.nofile_soft > self.limits.nofile_soft_before {
+            notes.push(format!(
+                "The lab raised its file-descriptor limit from {} to {} (the hard limit); servers and clients inherit \
+                 it.",
+                self.limits.nofile_soft_before, self.limits.nofile_soft
+            ));
+        }
+        notes
+    }
+
+    /// The document's header, finished now.
+    pub fn header(&self, schema_version: u32, notes: Vec<String>) -> RunHeader {
+        RunHeader {
+            schema_version,
+            kind: self.kind.to_string(),
+            run_id: self.run_id.clone(),
+            started_at: env::rfc3339(self.started_at),
+            finished_at: env::rfc3339(SystemTime::now()),
+            build: self.build.clone(),
+            bin_dir: self.bin_dir.display().to_string(),
+            environment: self.environment.clone(),
+            interrupted: self.is_interrupted(),
+            notes,
+        }
+    }
+
+    /// Writes `doc` in every format of `exporters` under the output directory, then copies its markdown to
+    /// `{file_prefix}latest.md`: the newest run under a stable name. Returns the files written.
+    pub fn write<D: JsonDocument>(&self, doc: &D, exporters: &[Box<dyn Exporter<D>>]) -> Result<Vec<PathBuf>> {
+        let mut files = export::write(doc, exporters, &self.out).context("writing the results")?;
+        let markdown = self.out.join(format!("{}.md", doc.file_stem()));
+        let latest = self.out.join(format!("{}latest.md", self.file_prefix));
+        std::fs::copy(&markdown, &latest)
+            .with_context(|| format!("copying {} to {}", markdown.display(), latest.display()))?;
+        files.push(latest);
+        Ok(files)
+    }
+}

@@ -1,0 +1,62 @@
+//! The article's own server (`examples/tornado/app.py`) in the lab: verified like any foreign server — right
+//! answers everywhere, tornado's protocol details as warnings — and the article's experiment holds on it:
+//! ten blocking requests take ten waits, ten concurrent ones take one (its coroutines wait on the event loop).
+//!
+//! It needs tornado (`pip install tornado`; `.ci/run` installs it). Without it the test says so and checks that
+//! the lab says how to get it.
+
+mod common;
+
+use lab::results::Run;
+use std::path::Path;
+use std::process::Command;
+
+fn tornado_installed() -> bool {
+    Command::new("python3").args(["-c", "import tornado"]).status().is_ok_and(|s| s.success())
+}
+
+fn app() -> String {
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tornado/app.py");
+    format!("tornado=python3 {} --port={{port}} --quiet", app.display())
+}
+
+#[test]
+fn the_article_app_is_verified_with_warnings_and_the_experiment_holds_on_it() {
+    if !tornado_installed() {
+        eprintln!("tornado is not installed (pip install tornado): only the lab's message is checked");
+        let output = common::lab().args(["matrix", "--profile", "original", "--servers", "bogus"]).output().unwrap();
+        assert!(common::text(&output.stderr).contains("pip install tornado"));
+        return;
+    }
+    let marker = common::marker("tornado");
+    let output = common::lab()
+        .args(["verify", "--servers", "none", "--server", &app()])
+        .env(common::MARKER_VAR, &marker)
+        .output();
+    let output = output.unwrap();
+    let stdout = common::text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("✔ tornado: passed"), "{stdout}");
+    // tornado answers a 405 without Allow (RFC 9110 §15.5.6 asks for one): a warning, not a failure.
+    assert!(stdout.contains("warn POST /no/param: 405 without an Allow header"), "{stdout}");
+    assert!(!stdout.contains("    fail "), "{stdout}");
+
+    let bin_dir = common::bin_dir();
+    let out = common::scratch("tornado");
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["matrix", "--profile", "original", "--check-shape", "--servers", "none", "--server", &app()])
+            .args(["--clients", "blocking-client,async-client", "--hello-ms", "200"]),
+        &bin_dir,
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(0), "the article's shape holds on the article's server:\n{stderr}");
+    common::assert_no_process_left(&marker);
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    let wall = |id: &str| run.cells.iter().find(|c| c.id == id).and_then(|c| c.wall_s).unwrap();
+    let (blocking, concurrent) = (wall("tornado/blocking-client/io/c1/n10"), wall("tornado/async-client/io/c10/n10"));
+    assert!(blocking > 1.6, "ten blocking requests take about ten waits of 0.2 s: {blocking}");
+    assert!(concurrent < 0.6, "ten concurrent requests take about one wait: {concurrent}");
+    let _ = std::fs::remove_dir_all(&out);
+}

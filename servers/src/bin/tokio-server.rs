@@ -1,0 +1,79 @@
+//! `tokio-server`: tokio, one task per connection on a multi-thread runtime of `--threads N` workers.
+//!
+//! The same async model as smol-server and async-std-server, on the runtime most Rust services deploy: the diff
+//! between this file and smol-server.rs is the runtime. With `--threads 1` it builds tokio's current-thread
+//! runtime, where the accept loop, every connection and the reactor share this one thread; with more, tokio's
+//! work-stealing scheduler runs tasks on N worker threads, each polling the reactor (mio, epoll) when idle.
+//! A blocking database call goes where tokio says it belongs: `spawn_blocking`'s pool, not a worker thread.
+
+use clap::Parser;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use servers::cli::ServerArgs;
+use servers::hyper_glue::{self, Runtime};
+use servers::launch::{self, Served};
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// tokio: one async task per connection on a runtime of --threads workers (default: CPUs; one: current-thread); waiting tasks hold no thread.
+#[derive(Parser)]
+#[command(version, args_override_self = true)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let threads = cli.server.threads_or_cpus();
+    launch::run("tokio-server", "async tasks on a tokio runtime (hyper)", cli.server, threads, serve)
+}
+
+/// tokio's way to wait, to block and to time hyper's header reads.
+struct Tokio;
+
+impl Runtime for Tokio {
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+
+    fn unblock<T: Send + 'static>(blocking: impl FnOnce() -> T + Send + 'static) -> impl Future<Output = T> + Send {
+        let handle = tokio::task::spawn_blocking(blocking);
+        // A panic on the blocking pool is passed on to this task, as smol::unblock does.
+        async move { handle.await.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic())) }
+    }
+
+    fn timer() -> impl hyper::rt::Timer + Send + Sync + 'static {
+        TokioTimer::new()
+    }
+}
+
+fn serve(served: Served) -> std::io::Result<()> {
+    let connections = hyper_glue::Connections::new(&served);
+    let Served { listener, threads, .. } = served;
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
+    };
+    listener.set_nonblocking(true)?;
+    runtime.block_on(async move {
+        let listener = TcpListener::from_std(listener)?;
+        // The accept loop is a task like the connections: with `--threads 1` everything runs on this thread.
+        loop {
+            // The accept loop yields here until the reactor reports a new connection.
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(connections.task::<Tokio>(TokioIo::new(stream), peer));
+                }
+                // Out of file descriptors, or the listener shut down for exit: back off, then try again.
+                Err(error) => {
+                    launch::report_accept_error(&error);
+                    tokio::time::sleep(launch::ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    })
+}
