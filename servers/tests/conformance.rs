@@ -190,10 +190,25 @@ fn health(name: &'static str) {
         6,
         "{name}: /health has exactly server, model, pid, threads, processes, backlog: {health}"
     );
-    // An async server accepts on each of its executor threads, from a listener of its own (SO_REUSEPORT); the
-    // thread servers accept on tiny_http's one accept thread.
-    let listeners = if name.contains("async") || name.contains("smol") { threads } else { 1 };
-    assert_eq!(listening_sockets(server.addr().port()), listeners, "{name}: listening sockets on its port");
+    // The rule of docs/workload.md, by model: servers whose threads each run tasks or an event loop accept on
+    // every one of them, from a listener of its own (SO_REUSEPORT), all open before `listening on`; thread
+    // servers accept on one thread (tiny_http's), from one listener.
+    let model = health["model"].as_str().unwrap_or_default();
+    let listeners = if accepts_on_every_thread(model) { threads } else { 1 };
+    assert_eq!(listening_sockets(server.addr().port()), listeners, "{name} ({model}): listening sockets on its port");
+}
+
+/// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …") and the
+/// event-loop models ("event loops …") do, the thread models ("thread per request …", "fixed thread pool …") do
+/// not. A model this rule does not know fails the test, so that a new server states which it is.
+fn accepts_on_every_thread(model: &str) -> bool {
+    if model.starts_with("async tasks") || model.starts_with("event loops") {
+        true
+    } else if model.starts_with("thread per request") || model.starts_with("fixed thread pool") {
+        false
+    } else {
+        panic!("/health model {model:?} is neither an async, event-loop nor thread model (docs/workload.md)")
+    }
 }
 
 /// Sockets in state LISTEN on `port`, from /proc/net/tcp and /proc/net/tcp6 (`HEXIP:HEXPORT`, state `0A`).
