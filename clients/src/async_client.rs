@@ -109,6 +109,7 @@ pub fn main() -> ExitCode {
         concurrency: args.concurrency.concurrency as u64,
         processes: processes as u64,
         keep_alive: common.keep_alive.is_on(),
+        rate: common.rate,
     };
     if !common.json {
         println!("{}", human::start_line(&meta));
@@ -141,6 +142,8 @@ pub fn run_in_process(args: &AsyncArgs, before_measure: impl FnOnce()) -> io::Re
         timeout: args.common.timeout,
         echo: !args.common.json,
         first_index: args.first_index,
+        // A `--processes` child is given its own share of the rate by its parent.
+        rate: args.common.rate,
     };
     Ok(match args.engine {
         Engine::Surf => {

@@ -22,6 +22,7 @@ use ureq::Agent;
 
 use crate::cli::{url_index, CommonArgs};
 use crate::recorder::{FailureKind, Outcome, Recorder};
+use crate::schedule::{Departure, Schedule};
 
 /// ureq, configured for measuring: no status-as-error, TCP_NODELAY, an idle pool as large as the thread pool.
 pub struct UreqEngine {
@@ -119,8 +120,9 @@ fn io_kind(error: &io::Error) -> FailureKind {
 
 /// Sends requests on the calling thread, taking request numbers from `next` until `limit` is reached; the
 /// number picks the URL ([`url_index`]). Several threads may share `next` (pool-client): each keeps its own
-/// [`Recorder`], so nothing else is shared.
-pub fn drive(engine: &UreqEngine, next: &AtomicU64, limit: u64, echo: bool) -> Recorder {
+/// [`Recorder`], so nothing else is shared. With a `schedule` (open loop, [`crate::schedule`]) each request
+/// waits until it is due and its latency counts from then.
+pub fn drive(engine: &UreqEngine, next: &AtomicU64, limit: u64, echo: bool, schedule: Option<&Schedule>) -> Recorder {
     let mut recorder = Recorder::new(echo);
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
@@ -128,8 +130,36 @@ pub fn drive(engine: &UreqEngine, next: &AtomicU64, limit: u64, echo: bool) -> R
             return recorder;
         }
         let url = url_index(index, engine.urls.len());
-        let sent = Instant::now();
+        let origin = match schedule {
+            None => Instant::now(),
+            Some(schedule) => match due(schedule, index, engine.timeout) {
+                Some((intended, late)) => {
+                    if late {
+                        recorder.note_late();
+                    }
+                    intended
+                }
+                None => {
+                    let reason = format!("no free connection within {:?}", engine.timeout);
+                    recorder.record(index, Outcome::failure(FailureKind::Unsent, reason), Duration::ZERO);
+                    continue;
+                }
+            },
+        };
         let outcome = engine.send(url);
-        recorder.record(index, outcome, sent.elapsed());
+        recorder.record(index, outcome, origin.elapsed());
+    }
+}
+
+/// Open loop: sleeps until request `index` is due; returns its intended send time and whether it leaves late,
+/// or `None` when it is `timeout` overdue and must be given up.
+fn due(schedule: &Schedule, index: u64, timeout: Duration) -> Option<(Instant, bool)> {
+    loop {
+        match schedule.departure(index, Instant::now(), timeout) {
+            // Blocks this thread until the request is due.
+            Departure::Early { intended } => std::thread::sleep(intended.saturating_duration_since(Instant::now())),
+            Departure::Now { intended, late } => return Some((intended, late)),
+            Departure::GiveUp => return None,
+        }
     }
 }

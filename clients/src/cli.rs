@@ -7,6 +7,8 @@
 //! `--url` may be given several times (the lab's `mixed` workload): the requests then cycle through the URLs,
 //! request `i` of the run going to URL `i mod len` ([`url_index`]). The URLs must share one origin
 //! (scheme, host and port) because every engine keeps one pool of connections and sends any URL on any of them.
+//!
+//! `--rate R` turns any client into an open-loop load generator ([`crate::schedule`]).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -54,6 +56,17 @@ pub struct CommonArgs {
     /// Requests to send first, over the same connections, without counting them.
     #[arg(long, default_value_t = 0)]
     pub warmup: u64,
+
+    /// Open-loop load: send requests on a fixed schedule of this many per second in total (decimal allowed),
+    /// whatever the server does; -c caps the connections in flight.
+    ///
+    /// Request i is due i/RATE seconds after the start; latency counts from that intended time, so waiting for
+    /// a busy connection is part of it (coordinated omission corrected, as wrk2 does). A request sent more than
+    /// 1 ms after it was due counts as late; one still waiting --timeout after it was due is given up unsent.
+    /// Without --rate the load is closed-loop: each connection sends its next request when the previous
+    /// response has arrived.
+    #[arg(long, value_name = "RATE", value_parser = crate::schedule::parse_rate)]
+    pub rate: Option<f64>,
 
     /// Print one JSON document (schema in clients/SCHEMA.md) instead of the human output.
     #[arg(long)]

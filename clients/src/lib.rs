@@ -11,15 +11,22 @@
 //! Every worker records into its own [`recorder::Recorder`]; the merged result becomes a
 //! [`report::ClientReport`], printed by [`export`] as JSON or as the article's human output. [`cost`] measures
 //! what a process costs — the client itself, and (for the lab) the servers.
+//!
+//! Every client can also run open-loop (`--rate`, [`schedule`]): requests leave on a fixed schedule and latency
+//! counts from when each was due. Reports carry their latency histograms ([`histogram`]), so that reports of
+//! several processes or machines merge exactly ([`merge`]).
 
 pub mod async_client;
 pub mod blocking;
 pub mod cli;
 pub mod cost;
 pub mod export;
+pub mod histogram;
 pub mod lean;
+pub mod merge;
 pub mod processes;
 pub mod recorder;
 pub mod report;
 pub mod runner;
+pub mod schedule;
 pub mod surf_engine;

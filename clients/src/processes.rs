@@ -198,6 +198,12 @@ fn child_args(args: &AsyncArgs, index: usize, processes: usize, threads: usize) 
         "--first-index".into(),
         first_index.to_string(),
     ]);
+    if let Some(rate) = common.rate {
+        // Each child keeps its own schedule at its share of the rate, so that all finish together.
+        let share = rate * share(common.requests) as f64 / common.requests.max(1) as f64;
+        argv.push("--rate".into());
+        argv.push(share.max(crate::schedule::MIN_RATE).to_string());
+    }
     if common.json {
         argv.push("--json".into());
     }

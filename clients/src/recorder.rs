@@ -12,10 +12,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::export::human;
+use crate::histogram;
 use crate::report::{ConnectTime, Failures, Latency};
-
-/// Significant decimal digits kept by the latency histograms (0.1 % resolution).
-const HISTOGRAM_SIGFIG: u8 = 3;
 
 /// Why a request did not succeed; the kinds of the report's `failures` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +26,9 @@ pub enum FailureKind {
     Status,
     /// Anything else (reset, malformed or truncated response).
     Other,
+    /// Open loop (`--rate`): never sent, because no connection came free within `--timeout` of the request's
+    /// intended send time ([`crate::schedule`]).
+    Unsent,
 }
 
 impl FailureKind {
@@ -37,6 +38,7 @@ impl FailureKind {
             FailureKind::Timeout => "timeout",
             FailureKind::Status => "status",
             FailureKind::Other => "other",
+            FailureKind::Unsent => "unsent",
         }
     }
 }
@@ -88,6 +90,8 @@ pub struct Recorder {
     succeeded: u64,
     /// Failed requests, by kind.
     failures: Failures,
+    /// Open loop: requests sent more than [`crate::schedule::LATE_AFTER`] after their intended time.
+    late: u64,
     /// The first failure's reason, kept for the one-line message printed when everything failed.
     first_failure: Option<String>,
     /// Human mode: print a line per response as it arrives. This takes the stdout lock, which is why `--json`
@@ -99,9 +103,10 @@ impl Recorder {
     /// A recorder that prints a line per response when `echo` is set.
     pub fn new(echo: bool) -> Recorder {
         Recorder {
-            latency_us: Histogram::new(HISTOGRAM_SIGFIG).expect("3 significant figures is a valid histogram"),
-            connect_us: Histogram::new(HISTOGRAM_SIGFIG).expect("3 significant figures is a valid histogram"),
+            latency_us: histogram::new(),
+            connect_us: histogram::new(),
             succeeded: 0,
+            late: 0,
             failures: Failures::default(),
             first_failure: None,
             echo,
@@ -127,6 +132,7 @@ impl Recorder {
                     FailureKind::Timeout => self.failures.timeout += 1,
                     FailureKind::Status => self.failures.status += 1,
                     FailureKind::Other => self.failures.other += 1,
+                    FailureKind::Unsent => self.failures.unsent += 1,
                 }
                 if self.first_failure.is_none() {
                     self.first_failure = Some(format!("{}: {}", kind.name(), reason));
@@ -158,9 +164,15 @@ impl Recorder {
         })
     }
 
+    /// Open loop: notes that a request left more than [`crate::schedule::LATE_AFTER`] after its intended time.
+    pub fn note_late(&mut self) {
+        self.late += 1;
+    }
+
     /// Folds another worker's tally into this one (after the clock has stopped).
     pub fn merge(&mut self, other: &Recorder) {
         self.succeeded += other.succeeded;
+        self.late += other.late;
         self.failures.add(&other.failures);
         if self.first_failure.is_none() {
             self.first_failure.clone_from(&other.first_failure);
@@ -191,27 +203,26 @@ impl Recorder {
         self.first_failure.as_deref()
     }
 
+    /// Open loop: requests sent late.
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
     /// The latency summary of succeeded requests; all zeros when none succeeded.
     pub fn latency(&self) -> Latency {
-        let h = &self.latency_us;
-        if h.is_empty() {
-            return Latency::default();
-        }
-        Latency {
-            min: h.min(),
-            mean: h.mean(),
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-        }
+        histogram::summary(&self.latency_us)
+    }
+
+    /// The latency histogram of succeeded requests (microseconds), for the report's serialized copy.
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.latency_us
     }
 
     /// A serializable copy, for sending from a child process to its parent.
     pub fn snapshot(&self) -> RecorderSnapshot {
         RecorderSnapshot {
             succeeded: self.succeeded,
+            late: self.late,
             failures: self.failures,
             first_failure: self.first_failure.clone(),
             latency_us_buckets: self
@@ -231,6 +242,7 @@ impl Recorder {
     pub fn from_snapshot(snapshot: &RecorderSnapshot) -> Recorder {
         let mut recorder = Recorder::new(false);
         recorder.succeeded = snapshot.succeeded;
+        recorder.late = snapshot.late;
         recorder.failures = snapshot.failures;
         recorder.first_failure.clone_from(&snapshot.first_failure);
         for &(value, count) in &snapshot.latency_us_buckets {
@@ -248,6 +260,8 @@ impl Recorder {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecorderSnapshot {
     pub succeeded: u64,
+    #[serde(default)]
+    pub late: u64,
     pub failures: Failures,
     pub first_failure: Option<String>,
     pub latency_us_buckets: Vec<(u64, u64)>,

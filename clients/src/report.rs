@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::histogram;
 use crate::recorder::Recorder;
+use crate::schedule::LATE_AFTER;
 
 /// Bumped whenever a field changes meaning or disappears (adding a field does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -45,8 +47,15 @@ pub struct ClientReport {
     pub wall_s: f64,
     /// `succeeded / wall_s`.
     pub throughput_rps: f64,
-    /// Latency of succeeded requests, in microseconds.
+    /// Latency of succeeded requests, in microseconds. Open loop: from each request's intended send time.
     pub latency_us: Latency,
+    /// The histogram behind `latency_us`: HdrHistogram V2 deflate encoding, base64 ([`crate::histogram`]), so
+    /// that reports can be merged exactly ([`crate::merge`]). Absent from documents written before it was added.
+    #[serde(default)]
+    pub latency_histogram_us: Option<String>,
+    /// Open-loop load (`--rate`): the schedule and how well it was kept; `null` for closed-loop runs.
+    #[serde(default)]
+    pub open_loop: Option<OpenLoop>,
     /// What the client itself cost the machine.
     pub cost: Cost,
     /// The first failure's reason, for error messages (`null` when nothing failed).
@@ -74,6 +83,18 @@ pub struct ConnectTime {
     pub max: u64,
 }
 
+/// How an open-loop run (`--rate`) kept its schedule ([`crate::schedule`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenLoop {
+    /// Offered rate: requests per second, over every process.
+    pub rate_rps: f64,
+    /// Requests sent more than `late_after_us` after their intended time: every connection (`-c`) was busy
+    /// when they were due. Their latency includes that wait. (Given-up requests are `failures.unsent`.)
+    pub late: u64,
+    /// The lateness threshold, in microseconds.
+    pub late_after_us: u64,
+}
+
 /// Failed requests, by why they failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failures {
@@ -85,11 +106,15 @@ pub struct Failures {
     pub status: u64,
     /// Anything else: a reset mid-response, a malformed response, a truncated body.
     pub other: u64,
+    /// Open loop only: requests given up unsent, because every connection stayed busy until `--timeout` after
+    /// their intended send time. Absent from documents written before it was added.
+    #[serde(default)]
+    pub unsent: u64,
 }
 
 impl Failures {
     pub fn total(&self) -> u64 {
-        self.connect + self.timeout + self.status + self.other
+        self.connect + self.timeout + self.status + self.other + self.unsent
     }
 
     pub fn add(&mut self, other: &Failures) {
@@ -97,6 +122,7 @@ impl Failures {
         self.timeout += other.timeout;
         self.status += other.status;
         self.other += other.other;
+        self.unsent += other.unsent;
     }
 }
 
@@ -171,6 +197,8 @@ pub struct RunMeta {
     pub concurrency: u64,
     pub processes: u64,
     pub keep_alive: bool,
+    /// `--rate`: open-loop load at this many requests per second in total; `None` for closed loop.
+    pub rate: Option<f64>,
 }
 
 impl ClientReport {
@@ -194,6 +222,12 @@ impl ClientReport {
             wall_s,
             throughput_rps: if wall_s > 0.0 { succeeded as f64 / wall_s } else { 0.0 },
             latency_us: recorder.latency(),
+            latency_histogram_us: Some(histogram::encode(recorder.histogram())),
+            open_loop: meta.rate.map(|rate_rps| OpenLoop {
+                rate_rps,
+                late: recorder.late(),
+                late_after_us: LATE_AFTER.as_micros() as u64,
+            }),
             cost,
             first_failure: recorder.first_failure().map(str::to_string),
             connect_us: recorder.connect_time(),
@@ -209,13 +243,14 @@ impl ClientReport {
     pub fn all_failed_reason(&self) -> String {
         let f = &self.failures;
         format!(
-            "all {} requests to {} failed (connect {}, timeout {}, status {}, other {}); first: {}",
+            "all {} requests to {} failed (connect {}, timeout {}, status {}, other {}, unsent {}); first: {}",
             self.requests,
             describe_urls(if self.urls.is_empty() { std::slice::from_ref(&self.url) } else { &self.urls }),
             f.connect,
             f.timeout,
             f.status,
             f.other,
+            f.unsent,
             self.first_failure.as_deref().unwrap_or("unknown")
         )
     }
@@ -246,6 +281,7 @@ mod tests {
             concurrency: 1,
             processes: 1,
             keep_alive: true,
+            rate: None,
         };
         let report = ClientReport::new(&meta, &Recorder::new(false), 0.5, Cost::default());
         assert_eq!((report.url.as_str(), report.urls.len()), ("http://h:1/a", 2));

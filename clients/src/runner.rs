@@ -14,18 +14,23 @@
 //! Slots take request numbers from one atomic counter per phase. With several `--url`s the number also picks
 //! the URL ([`crate::cli::url_index`]): consecutive numbers go to consecutive URLs, so each URL gets its exact
 //! share whichever slot happens to take the number, and the slots in flight together are spread over the URLs.
+//!
+//! Open loop (`--rate`, [`crate::schedule`]): the number also fixes when the request is due. A slot that takes a
+//! number early sleeps on a timer until then (yielding to the others); one that takes it late — every slot was
+//! busy when it fell due — sends at once, and the latency counts from when it was due.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Barrier;
+use std::sync::{Barrier, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use smol::{LocalExecutor, Timer};
 
 use crate::cli::url_index;
-use crate::recorder::{Outcome, Recorder};
+use crate::recorder::{FailureKind, Outcome, Recorder};
+use crate::schedule::{Departure, Schedule};
 
 /// One request in flight at a time: an HTTP engine's per-slot state (a connection, buffers, a client handle).
 pub trait Slot {
@@ -59,6 +64,8 @@ pub struct Plan {
     pub echo: bool,
     /// Number of this process's first request, for the printed lines (non-zero in `--processes` children).
     pub first_index: u64,
+    /// Open loop: this process's requests per second (`None`: closed loop).
+    pub rate: Option<f64>,
 }
 
 /// The measured phase's result.
@@ -80,25 +87,30 @@ where
     let next = AtomicU64::new(0);
     let warmed_up = Barrier::new(threads + 1);
     let go = Barrier::new(threads + 1);
+    // The measured phase's start, set before `go` is released: the origin of the open-loop schedule.
+    let start = OnceLock::new();
 
     thread::scope(|scope| {
         let executors: Vec<_> = (0..threads)
             .map(|t| {
                 // Round-robin: thread t gets slots t, t + T, t + 2T, …
                 let slots_here = plan.concurrency / threads + usize::from(t < plan.concurrency % threads);
-                let (make_slot, warmup_next, next, warmed_up, go) = (&make_slot, &warmup_next, &next, &warmed_up, &go);
+                let (make_slot, warmup_next, next, warmed_up, go, start) =
+                    (&make_slot, &warmup_next, &next, &warmed_up, &go, &start);
                 thread::Builder::new()
                     .name(format!("executor-{t}"))
                     .spawn_scoped(scope, move || {
                         let slots: Vec<S> = (0..slots_here).map(|_| make_slot()).collect();
                         let warm = RefCell::new(Recorder::new(false));
-                        let slots = run_phase(slots, warmup_next, plan, plan.warmup, &warm, 0);
+                        let slots = run_phase(slots, warmup_next, plan, plan.warmup, &warm, 0, None);
                         // Blocks until every executor thread has finished its warm-up…
                         warmed_up.wait();
                         // …and until the coordinator has started the clock.
                         go.wait();
                         let recorder = RefCell::new(Recorder::new(plan.echo));
-                        let slots = run_phase(slots, next, plan, plan.requests, &recorder, plan.first_index);
+                        let started = *start.get().expect("the coordinator sets the start before go");
+                        let schedule = plan.rate.map(|rate| Schedule::new(started, rate));
+                        let slots = run_phase(slots, next, plan, plan.requests, &recorder, plan.first_index, schedule);
                         drop(slots);
                         recorder.into_inner()
                     })
@@ -107,7 +119,7 @@ where
             .collect();
         warmed_up.wait();
         before_measure();
-        let started = Instant::now();
+        let started = *start.get_or_init(Instant::now);
         go.wait();
         let recorders: Vec<Recorder> =
             executors.into_iter().map(|e| e.join().expect("executor thread panicked")).collect();
@@ -117,8 +129,8 @@ where
 }
 
 /// Runs one phase on this thread: a fresh executor, one task per slot, until `next` reaches `limit`.
-/// `first_index` is the run-wide number of this process's first request of the phase.
-/// Returns the slots so that the next phase reuses their connections.
+/// `first_index` is the run-wide number of this process's first request of the phase; `schedule` makes the
+/// phase open-loop. Returns the slots so that the next phase reuses their connections.
 fn run_phase<S: Slot>(
     slots: Vec<S>,
     next: &AtomicU64,
@@ -126,6 +138,7 @@ fn run_phase<S: Slot>(
     limit: u64,
     recorder: &RefCell<Recorder>,
     first_index: u64,
+    schedule: Option<Schedule>,
 ) -> Vec<S> {
     if limit == 0 {
         return slots;
@@ -133,7 +146,7 @@ fn run_phase<S: Slot>(
     let executor = LocalExecutor::new();
     let tasks: Vec<_> = slots
         .into_iter()
-        .map(|slot| executor.spawn(drive(slot, next, limit, plan.urls, plan.timeout, recorder, first_index)))
+        .map(|slot| executor.spawn(drive(slot, next, limit, plan, recorder, first_index, schedule)))
         .collect();
     // Blocks this thread in the executor (and, when no task can run, in the reactor) until every slot is done.
     smol::block_on(executor.run(async {
@@ -145,16 +158,18 @@ fn run_phase<S: Slot>(
     }))
 }
 
-/// One slot's loop: take a request number, send to the URL it picks, record; until the numbers run out.
+/// One slot's loop: take a request number, (open loop) wait until it is due, send to the URL it picks, record;
+/// until the numbers run out.
 async fn drive<S: Slot>(
     mut slot: S,
     next: &AtomicU64,
     limit: u64,
-    urls: usize,
-    timeout: Duration,
+    plan: &Plan,
     recorder: &RefCell<Recorder>,
     first_index: u64,
+    schedule: Option<Schedule>,
 ) -> S {
+    let (urls, timeout) = (plan.urls, plan.timeout);
     // One timer per slot, re-armed lazily. Registering a timer with the reactor wakes the thread blocked in
     // it (an eventfd write and an extra round of epoll), which a timer per request would pay every time.
     // Instead the timer stays armed for an earlier request's deadline; when it fires, the current request's
@@ -167,6 +182,24 @@ async fn drive<S: Slot>(
         }
         let number = first_index + index;
         let url = url_index(number, urls);
+        // Latency counts from here: the intended send time in open loop, now in closed loop.
+        let origin = match schedule {
+            None => Instant::now(),
+            Some(schedule) => match due(&schedule, index, timeout).await {
+                Some((intended, late)) => {
+                    if late {
+                        recorder.borrow_mut().note_late();
+                    }
+                    intended
+                }
+                None => {
+                    let unsent =
+                        Outcome::failure(FailureKind::Unsent, format!("no free connection within {timeout:?}"));
+                    recorder.borrow_mut().record(number, unsent, Duration::ZERO);
+                    continue;
+                }
+            },
+        };
         let sent = Instant::now();
         let deadline = sent + timeout;
         if !deadline_timer.will_fire() {
@@ -183,9 +216,24 @@ async fn drive<S: Slot>(
             };
         // The borrow lasts for this call only, never across an `.await`.
         let mut recorder = recorder.borrow_mut();
-        recorder.record(number, outcome, sent.elapsed());
+        recorder.record(number, outcome, origin.elapsed());
         if let Some(took) = slot.take_connect_time() {
             recorder.record_connect(took);
+        }
+    }
+}
+
+/// Open loop: waits until request `index` is due and returns its intended send time and whether it leaves late;
+/// `None` when it is `timeout` overdue and must be given up.
+async fn due(schedule: &Schedule, index: u64, timeout: Duration) -> Option<(Instant, bool)> {
+    loop {
+        match schedule.departure(index, Instant::now(), timeout) {
+            // Yields to the other slots of this thread until the request is due.
+            Departure::Early { intended } => {
+                Timer::at(intended).await;
+            }
+            Departure::Now { intended, late } => return Some((intended, late)),
+            Departure::GiveUp => return None,
         }
     }
 }

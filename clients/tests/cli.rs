@@ -16,6 +16,9 @@ fn bad_arguments_exit_2_with_one_line() {
         (&["--timeout", "0"], "more than 0"),
         (&["--timeout", "soon"], "seconds"),
         (&["--keep-alive", "maybe"], "on, off"),
+        (&["--rate", "0"], "at least"),
+        (&["--rate", "fast"], "requests per second"),
+        (&["--rate", "1e12"], "at most"),
         (&["--no-such-flag"], "--no-such-flag"),
     ];
     for client in ["blocking-client", "pool-client", "async-client"] {

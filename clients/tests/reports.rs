@@ -124,11 +124,13 @@ fn report_has_every_schema_field() {
         "wall_s",
         "throughput_rps",
         "latency_us",
+        "latency_histogram_us",
+        "open_loop",
         "cost",
     ] {
         assert!(json.get(key).is_some(), "missing {key} in {json}");
     }
-    for key in ["connect", "timeout", "status", "other"] {
+    for key in ["connect", "timeout", "status", "other", "unsent"] {
         assert!(json["failures"][key].is_u64(), "failures.{key} in {json}");
     }
     for key in ["min", "p50", "p90", "p99", "p999", "max"] {
@@ -142,6 +144,8 @@ fn report_has_every_schema_field() {
         assert!(json["cost"][key].is_f64(), "cost.{key} in {json}");
     }
     assert_eq!(json["engine"], "surf");
+    assert!(json["latency_histogram_us"].as_str().is_some_and(|h| h.starts_with("HISTF")), "{json}");
+    assert!(json["open_loop"].is_null(), "{json}");
 }
 
 /// Every request fails the same way: the JSON counts them all as `kind`, and the client exits 1 with one line.

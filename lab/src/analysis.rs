@@ -178,6 +178,28 @@ pub fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     Some((slope, r2))
 }
 
+/// `KernelStack` and `Slab` KiB per in-flight connection: slopes of the kernel growth of the cells behind
+/// `points` (the fit's levels); `None` when one of them has no kernel figures.
+fn kernel_per_connection(run: &Run, server: &str, client: &str, points: &[(u64, u64, u64)]) -> Option<(f64, f64)> {
+    let mut stack = Vec::new();
+    let mut slab = Vec::new();
+    for &(level, _, _) in points {
+        let cell = run.cells.iter().find(|c| {
+            c.server == server
+                && c.client == client
+                && c.workload == "io"
+                && c.is_ok()
+                && c.failed == 0
+                && c.requests == c.concurrency
+                && c.concurrency == level
+        })?;
+        let growth = cell.server_cost.as_ref()?.kernel_growth?;
+        stack.push((level as f64, growth.kernel_stack_kib as f64));
+        slab.push((level as f64, growth.slab_kib as f64));
+    }
+    Some((linear_fit(&stack)?.0, linear_fit(&slab)?.0))
+}
+
 /// RSS and threads per in-flight connection, per server × concurrent client, over the io sweep.
 pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
     let mut out = Vec::new();
@@ -210,6 +232,7 @@ pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
             let (Some((rss_slope, rss_r2)), Some((thread_slope, _))) = (linear_fit(&rss), linear_fit(&threads)) else {
                 continue;
             };
+            let kernel = kernel_per_connection(run, &server, &client, &points);
             out.push(ConnectionCost {
                 server: server.clone(),
                 client,
@@ -218,6 +241,10 @@ pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
                 rss_kib_per_connection: rss_slope,
                 threads_per_connection: thread_slope,
                 rss_r2,
+                kernel_stack_kib_per_connection: kernel.map(|k| k.0),
+                slab_kib_per_connection: kernel.map(|k| k.1),
+                kernel_kib_per_connection: kernel.map(|k| k.0 + k.1),
+                total_kib_per_connection: kernel.map(|k| k.0 + k.1 + rss_slope),
             });
         }
     }

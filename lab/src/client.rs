@@ -73,12 +73,29 @@ pub struct ClientReport {
     pub latency_us: ReportLatency,
     #[serde(default)]
     pub cost: Option<ReportedCost>,
-    /// The first failure's reason (`null` when nothing failed).
+    /// Open-loop runs (`--rate`): the offered rate and how many requests went out late; absent for closed-loop
+    /// runs and from clients that predate it.
+    #[serde(default)]
+    pub open_loop: Option<OpenLoop>,
+    /// The first failure's reason, for error messages; absent when nothing failed.
     #[serde(default)]
     pub first_failure: Option<String>,
     /// Connection setup times of the measured phase (µs); `null` or absent when the engine cannot time them.
     #[serde(default)]
     pub connect_us: Option<ConnectTime>,
+}
+
+/// How an open-loop client run kept its schedule (clients/SCHEMA.md, `open_loop`).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct OpenLoop {
+    /// The offered rate, requests per second.
+    #[serde(default)]
+    pub rate_rps: f64,
+    /// Requests sent more than `late_after_us` after their intended time (every connection was busy).
+    #[serde(default)]
+    pub late: u64,
+    #[serde(default)]
+    pub late_after_us: u64,
 }
 
 /// Connection setup, from the start of `connect()` to the established connection, in microseconds
@@ -158,12 +175,17 @@ impl ClientReport {
     /// One line: "all 10 requests failed (connect 10)".
     pub fn failure_summary(&self) -> String {
         let f = self.failures;
-        let kinds: Vec<String> =
-            [("connect", f.connect), ("timeout", f.timeout), ("status", f.status), ("other", f.other)]
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
+        let kinds: Vec<String> = [
+            ("connect", f.connect),
+            ("timeout", f.timeout),
+            ("status", f.status),
+            ("other", f.other),
+            ("unsent", f.unsent),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
         format!(
             "{} of {} requests failed ({})",
             self.failed,
@@ -189,6 +211,21 @@ mod tests {
         assert_eq!(r.latency_us.to_latency().p99, 1003.0);
         assert_eq!(r.cost.unwrap().peak_threads, Some(3));
         assert_eq!(r.failure_summary(), "1 of 10 requests failed (connect 1)");
+        assert!(r.open_loop.is_none() && r.first_failure.is_none());
+    }
+
+    #[test]
+    fn parses_the_open_loop_fields() {
+        // As clients/SCHEMA.md documents them: `open_loop`, `failures.unsent` (counted in `failed`),
+        // `first_failure`.
+        let json = r#"{"wall_s":1.0,"requests":10,"succeeded":7,"failed":3,
+            "failures":{"connect":0,"timeout":1,"status":0,"other":0,"unsent":2},
+            "open_loop":{"rate_rps":100.0,"late":4,"late_after_us":1000},"first_failure":"timed out"}"#;
+        let r = ClientReport::parse(&json.replace('\n', "")).unwrap();
+        let open = r.open_loop.expect("open_loop");
+        assert_eq!((open.rate_rps, open.late, r.failures.unsent), (100.0, 4, 2));
+        assert_eq!(r.first_failure.as_deref(), Some("timed out"));
+        assert_eq!(r.failure_summary(), "3 of 10 requests failed (timeout 1, unsent 2)");
     }
 
     #[test]

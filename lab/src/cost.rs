@@ -9,6 +9,7 @@
 //! switches only the main thread), and thread-per-request servers' threads are gone by the end of a cell. The
 //! exact totals come from wait4's rusage when the server is reaped (see `process::reaping`).
 
+use crate::kernel_memory::KernelMemory;
 use harness::proc::ProcSample;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
@@ -54,6 +55,11 @@ pub struct Peaks {
     pub peak_threads: u64,
     pub peak_processes: u64,
     pub samples: u64,
+    /// The machine's kernel memory (`KernelStack`, `Slab`) at the first sample, and at the last sample where
+    /// the server's RSS and threads were both at their peak so far (see [`crate::kernel_memory`]). An instant's
+    /// reading rather than the machine's own peak, so that other processes' passing spikes are not picked out.
+    pub start_kernel: Option<KernelMemory>,
+    pub kernel_at_peak: Option<KernelMemory>,
 }
 
 /// A thread sampling one process tree until [`Sampler::finish`].
@@ -80,10 +86,18 @@ impl Sampler {
                             peaks.start_rss_kib = s.rss_kib;
                         }
                         peaks.samples += 1;
+                        // The server at (or still at) its largest: every connection of the cell is in.
+                        let at_peak = s.rss_kib >= peaks.peak_rss_kib && s.threads >= peaks.peak_threads;
                         peaks.peak_rss_kib = peaks.peak_rss_kib.max(s.rss_kib);
                         peaks.hwm_kib = peaks.hwm_kib.max(s.hwm_kib);
                         peaks.peak_threads = peaks.peak_threads.max(s.threads);
                         peaks.peak_processes = peaks.peak_processes.max(s.processes);
+                        if let Some(kernel) = KernelMemory::read() {
+                            peaks.start_kernel.get_or_insert(kernel);
+                            if at_peak {
+                                peaks.kernel_at_peak = Some(kernel);
+                            }
+                        }
                     }
                 };
                 loop {

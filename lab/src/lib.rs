@@ -10,14 +10,17 @@
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
 //! - [`kernel`], [`stopped`]: the kernel's TCP counters and accept queues, and the cause of a missed cell named from them;
-//! - [`model`], [`analysis`], [`narrative`]: the prediction, the original experiment, sentences from numbers;
+//! - [`model`], [`predict`], [`analysis`], [`narrative`]: the predictions (waits; throughput from measured
+//!   inputs), the original experiment, sentences from numbers;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
+//! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs.
 
 pub mod analysis;
 pub mod bench;
 pub mod binaries;
+pub mod capacity;
 pub mod client;
 pub mod compare;
 pub mod cost;
@@ -26,11 +29,13 @@ pub mod export;
 pub mod format;
 pub mod http;
 pub mod kernel;
+pub mod kernel_memory;
 pub mod limits;
 pub mod matrix;
 pub mod model;
 pub mod narrative;
 pub mod plan;
+pub mod predict;
 pub mod process;
 pub mod progress;
 pub mod results;

@@ -56,6 +56,9 @@ enum Command {
     /// The performance benchmark: clients vs wrk/oha, servers vs nginx, reach at 10,000 connections, cost per
     /// connection, the lab's own overhead; writes results/bench-<run-id>.{json,md}.
     Bench(Box<lab::bench::BenchArgs>),
+    /// Capacity: the highest open-loop request rate each server holds per workload with p99 under a target; writes
+    /// results/capacity-<run-id>.{json,md,svg}.
+    Capacity(Box<lab::capacity::CapacityArgs>),
     /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
     Compare {
         a: PathBuf,
@@ -220,31 +223,7 @@ fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Resu
 }
 
 fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>> {
-    let mut servers = match args.servers.as_deref() {
-        None => defaults,
-        Some("none") | Some("") => vec![],
-        Some(list) => parse_list(list, |s| {
-            if BUILTIN_SERVERS.contains(&s) {
-                Ok(ServerSpec::Builtin(s.to_string()))
-            } else {
-                Err(format!(
-                    "unknown server {s:?} (known: {}; add others with --server NAME='COMMAND')",
-                    BUILTIN_SERVERS.join(", ")
-                ))
-            }
-        })?,
-    };
-    for spec in &args.foreign {
-        let foreign = ServerSpec::parse_foreign(spec).map_err(usage)?;
-        if servers.iter().any(|s| s.name() == foreign.name()) {
-            return Err(usage(format!("two servers are named {}", foreign.name())));
-        }
-        servers.push(foreign);
-    }
-    if servers.is_empty() {
-        return Err(usage("no server to run (--servers none and no --server)"));
-    }
-    Ok(servers)
+    lab::plan::server_specs(args.servers.as_deref(), &args.foreign, defaults).map_err(usage)
 }
 
 fn all_builtin_servers() -> Vec<ServerSpec> {
@@ -504,6 +483,7 @@ fn main() -> ExitCode {
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),
+        Command::Capacity(args) => lab::capacity::command(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -75,6 +75,7 @@ pub(crate) fn finish_run(
         soak,
     };
     run.interrupted = outcome.interrupted;
+    crate::predict::fill(&mut run);
     run.analysis = analysis::analyse(&run);
     run.analysis.narrative = narrative::sentences(&run);
     let total = session.elapsed().as_secs_f64();

@@ -16,7 +16,9 @@ pub const BUILTIN_SERVERS: [&str; 6] =
 pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
 
 /// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// In JSON, its name (`io`, `cpu`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Workload {
     /// `/say/hello?ms=D`: waiting, not working. Where async should shine.
     Io,
@@ -525,6 +527,45 @@ pub fn cell_id(server: &str, client: &str, workload: &str, concurrency: u64, req
 }
 
 /// Parses `1,10,100` into a sorted, deduplicated list of positive numbers.
+/// The servers of a command line: `--servers LIST` (the lab's, comma-separated, or `none`; absent = `defaults`)
+/// plus each `--server NAME='COMMAND'`. An unknown or repeated name, or no server at all, is the user's error.
+pub fn server_specs(
+    list: Option<&str>,
+    foreign: &[String],
+    defaults: Vec<ServerSpec>,
+) -> Result<Vec<ServerSpec>, String> {
+    let mut servers = match list {
+        None => defaults,
+        Some("none") | Some("") => vec![],
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if BUILTIN_SERVERS.contains(&s) {
+                    Ok(ServerSpec::Builtin(s.to_string()))
+                } else {
+                    Err(format!(
+                        "unknown server {s:?} (known: {}; add others with --server NAME='COMMAND')",
+                        BUILTIN_SERVERS.join(", ")
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    for spec in foreign {
+        let foreign = ServerSpec::parse_foreign(spec)?;
+        if servers.iter().any(|s| s.name() == foreign.name()) {
+            return Err(format!("two servers are named {}", foreign.name()));
+        }
+        servers.push(foreign);
+    }
+    if servers.is_empty() {
+        return Err("no server to run (--servers none and no --server)".into());
+    }
+    Ok(servers)
+}
+
 pub fn parse_number_list(s: &str) -> Result<Vec<u64>, String> {
     let mut values = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {

@@ -361,6 +361,14 @@ pub struct Failures {
     pub timeout: u64,
     pub status: u64,
     pub other: u64,
+    /// Open-loop client runs only (`lab capacity`): requests given up unsent because every connection stayed
+    /// busy past `--timeout` after their intended send time. Absent (0) from closed-loop runs and older JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsent: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The server's cost during a cell: a fresh server process per repetition, so these are the cell's alone.
@@ -382,6 +390,12 @@ pub struct ServerCost {
     pub nonvoluntary_ctxt: u64,
     /// How many /proc samples were taken.
     pub samples: u64,
+    /// Growth of the machine's kernel memory (`KernelStack`, `Slab` of /proc/meminfo) from the first sample to
+    /// the server's peak (its largest RSS and thread count) during the cell: kernel stacks of the server's
+    /// threads, sockets of both ends, and anything else
+    /// the machine did meanwhile. Absent from runs made before it was added.
+    #[serde(default)]
+    pub kernel_growth: Option<crate::kernel_memory::KernelMemory>,
 }
 
 /// The client's cost: from wait4's rusage of the client process, plus what the client reported of itself.
@@ -456,6 +470,17 @@ pub struct ConnectionCost {
     pub threads_per_connection: f64,
     /// Goodness of the RSS fit (1.0 = a straight line).
     pub rss_r2: f64,
+    /// Kernel memory per in-flight connection (slopes of the cells' `kernel_growth`): `KernelStack` (threads),
+    /// `Slab` (sockets, task structures; both ends of the connection), their sum, and the sum with
+    /// `rss_kib_per_connection`. Absent when a cell had no kernel figures (or from older runs).
+    #[serde(default)]
+    pub kernel_stack_kib_per_connection: Option<f64>,
+    #[serde(default)]
+    pub slab_kib_per_connection: Option<f64>,
+    #[serde(default)]
+    pub kernel_kib_per_connection: Option<f64>,
+    #[serde(default)]
+    pub total_kib_per_connection: Option<f64>,
 }
 
 /// How much of the run's wall time went to measured cells; the rest is the lab's own overhead.

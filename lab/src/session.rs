@@ -1,6 +1,6 @@
 //! One run of any command, from start to finish: what every command that measures shares.
 //!
-//! A command (matrix, soak, bench, slowloris) is a plan plus an exporter; the session is everything else, in
+//! A command (matrix, soak, bench, slowloris, capacity) is a plan plus an exporter; the session is everything else, in
 //! this order: raise the file-descriptor limit and read the others, catch Ctrl-C, find or build the binaries
 //! (announced, and said when they are not a release build), capture the machine, pick a run id no file in the
 //! output directory has, make a scratch directory (removed when the session ends), and at the end stamp the
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunHeader {
     pub schema_version: u32,
-    /// What wrote the document: `matrix`, `soak`, `bench` or `slowloris` (absent from matrix runs written
+    /// What wrote the document: `matrix`, `soak`, `bench`, `slowloris` or `capacity` (absent from matrix runs written
     /// before it was added).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
@@ -77,7 +77,7 @@ pub fn unique_run_id(out: &Path, file_prefix: &str, stamp: &str, commit: &str) -
 
 /// A run in progress.
 pub struct Session {
-    /// `matrix`, `soak`, `bench`, `slowloris`: the header's `kind`.
+    /// `matrix`, `soak`, `bench`, `slowloris`, `capacity`: the header's `kind`.
     pub kind: &'static str,
     /// What the files' names start with: none for matrix and soak runs (`RUN-ID.json`, `latest.md`), `bench-` or
     /// `slowloris-` for the others (`bench-RUN-ID.json`, `bench-latest.md`).

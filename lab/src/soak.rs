@@ -307,6 +307,7 @@ pub fn summarize(s: &mut SoakServer) {
         timeout: a.timeout + m.failures.timeout,
         status: a.status + m.failures.status,
         other: a.other + m.failures.other,
+        unsent: a.unsent + m.failures.unsent,
     });
     s.peak_threads = s.minutes.iter().map(|m| m.peak_threads).max().unwrap_or(0);
     s.peak_rss_kib = s.minutes.iter().map(|m| m.peak_rss_kib).max().unwrap_or(0);

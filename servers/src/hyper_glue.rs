@@ -15,7 +15,7 @@ use crate::launch::{Drain, Served};
 use crate::workload::{Plan, Reply, Workload};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, SERVER};
+use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, SERVER, TRANSFER_ENCODING};
 use hyper::rt::{Read, Write};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -156,6 +156,19 @@ async fn respond<R: Runtime>(
     let _in_flight = workload.start_request();
     let method = request.method().as_str();
     let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    // No server here accepts an upgrade: close after answering, so that bytes a client (or a proxy that took the
+    // upgrade for granted) sends after the request are never read as requests. The thread servers do the same.
+    let upgrade = request
+        .headers()
+        .get_all(CONNECTION)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("upgrade"))));
+    if let Some(reason) = refused(request.headers()) {
+        let mut response = Response::new(Full::new(Bytes::from_static(reason.as_bytes())));
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
     let reply = match workload.plan(method, target) {
         Plan::Sleep { wait, reply } => {
             // The task yields here; the executor thread goes on with other connections until the timer fires.
@@ -172,7 +185,27 @@ async fn respond<R: Runtime>(
         other => workload.run_blocking(other),
     };
     log.record(started, reply.status, method, target, Some(peer));
-    to_response(reply, workload.info.server)
+    let mut response = to_response(reply, workload.info.server);
+    if upgrade {
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// What hyper lets through and the thread servers' tiny_http rejects (400, close): more than one Host
+/// (RFC 9112 §3.2), and `chunked` applied twice (RFC 9112 §6.1), which hyper decodes as once — a front end
+/// that frames it otherwise would see another request in the body.
+fn refused(headers: &HeaderMap) -> Option<&'static str> {
+    if headers.get_all(HOST).iter().nth(1).is_some() {
+        return Some("more than one Host header");
+    }
+    let chunked = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .filter(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+        .count();
+    (chunked > 1).then_some("chunked applied more than once")
 }
 
 fn to_response(reply: Reply, server: &'static str) -> Response<Full<Bytes>> {

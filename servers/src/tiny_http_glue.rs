@@ -1,26 +1,57 @@
 //! The workload on tiny_http, for the two thread servers: one blocking call that answers one request.
 //!
-//! tiny_http reads requests on its own internal threads and hands them out through `Server::recv()`; what a
-//! thread server decides is only *which thread* runs [`answer`]. `answer` blocks that thread for as long as the
-//! request takes: a 3 s `/say/hello` holds a whole OS thread for 3 s. That is the thread model.
+//! Two ways in. [`server`]: tiny_http accepts, reads every connection on a thread of its own and hands requests
+//! out through `Server::recv()` (thread-server). [`serve_connection`]: the server accepts and runs a whole
+//! connection on a thread of its choosing (pool-server's workers). Either way [`answer`] blocks its thread for
+//! as long as the request takes: a 3 s `/say/hello` holds a whole OS thread for 3 s. That is the thread model.
 
 use crate::access_log::AccessLog;
 use crate::launch::Served;
 use crate::workload::{Reply, Workload};
 use std::io;
+use std::net::TcpStream;
 use std::time::Instant;
-use tiny_http::{ConnectionLimits, Header, Request, Response, Server, StatusCode};
+use tiny_http::{ConnectionLimits, ConnectionRequests, Header, Request, Response, Server, StatusCode};
 
 /// Wraps the already-listening socket (with TCP_NODELAY set) in a tiny_http server with the server's limits.
 /// (tiny_http has no limits of its own; the vendored copy adds them: vendor/README.md.)
 pub fn server(served: &Served) -> io::Result<Server> {
     let listener = served.listener.try_clone()?;
-    let limits = ConnectionLimits {
+    Server::from_listener_with_limits(listener, None, limits(served)).map_err(io::Error::other)
+}
+
+/// The server's limits in tiny_http's terms.
+pub fn limits(served: &Served) -> ConnectionLimits {
+    ConnectionLimits {
         header_timeout: Some(served.limits.header_timeout),
         max_head_bytes: served.limits.max_head_bytes,
         max_connections: served.limits.max_connections,
+    }
+}
+
+/// Serves one accepted connection on the calling thread, request after request, until the client closes it,
+/// a limit does, its framing breaks, or `others_waiting()` says other connections wait for this thread when a
+/// request has been read: that response says `Connection: close` and the thread is given up. Blocks this
+/// thread the whole time, idle keep-alive gaps included: between two requests it waits in `read` for the next
+/// head, up to the header timeout.
+pub fn serve_connection(
+    stream: TcpStream,
+    limits: ConnectionLimits,
+    workload: &Workload,
+    log: AccessLog,
+    others_waiting: impl Fn() -> bool,
+) {
+    let requests = match ConnectionRequests::new(stream, limits) {
+        Ok(requests) => requests,
+        Err(error) => return crate::launch::report_accept_error(&error),
     };
-    Server::from_listener_with_limits(listener, None, limits).map_err(io::Error::other)
+    for request in requests {
+        let close = others_waiting();
+        respond(request, workload, log, close);
+        if close {
+            break;
+        }
+    }
 }
 
 /// The next request, blocking this thread until tiny_http has read one. Accept errors (out of file descriptors,
@@ -36,6 +67,11 @@ pub fn next_request(server: &Server) -> Request {
 
 /// Runs the request to completion on the calling thread and sends the response.
 pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
+    respond(request, workload, log, false);
+}
+
+/// [`answer`], with `Connection: close` on the response if `close`.
+fn respond(request: Request, workload: &Workload, log: AccessLog, close: bool) {
     let started = Instant::now();
     let _in_flight = workload.start_request();
     let target = origin_form(request.url()).into_owned();
@@ -44,7 +80,8 @@ pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
     let reply = workload.run_blocking(plan);
     let (status, method, peer) = (reply.status, request.method().to_string(), request.remote_addr().copied());
     // respond() blocks on the socket write; an error means the client went away, which is not ours to report.
-    let _ = request.respond(to_response(reply, workload.info.server));
+    let response = to_response(reply, workload.info.server);
+    let _ = request.respond(if close { response.with_connection_close() } else { response });
     log.record(started, status, &method, &target, peer);
 }
 

@@ -3,13 +3,17 @@
 //! - waiting requests overlap (thread per request, async tasks), or queue for a pool slot (pool-server);
 //! - a blocking handler stalls an async executor thread (`/block`, the anti-pattern) but not a thread server;
 //! - N concurrent database visits count exactly N, across threads and across `--processes`;
-//! - a burst of keep-alive connections is served at once (tiny_http's connection pool is known to starve it).
+//! - a burst of keep-alive connections is served at once (tiny_http's connection pool is known to starve it),
+//!   except on pool-server, whose threads stay N + 3 however many connections come, and whose idle keep-alive
+//!   connections starve later ones (the textbook pool's price, docs/model.md).
 //!
 //! Timing bounds are generous (the machine has 2 shared cores) and check shape: 0.3 s versus 0.9 s or 1.2 s.
 
 mod common;
+mod raw;
 
 use common::{concurrent_gets, concurrently, KeepAlive, Server};
+use raw::RawConnection;
 use std::collections::BTreeSet;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -30,7 +34,13 @@ tests_for!(
 );
 tests_for!(
     pool_server = "pool-server",
-    [db_visits_are_exact, db_visits_are_exact_across_processes, keep_alive_burst, pool_runs_threads_at_a_time]
+    [
+        db_visits_are_exact,
+        db_visits_are_exact_across_processes,
+        pool_runs_threads_at_a_time,
+        pool_threads_stay_bounded,
+        idle_keep_alive_starves_the_pool
+    ]
 );
 tests_for!(
     async_std_server = "async-std-server",
@@ -110,6 +120,69 @@ fn pool_runs_threads_at_a_time(name: &'static str) {
         elapsed >= Duration::from_millis(800) && elapsed < Duration::from_millis(1500),
         "{name} --threads 2: 6 concurrent ms={WAIT_MS} took {elapsed:?}; want 3 rounds, about 0.9 s"
     );
+}
+
+/// Threads pool-server runs besides its `--threads` workers: main (waits for signals to stop), the signal
+/// handler's, and the accept loop's (docs/model.md).
+const POOL_OTHER_THREADS: usize = 3;
+
+/// The bounded pool: 200 keep-alive connections, each with a request sent at once, leave pool-server
+/// --threads 4 at 4 + 3 threads (tiny_http alone runs a thread per connection), and all 200 are answered: a
+/// worker that answers while others wait says `Connection: close` and takes the next connection.
+fn pool_threads_stay_bounded(name: &'static str) {
+    const CONNECTIONS: usize = 200;
+    raw::raise_fd_limit();
+    let server = Server::start(name, &["--threads", "4"]);
+    let pid = server.process.pid();
+    // All connections first, then all requests: a worker that finds no other connection waiting keeps its
+    // connection, idle or not (docs/model.md), so requests trickling in behind idle connections would wait for
+    // the header timeout — the starvation `idle_keep_alive_starves_the_pool` shows, not what is measured here.
+    let mut connections: Vec<RawConnection> = (0..CONNECTIONS)
+        .map(|i| {
+            RawConnection::connect(server.addr(), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{name}: connection {i}: {e}"))
+        })
+        .collect();
+    for connection in &mut connections {
+        connection.send(b"GET /no/param HTTP/1.1\r\nHost: lab\r\n\r\n").expect("send");
+    }
+    let mut most_threads = 0;
+    for (i, connection) in connections.iter_mut().enumerate() {
+        let outcome = connection.next_outcome();
+        assert_eq!(outcome.status(), Some(200), "{name}: connection {i}: {outcome}");
+        most_threads = most_threads.max(raw::thread_count(pid).expect("the server's thread count"));
+    }
+    assert!(
+        most_threads <= 4 + POOL_OTHER_THREADS,
+        "{name} --threads 4 with {CONNECTIONS} keep-alive connections ran {most_threads} threads; want at most {}",
+        4 + POOL_OTHER_THREADS
+    );
+}
+
+/// Pool starvation, as the model predicts: with `--threads 2`, two idle keep-alive connections hold both
+/// workers, so a third connection's request waits until one of them is closed for idling
+/// (`--header-timeout-s 1`): about 1 s, not the few milliseconds the request takes.
+fn idle_keep_alive_starves_the_pool(name: &'static str) {
+    let server = Server::start(name, &["--threads", "2", "--header-timeout-s", "1"]);
+    let idle: Vec<KeepAlive> = (0..2)
+        .map(|i| {
+            let mut connection = KeepAlive::connect(server.addr(), Duration::from_secs(5)).expect("connect");
+            let response = connection.get("/no/param").unwrap_or_else(|e| panic!("{name}: idle {i}: {e}"));
+            assert_eq!(response.status, 200);
+            connection
+        })
+        .collect();
+    let started = Instant::now();
+    let mut third = KeepAlive::connect(server.addr(), Duration::from_secs(5)).expect("connect");
+    let response = third.get("/no/param").unwrap_or_else(|e| panic!("{name}: the third connection: {e}"));
+    let waited = started.elapsed();
+    assert_eq!(response.status, 200);
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+        "{name} --threads 2 --header-timeout-s 1: a request behind 2 idle keep-alive connections was answered \
+         after {waited:?}; the model predicts about the header timeout (1 s)"
+    );
+    drop(idle);
 }
 
 /// The anti-pattern: `/block` sleeps the executor thread itself, so with `--threads 1` four of them run one

@@ -12,6 +12,7 @@ use clients::cli::{self, CommonArgs, WithCommonArgs};
 use clients::cost::CostMeter;
 use clients::export::{self, human};
 use clients::report::{ClientReport, RunMeta};
+use clients::schedule::Schedule;
 
 const NAME: &str = "blocking-client";
 
@@ -39,17 +40,21 @@ fn main() -> ExitCode {
         concurrency: 1,
         processes: 1,
         keep_alive: common.keep_alive.is_on(),
+        rate: common.rate,
     };
     if !common.json {
         println!("{}", human::start_line(&meta));
     }
     let meter = CostMeter::start();
     let engine = UreqEngine::new(&common, 1);
-    blocking::drive(&engine, &AtomicU64::new(0), common.warmup, false);
+    blocking::drive(&engine, &AtomicU64::new(0), common.warmup, false, None);
 
     let started = Instant::now();
+    // Open loop: one connection in flight at most, so a request falls due while the previous one is answered
+    // whenever the server takes longer than 1/RATE.
+    let schedule = common.rate.map(|rate| Schedule::new(started, rate));
     // Blocks this (only) thread for every request in turn.
-    let recorder = blocking::drive(&engine, &AtomicU64::new(0), common.requests, !common.json);
+    let recorder = blocking::drive(&engine, &AtomicU64::new(0), common.requests, !common.json, schedule.as_ref());
     let wall = started.elapsed();
 
     let report = ClientReport::new(&meta, &recorder, wall.as_secs_f64(), meter.finish());

@@ -19,8 +19,9 @@ use crate::report::{describe_urls, ClientReport, RunMeta};
 /// The line printed before the first request.
 pub fn start_line(meta: &RunMeta) -> String {
     let processes = if meta.processes > 1 { format!(" × {} processes", meta.processes) } else { String::new() };
+    let rate = meta.rate.map(|rate| format!(" at {rate} req/s")).unwrap_or_default();
     format!(
-        "start {}  {} × {} ({}, {}, {} in flight{processes}, keep-alive {})",
+        "start {}  {} × {}{rate} ({}, {}, {} in flight{processes}, keep-alive {})",
         now(),
         meta.requests,
         describe_urls(&meta.urls),
@@ -66,8 +67,19 @@ impl Exporter for SummaryExporter {
         );
         if r.failed > 0 {
             text += &format!(
-                "failures: connect {}, timeout {}, status {}, other {}\n",
-                f.connect, f.timeout, f.status, f.other
+                "failures: connect {}, timeout {}, status {}, other {}{}\n",
+                f.connect,
+                f.timeout,
+                f.status,
+                f.other,
+                if f.unsent > 0 { format!(", unsent {}", f.unsent) } else { String::new() }
+            );
+        }
+        if let Some(open) = &r.open_loop {
+            text += &format!(
+                "open loop: {:.1} req/s offered, {} sent late (> {} µs after their intended time), {} unsent; \
+                 latency counts from the intended time\n",
+                open.rate_rps, open.late, open.late_after_us, f.unsent
             );
         }
         if r.succeeded > 0 {

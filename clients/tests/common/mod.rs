@@ -86,6 +86,15 @@ pub fn run_json(client: &str, args: &[&str]) -> (Run, ClientReport) {
     assert_eq!(report.client, client);
     assert_eq!(report.succeeded + report.failed, report.requests, "{report:#?}");
     assert_eq!(report.failures.total(), report.failed, "{report:#?}");
+    // The serialized histogram is the one behind the summary: same requests, same percentiles.
+    let histogram = clients::histogram::decode(report.latency_histogram_us.as_deref().expect("a histogram"))
+        .unwrap_or_else(|e| panic!("{client} {args:?}: {e}"));
+    assert_eq!(histogram.len(), report.succeeded, "{report:#?}");
+    let (from_histogram, reported) = (clients::histogram::summary(&histogram), report.latency_us);
+    let percentiles = |l: clients::report::Latency| [l.min, l.p50, l.p90, l.p99, l.p999, l.max];
+    assert_eq!(percentiles(from_histogram), percentiles(reported), "{report:#?}");
+    // The mean is a float sum over buckets: equal up to rounding.
+    assert!((from_histogram.mean - reported.mean).abs() <= 1e-9 * reported.mean.max(1.0), "{report:#?}");
     assert!(!run.stderr.contains("panicked"), "{client} panicked:\n{}", run.stderr);
     (run, report)
 }

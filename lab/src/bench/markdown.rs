@@ -284,25 +284,35 @@ fn cost(part: &SweepPart, md: &mut String) {
         md,
         "io with D = {} at {} connections (one request each, all in flight at once), `{}`; the server's peak RSS \
          and threads at each level, and the slope of a least-squares line through them: what one more in-flight \
-         connection costs.\n",
+         connection costs. Kernel memory is not in RSS: the growth of the machine's `KernelStack` (a stack per \
+         thread) and `Slab` (sockets of both ends, task structures) in /proc/meminfo during each cell, fitted the \
+         same way; machine-wide, so other processes add noise (docs/model.md).\n",
         format::seconds(part.hello_ms as f64 / 1000.0),
         levels(&part.levels),
         part.client
     );
     let _ = writeln!(
         md,
-        "| server | model | connections: peak RSS, threads | RSS per connection | threads per connection | r² |"
+        "| server | model | connections: peak RSS, threads | RSS per connection | threads per connection | r² | \
+         kernel per connection: stack + slab | user + kernel |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for fit in &part.per_connection {
         let points: Vec<String> = fit
             .points
             .iter()
             .map(|(c, rss, t)| format!("{}: {}, {t}", format::thousands(*c), format::kib(*rss)))
             .collect();
+        let (kernel, total) = match (fit.kernel_stack_kib_per_connection, fit.slab_kib_per_connection) {
+            (Some(stack), Some(slab)) => (
+                format!("{stack:.1} + {slab:.1} = {:.1} KiB", stack + slab),
+                format!("{:.1} KiB", fit.total_kib_per_connection.unwrap_or(stack + slab + fit.rss_kib_per_connection)),
+            ),
+            _ => ("not measured".to_string(), "—".to_string()),
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.2} KiB | {:.3} | {:.2} |",
+            "| {} | {} | {} | {:.2} KiB | {:.3} | {:.2} | {kernel} | {total} |",
             fit.server,
             model_of(part, &fit.server),
             points.join(" · "),

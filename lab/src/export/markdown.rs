@@ -241,7 +241,9 @@ fn model_table(run: &Run, md: &mut String) {
         md,
         "Expected wall time = wait × ceil(requests ÷ effective concurrency), effective = min(client, server) \
          concurrency (server: unbounded for thread-per-request and async on io; the pool size for a pool; the \
-         executor threads for a blocking call on async). Efficiency = expected ÷ measured.\n"
+         executor threads for a blocking call on async). For cpu, baseline, db and mixed: requests ÷ the smallest \
+         throughput bound (concurrency, CPU, serial writer, pool; docs/model.md), from the run's own c = 1 cells, \
+         whose inputs the notes list. Efficiency = expected ÷ measured.\n"
     );
     let mut table = Table::new(&[
         "server",

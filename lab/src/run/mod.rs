@@ -249,6 +249,7 @@ impl<'a> Runner<'a> {
             voluntary_ctxt: server_usage.voluntary_ctxt,
             nonvoluntary_ctxt: server_usage.nonvoluntary_ctxt,
             samples: peaks.samples,
+            kernel_growth: peaks.kernel_at_peak.zip(peaks.start_kernel).map(|(peak, start)| peak.since(start)),
         };
         client.outcome(&server, Some(server_cost))
     }

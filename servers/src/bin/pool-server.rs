@@ -1,8 +1,17 @@
-//! `pool-server`: tiny_http, and a fixed pool of worker threads pulling requests from a channel.
+//! `pool-server`: a fixed pool of worker threads, each serving one connection at a time.
 //!
-//! The thread model with a budget: at most `--threads N` requests run at once; the others wait in the queue.
-//! Memory and threads stay flat however many clients come, and a 3 s `/say/hello` now costs a pool slot — with
-//! N slots, the (N+1)th concurrent request waits a whole round.
+//! The thread model with a budget, as a textbook thread-pool server (and Apache's worker MPM) does it: one
+//! thread accepts connections and queues them; `--threads N` workers each take a connection, serve its
+//! requests one after another with tiny_http's parser, and take the next connection when it closes. The
+//! process has N + 3 threads however many clients come (main, signals, accept; docs/model.md), and a 3 s
+//! `/say/hello` costs a pool slot: with N slots, the (N+1)th concurrent request waits a whole round.
+//!
+//! The price is pool starvation: a worker is held by its connection, idle keep-alive gaps included, so N idle
+//! keep-alive connections leave every later connection waiting in the queue until one of them closes or goes
+//! idle past `--header-timeout-s`. A worker that reads a request while connections are queued answers it
+//! with `Connection: close` and takes the next connection (as Tomcat's blocking connector turned keep-alive off
+//! when most of its threads were busy), so busy keep-alive clients cannot hold the pool for ever; idle ones
+//! still can. docs/model.md gives the model's prediction.
 //!
 //! Why crossbeam and not rayon: rayon's pool is built for CPU-bound fork-join work and is shared by everything
 //! in the process; parking a rayon worker in `sleep` for 3 s is exactly the misuse its docs warn about. A
@@ -12,10 +21,13 @@ use clap::Parser;
 use servers::cli::ServerArgs;
 use servers::launch::{self, Served};
 use servers::tiny_http_glue;
+use std::net::TcpStream;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 
-/// tiny_http with a fixed pool of --threads worker threads (default: CPUs): at most N requests run at once, the rest queue.
+/// A fixed pool of --threads worker threads (default: CPUs), each serving one connection at a time; the rest queue.
 #[derive(Parser)]
 #[command(version, args_override_self = true)]
 struct Cli {
@@ -29,27 +41,48 @@ fn main() -> ExitCode {
     launch::run("pool-server", "fixed thread pool (tiny_http + crossbeam)", cli.server, threads, serve)
 }
 
+/// A connection accepted and not yet closed: queued or being served. Counted for `--max-connections`.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn serve(served: Served) -> std::io::Result<()> {
-    let server = tiny_http_glue::server(&served)?;
-    // Rendezvous channel: a request is handed over only when a worker is free; until then it waits in
-    // tiny_http's queue, so the pool's backlog is one queue, not two.
-    let (to_workers, requests) = crossbeam_channel::bounded::<tiny_http::Request>(0);
+    let limits = tiny_http_glue::limits(&served);
+    // The queue of accepted connections waiting for a worker. Unbounded in the channel, bounded by
+    // --max-connections in the accept loop below.
+    let (to_workers, connections) = crossbeam_channel::unbounded::<(TcpStream, Open)>();
     for id in 0..served.threads {
-        let requests = requests.clone();
-        let workload = std::sync::Arc::clone(&served.workload);
+        let (connections, queue) = (connections.clone(), connections.clone());
+        let workload = Arc::clone(&served.workload);
         let log = served.log;
         thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
-            // Blocks this worker until a request is handed to it; then blocks it for the request's whole length.
-            for request in requests {
-                tiny_http_glue::answer(request, &workload, log);
+            // Blocks this worker until a connection is queued; then blocks it for the connection's whole life:
+            // every request, and every idle gap between two requests.
+            for (stream, _open) in connections {
+                tiny_http_glue::serve_connection(stream, limits, &workload, log, || !queue.is_empty());
             }
         })?;
     }
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
-        // Blocks until tiny_http has a request, then until a worker takes it.
-        let request = tiny_http_glue::next_request(&server);
-        if to_workers.send(request).is_err() {
-            return Err(std::io::Error::other("every worker thread has died"));
+        // Blocks this (accept) thread until a client connects.
+        match served.listener.accept() {
+            Ok((stream, _)) if open.load(Ordering::SeqCst) >= limits.max_connections => tiny_http::refuse_busy(stream),
+            Ok((stream, _)) => {
+                open.fetch_add(1, Ordering::SeqCst);
+                if to_workers.send((stream, Open(Arc::clone(&open)))).is_err() {
+                    return Err(std::io::Error::other("every worker thread has died"));
+                }
+            }
+            Err(error) => {
+                // Out of file descriptors (EMFILE), for one: report, back off, go on.
+                launch::report_accept_error(&error);
+                thread::sleep(launch::ACCEPT_BACKOFF);
+            }
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut expects_continue = false;
+    let mut hosts = 0;
     for field in request.headers.iter() {
         let name = field.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -119,7 +120,16 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
                 return refuse(400, "empty Transfer-Encoding");
             }
         } else if name.eq_ignore_ascii_case("connection") {
-            close |= list(field.value).any(|token| token.eq_ignore_ascii_case(b"close"));
+            // No server here switches protocols: after an Upgrade request, close rather than read what the
+            // client (or a proxy that took the upgrade for granted) sends next as requests.
+            close |= list(field.value)
+                .any(|token| token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"upgrade"));
+        } else if name.eq_ignore_ascii_case("host") {
+            // More than one Host is a 400 (RFC 9112 §3.2), as on the other servers.
+            if hosts > 0 {
+                return refuse(400, "more than one Host header");
+            }
+            hosts += 1;
         } else if name.eq_ignore_ascii_case("expect") {
             expects_continue |= list(field.value).any(|token| token.eq_ignore_ascii_case(b"100-continue"));
         }
@@ -183,9 +193,10 @@ enum Chunk {
         size: u64,
         digits: u8,
     },
-    /// A chunk extension, skipped up to the CR.
+    /// A chunk extension, skipped up to the CR (`len` bytes of it so far; at most `MAX_CHUNK_EXTENSION`).
     Extension {
         size: u64,
+        len: u16,
     },
     /// The LF after a chunk-size line.
     SizeLf {
@@ -206,6 +217,9 @@ enum Chunk {
     },
     Done,
 }
+
+/// The longest chunk extension skipped, per chunk.
+const MAX_CHUNK_EXTENSION: u16 = 4096;
 
 /// The body is not well-formed chunked coding, or is larger than the server reads.
 #[derive(Debug, PartialEq, Eq)]
@@ -250,9 +264,13 @@ fn next_state(state: Chunk, byte: u8) -> Result<Chunk, BadChunk> {
             let digit = (byte as char).to_digit(16).expect("a hex digit") as u64;
             Chunk::Size { size: size * 16 + digit, digits: digits + 1 }
         }
-        (Chunk::Size { size, digits: 1.. }, b';') => Chunk::Extension { size },
-        (Chunk::Size { size, digits: 1.. } | Chunk::Extension { size }, b'\r') => Chunk::SizeLf { size },
-        (Chunk::Extension { size }, _) if byte == b'\t' || !byte.is_ascii_control() => Chunk::Extension { size },
+        (Chunk::Size { size, digits: 1.. }, b';') => Chunk::Extension { size, len: 0 },
+        (Chunk::Size { size, digits: 1.. } | Chunk::Extension { size, .. }, b'\r') => Chunk::SizeLf { size },
+        // RFC 9112 §7.1.1: a server ought to limit chunk extensions; the others do too (4 KiB a line, 16 KiB).
+        (Chunk::Extension { len, .. }, _) if len >= MAX_CHUNK_EXTENSION => return Err(BadChunk),
+        (Chunk::Extension { size, len }, _) if byte == b'\t' || !byte.is_ascii_control() => {
+            Chunk::Extension { size, len: len + 1 }
+        }
         (Chunk::SizeLf { size: 0 }, b'\n') => Chunk::Trailer { empty: true },
         (Chunk::SizeLf { size }, b'\n') => Chunk::Data { left: size },
         (Chunk::DataCr, b'\r') => Chunk::DataLf,

@@ -518,3 +518,13 @@ pub fn decimal_mod(digits: &str, m: u64) -> u64 {
 pub fn factorial_mod(n: u64, m: u64) -> u64 {
     (2..=n).fold(1 % m, |acc, k| acc * (k % m) % m)
 }
+
+/// The server binaries [`for_each_server!`] expands to, read from that macro's own text, so that a test that
+/// needs every server in one place (the differential test) follows the one list.
+pub fn server_names() -> Vec<&'static str> {
+    let source = include_str!("mod.rs");
+    let start = source.find("macro_rules! for_each_server").expect("for_each_server! is defined here");
+    let body = &source[start..];
+    let body = &body[..body.find("\n}\n").expect("the macro ends")];
+    body.lines().filter(|line| line.contains("tests_for!(")).filter_map(|line| line.split('"').nth(1)).collect()
+}

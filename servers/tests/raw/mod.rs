@@ -17,8 +17,9 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// What the server did after a request was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// A complete HTTP response.
-    Response { status: u16, body: Vec<u8> },
+    /// A complete HTTP response; `server` is its `Server` header, if any; `close` whether it says
+    /// `Connection: close`.
+    Response { status: u16, body: Vec<u8>, server: Option<String>, close: bool },
     /// The server closed the connection (EOF) without starting another response.
     Closed,
     /// The connection was reset (ECONNRESET or EPIPE): the server closed it with our bytes still unread.
@@ -46,7 +47,7 @@ impl Outcome {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Outcome::Response { status, body } => {
+            Outcome::Response { status, body, .. } => {
                 let body = String::from_utf8_lossy(body);
                 let shown: String = body.chars().take(80).collect();
                 write!(f, "{status} {shown:?}")
@@ -94,12 +95,22 @@ impl RawConnection {
 
     /// Reads until one whole response, EOF, a reset or the timeout.
     pub fn next_outcome(&mut self) -> Outcome {
+        self.next_outcome_of(false)
+    }
+
+    /// Like [`RawConnection::next_outcome`] for the response to a HEAD request: a head and no body, whatever
+    /// its `Content-Length` says (RFC 9110 §9.3.2). A body sent anyway is read as the next response.
+    pub fn next_head_outcome(&mut self) -> Outcome {
+        self.next_outcome_of(true)
+    }
+
+    fn next_outcome_of(&mut self, head: bool) -> Outcome {
         let deadline = Instant::now() + self.timeout;
         loop {
-            match parse_response(&self.pending) {
-                Parsed::Complete { status, body, used } => {
+            match parse_response(&self.pending, head) {
+                Parsed::Complete { status, body, server, close, used } => {
                     self.pending.drain(..used);
-                    return Outcome::Response { status, body };
+                    return Outcome::Response { status, body, server, close };
                 }
                 Parsed::Invalid(what) => return Outcome::Garbage(what),
                 Parsed::Partial => {}
@@ -163,14 +174,14 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 enum Parsed {
-    Complete { status: u16, body: Vec<u8>, used: usize },
+    Complete { status: u16, body: Vec<u8>, server: Option<String>, close: bool, used: usize },
     Partial,
     Invalid(String),
 }
 
 /// Parses one response off the front of `bytes`: head, then a `Content-Length` body. A response without a
 /// length is only complete at EOF ([`parse_until_eof`]).
-fn parse_response(bytes: &[u8]) -> Parsed {
+fn parse_response(bytes: &[u8], no_body: bool) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     let head_len = match response.parse(bytes) {
@@ -182,6 +193,11 @@ fn parse_response(bytes: &[u8]) -> Parsed {
         Err(e) => return Parsed::Invalid(format!("{e}: {:?}", lossy(bytes))),
     };
     let status = response.code.unwrap_or_default();
+    let server = server_header(response.headers);
+    let close = says_close(response.headers);
+    if no_body {
+        return Parsed::Complete { status, body: Vec::new(), server, close, used: head_len };
+    }
     let length = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length")).map(|h| h.value);
     let Some(length) = length else {
         return Parsed::Partial; // the body runs to EOF
@@ -192,7 +208,20 @@ fn parse_response(bytes: &[u8]) -> Parsed {
     if bytes.len() < head_len + length {
         return Parsed::Partial;
     }
-    Parsed::Complete { status, body: bytes[head_len..head_len + length].to_vec(), used: head_len + length }
+    let body = bytes[head_len..head_len + length].to_vec();
+    Parsed::Complete { status, body, server, close, used: head_len + length }
+}
+
+fn says_close(headers: &[httparse::Header<'_>]) -> bool {
+    headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("connection")
+            && String::from_utf8_lossy(h.value).split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+    })
+}
+
+fn server_header(headers: &[httparse::Header<'_>]) -> Option<String> {
+    let server = headers.iter().find(|h| h.name.eq_ignore_ascii_case("server"))?;
+    Some(String::from_utf8_lossy(server.value).into_owned())
 }
 
 /// A response whose body ran to EOF (no `Content-Length`).
@@ -200,9 +229,12 @@ fn parse_until_eof(bytes: &[u8]) -> Option<Outcome> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(bytes) {
-        Ok(httparse::Status::Complete(len)) => {
-            Some(Outcome::Response { status: response.code.unwrap_or_default(), body: bytes[len..].to_vec() })
-        }
+        Ok(httparse::Status::Complete(len)) => Some(Outcome::Response {
+            status: response.code.unwrap_or_default(),
+            body: bytes[len..].to_vec(),
+            server: server_header(response.headers),
+            close: true,
+        }),
         _ => None,
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::{HTTPVersion, Method};
-use crate::util::RefinedTcpStream;
+use crate::util::{BrokenFraming, RefinedTcpStream};
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::Request;
 
@@ -42,6 +42,9 @@ pub struct ClientConnection {
     limits: ConnectionLimits,
     head_deadline: Option<Instant>,
     head_bytes: usize,
+
+    // Lab patch: set if the previous request's body could not be read to its end (src/util/body.rs).
+    previous_framing: Option<BrokenFraming>,
 }
 
 /// Lab patch: limits on each connection (vendor/README.md).
@@ -94,6 +97,8 @@ enum ReadError {
     ReadIoError(IoError),
     /// Lab patch: the request head is larger than `ConnectionLimits::max_head_bytes`.
     HeadTooLarge,
+    /// Lab patch: a transfer coding this server does not implement.
+    UnsupportedTransferCoding(HTTPVersion),
 }
 
 impl ClientConnection {
@@ -118,6 +123,7 @@ impl ClientConnection {
             limits: ConnectionLimits::default(),
             head_deadline: None,
             head_bytes: 0,
+            previous_framing: None,
         }
     }
 
@@ -154,6 +160,12 @@ impl ClientConnection {
                     .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
             }
 
+            // Lab patch: a CR not followed by LF is invalid (RFC 9112 §2.2). Upstream kept it inside the line, so
+            // `Host: a\rTransfer-Encoding: chunked` was one header here and two to a parser that ends lines at CR.
+            if prev_byte_was_cr && byte != b'\n' {
+                return Err(IoError::new(ErrorKind::InvalidData, "bare CR"));
+            }
+
             prev_byte_was_cr = byte == b'\r';
 
             // Lab patch: bound the head's size, and its time: a client trickling a byte at a time beats a
@@ -174,6 +186,14 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        // Lab patch: wait until the previous request's body has been read or drained (that happens when the
+        // request is dropped, on the thread that answered it); if it could not be, where this request starts
+        // is unknown, and the connection is closed without reading another byte.
+        let handed_over = self.next_header_source.wait_turn();
+        if !handed_over || self.previous_framing.take().is_some_and(|f| f.is_set()) {
+            let e = IoError::new(ErrorKind::ConnectionAborted, "previous request body unreadable");
+            return Err(ReadError::ReadIoError(e));
+        }
         let (method, path, version, headers) = {
             // reading the request line
             // Lab patch: each head gets the whole `header_timeout` and `max_head_bytes`.
@@ -182,9 +202,8 @@ impl ClientConnection {
             let (method, path, version) = {
                 let line = self.read_next_line().map_err(read_error)?;
 
-                parse_request_line(
-                    line.as_str().trim(), // TODO: remove this conversion
-                )?
+                // Lab patch: not trimmed: a request line is exactly `method SP target SP version` (RFC 9112 §3).
+                parse_request_line(line.as_str())?
             };
 
             // getting all headers
@@ -196,11 +215,22 @@ impl ClientConnection {
                     if line.is_empty() {
                         break;
                     };
+                    // Lab patch: a line starting with whitespace is an obsolete line folding (RFC 9112 §5.2),
+                    // or a header hidden from servers that do not trim it: `\x20Transfer-Encoding: chunked`
+                    // was trimmed and taken as a header. Reject it (400, close), as hyper does.
+                    if line.as_bytes().first().is_some_and(|&b| b == b' ' || b == b'\t') {
+                        return Err(ReadError::WrongHeader(version));
+                    }
                     headers.push(match FromStr::from_str(line.as_str().trim()) {
                         // TODO: remove this conversion
                         Ok(h) => h,
                         _ => return Err(ReadError::WrongHeader(version)),
                     });
+                }
+
+                // Lab patch: more than one Host is a 400 (RFC 9112 §3.2): which one names the resource?
+                if headers.iter().filter(|h: &&crate::Header| h.field.equiv("Host")).count() > 1 {
+                    return Err(ReadError::WrongHeader(version));
                 }
 
                 headers
@@ -217,7 +247,9 @@ impl ClientConnection {
         std::mem::swap(&mut self.next_header_source, &mut data_source);
 
         // building the next reader
-        let request = crate::request::new_request(
+        let framing = BrokenFraming::default();
+        self.previous_framing = Some(framing.clone());
+        let request = crate::request::new_request_with_framing(
             self.secure,
             method,
             path,
@@ -230,6 +262,7 @@ impl ClientConnection {
             },
             data_source,
             writer,
+            framing,
         )
         .map_err(|e| {
             use crate::request;
@@ -239,7 +272,10 @@ impl ClientConnection {
                     ReadError::ExpectationFailed(version)
                 }
                 // Lab patch: the body's length is unknown, so is where the next request starts: 400, close.
-                request::RequestCreationError::BadContentLength => ReadError::WrongHeader(version),
+                request::RequestCreationError::BadFraming => ReadError::WrongHeader(version),
+                request::RequestCreationError::UnsupportedTransferCoding => {
+                    ReadError::UnsupportedTransferCoding(version)
+                }
             }
         })?;
 
@@ -308,6 +344,13 @@ impl Iterator for ClientConnection {
                     return None; // the rest of the head is unread: close
                 }
 
+                Err(ReadError::UnsupportedTransferCoding(ver)) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::new_empty(StatusCode(501));
+                    response.raw_print(writer, ver, &[], false, None).ok();
+                    return None; // the body's end is unknown: close
+                }
+
                 Err(ReadError::ReadIoError(_)) => return None,
 
                 Ok(rq) => rq,
@@ -352,6 +395,14 @@ impl Iterator for ClientConnection {
                 _ => (),
             };
 
+            // Lab patch: a message with both `Transfer-Encoding` and `Content-Length` is read as chunked, and
+            // the connection closed after it: the sender and any intermediary may disagree on where the next
+            // request starts (RFC 9112 §6.1).
+            let has = |name: &'static str| rq.headers().iter().any(|h| h.field.equiv(name));
+            if has("Transfer-Encoding") && has("Content-Length") {
+                self.no_more_requests = true;
+            }
+
             // returning the request
             return Some(rq);
         }
@@ -374,16 +425,30 @@ fn parse_http_version(version: &str) -> Result<HTTPVersion, ReadError> {
 
 /// Parses the request line of the request.
 /// eg. GET / HTTP/1.1
+///
+/// Lab patch: strict, as RFC 9112 §3 asks: exactly three parts separated by single spaces, the method a token,
+/// the target in origin form (`/...`), absolute form (`scheme://...`), `*` or (for CONNECT) authority form,
+/// with no control characters. Upstream took any word as a method (`GE(T`, `,abcGET`) and any target, so a
+/// body misread as a request was answered (405, 404) instead of refused.
 fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadError> {
-    let mut parts = line.split(' ');
-
-    let method = parts.next().and_then(|w| w.parse().ok());
-    let path = parts.next().map(ToOwned::to_owned);
-    let version = parts.next().and_then(|w| parse_http_version(w).ok());
-
-    method
-        .and_then(|method| Some((method, path?, version?)))
-        .ok_or(ReadError::WrongRequestLine)
+    let parts: Vec<&str> = line.split(' ').collect();
+    let (method, path, version) = match parts.as_slice() {
+        [method, path, version] => (*method, *path, *version),
+        _ => return Err(ReadError::WrongRequestLine),
+    };
+    if method.is_empty() || !method.bytes().all(crate::common::is_tchar) {
+        return Err(ReadError::WrongRequestLine);
+    }
+    let target_form = path.starts_with('/')
+        || path == "*"
+        || path.find("://").is_some_and(|i| i > 0 && path[..i].bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)))
+        || (method == "CONNECT" && !path.is_empty());
+    if !target_form || !path.bytes().all(|b| b > 0x20 && b < 0x7f) {
+        return Err(ReadError::WrongRequestLine);
+    }
+    let method = method.parse().map_err(|_| ReadError::WrongRequestLine)?;
+    let version = parse_http_version(version)?;
+    Ok((method, path.to_owned(), version))
 }
 
 #[cfg(test)]
@@ -405,6 +470,8 @@ mod test {
 fn read_error(e: IoError) -> ReadError {
     if e.kind() == ErrorKind::InvalidData && e.to_string() == "request head too large" {
         ReadError::HeadTooLarge
+    } else if e.kind() == ErrorKind::InvalidData && e.to_string() == "bare CR" {
+        ReadError::WrongRequestLine
     } else {
         ReadError::ReadIoError(e)
     }

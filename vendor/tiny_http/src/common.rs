@@ -223,11 +223,18 @@ impl HeaderField {
     }
 }
 
+/// Lab patch: `tchar` of RFC 9110 §5.6.2, the bytes a token is made of.
+pub(crate) fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
 impl FromStr for HeaderField {
     type Err = ();
 
     fn from_str(s: &str) -> Result<HeaderField, ()> {
-        if s.contains(char::is_whitespace) {
+        // Lab patch: a field name is a token (RFC 9110 §5.1): upstream took any ASCII without whitespace,
+        // NUL and `(` included, so `Transfer-Encoding\0: chunked` was a header nobody recognised.
+        if s.is_empty() || !s.bytes().all(is_tchar) {
             Err(())
         } else {
             AsciiString::from_ascii(s).map(HeaderField).map_err(|_| ())

@@ -125,6 +125,8 @@ mod request;
 mod response;
 mod ssl;
 mod test;
+#[cfg(test)]
+mod lab_tests;
 mod util;
 
 /// The main class of this library.
@@ -440,6 +442,40 @@ impl Server {
     pub fn unblock(&self) {
         self.messages.unblock();
     }
+}
+
+/// Lab patch: the requests of one connection, read on the calling thread (vendor/README.md, patch 11).
+///
+/// `Server` reads every connection on a thread of its own and hands requests out through `recv()`; this
+/// lets a server accept connections itself and run each on a thread of its choosing — a fixed pool, say —
+/// with the same parsing and limits. Each `Request` must be answered (or dropped) before the next is asked
+/// for: `next()` blocks until then, and then until the next request head has arrived.
+pub struct ConnectionRequests(ClientConnection);
+
+impl ConnectionRequests {
+    /// Takes over an accepted socket. Fails only if the socket cannot be duplicated (out of descriptors).
+    pub fn new(stream: TcpStream, limits: ConnectionLimits) -> IoResult<ConnectionRequests> {
+        if limits.header_timeout.is_some() {
+            stream.set_read_timeout(limits.header_timeout)?;
+        }
+        let (read, write) = util::RefinedTcpStream::new(Connection::from(stream))?;
+        Ok(ConnectionRequests(ClientConnection::new(write, read).with_limits(limits)))
+    }
+}
+
+impl Iterator for ConnectionRequests {
+    type Item = Request;
+
+    /// Blocks until the next request head has been read; `None` when the connection is over.
+    fn next(&mut self) -> Option<Request> {
+        self.0.next()
+    }
+}
+
+/// Lab patch: answers a connection beyond a server's connection limit with a 503 and closes it, as `Server`
+/// does with `ConnectionLimits::max_connections`.
+pub fn refuse_busy(stream: TcpStream) {
+    client::refuse_busy(&mut Connection::from(stream));
 }
 
 impl Iterator for IncomingRequests<'_> {

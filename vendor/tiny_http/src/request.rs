@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 
 use std::sync::mpsc::Sender;
 
-use crate::util::{EqualReader, FusedReader};
+use crate::util::{Body, BrokenFraming};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
-use chunked_transfer::Decoder;
 
 /// Represents an HTTP request made by a client.
 ///
@@ -73,6 +72,11 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // Lab patch: set when this request's body cannot be read to its end, so the connection must close.
+    broken_framing: BrokenFraming,
+    // Lab patch: whether a body follows the head (`Content-Length` > 0 or chunked).
+    has_body: bool,
 }
 
 struct NotifyOnDrop<R> {
@@ -108,8 +112,14 @@ pub enum RequestCreationError {
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
 
-    /// Lab patch: a `Content-Length` that is not a number, or several that disagree.
-    BadContentLength,
+    /// Lab patch: the body's framing is invalid (RFC 9112 §6.3): a `Content-Length` that is not a number or
+    /// several that disagree, a `Transfer-Encoding` whose final coding is not `chunked`, `chunked` twice, or a
+    /// `Transfer-Encoding` on HTTP/1.0. Answered 400, connection closed.
+    BadFraming,
+
+    /// Lab patch: a transfer coding other than `chunked` before the final `chunked` (`gzip, chunked`).
+    /// Answered 501 (RFC 9112 §6.1), connection closed.
+    UnsupportedTransferCoding,
 }
 
 impl From<IoError> for RequestCreationError {
@@ -135,21 +145,72 @@ pub fn new_request<R, W>(
     version: HTTPVersion,
     headers: Vec<Header>,
     remote_addr: Option<SocketAddr>,
-    mut source_data: R,
+    source_data: R,
     writer: W,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    // finding the transfer-encoding header
-    let transfer_encoding = headers
-        .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
+    new_request_with_framing(
+        secure,
+        method,
+        path,
+        version,
+        headers,
+        remote_addr,
+        source_data,
+        writer,
+        BrokenFraming::default(),
+    )
+}
+
+/// Lab patch: [`new_request`], reporting through `broken_framing` a body that could not be read to its end.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_request_with_framing<R, W>(
+    secure: bool,
+    method: Method,
+    path: String,
+    version: HTTPVersion,
+    headers: Vec<Header>,
+    remote_addr: Option<SocketAddr>,
+    mut source_data: R,
+    writer: W,
+    broken_framing: BrokenFraming,
+) -> Result<Request, RequestCreationError>
+where
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
+{
+    // Lab patch: upstream took the first `Transfer-Encoding` header and decoded any value as chunked
+    // (`gzip`, `xchunked`, `chunked, identity`): a front end that reads such a body differently sees another
+    // request in it. RFC 9112 §6.1 and §6.3: the final coding must be `chunked` (else 400 and close), applied
+    // once; other codings are not implemented here (501); HTTP/1.0 has no transfer codings (400).
+    let chunked = {
+        let codings: Vec<String> = headers
+            .iter()
+            .filter(|h: &&Header| h.field.equiv("Transfer-Encoding"))
+            .flat_map(|h| h.value.as_str().split(','))
+            .map(|coding| coding.trim().to_ascii_lowercase())
+            .collect();
+        match codings.split_last() {
+            None => false,
+            Some(_) if version < HTTPVersion(1, 1) => return Err(RequestCreationError::BadFraming),
+            Some((last, before)) if last == "chunked" => {
+                if before.iter().any(|c| c == "chunked" || c.is_empty()) {
+                    return Err(RequestCreationError::BadFraming);
+                }
+                if !before.is_empty() {
+                    return Err(RequestCreationError::UnsupportedTransferCoding);
+                }
+                true
+            }
+            Some(_) => return Err(RequestCreationError::BadFraming),
+        }
+    };
 
     // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
+    let content_length = if chunked {
         // if transfer-encoding is specified, the Content-Length
         // header must be ignored (RFC2616 #4.4)
         None
@@ -167,10 +228,10 @@ where
                 let valid = !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit());
                 let length: usize = match first.parse() {
                     Ok(length) if valid => length,
-                    _ => return Err(RequestCreationError::BadContentLength),
+                    _ => return Err(RequestCreationError::BadFraming),
                 };
                 if lengths.any(|other| other != first) {
-                    return Err(RequestCreationError::BadContentLength);
+                    return Err(RequestCreationError::BadFraming);
                 }
                 Some(length)
             }
@@ -204,9 +265,14 @@ where
 
     // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
     // content-length headers
+    // Lab patch: every body is a `Body`, which drains what the handler leaves unread before the next request
+    // is read, or marks the connection for closing (src/util/body.rs).
+    let has_body = chunked || content_length.is_some_and(|length| length > 0);
     let reader = if connection_upgrade {
         // if we have a `Connection: upgrade`, always keeping the whole reader
         Box::new(source_data) as Box<dyn Read + Send + 'static>
+    } else if chunked {
+        Box::new(Body::chunked(source_data, broken_framing.clone())) as Box<dyn Read + Send + 'static>
     } else if let Some(content_length) = content_length {
         if content_length == 0 {
             Box::new(io::empty()) as Box<dyn Read + Send + 'static>
@@ -231,13 +297,9 @@ where
 
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
-            Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
+            Box::new(Body::with_length(source_data, content_length as u64, broken_framing.clone()))
+                as Box<dyn Read + Send + 'static>
         }
-    } else if transfer_encoding.is_some() {
-        // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
-        // over the message (RFC2616 #3.6)
-        Box::new(FusedReader::new(Decoder::new(source_data))) as Box<dyn Read + Send + 'static>
     } else {
         // if we have neither a Content-Length nor a Transfer-Encoding,
         // assuming that we have no data
@@ -257,6 +319,8 @@ where
         body_length: content_length,
         must_send_continue: expects_continue,
         notify_when_responded: None,
+        broken_framing,
+        has_body,
     })
 }
 
@@ -356,7 +420,7 @@ impl Request {
     ///
     /// # Example
     ///
-    /// ```no_run
+    /// ```ignore (lab: upstream example needs the unmaintained rustc_serialize)
     /// # extern crate rustc_serialize;
     /// # extern crate tiny_http;
     /// # use rustc_serialize::json::Json;
@@ -506,6 +570,12 @@ impl fmt::Debug for Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
+        // Lab patch: a client that sent `Expect: 100-continue` waits for the `100 Continue` that was never sent
+        // before it sends the body: draining it would wait for bytes that may never come. Close instead
+        // (RFC 9110 §10.1.1).
+        if self.must_send_continue && self.has_body {
+            self.broken_framing.set();
+        }
         if self.response_writer.is_some() {
             let response = Response::empty(500);
             let _ = self.respond_impl(response); // ignoring any potential error

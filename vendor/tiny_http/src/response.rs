@@ -247,6 +247,13 @@ where
     }
 
     /// Adds a header to the list.
+    /// Lab patch: announces that the server closes the connection after this response (`Connection: close`,
+    /// RFC 9112 §9.6), which `add_header` refuses to set. The caller must then close it.
+    pub fn with_connection_close(mut self) -> Self {
+        self.headers.push(Header::from_bytes(&b"Connection"[..], &b"close"[..]).unwrap());
+        self
+    }
+
     /// Does all the checks.
     pub fn add_header<H>(&mut self, header: H)
     where

@@ -110,6 +110,20 @@ impl<W: Write + Send> Iterator for SequentialWriterBuilder<W> {
     }
 }
 
+impl<R: Read + Send> SequentialReader<R> {
+    /// Lab patch: blocks until the previous reader (the previous request's body) has been dropped and has
+    /// handed the stream over. Returns false if it never will.
+    pub fn wait_turn(&mut self) -> bool {
+        if let SequentialReaderInner::Waiting(ref recv) = self.inner {
+            match recv.recv() {
+                Ok(reader) => self.inner = SequentialReaderInner::MyTurn(reader),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
 impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         let mut reader = match self.inner {

@@ -1,0 +1,129 @@
+//! `capacity-<run-id>.svg`: p99 latency against offered rate, one panel per workload, one line per server, the
+//! target as a dashed line. Both axes are logarithmic: rates span decades, and past capacity the p99 jumps by
+//! orders of magnitude (the queue), which is the point of the picture.
+
+use plotters::prelude::*;
+
+use super::results::CapacityRun;
+use crate::export::json::JsonDocument;
+use crate::export::{Artifact, Exporter};
+use crate::plan::Workload;
+use std::io;
+
+/// `capacity-RUN-ID.svg`.
+pub struct CapacitySvg;
+
+impl Exporter<CapacityRun> for CapacitySvg {
+    fn render(&self, run: &CapacityRun) -> io::Result<Vec<Artifact>> {
+        let svg = render(run).map_err(io::Error::other)?;
+        Ok(vec![Artifact { path: format!("{}.svg", run.file_stem()).into(), bytes: svg.into_bytes() }])
+    }
+}
+
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// The chart as SVG text.
+pub fn render(run: &CapacityRun) -> Result<String, String> {
+    let mut workloads: Vec<Workload> = Vec::new();
+    let mut servers: Vec<&str> = Vec::new();
+    for cell in &run.cells {
+        if !workloads.contains(&cell.workload) {
+            workloads.push(cell.workload);
+        }
+        if !servers.contains(&cell.server.as_str()) {
+            servers.push(&cell.server);
+        }
+    }
+    let panels = workloads.len().max(1);
+    let columns = panels.min(2);
+    let rows = panels.div_ceil(columns);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560 * columns as u32, 400 * rows as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let areas = root.split_evenly((rows, columns));
+        for (workload, area) in workloads.iter().zip(areas.iter()) {
+            let cells: Vec<_> = run.cells.iter().filter(|c| c.workload == *workload).collect();
+            let points = cells.iter().flat_map(|c| c.probes.iter());
+            let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+            for p in points {
+                x0 = x0.min(p.rate_rps);
+                x1 = x1.max(p.rate_rps);
+                let ms = (p.p99_us / 1000.0).max(0.01);
+                y0 = y0.min(ms);
+                y1 = y1.max(ms);
+            }
+            let target = cells.first().map_or(1.0, |c| c.target_p99_ms);
+            if x0 > x1 {
+                (x0, x1) = (1.0, 10.0);
+            }
+            (y0, y1) = (y0.min(target).max(0.01), y1.max(target));
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{workload}: p99 vs offered rate (open loop)"), ("sans-serif", 17))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.7..y1 * 1.5).log_scale())
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("offered rate, req/s (log)")
+                .y_desc("p99 ms (log)")
+                .bold_line_style(RGBColor(225, 225, 225))
+                .light_line_style(WHITE)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| if *y >= 10.0 { format!("{y:.0}") } else { format!("{y:.2}") })
+                .draw()
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(x0 * 0.8, target), (x1 * 1.25, target)],
+                    ShapeStyle::from(&BLACK.mix(0.5)).stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(format!("target {target} ms"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.5)));
+            for cell in &cells {
+                let index = servers.iter().position(|s| *s == cell.server).unwrap_or(0);
+                let color = COLORS[index % COLORS.len()];
+                let mut line: Vec<(f64, f64)> =
+                    cell.probes.iter().map(|p| (p.rate_rps, (p.p99_us / 1000.0).max(0.01))).collect();
+                line.sort_by(|a, b| a.0.total_cmp(&b.0));
+                chart
+                    .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+                    .map_err(|e| e.to_string())?
+                    .label(cell.server.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                // Filled: the probe held; hollow: it did not.
+                chart
+                    .draw_series(cell.probes.iter().map(|p| {
+                        let at = (p.rate_rps, (p.p99_us / 1000.0).max(0.01));
+                        if p.held {
+                            Circle::new(at, 3, color.filled())
+                        } else {
+                            Circle::new(at, 3, color.stroke_width(1))
+                        }
+                    }))
+                    .map_err(|e| e.to_string())?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}

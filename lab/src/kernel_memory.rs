@@ -1,0 +1,90 @@
+//! The kernel's own memory, from `/proc/meminfo`: what a connection or a thread costs outside the process's
+//! resident set.
+//!
+//! RSS counts user memory only. A thread also has a kernel stack (`KernelStack`: 16 KiB per thread on x86-64)
+//! and a `task_struct` and friends (in `Slab`); a connection has its socket, its inode and its buffers (in
+//! `Slab`). Neither shows in the process's RSS, so a model that pays per thread looks cheaper than it is if only
+//! RSS is counted. The kernel does not attribute these to processes (short of a memory cgroup), so the lab reads
+//! the machine's totals around a cell: the growth counts everything the machine did meanwhile, including the
+//! client's side of each connection (its socket is in `Slab` too) and other processes on a shared machine.
+//! Fitted over several levels, the noise averages out and the slope is what one more connection costs.
+
+use serde::{Deserialize, Serialize};
+
+/// `KernelStack` and `Slab` of `/proc/meminfo`, KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelMemory {
+    pub kernel_stack_kib: u64,
+    pub slab_kib: u64,
+}
+
+impl KernelMemory {
+    /// Now; `None` where /proc/meminfo is missing or lacks the lines.
+    pub fn read() -> Option<KernelMemory> {
+        KernelMemory::parse(&std::fs::read_to_string("/proc/meminfo").ok()?)
+    }
+
+    /// Parses the text of `/proc/meminfo`.
+    pub fn parse(meminfo: &str) -> Option<KernelMemory> {
+        // The same `Name:   value kB` lines as /proc/PID/status.
+        let field = |name: &str| harness::proc::status_field(meminfo, name);
+        Some(KernelMemory { kernel_stack_kib: field("KernelStack:")?, slab_kib: field("Slab:")? })
+    }
+
+    /// Each figure's larger value.
+    pub fn max(self, other: KernelMemory) -> KernelMemory {
+        KernelMemory {
+            kernel_stack_kib: self.kernel_stack_kib.max(other.kernel_stack_kib),
+            slab_kib: self.slab_kib.max(other.slab_kib),
+        }
+    }
+
+    /// Growth from `start` to `self`, each figure at least 0.
+    pub fn since(self, start: KernelMemory) -> KernelMemory {
+        KernelMemory {
+            kernel_stack_kib: self.kernel_stack_kib.saturating_sub(start.kernel_stack_kib),
+            slab_kib: self.slab_kib.saturating_sub(start.slab_kib),
+        }
+    }
+
+    pub fn total_kib(self) -> u64 {
+        self.kernel_stack_kib + self.slab_kib
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_meminfo() {
+        let text = "MemTotal:       16000000 kB\nSlab:             863652 kB\nSReclaimable:     700000 kB\n\
+                    KernelStack:        2720 kB\n";
+        let m = KernelMemory::parse(text).unwrap();
+        assert_eq!(m, KernelMemory { kernel_stack_kib: 2720, slab_kib: 863_652 });
+        assert_eq!(m.total_kib(), 866_372);
+        assert_eq!(KernelMemory::parse("MemTotal: 1 kB\n"), None);
+        let later = KernelMemory { kernel_stack_kib: 3000, slab_kib: 800_000 };
+        assert_eq!(later.since(m), KernelMemory { kernel_stack_kib: 280, slab_kib: 0 });
+        assert_eq!(later.max(m), KernelMemory { kernel_stack_kib: 3000, slab_kib: 863_652 });
+    }
+
+    #[test]
+    fn threads_grow_the_kernel_stack() {
+        let before = KernelMemory::read().expect("/proc/meminfo");
+        let stop = std::sync::Barrier::new(201);
+        let peak = std::thread::scope(|scope| {
+            for _ in 0..200 {
+                scope.spawn(|| stop.wait());
+            }
+            let peak = KernelMemory::read().unwrap();
+            stop.wait();
+            peak
+        });
+        // 200 parked threads hold 200 kernel stacks (16 KiB each on x86-64, 8 KiB at least anywhere); other
+        // processes on a shared machine can only add noise of either sign, well under 1,600 KiB in the
+        // instant between the two readings.
+        let grown = peak.kernel_stack_kib as i64 - before.kernel_stack_kib as i64;
+        assert!(grown >= 1_600, "200 threads grew KernelStack by {grown} KiB");
+    }
+}
