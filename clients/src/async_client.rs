@@ -43,6 +43,12 @@ pub struct AsyncArgs {
     #[arg(long, default_value_t = 1, value_parser = parse_processes)]
     pub processes: usize,
 
+    /// Lean engine, loopback servers: spread the connections over this many source addresses (127.0.0.1,
+    /// 127.0.0.2, …), each with a port range of its own. Past half the ephemeral port range to one address,
+    /// connect(2) spends about a millisecond searching for a free port (results/experiments/).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub source_addresses: u8,
+
     /// Internal: run as a child of `--processes` (talks to the parent over stdin/stdout).
     #[arg(long, hide = true)]
     pub child: bool,
@@ -145,7 +151,7 @@ pub fn run_in_process(args: &AsyncArgs, before_measure: impl FnOnce()) -> io::Re
             runner::run(&plan, || engine.slot(), before_measure)
         }
         Engine::Lean => {
-            let engine = LeanEngine::new(&args.common);
+            let engine = LeanEngine::new(&args.common, args.source_addresses);
             runner::run(&plan, || engine.slot(), before_measure)
         }
     })

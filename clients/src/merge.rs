@@ -95,6 +95,9 @@ pub fn merge(reports: &[ClientReport]) -> Result<ClientReport, String> {
         open_loop,
         cost,
         first_failure: reports.iter().find_map(|r| r.first_failure.clone()),
+        // Connect times travel as a summary, not a histogram: percentiles of several reports cannot be merged
+        // exactly, so a merged report has none (clients/SCHEMA.md).
+        connect_us: if reports.len() == 1 { first.connect_us } else { None },
     })
 }
 

@@ -193,6 +193,8 @@ fn child_args(args: &AsyncArgs, index: usize, processes: usize, threads: usize) 
         args.engine.name().into(),
         "--threads".into(),
         threads.to_string(),
+        "--source-addresses".into(),
+        args.source_addresses.to_string(),
         "--first-index".into(),
         first_index.to_string(),
     ]);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::export::human;
 use crate::histogram;
-use crate::report::{Failures, Latency};
+use crate::report::{ConnectTime, Failures, Latency};
 
 /// Why a request did not succeed; the kinds of the report's `failures` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,9 @@ impl Outcome {
 pub struct Recorder {
     /// Latencies of succeeded requests, in microseconds. Auto-resizing, so an idle worker's histogram stays small.
     latency_us: Histogram<u64>,
+    /// Connection setup times, from `connect()` to established, in microseconds: only engines that open their
+    /// own sockets record them ([`Recorder::record_connect`]).
+    connect_us: Histogram<u64>,
     /// Requests that got a 2xx response.
     succeeded: u64,
     /// Failed requests, by kind.
@@ -101,6 +104,7 @@ impl Recorder {
     pub fn new(echo: bool) -> Recorder {
         Recorder {
             latency_us: histogram::new(),
+            connect_us: histogram::new(),
             succeeded: 0,
             late: 0,
             failures: Failures::default(),
@@ -137,6 +141,29 @@ impl Recorder {
         }
     }
 
+    /// Notes that a TCP connection was established `took` after its `connect()` started. A connect that failed is
+    /// not timed: it shows as a `connect` failure of its request.
+    pub fn record_connect(&mut self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self.connect_us.record(micros);
+    }
+
+    /// The connect-time summary; `None` when no connect was timed (the engine cannot, or every connection was
+    /// opened during the warm-up).
+    pub fn connect_time(&self) -> Option<ConnectTime> {
+        let h = &self.connect_us;
+        (!h.is_empty()).then(|| ConnectTime {
+            connections: h.len(),
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        })
+    }
+
     /// Open loop: notes that a request left more than [`crate::schedule::LATE_AFTER`] after its intended time.
     pub fn note_late(&mut self) {
         self.late += 1;
@@ -152,6 +179,7 @@ impl Recorder {
         }
         // Both histograms auto-resize, so adding cannot run out of range.
         let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.connect_us.add(&other.connect_us);
     }
 
     /// Merges every recorder of a run into one.
@@ -202,6 +230,11 @@ impl Recorder {
                 .iter_recorded()
                 .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
                 .collect(),
+            connect_us_buckets: self
+                .connect_us
+                .iter_recorded()
+                .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
+                .collect(),
         }
     }
 
@@ -214,6 +247,9 @@ impl Recorder {
         recorder.first_failure.clone_from(&snapshot.first_failure);
         for &(value, count) in &snapshot.latency_us_buckets {
             let _ = recorder.latency_us.record_n(value, count);
+        }
+        for &(value, count) in &snapshot.connect_us_buckets {
+            let _ = recorder.connect_us.record_n(value, count);
         }
         recorder
     }
@@ -229,6 +265,9 @@ pub struct RecorderSnapshot {
     pub failures: Failures,
     pub first_failure: Option<String>,
     pub latency_us_buckets: Vec<(u64, u64)>,
+    /// The connect-time histogram, the same way.
+    #[serde(default)]
+    pub connect_us_buckets: Vec<(u64, u64)>,
 }
 
 #[cfg(test)]
@@ -268,6 +307,25 @@ mod tests {
         assert_eq!(back.latency(), a.latency());
         assert_eq!(back.failures(), a.failures());
         assert_eq!(back.succeeded(), 6);
+    }
+
+    #[test]
+    fn connect_times_merge_across_workers_and_processes() {
+        let mut a = Recorder::new(false);
+        assert_eq!(a.connect_time(), None, "nothing timed is not a zero");
+        for us in 1..=99 {
+            a.record_connect(Duration::from_micros(us * 10));
+        }
+        let mut b = Recorder::new(false);
+        // One SYN dropped and retransmitted: a connect of just over a second.
+        b.record_connect(Duration::from_millis(1_030));
+        let b = Recorder::from_snapshot(&serde_json::from_str(&serde_json::to_string(&b.snapshot()).unwrap()).unwrap());
+        let total = Recorder::merge_all([a, b]);
+        let connect = total.connect_time().unwrap();
+        assert_eq!(connect.connections, 100);
+        assert!((495..=505).contains(&connect.p50), "p50 {}", connect.p50);
+        assert!((985..=995).contains(&connect.p99), "p99 {}", connect.p99);
+        assert!((1_029_000..=1_031_000).contains(&connect.max), "max {}", connect.max);
     }
 
     #[test]

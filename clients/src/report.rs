@@ -61,6 +61,26 @@ pub struct ClientReport {
     /// The first failure's reason, for error messages (`null` when nothing failed).
     #[serde(default)]
     pub first_failure: Option<String>,
+    /// Connection setup time of the measured phase, in microseconds; `null` when the engine cannot time it or
+    /// opened no connection in the measured phase. Absent from documents written before it was added.
+    #[serde(default)]
+    pub connect_us: Option<ConnectTime>,
+}
+
+/// Connection setup: from the start of `connect()` to the established connection, in microseconds, over every
+/// connection the measured phase opened (failed connects are counted in `failures.connect` instead). A SYN the
+/// server's kernel dropped costs a retransmission one second later, so it shows here as a connect of over 1 s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectTime {
+    /// Connections timed.
+    pub connections: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
 }
 
 /// How an open-loop run (`--rate`) kept its schedule ([`crate::schedule`]).
@@ -210,6 +230,7 @@ impl ClientReport {
             }),
             cost,
             first_failure: recorder.first_failure().map(str::to_string),
+            connect_us: recorder.connect_time(),
         }
     }
 

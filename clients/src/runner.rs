@@ -38,6 +38,11 @@ pub trait Slot {
     fn send(&mut self, url: usize) -> impl Future<Output = Outcome>;
     /// Called when `--timeout` cut a [`Slot::send`] short: forget any half-used connection.
     fn reset(&mut self);
+    /// How long the connection the last [`Slot::send`] opened took to establish, if it opened one and the engine
+    /// can tell (an HTTP library that connects inside its own pool cannot).
+    fn take_connect_time(&mut self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// What to run.
@@ -210,7 +215,11 @@ async fn drive<S: Slot>(
                 }
             };
         // The borrow lasts for this call only, never across an `.await`.
-        recorder.borrow_mut().record(number, outcome, origin.elapsed());
+        let mut recorder = recorder.borrow_mut();
+        recorder.record(number, outcome, origin.elapsed());
+        if let Some(took) = slot.take_connect_time() {
+            recorder.record_connect(took);
+        }
     }
 }
 

@@ -41,8 +41,67 @@ fn successful_runs_add_up() {
             assert!((report.throughput_rps - 40.0 / report.wall_s).abs() < 1e-6 * report.throughput_rps, "{what}");
             assert!(report.cost.peak_threads >= 1 && report.cost.peak_rss_kib > 0, "{what}");
             assert_eq!(report.first_failure, None, "{what}");
+            // Connect times: only the lean engine opens (and so times) its own sockets; without keep-alive each
+            // counted request opened one.
+            match (report.engine.as_str(), keep_alive) {
+                ("lean", "off") => {
+                    let c = report.connect_us.unwrap_or_else(|| panic!("no connect times: {what}"));
+                    assert_eq!(c.connections, 40, "{what}");
+                    assert!(c.min <= c.p50 && c.p50 <= c.p99 && c.p99 <= c.max && c.max < l.max, "{what}");
+                }
+                ("lean", _) => {}
+                _ => assert_eq!(report.connect_us, None, "{what}"),
+            }
         }
     }
+}
+
+/// `--source-addresses 3`: the lean engine's connections to a loopback server come from 127.0.0.1, .2 and .3,
+/// in every process of `--processes`.
+#[test]
+fn lean_connections_spread_over_source_addresses() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/x", listener.local_addr().unwrap());
+    let peers = std::thread::spawn(move || {
+        let mut peers = Vec::new();
+        for stream in listener.incoming().take(6) {
+            let mut stream = stream.unwrap();
+            peers.push(stream.peer_addr().unwrap().ip().to_string());
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buffer = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+            });
+        }
+        peers
+    });
+    let args = [
+        "--engine",
+        "lean",
+        "--source-addresses",
+        "3",
+        "--processes",
+        "2",
+        "--url",
+        &url,
+        "-n",
+        "6",
+        "-c",
+        "3",
+        "--warmup",
+        "0",
+    ];
+    let (run, report) = run_json("async-client", &args);
+    assert_eq!((run.code(), report.succeeded), (Some(0), 6), "{report:#?}\n{}", run.stderr);
+    assert_eq!(report.connect_us.map(|c| c.connections), Some(6));
+    let mut peers = peers.join().unwrap();
+    peers.sort();
+    assert_eq!(peers, ["127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! - [`process`]: start a server and wait for its `listening on` line, drain a child's output into a ring
 //!   buffer, process groups, death signals, and what a reaped child cost (rusage);
 //! - [`limits`]: raise the open-file limit, read the thread limit;
+//! - [`net`]: listeners with a backlog of `net.core.somaxconn` and SO_REUSEPORT, IP_BIND_ADDRESS_NO_PORT;
 //! - [`proc`]: read a process (or a process tree) from `/proc`;
 //! - [`bins`]: the workspace's binaries for tests, built once per test run (never stale);
 //! - [`stats`]: nearest-rank quantiles;
@@ -14,6 +15,7 @@
 
 pub mod bins;
 pub mod limits;
+pub mod net;
 pub mod proc;
 pub mod process;
 pub mod stats;

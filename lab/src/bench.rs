@@ -3,7 +3,8 @@
 //! 1. instrument — the lab's clients against wrk (and oha) on the fastest server: is the lab's load generator
 //!    good enough not to cap what it measures?
 //! 2. servers — each server with one worker thread against one nginx worker, loaded by wrk;
-//! 3. reach — io at 1,000 and 10,000 connections on every server, and the limit that stopped a cell;
+//! 3. reach — io at 1,000 … 10,000 connections and the most the descriptor limit allows, opened at once, on
+//!    every server, next to the floor (a bare connect/accept/wait/close loop), and what stopped each cell;
 //! 4. cost — RSS and threads per in-flight connection, the slope of a line over several levels;
 //! 5. overhead — how much of a quick matrix's wall time the lab itself spends outside measured cells.
 //!
@@ -13,8 +14,10 @@
 //! matrix itself. Tools the lab does not ship (wrk, oha, nginx) are optional: a part that needs a missing one
 //! is reported as not run, with the line that installs it.
 
+pub mod floor;
 pub mod markdown;
 pub mod nginx;
+pub mod reach;
 pub mod results;
 pub mod sweep;
 pub mod targets;
@@ -53,9 +56,12 @@ pub struct BenchArgs {
     /// The lab's servers to include, comma-separated (default: all of them).
     #[arg(long)]
     servers: Option<String>,
-    /// Reach: io concurrency levels.
-    #[arg(long, default_value = "1000,10000")]
+    /// Reach: io concurrency levels; the highest level the descriptor limit allows is added.
+    #[arg(long, default_value = "1000,5000,10000")]
     reach_levels: String,
+    /// Reach: do not add the highest level the descriptor limit allows.
+    #[arg(long)]
+    reach_no_fd_max: bool,
     /// Reach: D, the wait of each io request, in ms.
     #[arg(long, default_value_t = 1000)]
     reach_ms: u64,
@@ -126,6 +132,7 @@ pub struct BenchOptions {
     pub connections: u64,
     pub servers: Vec<String>,
     pub reach_levels: Vec<u64>,
+    pub reach_fd_max: bool,
     pub reach_ms: u64,
     pub cost_levels: Vec<u64>,
     pub cost_ms: u64,
@@ -172,6 +179,7 @@ impl BenchOptions {
             connections: positive(args.connections, "--connections")?,
             servers,
             reach_levels: plan::parse_number_list(&args.reach_levels).map_err(|e| format!("--reach-levels: {e}"))?,
+            reach_fd_max: !args.reach_no_fd_max,
             reach_ms: positive(args.reach_ms, "--reach-ms")?,
             cost_levels,
             cost_ms: positive(args.cost_ms, "--cost-ms")?,
@@ -198,7 +206,9 @@ impl BenchOptions {
             secs += rounds * run_s * 7.0;
         }
         if has(Part::Reach) {
-            secs += servers * self.reach_levels.len() as f64 * (2.0 * self.reach_ms as f64 / 1000.0 + 1.0);
+            // Each level: the floor and every server, a fresh server per cell; one level more for the fd maximum.
+            secs +=
+                (servers + 1.0) * (self.reach_levels.len() + 1) as f64 * (2.0 * self.reach_ms as f64 / 1000.0 + 2.0);
         }
         if has(Part::Cost) {
             secs += servers * self.cost_levels.len() as f64 * (self.cost_ms as f64 / 1000.0 + 0.7);
@@ -325,7 +335,21 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
                 eprintln!("lab: instrument: loading {server}: {why}");
                 bench.instrument = throughput::instrument(&throughput, &tools, &server, why);
             }
-            Part::Reach => bench.reach = sweep(Sweep::Reach, &options.reach_levels, options.reach_ms),
+            Part::Reach => {
+                bench.reach = reach::run(reach::ReachRun {
+                    servers: &options.servers,
+                    levels: &if options.reach_fd_max {
+                        reach::levels_with_fd_max(&options.reach_levels, &limits)
+                    } else {
+                        options.reach_levels.clone()
+                    },
+                    hello_ms: options.reach_ms,
+                    bin_dir: &bin_dir,
+                    scratch: session.scratch.path(),
+                    limits: &limits,
+                    interrupted: interrupted.clone(),
+                })
+            }
             Part::Cost => bench.cost = sweep(Sweep::Cost, &options.cost_levels, options.cost_ms),
             Part::Overhead => bench.overhead = overhead(&bin_dir),
         }
@@ -335,7 +359,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
     let notes = notes(&session, &bench);
     bench.header = session.header(BENCH_SCHEMA_VERSION, notes);
     let exporters: Vec<Box<dyn Exporter<BenchRun>>> =
-        vec![Box::new(JsonExporter), Box::new(markdown::MarkdownExporter)];
+        vec![Box::new(JsonExporter), Box::new(markdown::MarkdownExporter), Box::new(reach::ReachChart)];
     let files = session.write(&bench, &exporters)?;
     Ok(BenchOutcome { run: bench, files })
 }
@@ -436,7 +460,8 @@ mod tests {
             duration: 5,
             connections: 64,
             servers: None,
-            reach_levels: "1000,10000".into(),
+            reach_levels: "1000,5000,10000".into(),
+            reach_no_fd_max: false,
             reach_ms: 1000,
             levels: "250,500".into(),
             cost_ms: 2000,

@@ -6,7 +6,7 @@
 
 use crate::plan::ClientSpec;
 use crate::results::{Failures, Latency};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -80,6 +80,9 @@ pub struct ClientReport {
     /// The first failure's reason, for error messages; absent when nothing failed.
     #[serde(default)]
     pub first_failure: Option<String>,
+    /// Connection setup times of the measured phase (µs); `null` or absent when the engine cannot time them.
+    #[serde(default)]
+    pub connect_us: Option<ConnectTime>,
 }
 
 /// How an open-loop client run kept its schedule (clients/SCHEMA.md, `open_loop`).
@@ -93,6 +96,22 @@ pub struct OpenLoop {
     pub late: u64,
     #[serde(default)]
     pub late_after_us: u64,
+}
+
+/// Connection setup, from the start of `connect()` to the established connection, in microseconds
+/// (`clients/SCHEMA.md`). A SYN the server's kernel dropped costs a retransmission one second later, so it shows
+/// here as a connect of over 1 s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectTime {
+    /// Connections timed.
+    pub connections: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
 }
 
 /// Latency percentiles; absent or null when nothing succeeded.

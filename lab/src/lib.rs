@@ -9,6 +9,7 @@
 //! - [`process`], [`run`]: servers and clients as child processes (own process groups), cell by cell;
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
+//! - [`kernel`], [`stopped`]: the kernel's TCP counters and accept queues, and the cause of a missed cell named from them;
 //! - [`model`], [`predict`], [`analysis`], [`narrative`]: the predictions (waits; throughput from measured
 //!   inputs), the original experiment, sentences from numbers;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
@@ -28,6 +29,7 @@ pub mod env;
 pub mod export;
 pub mod format;
 pub mod http;
+pub mod kernel;
 pub mod kernel_memory;
 pub mod limits;
 pub mod matrix;
@@ -43,6 +45,7 @@ pub mod run;
 pub mod session;
 pub mod slowloris;
 pub mod soak;
+pub mod stopped;
 pub mod verify;
 
 /// Bad input — a flag, a list, a file the user named: `lab` exits 2 with this one line (see `main`).

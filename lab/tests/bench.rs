@@ -62,6 +62,7 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
             "20,40",
             "--reach-ms",
             "100",
+            "--reach-no-fd-max",
             "--levels",
             "20,40",
             "--cost-ms",
@@ -69,31 +70,56 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         ],
         None,
     );
-    assert_eq!((run.schema_version, run.kind.as_str(), run.build.as_str()), (1, "bench", "debug"));
+    assert_eq!((run.schema_version, run.kind.as_str(), run.build.as_str()), (2, "bench", "debug"));
     assert_eq!(run.settings.parts, vec!["reach", "cost"]);
     for part in [&run.instrument.status, &run.servers.status, &run.overhead.status] {
         assert_eq!(part, "not-requested");
     }
     assert!(md.contains("debug build"));
 
-    // Reach: every cell measured, near D, and in its row of the markdown with the same figures.
+    // Reach: the floor and every cell measured, near D, with connect times, the server's accept queues and
+    // backlog, and in their rows of the markdown with the same figures.
     assert_eq!(run.reach.status, "ok");
+    let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    assert_eq!(run.reach.floors.iter().map(|f| f.connections).collect::<Vec<_>>(), vec![20, 40]);
+    for floor in &run.reach.floors {
+        assert_eq!(floor.failed, 0, "{floor:?}");
+        assert!(floor.efficiency > 0.3 && floor.efficiency <= 1.01, "{floor:?}");
+        assert!(floor.server_cpu_s > 0.0 && floor.client_cpu_s > 0.0, "both sides report their CPU: {floor:?}");
+        let line =
+            row(&md, "## 3. Reach", &format!("| {} | {} |", floor.connections, lab::format::seconds(floor.wall_s)));
+        assert!(line.contains(&format!("| {:.2} |", floor.efficiency)), "{line}");
+    }
     assert_eq!(run.reach.cells.len(), 4);
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
     for cell in &run.reach.cells {
-        assert_eq!((cell.status.as_str(), cell.failed), ("ok", 0), "{}: {:?}", cell.id, cell.reason);
-        assert_eq!(cell.expected_wall_s, Some(0.1));
+        let id = format!("{} at {}", cell.server, cell.connections);
+        assert_eq!((cell.status.as_str(), cell.failed), ("ok", 0), "{id}: {:?}", cell.reason);
         let efficiency = cell.efficiency.unwrap();
-        assert!(efficiency > 0.3 && efficiency <= 1.01, "{}: {efficiency}", cell.id);
+        assert!(efficiency > 0.3 && efficiency <= 1.01, "{id}: {efficiency}");
+        // Every connection of the measured phase was timed (no warm-up: all of them).
+        let connect = cell.connect_us.unwrap_or_else(|| panic!("{id}: no connect times"));
+        assert_eq!(connect.connections, cell.connections, "{id}");
+        assert!(connect.p50 <= connect.p99 && connect.p99 <= connect.max, "{id}: {connect:?}");
+        // One listener per executor thread for the async server, tiny_http's one for the thread server; both
+        // with the system's somaxconn as their backlog.
+        let listeners = if cell.server == "smol-server" { cpus } else { 1 };
+        assert_eq!((cell.accept_queue.listeners, cell.accept_queue.backlog), (listeners, somaxconn), "{id}");
+        assert!(cell.accept_queue.samples > 0, "{id}");
         let reach = md.split("## 3. Reach").nth(1).unwrap().split("\n## ").next().unwrap();
         let line = reach
             .lines()
             .find(|l| {
-                l.starts_with(&format!("| {} |", cell.server)) && l.contains(&format!("| {} | ok |", cell.concurrency))
+                l.starts_with(&format!("| {} |", cell.server)) && l.contains(&format!("| {} | ok |", cell.connections))
             })
-            .unwrap_or_else(|| panic!("no reach row for {}", cell.id));
+            .unwrap_or_else(|| panic!("no reach row for {id}"));
         assert!(line.contains(&format!("| {efficiency:.2} |")), "{line}");
-        assert!(line.contains(&format!("| {} |", cell.server_cost.as_ref().unwrap().peak_threads)), "{line}");
+        assert!(line.contains(&format!("| {} |", cell.server_peak_threads)), "{line}");
     }
+
+    let chart = std::fs::read_to_string(out.join(format!("bench-{}-reach.svg", run.run_id))).unwrap();
+    assert!(chart.contains("<svg") && chart.contains("smol-server") && chart.contains("floor"), "the reach chart");
+    assert!(md.contains(&format!("](bench-{}-reach.svg)", run.run_id)), "the markdown shows the chart");
 
     // Cost: a line per server; a thread per connection shows in thread-server's slope and not in smol-server's.
     assert_eq!(run.cost.status, "ok");
@@ -111,7 +137,8 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
 
     // Targets: the async server's reach and cost, and the parts not run; each in the markdown's table.
     let smol_reach = run.targets.iter().find(|t| t.part == "reach" && t.figure.starts_with("smol-server")).unwrap();
-    assert!(smol_reach.figure.contains("40 connections") && smol_reach.measured.is_some(), "{smol_reach:?}");
+    assert!(smol_reach.measured.is_some(), "{smol_reach:?}");
+    assert!(run.targets.iter().any(|t| t.part == "reach" && t.figure.starts_with("smol-server at 40:")));
     assert!(run.targets.iter().any(|t| t.part == "cost" && t.figure.starts_with("smol-server")));
     assert!(!run.targets.iter().any(|t| t.figure.starts_with("thread-server")), "no target for thread-server");
     for t in &run.targets {

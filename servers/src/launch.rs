@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 /// What a server's concurrency layer is given.
 pub struct Served {
-    /// Listening, with TCP_NODELAY (inherited by accepted sockets) and SO_REUSEPORT when in a process group.
+    /// Listening with a backlog of `net.core.somaxconn` ([`net::backlog`]), TCP_NODELAY (inherited by accepted
+    /// sockets) and SO_REUSEPORT (for worker processes, and for more acceptors: [`acceptors`]).
     pub listener: TcpListener,
     /// Routes, factorial cache, database: shared by every worker of this process.
     pub workload: Arc<Workload>,
@@ -113,8 +114,10 @@ fn serve_in_this_process(
         die_with_parent(parent);
     }
     let addr = net::resolve(&args.host, args.port)?;
-    let listener = net::listen(addr, args.processes > 1)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    // SO_REUSEPORT always: other worker processes, or more acceptors of this one ([`acceptors`]), may listen
+    // on the same port.
+    let listener =
+        net::listen(addr, true).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     let addr = listener.local_addr()?;
     let db_path = args.db.clone().unwrap_or_else(|| default_db_path(addr));
     let workload = Workload::new(info.clone(), args.hello_ms, &db_path)
@@ -123,6 +126,14 @@ fn serve_in_this_process(
     // Registered before `listening on` is printed, so that a signal sent right after it is never missed.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
 
+    // Every acceptor's listener exists before `listening on` is printed: a client that connects right after it
+    // is spread over all of them.
+    if ACCEPT_ON_EVERY_THREAD.load(std::sync::atomic::Ordering::SeqCst) {
+        let more = (1..info.threads.max(1)).map(|_| net::listen_again(&listener)).collect::<io::Result<Vec<_>>>()?;
+        if let Ok(mut prepared) = PREPARED.lock() {
+            *prepared = more;
+        }
+    }
     let listener_fd = listener.as_raw_fd();
     let (start_drain, started) = smol::channel::bounded(1);
     let drain = Drain { started, busy: Arc::default() };
@@ -151,8 +162,11 @@ fn serve_in_this_process(
             STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
             // Stop accepting: shutting down a listening socket wakes a blocked accept() with an error and
             // refuses new connections; connections already accepted are served to the end.
-            // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
-            unsafe { libc::shutdown(listener_fd, libc::SHUT_RD) };
+            let more = MORE_LISTENERS.lock().map(|fds| fds.clone()).unwrap_or_default();
+            for fd in std::iter::once(listener_fd).chain(more) {
+                // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
+                unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+            }
             start_drain.close();
             let deadline = Instant::now() + Duration::from_secs_f64(args.grace_s.max(0.0));
             while (workload.in_flight() > 0 || drain.busy() > 0) && Instant::now() < deadline {
@@ -260,6 +274,42 @@ fn supervise(args: &ServerArgs) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Set by [`accept_on_every_thread`].
+static ACCEPT_ON_EVERY_THREAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Listeners opened before `listening on` for [`acceptors`] to hand out.
+static PREPARED: std::sync::Mutex<Vec<TcpListener>> = std::sync::Mutex::new(Vec::new());
+
+/// Called by a server's `main` before [`run`] when its `serve` will call [`acceptors`] with its thread count:
+/// the extra listeners are then opened before the server announces itself.
+pub fn accept_on_every_thread() {
+    ACCEPT_ON_EVERY_THREAD.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The listeners [`acceptors`] added, shut down with the first one when a clean shutdown starts.
+static MORE_LISTENERS: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// `n` listening sockets on the server's port for `n` acceptors: `listener` and `n - 1` more, each with an
+/// accept queue of its own ([`net::backlog`] deep) and SO_REUSEPORT, so the kernel spreads new connections over
+/// them. A burst of connects then fills `n` queues, drained by `n` accept loops that can run on `n` threads at
+/// once, instead of one queue drained by one loop.
+pub fn acceptors(listener: TcpListener, n: usize) -> io::Result<Vec<TcpListener>> {
+    let mut prepared = PREPARED.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    let mut all = vec![listener];
+    for _ in 1..n.max(1) {
+        let more = match prepared.pop() {
+            Some(listener) => listener,
+            None => net::listen_again(&all[0])?,
+        };
+        if let Ok(mut fds) = MORE_LISTENERS.lock() {
+            fds.push(more.as_raw_fd());
+        }
+        all.push(more);
+    }
+    // A prepared listener nobody accepts on would strand the connections the kernel sends it: close them.
+    drop(prepared);
+    Ok(all)
 }
 
 /// Set when a signal has started a clean shutdown: accept errors are then expected.

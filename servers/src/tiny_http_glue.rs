@@ -85,6 +85,40 @@ fn respond(request: Request, workload: &Workload, log: AccessLog, close: bool) {
     log.record(started, status, &method, &target, peer);
 }
 
+/// Runs `job(value)` on a new thread from `builder`. When the kernel refuses the thread (EAGAIN: out of threads,
+/// of memory for a stack, or of `RLIMIT_NPROC`), `value` comes back with the error, so that the caller can still
+/// answer for it: `std::thread::spawn` would panic instead, taking the accept thread with it.
+pub fn spawn_with<T: Send + 'static>(
+    builder: std::thread::Builder,
+    value: T,
+    job: impl FnOnce(T) + Send + 'static,
+) -> Result<(), (T, io::Error)> {
+    // The value travels through a slot rather than the closure, which `spawn` consumes even when it fails.
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(value)));
+    let theirs = std::sync::Arc::clone(&slot);
+    let spawned = builder.spawn(move || {
+        let value = theirs.lock().map(|mut v| v.take()).ok().flatten();
+        drop(theirs);
+        if let Some(value) = value {
+            job(value);
+        }
+    });
+    match spawned {
+        Ok(_) => Ok(()),
+        Err(error) => match slot.lock().map(|mut v| v.take()).ok().flatten() {
+            Some(value) => Err((value, error)),
+            None => unreachable!("a thread that was never started took the value"),
+        },
+    }
+}
+
+/// Answers `503 Service Unavailable` with `reason`, on the calling thread: for a request no thread could be
+/// started for.
+pub fn refuse(request: Request, workload: &Workload, reason: String) {
+    let reply = Reply::text(503, reason);
+    let _ = request.respond(to_response(reply, workload.info.server));
+}
+
 /// The target as `/path?query`. An HTTP/1.1 server must also accept the absolute form (`http://host/path?query`,
 /// what clients send to proxies); tiny_http passes it through as is, hyper reduces it to the path, so reduce it
 /// here too, or the thread servers would answer 404 where the async ones answer 200.
@@ -114,4 +148,32 @@ fn to_response(reply: Reply, server: &'static str) -> Response<io::Cursor<Vec<u8
     // /fact?n=20000: the length is known, so always send it, as the contract and the async servers do.
     Response::new(StatusCode(reply.status), headers, io::Cursor::new(body), Some(len), None)
         .with_chunked_threshold(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spawn_with;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_started_thread_gets_the_value() {
+        let (done, finished) = mpsc::channel();
+        let spawned = spawn_with(std::thread::Builder::new(), 7u32, move |v| done.send(v).unwrap());
+        assert!(spawned.is_ok());
+        assert_eq!(finished.recv_timeout(Duration::from_secs(10)), Ok(7));
+    }
+
+    /// A thread the kernel refuses: a 64 TiB stack is more memory than any machine here can reserve, so
+    /// `pthread_create` fails (EAGAIN or ENOMEM) as it does when threads run out.
+    #[test]
+    fn a_refused_thread_gives_the_value_back_with_the_error() {
+        let builder = std::thread::Builder::new().stack_size(1 << 46);
+        let (ran, never) = mpsc::channel::<()>();
+        let (value, error) = spawn_with(builder, String::from("the request"), move |_| ran.send(()).unwrap())
+            .expect_err("a 64 TiB stack must be refused");
+        assert_eq!(value, "the request");
+        assert!(error.raw_os_error().is_some(), "an OS error: {error}");
+        assert!(never.recv_timeout(Duration::from_millis(100)).is_err(), "the job must not run");
+    }
 }

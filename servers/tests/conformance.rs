@@ -181,8 +181,49 @@ fn health(name: &'static str) {
     assert_eq!(health["pid"].as_u64(), Some(u64::from(server.process.pid())), "{name}: {health}");
     assert_eq!(health["threads"].as_u64(), Some(threads), "{name}: {health}");
     assert_eq!(health["processes"].as_u64(), Some(1), "{name}: {health}");
+    // The listen backlog is the most the kernel grants: net.core.somaxconn, read by the server.
+    let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    assert_eq!(health["backlog"].as_u64(), Some(somaxconn), "{name}: {health}");
     let fields: Vec<&String> = health.as_object().expect("an object").keys().collect();
-    assert_eq!(fields.len(), 5, "{name}: /health has exactly server, model, pid, threads, processes: {health}");
+    assert_eq!(
+        fields.len(),
+        6,
+        "{name}: /health has exactly server, model, pid, threads, processes, backlog: {health}"
+    );
+    // The rule of docs/workload.md, by model: servers whose threads each run tasks or an event loop accept on
+    // every one of them, from a listener of its own (SO_REUSEPORT), all open before `listening on`; thread
+    // servers accept on one thread (tiny_http's), from one listener.
+    let model = health["model"].as_str().unwrap_or_default();
+    let listeners = if accepts_on_every_thread(model) { threads } else { 1 };
+    assert_eq!(listening_sockets(server.addr().port()), listeners, "{name} ({model}): listening sockets on its port");
+}
+
+/// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …") and the
+/// event-loop models ("event loops …") do, the thread models ("thread per request …", "fixed thread pool …") do
+/// not. A model this rule does not know fails the test, so that a new server states which it is.
+fn accepts_on_every_thread(model: &str) -> bool {
+    if model.starts_with("async tasks") || model.starts_with("event loops") {
+        true
+    } else if model.starts_with("thread per request") || model.starts_with("fixed thread pool") {
+        false
+    } else {
+        panic!("/health model {model:?} is neither an async, event-loop nor thread model (docs/workload.md)")
+    }
+}
+
+/// Sockets in state LISTEN on `port`, from /proc/net/tcp and /proc/net/tcp6 (`HEXIP:HEXPORT`, state `0A`).
+fn listening_sockets(port: u16) -> u64 {
+    let suffix = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path).unwrap_or_default().lines().skip(1).map(str::to_string).collect::<Vec<_>>()
+        })
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1].ends_with(&suffix) && fields[3] == "0A"
+        })
+        .count() as u64
 }
 
 fn unknown_path(name: &'static str) {

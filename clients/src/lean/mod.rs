@@ -12,7 +12,8 @@ pub mod http1;
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
@@ -35,10 +36,14 @@ pub struct LeanEngine {
     /// sending picks one by index and copies nothing.
     requests: Box<[Box<[u8]>]>,
     keep_alive: bool,
+    /// Source addresses to spread connections over (1: let the kernel choose), for a loopback server only.
+    source_addresses: u8,
+    /// Slots made so far: slot i connects from source address i mod `source_addresses`.
+    slots: AtomicUsize,
 }
 
 impl LeanEngine {
-    pub fn new(args: &CommonArgs) -> LeanEngine {
+    pub fn new(args: &CommonArgs, source_addresses: u8) -> LeanEngine {
         let keep_alive = args.keep_alive.is_on();
         let requests = args
             .urls
@@ -53,12 +58,20 @@ impl LeanEngine {
                 request.into_bytes().into_boxed_slice()
             })
             .collect();
-        LeanEngine { addr: args.first_url().addr, requests, keep_alive }
+        LeanEngine { addr: args.first_url().addr, requests, keep_alive, source_addresses, slots: AtomicUsize::new(0) }
     }
 
     /// A slot: not connected yet; it connects on its first request.
     pub fn slot(&self) -> LeanSlot<'_> {
-        LeanSlot { engine: self, connection: None, buffer: vec![0; BUFFER_BYTES] }
+        let index = self.slots.fetch_add(1, Ordering::Relaxed);
+        let source = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_loopback() && self.source_addresses > 1 => {
+                let host = 1 + (index % usize::from(self.source_addresses)) as u8;
+                Some(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), 0)))
+            }
+            _ => None,
+        };
+        LeanSlot { engine: self, connection: None, buffer: vec![0; BUFFER_BYTES], connect_time: None, source }
     }
 }
 
@@ -69,6 +82,10 @@ pub struct LeanSlot<'a> {
     connection: Option<Async<TcpStream>>,
     /// Read buffer; its whole length is usable, it grows only for oversized heads.
     buffer: Vec<u8>,
+    /// How long the last connection this slot opened took to establish, until the runner takes it.
+    connect_time: Option<std::time::Duration>,
+    /// The source address this slot connects from, when the engine spreads them.
+    source: Option<SocketAddr>,
 }
 
 /// Why an exchange failed, before it is turned into an [`Outcome`].
@@ -119,13 +136,16 @@ impl LeanSlot<'_> {
     /// One request to the `url`-th `--url` and its response, on this slot's connection (opening it if needed).
     /// Returns the status.
     async fn exchange(&mut self, url: usize) -> Result<u16, ExchangeError> {
-        let LeanSlot { engine, connection, buffer } = self;
+        let LeanSlot { engine, connection, buffer, connect_time, source } = self;
         let reused = connection.is_some();
         let stream = match connection {
             Some(stream) => stream,
             None => {
-                // Yields until the TCP handshake completes.
-                let stream = Async::<TcpStream>::connect(engine.addr).await.map_err(ExchangeError::Connect)?;
+                // Yields until the TCP handshake completes: the SYN-ACK arrived and our ACK went out. (The server's
+                // kernel answers the SYN; whether its accept queue has room decides if the connection survives.)
+                let connecting = std::time::Instant::now();
+                let stream = connect(engine.addr, *source).await.map_err(ExchangeError::Connect)?;
+                *connect_time = Some(connecting.elapsed());
                 stream.get_ref().set_nodelay(true).map_err(ExchangeError::Connect)?;
                 connection.insert(stream)
             }
@@ -199,6 +219,22 @@ impl LeanSlot<'_> {
     }
 }
 
+/// Opens a connection to `addr`, from `source` when given (a non-blocking `connect(2)`, then the task yields
+/// until the socket is writable: the handshake is done).
+async fn connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<Async<TcpStream>> {
+    let Some(source) = source else { return Async::<TcpStream>::connect(addr).await };
+    let socket = harness::net::socket_from(source)?;
+    socket.set_nonblocking(true)?;
+    harness::net::start_connect(&socket, addr)?;
+    let stream = Async::new(TcpStream::from(socket))?;
+    // Yields until the handshake completes (or fails).
+    stream.writable().await?;
+    match stream.get_ref().take_error()? {
+        Some(error) => Err(error),
+        None => Ok(stream),
+    }
+}
+
 fn grow(buffer: &mut Vec<u8>) -> Result<(), ExchangeError> {
     if buffer.len() >= MAX_BUFFER_BYTES {
         return Err(ExchangeError::Framing(FramingError(format!(
@@ -232,5 +268,9 @@ impl Slot for LeanSlot<'_> {
     fn reset(&mut self) {
         // The response may still be on its way: this connection is out of step for good.
         self.connection = None;
+    }
+
+    fn take_connect_time(&mut self) -> Option<std::time::Duration> {
+        self.connect_time.take()
     }
 }

@@ -104,7 +104,7 @@ pub fn render(run: &BenchRun) -> String {
 
     instrument(run, &mut md);
     servers(run, &mut md);
-    reach(&run.reach, &mut md);
+    super::reach::markdown(&run.reach, &run.run_id, &mut md);
     cost(&run.cost, &mut md);
     overhead(run, &mut md);
     machine(run, &mut md);
@@ -250,49 +250,6 @@ fn model_of<'a>(part: &'a SweepPart, server: &str) -> &'a str {
     part.servers.iter().find(|s| s.name == server).map_or("?", |s| s.model.as_str())
 }
 
-fn reach(part: &SweepPart, md: &mut String) {
-    if !heading(md, "3. Reach: io at many connections", &part.status, &part.reason, !part.cells.is_empty()) {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "`{}`, one request per connection, each waiting D = {}: the ideal wall time is D (efficiency = D ÷ wall). \
-         Peak threads and RSS are the server's, sampled from /proc. Cells the model predicts to take over a minute \
-         are skipped with the prediction.\n",
-        part.client,
-        format::seconds(part.hello_ms as f64 / 1000.0)
-    );
-    let _ = writeln!(
-        md,
-        "| server | model | connections | status | wall | efficiency | failed | peak threads | peak RSS | what stopped it |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
-    for c in &part.cells {
-        let cost = c.server_cost.as_ref();
-        let stopped = match (&c.limit_hint, c.is_ok()) {
-            (Some(hint), _) => hint.clone(),
-            (None, false) => c.reason.clone().unwrap_or_default(),
-            (None, true) => String::new(),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.server,
-            model_of(part, &c.server),
-            format::thousands(c.concurrency),
-            c.status,
-            opt(c.wall_s, format::seconds),
-            opt(c.efficiency, |e| format!("{e:.2}")),
-            failures(c),
-            cost.map_or("—".to_string(), |s| s.peak_threads.to_string()),
-            cost.map_or("—".to_string(), |s| format::kib(s.peak_rss_kib)),
-            stopped.replace('|', "/").replace('\n', " ")
-        );
-    }
-    md.push('\n');
-    kernel_table(part, md);
-}
-
 /// The kernel's listen-queue counters over each server's cells: connections that waited or were dropped before
 /// the server saw them.
 fn kernel_table(part: &SweepPart, md: &mut String) {
@@ -432,7 +389,10 @@ fn machine(run: &BenchRun, md: &mut String) {
             }
         }
     }
-    for part in [&run.reach, &run.cost] {
+    if !run.reach.client_command.is_empty() && !seen.contains(&run.reach.client_command) {
+        seen.push(run.reach.client_command.clone());
+    }
+    for part in [&run.cost] {
         let lines = part.servers.iter().map(|s| &s.command).chain(Some(&part.client_command));
         for line in lines.filter(|l| !l.is_empty()) {
             if !seen.contains(line) {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The version of the bench JSON this lab writes (top-level `schema_version`).
-pub const BENCH_SCHEMA_VERSION: u32 = 1;
+pub const BENCH_SCHEMA_VERSION: u32 = 2;
 
 /// A part's `status`: measured.
 pub const OK: &str = "ok";
@@ -37,7 +37,7 @@ macro_rules! part_outcome {
     )*};
 }
 
-part_outcome!(ThroughputPart, SweepPart, OverheadPart);
+part_outcome!(ThroughputPart, SweepPart, OverheadPart, super::reach::ReachPart);
 
 /// One `lab bench`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -54,7 +54,8 @@ pub struct BenchRun {
     pub tools: Vec<ToolRecord>,
     pub instrument: ThroughputPart,
     pub servers: ThroughputPart,
-    pub reach: SweepPart,
+    /// Part 3 (see `reach.rs`): per cell, connect times, kernel counters, accept queues and what stopped it.
+    pub reach: super::reach::ReachPart,
     pub cost: SweepPart,
     pub overhead: OverheadPart,
     /// Every performance target (README, "Performance"), with the measured figure and whether it was met.

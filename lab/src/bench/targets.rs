@@ -5,7 +5,6 @@
 use super::results::{BenchRun, Contender, Ratio, SweepPart, Target, ThroughputPart, OK};
 use super::{sweep, throughput};
 use crate::format;
-use crate::results::Cell;
 
 fn target(part: &str, figure: String, unit: &str, comparison: &str, bound: f64) -> Target {
     Target {
@@ -38,7 +37,7 @@ pub fn targets(run: &BenchRun) -> Vec<Target> {
     for (name, part) in [("instrument", &run.instrument), ("servers", &run.servers)] {
         out.extend(ratio_targets(name, part));
     }
-    out.extend(reach_targets(&run.reach));
+    out.extend(super::reach::targets(&run.reach));
     out.extend(cost_targets(&run.cost));
     let o = &run.overhead;
     let detail = match (o.overhead, o.outside_per_cell_s) {
@@ -115,60 +114,6 @@ fn cpu_profile(part: &str, a: &Contender, b: &Contender) -> String {
 
 fn async_servers(part: &SweepPart) -> Vec<String> {
     part.servers.iter().filter(|s| s.model == "async").map(|s| s.name.clone()).collect()
-}
-
-/// Where a reach cell's time went: its latency against D, the server's CPU, the kernel's listen queues.
-fn reach_profile(part: &SweepPart, c: &Cell) -> String {
-    let mut parts = Vec::new();
-    if let Some(l) = c.latency_us {
-        parts.push(format!(
-            "wall {} for D = {}; latency p50 {}, p99 {}",
-            format::seconds(c.wall_s.unwrap_or(0.0)),
-            format::seconds(part.hello_ms as f64 / 1000.0),
-            format::micros(l.p50),
-            format::micros(l.p99)
-        ));
-    }
-    if let (Some(s), Some(k)) = (&c.server_cost, &c.client_cost) {
-        parts.push(format!(
-            "CPU: server {:.2} s user + {:.2} s sys, client {:.2} s + {:.2} s",
-            s.user_s, s.sys_s, k.user_s, k.sys_s
-        ));
-    }
-    if let Some(k) = part.kernel.iter().find(|k| k.server == c.server) {
-        parts.push(format!(
-            "kernel during its cells: {} listen overflows, {} SYN cookies",
-            format::thousands(k.listen_overflows),
-            format::thousands(k.syncookies_sent)
-        ));
-    }
-    if c.failed > 0 {
-        parts.push(format!("{} of {} requests failed", c.failed, c.requests));
-    }
-    parts.join("; ")
-}
-
-fn reach_targets(part: &SweepPart) -> Vec<Target> {
-    let top = part.levels.iter().max().copied();
-    let level = top.map_or("the highest level".to_string(), |t| format!("{} connections", format::thousands(t)));
-    let servers = async_servers(part);
-    if servers.is_empty() {
-        let figure = format!("async servers at {level}: efficiency, no failure");
-        let t = target("reach", figure, "", ">=", sweep::REACH_EFFICIENCY);
-        return vec![t.measured(None, true, part.reason.clone())];
-    }
-    servers
-        .into_iter()
-        .map(|server| {
-            let figure = format!("{server} at {level}: efficiency, no failure");
-            let t = target("reach", figure, "", ">=", sweep::REACH_EFFICIENCY);
-            match part.cells.iter().find(|c| c.server == server && Some(c.concurrency) == top) {
-                Some(c) if c.is_ok() => t.measured(c.efficiency, c.failed == 0, Some(reach_profile(part, c))),
-                Some(c) => t.measured(c.efficiency, false, c.reason.clone()),
-                None => t.measured(None, true, Some("no cell at this level".to_string())),
-            }
-        })
-        .collect()
 }
 
 fn cost_targets(part: &SweepPart) -> Vec<Target> {

@@ -91,6 +91,12 @@ pub fn chart_data(run: &Run, workload: &str) -> Option<ChartData> {
 }
 
 fn draw(workload: &str, data: &ChartData) -> Result<String, String> {
+    draw_pair(&format!("{workload}: "), "concurrency", [("throughput", "req/s"), ("p99 latency", "ms")], data)
+}
+
+/// Two charts side by side against a log-scale x axis, one line per series: the first panel plots each point's
+/// second figure, the second its third. Captions read `{prefix}{title} vs {x_name} ({client})`.
+pub fn draw_pair(prefix: &str, x_name: &str, panels: [(&str, &str); 2], data: &ChartData) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 420)).into_drawing_area();
@@ -102,13 +108,13 @@ fn draw(workload: &str, data: &ChartData) -> Result<String, String> {
             (x0, x1) = (x0 / 2.0, x1 * 2.0);
         }
         let (x0, x1) = (x0 * 0.8, x1 * 1.25);
-        for (area, title, unit, pick) in [(&left, "throughput", "req/s", 1usize), (&right, "p99 latency", "ms", 2usize)]
-        {
+        let [(title1, unit1), (title2, unit2)] = panels;
+        for (area, title, unit, pick) in [(&left, title1, unit1, 1usize), (&right, title2, unit2, 2usize)] {
             let value = |p: &ChartPoint| if pick == 1 { p.1 } else { p.2 };
             let y1 = data.series.iter().flat_map(|(_, p)| p.iter().map(value)).fold(0.0f64, f64::max) * 1.15;
             let y1 = if y1 > 0.0 { y1 } else { 1.0 };
             let mut chart = ChartBuilder::on(area)
-                .caption(format!("{workload}: {title} vs concurrency ({})", data.client), ("sans-serif", 17))
+                .caption(format!("{prefix}{title} vs {x_name} ({})", data.client), ("sans-serif", 17))
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(70)
@@ -116,7 +122,7 @@ fn draw(workload: &str, data: &ChartData) -> Result<String, String> {
                 .map_err(|e| e.to_string())?;
             chart
                 .configure_mesh()
-                .x_desc("concurrency (log scale)")
+                .x_desc(format!("{x_name} (log scale)"))
                 .bold_line_style(RGBColor(225, 225, 225))
                 .light_line_style(WHITE)
                 .x_labels(6)

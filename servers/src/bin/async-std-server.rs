@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     let threads = cli.server.threads_or_cpus();
     // Set while this process still has one thread, before async-std's runtime reads it.
     std::env::set_var("ASYNC_STD_THREAD_COUNT", threads.to_string());
+    launch::accept_on_every_thread();
     launch::run("async-std-server", "async tasks on async-std's executor (hyper)", cli.server, threads, serve)
 }
 
@@ -47,23 +48,30 @@ impl Runtime for AsyncStd {
 
 fn serve(served: Served) -> std::io::Result<()> {
     let connections = hyper_glue::Connections::new(&served);
-    let Served { listener, .. } = served;
-    let listener = TcpListener::from(listener);
-    // The accept loop is a task on the executor like any other; this thread only waits for it to end.
-    task::block_on(task::spawn(async move {
-        loop {
-            // The accept loop yields here until the reactor reports a new connection.
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    task::spawn(connections.task::<AsyncStd>(FuturesIo::new(stream), peer));
-                }
-                // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                Err(error) => {
-                    launch::report_accept_error(&error);
-                    task::sleep(launch::ACCEPT_BACKOFF).await;
+    let Served { listener, threads, .. } = served;
+    // One accept loop per executor thread, each on a listener of its own (SO_REUSEPORT): a burst of connects is
+    // spread over `threads` accept queues and drained by up to `threads` threads at once. The loops are tasks on
+    // the executor like any other; this thread only waits, for ever.
+    for listener in launch::acceptors(listener, threads)? {
+        let listener = TcpListener::from(listener);
+        let connections = connections.clone();
+        task::spawn(async move {
+            loop {
+                // Takes connections until the queue is empty (accept(2) would block): only then does the task
+                // yield, until the reactor reports a new connection.
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        task::spawn(connections.task::<AsyncStd>(FuturesIo::new(stream), peer));
+                    }
+                    // Out of file descriptors, or the listener shut down for exit: back off, then try again.
+                    Err(error) => {
+                        launch::report_accept_error(&error);
+                        task::sleep(launch::ACCEPT_BACKOFF).await;
+                    }
                 }
             }
-        }
-    }))
+        });
+    }
+    task::block_on(std::future::pending())
 }

@@ -32,6 +32,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli.server.threads_or_cpus();
+    launch::accept_on_every_thread();
     launch::run("smol-server", "async tasks on a smol executor (hyper)", cli.server, threads, serve)
 }
 
@@ -51,28 +52,33 @@ impl Runtime for Smol {
 fn serve(served: Served) -> std::io::Result<()> {
     let connections = hyper_glue::Connections::new(&served);
     let Served { listener, threads, .. } = served;
-    let listener = Async::<TcpListener>::new(listener)?;
     let executor = Arc::new(Executor::new());
-    // The accept loop is a task like any other: with `--threads 1` everything runs on one thread.
-    let accept_loop = executor.spawn({
-        let executor = Arc::clone(&executor);
-        async move {
-            loop {
-                // The accept loop yields here until the reactor reports a new connection.
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let _ = stream.get_ref().set_nodelay(true);
-                        executor.spawn(connections.task::<Smol>(FuturesIo::new(stream), peer)).detach();
-                    }
-                    // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                    Err(error) => {
-                        launch::report_accept_error(&error);
-                        Timer::after(launch::ACCEPT_BACKOFF).await;
+    // One accept loop per executor thread, each on a listener of its own (SO_REUSEPORT): a burst of connects is
+    // spread over `threads` accept queues and drained by up to `threads` threads at once. The loops are tasks
+    // like any other: with `--threads 1` everything runs on one thread.
+    for listener in launch::acceptors(listener, threads)? {
+        let listener = Async::<TcpListener>::new(listener)?;
+        let (executor_for_loop, connections) = (Arc::clone(&executor), connections.clone());
+        executor
+            .spawn(async move {
+                loop {
+                    // Takes connections until the queue is empty (accept(2) would block): only then does the task
+                    // yield, until the reactor reports a new connection.
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            let _ = stream.get_ref().set_nodelay(true);
+                            executor_for_loop.spawn(connections.task::<Smol>(FuturesIo::new(stream), peer)).detach();
+                        }
+                        // Out of file descriptors, or the listener shut down for exit: back off, then try again.
+                        Err(error) => {
+                            launch::report_accept_error(&error);
+                            Timer::after(launch::ACCEPT_BACKOFF).await;
+                        }
                     }
                 }
-            }
-        }
-    });
+            })
+            .detach();
+    }
     // `threads` threads run the executor: this one and threads - 1 more. A thread with no task to run parks
     // in the reactor (epoll), holding nothing.
     for id in 1..threads {
@@ -81,5 +87,6 @@ fn serve(served: Served) -> std::io::Result<()> {
             .name(format!("executor-{id}"))
             .spawn(move || smol::block_on(executor.run(std::future::pending::<()>())))?;
     }
-    smol::block_on(executor.run(accept_loop))
+    // The accept loops never end: this thread runs the executor until the process exits.
+    smol::block_on(executor.run(std::future::pending()))
 }

@@ -35,11 +35,25 @@ fn serve(served: Served) -> std::io::Result<()> {
     loop {
         // Blocks this (accept) thread until tiny_http has read a whole request.
         let request = tiny_http_glue::next_request(&server);
-        let workload = Arc::clone(&workload);
-        // One thread per request. If the kernel refuses a thread, the request is dropped (tiny_http then
-        // answers 500) and the server goes on.
-        if let Err(error) = thread::Builder::new().spawn(move || tiny_http_glue::answer(request, &workload, log)) {
-            eprintln!("thread-server: cannot spawn a thread: {error}");
+        // One thread per request. If the kernel refuses a thread, this request gets a 503 (on this thread) and
+        // the server goes on.
+        let mine = Arc::clone(&workload);
+        let spawned = tiny_http_glue::spawn_with(thread::Builder::new(), request, move |request| {
+            tiny_http_glue::answer(request, &mine, log)
+        });
+        if let Err((request, error)) = spawned {
+            report_spawn_error(&error);
+            tiny_http_glue::refuse(request, &workload, format!("cannot start a thread for this request: {error}"));
         }
+    }
+}
+
+/// Reports a refused thread on stderr, at most once a second: a thread shortage must not flood the log.
+fn report_spawn_error(error: &std::io::Error) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_REPORT_S: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if LAST_REPORT_S.swap(now, Ordering::Relaxed) != now {
+        eprintln!("thread-server: cannot start a thread: {error} (answering 503)");
     }
 }

@@ -27,6 +27,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli.server.threads_or_cpus();
+    launch::accept_on_every_thread();
     launch::run("tokio-server", "async tasks on a tokio runtime (hyper)", cli.server, threads, serve)
 }
 
@@ -57,23 +58,34 @@ fn serve(served: Served) -> std::io::Result<()> {
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
     };
-    listener.set_nonblocking(true)?;
+    let listeners = launch::acceptors(listener, threads)?;
     runtime.block_on(async move {
-        let listener = TcpListener::from_std(listener)?;
-        // The accept loop is a task like the connections: with `--threads 1` everything runs on this thread.
-        loop {
-            // The accept loop yields here until the reactor reports a new connection.
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(connections.task::<Tokio>(TokioIo::new(stream), peer));
+        // One accept loop per worker thread, each on a listener of its own (SO_REUSEPORT): a burst of connects is
+        // spread over `threads` accept queues and drained by up to `threads` workers at once. The loops are tasks
+        // like the connections: with `--threads 1` everything runs on this thread.
+        for listener in listeners {
+            listener.set_nonblocking(true)?;
+            let listener = TcpListener::from_std(listener)?;
+            let connections = connections.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Takes connections until the queue is empty (accept(2) would block): only then does the task
+                    // yield, until the reactor reports a new connection.
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            let _ = stream.set_nodelay(true);
+                            tokio::spawn(connections.task::<Tokio>(TokioIo::new(stream), peer));
+                        }
+                        // Out of file descriptors, or the listener shut down for exit: back off, then try again.
+                        Err(error) => {
+                            launch::report_accept_error(&error);
+                            tokio::time::sleep(launch::ACCEPT_BACKOFF).await;
+                        }
+                    }
                 }
-                // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                Err(error) => {
-                    launch::report_accept_error(&error);
-                    tokio::time::sleep(launch::ACCEPT_BACKOFF).await;
-                }
-            }
+            });
         }
+        // This thread only waits, for ever (with `--threads 1` it runs the tasks meanwhile).
+        std::future::pending::<std::io::Result<()>>().await
     })
 }

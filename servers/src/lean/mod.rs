@@ -25,11 +25,9 @@
 mod event_loop;
 pub mod http1;
 
-use crate::launch::Served;
-use crate::net;
+use crate::launch::{self, Served};
 use crate::workload::{Reply, Workload};
 use event_loop::{EventLoop, Finished, Job, Shared};
-use socket2::SockRef;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,16 +40,9 @@ const MIN_POOL_THREADS: usize = 4;
 /// Runs `served.threads` event loops until a clean shutdown has drained them all.
 pub fn serve(served: Served) -> io::Result<()> {
     let Served { listener, workload, log, threads, limits, drain } = served;
-    let addr = listener.local_addr()?;
-    // One listening socket per loop. The first was bound by `launch`; setting SO_REUSEPORT on it once bound
-    // still lets the others join it (Linux checks the flag on every socket in the group at the next bind).
-    let mut listeners = vec![listener];
-    if threads > 1 {
-        SockRef::from(&listeners[0]).set_reuse_port(true)?;
-        for _ in 1..threads {
-            listeners.push(net::listen(addr, true)?);
-        }
-    }
+    // One listening socket per loop (SO_REUSEPORT), all open before `launch` announced the server: the kernel
+    // spreads new connections over the loops' accept queues.
+    let listeners = launch::acceptors(listener, threads)?;
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = start_pool(&workload, cpus.max(MIN_POOL_THREADS))?;
     let stopping = Arc::new(AtomicBool::new(false));

@@ -178,6 +178,7 @@ impl Workload {
             "pid": std::process::id(),
             "threads": self.info.threads,
             "processes": self.info.processes,
+            "backlog": crate::net::backlog(),
         });
         Reply { content_type: "application/json", ..Reply::text(200, body.to_string()) }
     }

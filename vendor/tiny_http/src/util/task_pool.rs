@@ -84,7 +84,9 @@ impl TaskPool {
     fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // Lab patch: when the kernel refuses a thread (EAGAIN), the task — a connection — is dropped, which
+        // closes it, and the server goes on; `thread::spawn` panicked, killing the accept thread (vendor/README.md).
+        let spawned = thread::Builder::new().spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -128,6 +130,9 @@ impl TaskPool {
                 task();
             }
         });
+        if let Err(error) = spawned {
+            log::error!("cannot start a connection thread: {error}");
+        }
     }
 }
 

@@ -1,0 +1,643 @@
+//! Part 3, reach: every server at 1,000 … C connections opened at once, each request waiting D — and, when a
+//! cell takes longer than D, what stopped it, named from evidence ([`crate::stopped`]).
+//!
+//! Each cell starts a fresh server, reads the kernel's TCP counters before and after, samples the server's
+//! accept queues while the client runs ([`crate::kernel`]), and takes the client's connect-time percentiles from
+//! its report. Next to the servers, the same levels are run through the floor ([`super::floor`]): a bare
+//! connect/accept/wait/close loop with no HTTP, the least any server needs on this machine. A server is judged
+//! against D (efficiency ≥ 0.8) and against the floor (wall within 10 % of it).
+//!
+//! Concurrency idea: with one request per connection and every connection opened at once, the whole burst of
+//! connects reaches the server's kernel before the server has accepted much. What the kernel does with it — queue
+//! it, or drop it and make the client retransmit a second later — is the first limit to C.
+
+use super::floor::{self, Floor};
+use super::results::{FAILED, OK};
+use super::tools::shell_line;
+use crate::client::{ClientArgs, ClientReport, ConnectTime};
+use crate::cost::Sampler;
+use crate::format;
+use crate::kernel::{AcceptQueue, CpuTimes, QueueSampler, TcpCounters};
+use crate::model::ConcurrencyModel;
+use crate::plan::{MatrixConfig, ProfileName, ServerSpec, Workload};
+use crate::process::Server;
+use crate::results::{Failures, Limits, Model};
+use crate::run::{self, Runner};
+use crate::stopped::{self, Cause, Evidence};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The client: the lab's fastest, and the only one that holds tens of thousands of connections cheaply.
+pub const CLIENT: &str = "async-client:lean";
+/// Async servers at every level must finish with at least this efficiency (D ÷ wall), and no failure…
+pub const REACH_EFFICIENCY: f64 = 0.8;
+/// …or, where the floor itself cannot reach that on this machine, within this factor of the floor's wall.
+pub const FLOOR_MARGIN: f64 = 1.10;
+/// Descriptors a process keeps for itself besides its connections (std streams, epoll, the database, threads).
+const SPARE_DESCRIPTORS: u64 = 1_000;
+/// Connections per client process at most (`--processes` splits a level over several).
+const CONNECTIONS_PER_CLIENT: u64 = 10_000;
+/// How often the accept queues are sampled.
+const QUEUE_SAMPLE: Duration = Duration::from_millis(5);
+
+/// The reach part's record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReachPart {
+    pub status: String,
+    pub reason: Option<String>,
+    pub client: String,
+    pub hello_ms: u64,
+    pub levels: Vec<u64>,
+    /// The client's command line with `PORT`, `C` (connections per process) and `P` (processes) as placeholders.
+    pub client_command: String,
+    /// The machine: CPUs, `net.core.somaxconn`, descriptors per process.
+    pub cores: u64,
+    pub somaxconn: Option<u64>,
+    pub nofile: u64,
+    /// The floor at each level.
+    pub floors: Vec<Floor>,
+    pub cells: Vec<ReachCell>,
+}
+
+/// One server at one level.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReachCell {
+    pub server: String,
+    pub model: Model,
+    pub connections: u64,
+    pub client_processes: u64,
+    /// Loopback source addresses the client spread its connections over ([`source_addresses`]).
+    pub source_addresses: u64,
+    /// `ok`, `failed` (see `reason`) or `skipped`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub wall_s: Option<f64>,
+    pub efficiency: Option<f64>,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub failures: Failures,
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    /// The client's connect times over the measured phase.
+    pub connect_us: Option<ConnectTime>,
+    /// How the kernel's TCP counters moved during the cell (machine-wide).
+    pub kernel: TcpCounters,
+    /// The server's accept queues while the client ran.
+    pub accept_queue: AcceptQueue,
+    pub server_cpu_s: f64,
+    pub client_cpu_s: f64,
+    pub server_peak_threads: u64,
+    pub server_peak_rss_kib: u64,
+    /// The share of the machine's CPU time that was busy during the cell, whoever used it.
+    pub machine_busy: f64,
+    /// TCP sockets in TIME_WAIT (machine-wide) when the cell started: ports the client's connects search past.
+    pub time_wait_before: u64,
+    /// This cell's wall ÷ the floor's at the same level.
+    pub vs_floor: Option<f64>,
+    /// What stopped it: set when the cell missed D by more than the target allows, or failed.
+    pub stopped: Option<Cause>,
+}
+
+/// Where and how the part runs.
+pub struct ReachRun<'a> {
+    pub servers: &'a [String],
+    pub levels: &'a [u64],
+    pub hello_ms: u64,
+    pub bin_dir: &'a Path,
+    pub scratch: &'a Path,
+    pub limits: &'a Limits,
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// The highest level one server process can hold: its descriptor limit less what it keeps for itself, in
+/// whole thousands.
+pub fn fd_max_level(limits: &Limits) -> u64 {
+    limits.nofile_soft.saturating_sub(SPARE_DESCRIPTORS) / 1_000 * 1_000
+}
+
+/// Loopback source addresses to spread `connections` to one server over: past half of the `ports` ephemeral
+/// ports to one address, `connect(2)` searches about a millisecond for each free port
+/// (results/experiments/connect-port-search.txt), so each address keeps a margin below that.
+pub fn source_addresses(connections: u64, ports: u64) -> u64 {
+    if ports == 0 {
+        return 1;
+    }
+    let per_address = (ports / 2).saturating_sub(2_000).max(1_000);
+    connections.div_ceil(per_address).clamp(1, 254)
+}
+
+/// Client processes for `connections`: each holds at most [`CONNECTIONS_PER_CLIENT`].
+pub fn client_processes(connections: u64) -> u64 {
+    connections.div_ceil(CONNECTIONS_PER_CLIENT).max(1)
+}
+
+fn config(hello_ms: u64) -> MatrixConfig {
+    let mut config = MatrixConfig::for_profile(ProfileName::Full);
+    config.workloads = vec![Workload::Io];
+    config.settings.hello_ms = hello_ms;
+    config.repeat = 1;
+    config.keep_alive = true;
+    config
+}
+
+pub fn run(plan: ReachRun) -> ReachPart {
+    let config = config(plan.hello_ms);
+    let client_spec = CLIENT.parse().expect("a known client");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let mut part = ReachPart {
+        client: CLIENT.to_string(),
+        hello_ms: plan.hello_ms,
+        levels: plan.levels.to_vec(),
+        client_command: client_command(&config, &client_spec, plan.bin_dir),
+        cores,
+        somaxconn: plan.limits.somaxconn,
+        nofile: plan.limits.nofile_soft,
+        ..ReachPart::default()
+    };
+    let wait = Duration::from_millis(plan.hello_ms);
+    let lab = std::env::current_exe().unwrap_or_else(|_| plan.bin_dir.join("lab"));
+    for &level in plan.levels {
+        if plan.interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        eprintln!("lab: reach: the floor at {} connections", format::thousands(level));
+        let sources = source_addresses(level, plan.limits.ephemeral_ports.unwrap_or(0));
+        match floor::measure(&lab, level, wait, cores, sources) {
+            Ok(f) => part.floors.push(f),
+            Err(e) => eprintln!("lab: reach: floor at {level}: {e}"),
+        }
+    }
+    let runner = Runner {
+        config: &config,
+        bin_dir: plan.bin_dir.to_path_buf(),
+        scratch: plan.scratch.to_path_buf(),
+        limits: plan.limits.clone(),
+        interrupted: plan.interrupted.clone(),
+        measured: Duration::ZERO,
+    };
+    for name in plan.servers {
+        let spec = ServerSpec::Builtin(name.clone());
+        let (record, model, _) = runner.verify_server(&spec);
+        let verified = record.verify.status == "passed";
+        for &level in plan.levels {
+            let mut cell = ReachCell {
+                server: name.clone(),
+                model: record.model,
+                connections: level,
+                client_processes: client_processes(level),
+                ..ReachCell::default()
+            };
+            if plan.interrupted.load(Ordering::Relaxed) {
+                cell.status = "skipped".into();
+                cell.reason = Some("interrupted".into());
+            } else if !verified {
+                cell.status = "skipped".into();
+                cell.reason = Some(format!("failed verify: {}", record.verify.reason.clone().unwrap_or_default()));
+            } else if let ConcurrencyModel::Pool { workers } = model {
+                // C requests of D each through W workers take C/W rounds of D: not a reach question.
+                cell.status = "skipped".into();
+                cell.reason = Some(format!(
+                    "a pool of {workers} workers needs {} rounds of D for this level",
+                    level / workers.max(1)
+                ));
+            } else {
+                eprintln!("lab: reach: {name} at {} connections", format::thousands(level));
+                let backlog = record.health.as_ref().and_then(|h| h.get("backlog")).and_then(|b| b.as_u64());
+                measure_cell(&spec, &mut cell, backlog.unwrap_or(0), &plan, &part);
+            }
+            part.cells.push(cell);
+        }
+    }
+    let any_ok = part.cells.iter().any(|c| c.status == OK);
+    part.status = if any_ok { OK.to_string() } else { FAILED.to_string() };
+    part.reason = (!any_ok).then(|| "no cell was measured (see the cells' reasons)".to_string());
+    part
+}
+
+/// Measures `cell` (its server, connections and client processes set) on a fresh server started from `spec`,
+/// whose listen backlog is `backlog` (0: unknown), and names what stopped it when it missed D. `part` gives the
+/// machine's cores and the floors measured so far.
+pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan: &ReachRun, part: &ReachPart) {
+    let config = config(plan.hello_ms);
+    let runner = Runner {
+        config: &config,
+        bin_dir: plan.bin_dir.to_path_buf(),
+        scratch: plan.scratch.to_path_buf(),
+        limits: plan.limits.clone(),
+        interrupted: plan.interrupted.clone(),
+        measured: Duration::ZERO,
+    };
+    let fail = |cell: &mut ReachCell, reason: String| {
+        cell.status = FAILED.to_string();
+        cell.reason = Some(reason);
+    };
+    // The lab's servers refuse connections beyond `--max-connections` (16,384 by default) with a 503: a policy,
+    // not a capacity, so it is raised to the level here, where capacity is the question.
+    let db = runner.db_path(spec.name());
+    let cap = cell.connections.to_string();
+    let started = match spec {
+        ServerSpec::Builtin(name) => {
+            Server::start_builtin(name, plan.bin_dir, &db, &["--max-connections", &cap], Duration::from_secs(15))
+        }
+        _ => Server::start(spec, plan.bin_dir, &db, Duration::from_secs(15)),
+    };
+    let mut server = match started {
+        Ok(server) => server,
+        Err(e) => return fail(cell, format!("server did not start: {}", e.message)),
+    };
+    let processes = cell.client_processes;
+    let per_process = cell.connections.div_ceil(processes);
+    let client_spec = CLIENT.parse().expect("a known client");
+    let args = ClientArgs {
+        client: &client_spec,
+        urls: Workload::Io.paths(&runner.config.settings).iter().map(|p| server.url(p)).collect(),
+        requests: per_process * processes,
+        concurrency: per_process,
+        warmup: 0,
+        timeout: runner.config.client_timeout(),
+        keep_alive: true,
+    };
+    let mut command = args.command(plan.bin_dir);
+    command.arg("--processes").arg(processes.to_string());
+    let sources = source_addresses(cell.connections, plan.limits.ephemeral_ports.unwrap_or(0));
+    command.arg("--source-addresses").arg(sources.to_string());
+    cell.source_addresses = sources;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    crate::process::isolate(&mut command);
+
+    cell.time_wait_before = crate::kernel::time_wait_sockets();
+    let before = TcpCounters::read();
+    let cpu_before = CpuTimes::read();
+    let queues = QueueSampler::start(server.addr.port(), QUEUE_SAMPLE);
+    let peaks = Sampler::start(server.pid(), Duration::from_millis(25));
+    let time_limit = Duration::from_millis(plan.hello_ms) * 4 + args.timeout * 2 + Duration::from_secs(30);
+    let client = run::run_client(command, &mut server, time_limit, &plan.interrupted);
+    let accept_queue = queues.finish();
+    let peaks = peaks.finish();
+    let killed = matches!(&client, Ok(c) if c.server_exit.as_ref().is_some_and(|(status, _)| {
+        std::os::unix::process::ExitStatusExt::signal(status) == Some(rustix::process::Signal::KILL.as_raw())
+    }));
+    let server_usage = match &client {
+        Ok(c) if c.server_exit.is_some() => c.server_exit.as_ref().map(|(_, u)| *u).unwrap_or_default(),
+        _ => server.stop(run::STOP_GRACE),
+    };
+    cell.kernel = TcpCounters::read().since(&before);
+    cell.machine_busy = CpuTimes::read().busy_since(&cpu_before);
+    cell.accept_queue = AcceptQueue { backlog, ..accept_queue };
+    cell.server_cpu_s = server_usage.user_s + server_usage.sys_s;
+    cell.server_peak_threads = peaks.peak_threads;
+    cell.server_peak_rss_kib = peaks.peak_rss_kib;
+    let client = match client {
+        Ok(client) => client,
+        Err(e) => return fail(cell, format!("cannot start the client: {e}")),
+    };
+    cell.client_cpu_s = client.usage.user_s + client.usage.sys_s;
+    let mut stderr = format!("{}\n{}", server.stderr_tail(50), client.stderr.tail(50));
+    match serde_json::from_str::<ClientReport>(client.stdout.trim()) {
+        Ok(report) => {
+            let d = plan.hello_ms as f64 / 1000.0;
+            cell.wall_s = Some(report.wall_s);
+            cell.efficiency = (report.wall_s > 0.0).then(|| d / report.wall_s);
+            cell.succeeded = report.succeeded;
+            cell.failed = report.failed;
+            cell.failures = report.failures;
+            cell.latency_p50_us = report.latency_us.p50.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
+            cell.latency_p99_us = report.latency_us.p99.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
+            cell.connect_us = report.connect_us;
+            if let Some(first) = &report.first_failure {
+                stderr = format!("{stderr}\nfirst failure: {first}");
+            }
+            cell.vs_floor = part
+                .floors
+                .iter()
+                .find(|f| f.connections == cell.connections && f.wall_s > 0.0)
+                .map(|f| report.wall_s / f.wall_s);
+            let (status, reason) = match (&client.killed_for, &client.server_exit) {
+                (Some(why), _) => (FAILED, Some(why.clone())),
+                (None, Some((status, _))) => (FAILED, Some(format!("the server exited during the cell ({status})"))),
+                (None, None) if report.succeeded == 0 => (FAILED, report.first_failure.clone()),
+                (None, None) => (OK, None),
+            };
+            cell.status = status.to_string();
+            cell.reason = reason;
+        }
+        Err(e) => fail(cell, format!("the client printed no report ({e}); exit {}", client.status)),
+    }
+    let missed = cell.failed > 0 || cell.status != OK || !matches!(cell.efficiency, Some(e) if e >= REACH_EFFICIENCY);
+    if missed {
+        let evidence = Evidence {
+            d_s: plan.hello_ms as f64 / 1000.0,
+            wall_s: cell.wall_s.unwrap_or(0.0),
+            kernel: cell.kernel,
+            backlog: cell.accept_queue.backlog,
+            connect_max_us: cell.connect_us.map(|c| c.max),
+            server_cpu_s: cell.server_cpu_s,
+            client_cpu_s: cell.client_cpu_s,
+            cores: part.cores,
+            machine_busy: cell.machine_busy,
+            stderr,
+            killed,
+            nofile: plan.limits.nofile_soft,
+            ephemeral_ports: plan.limits.ephemeral_ports.unwrap_or(0),
+            connections: cell.connections,
+            time_wait: cell.time_wait_before,
+            status_failures: cell.failures.status,
+        };
+        cell.stopped = Some(stopped::classify(&evidence));
+    }
+}
+
+/// The client's command line with `PORT`, `C` and `P` as placeholders.
+fn client_command(config: &MatrixConfig, client: &crate::plan::ClientSpec, bin_dir: &Path) -> String {
+    const MARK: u64 = 987_654_321;
+    let args = ClientArgs {
+        client,
+        urls: Workload::Io.paths(&config.settings).iter().map(|p| format!("http://127.0.0.1:PORT{p}")).collect(),
+        requests: MARK,
+        concurrency: MARK,
+        warmup: 0,
+        timeout: config.client_timeout(),
+        keep_alive: true,
+    };
+    let mut command = args.command(bin_dir);
+    command.arg("--processes").arg("P").arg("--source-addresses").arg("S");
+    shell_line(&command).replace(&format!("-n {MARK}"), "-n C×P").replace(&MARK.to_string(), "C")
+}
+
+/// The levels to run: those asked for, and the highest the descriptor limit allows.
+pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
+    let mut levels = asked.to_vec();
+    let max = fd_max_level(limits);
+    if max > 0 && !levels.contains(&max) && levels.iter().all(|&l| l < max) {
+        levels.push(max);
+    }
+    levels
+}
+
+/// Section 3 of the bench's markdown.
+pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
+    use std::fmt::Write;
+    let _ = writeln!(md, "## 3. Reach: io at many connections, opened at once\n");
+    if part.status != OK {
+        let _ = writeln!(md, "**{}**: {}\n", part.status, part.reason.clone().unwrap_or_default());
+    }
+    if part.cells.is_empty() && part.floors.is_empty() {
+        return;
+    }
+    let d = format::seconds(part.hello_ms as f64 / 1000.0);
+    let _ = writeln!(
+        md,
+        "`{}`, one request per connection, every connection opened at once, each request waiting D = {d}: the \
+         ideal wall time is D (efficiency = D ÷ wall). {} CPUs, listen backlog {} (`net.core.somaxconn`), {} \
+         descriptors per process; levels above {} connections use several client processes (`--processes`), and \
+         past half the ephemeral port range the client and the floor spread their connections over several \
+         loopback source addresses (`--source-addresses`, S = {}).\n",
+        part.client,
+        part.cores,
+        part.somaxconn.map_or("?".to_string(), |s| s.to_string()),
+        format::thousands(part.nofile),
+        format::thousands(CONNECTIONS_PER_CLIENT),
+        part.cells
+            .iter()
+            .map(|c| c.source_addresses)
+            .chain(part.floors.iter().map(|f| f.source_addresses))
+            .max()
+            .unwrap_or(1)
+    );
+    if !part.floors.is_empty() {
+        let _ = writeln!(
+            md,
+            "**The floor**: a bare connect / accept / wait D / close loop, no HTTP, {} threads a side: the least \
+             any server needs on this machine.\n",
+            part.floors[0].threads
+        );
+        let _ = writeln!(md, "| connections | wall | efficiency | failed | connect p99 | connect max | CPU/connection server | CPU/connection client |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        for f in &part.floors {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} | {} | {} | {} | {:.0} µs | {:.0} µs |",
+                format::thousands(f.connections),
+                format::seconds(f.wall_s),
+                f.efficiency,
+                f.failed,
+                format::micros(f.connect_p99_us as f64),
+                format::micros(f.connect_max_us as f64),
+                f.server_cpu_us_per_connection,
+                f.client_cpu_us_per_connection
+            );
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "| server | model | connections | status | wall | efficiency | ÷ floor | failed | connect p50 / p99 / max | \
+         listen overflows | SYN retransmits | accept queue peak / backlog × listeners | CPU server / client | \
+         peak threads | what stopped it |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for c in &part.cells {
+        let connect = c.connect_us.map_or("—".to_string(), |t| {
+            format!(
+                "{} / {} / {}",
+                format::micros(t.p50 as f64),
+                format::micros(t.p99 as f64),
+                format::micros(t.max as f64)
+            )
+        });
+        let stopped = match (&c.stopped, &c.reason) {
+            (Some(cause), _) => cause.describe(),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => String::new(),
+        };
+        let measured = c.status == OK || c.wall_s.is_some();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.server,
+            c.model,
+            format::thousands(c.connections),
+            c.status,
+            c.wall_s.map_or("—".to_string(), format::seconds),
+            c.efficiency.map_or("—".to_string(), |e| format!("{e:.2}")),
+            c.vs_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
+            if c.failed == 0 {
+                "0".to_string()
+            } else {
+                format!(
+                    "{} (connect {}, timeout {}, other {})",
+                    c.failed, c.failures.connect, c.failures.timeout, c.failures.other
+                )
+            },
+            connect,
+            if measured { format::thousands(c.kernel.listen_overflows) } else { "—".to_string() },
+            if measured { format::thousands(c.kernel.syn_retrans) } else { "—".to_string() },
+            if measured {
+                format!("{} / {} × {}", c.accept_queue.peak_depth, c.accept_queue.backlog, c.accept_queue.listeners)
+            } else {
+                "—".to_string()
+            },
+            if measured {
+                format!(
+                    "{:.2} s / {:.2} s (machine {:.0} % busy)",
+                    c.server_cpu_s,
+                    c.client_cpu_s,
+                    c.machine_busy * 100.0
+                )
+            } else {
+                "—".to_string()
+            },
+            if measured { c.server_peak_threads.to_string() } else { "—".to_string() },
+            stopped.replace('|', "/").replace('\n', " ")
+        );
+    }
+    if !chart_data(part).series.is_empty() {
+        let _ = writeln!(md, "\n![wall time and connect p99 against connections](bench-{run_id}-reach.svg)");
+    }
+    let _ = writeln!(
+        md,
+        "\nThe kernel's counters (`/proc/net/netstat`) are machine-wide: on a shared machine other processes' \
+         connections count too. The accept queue is the server's own listening sockets (`/proc/net/tcp`), sampled \
+         every {} ms. \"What stopped it\" is named from these figures only (`lab/src/stopped.rs`), or `unknown`.\n",
+        QUEUE_SAMPLE.as_millis()
+    );
+}
+
+/// The reach targets: for each async server, every level: no failure, no listen overflow, no SYN
+/// retransmission, and efficiency ≥ 0.8 — or, when the floor at that level is itself below 0.8, a wall within
+/// 10 % of the floor's.
+pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
+    use super::results::Target;
+    let make =
+        |figure: String, measured: Option<f64>, bound: f64, comparison: &str, ok: bool, detail: Option<String>| {
+            let mut t = Target {
+                part: "reach".to_string(),
+                figure,
+                unit: String::new(),
+                comparison: comparison.to_string(),
+                bound,
+                verdict: "not run".to_string(),
+                measured,
+                detail,
+            };
+            if let Some(v) = measured {
+                let within = if comparison == "<=" { v <= bound } else { v >= bound };
+                t.verdict = if within && ok { "met" } else { "not met" }.to_string();
+            }
+            t
+        };
+    let async_cells: Vec<&ReachCell> = part.cells.iter().filter(|c| c.model == "async").collect();
+    if async_cells.is_empty() {
+        return vec![make(
+            "async servers at every level".to_string(),
+            None,
+            REACH_EFFICIENCY,
+            ">=",
+            true,
+            part.reason.clone(),
+        )];
+    }
+    async_cells
+        .into_iter()
+        .map(|c| {
+            let floor = part.floors.iter().find(|f| f.connections == c.connections);
+            let clean = c.status == OK && c.failed == 0 && c.kernel.listen_overflows == 0 && c.kernel.syn_retrans == 0;
+            let detail = Some(format!(
+                "wall {}, {} failed, {} listen overflows, {} SYN retransmits{}{}",
+                c.wall_s.map_or("—".to_string(), format::seconds),
+                c.failed,
+                c.kernel.listen_overflows,
+                c.kernel.syn_retrans,
+                floor.map_or(String::new(), |f| format!(
+                    ", floor wall {} (efficiency {:.2})",
+                    format::seconds(f.wall_s),
+                    f.efficiency
+                )),
+                c.stopped.as_ref().map_or(String::new(), |s| format!("; stopped by: {}", s.describe()))
+            ));
+            let level = format::thousands(c.connections);
+            match floor {
+                Some(f) if f.efficiency < REACH_EFFICIENCY => make(
+                    format!("{} at {level}: wall ÷ floor, no failure/overflow/retransmit", c.server),
+                    c.vs_floor,
+                    FLOOR_MARGIN,
+                    "<=",
+                    clean,
+                    detail,
+                ),
+                _ => make(
+                    format!("{} at {level}: efficiency, no failure/overflow/retransmit", c.server),
+                    c.efficiency,
+                    REACH_EFFICIENCY,
+                    ">=",
+                    clean,
+                    detail,
+                ),
+            }
+        })
+        .collect()
+}
+
+/// `bench-RUN-ID-reach.svg`: wall time and connect-time p99 against connections, one line per server and one
+/// for the floor.
+pub struct ReachChart;
+
+/// The chart's lines: (connections, wall in s, connect p99 in ms) per server, cells measured without failure.
+pub fn chart_data(part: &ReachPart) -> crate::export::svg::ChartData {
+    let mut series: Vec<(String, Vec<crate::export::svg::ChartPoint>)> = Vec::new();
+    let floor: Vec<_> =
+        part.floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
+    if !floor.is_empty() {
+        series.push(("floor (no HTTP)".to_string(), floor));
+    }
+    for c in part.cells.iter().filter(|c| c.status == OK && c.failed == 0) {
+        let (Some(wall), Some(connect)) = (c.wall_s, c.connect_us) else { continue };
+        let point = (c.connections as f64, wall, connect.p99 as f64 / 1000.0);
+        match series.iter_mut().find(|(name, _)| *name == c.server) {
+            Some((_, points)) => points.push(point),
+            None => series.push((c.server.clone(), vec![point])),
+        }
+    }
+    crate::export::svg::ChartData { client: part.client.clone(), series }
+}
+
+impl crate::export::Exporter<super::results::BenchRun> for ReachChart {
+    fn render(&self, run: &super::results::BenchRun) -> std::io::Result<Vec<crate::export::Artifact>> {
+        let data = chart_data(&run.reach);
+        if data.series.is_empty() {
+            return Ok(vec![]);
+        }
+        let panels = [("wall time", "s"), ("connect p99", "ms")];
+        let svg = crate::export::svg::draw_pair("reach: ", "connections", panels, &data)
+            .map_err(|e| std::io::Error::other(format!("reach chart: {e}")))?;
+        Ok(vec![crate::export::Artifact {
+            path: format!("bench-{}-reach.svg", run.run_id).into(),
+            bytes: svg.into_bytes(),
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_end_at_what_the_descriptors_allow() {
+        let limits = Limits { nofile_soft: 20_000, ..Limits::default() };
+        assert_eq!(fd_max_level(&limits), 19_000);
+        assert_eq!(levels_with_fd_max(&[1_000, 5_000, 10_000], &limits), vec![1_000, 5_000, 10_000, 19_000]);
+        assert_eq!(levels_with_fd_max(&[1_000, 30_000], &limits), vec![1_000, 30_000]);
+        assert_eq!((client_processes(10_000), client_processes(19_000), client_processes(1)), (1, 2, 1));
+        // 28,232 ports: half is 14,116; each address keeps 2,000 below it.
+        assert_eq!((source_addresses(10_000, 28_232), source_addresses(19_000, 28_232)), (1, 2));
+        assert_eq!((source_addresses(30_000, 28_232), source_addresses(19_000, 0)), (3, 1));
+    }
+}

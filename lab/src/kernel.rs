@@ -1,0 +1,285 @@
+//! What the kernel saw of a burst of connections before any server code ran: its TCP counters and the depth of
+//! a listening socket's accept queue.
+//!
+//! A connection is established by the *kernel*: it answers the SYN, completes the handshake and parks the
+//! connection in the listener's accept queue, where it waits until the server calls `accept(2)`. When that
+//! queue already holds `backlog` connections, the final ACK of a handshake is dropped (`ListenOverflows`,
+//! `ListenDrops`); the client believes it is connected, but the server never saw it, and the client's SYN is
+//! retransmitted after one second (`TCPSynRetrans`). That second is invisible from user space except as a slow
+//! connect — so the lab reads it here, from `/proc/net/netstat`, `/proc/net/snmp` and `/proc/net/tcp{,6}`.
+//!
+//! The counters belong to the whole network namespace: on a shared machine, other processes' connections count
+//! too. The accept-queue depth is the listening socket's own (`rx_queue` of a socket in state LISTEN is its
+//! accept queue). `/proc/net/tcp` does not show a listener's backlog (`ss -lnt` does); the servers report theirs
+//! in `/health`.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// The TCP counters that tell where connection setup went wrong, as read at one moment or as a difference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpCounters {
+    /// A completed handshake found its listener's accept queue full (`TcpExt: ListenOverflows`).
+    pub listen_overflows: u64,
+    /// SYNs or ACKs dropped at a listener, for any reason, overflows included (`TcpExt: ListenDrops`).
+    pub listen_drops: u64,
+    /// SYNs retransmitted by a connecting client (`TcpExt: TCPSynRetrans`): each costs its connect a second.
+    pub syn_retrans: u64,
+    /// SYN cookies sent: the SYN queue (`tcp_max_syn_backlog`) was full (`TcpExt: SyncookiesSent`).
+    pub syncookies_sent: u64,
+    /// Connects that failed (`Tcp: AttemptFails`).
+    pub attempt_fails: u64,
+    /// Connections opened by connecting (`Tcp: ActiveOpens`) and by accepting (`Tcp: PassiveOpens`).
+    pub active_opens: u64,
+    pub passive_opens: u64,
+}
+
+impl TcpCounters {
+    /// The counters now; zeros for any the kernel does not expose.
+    pub fn read() -> TcpCounters {
+        let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+        let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+        TcpCounters::parse(&netstat, &snmp)
+    }
+
+    /// From the texts of `/proc/net/netstat` and `/proc/net/snmp`: pairs of lines, names then values.
+    pub fn parse(netstat: &str, snmp: &str) -> TcpCounters {
+        let ext = |name| counter(netstat, "TcpExt:", name);
+        let tcp = |name| counter(snmp, "Tcp:", name);
+        TcpCounters {
+            listen_overflows: ext("ListenOverflows"),
+            listen_drops: ext("ListenDrops"),
+            syn_retrans: ext("TCPSynRetrans"),
+            syncookies_sent: ext("SyncookiesSent"),
+            attempt_fails: tcp("AttemptFails"),
+            active_opens: tcp("ActiveOpens"),
+            passive_opens: tcp("PassiveOpens"),
+        }
+    }
+
+    /// How much each counter moved since `before`.
+    pub fn since(&self, before: &TcpCounters) -> TcpCounters {
+        TcpCounters {
+            listen_overflows: self.listen_overflows.saturating_sub(before.listen_overflows),
+            listen_drops: self.listen_drops.saturating_sub(before.listen_drops),
+            syn_retrans: self.syn_retrans.saturating_sub(before.syn_retrans),
+            syncookies_sent: self.syncookies_sent.saturating_sub(before.syncookies_sent),
+            attempt_fails: self.attempt_fails.saturating_sub(before.attempt_fails),
+            active_opens: self.active_opens.saturating_sub(before.active_opens),
+            passive_opens: self.passive_opens.saturating_sub(before.passive_opens),
+        }
+    }
+}
+
+/// The value of `name` in the first `prefix` section of a `/proc/net/{netstat,snmp}` text (0 when absent).
+fn counter(text: &str, prefix: &str, name: &str) -> u64 {
+    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
+    names
+        .split_whitespace()
+        .position(|n| n == name)
+        .and_then(|i| values.split_whitespace().nth(i))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The listening sockets on one port at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenSnapshot {
+    /// Listening sockets on the port (several with SO_REUSEPORT).
+    pub listeners: u64,
+    /// The fullest accept queue among them.
+    pub deepest: u64,
+    /// Connections waiting in all of their accept queues together.
+    pub queued: u64,
+}
+
+/// Reads the listening sockets on `port` from the texts of `/proc/net/tcp` and `/proc/net/tcp6`.
+pub fn listen_snapshot(tables: &[&str], port: u16) -> ListenSnapshot {
+    let mut snapshot = ListenSnapshot::default();
+    for line in tables.iter().flat_map(|t| t.lines().skip(1)) {
+        let mut fields = line.split_whitespace();
+        let (Some(_), Some(local), Some(_), Some(state), Some(queues)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        // State 0A is LISTEN; the local address is HEXIP:HEXPORT.
+        let local_port = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+        if state != "0A" || local_port != Some(port) {
+            continue;
+        }
+        let Some(Ok(depth)) = queues.split_once(':').map(|(_, rx)| u64::from_str_radix(rx, 16)) else { continue };
+        snapshot.listeners += 1;
+        snapshot.deepest = snapshot.deepest.max(depth);
+        snapshot.queued += depth;
+    }
+    snapshot
+}
+
+/// The accept queues of a port over a run: what [`QueueSampler`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptQueue {
+    /// The backlog of the server's listening sockets, as its `/health` reports it (0 when it does not).
+    pub backlog: u64,
+    /// Most listening sockets seen on the port at once (one per acceptor with SO_REUSEPORT).
+    pub listeners: u64,
+    /// The fullest any one accept queue was seen; equal to `backlog` means it overflowed or nearly did.
+    pub peak_depth: u64,
+    /// Most connections seen waiting in all the port's accept queues together.
+    pub peak_queued: u64,
+    /// Samples taken (every [`QueueSampler`] interval while the cell ran).
+    pub samples: u64,
+}
+
+/// Samples the accept queues of one port on a thread of its own until [`QueueSampler::finish`].
+pub struct QueueSampler {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<AcceptQueue>,
+}
+
+impl QueueSampler {
+    pub fn start(port: u16, interval: Duration) -> QueueSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut seen = AcceptQueue::default();
+            loop {
+                let v4 = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+                let v6 = std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+                let now = listen_snapshot(&[&v4, &v6], port);
+                seen.samples += 1;
+                seen.listeners = seen.listeners.max(now.listeners);
+                seen.peak_depth = seen.peak_depth.max(now.deepest);
+                seen.peak_queued = seen.peak_queued.max(now.queued);
+                if stopping.load(Ordering::Relaxed) {
+                    return seen;
+                }
+                // Sleeps between samples: reading /proc/net/tcp with 10,000 sockets open costs a few ms itself.
+                thread::sleep(interval);
+            }
+        });
+        QueueSampler { stop, handle }
+    }
+
+    pub fn finish(self) -> AcceptQueue {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// TCP sockets in TIME_WAIT now, machine-wide (`/proc/net/sockstat`): each holds a local port for 60 s after
+/// its connection closed, and every one makes `connect(2)`'s search for a free ephemeral port longer.
+pub fn time_wait_sockets() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/sockstat").unwrap_or_default();
+    parse_time_wait(&text)
+}
+
+fn parse_time_wait(sockstat: &str) -> u64 {
+    let Some(tcp) = sockstat.lines().find(|l| l.starts_with("TCP:")) else { return 0 };
+    let fields: Vec<&str> = tcp.split_whitespace().collect();
+    fields.windows(2).find(|w| w[0] == "tw").and_then(|w| w[1].parse().ok()).unwrap_or(0)
+}
+
+/// The share of all CPUs' time that was busy between two readings of `/proc/stat`'s `cpu` line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTimes {
+    busy: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    pub fn read() -> CpuTimes {
+        let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        CpuTimes::parse(text.lines().next().unwrap_or(""))
+    }
+
+    /// `cpu  user nice system idle iowait irq softirq steal …` (in clock ticks); idle and iowait are not busy.
+    fn parse(line: &str) -> CpuTimes {
+        let ticks: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+        let total: u64 = ticks.iter().take(8).sum();
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        CpuTimes { busy: total.saturating_sub(idle), total }
+    }
+
+    /// The busy fraction of every CPU since `before` (0 when no tick passed).
+    pub fn busy_since(&self, before: &CpuTimes) -> f64 {
+        let total = self.total.saturating_sub(before.total);
+        if total == 0 {
+            return 0.0;
+        }
+        self.busy.saturating_sub(before.busy) as f64 / total as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_read_by_name_from_their_section() {
+        let netstat = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans\n\
+                       TcpExt: 1 20 22 7\n\
+                       IpExt: ListenOverflows\nIpExt: 999\n";
+        let snmp = "Ip: Forwarding\nIp: 1\nTcp: RtoAlgorithm ActiveOpens PassiveOpens AttemptFails\nTcp: 1 100 90 3\n";
+        let c = TcpCounters::parse(netstat, snmp);
+        assert_eq!(
+            c,
+            TcpCounters {
+                listen_overflows: 20,
+                listen_drops: 22,
+                syn_retrans: 7,
+                syncookies_sent: 1,
+                attempt_fails: 3,
+                active_opens: 100,
+                passive_opens: 90
+            }
+        );
+        let later = TcpCounters { listen_overflows: 25, ..c };
+        assert_eq!(later.since(&c).listen_overflows, 5);
+        assert_eq!(c.since(&later).listen_overflows, 0, "a counter never moves backwards");
+    }
+
+    #[test]
+    fn listening_sockets_of_a_port_with_their_queues() {
+        // Two SO_REUSEPORT listeners on port 0x1F90 (8080), one established connection, another port.
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+           0: 0100007F:1F90 00000000:0000 0A 00001000:00000005 00:00000000 00000000  1000        0 1 1\n\
+           1: 0100007F:1F90 00000000:0000 0A 00001000:00000FFF 00:00000000 00000000  1000        0 2 1\n\
+           2: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 3 1\n\
+           3: 0100007F:0050 00000000:0000 0A 00000080:00000009 00:00000000 00000000  1000        0 4 1\n";
+        let s = listen_snapshot(&[tcp, ""], 8080);
+        assert_eq!(s, ListenSnapshot { listeners: 2, deepest: 0xFFF, queued: 0xFFF + 5 });
+        assert_eq!(listen_snapshot(&[tcp], 9), ListenSnapshot::default());
+    }
+
+    #[test]
+    fn time_wait_sockets_from_sockstat() {
+        let text = "sockets: used 54\nTCP: inuse 32 orphan 0 tw 77134 alloc 32 mem 143\nUDP: inuse 0 mem 0\n";
+        assert_eq!(parse_time_wait(text), 77_134);
+        assert_eq!(parse_time_wait(""), 0);
+    }
+
+    #[test]
+    fn machine_cpu_busy_between_two_readings() {
+        let before = CpuTimes::parse("cpu  100 0 100 800 0 0 0 0 0 0");
+        let after = CpuTimes::parse("cpu  250 0 200 850 50 0 0 0 0 0");
+        // 250 busy ticks of 350.
+        assert!((after.busy_since(&before) - 250.0 / 350.0).abs() < 1e-9);
+        assert_eq!(before.busy_since(&before), 0.0);
+    }
+
+    #[test]
+    fn the_sampler_sees_a_real_listener_and_its_backlog() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Two connections nobody accepts wait in the queue.
+        let _a = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _b = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let seen = QueueSampler::start(port, Duration::from_millis(5)).finish();
+        assert_eq!((seen.listeners, seen.peak_depth), (1, 2), "{seen:?}");
+    }
+}
