@@ -25,7 +25,7 @@ pub mod throughput;
 pub mod tools;
 
 use self::results::*;
-use self::sweep::{Sweep, SweepRun};
+use self::sweep::SweepRun;
 use self::throughput::Bench;
 use self::tools::Tools;
 use crate::export::{json::JsonExporter, Exporter};
@@ -309,7 +309,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
         connections: options.connections,
         rounds: options.rounds,
     };
-    let sweep = |kind, levels: &[u64], hello_ms| {
+    let sweep = |levels: &[u64], hello_ms| {
         let plan = SweepRun {
             servers: &options.servers,
             levels,
@@ -319,7 +319,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
             limits: &limits,
             interrupted: interrupted.clone(),
         };
-        sweep::run(kind, plan)
+        sweep::run(plan)
     };
     for (i, &part) in options.parts.iter().enumerate() {
         if interrupted.load(Ordering::Relaxed) {
@@ -350,7 +350,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
                     interrupted: interrupted.clone(),
                 })
             }
-            Part::Cost => bench.cost = sweep(Sweep::Cost, &options.cost_levels, options.cost_ms),
+            Part::Cost => bench.cost = sweep(&options.cost_levels, options.cost_ms),
             Part::Overhead => bench.overhead = overhead(&bin_dir),
         }
     }

@@ -1,16 +1,18 @@
-//! Parts 3 (reach) and 4 (cost per connection): the io workload — one request per connection, each waiting D —
-//! at many connections at once, run through the matrix's own runner, so that every cell is verified, measured,
-//! sampled and explained exactly like a matrix cell (failures by kind, the limit that stopped it).
+//! Part 4 (cost per connection): the io workload — one request per connection, each waiting D — at many
+//! connections at once, run through the matrix's own runner, so that every cell is verified, measured, sampled
+//! and explained exactly like a matrix cell (failures by kind, the limit that stopped it). The reach part has a
+//! module of its own ([`super::reach`]).
 //!
 //! Concurrency idea: with one request per connection and D longer than it takes to open them all, every
 //! connection is in flight at the same moment, so the server's peak RSS and thread count at C connections is
-//! what C waiting requests cost it. Reach asks whether a server gets there at all (efficiency = D ÷ wall time);
-//! cost fits a line through the peaks at several C, whose slope is the price of one more connection.
+//! what C waiting requests cost it; a line through the peaks at several C has the price of one more connection
+//! as its slope.
 
 use super::results::{KernelCounters, SweepPart, FAILED, OK};
 use super::tools::shell_line;
 use crate::client::ClientArgs;
-use crate::plan::{warmup_for, CellSpec, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workload};
+use crate::kernel::TcpCounters;
+use crate::plan::{CellSpec, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workload};
 use crate::results::{Limits, Run};
 use crate::run::Runner;
 use crate::{analysis, results};
@@ -19,23 +21,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The client of both sweeps: the lab's fastest, and the only one that holds 10,000 connections cheaply.
+/// The client of the sweep: the lab's fastest, and the only one that holds thousands of connections cheaply.
 pub const CLIENT: &str = "async-client:lean";
-/// Reach: async servers at the highest level must finish with at least this efficiency, and no failure.
-pub const REACH_EFFICIENCY: f64 = 0.8;
 /// Cost: async servers must cost at most this much RSS per in-flight connection (KiB).
 pub const ASYNC_KIB_PER_CONNECTION: f64 = 8.0;
 /// Cost: lean-server, the floor, at most this much (KiB): its state machine, no buffer while a request waits.
 pub const LEAN_KIB_PER_CONNECTION: f64 = 4.0;
-
-/// Which sweep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sweep {
-    /// Warm-up as in the matrix (one round of up to 10 requests), so that a reach cell is the `full` profile's.
-    Reach,
-    /// No warm-up: the peaks are what is measured, and a round of D each would only lengthen the part.
-    Cost,
-}
 
 /// Where and how a sweep runs.
 pub struct SweepRun<'a> {
@@ -66,7 +57,8 @@ fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, wa
         .replace(&MARK.to_string(), "C")
 }
 
-pub fn run(sweep: Sweep, plan: SweepRun) -> SweepPart {
+/// Runs the cost sweep. No warm-up: the peaks are what is measured, and a round of D each would only lengthen it.
+pub fn run(plan: SweepRun) -> SweepPart {
     let client: ClientSpec = CLIENT.parse().expect("a known client");
     let servers: Vec<ServerSpec> = plan.servers.iter().map(|s| ServerSpec::Builtin(s.clone())).collect();
     let mut config = MatrixConfig::for_profile(ProfileName::Full);
@@ -87,7 +79,7 @@ pub fn run(sweep: Sweep, plan: SweepRun) -> SweepPart {
                 workload: Workload::Io,
                 concurrency: c,
                 requests: c,
-                warmup: if sweep == Sweep::Reach { warmup_for(Workload::Io, c, c) } else { 0 },
+                warmup: 0,
             })
         })
         .collect();
@@ -106,19 +98,20 @@ pub fn run(sweep: Sweep, plan: SweepRun) -> SweepPart {
             interrupted: plan.interrupted.clone(),
             measured: Duration::ZERO,
         };
-        let before = tcp_counters();
+        let before = TcpCounters::read();
         let part = runner.run(&mine);
-        kernel.push(KernelCounters { server: server.name().to_string(), ..tcp_counters().since(&before) });
+        let moved = TcpCounters::read().since(&before);
+        kernel.push(KernelCounters {
+            server: server.name().to_string(),
+            listen_overflows: moved.listen_overflows,
+            listen_drops: moved.listen_drops,
+            syncookies_sent: moved.syncookies_sent,
+        });
         records.extend(part.servers);
         measured.extend(part.cells);
     }
-    let per_connection = match sweep {
-        Sweep::Cost => {
-            let run = Run { servers: records.clone(), cells: measured.clone(), ..Run::default() };
-            analysis::per_connection(&run)
-        }
-        Sweep::Reach => vec![],
-    };
+    let run = Run { servers: records.clone(), cells: measured.clone(), ..Run::default() };
+    let per_connection = analysis::per_connection(&run);
     let any_ok = measured.iter().any(results::Cell::is_ok);
     SweepPart {
         status: if any_ok { OK.to_string() } else { FAILED.to_string() },
@@ -126,44 +119,11 @@ pub fn run(sweep: Sweep, plan: SweepRun) -> SweepPart {
         client: client.label(),
         hello_ms: plan.hello_ms,
         levels: plan.levels.to_vec(),
-        client_command: client_command(
-            &config,
-            &client,
-            plan.bin_dir,
-            if sweep == Sweep::Reach { "min(C,10)" } else { "0" },
-        ),
+        client_command: client_command(&config, &client, plan.bin_dir, "0"),
         servers: records,
         cells: measured,
         per_connection,
         kernel,
-    }
-}
-
-/// The `TcpExt` counters the sweeps report, now.
-fn tcp_counters() -> KernelCounters {
-    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
-    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
-    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return KernelCounters::default() };
-    let value = |name: &str| {
-        let i = names.split_whitespace().position(|n| n == name)?;
-        values.split_whitespace().nth(i)?.parse().ok()
-    };
-    KernelCounters {
-        server: String::new(),
-        listen_overflows: value("ListenOverflows").unwrap_or(0),
-        listen_drops: value("ListenDrops").unwrap_or(0),
-        syncookies_sent: value("SyncookiesSent").unwrap_or(0),
-    }
-}
-
-impl KernelCounters {
-    fn since(&self, before: &KernelCounters) -> KernelCounters {
-        KernelCounters {
-            server: self.server.clone(),
-            listen_overflows: self.listen_overflows.saturating_sub(before.listen_overflows),
-            listen_drops: self.listen_drops.saturating_sub(before.listen_drops),
-            syncookies_sent: self.syncookies_sent.saturating_sub(before.syncookies_sent),
-        }
     }
 }
 
