@@ -220,3 +220,62 @@ fn to_response(reply: Reply, server: &'static str) -> Response<Full<Bytes>> {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::ServerInfo;
+    use smol::{Async, Timer};
+    use smol_hyper::rt::FuturesIo;
+    use std::net::{TcpListener, TcpStream};
+
+    /// smol-server's runtime, as the binary defines it.
+    struct Smol;
+
+    impl Runtime for Smol {
+        async fn sleep(duration: Duration) {
+            Timer::after(duration).await;
+        }
+
+        fn unblock<T: Send + 'static>(blocking: impl FnOnce() -> T + Send + 'static) -> impl Future<Output = T> + Send {
+            smol::unblock(blocking)
+        }
+    }
+
+    /// The size of the future a function returns, without calling it.
+    fn returned_future_size<A, F: Future>(_: &impl Fn(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// docs/model.md ("What a connection costs") decomposes an async connection's memory: the task itself is
+    /// small next to hyper's two 8 KiB buffers. The task's future (the connection state machine, hyper's `Conn`
+    /// inline in it) and the handler's future (hyper boxes one per connection while a request is in flight) are
+    /// measured here; together they must stay under a quarter of those 16 KiB, or the decomposition is wrong.
+    #[test]
+    fn a_connection_task_is_small_next_to_hypers_buffers() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, peer) = listener.accept().unwrap();
+        let db = std::env::temp_dir().join(format!("hyper-glue-size-{}.sqlite", std::process::id()));
+        let info = ServerInfo { server: "smol-server", model: "test", threads: 1, processes: 1 };
+        let workload = Arc::new(Workload::new(info, 3000, &db).unwrap());
+        let (_start, started) = smol::channel::bounded(1);
+        let connections = Connections {
+            workload: Arc::clone(&workload),
+            log: AccessLog::new(true),
+            limits: Limits { header_timeout: Duration::from_secs(10), max_head_bytes: 16 * 1024, max_connections: 16 },
+            open: Arc::default(),
+            drain: Drain::for_test(started),
+        };
+        let task = connections.task::<Smol>(FuturesIo::new(Async::new(stream).unwrap()), peer);
+        let task_bytes = std::mem::size_of_val(&task);
+        let log = AccessLog::new(true);
+        let handler_bytes = returned_future_size(&|request| respond::<Smol>(request, &workload, peer, log));
+        eprintln!("connection task future: {task_bytes} bytes; handler future: {handler_bytes} bytes");
+        assert!(task_bytes + handler_bytes <= 4096, "task {task_bytes} B + handler {handler_bytes} B");
+        drop(task);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
+}

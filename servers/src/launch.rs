@@ -53,6 +53,12 @@ pub struct Drain {
 }
 
 impl Drain {
+    /// A drain that `started` controls, for unit tests that build a connection task by hand.
+    #[cfg(test)]
+    pub(crate) fn for_test(started: smol::channel::Receiver<()>) -> Drain {
+        Drain { started, busy: Arc::default() }
+    }
+
     /// Counts a connection as busy until the guard is dropped.
     pub fn hold(&self) -> Draining {
         self.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -31,7 +31,9 @@ pub fn limits(served: &Served) -> ConnectionLimits {
 
 /// Serves one accepted connection on the calling thread, request after request, until the client closes it,
 /// a limit does, its framing breaks, or `others_waiting()` says other connections wait for this thread when a
-/// request has been read: that response says `Connection: close` and the thread is given up. Blocks this
+/// response is ready to be written: that response says `Connection: close` and the thread is given up. Asked
+/// then, not when the request was read: a request that waited D while the queue filled would otherwise leave
+/// its connection open, idle, holding this thread until the header timeout (docs/model.md, "The bounded pool"). Blocks this
 /// thread the whole time, idle keep-alive gaps included: between two requests it waits in `read` for the next
 /// head, up to the header timeout.
 pub fn serve_connection(
@@ -46,9 +48,7 @@ pub fn serve_connection(
         Err(error) => return crate::launch::report_accept_error(&error),
     };
     for request in requests {
-        let close = others_waiting();
-        respond(request, workload, log, close);
-        if close {
+        if respond(request, workload, log, &others_waiting) {
             break;
         }
     }
@@ -67,11 +67,12 @@ pub fn next_request(server: &Server) -> Request {
 
 /// Runs the request to completion on the calling thread and sends the response.
 pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
-    respond(request, workload, log, false);
+    respond(request, workload, log, || false);
 }
 
 /// [`answer`], with `Connection: close` on the response if `close`.
-fn respond(request: Request, workload: &Workload, log: AccessLog, close: bool) {
+/// Answers `request`, with `Connection: close` if `close()` says so once the reply is ready; returns whether it did.
+fn respond(request: Request, workload: &Workload, log: AccessLog, close: impl Fn() -> bool) -> bool {
     let started = Instant::now();
     let _in_flight = workload.start_request();
     let target = origin_form(request.url()).into_owned();
@@ -81,8 +82,10 @@ fn respond(request: Request, workload: &Workload, log: AccessLog, close: bool) {
     let (status, method, peer) = (reply.status, request.method().to_string(), request.remote_addr().copied());
     // respond() blocks on the socket write; an error means the client went away, which is not ours to report.
     let response = to_response(reply, workload.info.server);
+    let close = close();
     let _ = request.respond(if close { response.with_connection_close() } else { response });
     log.record(started, status, &method, &target, peer);
+    close
 }
 
 /// Runs `job(value)` on a new thread from `builder`. When the kernel refuses the thread (EAGAIN: out of threads,

@@ -39,7 +39,8 @@ tests_for!(
         db_visits_are_exact_across_processes,
         pool_runs_threads_at_a_time,
         pool_threads_stay_bounded,
-        idle_keep_alive_starves_the_pool
+        idle_keep_alive_starves_the_pool,
+        queued_connections_close_busy_ones
     ]
 );
 tests_for!(
@@ -183,6 +184,54 @@ fn idle_keep_alive_starves_the_pool(name: &'static str) {
          after {waited:?}; the model predicts about the header timeout (1 s)"
     );
     drop(idle);
+}
+
+/// The rule that keeps busy keep-alive connections from holding the pool (docs/model.md, "The bounded pool"):
+/// a worker whose response is ready while connections wait in the queue says `Connection: close` and takes the
+/// next one. Two keep-alive requests of 500 ms take both workers of `--threads 2` while the queue is empty; two
+/// more connections queue during the wait. The rule answers those at about 2 × 500 ms. Decided when the request
+/// was read instead (queue still empty), the first two would stay open and idle, holding both workers until
+/// the header timeout (3 s here): the queued requests would take 3.5 s.
+fn queued_connections_close_busy_ones(name: &'static str) {
+    let server = Server::start(name, &["--threads", "2", "--header-timeout-s", "3"]);
+    let target = "/say/hello?name=x&ms=500";
+    let mut busy: Vec<KeepAlive> =
+        (0..2).map(|_| KeepAlive::connect(server.addr(), Duration::from_secs(10)).expect("connect")).collect();
+    let started = Instant::now();
+    for connection in &mut busy {
+        connection.send(target).expect("send");
+    }
+    // Both workers have read their request well before this; these two connections wait in the queue.
+    std::thread::sleep(Duration::from_millis(200));
+    let queued: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = server.addr();
+            std::thread::spawn(move || {
+                let mut connection = KeepAlive::connect(addr, Duration::from_secs(10)).expect("connect");
+                let response = connection.get(target).expect("a queued connection's response");
+                (response.status, Instant::now())
+            })
+        })
+        .collect();
+    for connection in &mut busy {
+        let response = connection.receive().expect("a busy connection's response");
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.header("connection").map(str::to_ascii_lowercase).as_deref(),
+            Some("close"),
+            "{name}: a response written while connections were queued must give the worker up"
+        );
+    }
+    for handle in queued {
+        let (status, answered) = handle.join().expect("a queued client");
+        let waited = answered - started;
+        assert_eq!(status, 200);
+        assert!(
+            waited < Duration::from_secs(2),
+            "{name} --threads 2: a connection queued behind two busy keep-alive ones was answered after \
+             {waited:?}; the model predicts two rounds of 500 ms, the header timeout (3 s) if the busy ones stayed"
+        );
+    }
 }
 
 /// The anti-pattern: `/block` sleeps the executor thread itself, so with `--threads 1` four of them run one

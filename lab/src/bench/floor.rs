@@ -30,6 +30,17 @@ const WAIT_MS_VAR: &str = "LAB_FLOOR_WAIT_MS";
 const THREADS_VAR: &str = "LAB_FLOOR_THREADS";
 const ADDR_VAR: &str = "LAB_FLOOR_ADDR";
 const SOURCES_VAR: &str = "LAB_FLOOR_SOURCES";
+/// Set to `1` for the floor with HTTP's bytes: the client writes [`HTTP_REQUEST`] after connecting and reads
+/// until EOF; the server reads it and writes [`HTTP_RESPONSE`] before closing. No parser, no runtime: what the
+/// bytes of one request and one response cost the kernel on each side, to split "HTTP framing cost" from "a
+/// server's model cost" (results/experiments/reach-vs-floor.txt).
+pub const HTTP_VAR: &str = "LAB_FLOOR_HTTP";
+/// The lean client's request for `/say/hello?ms=1000`, byte for byte (clients/src/lean/mod.rs).
+const HTTP_REQUEST: &[u8] =
+    b"GET /say/hello?ms=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: clients/lean\r\nAccept: */*\r\n\r\n";
+/// A response of the size hyper writes for `/say/hello`.
+const HTTP_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\nserver: floor\r\n\
+content-length: 13\r\ndate: Fri, 27 Nov 2026 15:00:00 GMT\r\n\r\nHello, world!";
 
 /// One floor measurement at one level.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -80,10 +91,13 @@ pub fn run_role_from_env() -> Option<ExitCode> {
     let role = std::env::var(ROLE_VAR).ok()?;
     let connections = env_number(CONNECTIONS_VAR).unwrap_or(1);
     let threads = env_number(THREADS_VAR).unwrap_or(1).max(1) as usize;
+    let http = env_number(HTTP_VAR) == Some(1);
     let result = match role.as_str() {
-        "server" => floor_server(connections, Duration::from_millis(env_number(WAIT_MS_VAR).unwrap_or(0)), threads),
+        "server" => {
+            floor_server(connections, Duration::from_millis(env_number(WAIT_MS_VAR).unwrap_or(0)), threads, http)
+        }
         "client" => match std::env::var(ADDR_VAR).ok().and_then(|a| a.parse().ok()) {
-            Some(addr) => floor_client(addr, connections, threads, env_number(SOURCES_VAR).unwrap_or(1).max(1)),
+            Some(addr) => floor_client(addr, connections, threads, env_number(SOURCES_VAR).unwrap_or(1).max(1), http),
             None => Err(std::io::Error::other(format!("{ADDR_VAR} is not an address"))),
         },
         other => Err(std::io::Error::other(format!("unknown {ROLE_VAR} {other:?}"))),
@@ -97,7 +111,7 @@ pub fn run_role_from_env() -> Option<ExitCode> {
     })
 }
 
-fn floor_server(connections: u64, wait: Duration, threads: usize) -> std::io::Result<()> {
+fn floor_server(connections: u64, wait: Duration, threads: usize, http: bool) -> std::io::Result<()> {
     let first = harness::net::listen("127.0.0.1:0".parse().expect("an address"), true)?;
     let addr = first.local_addr()?;
     let mut listeners = vec![first];
@@ -110,9 +124,15 @@ fn floor_server(connections: u64, wait: Duration, threads: usize) -> std::io::Re
         let (to_closer, closing) = mpsc::channel::<(Instant, TcpStream)>();
         let (closed, done_tx) = (Arc::clone(&closed), done_tx.clone());
         thread::spawn(move || {
-            for (deadline, stream) in closing {
+            let mut request = [0u8; 1024];
+            for (deadline, mut stream) in closing {
                 // Blocks this closer until the connection has waited D.
                 thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                if http {
+                    // The request has been in the socket's queue since long before D: one read takes it.
+                    let _ = stream.read(&mut request);
+                    let _ = stream.write_all(HTTP_RESPONSE);
+                }
                 drop(stream);
                 if closed.fetch_add(1, Ordering::Relaxed) + 1 == connections {
                     let _ = done_tx.send(());
@@ -148,7 +168,7 @@ fn connect_from(addr: SocketAddr, host: Option<u8>) -> std::io::Result<TcpStream
     Ok(socket.into())
 }
 
-fn floor_client(addr: SocketAddr, connections: u64, threads: usize, sources: u64) -> std::io::Result<()> {
+fn floor_client(addr: SocketAddr, connections: u64, threads: usize, sources: u64, http: bool) -> std::io::Result<()> {
     let started = Instant::now();
     let workers: Vec<_> = (0..threads as u64)
         .map(|t| {
@@ -156,10 +176,10 @@ fn floor_client(addr: SocketAddr, connections: u64, threads: usize, sources: u64
             thread::spawn(move || {
                 let (to_reader, opened) = mpsc::channel::<TcpStream>();
                 let reader = thread::spawn(move || {
-                    let mut byte = [0u8; 1];
+                    let mut response = [0u8; 1024];
                     for mut stream in opened {
                         // Blocks until the server closes this connection (EOF), in the order they were opened.
-                        let _ = stream.read(&mut byte);
+                        while let Ok(1..) = stream.read(&mut response) {}
                     }
                     started.elapsed()
                 });
@@ -169,8 +189,12 @@ fn floor_client(addr: SocketAddr, connections: u64, threads: usize, sources: u64
                     let connecting = Instant::now();
                     // Blocks until the handshake completes (on loopback, usually inside the call).
                     match connect_from(addr, host) {
-                        Ok(stream) => {
+                        Ok(mut stream) => {
                             times.push(connecting.elapsed().as_micros() as u64);
+                            if http && stream.write_all(HTTP_REQUEST).is_err() {
+                                failed += 1;
+                                continue;
+                            }
                             let _ = to_reader.send(stream);
                         }
                         Err(_) => failed += 1,
