@@ -6,11 +6,11 @@ mod common;
 
 use lab::bench::markdown::figure;
 use lab::bench::results::BenchRun;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 /// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.
-fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, PathBuf) {
+fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, common::Scratch) {
     let bin_dir = common::bin_dir();
     let out = common::scratch(name);
     let marker = common::marker(name);
@@ -32,6 +32,11 @@ fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, Strin
     let run = BenchRun::load(&json).unwrap();
     let md = std::fs::read_to_string(out.join(format!("bench-{}.md", run.run_id))).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("bench-latest.md")).unwrap(), md);
+    // `lab report` rebuilds the markdown from the JSON alone.
+    let rebuilt = common::scratch(&format!("{name}-report"));
+    let report = common::lab().arg("report").arg(&json).arg("--out").arg(&rebuilt).output().unwrap();
+    assert!(report.status.success(), "{}", common::text(&report.stderr));
+    assert_eq!(std::fs::read_to_string(rebuilt.join(format!("bench-{}.md", run.run_id))).unwrap(), md);
     // nginx rewrites its own environment (so the marker cannot find it), but keeps its command line, which names
     // the bench's scratch directory (`lab-bench-RUN_ID-LAB_PID`: two tests may share a run id).
     let needle = format!("lab-bench-{}-{lab_pid}/", run.run_id);
@@ -150,14 +155,13 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         }
     }
     assert!(md.contains("--warmup 0 --json --engine lean"), "the cost client's exact command is listed");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
 fn parts_whose_tool_is_missing_are_reported_not_run() {
     // PATH holds nothing (wrk and oha are not found there); nginx is named at a path that does not exist.
     let empty = common::scratch("bench-empty-path");
-    let (run, md, out) = bench(
+    let (run, md, _out) = bench(
         "bench-missing",
         &["--parts", "servers,instrument", "--servers", "smol-server", "--nginx", "/nonexistent/nginx"],
         Some(&empty),
@@ -180,8 +184,6 @@ fn parts_whose_tool_is_missing_are_reported_not_run() {
     }
     assert!(md.contains("**not-run**: wrk not installed (apt-get install wrk)"), "{md}");
     assert!(md.contains("not installed (apt-get install nginx-light)"), "the tools table says how to get nginx");
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_dir_all(&empty);
 
     for args in [vec!["bench", "--parts", "speed"], vec!["bench", "--levels", "100"], vec!["bench", "--rounds", "0"]] {
         let output = common::lab().args(&args).output().unwrap();
@@ -195,7 +197,7 @@ fn parts_whose_tool_is_missing_are_reported_not_run() {
 fn throughput_parts_take_ratios_round_by_round() {
     let wrk_installed =
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|dir| dir.join("wrk").is_file());
-    let (run, md, out) = bench(
+    let (run, md, _out) = bench(
         "bench-throughput",
         &["--parts", "servers,instrument", "--servers", "smol-server", "--rounds", "1", "--duration", "1"],
         None,
@@ -232,5 +234,4 @@ fn throughput_parts_take_ratios_round_by_round() {
     let line = row(&md, "## 1. Instrument", "| async-client:lean |");
     assert!(line.contains(&lab::format::rate(lean.median_rps.unwrap())), "{line}");
     assert!(md.contains("-t1 -c64 -d1s --latency http://127.0.0.1:PORT/no/param"), "wrk's exact command");
-    let _ = std::fs::remove_dir_all(&out);
 }

@@ -8,7 +8,7 @@
 //! what C waiting requests cost it; a line through the peaks at several C has the price of one more connection
 //! as its slope.
 
-use super::results::{KernelCounters, SweepPart, FAILED, OK};
+use super::results::{KernelCounters, SweepHead, SweepPart};
 use super::tools::shell_line;
 use crate::client::ClientArgs;
 use crate::kernel::TcpCounters;
@@ -37,6 +37,20 @@ pub struct SweepRun<'a> {
     pub scratch: &'a Path,
     pub limits: &'a Limits,
     pub interrupted: Arc<AtomicBool>,
+}
+
+impl SweepRun<'_> {
+    /// The matrix's runner for `config`, with this sweep's binaries, scratch directory, limits and interrupt flag.
+    pub fn runner<'c>(&self, config: &'c MatrixConfig) -> Runner<'c> {
+        Runner {
+            config,
+            bin_dir: self.bin_dir.to_path_buf(),
+            scratch: self.scratch.to_path_buf(),
+            limits: self.limits.clone(),
+            interrupted: self.interrupted.clone(),
+            measured: Duration::ZERO,
+        }
+    }
 }
 
 /// The client's command line with `PORT` and `C` (the level) as placeholders.
@@ -90,14 +104,7 @@ pub fn run(plan: SweepRun) -> SweepPart {
         let mut config = config.clone();
         config.servers = vec![server.clone()];
         let mine: Vec<CellSpec> = cells.iter().filter(|c| &c.server == server).cloned().collect();
-        let mut runner = Runner {
-            config: &config,
-            bin_dir: plan.bin_dir.to_path_buf(),
-            scratch: plan.scratch.to_path_buf(),
-            limits: plan.limits.clone(),
-            interrupted: plan.interrupted.clone(),
-            measured: Duration::ZERO,
-        };
+        let mut runner = plan.runner(&config);
         let before = TcpCounters::read();
         let part = runner.run(&mine);
         let moved = TcpCounters::read().since(&before);
@@ -113,18 +120,16 @@ pub fn run(plan: SweepRun) -> SweepPart {
     let run = Run { servers: records.clone(), cells: measured.clone(), ..Run::default() };
     let per_connection = analysis::per_connection(&run);
     let any_ok = measured.iter().any(results::Cell::is_ok);
-    SweepPart {
-        status: if any_ok { OK.to_string() } else { FAILED.to_string() },
-        reason: (!any_ok).then(|| "no cell was measured (see the cells' reasons)".to_string()),
+    let head = SweepHead {
         client: client.label(),
         hello_ms: plan.hello_ms,
         levels: plan.levels.to_vec(),
         client_command: client_command(&config, &client, plan.bin_dir, "0"),
-        servers: records,
-        cells: measured,
-        per_connection,
-        kernel,
-    }
+        ..SweepHead::default()
+    };
+    let mut part = SweepPart { head, servers: records, cells: measured, per_connection, kernel };
+    part.finish(any_ok);
+    part
 }
 
 #[cfg(test)]
