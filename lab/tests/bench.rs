@@ -7,26 +7,16 @@ mod common;
 use lab::bench::markdown::figure;
 use lab::bench::results::BenchRun;
 use std::path::Path;
-use std::process::Stdio;
 
 /// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.
 fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, common::Scratch) {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch(name);
-    let marker = common::marker(name);
     let mut command = common::lab();
-    command.arg("bench").args(args).arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);
-    command.env(common::MARKER_VAR, &marker);
+    command.arg("bench").args(args);
     if let Some(path) = path_var {
         command.env("PATH", path);
     }
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = command.spawn().unwrap();
-    let lab_pid = child.id();
-    let output = child.wait_with_output().unwrap();
-    let stderr = common::text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "lab bench failed:\n{stderr}");
-    common::assert_no_process_left(&marker);
+    let (out, code, stderr) = common::run_lab(name, &mut command);
+    assert_eq!(code, Some(0), "lab bench failed:\n{stderr}");
     let json = common::run_json(&out);
     assert!(json.file_name().unwrap().to_string_lossy().starts_with("bench-"), "{}", json.display());
     let run = BenchRun::load(&json).unwrap();
@@ -38,8 +28,8 @@ fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, Strin
     assert!(report.status.success(), "{}", common::text(&report.stderr));
     assert_eq!(std::fs::read_to_string(rebuilt.join(format!("bench-{}.md", run.run_id))).unwrap(), md);
     // nginx rewrites its own environment (so the marker cannot find it), but keeps its command line, which names
-    // the bench's scratch directory (`lab-bench-RUN_ID-LAB_PID`: two tests may share a run id).
-    let needle = format!("lab-bench-{}-{lab_pid}/", run.run_id);
+    // the bench's scratch directory (`lab-bench-RUN_ID-…`; the bench tests run one at a time, .config/nextest.toml).
+    let needle = format!("lab-bench-{}-", run.run_id);
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         assert!(!String::from_utf8_lossy(&cmdline).contains(&needle), "left behind: {}", entry.path().display());

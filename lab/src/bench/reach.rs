@@ -333,17 +333,8 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
 
 /// The client's command line with `PORT`, `C` and `P` as placeholders.
 fn client_command(config: &MatrixConfig, client: &crate::plan::ClientSpec, bin_dir: &Path) -> String {
-    const MARK: u64 = 987_654_321;
-    let args = ClientArgs {
-        client,
-        urls: Workload::Io.paths(&config.settings).iter().map(|p| format!("http://127.0.0.1:PORT{p}")).collect(),
-        requests: MARK,
-        concurrency: MARK,
-        warmup: 0,
-        timeout: config.client_timeout(),
-        keep_alive: true,
-    };
-    let mut command = args.command(bin_dir);
+    use super::sweep::MARK;
+    let mut command = super::sweep::marked_command(config, client, bin_dir, 0);
     command.arg("--processes").arg("P").arg("--source-addresses").arg("S");
     shell_line(&command).replace(&format!("-n {MARK}"), "-n C×P").replace(&MARK.to_string(), "C")
 }

@@ -17,6 +17,7 @@ use crate::results::{Limits, Run};
 use crate::run::Runner;
 use crate::{analysis, results};
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,20 +54,27 @@ impl SweepRun<'_> {
     }
 }
 
-/// The client's command line with `PORT` and `C` (the level) as placeholders.
-fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: &str) -> String {
-    // A level no sweep uses, replaced by `C` in the text.
-    const MARK: u64 = 987_654_321;
+/// A count no sweep uses, replaced by a placeholder in the text of a command line.
+pub(super) const MARK: u64 = 987_654_321;
+
+/// The io client's command for a sweep: one request per connection, `MARK` requests and connections (and
+/// `warmup` warm-up requests), for the caller to turn into placeholders.
+pub(super) fn marked_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: u64) -> Command {
     let args = ClientArgs {
         client,
         urls: Workload::Io.paths(&config.settings).iter().map(|p| format!("http://127.0.0.1:PORT{p}")).collect(),
         requests: MARK,
         concurrency: MARK,
-        warmup: MARK,
+        warmup,
         timeout: config.client_timeout(),
         keep_alive: true,
     };
-    shell_line(&args.command(bin_dir))
+    args.command(bin_dir)
+}
+
+/// The client's command line with `PORT` and `C` (the level) as placeholders.
+fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: &str) -> String {
+    shell_line(&marked_command(config, client, bin_dir, MARK))
         .replace(&format!("--warmup {MARK}"), &format!("--warmup {warmup}"))
         .replace(&MARK.to_string(), "C")
 }
