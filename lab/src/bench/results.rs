@@ -84,20 +84,14 @@ impl JsonDocument for BenchRun {
 impl BenchRun {
     /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
     pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
-        BenchRun::read(path).map_err(crate::UsageError)
-    }
-
-    fn read(path: &Path) -> Result<BenchRun, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let run: BenchRun =
-            serde_json::from_str(&text).map_err(|e| format!("{} is not a bench run: {e}", path.display()))?;
+        let run: BenchRun = crate::export::json::load(path, "bench")?;
         if run.kind != "bench" || run.schema_version != BENCH_SCHEMA_VERSION {
-            return Err(format!(
+            return Err(crate::UsageError(format!(
                 "{}: kind {:?}, schema_version {}; this lab reads bench version {BENCH_SCHEMA_VERSION}",
                 path.display(),
                 run.kind,
                 run.schema_version
-            ));
+            )));
         }
         Ok(run)
     }
