@@ -17,7 +17,7 @@ run() {
     until curl -s "http://127.0.0.1:$port/health" >/dev/null 2>&1; do sleep 0.05; done
     out=$("$bin/async-client" --url "http://127.0.0.1:$port/say/hello?name=lab&ms=1000" -n 100 -c 100 "$@" --json)
     kill "$server"; wait "$server" 2>/dev/null || true
-    wall=$(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"wall {d[\"wall_s\"]:.2f} s, {d[\"succeeded\"]} ok, {d[\"failed\"]} failed")')
+    wall=$(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("wall %.2f s, %d ok, %d failed" % (d["wall_s"], d["succeeded"], d["failed"]))')
     python3 - "$log" "$label" "$wall" <<'PY'
 import sys, collections, datetime
 log, label, wall = sys.argv[1:4]
