@@ -28,6 +28,7 @@ pub mod cost;
 pub mod env;
 pub mod export;
 pub mod format;
+pub mod headline;
 pub mod http;
 pub mod kernel;
 pub mod kernel_memory;

@@ -4,7 +4,7 @@
 
 use crate::format;
 use crate::noise::{self, Metric, Verdict};
-use crate::results::{Bottleneck, Cell, Run, Saturation};
+use crate::results::{Bottleneck, Cell, Run};
 
 pub fn sentences(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
@@ -35,12 +35,9 @@ fn good(cell: &&Cell) -> bool {
     cell.is_ok() && cell.failed == 0 && cell.wall_s.is_some()
 }
 
-/// A cell that can be evidence about its server: measured cleanly, and not limited by its client (its client's
-/// CPU set saturated, or, in runs without placement, the client-bound flag).
+/// A cell that can be evidence about its server ([`noise::evidence`]).
 fn evidence(cell: &&Cell) -> bool {
-    good(cell)
-        && cell.bottleneck != Some(Bottleneck::ClientBound)
-        && !matches!(cell.saturation, Some(Saturation::Client | Saturation::Both))
+    noise::evidence(cell)
 }
 
 fn experiment_sentence(run: &Run) -> Option<String> {
@@ -375,6 +372,7 @@ fn failure_sentence(run: &Run) -> Option<String> {
 mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
+    use crate::results::Saturation;
 
     fn run_of(cells: Vec<Cell>) -> Run {
         Run { cells, ..Run::default() }
