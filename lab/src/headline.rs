@@ -300,11 +300,17 @@ fn cpu_per_request(run: &Run, server: &str, client: &str, workload: &str, level:
         .iter()
         .filter(|c| c.server == server && c.client == client && c.workload == workload && c.concurrency <= level)
         .filter(|c| noise::evidence(c))
-        .filter(|c| {
-            !(group_of(run, server) == Group::Foreign && c.server_cost.as_ref().is_some_and(|k| k.peak_processes > 1))
-        })
+        .filter(|c| server_cpu_us(run, c).is_some())
         .max_by_key(|c| (c.concurrency, c.requests))
-        .and_then(|c| Some((c.server_cpu_us_per_request?, c.concurrency)))
+        .and_then(|c| Some((server_cpu_us(run, c)?, c.concurrency)))
+}
+
+/// A cell's server CPU µs per request, unless its server is a foreign one run through a wrapper process (`sh -c`
+/// with a child): the lab's rusage then covers the wrapper only, and the figure would be near zero.
+pub fn server_cpu_us(run: &Run, cell: &Cell) -> Option<f64> {
+    let wrapped = group_of(run, &cell.server) == Group::Foreign
+        && cell.server_cost.as_ref().is_some_and(|k| k.peak_processes > 1);
+    cell.server_cpu_us_per_request.filter(|_| !wrapped)
 }
 
 const THROUGHPUT_WORKLOADS: [&str; 4] = ["baseline", "cpu", "db", "mixed"];
@@ -536,7 +542,7 @@ fn groups_of(rows: &[&Row]) -> Vec<Group> {
     g
 }
 
-fn names(groups: &[Group]) -> String {
+pub(crate) fn names(groups: &[Group]) -> String {
     let n: Vec<&str> = groups.iter().map(|g| g.name()).collect();
     match n.len() {
         0 => String::new(),
@@ -546,7 +552,7 @@ fn names(groups: &[Group]) -> String {
 }
 
 /// `1.00–1.02 s`: the lowest and highest of `values`, the unit said once when both ends share it.
-fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
+pub(crate) fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
     let lo = show(values.iter().copied().fold(f64::MAX, f64::min));
     let hi = show(values.iter().copied().fold(f64::MIN, f64::max));
     if lo == hi {
