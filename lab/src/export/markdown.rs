@@ -174,7 +174,10 @@ fn experiment(run: &Run, md: &mut String) {
         return;
     }
     let d = run.settings.hello_ms as f64 / 1000.0;
-    let client = rows.iter().find_map(|r| r.async_client.clone()).unwrap_or_else(|| "concurrent client".into());
+    let client = rows
+        .iter()
+        .find_map(|r| r.async_client.as_deref().map(|c| crate::headline::client_name(run, c)))
+        .unwrap_or_else(|| "concurrent client".into());
     let _ = writeln!(md, "## The original experiment (D = {})\n", format::seconds(d));
     let _ = writeln!(
         md,
@@ -267,7 +270,11 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
         let order = |c: &str| if c == "blocking-client" { 0 } else { 1 };
         order(&a.0).cmp(&order(&b.0)).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
     });
-    let header: Vec<String> = columns.iter().map(|(client, c, n)| format!("{client} c={c} n={n}")).collect();
+    // Each column names its client's engine and threads (provenance: what measured the cells below).
+    let header: Vec<String> = columns
+        .iter()
+        .map(|(client, c, n)| format!("{} c={c} n={n}", crate::headline::client_name(run, client)))
+        .collect();
     let _ = writeln!(md, "| server | {} |", header.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));
     for server in servers_in_order(run) {
