@@ -65,6 +65,9 @@ pub struct ReachFigure {
     pub wall_s: Option<f64>,
     pub failed: u64,
     pub status: String,
+    /// What the bench found stopped the level from reaching D (`cpu`, `fd-limit`, `listen-overflow`), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
@@ -122,6 +125,7 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
                     wall_s: cell.get("wall_s").and_then(|w| w.as_f64()),
                     failed: cell.get("failed").and_then(|f| f.as_u64()).unwrap_or(0),
                     status: text(&cell, "status").unwrap_or("?").to_string(),
+                    stopped: cell.get("stopped").and_then(|s| text(s, "cause")).map(String::from),
                 });
             }
             if companion.reach.is_empty() {
@@ -219,8 +223,8 @@ pub struct Row {
     pub io: Option<Ranked>,
     /// The model's expectation for that cell (the pool's bound shows here).
     pub io_expected_s: Option<f64>,
-    /// `io` wall time at [`Headline::far_level`] (and requests that failed there).
-    pub io_far: Option<(f64, u64)>,
+    /// `io` wall time at [`Headline::far_level`], requests that failed there, and what stopped it (bench).
+    pub io_far: Option<(f64, u64, Option<String>)>,
     /// Server CPU µs per request on `baseline` and `cpu`, and the level read (see [`cpu_per_request`]).
     pub cpu_us_baseline: Option<(f64, u64)>,
     pub cpu_us_cpu: Option<(f64, u64)>,
@@ -377,9 +381,9 @@ pub fn headline(run: &Run) -> Option<Headline> {
             let io_far = match &far_level {
                 Some((l, FarSource::Bench { .. })) => reach
                     .and_then(|r| r.reach.iter().find(|f| &f.server == server && f.connections == *l))
-                    .and_then(|f| f.wall_s.filter(|_| f.status == "ok").map(|w| (w, f.failed))),
+                    .and_then(|f| f.wall_s.filter(|_| f.status == "ok").map(|w| (w, f.failed, f.stopped.clone()))),
                 Some((l, FarSource::Run)) => {
-                    cell_at(run, server, &client, "io", *l).and_then(|c| Some((c.wall_s?, c.failed)))
+                    cell_at(run, server, &client, "io", *l).and_then(|c| Some((c.wall_s?, c.failed, None)))
                 }
                 None => None,
             };
@@ -479,12 +483,15 @@ pub fn table(run: &Run, h: &Headline) -> String {
         let mut cells =
             vec![group, format!("{}{threads}", r.server), opt(r.io.map(|x| ranked_text(&x, format::seconds)))];
         if h.far_level.is_some() {
-            cells.push(opt(r.io_far.map(|(w, failed)| {
-                if failed > 0 {
-                    format!("{} · ⚠ {failed} failed", format::seconds(w))
-                } else {
-                    format::seconds(w)
+            cells.push(opt(r.io_far.as_ref().map(|(w, failed, stopped)| {
+                let mut text = format::seconds(*w);
+                if let Some(cause) = stopped {
+                    text.push_str(&format!(" · stopped by {cause}"));
                 }
+                if *failed > 0 {
+                    text.push_str(&format!(" · ⚠ {failed} failed"));
+                }
+                text
             })));
         }
         let us = |x: Option<(f64, u64)>| {
@@ -643,7 +650,7 @@ pub fn paragraph(h: &Headline) -> String {
             .into_iter()
             .filter_map(|g| {
                 let walls: Vec<f64> =
-                    h.rows.iter().filter(|r| r.group == g).filter_map(|r| r.io_far.map(|x| x.0)).collect();
+                    h.rows.iter().filter(|r| r.group == g).filter_map(|r| r.io_far.as_ref().map(|x| x.0)).collect();
                 (!walls.is_empty()).then(|| format!("{} {}", g.name(), span(&walls, format::seconds)))
             })
             .collect();
@@ -961,7 +968,8 @@ pub(crate) mod tests {
             "reach": {"client": "async-client:lean", "cells": [
                 {"server": "smol-server", "connections": 1000, "wall_s": 1.05, "failed": 0, "status": "ok"},
                 {"server": "smol-server", "connections": 10000, "wall_s": 1.3, "failed": 0, "status": "ok"},
-                {"server": "thread-server", "connections": 10000, "wall_s": 5.4, "failed": 2, "status": "ok"}
+                {"server": "thread-server", "connections": 10000, "wall_s": 5.4, "failed": 2, "status": "ok",
+                 "stopped": {"cause": "fd-limit", "limit": 20000}}
             ]}
         });
         let mut run = fixture();
@@ -969,13 +977,14 @@ pub(crate) mod tests {
             vec![companion_of(&capacity, "capacity-R1.json").unwrap(), companion_of(&bench, "bench-R2.json").unwrap()];
         let h = headline(&run).unwrap();
         assert!(matches!(&h.far_level, Some((10_000, FarSource::Bench { source, .. })) if source == "bench-R2.json"));
-        assert_eq!(row(&h, "smol-server").io_far, Some((1.3, 0)));
-        assert_eq!(row(&h, "thread-server").io_far, Some((5.4, 2)));
+        assert_eq!(row(&h, "smol-server").io_far, Some((1.3, 0, None)));
+        assert_eq!(row(&h, "thread-server").io_far, Some((5.4, 2, Some("fd-limit".to_string()))));
         assert_eq!(row(&h, "smol-server").capacity, vec![("io".to_string(), Some(950.0))]);
         let md = table(&run, &h);
         assert!(md.contains("`bench-R2.json` (lab bench reach, commit def5678, async-client:lean)"), "{md}");
         assert!(md.contains("`capacity-R1.json` (lab capacity, commit abc1234"), "{md}");
         assert!(md.contains("| capacity io |"), "{md}");
+        assert!(md.contains("| 5.40 s · stopped by fd-limit · ⚠ 2 failed |"), "{md}");
         // The figures survive the run's JSON: a report made from the JSON alone shows them.
         let back: Run = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
         assert_eq!(headline(&back), Some(h));
