@@ -511,7 +511,8 @@ pub fn table(run: &Run, h: &Headline) -> String {
     let mut md = String::new();
     t.write(&mut md);
     md.push_str(&format!(
-        "\nSources: every column but the companions' is this run's {client}, median of the repetitions (range in \
+        "\nSources: every column but the companions' is this run's {client} (its threads: the most OS threads the \
+         client was seen using), median of the repetitions (range in \
          brackets), evidence cells only (a client-saturated cell is left out); \"tie\" and \"worse\" by the noise \
          rule. CPU µs/request: the server's CPU time per request at c={} (or, in brackets, the highest level below it \
          whose cell is evidence; none for a foreign server started through a wrapper process, whose CPU the lab \
