@@ -997,6 +997,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn reads_a_capacity_run_as_lab_capacity_writes_it() {
+        use crate::capacity::results::{CapacityCell, CapacityRun};
+        let mut run = CapacityRun::default();
+        run.header.kind = "capacity".into();
+        run.header.run_id = "R9".into();
+        run.header.environment.git_commit = "0123abc".into();
+        run.settings.client = "async-client:lean".into();
+        run.cells.push(CapacityCell {
+            server: "smol-server".into(),
+            workload: crate::plan::Workload::Cpu,
+            paths: vec![],
+            target_p99_ms: 100.0,
+            capacity_rps: Some(3_000.0),
+            first_failed_rps: None,
+            status: crate::results::Status::Ok,
+            reason: None,
+            probes: vec![],
+        });
+        let value = serde_json::to_value(&run).unwrap();
+        let companion = companion_of(&value, "capacity-R9.json").unwrap();
+        assert_eq!(companion.kind, CompanionKind::Capacity);
+        assert_eq!((companion.run_id.as_str(), companion.git_commit.as_str()), ("R9", "0123abc"));
+        assert_eq!(companion.client.as_deref(), Some("async-client:lean"));
+        let figure = &companion.capacity[0];
+        assert_eq!(
+            (figure.server.as_str(), figure.workload.as_str(), figure.capacity_rps),
+            ("smol-server", "cpu", Some(3_000.0))
+        );
+        assert_eq!(figure.status, "ok");
+    }
+
+    #[test]
     fn clients_are_named_with_engine_and_threads() {
         let mut run = fixture();
         run.cells[0].client_cost = Some(crate::results::ClientCost { peak_threads: Some(2), ..Default::default() });
