@@ -132,7 +132,12 @@ impl Server {
             free_port().map_err(|e| StartError { message: format!("no free port: {e}"), stderr_tail: "".into() })?;
         let command_line = command_template.replace("{port}", &port.to_string());
         let mut command = Command::new("sh");
-        command.arg("-c").arg(&command_line).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .arg("-c")
+            .arg(exec_line(&command_line))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         isolate(&mut command);
         if let Some(cpus) = cpus {
             harness::process::pin(&mut command, cpus);
@@ -253,6 +258,32 @@ impl Drop for Server {
     }
 }
 
+/// The line given to `sh -c`: a simple command is `exec`ed, so that the server *is* the process the lab starts,
+/// samples and reaps — its CPU time then reaches the lab through wait4's rusage (see `reaping`). A shell would
+/// otherwise be the reaped child, and the server, an orphan when the group is signalled, would take its CPU
+/// time with it. A line with shell syntax (`;`, `&&`, a pipe, a redirection, a subshell) runs as written.
+fn exec_line(command_line: &str) -> String {
+    let simple = !command_line.contains([';', '&', '|', '\n', '(', ')', '`', '<', '>']);
+    if simple && !command_line.trim_start().starts_with("exec ") {
+        format!("exec {command_line}")
+    } else {
+        command_line.to_string()
+    }
+}
+
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_line;
+
+    #[test]
+    fn a_simple_command_is_execed_and_shell_syntax_runs_as_written() {
+        assert_eq!(exec_line("python3 'a b.py' --port=80"), "exec python3 'a b.py' --port=80");
+        assert_eq!(exec_line("exec ./server"), "exec ./server");
+        assert_eq!(exec_line("cd x && ./server"), "cd x && ./server");
+        assert_eq!(exec_line("./server > log"), "./server > log");
+    }
 }
