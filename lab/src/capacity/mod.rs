@@ -138,7 +138,7 @@ pub struct Options {
 impl Options {
     pub fn from_args(args: CapacityArgs) -> Result<Options, String> {
         let builtin = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
-        let servers = server_specs(args.servers.as_deref(), &args.foreign, builtin)?;
+        let servers = server_specs(args.servers.as_deref(), &args.foreign, &[], builtin)?;
         let workloads = split(&args.workloads)
             .map(|name| match name.parse::<Workload>() {
                 Ok(w) if WORKLOADS.contains(&w) => Ok(w),
