@@ -78,6 +78,47 @@ fn verify_checks_a_target_like_any_server() {
     server.stop(Duration::from_secs(2)).unwrap();
 }
 
+/// A target that answers a route wrongly is skipped like any server; one that does not answer at all costs its
+/// cells, not the run.
+#[test]
+fn a_wrong_or_silent_target_costs_its_cells_not_the_run() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/contract_server.py");
+    let mut command = Command::new("python3");
+    command.arg(script).args(["--port", "0", "--wrong-fact"]);
+    let mut wrong = ServerProcess::start(command, Duration::from_secs(15)).expect("the fixture starts");
+    // A port nobody listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let out = common::scratch("remote-wrong");
+    let marker = common::marker("remote-wrong");
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+            .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "50"])
+            .arg("--target")
+            .arg(format!("wrong=http://{}", wrong.addr))
+            .arg("--target")
+            .arg(format!("gone=http://{closed}")),
+        &common::bin_dir(),
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(wrong.try_wait().unwrap().is_none(), "the lab must leave a remote target running");
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    let status = |name: &str| run.servers.iter().find(|s| s.name == name).unwrap().verify.status.to_string();
+    assert_eq!((status("wrong"), status("gone")), ("failed".to_string(), "not-run".to_string()));
+    for cell in &run.cells {
+        assert!(cell.wall_s.is_none(), "{} was measured", cell.id);
+        let reason = cell.reason.as_deref().unwrap();
+        match cell.server.as_str() {
+            "wrong" => assert!(reason.starts_with("failed verify: GET /fact"), "{reason}"),
+            _ => assert!(reason.contains("did not answer"), "{reason}"),
+        }
+    }
+    wrong.stop(Duration::from_secs(2)).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn a_bad_target_exits_2_with_one_line() {
     for (command, target, why) in [
