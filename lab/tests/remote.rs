@@ -1,6 +1,6 @@
 //! `--target NAME=URL`: a server the lab does not start. The test starts smol-server itself (as it would run on
-//! another machine), and the lab verifies and loads it over real TCP, says its cost is not sampled, and leaves
-//! it running; a URL the lab cannot use is refused with exit 2 and one line.
+//! another machine), and the lab (`matrix`, `verify`, `capacity`) verifies and loads it over real TCP, says its
+//! cost is not sampled, and leaves it running; a URL the lab cannot use is refused with exit 2 and one line.
 
 mod common;
 
@@ -61,6 +61,29 @@ fn target_measures_a_server_started_outside_the_lab() {
     let cost_rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| far |") && l.contains("not sampled")).collect();
     assert_eq!(cost_rows.len(), run.cells.len(), "{md}");
     assert!(md.contains(&format!("far: a remote target at {origin}")), "{md}");
+    let _ = std::fs::remove_dir_all(&out);
+
+    // `lab capacity` sweeps the same target: a tiny sweep that it holds.
+    let out = common::scratch("remote-capacity");
+    let (code, stderr) = common::run_lab(
+        common::lab()
+            .args(["capacity", "--servers", "none", "--workloads", "baseline", "--probe-s", "0.5"])
+            .args(["--bisect-steps", "0", "--max-rate", "200", "--co-s", "0", "--target"])
+            .arg(format!("far={origin}")),
+        &common::bin_dir(),
+        &out,
+        &marker,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    common::assert_no_process_left(&marker);
+    assert!(server.try_wait().unwrap().is_none(), "the lab must leave a remote target running");
+    let capacity = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).find(|p| {
+        p.extension().is_some_and(|e| e == "json") && p.file_name().unwrap().to_string_lossy().starts_with("capacity-")
+    });
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(capacity.unwrap()).unwrap()).unwrap();
+    let cell = &json["cells"][0];
+    assert_eq!((cell["server"].as_str(), cell["status"].as_str()), (Some("far"), Some("ok")), "{cell}");
+    assert!(cell["probes"][0]["succeeded"].as_u64().unwrap() > 0, "{cell}");
     server.stop(Duration::from_secs(2)).unwrap();
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -126,6 +149,7 @@ fn a_bad_target_exits_2_with_one_line() {
         ("matrix", "far=http://127.0.0.1:1/api", "path"),
         ("verify", "far=not a url", "not a URL"),
         ("verify", "http://127.0.0.1:1", "NAME=URL"),
+        ("capacity", "far=http://127.0.0.1:1/x", "path"),
         ("soak", "far=http://127.0.0.1:1", "lab matrix or lab verify"),
     ] {
         let output = common::lab().args([command, "--servers", "none", "--target", target]).output().unwrap();
