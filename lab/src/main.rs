@@ -38,7 +38,7 @@ enum Command {
     Soak(SoakArgs),
     /// Only the correctness checks, for every server: exit 1 if one answers wrongly.
     Verify(VerifyArgs),
-    /// Rebuild the markdown, CSV and charts of a run from its JSON.
+    /// Rebuild the markdown, CSV and charts of a run (matrix, soak, bench, slowloris, capacity) from its JSON.
     Report {
         /// The run's JSON (results/<run-id>.json).
         run: PathBuf,
@@ -446,27 +446,30 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
         probe_timeout: Duration::from_secs(args.probe_timeout_s),
     };
     let (run, files) = slowloris::run(&options)?;
-    for file in files {
-        eprintln!("lab: wrote {}", file.display());
-    }
-    if run.interrupted {
-        eprintln!("lab: interrupted: partial results written");
-        return Ok(130);
-    }
-    Ok(0)
+    Ok(lab::session::say_written(&files, run.interrupted))
 }
 
 fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> Result<u8> {
-    let mut run = Run::load(&path)?;
-    if reanalyse {
-        run.analysis = lab::analysis::analyse(&run);
-        run.analysis.narrative = lab::narrative::sentences(&run);
-    }
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
-    // The JSON is the source: rewrite only what is rebuilt from it.
-    let exporters: Vec<Box<dyn export::Exporter>> =
-        vec![Box::new(export::MarkdownExporter), Box::new(export::CsvExporter), Box::new(export::SvgExporter)];
-    for file in export::write(&run, &exporters, &dir).context("writing the report")? {
+    // The JSON is the source: rewrite only what is rebuilt from it, by the exporters of the command that wrote it.
+    let files = match export::json::kind_of(&path)?.as_str() {
+        "bench" => export::write(&lab::bench::results::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir),
+        "slowloris" => export::write(&slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir),
+        "capacity" => {
+            export::write(&lab::capacity::results::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
+        }
+        _ => {
+            let mut run = Run::load(&path)?;
+            if reanalyse {
+                run.analysis = lab::analysis::analyse(&run);
+                run.analysis.narrative = lab::narrative::sentences(&run);
+            }
+            let exporters: Vec<Box<dyn export::Exporter>> =
+                vec![Box::new(export::MarkdownExporter), Box::new(export::CsvExporter), Box::new(export::SvgExporter)];
+            export::write(&run, &exporters, &dir)
+        }
+    };
+    for file in files.context("writing the report")? {
         eprintln!("lab: wrote {}", file.display());
     }
     Ok(0)

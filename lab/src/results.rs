@@ -61,6 +61,7 @@ macro_rules! word_enum {
         }
     };
 }
+pub(crate) use word_enum;
 
 word_enum! {
     /// What became of a cell, a soaked server, a minute of a soak, an attacked server.
