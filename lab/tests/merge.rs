@@ -88,7 +88,6 @@ fn merge_of_two_halves_equals_the_whole() {
     let output = common::lab().arg("merge").arg(&again).output().unwrap();
     let twice: Value = serde_json::from_str(common::text(&output.stdout).trim()).unwrap();
     assert_eq!(twice["latency_us"], merged["latency_us"]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -115,5 +114,4 @@ fn reports_that_do_not_fit_exit_2_naming_the_file() {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
         assert!(output.stdout.is_empty());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

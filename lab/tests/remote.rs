@@ -22,21 +22,16 @@ fn outside_server(name: &str) -> (ServerProcess, harness::TempDir) {
 fn target_measures_a_server_started_outside_the_lab() {
     let (mut server, _db) = outside_server("smol-server");
     let origin = format!("http://{}", server.addr);
-    let out = common::scratch("remote-matrix");
-    let marker = common::marker("remote-matrix");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "remote-matrix",
         common::lab()
             .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
             .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "200"])
             .arg("--target")
             .arg(format!("far={origin}/")),
-        &common::bin_dir(),
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    // The lab started only clients, and stopped them; the target is not the lab's to stop.
-    common::assert_no_process_left(&marker);
+    // The lab started only clients, and stopped them (run_lab checks); the target is not the lab's to stop.
     assert!(server.try_wait().unwrap().is_none(), "the lab must leave a remote target running");
 
     let run = Run::load(&common::run_json(&out)).unwrap();
@@ -61,21 +56,16 @@ fn target_measures_a_server_started_outside_the_lab() {
     let cost_rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| far |") && l.contains("not sampled")).collect();
     assert_eq!(cost_rows.len(), run.cells.len(), "{md}");
     assert!(md.contains(&format!("far: a remote target at {origin}")), "{md}");
-    let _ = std::fs::remove_dir_all(&out);
 
     // `lab capacity` sweeps the same target: a tiny sweep that it holds.
-    let out = common::scratch("remote-capacity");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "remote-capacity",
         common::lab()
             .args(["capacity", "--servers", "none", "--workloads", "baseline", "--probe-s", "0.5"])
             .args(["--bisect-steps", "0", "--max-rate", "200", "--co-s", "0", "--target"])
             .arg(format!("far={origin}")),
-        &common::bin_dir(),
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    common::assert_no_process_left(&marker);
     assert!(server.try_wait().unwrap().is_none(), "the lab must leave a remote target running");
     let capacity = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).find(|p| {
         p.extension().is_some_and(|e| e == "json") && p.file_name().unwrap().to_string_lossy().starts_with("capacity-")
@@ -85,7 +75,6 @@ fn target_measures_a_server_started_outside_the_lab() {
     assert_eq!((cell["server"].as_str(), cell["status"].as_str()), (Some("far"), Some("ok")), "{cell}");
     assert!(cell["probes"][0]["succeeded"].as_u64().unwrap() > 0, "{cell}");
     server.stop(Duration::from_secs(2)).unwrap();
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -111,9 +100,8 @@ fn a_wrong_or_silent_target_costs_its_cells_not_the_run() {
     let mut wrong = ServerProcess::start(command, Duration::from_secs(15)).expect("the fixture starts");
     // A port nobody listens on: bound, then released.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let out = common::scratch("remote-wrong");
-    let marker = common::marker("remote-wrong");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "remote-wrong",
         common::lab()
             .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
             .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "50"])
@@ -121,9 +109,6 @@ fn a_wrong_or_silent_target_costs_its_cells_not_the_run() {
             .arg(format!("wrong=http://{}", wrong.addr))
             .arg("--target")
             .arg(format!("gone=http://{closed}")),
-        &common::bin_dir(),
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
     assert!(wrong.try_wait().unwrap().is_none(), "the lab must leave a remote target running");
@@ -139,7 +124,6 @@ fn a_wrong_or_silent_target_costs_its_cells_not_the_run() {
         }
     }
     wrong.stop(Duration::from_secs(2)).unwrap();
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
