@@ -812,6 +812,7 @@ pub(crate) mod tests {
                 checks: vec![],
             },
             health: None,
+            cost_not_sampled: None,
             model,
             worker_threads: threads,
         }

@@ -15,6 +15,7 @@
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
+//! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
 //! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs;
 //! - [`noise`]: the one rule that says when two cells differ and when they tie.
 
@@ -34,6 +35,7 @@ pub mod kernel;
 pub mod kernel_memory;
 pub mod limits;
 pub mod matrix;
+pub mod merge;
 pub mod model;
 pub mod narrative;
 pub mod noise;

@@ -63,6 +63,16 @@ enum Command {
     /// Capacity: the highest open-loop request rate each server holds per workload with p99 under a target; writes
     /// results/capacity-<run-id>.{json,md,svg}.
     Capacity(Box<lab::capacity::CapacityArgs>),
+    /// Merge client reports (`--json` of clients run at the same time, e.g. on several machines) into one,
+    /// with exact percentiles: prints the merged report as JSON (docs/distributed.md).
+    Merge {
+        /// The client reports (JSON files), two or more.
+        #[arg(required = true, num_args = 1..)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
     Compare {
         a: PathBuf,
@@ -81,6 +91,10 @@ struct ServerArgs {
     /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
     #[arg(long = "server", value_name = "NAME=COMMAND")]
     foreign: Vec<String>,
+    /// A server the lab does not start (another machine, a container): NAME=http://HOST:PORT. Verified and
+    /// measured like the others; its cost is not sampled. Repeatable. `matrix` and `verify` only.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    targets: Vec<String>,
     /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -237,7 +251,18 @@ fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Resu
 }
 
 fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>> {
-    lab::plan::server_specs(args.servers.as_deref(), &args.foreign, defaults).map_err(usage)
+    lab::plan::server_specs(args.servers.as_deref(), &args.foreign, &args.targets, defaults).map_err(usage)
+}
+
+/// `--target` where the command needs the server's own process (its memory over time, its open sockets).
+fn no_targets(args: &ServerArgs, command: &str) -> Result<()> {
+    match args.targets.first() {
+        Some(target) => Err(usage(format!(
+            "--target {target}: lab {command} samples the server's process, which a remote target does not give; \
+             use lab matrix or lab verify"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn all_builtin_servers() -> Vec<ServerSpec> {
@@ -375,6 +400,7 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
     if !(args.minutes > 0.0 && args.minutes <= 1440.0) {
         return Err(usage("--minutes must be more than 0 and at most 1440"));
     }
+    no_targets(&args.servers, "soak")?;
     let mut config = MatrixConfig::for_profile(ProfileName::Soak);
     config.servers = server_specs(&args.servers, config.servers)?;
     config.strict = args.servers.strict;
@@ -412,6 +438,7 @@ fn cmd_verify(args: VerifyArgs) -> Result<u8> {
 }
 
 fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
+    no_targets(&args.servers, "slowloris")?;
     let servers = server_specs(&args.servers, all_builtin_servers())?;
     if let Some(t) = args.header_timeout_s {
         if !(t > 0.0 && t <= 86_400.0) {
@@ -526,6 +553,7 @@ fn main() -> ExitCode {
         Command::Matrix(args) => cmd_matrix(*args),
         Command::Soak(args) => cmd_soak(args),
         Command::Verify(args) => cmd_verify(args),
+        Command::Merge { reports, out } => lab::merge::command(&reports, out.as_deref()),
         Command::Report { run, out, reanalyse, with } => cmd_report(run, out, reanalyse, with),
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
         Command::Slowloris(args) => cmd_slowloris(args),

@@ -109,6 +109,8 @@ word_enum! {
         Builtin = "builtin",
         /// `--server NAME='COMMAND'`.
         Foreign = "foreign",
+        /// `--target NAME=URL`: a server the lab does not start; `command` holds its URL.
+        Remote = "remote",
     }
 }
 
@@ -270,9 +272,15 @@ pub struct Limits {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerRecord {
     pub name: String,
-    /// `builtin` (a binary of the `servers` package) or `foreign` (`--server NAME='COMMAND'`).
+    /// `builtin` (a binary of the `servers` package), `foreign` (`--server NAME='COMMAND'`) or `remote`
+    /// (`--target NAME=URL`).
     pub kind: ServerKind,
+    /// What the lab ran; for a remote target, the URL it measured (`http://HOST:PORT`).
     pub command: String,
+    /// Why the server's cost (CPU, RSS, threads, saturation) is absent from its cells (`server_cost` null):
+    /// set for a remote target, whose process the lab cannot see. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_not_sampled: Option<String>,
     pub verify: VerifyRecord,
     /// The server's `/health` document, when it has one.
     pub health: Option<serde_json::Value>,

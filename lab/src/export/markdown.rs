@@ -345,7 +345,11 @@ fn model_table(run: &Run, md: &mut String) {
 }
 
 fn cost_table(run: &Run, md: &mut String) {
-    let cells: Vec<&Cell> = run.cells.iter().filter(|c| c.server_cost.is_some()).collect();
+    // A remote target's cells were measured but its process is out of the lab's sight: their row says so.
+    let unsampled =
+        |c: &Cell| run.servers.iter().find(|s| s.name == c.server).and_then(|s| s.cost_not_sampled.as_ref());
+    let remote = |c: &Cell| c.server_cost.is_none() && c.wall_s.is_some() && unsampled(c).is_some();
+    let cells: Vec<&Cell> = run.cells.iter().filter(|c| c.server_cost.is_some() || remote(c)).collect();
     if cells.is_empty() {
         return;
     }
@@ -370,17 +374,26 @@ fn cost_table(run: &Run, md: &mut String) {
         "bottleneck",
     ]);
     for c in cells {
-        let s = c.server_cost.as_ref().expect("filtered");
         let client = c.client_cost.as_ref();
+        let server = match c.server_cost.as_ref() {
+            Some(s) => [
+                format::kib(s.peak_rss_kib),
+                s.peak_threads.to_string(),
+                format!("{:.2}", s.cpu_cores),
+                format!("{} / {}", s.voluntary_ctxt, s.nonvoluntary_ctxt),
+            ],
+            None => std::array::from_fn(|_| "not sampled (remote)".to_string()),
+        };
+        let [rss, threads, cores, ctxt] = server;
         table.row(row![
             c.server,
             c.client,
             c.workload,
             c.concurrency,
-            format::kib(s.peak_rss_kib),
-            s.peak_threads,
-            format!("{:.2}", s.cpu_cores),
-            format!("{} / {}", s.voluntary_ctxt, s.nonvoluntary_ctxt),
+            rss,
+            threads,
+            cores,
+            ctxt,
             client.map_or("—".into(), |c| format!("{:.2}", c.cpu_cores)),
             client.and_then(|c| c.peak_threads).map_or("—".into(), |t| t.to_string()),
             c.bottleneck.map_or("—", |b| b.as_str())
@@ -388,6 +401,13 @@ fn cost_table(run: &Run, md: &mut String) {
     }
     table.write(md);
     md.push('\n');
+    for s in run.servers.iter().filter(|s| s.cost_not_sampled.is_some()) {
+        let _ = writeln!(
+            md,
+            "{}: a remote target at {}, its cost not sampled (the lab does not run it).\n",
+            s.name, s.command
+        );
+    }
 }
 
 /// `lab soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.
