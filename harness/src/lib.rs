@@ -8,12 +8,14 @@
 //! - [`proc`]: read a process (or a process tree) from `/proc`;
 //! - [`bins`]: the workspace's binaries for tests, built once per test run (never stale);
 //! - [`stats`]: nearest-rank quantiles;
+//! - [`fuzz`]: a seeded generator and a loop over reproducible cases, for the parsers' fuzz targets;
 //! - [`TempDir`]: a directory removed when dropped (the `tempfile` crate's).
 //!
 //! Safe wrappers come from `rustix`; the one `unsafe` call left (`getrusage`, which rustix does not wrap) and the
 //! `pre_exec` hooks (unsafe by nature: they run between fork and exec) each carry a SAFETY comment.
 
 pub mod bins;
+pub mod fuzz;
 pub mod limits;
 pub mod net;
 pub mod proc;

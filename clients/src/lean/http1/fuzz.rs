@@ -10,40 +10,15 @@
 //! answer, and byte by byte (flip, insert, delete), where it does not: there the parser must stop with an
 //! error or a reading consistent with the bytes, and must never panic or loop.
 //!
-//! Deterministic: case `i` uses seed `i`. A failure prints its seed; `LEAN_FUZZ_SEED=n` re-runs that one case
-//! (with the failing bytes printed), `LEAN_FUZZ_CASES=n` runs a longer campaign.
+//! Deterministic ([`harness::fuzz`]): case `i` uses seed `i`. A failure prints its seed and bytes;
+//! `LEAN_FUZZ_SEED=n cargo test -p clients lean::http1::fuzz` re-runs that one case, `LEAN_FUZZ_CASES=n` runs a
+//! longer campaign.
 
 use super::*;
-use std::panic::{self, AssertUnwindSafe};
+use harness::fuzz::{for_each_case, show, Rng};
 
 /// Cases per property unless `LEAN_FUZZ_CASES` says otherwise: a second or two in a debug build.
-const DEFAULT_CASES: u64 = 3_000;
-
-/// splitmix64: small, seedable, good enough to pick shapes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability 1 in `n`.
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+const CASES: u64 = 3_000;
 
 /// How the model frames a body (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -215,15 +190,9 @@ fn draft(rng: &mut Rng, last: bool) -> Draft {
     if version == 0 && matches!(framing, Framing::Chunked) {
         close = true;
     }
-    rng_shuffle(rng, &mut fields);
+    rng.shuffle(&mut fields);
     let chunked_wire = if framing == Framing::Chunked { chunked_wire(rng, &body) } else { Vec::new() };
     Draft { version, status, reason, fields, framing, body, chunked_wire, close }
-}
-
-fn rng_shuffle<T>(rng: &mut Rng, items: &mut [T]) {
-    for i in (1..items.len()).rev() {
-        items.swap(i, rng.below(i + 1));
-    }
 }
 
 /// Responses on one connection: each persists except possibly the last.
@@ -238,24 +207,6 @@ fn connection(rng: &mut Rng) -> Vec<Draft> {
         }
     }
     drafts
-}
-
-/// Cuts `bytes` at random points: what successive `read`s return.
-fn pieces(rng: &mut Rng, bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let n = match rng.below(4) {
-            0 => 1,
-            1 => 1 + rng.below(8),
-            2 => 1 + rng.below(64),
-            _ => rest.len(),
-        }
-        .min(rest.len());
-        out.push(rest[..n].to_vec());
-        rest = &rest[n..];
-    }
-    out
 }
 
 /// What the parser made of a connection's bytes.
@@ -324,42 +275,13 @@ fn read_all(pieces: &[Vec<u8>]) -> Reading {
     }
 }
 
-/// Runs `property` for every case (or the one `LEAN_FUZZ_SEED` names), reporting the seed of a failure.
-fn for_each_case(name: &str, property: impl Fn(&mut Rng) -> Result<(), String>) {
-    let env = |key: &str| std::env::var(key).ok().map(|v| v.parse::<u64>().unwrap_or_else(|_| panic!("{key}: {v}")));
-    let seeds: Vec<u64> = match env("LEAN_FUZZ_SEED") {
-        Some(seed) => vec![seed],
-        None => (0..env("LEAN_FUZZ_CASES").unwrap_or(DEFAULT_CASES)).collect(),
-    };
-    for seed in seeds {
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| property(&mut Rng(seed))));
-        let problem = match outcome {
-            Ok(Ok(())) => continue,
-            Ok(Err(problem)) => problem,
-            Err(panic) => format!(
-                "panicked: {}",
-                panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or(panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default()
-            ),
-        };
-        panic!("{name}: seed {seed}: {problem}\nreproduce with LEAN_FUZZ_SEED={seed} cargo test -p clients lean::http1::fuzz");
-    }
-}
-
-fn show(bytes: &[u8]) -> String {
-    bytes.escape_ascii().to_string()
-}
-
 #[test]
 fn valid_responses_are_read_as_the_model_says() {
-    for_each_case("valid", |rng| {
+    for_each_case("valid", CASES, |rng| {
         let drafts = connection(rng);
         let bytes: Vec<u8> = drafts.iter().flat_map(Draft::bytes).collect();
         let want: Vec<Expected> = drafts.iter().map(Draft::expected).collect();
-        let got = read_all(&pieces(rng, &bytes));
+        let got = read_all(&rng.pieces(&bytes));
         if got.error.is_some() || got.messages != want {
             return Err(format!("bytes {}\nwant {want:?}\ngot {got:?}", show(&bytes)));
         }
@@ -453,11 +375,11 @@ fn structural_damage(rng: &mut Rng, drafts: &mut [Draft]) -> Verdict {
 
 #[test]
 fn damaged_framing_is_an_error_or_the_model_reading() {
-    for_each_case("damaged", |rng| {
+    for_each_case("damaged", CASES, |rng| {
         let mut drafts = connection(rng);
         let verdict = structural_damage(rng, &mut drafts);
         let bytes: Vec<u8> = drafts.iter().flat_map(Draft::bytes).collect();
-        let got = read_all(&pieces(rng, &bytes));
+        let got = read_all(&rng.pieces(&bytes));
         match verdict {
             Verdict::Error(ref want) if got.error.is_some() && got.messages == *want => Ok(()),
             Verdict::ErrorOr(ref want) if got.error.is_some() && want.starts_with(&got.messages) => Ok(()),
@@ -470,7 +392,7 @@ fn damaged_framing_is_an_error_or_the_model_reading() {
 
 #[test]
 fn a_connection_cut_short_is_an_error() {
-    for_each_case("cut short", |rng| {
+    for_each_case("cut short", CASES, |rng| {
         let drafts = connection(rng);
         let last = drafts.last().unwrap();
         let bytes: Vec<u8> = drafts.iter().flat_map(Draft::bytes).collect();
@@ -480,7 +402,7 @@ fn a_connection_cut_short_is_an_error() {
         let end = if framed { bytes.len() } else { start + last.head().len() };
         let cut = start + 1 + rng.below(end - start - 1);
         let want: Vec<Expected> = drafts[..drafts.len() - 1].iter().map(Draft::expected).collect();
-        let got = read_all(&pieces(rng, &bytes[..cut]));
+        let got = read_all(&rng.pieces(&bytes[..cut]));
         if got.error.is_none() || got.messages != want {
             return Err(format!("bytes {}\nwant {want:?} then an error\ngot {got:?}", show(&bytes[..cut])));
         }
@@ -493,21 +415,11 @@ const SHARP: &[u8] = b"\r\n :;0fF9\t\0\x7f\xff-+,\"";
 
 #[test]
 fn mutated_bytes_never_panic_nor_loop_and_any_reading_is_consistent() {
-    for_each_case("mutated", |rng| {
+    for_each_case("mutated", CASES, |rng| {
         let drafts = connection(rng);
         let mut bytes: Vec<u8> = drafts.iter().flat_map(Draft::bytes).collect();
-        for _ in 0..1 + rng.below(4) {
-            let at = rng.below(bytes.len() + 1);
-            match rng.below(3) {
-                0 if at < bytes.len() => bytes[at] ^= 1 << rng.below(8),
-                1 => bytes.insert(at, rng.pick(SHARP)),
-                _ if at < bytes.len() => {
-                    bytes.remove(at);
-                }
-                _ => {}
-            }
-        }
-        let got = read_all(&pieces(rng, &bytes));
+        rng.mutate(&mut bytes, SHARP);
+        let got = read_all(&rng.pieces(&bytes));
         // Whatever was read must be there in the bytes: each head a status line and fields ended by an empty
         // line, its status the three digits of the status line, heads and bodies tiling the input in order.
         let mut at = 0;
