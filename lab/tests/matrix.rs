@@ -10,26 +10,20 @@ use lab::results::Run;
 
 #[test]
 fn quick_matrix_then_report_and_compare() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("matrix");
-    let marker = common::marker("matrix");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "matrix",
         common::lab()
             .args(["matrix", "--profile", "quick", "--check-shape"])
             .args(["--servers", "thread-server,smol-server", "--clients", "blocking-client,async-client"])
             .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "200", "--requests", "300"]),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "lab matrix failed:\n{stderr}");
-    common::assert_no_process_left(&marker);
     assert!(stderr.contains("original experiment shape: holds"), "{stderr}");
 
     // JSON: every planned cell, all measured, the build recorded honestly.
     let json_path = common::run_json(&out);
     let run = Run::load(&json_path).unwrap();
-    assert_eq!(run.schema_version, 2);
+    assert_eq!(run.schema_version, 3);
     // The default placement is recorded: the server on its CPUs, the client on the rest (shared on one CPU).
     assert_eq!(run.cpus, Some(lab::plan::CpuPlacement::split_of(&harness::process::allowed_cpus())));
     assert_eq!(run.build, "debug");
@@ -130,9 +124,6 @@ fn quick_matrix_then_report_and_compare() {
         assert_eq!((fields[4], fields[7], fields[10]), ("1.00", "1.00", "1.00"), "{row}");
         assert_eq!(fields[11], "tie", "{row}");
     }
-
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_dir_all(&rebuilt);
 }
 
 #[test]
