@@ -15,9 +15,9 @@
 //! And one more: surf's pool ignores a response's `Connection: close`. It takes a connection back after the
 //! body and, before lending it again, probes it with one non-blocking read; when the server's FIN has not
 //! arrived yet the probe passes, the next request goes out on a connection the server is closing, and async-h1
-//! fails it with "connection closed" before any byte of a response. The request was never seen by the server
-//! (RFC 9112 §9.3.1 lets a client retry an idempotent request in that case), so the engine retries it once on
-//! another connection, counts the retries, and says how many on stderr at the end of the run.
+//! fails it with "connection closed" before any byte of a response. The server did not answer it (RFC 9112
+//! §9.3.1 lets a client retry an idempotent request then), so the engine retries it once on another
+//! connection, counts the retries, and says how many on stderr at the end of the run (tests/surf_closed_connection.rs).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,8 +135,8 @@ impl Slot for SurfSlot<'_> {
         // Yields until a pooled connection is free, the request is written and the response head is in.
         let mut response = match self.client.send(request.clone()).await {
             Ok(response) => response,
-            // A pooled connection the server had closed (see the module's doc): the server never saw this
-            // GET, so once more, on the connection the pool lends next (it drops the closed one).
+            // A pooled connection the server had closed (see the module's doc): the GET went unanswered, so
+            // once more, on the connection the pool lends next (it drops the closed one).
             Err(error) if self.engine.keep_alive && error.to_string() == CLOSED_BEFORE_RESPONSE => {
                 self.engine.retried.fetch_add(1, Ordering::Relaxed);
                 match self.client.send(request).await {
