@@ -15,7 +15,7 @@ use crate::cost::CostMeter;
 use crate::export::{self, human};
 use crate::lean::LeanEngine;
 use crate::processes;
-use crate::report::{ClientReport, RunMeta};
+use crate::report::{self, RunMeta};
 use crate::runner::{self, Measured, Plan};
 use crate::surf_engine::SurfEngine;
 
@@ -126,7 +126,7 @@ pub fn main() -> ExitCode {
     };
     let mut cost = meter.finish();
     cost.add(&children_cost);
-    let report = ClientReport::new(&meta, &measured.recorder, measured.wall.as_secs_f64(), cost);
+    let report = report::from_run(&meta, &measured.recorder, measured.wall.as_secs_f64(), cost);
     export::finish(NAME, &report, common.json)
 }
 

@@ -11,6 +11,13 @@
 //! request turns into a fast "success" of the next one. So after a timeout the engine retires the whole client:
 //! new requests go to a fresh client (a fresh pool), the old pool closes its connections once the requests still
 //! using it are done. For the moment of the swap, up to 2 × `-c` connections may be open.
+//!
+//! And one more: surf's pool ignores a response's `Connection: close`. It takes a connection back after the
+//! body and, before lending it again, probes it with one non-blocking read; when the server's FIN has not
+//! arrived yet the probe passes, the next request goes out on a connection the server is closing, and async-h1
+//! fails it with "connection closed" before any byte of a response. The server did not answer it (RFC 9112
+//! §9.3.1 lets a client retry an idempotent request then), so the engine retries it once on another
+//! connection, counts the retries, and says how many on stderr at the end of the run (tests/surf_closed_connection.rs).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +41,8 @@ pub struct SurfEngine {
     urls: Vec<Url>,
     keep_alive: bool,
     connections: usize,
+    /// Requests sent a second time because their pooled connection was closed before any response byte.
+    retried: AtomicU64,
 }
 
 impl SurfEngine {
@@ -47,7 +56,14 @@ impl SurfEngine {
         let keep_alive = args.keep_alive.is_on();
         let connections = connections.max(1);
         let client = new_client(keep_alive, connections)?;
-        Ok(SurfEngine { current: Mutex::new(client), generation: AtomicU64::new(0), urls, keep_alive, connections })
+        Ok(SurfEngine {
+            current: Mutex::new(client),
+            generation: AtomicU64::new(0),
+            urls,
+            keep_alive,
+            connections,
+            retried: AtomicU64::new(0),
+        })
     }
 
     /// A slot: a handle on the current client.
@@ -73,6 +89,21 @@ impl SurfEngine {
         }
     }
 }
+
+impl Drop for SurfEngine {
+    fn drop(&mut self) {
+        let retried = self.retried.load(Ordering::Relaxed);
+        if retried > 0 {
+            eprintln!(
+                "surf engine: {retried} request(s) retried once: their pooled connection was closed by the server \
+                 before any byte of a response"
+            );
+        }
+    }
+}
+
+/// async-h1's error when the connection ends before the first byte of a response head.
+const CLOSED_BEFORE_RESPONSE: &str = "connection closed";
 
 fn new_client(keep_alive: bool, connections: usize) -> io::Result<Client> {
     Config::new()
@@ -102,8 +133,17 @@ impl Slot for SurfSlot<'_> {
         }
         let request = surf::Request::new(Method::Get, self.engine.urls[url].clone());
         // Yields until a pooled connection is free, the request is written and the response head is in.
-        let mut response = match self.client.send(request).await {
+        let mut response = match self.client.send(request.clone()).await {
             Ok(response) => response,
+            // A pooled connection the server had closed (see the module's doc): the GET went unanswered, so
+            // once more, on the connection the pool lends next (it drops the closed one).
+            Err(error) if self.engine.keep_alive && error.to_string() == CLOSED_BEFORE_RESPONSE => {
+                self.engine.retried.fetch_add(1, Ordering::Relaxed);
+                match self.client.send(request).await {
+                    Ok(response) => response,
+                    Err(error) => return classify(&error),
+                }
+            }
             Err(error) => return classify(&error),
         };
         let status: u16 = response.status().into();

@@ -8,16 +8,23 @@
 //! - [`proc`]: read a process (or a process tree) from `/proc`;
 //! - [`bins`]: the workspace's binaries for tests, built once per test run (never stale);
 //! - [`stats`]: nearest-rank quantiles;
+//! - [`report`], [`histogram`], [`merge`]: the clients' JSON report (schema v1) with its HDR latency histogram,
+//!   and the exact merge of several reports — shared by the clients, which write them, and `lab merge`;
+//! - [`fuzz`]: a seeded generator and a loop over reproducible cases, for the parsers' fuzz targets;
 //! - [`TempDir`]: a directory removed when dropped (the `tempfile` crate's).
 //!
 //! Safe wrappers come from `rustix`; the one `unsafe` call left (`getrusage`, which rustix does not wrap) and the
 //! `pre_exec` hooks (unsafe by nature: they run between fork and exec) each carry a SAFETY comment.
 
 pub mod bins;
+pub mod fuzz;
+pub mod histogram;
 pub mod limits;
+pub mod merge;
 pub mod net;
 pub mod proc;
 pub mod process;
+pub mod report;
 pub mod stats;
 
 pub use tempfile::TempDir;

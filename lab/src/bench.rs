@@ -395,6 +395,7 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
         out: out.path().to_path_buf(),
         bin_dir: Some(bin_dir.to_path_buf()),
         check_shape: false,
+        companions: vec![],
     };
     let result = matrix::run_matrix(options);
     drop(out);

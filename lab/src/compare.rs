@@ -2,8 +2,8 @@
 //! difference is within the noise of the two runs.
 //!
 //! Noise: the lab's one rule ([`crate::noise`]): two cells differ only where the ranges of their repetitions do
-//! not overlap; otherwise they are a tie. Each cell is judged by its workload's figure (wall time for io and
-//! blocking, throughput for the others).
+//! not overlap and their medians are at least 5 % apart; otherwise they are a tie. Each cell is judged by its
+//! workload's figure (wall time for io and blocking, throughput for the others).
 
 use crate::export::table::Table;
 use crate::format;
@@ -41,9 +41,8 @@ pub fn compare(a: &Run, b: &Run) -> String {
     let _ = writeln!(
         md,
         "Ratios are B ÷ A. Each cell is judged by its workload's figure (wall time for io and blocking, throughput \
-         otherwise): the two differ only where the ranges (min–max) of their repetitions do not overlap, else they \
-         are a *tie*; a cell measured once counts as ±{} around its figure.\n",
-        format::percent(noise::SINGLE_RUN_NOISE)
+         otherwise): {}.\n",
+        noise::rule_text()
     );
     if a.settings.hello_ms != b.settings.hello_ms {
         let _ = writeln!(

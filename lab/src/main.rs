@@ -49,6 +49,10 @@ enum Command {
         /// analysis is used otherwise); the JSON itself is not rewritten.
         #[arg(long)]
         reanalyse: bool,
+        /// A companion run for the headline: a capacity-*.json (capacity columns) or a bench-*.json (reach
+        /// column). Its figures are embedded in the run's JSON, which is then rewritten. Repeatable.
+        #[arg(long = "with", value_name = "FILE")]
+        with: Vec<PathBuf>,
     },
     /// Slow clients: N connections sending a request head a byte a second against each server, while /no/param is
     /// probed; writes results/slowloris-<run-id>.{json,md}.
@@ -59,6 +63,16 @@ enum Command {
     /// Capacity: the highest open-loop request rate each server holds per workload with p99 under a target; writes
     /// results/capacity-<run-id>.{json,md,svg}.
     Capacity(Box<lab::capacity::CapacityArgs>),
+    /// Merge client reports (`--json` of clients run at the same time, e.g. on several machines) into one,
+    /// with exact percentiles: prints the merged report as JSON (docs/distributed.md).
+    Merge {
+        /// The client reports (JSON files), two or more.
+        #[arg(required = true, num_args = 1..)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
     Compare {
         a: PathBuf,
@@ -77,6 +91,10 @@ struct ServerArgs {
     /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
     #[arg(long = "server", value_name = "NAME=COMMAND")]
     foreign: Vec<String>,
+    /// A server the lab does not start (another machine, a container): NAME=http://HOST:PORT. Verified and
+    /// measured like the others; its cost is not sampled. Repeatable. `matrix` and `verify` only.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    targets: Vec<String>,
     /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -136,6 +154,10 @@ struct MatrixArgs {
     /// Exit 1 when the original experiment's shape fails (10 blocking ≥ 8 D; 10 async ≤ 2 D).
     #[arg(long)]
     check_shape: bool,
+    /// A companion run for the headline: a capacity-*.json (capacity columns) or a bench-*.json (reach column);
+    /// its figures are embedded in the run's JSON with the file's name and commit. Repeatable.
+    #[arg(long = "with", value_name = "FILE")]
+    with: Vec<PathBuf>,
 }
 
 /// What the requests wait and how the clients connect: shared by matrix and soak.
@@ -229,7 +251,18 @@ fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Resu
 }
 
 fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>> {
-    lab::plan::server_specs(args.servers.as_deref(), &args.foreign, defaults).map_err(usage)
+    lab::plan::server_specs(args.servers.as_deref(), &args.foreign, &args.targets, defaults).map_err(usage)
+}
+
+/// `--target` where the command needs the server's own process (its memory over time, its open sockets).
+fn no_targets(args: &ServerArgs, command: &str) -> Result<()> {
+    match args.targets.first() {
+        Some(target) => Err(usage(format!(
+            "--target {target}: lab {command} samples the server's process, which a remote target does not give; \
+             use lab matrix or lab verify"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn all_builtin_servers() -> Vec<ServerSpec> {
@@ -323,11 +356,13 @@ fn say_written(outcome: &MatrixOutcome) {
 
 fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let config = matrix_config(&args)?;
+    let companions = load_companions(&args.with)?;
     let options = matrix::MatrixOptions {
         config,
         out: results_dir(args.out),
         bin_dir: args.servers.bin_dir.clone(),
         check_shape: args.check_shape,
+        companions,
     };
     let outcome = matrix::run_matrix(options)?;
     let run = &outcome.run;
@@ -365,6 +400,7 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
     if !(args.minutes > 0.0 && args.minutes <= 1440.0) {
         return Err(usage("--minutes must be more than 0 and at most 1440"));
     }
+    no_targets(&args.servers, "soak")?;
     let mut config = MatrixConfig::for_profile(ProfileName::Soak);
     config.servers = server_specs(&args.servers, config.servers)?;
     config.strict = args.servers.strict;
@@ -402,6 +438,7 @@ fn cmd_verify(args: VerifyArgs) -> Result<u8> {
 }
 
 fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
+    no_targets(&args.servers, "slowloris")?;
     let servers = server_specs(&args.servers, all_builtin_servers())?;
     if let Some(t) = args.header_timeout_s {
         if !(t > 0.0 && t <= 86_400.0) {
@@ -422,10 +459,21 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
     Ok(lab::session::say_written(&files, run.interrupted))
 }
 
-fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> Result<u8> {
+/// Reads every `--with` file (one-line error and exit 2 for a file that is not a capacity or bench run).
+fn load_companions(paths: &[PathBuf]) -> Result<Vec<lab::headline::Companion>> {
+    Ok(paths.iter().map(|p| lab::headline::load_companion(p)).collect::<Result<Vec<_>, _>>()?)
+}
+
+fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<PathBuf>) -> Result<u8> {
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
     // The JSON is the source: rewrite only what is rebuilt from it, by the exporters of the command that wrote it.
-    let files = match export::json::kind_of(&path)?.as_str() {
+    let kind = export::json::kind_of(&path)?;
+    if !with.is_empty() && !matches!(kind.as_str(), "matrix" | "soak") {
+        return Err(
+            lab::UsageError(format!("--with applies to a matrix run; {} is a {kind} run", path.display())).into()
+        );
+    }
+    let files = match kind.as_str() {
         "bench" => export::write(&lab::bench::results::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir),
         "slowloris" => export::write(&slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir),
         "capacity" => {
@@ -433,12 +481,24 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> Result<u8
         }
         _ => {
             let mut run = Run::load(&path)?;
+            let companions = load_companions(&with)?;
+            // A new companion replaces the run's one of the same kind.
+            run.companions.retain(|old| !companions.iter().any(|new| new.kind == old.kind));
+            if !companions.is_empty() {
+                run.companions.extend(companions);
+                run.schema_version = run.schema_version.max(lab::results::SCHEMA_VERSION);
+            }
             if reanalyse {
                 run.analysis = lab::analysis::analyse(&run);
                 run.analysis.narrative = lab::narrative::sentences(&run);
             }
-            let exporters: Vec<Box<dyn export::Exporter>> =
+            // The JSON itself is rewritten when companions were added, so that the next `lab report` rebuilds the
+            // same headline without their files.
+            let mut exporters: Vec<Box<dyn export::Exporter>> =
                 vec![Box::new(export::MarkdownExporter), Box::new(export::CsvExporter), Box::new(export::SvgExporter)];
+            if !with.is_empty() {
+                exporters.push(Box::new(export::JsonExporter));
+            }
             export::write(&run, &exporters, &dir)
         }
     };
@@ -493,7 +553,8 @@ fn main() -> ExitCode {
         Command::Matrix(args) => cmd_matrix(*args),
         Command::Soak(args) => cmd_soak(args),
         Command::Verify(args) => cmd_verify(args),
-        Command::Report { run, out, reanalyse } => cmd_report(run, out, reanalyse),
+        Command::Merge { reports, out } => lab::merge::command(&reports, out.as_deref()),
+        Command::Report { run, out, reanalyse, with } => cmd_report(run, out, reanalyse, with),
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),

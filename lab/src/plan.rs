@@ -122,29 +122,76 @@ pub enum ServerSpec {
     Builtin(String),
     /// `--server NAME='COMMAND with {port}'`: run through `sh -c` with `{port}` replaced by a free port.
     Foreign { name: String, command: String },
+    /// `--target NAME=URL`: a server the lab does not start (another machine, a container): verified and
+    /// loaded like the others, but its cost cannot be sampled. `origin` is `http://HOST:PORT`, without a path.
+    Remote { name: String, origin: String },
 }
 
 impl ServerSpec {
     pub fn name(&self) -> &str {
         match self {
             ServerSpec::Builtin(name) => name,
-            ServerSpec::Foreign { name, .. } => name,
+            ServerSpec::Foreign { name, .. } | ServerSpec::Remote { name, .. } => name,
         }
+    }
+
+    /// True for a `--target`: the lab neither starts nor samples it.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, ServerSpec::Remote { .. })
+    }
+
+    /// Parses `NAME=URL` (the value of `--target`): an `http://HOST[:PORT][/]` URL, kept as its origin (the port
+    /// defaults to 80). The workloads' paths are the server's contract, so a path or query is refused.
+    pub fn parse_target(spec: &str) -> Result<ServerSpec, String> {
+        let (name, url) = spec.split_once('=').ok_or_else(|| format!("--target {spec:?}: expected NAME=URL"))?;
+        let name = check_name("--target", spec, name)?;
+        let uri: ureq::http::Uri =
+            url.trim().parse().map_err(|e| format!("--target {name}: {url:?} is not a URL ({e})"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!("--target {name}: {url:?} must start with http:// (the clients speak plain HTTP/1.1)"));
+        }
+        let authority = uri.authority().filter(|a| !a.host().is_empty());
+        let Some(authority) = authority else { return Err(format!("--target {name}: {url:?} has no host")) };
+        if authority.as_str().contains('@') {
+            return Err(format!("--target {name}: {url:?}: credentials in the URL are not supported"));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(format!(
+                "--target {name}: {url:?} has a path; give the server's origin (http://HOST:PORT), the lab adds the \
+                 workloads' paths"
+            ));
+        }
+        let port = match authority.as_str().strip_prefix(authority.host()) {
+            Some("") => 80,
+            _ => authority
+                .port_u16()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("--target {name}: {url:?}: not a URL (bad port)"))?,
+        };
+        let origin = format!("http://{}:{port}", authority.host());
+        Ok(ServerSpec::Remote { name: name.to_string(), origin })
     }
 
     /// Parses `NAME=COMMAND` (the value of `--server`).
     pub fn parse_foreign(spec: &str) -> Result<ServerSpec, String> {
         let (name, command) =
             spec.split_once('=').ok_or_else(|| format!("--server {spec:?}: expected NAME='COMMAND with {{port}}'"))?;
-        let name = name.trim();
-        if name.is_empty() || name.contains(['/', ' ', ',']) {
-            return Err(format!("--server {spec:?}: the name must be non-empty, without '/', ',' or spaces"));
-        }
+        let name = check_name("--server", spec, name)?;
         if !command.contains("{port}") {
             return Err(format!("--server {name}: the command must contain {{port}} (the lab picks a free port)"));
         }
         Ok(ServerSpec::Foreign { name: name.to_string(), command: command.to_string() })
     }
+}
+
+/// A server's name as given to `--server` or `--target`: it names cells (`server/client/…`), so no '/', ','
+/// or spaces.
+fn check_name<'a>(flag: &str, spec: &str, name: &'a str) -> Result<&'a str, String> {
+    let name = name.trim();
+    if name.is_empty() || name.contains(['/', ' ', ',']) {
+        return Err(format!("{flag} {spec:?}: the name must be non-empty, without '/', ',' or spaces"));
+    }
+    Ok(name)
 }
 
 /// The article's own server (`examples/tornado/app.py`), as a foreign server, when `python3` can import
@@ -643,10 +690,12 @@ pub fn cell_id(server: &str, client: &str, workload: &str, concurrency: u64, req
 
 /// Parses `1,10,100` into a sorted, deduplicated list of positive numbers.
 /// The servers of a command line: `--servers LIST` (the lab's, comma-separated, or `none`; absent = `defaults`)
-/// plus each `--server NAME='COMMAND'`. An unknown or repeated name, or no server at all, is the user's error.
+/// plus each `--server NAME='COMMAND'` and each `--target NAME=URL`. An unknown or repeated name, a bad URL, or
+/// no server at all, is the user's error.
 pub fn server_specs(
     list: Option<&str>,
     foreign: &[String],
+    targets: &[String],
     defaults: Vec<ServerSpec>,
 ) -> Result<Vec<ServerSpec>, String> {
     let mut servers = match list {
@@ -668,15 +717,17 @@ pub fn server_specs(
             })
             .collect::<Result<_, _>>()?,
     };
-    for spec in foreign {
-        let foreign = ServerSpec::parse_foreign(spec)?;
-        if servers.iter().any(|s| s.name() == foreign.name()) {
-            return Err(format!("two servers are named {}", foreign.name()));
+    let added =
+        foreign.iter().map(|s| ServerSpec::parse_foreign(s)).chain(targets.iter().map(|t| ServerSpec::parse_target(t)));
+    for spec in added {
+        let spec = spec?;
+        if servers.iter().any(|s| s.name() == spec.name()) {
+            return Err(format!("two servers are named {}", spec.name()));
         }
-        servers.push(foreign);
+        servers.push(spec);
     }
     if servers.is_empty() {
-        return Err("no server to run (--servers none and no --server)".into());
+        return Err("no server to run (--servers none and no --server or --target)".into());
     }
     Ok(servers)
 }
@@ -738,6 +789,26 @@ mod tests {
         assert!(ServerSpec::parse_foreign("py=python3 app.py --port {port}").is_ok());
         assert!(ServerSpec::parse_foreign("py=python3 app.py").unwrap_err().contains("{port}"));
         assert!(ServerSpec::parse_foreign("python3 app.py").is_err());
+        let target = |s: &str| ServerSpec::parse_target(s);
+        let remote = |name: &str, origin: &str| ServerSpec::Remote { name: name.into(), origin: origin.into() };
+        assert_eq!(target("far=http://10.0.0.7:8000"), Ok(remote("far", "http://10.0.0.7:8000")));
+        assert_eq!(target("far=http://box.example/"), Ok(remote("far", "http://box.example:80")));
+        assert_eq!(target("v6=http://[::1]:9/"), Ok(remote("v6", "http://[::1]:9")));
+        for (bad, why) in [
+            ("http://h:1", "NAME=URL"),
+            ("far=https://h:1", "http://"),
+            ("far=h:1", "http://"),
+            ("far=http://h:1/api", "path"),
+            ("far=http://h:1/?x=1", "path"),
+            ("far=http://h:99999", "not a URL"),
+            ("far=http://h:0", "not a URL"),
+            ("far=http://u:p@h:1", "credentials"),
+            ("a/b=http://h:1", "name"),
+            ("far=not a url", "not a URL"),
+        ] {
+            let error = target(bad).unwrap_err();
+            assert!(error.contains(why) && !error.contains('\n'), "{bad}: {error}");
+        }
         assert_eq!(parse_number_list("100, 1,10,10").unwrap(), vec![1, 10, 100]);
         assert!(parse_number_list("1,x").is_err());
         assert!(parse_number_list("0").is_err());

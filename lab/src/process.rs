@@ -49,7 +49,15 @@ pub struct Server {
 
 enum Inner {
     Builtin(ServerProcess),
-    Foreign { child: Child, output: OutputTail },
+    Foreign {
+        child: Child,
+        output: OutputTail,
+    },
+    /// A `--target`: no process of the lab's, so nothing to poll, signal or stop (its `pgid` is 0, which
+    /// [`signal_group`] ignores, and it is born `stopped`). Its URLs keep the host name it was given.
+    Remote {
+        origin: String,
+    },
 }
 
 /// pool-server's workers in the matrix: a pool sized for blocking I/O, as one would deploy it, rather than its
@@ -77,7 +85,30 @@ impl Server {
                 Server::start_builtin_on(name, bin_dir, db_path, extra, timeout, cpus)
             }
             ServerSpec::Foreign { command, .. } => Server::start_foreign(command, timeout, cpus),
+            // Placement applies to the lab's own children only: the client's CPUs are still set by the caller.
+            ServerSpec::Remote { origin, .. } => Server::remote(origin, timeout),
         }
+    }
+
+    /// A server the lab does not start, at `origin` (`http://HOST:PORT`): ready when it answers any HTTP
+    /// request within `timeout`. Its name is resolved once; `addr` is the first address it resolves to.
+    fn remote(origin: &str, timeout: Duration) -> Result<Server, StartError> {
+        let fail = |message: String| StartError { message, stderr_tail: String::new() };
+        let host_port = origin.trim_start_matches("http://");
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(host_port)
+            .map_err(|e| fail(format!("cannot resolve {host_port}: {e}")))?
+            .next()
+            .ok_or_else(|| fail(format!("{host_port} resolves to no address")))?;
+        let server = Server { addr, inner: Inner::Remote { origin: origin.to_string() }, pgid: 0, stopped: true };
+        let deadline = Instant::now() + timeout;
+        // Polling: a remote server can only say it is ready by answering.
+        while !crate::http::answers(addr, "/") {
+            if Instant::now() >= deadline {
+                return Err(fail(format!("{origin} did not answer an HTTP request within {timeout:?}")));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        Ok(server)
     }
 
     /// The flags the lab adds to one of its servers in the matrix, after `--host`, `--port`, `--quiet`, `--db`.
@@ -132,7 +163,12 @@ impl Server {
             free_port().map_err(|e| StartError { message: format!("no free port: {e}"), stderr_tail: "".into() })?;
         let command_line = command_template.replace("{port}", &port.to_string());
         let mut command = Command::new("sh");
-        command.arg("-c").arg(&command_line).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .arg("-c")
+            .arg(exec_line(&command_line))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         isolate(&mut command);
         if let Some(cpus) = cpus {
             harness::process::pin(&mut command, cpus);
@@ -189,13 +225,17 @@ impl Server {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        match &self.inner {
+            Inner::Remote { origin } => format!("{origin}{path}"),
+            _ => format!("http://{}{}", self.addr, path),
+        }
     }
 
     pub fn stderr_tail(&self, lines: usize) -> String {
         match &self.inner {
             Inner::Builtin(p) => p.stderr_tail(lines),
             Inner::Foreign { output, .. } => output.tail(lines),
+            Inner::Remote { .. } => String::new(),
         }
     }
 
@@ -207,6 +247,7 @@ impl Server {
         let (status, usage) = reaping(|| match &mut self.inner {
             Inner::Builtin(p) => p.try_wait().ok().flatten(),
             Inner::Foreign { child, .. } => child.try_wait().ok().flatten(),
+            Inner::Remote { .. } => None,
         });
         let status = status?;
         self.stopped = true;
@@ -238,6 +279,7 @@ impl Server {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+            Inner::Remote { .. } => {}
         });
         signal_group(self.pgid, Signal::KILL);
         usage
@@ -253,6 +295,32 @@ impl Drop for Server {
     }
 }
 
+/// The line given to `sh -c`: a simple command is `exec`ed, so that the server *is* the process the lab starts,
+/// samples and reaps — its CPU time then reaches the lab through wait4's rusage (see `reaping`). A shell would
+/// otherwise be the reaped child, and the server, an orphan when the group is signalled, would take its CPU
+/// time with it. A line with shell syntax (`;`, `&&`, a pipe, a redirection, a subshell) runs as written.
+fn exec_line(command_line: &str) -> String {
+    let simple = !command_line.contains([';', '&', '|', '\n', '(', ')', '`', '<', '>']);
+    if simple && !command_line.trim_start().starts_with("exec ") {
+        format!("exec {command_line}")
+    } else {
+        command_line.to_string()
+    }
+}
+
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_line;
+
+    #[test]
+    fn a_simple_command_is_execed_and_shell_syntax_runs_as_written() {
+        assert_eq!(exec_line("python3 'a b.py' --port=80"), "exec python3 'a b.py' --port=80");
+        assert_eq!(exec_line("exec ./server"), "exec ./server");
+        assert_eq!(exec_line("cd x && ./server"), "cd x && ./server");
+        assert_eq!(exec_line("./server > log"), "./server > log");
+    }
 }

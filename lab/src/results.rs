@@ -109,6 +109,8 @@ word_enum! {
         Builtin = "builtin",
         /// `--server NAME='COMMAND'`.
         Foreign = "foreign",
+        /// `--target NAME=URL`: a server the lab does not start; `command` holds its URL.
+        Remote = "remote",
     }
 }
 
@@ -160,7 +162,7 @@ word_enum! {
 }
 
 /// The version of the run JSON this lab writes (top-level `schema_version`).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One run of the matrix (or of a soak).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -177,6 +179,10 @@ pub struct Run {
     pub cells: Vec<Cell>,
     pub analysis: Analysis,
     pub overhead: Overhead,
+    /// Figures taken from companion runs (`--with capacity-*.json`, `--with bench-*.json`) for the headline, with
+    /// their source file and commit (added in schema 3; absent when none was given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<crate::headline::Companion>,
     /// `lab soak` only: the long runs, one long-lived server each (absent from other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<Soak>,
@@ -266,9 +272,15 @@ pub struct Limits {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerRecord {
     pub name: String,
-    /// `builtin` (a binary of the `servers` package) or `foreign` (`--server NAME='COMMAND'`).
+    /// `builtin` (a binary of the `servers` package), `foreign` (`--server NAME='COMMAND'`) or `remote`
+    /// (`--target NAME=URL`).
     pub kind: ServerKind,
+    /// What the lab ran; for a remote target, the URL it measured (`http://HOST:PORT`).
     pub command: String,
+    /// Why the server's cost (CPU, RSS, threads, saturation) is absent from its cells (`server_cost` null):
+    /// set for a remote target, whose process the lab cannot see. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_not_sampled: Option<String>,
     pub verify: VerifyRecord,
     /// The server's `/health` document, when it has one.
     pub health: Option<serde_json::Value>,
@@ -616,7 +628,8 @@ impl Run {
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
         match value.get("schema_version").and_then(|v| v.as_u64()) {
-            // Version 2 only added optional fields (placement, CPU per request, saturation): 1 still reads.
+            // Versions 2 and 3 only added optional fields (placement, CPU per request, saturation; companions):
+            // 1 still reads.
             Some(v) if (1..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(format!(

@@ -46,8 +46,13 @@ enum Outcome {
 /// on a 405, `Date`, `Server`, `Content-Type`) — the warning is recorded and shown beside the server's name,
 /// and the server is measured.
 pub fn verify(addr: SocketAddr, foreign: bool, strict: bool) -> VerifyRecord {
+    verify_at(&format!("http://{addr}"), foreign, strict)
+}
+
+/// [`verify`] against `origin` (`http://HOST:PORT`): a `--target` keeps the host name it was given.
+pub fn verify_at(origin: &str, foreign: bool, strict: bool) -> VerifyRecord {
     let agent = http::agent(Duration::from_secs(20));
-    let url = |path: &str| format!("http://{addr}{path}");
+    let url = |path: &str| format!("{origin}{path}");
     let get = |path: &str| http::get(&agent, &url(path));
     let mut checks: Vec<CheckRecord> = Vec::new();
     let mut record = |name: String, outcome: Outcome| {
@@ -224,14 +229,15 @@ pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>, strict: 
                 continue;
             }
         };
-        let record = verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }), strict);
+        let record = verify_at(&server.url(""), !matches!(spec, ServerSpec::Builtin(_)), strict);
         server.stop(Duration::from_secs(2));
         let passed = record.status == VerifyStatus::Passed;
         all_passed &= passed;
         println!(
-            "{} {}: {} ({} of {} checks passed{})",
+            "{} {}{}: {} ({} of {} checks passed{})",
             if passed { "✔" } else { "✘" },
             spec.name(),
+            if spec.is_remote() { format!(" (remote, {})", server.url("")) } else { String::new() },
             record.status,
             record.passed,
             record.checks.len(),

@@ -23,7 +23,7 @@ fn quick_matrix_then_report_and_compare() {
     // JSON: every planned cell, all measured, the build recorded honestly.
     let json_path = common::run_json(&out);
     let run = Run::load(&json_path).unwrap();
-    assert_eq!(run.schema_version, 2);
+    assert_eq!(run.schema_version, 3);
     // The default placement is recorded: the server on its CPUs, the client on the rest (shared on one CPU).
     assert_eq!(run.cpus, Some(lab::plan::CpuPlacement::split_of(&harness::process::allowed_cpus())));
     assert_eq!(run.build, "debug");

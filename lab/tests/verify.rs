@@ -127,3 +127,25 @@ fn matrix_measures_a_server_with_warnings_unless_strict() {
         }
     }
 }
+
+/// A foreign server is started with `sh -c`; its CPU time must be the server's, not the shell's. The fixture
+/// computes 2000! in Python for every `cpu` request: whatever the machine, that and Python's HTTP handling
+/// cost far more than 20 µs of CPU per request, while a shell that only waits costs next to nothing.
+#[test]
+fn a_foreign_server_behind_sh_is_the_process_whose_cpu_is_counted() {
+    let (out, code, stderr) = common::run_lab(
+        "foreign-cpu",
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+            .args(["--workloads", "cpu", "--concurrency", "10", "--requests", "200"])
+            .arg("--server")
+            .arg(format!("py={}", common::fixture_server(""))),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    let cell = run.cells.iter().find(|c| c.server == "py" && c.status == "ok").expect("a measured cell");
+    let cost = cell.server_cost.as_ref().expect("server cost sampled");
+    assert_eq!(cost.peak_processes, 1, "the shell execs the server: one process, {cost:?}");
+    let us = cell.server_cpu_us_per_request.expect("CPU per request");
+    assert!(us > 20.0, "2000! and an HTTP exchange in Python cost more than 20 µs of CPU: {us} µs");
+}

@@ -11,7 +11,7 @@ use clients::blocking::{self, UreqEngine};
 use clients::cli::{self, CommonArgs, WithCommonArgs};
 use clients::cost::CostMeter;
 use clients::export::{self, human};
-use clients::report::{ClientReport, RunMeta};
+use clients::report::{self, RunMeta};
 use clients::schedule::Schedule;
 
 const NAME: &str = "blocking-client";
@@ -57,6 +57,6 @@ fn main() -> ExitCode {
     let recorder = blocking::drive(&engine, &AtomicU64::new(0), common.requests, !common.json, schedule.as_ref());
     let wall = started.elapsed();
 
-    let report = ClientReport::new(&meta, &recorder, wall.as_secs_f64(), meter.finish());
+    let report = report::from_run(&meta, &recorder, wall.as_secs_f64(), meter.finish());
     export::finish(NAME, &report, common.json)
 }

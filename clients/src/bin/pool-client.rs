@@ -13,7 +13,7 @@ use clients::cli::{self, CommonArgs, ConcurrencyArgs, WithCommonArgs};
 use clients::cost::CostMeter;
 use clients::export::{self, human};
 use clients::recorder::Recorder;
-use clients::report::{ClientReport, RunMeta};
+use clients::report::{self, RunMeta};
 use clients::schedule::Schedule;
 
 const NAME: &str = "pool-client";
@@ -71,6 +71,6 @@ fn main() -> ExitCode {
     let wall = started.elapsed();
 
     let recorder = Recorder::merge_all(recorders);
-    let report = ClientReport::new(&meta, &recorder, wall.as_secs_f64(), meter.finish());
+    let report = report::from_run(&meta, &recorder, wall.as_secs_f64(), meter.finish());
     export::finish(NAME, &report, common.json)
 }

@@ -45,16 +45,23 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, FramingError> {
     let mut close = response.version == Some(0);
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
+    let mut transfer_encoding = false;
     for header in response.headers.iter() {
         let value = std::str::from_utf8(header.value).unwrap_or("");
         if header.name.eq_ignore_ascii_case("content-length") {
-            let n: u64 = value.trim().parse().map_err(|_| FramingError(format!("bad Content-Length {value:?}")))?;
+            // 1*DIGIT (RFC 9110 §8.6): `str::parse` alone would take a sign.
+            let digits = value.trim();
+            let n: u64 = Some(digits)
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| FramingError(format!("bad Content-Length {value:?}")))?;
             if content_length.is_some_and(|previous| previous != n) {
                 return Err(FramingError("conflicting Content-Length headers".into()));
             }
             content_length = Some(n);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             // Chunked is the final coding when present; any other coding makes the length unknowable here.
+            transfer_encoding = true;
             chunked = value.rsplit(',').next().is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
         } else if header.name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
@@ -70,8 +77,16 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, FramingError> {
         // An interim 1xx is followed by another head we would not expect: do not reuse the connection.
         close |= status < 200;
         Body::Done
-    } else if chunked {
-        Body::Chunked(Chunk::Size)
+    } else if transfer_encoding {
+        // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3 items 3 and 4). Both at once, or a coding on
+        // HTTP/1.0, means the framing is in doubt: never reuse the connection after it (§6.1).
+        close |= content_length.is_some() || response.version == Some(0);
+        if chunked {
+            Body::Chunked(Chunk::Size)
+        } else {
+            close = true;
+            Body::UntilClose
+        }
     } else if let Some(n) = content_length {
         if n == 0 {
             Body::Done
@@ -136,6 +151,10 @@ impl Body {
                     return Ok(used);
                 }
                 Body::Chunked(chunk) => match *chunk {
+                    // chunk-size = 1*HEXDIG (RFC 9112 §7.1); httparse would read an empty size as 0.
+                    Chunk::Size if rest.first().is_some_and(|b| !b.is_ascii_hexdigit()) => {
+                        return Err(FramingError("bad chunk size line".into()))
+                    }
                     Chunk::Size => match httparse::parse_chunk_size(rest) {
                         Ok(httparse::Status::Complete((n, 0))) => {
                             used += n;
@@ -191,6 +210,9 @@ impl Body {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
@@ -291,5 +313,19 @@ mod tests {
     fn other_transfer_codings_are_not_chunked() {
         let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n");
         assert_eq!(h.body, Body::UntilClose);
+        // Transfer-Encoding overrides Content-Length even when its final coding is not chunked (RFC 9112 §6.3).
+        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!((h.body, h.close), (Body::UntilClose, true));
+    }
+
+    /// Found by the fuzz target (`fuzz.rs`): each was accepted before.
+    #[test]
+    fn framing_in_doubt() {
+        // RFC 9112 §6.1: Transfer-Encoding on HTTP/1.0, or beside Content-Length: close after the message.
+        assert!(head("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n").close);
+        assert!(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n").close);
+        // Content-Length = 1*DIGIT; chunk-size = 1*HEXDIG.
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n").is_err());
+        assert!(Body::Chunked(Chunk::Size).feed(b"\r\n\r\n").is_err());
     }
 }

@@ -78,6 +78,7 @@ impl ServerPlan {
                 format!("{} --host 127.0.0.1 --port 0 --quiet --db PATH{extra}", bin_dir.join(name).display())
             }
             ServerSpec::Foreign { command, .. } => command.replace("{port}", "PORT"),
+            ServerSpec::Remote { origin, .. } => origin.clone(),
         }
     }
 

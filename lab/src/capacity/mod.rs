@@ -53,6 +53,9 @@ pub struct CapacityArgs {
     /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
     #[arg(long = "server", value_name = "NAME=COMMAND")]
     pub foreign: Vec<String>,
+    /// A server the lab does not start: NAME=http://HOST:PORT (docs/distributed.md). Repeatable.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
     /// Workloads, comma-separated: baseline, cpu, db, io.
     #[arg(long, default_value = "baseline,cpu,db,io")]
     pub workloads: String,
@@ -131,7 +134,7 @@ pub struct Options {
 impl Options {
     pub fn from_args(args: CapacityArgs) -> Result<Options, String> {
         let builtin = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
-        let servers = server_specs(args.servers.as_deref(), &args.foreign, builtin)?;
+        let servers = server_specs(args.servers.as_deref(), &args.foreign, &args.targets, builtin)?;
         let workloads = split(&args.workloads)
             .map(|name| match name.parse::<Workload>() {
                 Ok(w) if WORKLOADS.contains(&w) => Ok(w),
@@ -297,7 +300,7 @@ fn sweep_cell(options: &Options, session: &Session, spec: &ServerSpec, workload:
             return cell;
         }
     };
-    let verified = verify::verify(server.addr, matches!(spec, ServerSpec::Foreign { .. }), options.strict);
+    let verified = verify::verify_at(&server.url(""), !matches!(spec, ServerSpec::Builtin(_)), options.strict);
     if verified.status == VerifyStatus::Failed {
         cell.reason = Some(format!("verification failed: {}", verified.reason.unwrap_or_default()));
         server.stop(STOP_GRACE);

@@ -132,6 +132,7 @@ pub fn render(run: &Run) -> String {
         None => md.push('\n'),
     }
 
+    headline(run, &mut md);
     experiment(run, &mut md);
 
     if !run.analysis.narrative.is_empty() {
@@ -155,13 +156,28 @@ pub fn render(run: &Run) -> String {
     md
 }
 
+/// The answer first: one row per server grouped by model, then the paragraph read from it.
+fn headline(run: &Run, md: &mut String) {
+    let Some(h) = crate::headline::headline(run) else { return };
+    let _ = writeln!(md, "## The answer\n");
+    md.push_str(&crate::headline::table(run, &h));
+    let paragraph = crate::headline::paragraph(&h);
+    if !paragraph.is_empty() {
+        let _ = writeln!(md, "\n{paragraph}");
+    }
+    let _ = writeln!(md, "\nNoise rule (the table, the sentences and `lab compare`): {}.\n", crate::noise::rule_text());
+}
+
 fn experiment(run: &Run, md: &mut String) {
     let rows = &run.analysis.experiment;
     if rows.is_empty() {
         return;
     }
     let d = run.settings.hello_ms as f64 / 1000.0;
-    let client = rows.iter().find_map(|r| r.async_client.clone()).unwrap_or_else(|| "concurrent client".into());
+    let client = rows
+        .iter()
+        .find_map(|r| r.async_client.as_deref().map(|c| crate::headline::client_name(run, c)))
+        .unwrap_or_else(|| "concurrent client".into());
     let _ = writeln!(md, "## The original experiment (D = {})\n", format::seconds(d));
     let _ = writeln!(
         md,
@@ -184,20 +200,45 @@ fn experiment(run: &Run, md: &mut String) {
         table.row(row![row.server, model, show(row.one_request), show(row.ten_blocking), show(row.ten_async)]);
     }
     table.write(md);
-    let shape = &run.analysis.shape;
-    let _ = writeln!(
-        md,
-        "\nShape check (10 blocking ≥ 8 D; 10 at once ≤ 2 D where the model expects ≈ D): **{}**\n",
-        match (shape.evaluated, shape.holds) {
-            (false, _) => "not evaluated",
-            (true, true) => "holds",
-            (true, false) => "does not hold",
-        }
-    );
-    for line in &shape.details {
-        let _ = writeln!(md, "- {line}");
-    }
+    let _ = writeln!(md, "\n{}", shape_verdict(run));
     md.push('\n');
+}
+
+/// The shape check in one line: holds or not, with the range of the two multiples of D, and only the failing
+/// servers by name.
+pub fn shape_verdict(run: &Run) -> String {
+    let shape = &run.analysis.shape;
+    let d = run.settings.hello_ms as f64 / 1000.0;
+    let rows = &run.analysis.experiment;
+    let multiples = |pick: fn(&crate::results::ExperimentRow) -> Option<crate::results::ExperimentPoint>| {
+        let xs: Vec<f64> = rows.iter().filter_map(|r| pick(r).map(|p| p.measured_s / d)).collect();
+        let lo = xs.iter().copied().fold(f64::MAX, f64::min);
+        let hi = xs.iter().copied().fold(f64::MIN, f64::max);
+        match xs.len() {
+            0 => "not measured".to_string(),
+            _ if format!("{lo:.1}") == format!("{hi:.1}") => format!("{lo:.1} D"),
+            _ => format!("{lo:.1}–{hi:.1} D"),
+        }
+    };
+    let verdict = match (shape.evaluated, shape.holds) {
+        (false, _) => "not evaluated",
+        (true, true) => "holds",
+        (true, false) => "does not hold",
+    };
+    let mut line = format!(
+        "Shape check (10 blocking ≥ {} D; 10 at once ≤ {} D where the model expects ≈ D): **{verdict}** — 10 \
+         blocking took {}, 10 at once {} over {} server(s).",
+        crate::analysis::TEN_BLOCKING_MIN_D,
+        crate::analysis::TEN_ASYNC_MAX_D,
+        multiples(|r| r.ten_blocking),
+        multiples(|r| r.ten_async),
+        rows.len()
+    );
+    let failing: Vec<&String> = shape.details.iter().filter(|d| d.contains("FAILS")).collect();
+    for detail in failing {
+        line.push_str(&format!("\n- {detail}"));
+    }
+    line
 }
 
 fn workload_table(run: &Run, workload: &str, md: &mut String) {
@@ -229,7 +270,11 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
         let order = |c: &str| if c == "blocking-client" { 0 } else { 1 };
         order(&a.0).cmp(&order(&b.0)).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
     });
-    let header: Vec<String> = columns.iter().map(|(client, c, n)| format!("{client} c={c} n={n}")).collect();
+    // Each column names its client's engine and threads (provenance: what measured the cells below).
+    let header: Vec<String> = columns
+        .iter()
+        .map(|(client, c, n)| format!("{} c={c} n={n}", crate::headline::client_name(run, client)))
+        .collect();
     let _ = writeln!(md, "| server | {} |", header.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));
     for server in servers_in_order(run) {
@@ -300,7 +345,11 @@ fn model_table(run: &Run, md: &mut String) {
 }
 
 fn cost_table(run: &Run, md: &mut String) {
-    let cells: Vec<&Cell> = run.cells.iter().filter(|c| c.server_cost.is_some()).collect();
+    // A remote target's cells were measured but its process is out of the lab's sight: their row says so.
+    let unsampled =
+        |c: &Cell| run.servers.iter().find(|s| s.name == c.server).and_then(|s| s.cost_not_sampled.as_ref());
+    let remote = |c: &Cell| c.server_cost.is_none() && c.wall_s.is_some() && unsampled(c).is_some();
+    let cells: Vec<&Cell> = run.cells.iter().filter(|c| c.server_cost.is_some() || remote(c)).collect();
     if cells.is_empty() {
         return;
     }
@@ -325,17 +374,26 @@ fn cost_table(run: &Run, md: &mut String) {
         "bottleneck",
     ]);
     for c in cells {
-        let s = c.server_cost.as_ref().expect("filtered");
         let client = c.client_cost.as_ref();
+        let server = match c.server_cost.as_ref() {
+            Some(s) => [
+                format::kib(s.peak_rss_kib),
+                s.peak_threads.to_string(),
+                format!("{:.2}", s.cpu_cores),
+                format!("{} / {}", s.voluntary_ctxt, s.nonvoluntary_ctxt),
+            ],
+            None => std::array::from_fn(|_| "not sampled (remote)".to_string()),
+        };
+        let [rss, threads, cores, ctxt] = server;
         table.row(row![
             c.server,
             c.client,
             c.workload,
             c.concurrency,
-            format::kib(s.peak_rss_kib),
-            s.peak_threads,
-            format!("{:.2}", s.cpu_cores),
-            format!("{} / {}", s.voluntary_ctxt, s.nonvoluntary_ctxt),
+            rss,
+            threads,
+            cores,
+            ctxt,
             client.map_or("—".into(), |c| format!("{:.2}", c.cpu_cores)),
             client.and_then(|c| c.peak_threads).map_or("—".into(), |t| t.to_string()),
             c.bottleneck.map_or("—", |b| b.as_str())
@@ -343,6 +401,13 @@ fn cost_table(run: &Run, md: &mut String) {
     }
     table.write(md);
     md.push('\n');
+    for s in run.servers.iter().filter(|s| s.cost_not_sampled.is_some()) {
+        let _ = writeln!(
+            md,
+            "{}: a remote target at {}, its cost not sampled (the lab does not run it).\n",
+            s.name, s.command
+        );
+    }
 }
 
 /// `lab soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.

@@ -196,8 +196,8 @@ impl<'a> Runner<'a> {
             .ok()
             .filter(|r| r.status == 200)
             .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok());
-        let foreign = matches!(spec, ServerSpec::Foreign { .. });
-        let verification = verify::verify(server.addr, foreign, self.config.strict);
+        let foreign = !matches!(spec, ServerSpec::Builtin(_));
+        let verification = verify::verify_at(&server.url(""), foreign, self.config.strict);
         server.stop(STOP_GRACE);
         let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
         (server_record(spec, verification, health), model, None)
@@ -242,13 +242,16 @@ impl<'a> Runner<'a> {
             harness::process::pin(&mut command, client_cpus);
         }
 
-        let sampler = Sampler::start(server.pid(), SAMPLE_INTERVAL);
+        // A remote target's process is on another machine: nothing to sample (its cost stays `None`).
+        let sampler = (!cell.server.is_remote()).then(|| Sampler::start(server.pid(), SAMPLE_INTERVAL));
         let time_limit =
             Duration::from_millis(self.estimate_ms(cell, Some(model)) * 4) + args.timeout * 2 + Duration::from_secs(30);
         let client = match run_client(command, &mut server, time_limit, &self.interrupted) {
             Ok(client) => client,
             Err(e) => {
-                sampler.finish();
+                if let Some(sampler) = sampler {
+                    sampler.finish();
+                }
                 server.stop(STOP_GRACE);
                 return Err(Fault {
                     reason: format!("cannot start {}: {e}", binary.display()),
@@ -258,6 +261,7 @@ impl<'a> Runner<'a> {
             }
         };
         self.measured += client.window;
+        let Some(sampler) = sampler else { return client.outcome(&server, None) };
         let peaks = sampler.finish();
         let server_usage = match client.server_exit {
             Some((_, usage)) => usage,

@@ -27,6 +27,7 @@ pub(crate) fn server_record(
             (ServerKind::Builtin, command)
         }
         ServerSpec::Foreign { command, .. } => (ServerKind::Foreign, command.clone()),
+        ServerSpec::Remote { origin, .. } => (ServerKind::Remote, origin.clone()),
     };
     ServerRecord {
         name: spec.name().to_string(),
@@ -36,8 +37,12 @@ pub(crate) fn server_record(
         health,
         model: model.kind(),
         worker_threads: model.threads(),
+        cost_not_sampled: spec.is_remote().then(|| REMOTE_COST.to_string()),
     }
 }
+
+/// Why a remote target's cells have no server cost, as the run's JSON and markdown say it.
+pub const REMOTE_COST: &str = "not sampled (remote): the lab does not run this server, so it cannot read its /proc";
 
 /// Why a server's cells (or its soak) are not measured, from its verification: None when it passed; skipped
 /// when it answered wrongly; failed when it did not start.

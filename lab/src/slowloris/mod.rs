@@ -272,7 +272,7 @@ fn attack_server(
                 .to_string();
             Server::start_builtin(name, bin_dir, db, &extra, START_TIMEOUT)
         }
-        ServerSpec::Foreign { command, .. } => {
+        ServerSpec::Foreign { command, .. } | ServerSpec::Remote { origin: command, .. } => {
             result.command = command.clone();
             Server::start(spec, bin_dir, db, START_TIMEOUT)
         }

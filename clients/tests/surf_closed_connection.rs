@@ -1,0 +1,72 @@
+//! surf's pool lends a connection the server closed after a `Connection: close` response (its probe runs
+//! before the FIN arrives): the surf engine retries such a GET once on a fresh connection, as RFC 9112 §9.3.1
+//! allows for an idempotent request the server closed without answering, and says on stderr how many it
+//! retried. The fixture makes the race certain: it answers with `Connection: close`, then keeps the connection
+//! open until the next request arrives on it, reads it and closes without a word.
+
+mod common;
+
+use common::run_json;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+/// Reads one request head; false when the connection ended first.
+fn read_head(reader: &mut impl BufRead) -> bool {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line == "\r\n" => return true,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A server that closes late: each connection gets one answer, then its next request is read and the
+/// connection closed unanswered. Returns its port; it runs until the test process exits.
+fn late_closer() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                if !read_head(&mut reader) {
+                    return;
+                }
+                let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                // Blocks until the client sends another request on this connection (or gives it up).
+                read_head(&mut reader);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_request_on_a_connection_closed_before_any_response_is_retried_once_and_reported() {
+    let url = format!("http://127.0.0.1:{}/x", late_closer());
+    let (run, report) = run_json("async-client", &["--engine", "surf", "-c", "1", "-n", "6", "--url", &url]);
+    let what = format!("{report:#?}\nstderr: {}", run.stderr);
+    assert_eq!((report.succeeded, report.failed), (6, 0), "{what}");
+    let retried: u64 = run
+        .stderr
+        .split("surf engine: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry count on stderr: {what}"));
+    // Every request after the first finds the previous one's connection in the pool, closed by the server.
+    assert!((1..=5).contains(&retried), "{what}");
+}
+
+#[test]
+fn without_keep_alive_nothing_is_retried() {
+    let url = format!("http://127.0.0.1:{}/x", late_closer());
+    let args = ["--engine", "surf", "-c", "1", "-n", "6", "--keep-alive", "off", "--url", &url];
+    let (run, report) = run_json("async-client", &args);
+    assert_eq!((report.succeeded, report.failed), (6, 0), "{report:#?}");
+    assert!(!run.stderr.contains("retried"), "{}", run.stderr);
+}
