@@ -29,8 +29,16 @@ pub struct ClientReport {
     /// Absent from documents written before it was added.
     #[serde(default)]
     pub urls: Vec<String>,
-    /// Requests counted (warm-up requests excluded).
+    /// Requests counted (warm-up requests excluded): `-n`, or with `--duration` the requests that completed
+    /// (succeeded or failed) — under `--rate`, the schedule's rate × duration.
     pub requests: u64,
+    /// What ended the run: `requests` (`-n`) or `duration` (`--duration`). Absent from documents written before
+    /// it was added, which were all bounded by `-n`.
+    #[serde(default)]
+    pub bound: Bound,
+    /// `--duration` in seconds; `null` when `-n` bounded the run.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
     /// Requests in flight at once, per process (1 for blocking-client).
     pub concurrency: u64,
     /// OS processes that shared the requests (async-client `--processes`; 1 otherwise).
@@ -65,6 +73,18 @@ pub struct ClientReport {
     /// opened no connection in the measured phase. Absent from documents written before it was added.
     #[serde(default)]
     pub connect_us: Option<ConnectTime>,
+}
+
+/// What ended a run's measured phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// A number of requests (`-n`).
+    #[default]
+    Requests,
+    /// A duration (`--duration`): closed loop, no request started after the deadline; open loop, the schedule
+    /// was rate × duration long.
+    Duration,
 }
 
 /// Connection setup: from the start of `connect()` to the established connection, in microseconds, over every
@@ -193,7 +213,10 @@ pub struct RunMeta {
     pub engine: &'static str,
     /// Every `--url`, in order (at least one).
     pub urls: Vec<String>,
+    /// Requests the run may send: `-n`, rate × duration, or `u64::MAX` when only the deadline ends it.
     pub requests: u64,
+    /// `--duration`, when it bounded the run.
+    pub duration: Option<std::time::Duration>,
     pub concurrency: u64,
     pub processes: u64,
     pub keep_alive: bool,
@@ -212,7 +235,10 @@ impl ClientReport {
             engine: meta.engine.to_string(),
             url: meta.urls.first().cloned().unwrap_or_default(),
             urls: meta.urls.clone(),
-            requests: meta.requests,
+            // A duration-bound run counts what completed; a count-bound one records every request it numbered.
+            requests: if meta.duration.is_some() { succeeded + failures.total() } else { meta.requests },
+            bound: if meta.duration.is_some() { Bound::Duration } else { Bound::Requests },
+            duration_s: meta.duration.map(|d| d.as_secs_f64()),
             concurrency: meta.concurrency,
             processes: meta.processes,
             keep_alive: meta.keep_alive,
@@ -278,6 +304,7 @@ mod tests {
             engine: "ureq",
             urls: vec!["http://h:1/a".into(), "http://h:1/b".into()],
             requests: 2,
+            duration: None,
             concurrency: 1,
             processes: 1,
             keep_alive: true,
@@ -288,8 +315,11 @@ mod tests {
         let mut json: serde_json::Value = serde_json::to_value(&report).unwrap();
         assert_eq!(json["urls"], serde_json::json!(["http://h:1/a", "http://h:1/b"]));
         json.as_object_mut().unwrap().remove("urls");
+        json.as_object_mut().unwrap().remove("bound");
+        json.as_object_mut().unwrap().remove("duration_s");
         let old: ClientReport = serde_json::from_value(json).unwrap();
         assert!(old.urls.is_empty());
+        assert_eq!((old.bound, old.duration_s), (Bound::Requests, None));
         assert!(
             old.all_failed_reason().starts_with("all 2 requests to http://h:1/a failed"),
             "{}",
