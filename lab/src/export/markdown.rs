@@ -214,9 +214,14 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
     if let Some((paths, description)) = paths {
         let _ = writeln!(md, "`{paths}` — {description}.  ");
     }
+    // Throughput cells run for a duration (`n = 0` in their column key), wait cells for a count.
+    let bound = match cells.iter().find_map(|c| c.duration_s) {
+        Some(d) => format!("{d} s per repetition after warm-up"),
+        None => "n = requests".to_string(),
+    };
     let _ = writeln!(
         md,
-        "Cells: {} and p99 latency; rows are servers, columns are client × concurrency (n = requests).\n",
+        "Cells: {} and p99 latency; rows are servers, columns are client × concurrency ({bound}).\n",
         if wait { "wall time for all requests" } else { "throughput" }
     );
     let mut columns: Vec<(String, u64, u64)> = Vec::new();
@@ -229,7 +234,10 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
         let order = |c: &str| if c == "blocking-client" { 0 } else { 1 };
         order(&a.0).cmp(&order(&b.0)).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
     });
-    let header: Vec<String> = columns.iter().map(|(client, c, n)| format!("{client} c={c} n={n}")).collect();
+    let header: Vec<String> = columns
+        .iter()
+        .map(|(client, c, n)| if *n == 0 { format!("{client} c={c}") } else { format!("{client} c={c} n={n}") })
+        .collect();
     let _ = writeln!(md, "| server | {} |", header.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));
     for server in servers_in_order(run) {
