@@ -28,7 +28,7 @@ use self::results::*;
 use self::sweep::SweepRun;
 use self::throughput::Bench;
 use self::tools::Tools;
-use crate::export::{json::JsonExporter, Exporter};
+use crate::export::Exporter;
 use crate::matrix::{self, MatrixOptions};
 use crate::plan::{self, MatrixConfig, ProfileName, BUILTIN_SERVERS};
 use crate::session::Session;
@@ -231,13 +231,11 @@ pub struct BenchOutcome {
 pub fn command(args: BenchArgs) -> anyhow::Result<u8> {
     let options = BenchOptions::from_args(args).map_err(crate::UsageError)?;
     let outcome = run_bench(options)?;
-    for file in &outcome.files {
-        eprintln!("lab: wrote {}", file.display());
-    }
+    let code = crate::session::say_written(&outcome.files, outcome.run.interrupted);
     for target in &outcome.run.targets {
         eprintln!("lab: {}", markdown::target_line(target));
     }
-    Ok(if outcome.run.interrupted { 130 } else { 0 })
+    Ok(code)
 }
 
 /// `/proc/loadavg` now.
@@ -298,7 +296,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
         ..BenchRun::default()
     };
     for part in Part::RUN_ORDER.into_iter().filter(|p| !options.parts.contains(p)) {
-        part_mut(&mut bench, part).set(NOT_REQUESTED, "not in --parts");
+        part_mut(&mut bench, part).set(PartStatus::NotRequested, "not in --parts");
     }
     bench.load.push(load_sample("start"));
     let throughput = Bench {
@@ -323,7 +321,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
     };
     for (i, &part) in options.parts.iter().enumerate() {
         if interrupted.load(Ordering::Relaxed) {
-            part_mut(&mut bench, part).set(NOT_RUN, "the bench was interrupted before this part");
+            part_mut(&mut bench, part).set(PartStatus::NotRun, "the bench was interrupted before this part");
             continue;
         }
         eprintln!("lab: bench part {}/{}: {}", i + 1, options.parts.len(), part.name());
@@ -336,7 +334,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
                 bench.instrument = throughput::instrument(&throughput, &tools, &server, why);
             }
             Part::Reach => {
-                bench.reach = reach::run(reach::ReachRun {
+                bench.reach = reach::run(SweepRun {
                     servers: &options.servers,
                     levels: &if options.reach_fd_max {
                         reach::levels_with_fd_max(&options.reach_levels, &limits)
@@ -358,10 +356,13 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
     bench.targets = targets::targets(&bench);
     let notes = notes(&session, &bench);
     bench.header = session.header(BENCH_SCHEMA_VERSION, notes);
-    let exporters: Vec<Box<dyn Exporter<BenchRun>>> =
-        vec![Box::new(JsonExporter), Box::new(markdown::MarkdownExporter), Box::new(reach::ReachChart)];
-    let files = session.write(&bench, &exporters)?;
+    let files = session.write_with_json(&bench, report_exporters())?;
     Ok(BenchOutcome { run: bench, files })
+}
+
+/// What `lab report` rebuilds from a bench JSON: the markdown and the reach chart.
+pub fn report_exporters() -> Vec<Box<dyn Exporter<BenchRun>>> {
+    vec![Box::new(markdown::MarkdownExporter), Box::new(reach::ReachChart)]
 }
 
 /// The server part 1 loads: the fastest of ours in part 2, else smol-server (else the first one).
@@ -370,8 +371,8 @@ fn instrument_server(servers_part: &ThroughputPart, names: &[String]) -> (String
         let rps = servers_part.contenders.iter().find(|c| c.name == best).and_then(|c| c.median_rps).unwrap_or(0.0);
         return (best, format!("the fastest of the lab's servers with one worker in part 2 ({})", format::rate(rps)));
     }
-    let why = match servers_part.status.as_str() {
-        OK => "part 2 measured none of the lab's servers".to_string(),
+    let why = match servers_part.status {
+        PartStatus::Ok => "part 2 measured none of the lab's servers".to_string(),
         _ => format!("part 2 did not run ({})", servers_part.reason.clone().unwrap_or_default()),
     };
     let default = "smol-server".to_string();
@@ -386,7 +387,7 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
         Ok(dir) => dir,
         Err(e) => {
             let reason = Some(format!("cannot create a scratch directory: {e}"));
-            return OverheadPart { status: FAILED.to_string(), reason, command, ..OverheadPart::default() };
+            return OverheadPart { status: PartStatus::Failed, reason, command, ..OverheadPart::default() };
         }
     };
     let options = MatrixOptions {
@@ -394,6 +395,7 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
         out: out.path().to_path_buf(),
         bin_dir: Some(bin_dir.to_path_buf()),
         check_shape: false,
+        companions: vec![],
     };
     let result = matrix::run_matrix(options);
     drop(out);
@@ -402,9 +404,9 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
             let run = outcome.run;
             let cells = run.cells.len() as u64;
             let (status, reason) = if run.interrupted {
-                (FAILED.to_string(), Some("the matrix was interrupted".to_string()))
+                (PartStatus::Failed, Some("the matrix was interrupted".to_string()))
             } else {
-                (OK.to_string(), None)
+                (PartStatus::Ok, None)
             };
             OverheadPart {
                 status,
@@ -418,7 +420,7 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
             }
         }
         Err(e) => OverheadPart {
-            status: FAILED.to_string(),
+            status: PartStatus::Failed,
             reason: Some(format!("{e:#}")),
             command,
             ..OverheadPart::default()

@@ -2,12 +2,14 @@
 //! difference is within the noise of the two runs.
 //!
 //! Noise: the lab's one rule ([`crate::noise`]): two cells differ only where the ranges of their repetitions do
-//! not overlap; otherwise they are a tie. Each cell is judged by its workload's figure (wall time for io and
-//! blocking, throughput for the others).
+//! not overlap and their medians are at least 5 % apart; otherwise they are a tie. Each cell is judged by its
+//! workload's figure (wall time for io and blocking, throughput for the others).
 
+use crate::export::table::Table;
 use crate::format;
 use crate::noise::{self, Metric, Side, Verdict};
 use crate::results::Run;
+use crate::row;
 use std::fmt::Write;
 
 /// "tie", or "B 1.5× better" / "B 2.0× worse".
@@ -39,9 +41,8 @@ pub fn compare(a: &Run, b: &Run) -> String {
     let _ = writeln!(
         md,
         "Ratios are B ÷ A. Each cell is judged by its workload's figure (wall time for io and blocking, throughput \
-         otherwise): the two differ only where the ranges (min–max) of their repetitions do not overlap, else they \
-         are a *tie*; a cell measured once counts as ±{} around its figure.\n",
-        format::percent(noise::SINGLE_RUN_NOISE)
+         otherwise): {}.\n",
+        noise::rule_text()
     );
     if a.settings.hello_ms != b.settings.hello_ms {
         let _ = writeln!(
@@ -50,11 +51,19 @@ pub fn compare(a: &Run, b: &Run) -> String {
             a.settings.hello_ms, b.settings.hello_ms
         );
     }
-    let _ = writeln!(
-        md,
-        "| cell | wall A | wall B | ratio | throughput A | throughput B | ratio | p99 A | p99 B | ratio | verdict |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new(&[
+        "cell",
+        "wall A",
+        "wall B",
+        "ratio",
+        "throughput A",
+        "throughput B",
+        "ratio",
+        "p99 A",
+        "p99 B",
+        "ratio",
+        "verdict",
+    ]);
     let mut only_a = Vec::new();
     let mut matched = 0;
     let mut differing = 0;
@@ -65,7 +74,19 @@ pub fn compare(a: &Run, b: &Run) -> String {
         };
         matched += 1;
         if !ca.is_ok() || !cb.is_ok() {
-            let _ = writeln!(md, "| `{}` | {} | {} | — | | | | | | | not comparable |", ca.id, ca.status, cb.status);
+            table.row(row![
+                format!("`{}`", ca.id),
+                ca.status,
+                cb.status,
+                "—",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "not comparable"
+            ]);
             continue;
         }
         let wall = ratio(ca.wall_s, cb.wall_s);
@@ -76,10 +97,8 @@ pub fn compare(a: &Run, b: &Run) -> String {
             differing += 1;
         }
         let show_ratio = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{r:.2}"));
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            ca.id,
+        table.row(row![
+            format!("`{}`", ca.id),
             ca.wall_s.map_or("—".into(), format::seconds),
             cb.wall_s.map_or("—".into(), format::seconds),
             show_ratio(wall),
@@ -90,8 +109,9 @@ pub fn compare(a: &Run, b: &Run) -> String {
             cb.latency_us.map_or("—".into(), |l| format::micros(l.p99)),
             show_ratio(p99),
             verdict
-        );
+        ]);
     }
+    table.write(&mut md);
     let only_b: Vec<&str> =
         b.cells.iter().filter(|c| !a.cells.iter().any(|x| x.id == c.id)).map(|c| c.id.as_str()).collect();
     let _ =

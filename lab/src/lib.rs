@@ -10,8 +10,8 @@
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
 //! - [`kernel`], [`stopped`]: the kernel's TCP counters and accept queues, and the cause of a missed cell named from them;
-//! - [`model`], [`predict`], [`analysis`], [`narrative`]: the predictions (waits; throughput from measured
-//!   inputs), the original experiment, sentences from numbers;
+//! - [`model`], [`predict`], [`analysis`], [`narrative`], [`headline`]: the predictions (waits; throughput from
+//!   measured inputs), the original experiment, sentences from numbers, and the answer first;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
@@ -28,6 +28,7 @@ pub mod cost;
 pub mod env;
 pub mod export;
 pub mod format;
+pub mod headline;
 pub mod http;
 pub mod kernel;
 pub mod kernel_memory;

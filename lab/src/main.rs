@@ -38,7 +38,7 @@ enum Command {
     Soak(SoakArgs),
     /// Only the correctness checks, for every server: exit 1 if one answers wrongly.
     Verify(VerifyArgs),
-    /// Rebuild the markdown, CSV and charts of a run from its JSON.
+    /// Rebuild the markdown, CSV and charts of a run (matrix, soak, bench, slowloris, capacity) from its JSON.
     Report {
         /// The run's JSON (results/<run-id>.json).
         run: PathBuf,
@@ -49,6 +49,10 @@ enum Command {
         /// analysis is used otherwise); the JSON itself is not rewritten.
         #[arg(long)]
         reanalyse: bool,
+        /// A companion run for the headline: a capacity-*.json (capacity columns) or a bench-*.json (reach
+        /// column). Its figures are embedded in the run's JSON, which is then rewritten. Repeatable.
+        #[arg(long = "with", value_name = "FILE")]
+        with: Vec<PathBuf>,
     },
     /// Slow clients: N connections sending a request head a byte a second against each server, while /no/param is
     /// probed; writes results/slowloris-<run-id>.{json,md}.
@@ -141,6 +145,10 @@ struct MatrixArgs {
     /// Exit 1 when the original experiment's shape fails (10 blocking ≥ 8 D; 10 async ≤ 2 D).
     #[arg(long)]
     check_shape: bool,
+    /// A companion run for the headline: a capacity-*.json (capacity columns) or a bench-*.json (reach column);
+    /// its figures are embedded in the run's JSON with the file's name and commit. Repeatable.
+    #[arg(long = "with", value_name = "FILE")]
+    with: Vec<PathBuf>,
 }
 
 /// What the requests wait and how the clients connect: shared by matrix and soak.
@@ -341,11 +349,13 @@ fn say_written(outcome: &MatrixOutcome) {
 
 fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let config = matrix_config(&args)?;
+    let companions = load_companions(&args.with)?;
     let options = matrix::MatrixOptions {
         config,
         out: results_dir(args.out),
         bin_dir: args.servers.bin_dir.clone(),
         check_shape: args.check_shape,
+        companions,
     };
     let outcome = matrix::run_matrix(options)?;
     let run = &outcome.run;
@@ -437,27 +447,53 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
         probe_timeout: Duration::from_secs(args.probe_timeout_s),
     };
     let (run, files) = slowloris::run(&options)?;
-    for file in files {
-        eprintln!("lab: wrote {}", file.display());
-    }
-    if run.interrupted {
-        eprintln!("lab: interrupted: partial results written");
-        return Ok(130);
-    }
-    Ok(0)
+    Ok(lab::session::say_written(&files, run.interrupted))
 }
 
-fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool) -> Result<u8> {
-    let mut run = Run::load(&path)?;
-    if reanalyse {
-        run.analysis = lab::analysis::analyse(&run);
-        run.analysis.narrative = lab::narrative::sentences(&run);
-    }
+/// Reads every `--with` file (one-line error and exit 2 for a file that is not a capacity or bench run).
+fn load_companions(paths: &[PathBuf]) -> Result<Vec<lab::headline::Companion>> {
+    Ok(paths.iter().map(|p| lab::headline::load_companion(p)).collect::<Result<Vec<_>, _>>()?)
+}
+
+fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<PathBuf>) -> Result<u8> {
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
-    // The JSON is the source: rewrite only what is rebuilt from it.
-    let exporters: Vec<Box<dyn export::Exporter>> =
-        vec![Box::new(export::MarkdownExporter), Box::new(export::CsvExporter), Box::new(export::SvgExporter)];
-    for file in export::write(&run, &exporters, &dir).context("writing the report")? {
+    // The JSON is the source: rewrite only what is rebuilt from it, by the exporters of the command that wrote it.
+    let kind = export::json::kind_of(&path)?;
+    if !with.is_empty() && !matches!(kind.as_str(), "matrix" | "soak") {
+        return Err(
+            lab::UsageError(format!("--with applies to a matrix run; {} is a {kind} run", path.display())).into()
+        );
+    }
+    let files = match kind.as_str() {
+        "bench" => export::write(&lab::bench::results::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir),
+        "slowloris" => export::write(&slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir),
+        "capacity" => {
+            export::write(&lab::capacity::results::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
+        }
+        _ => {
+            let mut run = Run::load(&path)?;
+            let companions = load_companions(&with)?;
+            // A new companion replaces the run's one of the same kind.
+            run.companions.retain(|old| !companions.iter().any(|new| new.kind == old.kind));
+            if !companions.is_empty() {
+                run.companions.extend(companions);
+                run.schema_version = run.schema_version.max(lab::results::SCHEMA_VERSION);
+            }
+            if reanalyse {
+                run.analysis = lab::analysis::analyse(&run);
+                run.analysis.narrative = lab::narrative::sentences(&run);
+            }
+            // The JSON itself is rewritten when companions were added, so that the next `lab report` rebuilds the
+            // same headline without their files.
+            let mut exporters: Vec<Box<dyn export::Exporter>> =
+                vec![Box::new(export::MarkdownExporter), Box::new(export::CsvExporter), Box::new(export::SvgExporter)];
+            if !with.is_empty() {
+                exporters.push(Box::new(export::JsonExporter));
+            }
+            export::write(&run, &exporters, &dir)
+        }
+    };
+    for file in files.context("writing the report")? {
         eprintln!("lab: wrote {}", file.display());
     }
     Ok(0)
@@ -508,7 +544,7 @@ fn main() -> ExitCode {
         Command::Matrix(args) => cmd_matrix(*args),
         Command::Soak(args) => cmd_soak(args),
         Command::Verify(args) => cmd_verify(args),
-        Command::Report { run, out, reanalyse } => cmd_report(run, out, reanalyse),
+        Command::Report { run, out, reanalyse, with } => cmd_report(run, out, reanalyse, with),
         Command::Compare { a, b, out } => cmd_compare(a, b, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),

@@ -18,6 +18,8 @@ pub struct MatrixOptions {
     pub bin_dir: Option<PathBuf>,
     /// Exit non-zero when the original experiment's shape does not hold.
     pub check_shape: bool,
+    /// Companion runs' figures for the headline (`--with`).
+    pub companions: Vec<crate::headline::Companion>,
 }
 
 /// What `lab matrix` (or `lab soak`) produced and how it should exit.
@@ -43,7 +45,8 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
     let mut runner = Runner::new(config, &session);
     let outcome = runner.run(&cells);
     let measured = runner.measured;
-    let run = finish_run(&session, config, outcome, measured, None);
+    let mut run = finish_run(&session, config, outcome, measured, None);
+    run.companions = options.companions;
     let files = session.write(&run, &export::all())?;
     let exit_code = if run.interrupted {
         130
@@ -72,6 +75,7 @@ pub(crate) fn finish_run(
         cells: outcome.cells,
         analysis: Analysis::default(),
         overhead: Overhead::default(),
+        companions: vec![],
         soak,
     };
     run.interrupted = outcome.interrupted;

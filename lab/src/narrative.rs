@@ -4,7 +4,7 @@
 
 use crate::format;
 use crate::noise::{self, Metric, Verdict};
-use crate::results::{Bottleneck, Cell, Run, Saturation};
+use crate::results::{Bottleneck, Cell, Run};
 
 pub fn sentences(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
@@ -35,12 +35,9 @@ fn good(cell: &&Cell) -> bool {
     cell.is_ok() && cell.failed == 0 && cell.wall_s.is_some()
 }
 
-/// A cell that can be evidence about its server: measured cleanly, and not limited by its client (its client's
-/// CPU set saturated, or, in runs without placement, the client-bound flag).
+/// A cell that can be evidence about its server ([`noise::evidence`]).
 fn evidence(cell: &&Cell) -> bool {
-    good(cell)
-        && cell.bottleneck != Some(Bottleneck::ClientBound)
-        && !matches!(cell.saturation, Some(Saturation::Client | Saturation::Both))
+    noise::evidence(cell)
 }
 
 fn experiment_sentence(run: &Run) -> Option<String> {
@@ -108,10 +105,13 @@ fn comparison<'a>(run: &'a Run, workload: &'a str) -> Option<(String, u64, Vec<&
     None
 }
 
-/// Who won a workload by the noise rule ([`crate::noise`]): the servers whose ranges overlap the best one's tie
-/// with it; a server is called worse only where its range is disjoint from the best's. Client-bound cells measure
-/// the client, so they are left out of the comparison (and named by [`client_bound_sentence`]).
+/// How the concurrency models compared on a workload, by the noise rule ([`crate::noise`]): each model is
+/// represented by its best server; the models whose best ties with the overall best are named as a tie, each other
+/// model is said with its factor and the measured cause (server CPU per request, the pool's bound, the executor's
+/// threads). A model's own spread is said too, so a reader sees when its servers differ among themselves.
+/// Client-saturated cells measure the client, so they are left out (and named by [`client_bound_sentence`]).
 fn winner_sentence(run: &Run, workload: &str) -> Option<String> {
+    use crate::headline::{group_of, Group};
     let (client, level, mut cells) = comparison(run, workload)?;
     // One cell per server: the one with the most requests at that level.
     cells.sort_by_key(|c| std::cmp::Reverse(c.requests));
@@ -122,40 +122,124 @@ fn winner_sentence(run: &Run, workload: &str) -> Option<String> {
         }
     }
     let metric = Metric::for_workload(workload);
-    per_server.sort_by(|a, b| b.throughput_rps.unwrap_or(0.0).total_cmp(&a.throughput_rps.unwrap_or(0.0)));
+    let better = |a: &&Cell, b: &&Cell| match metric {
+        Metric::Wall => a.wall_s.unwrap_or(f64::MAX).total_cmp(&b.wall_s.unwrap_or(f64::MAX)),
+        Metric::Throughput => b.throughput_rps.unwrap_or(0.0).total_cmp(&a.throughput_rps.unwrap_or(0.0)),
+    };
+    per_server.sort_by(better);
     let best = *per_server.first()?;
-    let mut tied = Vec::new();
-    let mut beaten = Vec::new();
-    for &other in &per_server[1..] {
-        match noise::judge(best, other, metric)? {
-            Verdict::Tie => tied.push(other),
-            Verdict::Differ { factor, .. } => beaten.push((other, factor)),
+    let show = |c: &Cell| match metric {
+        Metric::Wall => format::seconds(c.wall_s.unwrap_or(0.0)),
+        Metric::Throughput => format::rate(c.throughput_rps.unwrap_or(0.0)),
+    };
+    let mut groups: Vec<Group> = per_server.iter().map(|c| group_of(run, &c.server)).collect();
+    groups.sort();
+    groups.dedup();
+    // Per model: its servers (best first) and the verdict of its best against the overall best.
+    let mut tied: Vec<(Group, Vec<&Cell>)> = Vec::new();
+    let mut behind: Vec<(Group, Vec<&Cell>, f64)> = Vec::new();
+    for g in groups {
+        let members: Vec<&Cell> = per_server.iter().copied().filter(|c| group_of(run, &c.server) == g).collect();
+        match noise::judge(best, members[0], metric)? {
+            Verdict::Tie => tied.push((g, members)),
+            Verdict::Differ { factor, .. } => behind.push((g, members, factor)),
         }
     }
-    let figure = |c: &Cell| match metric {
-        Metric::Wall => format!("{} {}", c.server, format::seconds(c.wall_s.unwrap_or(0.0))),
-        Metric::Throughput => format!("{} {}", c.server, format::rate(c.throughput_rps.unwrap_or(0.0))),
+    let describe = |g: Group, members: &[&Cell]| {
+        let names: Vec<&str> = members.iter().map(|c| c.server.as_str()).collect();
+        let mut text = format!("{} ({}: {}", g.name(), names.join(", "), show(members[0]));
+        if members.len() > 1 {
+            let figures: Vec<f64> = [members[0], members[members.len() - 1]]
+                .iter()
+                .filter_map(|c| match metric {
+                    Metric::Wall => c.wall_s,
+                    Metric::Throughput => c.throughput_rps,
+                })
+                .collect();
+            text = format!(
+                "{} ({}: {}",
+                g.name(),
+                names.join(", "),
+                crate::headline::span(&figures, |x| match metric {
+                    Metric::Wall => format::seconds(x),
+                    Metric::Throughput => format::rate(x),
+                })
+            );
+            // Within the model: its best against its worst, by the same rule.
+            if let Some(Verdict::Differ { factor, .. }) = noise::judge(members[0], members[members.len() - 1], metric) {
+                text.push_str(&format!(", {} apart within the model", format::factor(factor)));
+            }
+        }
+        text.push(')');
+        text
     };
-    let names = |cells: &[&Cell]| cells.iter().map(|c| figure(c)).collect::<Vec<_>>().join(", ");
-    let at = format!("On `{workload}` at concurrency {level} ({client})");
-    if beaten.is_empty() {
-        return Some(format!(
-            "{at} the servers tie — their repetitions' ranges overlap ({}, {}): the work, not the concurrency \
-             model, set the pace.",
-            figure(best),
-            names(&tied)
-        ));
+    let client_name = crate::headline::client_name(run, &client);
+    let mut s = format!("On `{workload}` at concurrency {level} ({client_name}), ");
+    let tied_text: Vec<String> = tied.iter().map(|(g, m)| describe(*g, m)).collect();
+    if behind.is_empty() {
+        if tied.len() == 1 {
+            s.push_str(&format!("one model was measured: {}", tied_text[0]));
+        } else {
+            s.push_str(&format!(
+                "the models tie — their best servers' ranges overlap or differ by less than {:.0} %: {}",
+                noise::MIN_EFFECT * 100.0,
+                tied_text.join("; ")
+            ));
+        }
+        s.push('.');
+        return Some(s);
     }
-    let mut s = format!("{at}, {} ({})", figure(best), model_of(run, &best.server));
-    if !tied.is_empty() {
-        s.push_str(&format!(" tied with {}", names(&tied)));
+    if tied.len() > 1 {
+        let last = tied_text.len() - 1;
+        s.push_str(&format!("{} and {} tie at the top", tied_text[..last].join(", "), tied_text[last]));
+    } else {
+        s.push_str(&format!("{} did best", tied_text[0]));
     }
-    let beaten_text: Vec<String> = beaten
+    let leader = tied[0].1[0];
+    let behind_text: Vec<String> = behind
         .iter()
-        .map(|(c, f)| format!("{} ({}, {} worse)", figure(c), model_of(run, &c.server), format::factor(*f)))
+        .map(|(g, members, factor)| {
+            let worse = match metric {
+                Metric::Wall => "slower",
+                Metric::Throughput => "less",
+            };
+            format!(
+                "{} {} {worse}{}",
+                describe(*g, members),
+                format::factor(*factor),
+                cause(run, workload, level, leader, members[0])
+            )
+        })
         .collect();
-    s.push_str(&format!(" and beat {} — ranges disjoint.", beaten_text.join(", ")));
+    s.push_str(&format!("; {}.", behind_text.join("; ")));
     Some(s)
+}
+
+/// The measured cause of `slow` doing worse than `leader`: the pool's bound on waiting, the executor's threads on
+/// a blocking call, or the server CPU per request of the two. Empty when none of these was measured.
+fn cause(run: &Run, workload: &str, level: u64, leader: &Cell, slow: &Cell) -> String {
+    let record = run.servers.iter().find(|s| s.name == slow.server);
+    let threads = record.and_then(|s| s.worker_threads);
+    match (workload, record.map(|s| s.model), threads) {
+        ("io", Some(crate::results::Model::Pool), Some(n)) if n < level => {
+            return format!(
+                " — bounded by its {n} worker threads{}",
+                slow.expected_wall_s.map_or(String::new(), |e| format!(" (the model expects {})", format::seconds(e)))
+            )
+        }
+        ("blocking", Some(crate::results::Model::Async), Some(n)) if n < level => {
+            let threads =
+                if n == 1 { "its one executor thread".to_string() } else { format!("one of its {n} executor threads") };
+            return format!(" — each sleep holds {threads}");
+        }
+        _ => {}
+    }
+    match (crate::headline::server_cpu_us(run, slow), crate::headline::server_cpu_us(run, leader)) {
+        (Some(a), Some(b)) if Metric::for_workload(workload) == Metric::Throughput => {
+            format!(" — {a:.0} µs of server CPU per request against {b:.0} µs")
+        }
+        _ => String::new(),
+    }
 }
 
 fn pool_sentence(run: &Run) -> Option<String> {
@@ -219,9 +303,13 @@ fn memory_sentence(run: &Run) -> Option<String> {
     ))
 }
 
+/// What a blocking call in the handler did to each async server, one sentence per outcome (servers that stalled
+/// alike are said together), with a thread-per-request server's figure for the same requests.
 fn blocking_sentences(run: &Run) -> Vec<String> {
     let block_s = run.settings.block_ms as f64 / 1000.0;
-    let mut out = Vec::new();
+    // (stalled, figure text, threads) → servers
+    type Outcome = (bool, String, String);
+    let mut groups: Vec<(Outcome, Vec<&Cell>)> = Vec::new();
     for server in run.servers.iter().filter(|s| s.model == "async") {
         let Some(cell) = run
             .cells_of("blocking")
@@ -232,44 +320,55 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
             continue;
         };
         let wall = cell.wall_s.unwrap_or(0.0);
-        if wall < 2.0 * block_s {
-            out.push(format!(
-                "A blocking call did not stall {} at concurrency {}: {} requests took {} ({:.1}× the {} sleep).",
-                server.name,
-                cell.concurrency,
+        let key = (
+            wall >= 2.0 * block_s,
+            format!(
+                "{} concurrent `/block` requests took {} ({:.1}× the {} sleep)",
                 cell.requests,
                 format::seconds(wall),
                 wall / block_s,
                 format::seconds(block_s)
-            ));
-            continue;
-        }
-        let threads = server.worker_threads.map_or("its".to_string(), |t| t.to_string());
-        let mut s = format!(
-            "A blocking call stalled {}: {} concurrent `/block` requests took {} — {:.1}× the {} sleep — because each \
-             sleep held one of {threads} executor threads and every other task on it waited",
-            server.name,
-            cell.requests,
-            format::seconds(wall),
-            wall / block_s,
-            format::seconds(block_s)
+            ),
+            match server.worker_threads {
+                Some(1) => "its one executor thread".to_string(),
+                Some(t) => format!("one of {t} executor threads"),
+                None => "one of its executor threads".to_string(),
+            },
         );
-        let threaded = run.cells_of("blocking").filter(good).find(|c| {
-            c.concurrency == cell.concurrency
-                && c.client == cell.client
-                && model_of(run, &c.server) == "thread-per-request"
-        });
-        if let Some(t) = threaded {
-            s.push_str(&format!(
-                "; {} took {} for the same requests",
-                t.server,
-                format::seconds(t.wall_s.unwrap_or(0.0))
-            ));
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, cells)) => cells.push(cell),
+            None => groups.push((key, vec![cell])),
         }
-        s.push('.');
-        out.push(s);
     }
-    out
+    groups
+        .into_iter()
+        .map(|((stalled, figure, threads), cells)| {
+            let names: Vec<&str> = cells.iter().map(|c| c.server.as_str()).collect();
+            if !stalled {
+                return format!("A blocking call did not stall {}: {figure}.", names.join(", "));
+            }
+            let cell = cells[0];
+            let mut s = format!(
+                "A blocking call stalled {}: {figure}, because each sleep held {threads} and every other task on it \
+                 waited",
+                names.join(", ")
+            );
+            let threaded = run.cells_of("blocking").filter(good).find(|c| {
+                c.concurrency == cell.concurrency
+                    && c.client == cell.client
+                    && model_of(run, &c.server) == "thread-per-request"
+            });
+            if let Some(t) = threaded {
+                s.push_str(&format!(
+                    "; {} (thread-per-request) took {} for the same requests",
+                    t.server,
+                    format::seconds(t.wall_s.unwrap_or(0.0))
+                ));
+            }
+            s.push('.');
+            s
+        })
+        .collect()
 }
 
 fn per_connection_sentences(run: &Run) -> Vec<String> {
@@ -319,7 +418,10 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
     let bound: Vec<String> = run
         .cells
         .iter()
-        .filter(|c| c.bottleneck == Some(Bottleneck::ClientBound))
+        .filter(|c| {
+            c.bottleneck == Some(Bottleneck::ClientBound)
+                || matches!(c.saturation, Some(crate::results::Saturation::Client | crate::results::Saturation::Both))
+        })
         .map(|c| format!("{} × {} {} c={}", c.server, c.client, c.workload, c.concurrency))
         .collect();
     if bound.is_empty() {
@@ -327,8 +429,9 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
     }
     let shown: Vec<String> = bound.iter().take(6).cloned().collect();
     Some(format!(
-        "{} cell(s) were client-bound — the client burned close to a full core while the server did not — so their \
-         throughput is the instrument's limit, not the server's: {}{}.",
+        "{} cell(s) were client-bound or client-saturated — the client's CPUs were busy (both sides', for \
+         both-saturated) — so their throughput is the instrument's or the machine's limit, not the server's, and no \
+         conclusion above rests on them: {}{}.",
         bound.len(),
         shown.join("; "),
         if bound.len() > shown.len() { "; …" } else { "" }
@@ -375,34 +478,59 @@ fn failure_sentence(run: &Run) -> Option<String> {
 mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
+    use crate::results::Saturation;
 
+    /// A run of `cells` whose servers are the headline fixture's: thread-server (thread-per-request),
+    /// pool-server (pool, 16 threads), smol-server (async, 2 threads), tornado (foreign).
     fn run_of(cells: Vec<Cell>) -> Run {
-        Run { cells, ..Run::default() }
+        let servers = crate::headline::tests::fixture().servers;
+        Run { cells, servers, ..Run::default() }
     }
 
     #[test]
-    fn two_servers_whose_ranges_overlap_tie() {
+    fn two_models_whose_ranges_overlap_tie() {
         // io at c=10: 1.01 s [1.00, 1.05] vs 1.03 s [1.02, 1.20]: overlapping ranges.
         let run = run_of(vec![
             synthetic_cell("thread-server", "io", 1.01, 1.00, 1.05, 3),
             synthetic_cell("smol-server", "io", 1.03, 1.02, 1.20, 3),
         ]);
         let s = winner_sentence(&run, "io").unwrap();
-        assert!(s.contains("tie"), "{s}");
-        assert!(!s.contains("beat"), "{s}");
+        assert!(s.contains("the models tie"), "{s}");
+        assert!(s.contains("thread-per-request (thread-server: 1.01 s)"), "{s}");
+        assert!(s.contains("async (smol-server: 1.03 s)"), "{s}");
+        // Disjoint but 2 % apart: below the minimum effect size, still a tie.
+        let run = run_of(vec![
+            synthetic_cell("thread-server", "io", 1.00, 0.999, 1.001, 3),
+            synthetic_cell("smol-server", "io", 1.02, 1.019, 1.021, 3),
+        ]);
+        assert!(winner_sentence(&run, "io").unwrap().contains("the models tie"));
     }
 
     #[test]
-    fn disjoint_ranges_name_the_better_server_and_a_tie_among_the_best() {
+    fn a_real_difference_names_the_models_and_its_measured_cause() {
+        // io at c=10: the pool has 16 threads, which do not bound 10 requests, so no bound is claimed.
+        let mut pool = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
+        pool.expected_wall_s = Some(5.0);
         let run = run_of(vec![
             synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3),
             synthetic_cell("smol-server", "io", 1.02, 1.01, 1.05, 3),
-            synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3),
+            pool,
         ]);
         let s = winner_sentence(&run, "io").unwrap();
-        assert!(s.contains("tied with smol-server"), "{s}");
-        assert!(s.contains("beat pool-server"), "{s}");
-        assert!(s.contains("5.0× worse"), "{s}");
+        assert!(
+            s.contains("thread-per-request (thread-server: 1.00 s) and async (smol-server: 1.02 s) tie at the top"),
+            "{s}"
+        );
+        assert!(s.contains("pool (pool-server: 5.00 s) 5.0× slower"), "{s}");
+        assert!(!s.contains("bounded by"), "16 threads do not bound 10 requests: {s}");
+        // cpu: thread-per-request does half the throughput and the cells say why: 200 µs of CPU against 100 µs.
+        let mut thread = synthetic_cell("thread-server", "cpu", 0.02, 0.0198, 0.0202, 3);
+        thread.server_cpu_us_per_request = Some(200.0);
+        let mut smol = synthetic_cell("smol-server", "cpu", 0.01, 0.0099, 0.0101, 3);
+        smol.server_cpu_us_per_request = Some(100.0);
+        let s = winner_sentence(&run_of(vec![thread, smol]), "cpu").unwrap();
+        assert!(s.contains("async (smol-server: 1,000 req/s) did best"), "{s}");
+        assert!(s.contains("thread-per-request (thread-server: 500 req/s) 2.0× less — 200 µs of server CPU per request against 100 µs"), "{s}");
     }
 
     #[test]

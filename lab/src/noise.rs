@@ -2,15 +2,44 @@
 //! narrative and the markdown, so that the three never disagree.
 //!
 //! A cell measured R times has a range: the lowest and highest of its repetitions (wall time, or throughput).
-//! Two cells **differ** only where their ranges do not overlap; otherwise they are a **tie**. A cell measured
-//! once has no range of its own, so it gets the machine's floor around its one figure ([`SINGLE_RUN_NOISE`]: a
-//! shared 2-core machine moves a single run by that much), which makes one-shot comparisons conservative.
+//! Two cells **differ** only where their ranges do not overlap **and** their medians differ by at least
+//! [`MIN_EFFECT`] (5 %); otherwise they are a **tie**. The second condition is the minimum effect size: three
+//! repetitions of a 1.00 s cell can have a range narrower than a millisecond, so two such cells 2 % apart are
+//! disjoint without the difference meaning anything to a reader. A cell measured once has no range of its own,
+//! so it gets the machine's floor around its one figure ([`SINGLE_RUN_NOISE`]: a shared 2-core machine moves a
+//! single run by that much), which makes one-shot comparisons conservative.
 
 use crate::results::Cell;
 use std::fmt;
 
 /// The relative half-width given to a cell measured once (its range is `value × (1 ± SINGLE_RUN_NOISE)`).
 pub const SINGLE_RUN_NOISE: f64 = 0.10;
+
+/// The smallest difference of medians the lab calls a difference: 5 % (larger ÷ smaller ≥ 1.05).
+pub const MIN_EFFECT: f64 = 0.05;
+
+/// The rule in one sentence, for the documents that apply it (the matrix markdown, `lab compare`).
+pub fn rule_text() -> String {
+    format!(
+        "two cells differ only where the ranges (min–max) of their repetitions do not overlap and their medians \
+         differ by at least {:.0} %; otherwise they are a *tie* (a cell measured once counts as ±{:.0} % around \
+         its figure)",
+        MIN_EFFECT * 100.0,
+        SINGLE_RUN_NOISE * 100.0
+    )
+}
+
+/// A cell that can be evidence about its server: measured cleanly, and not limited by its client (its client's
+/// CPU set saturated, or, in runs without placement, the client-bound flag). Conclusions and the headline read
+/// only such cells.
+pub fn evidence(cell: &Cell) -> bool {
+    use crate::results::{Bottleneck, Saturation};
+    cell.is_ok()
+        && cell.failed == 0
+        && cell.wall_s.is_some()
+        && cell.bottleneck != Some(Bottleneck::ClientBound)
+        && !matches!(cell.saturation, Some(Saturation::Client | Saturation::Both))
+}
 
 /// Which figure of a cell to compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,9 +102,10 @@ impl Range {
 /// The verdict of the noise rule between cell A and cell B.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {
-    /// The ranges overlap: the run cannot tell them apart.
+    /// The ranges overlap, or the medians are less than [`MIN_EFFECT`] apart: the run cannot tell them apart.
     Tie,
-    /// The ranges are disjoint: `better` did better by `factor` (≥ 1, median over median).
+    /// The ranges are disjoint and the medians ≥ [`MIN_EFFECT`] apart: `better` did better by `factor`
+    /// (≥ 1 + MIN_EFFECT, median over median).
     Differ { better: Side, factor: f64 },
 }
 
@@ -111,6 +141,10 @@ pub fn judge_ranges(a: Range, b: Range, metric: Metric) -> Verdict {
     let a_higher = a.median > b.median;
     let better = if a_higher == metric.higher_is_better() { Side::A } else { Side::B };
     let factor = if a_higher { a.median / b.median } else { b.median / a.median };
+    // The minimum effect size; the small tolerance keeps an exact 5 % (1.05 / 1.00) a difference despite rounding.
+    if factor < 1.0 + MIN_EFFECT - 1e-9 {
+        return Verdict::Tie;
+    }
     Verdict::Differ { better, factor }
 }
 
@@ -196,6 +230,42 @@ mod tests {
         // The same cells by throughput: A did 10 req/s, B 5 req/s — A still better.
         assert!(matches!(judge(&a, &b, Metric::Throughput), Some(Verdict::Differ { better: Side::A, .. })));
         assert!(matches!(judge(&b, &a, Metric::Wall), Some(Verdict::Differ { better: Side::B, .. })));
+    }
+
+    #[test]
+    fn disjoint_ranges_closer_than_the_minimum_effect_are_a_tie() {
+        // 1.00 s [0.999, 1.001] vs 1.02 s [1.019, 1.021]: disjoint, but 2 % apart → tie.
+        let (a, b) = (cell(1.00, 0.999, 1.001, 3), cell(1.02, 1.019, 1.021, 3));
+        assert_eq!(judge(&a, &b, Metric::Wall), Some(Verdict::Tie));
+        assert_eq!(judge(&b, &a, Metric::Throughput), Some(Verdict::Tie));
+        // 4.9 % apart: still a tie.
+        let b = cell(1.049, 1.048, 1.050, 3);
+        assert!(judge(&a, &b, Metric::Wall).unwrap().is_tie());
+        // Exactly 5 % apart: a difference (the boundary belongs to "differ").
+        let b = cell(1.05, 1.049, 1.051, 3);
+        assert!(matches!(judge(&a, &b, Metric::Wall), Some(Verdict::Differ { better: Side::A, .. })));
+        // 5 % apart but overlapping ranges: a tie (both conditions are needed).
+        let b = cell(1.05, 0.99, 1.10, 3);
+        assert!(judge(&a, &b, Metric::Wall).unwrap().is_tie());
+    }
+
+    #[test]
+    fn client_saturated_or_failed_cells_are_not_evidence() {
+        use crate::results::{Bottleneck, Saturation};
+        assert!(evidence(&cell(1.0, 0.9, 1.1, 3)));
+        let mut saturated = cell(1.0, 0.9, 1.1, 3);
+        saturated.saturation = Some(Saturation::Client);
+        assert!(!evidence(&saturated));
+        saturated.saturation = Some(Saturation::Both);
+        assert!(!evidence(&saturated));
+        saturated.saturation = Some(Saturation::Server);
+        assert!(evidence(&saturated));
+        let mut bound = cell(1.0, 0.9, 1.1, 3);
+        bound.bottleneck = Some(Bottleneck::ClientBound);
+        assert!(!evidence(&bound));
+        let mut failing = cell(1.0, 0.9, 1.1, 3);
+        failing.failed = 1;
+        assert!(!evidence(&failing));
     }
 
     #[test]

@@ -61,6 +61,7 @@ macro_rules! word_enum {
         }
     };
 }
+pub(crate) use word_enum;
 
 word_enum! {
     /// What became of a cell, a soaked server, a minute of a soak, an attacked server.
@@ -159,7 +160,7 @@ word_enum! {
 }
 
 /// The version of the run JSON this lab writes (top-level `schema_version`).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One run of the matrix (or of a soak).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -176,6 +177,10 @@ pub struct Run {
     pub cells: Vec<Cell>,
     pub analysis: Analysis,
     pub overhead: Overhead,
+    /// Figures taken from companion runs (`--with capacity-*.json`, `--with bench-*.json`) for the headline, with
+    /// their source file and commit (added in schema 3; absent when none was given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<crate::headline::Companion>,
     /// `lab soak` only: the long runs, one long-lived server each (absent from other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<Soak>,
@@ -306,7 +311,7 @@ pub struct CheckRecord {
 #[serde(rename_all = "lowercase")]
 pub enum Bound {
     /// A number of requests (`requests`): "how long do N requests take" (io, blocking; any cell of a run made
-    /// with `--requests`, and every cell of runs before schema version 3).
+    /// with `--requests`, and every cell of runs before schema version 4).
     #[default]
     Requests,
     /// A duration (`duration_s`, after warm-up): "how many requests per second" (the throughput workloads).
@@ -326,7 +331,7 @@ pub struct Cell {
     pub concurrency: u64,
     /// Requests per repetition when `bound` is `requests`; 0 when a duration bounded the cell.
     pub requests: u64,
-    /// What bounded each repetition: `requests` or `duration`. Absent before schema version 3 (`requests`).
+    /// What bounded each repetition: `requests` or `duration`. Absent before schema version 4 (`requests`).
     #[serde(default)]
     pub bound: Bound,
     /// Seconds each repetition ran after its warm-up, when `bound` is `duration`.
@@ -639,7 +644,8 @@ impl Run {
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
         match value.get("schema_version").and_then(|v| v.as_u64()) {
-            // Version 2 only added optional fields (placement, CPU per request, saturation): 1 still reads.
+            // Versions 2 and 3 only added optional fields (placement, CPU per request, saturation; companions):
+            // 1 still reads.
             Some(v) if (1..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
             Some(v) => {
                 return Err(format!(

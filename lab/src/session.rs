@@ -47,6 +47,19 @@ pub struct RunHeader {
     pub notes: Vec<String>,
 }
 
+/// Says on stderr which files a command wrote, and that it was interrupted when it was. Returns the command's
+/// exit code: 0, or 130 when interrupted (what was measured is written).
+pub fn say_written(files: &[PathBuf], interrupted: bool) -> u8 {
+    for file in files {
+        eprintln!("lab: wrote {}", file.display());
+    }
+    if interrupted {
+        eprintln!("lab: interrupted: partial results written");
+        return 130;
+    }
+    0
+}
+
 /// Registers SIGINT and SIGTERM to set the returned flag (instead of killing the lab outright).
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -198,5 +211,16 @@ impl Session {
             .with_context(|| format!("copying {} to {}", markdown.display(), latest.display()))?;
         files.push(latest);
         Ok(files)
+    }
+
+    /// [`write`](Self::write) with the JSON first, then what `lab report` rebuilds from it (`report_exporters`).
+    pub fn write_with_json<D: JsonDocument>(
+        &self,
+        doc: &D,
+        report_exporters: Vec<Box<dyn Exporter<D>>>,
+    ) -> Result<Vec<PathBuf>> {
+        let mut exporters: Vec<Box<dyn Exporter<D>>> = vec![Box::new(export::JsonExporter)];
+        exporters.extend(report_exporters);
+        self.write(doc, &exporters)
     }
 }

@@ -6,35 +6,30 @@ mod common;
 
 use lab::bench::markdown::figure;
 use lab::bench::results::BenchRun;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 
 /// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.
-fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, PathBuf) {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch(name);
-    let marker = common::marker(name);
+fn bench(name: &str, args: &[&str], path_var: Option<&Path>) -> (BenchRun, String, common::Scratch) {
     let mut command = common::lab();
-    command.arg("bench").args(args).arg("--bin-dir").arg(&bin_dir).arg("--out").arg(&out);
-    command.env(common::MARKER_VAR, &marker);
+    command.arg("bench").args(args);
     if let Some(path) = path_var {
         command.env("PATH", path);
     }
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = command.spawn().unwrap();
-    let lab_pid = child.id();
-    let output = child.wait_with_output().unwrap();
-    let stderr = common::text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "lab bench failed:\n{stderr}");
-    common::assert_no_process_left(&marker);
+    let (out, code, stderr) = common::run_lab(name, &mut command);
+    assert_eq!(code, Some(0), "lab bench failed:\n{stderr}");
     let json = common::run_json(&out);
     assert!(json.file_name().unwrap().to_string_lossy().starts_with("bench-"), "{}", json.display());
     let run = BenchRun::load(&json).unwrap();
     let md = std::fs::read_to_string(out.join(format!("bench-{}.md", run.run_id))).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("bench-latest.md")).unwrap(), md);
+    // `lab report` rebuilds the markdown from the JSON alone.
+    let rebuilt = common::scratch(&format!("{name}-report"));
+    let report = common::lab().arg("report").arg(&json).arg("--out").arg(&rebuilt).output().unwrap();
+    assert!(report.status.success(), "{}", common::text(&report.stderr));
+    assert_eq!(std::fs::read_to_string(rebuilt.join(format!("bench-{}.md", run.run_id))).unwrap(), md);
     // nginx rewrites its own environment (so the marker cannot find it), but keeps its command line, which names
-    // the bench's scratch directory (`lab-bench-RUN_ID-LAB_PID`: two tests may share a run id).
-    let needle = format!("lab-bench-{}-{lab_pid}/", run.run_id);
+    // the bench's scratch directory (`lab-bench-RUN_ID-…`; the bench tests run one at a time, .config/nextest.toml).
+    let needle = format!("lab-bench-{}-", run.run_id);
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         assert!(!String::from_utf8_lossy(&cmdline).contains(&needle), "left behind: {}", entry.path().display());
@@ -150,14 +145,13 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         }
     }
     assert!(md.contains("--warmup 0 --json --engine lean"), "the cost client's exact command is listed");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
 fn parts_whose_tool_is_missing_are_reported_not_run() {
     // PATH holds nothing (wrk and oha are not found there); nginx is named at a path that does not exist.
     let empty = common::scratch("bench-empty-path");
-    let (run, md, out) = bench(
+    let (run, md, _out) = bench(
         "bench-missing",
         &["--parts", "servers,instrument", "--servers", "smol-server", "--nginx", "/nonexistent/nginx"],
         Some(&empty),
@@ -180,8 +174,6 @@ fn parts_whose_tool_is_missing_are_reported_not_run() {
     }
     assert!(md.contains("**not-run**: wrk not installed (apt-get install wrk)"), "{md}");
     assert!(md.contains("not installed (apt-get install nginx-light)"), "the tools table says how to get nginx");
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_dir_all(&empty);
 
     for args in [vec!["bench", "--parts", "speed"], vec!["bench", "--levels", "100"], vec!["bench", "--rounds", "0"]] {
         let output = common::lab().args(&args).output().unwrap();
@@ -195,7 +187,7 @@ fn parts_whose_tool_is_missing_are_reported_not_run() {
 fn throughput_parts_take_ratios_round_by_round() {
     let wrk_installed =
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).any(|dir| dir.join("wrk").is_file());
-    let (run, md, out) = bench(
+    let (run, md, _out) = bench(
         "bench-throughput",
         &["--parts", "servers,instrument", "--servers", "smol-server", "--rounds", "1", "--duration", "1"],
         None,
@@ -232,5 +224,4 @@ fn throughput_parts_take_ratios_round_by_round() {
     let line = row(&md, "## 1. Instrument", "| async-client:lean |");
     assert!(line.contains(&lab::format::rate(lean.median_rps.unwrap())), "{line}");
     assert!(md.contains("-t1 -c64 -d1s --latency http://127.0.0.1:PORT/no/param"), "wrk's exact command");
-    let _ = std::fs::remove_dir_all(&out);
 }

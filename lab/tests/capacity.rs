@@ -9,24 +9,18 @@ use lab::capacity::results::{CapacityRun, LoopMode};
 
 #[test]
 fn capacity_of_a_serial_server_is_one_over_its_service_time() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("capacity");
-    let marker = common::marker("capacity");
     // The fixture's --serial mode answers one request at a time and closes each connection, so the next waiting
     // one gets its turn. (pool-server --threads 1 is not serial in this sense: its one worker keeps an idle
     // keep-alive connection while others wait — the pool-starvation lesson of docs/model.md.)
     let serial = format!("serial={}", common::fixture_server("--serial"));
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "capacity",
         common::lab()
             .args(["capacity", "--servers", "smol-server", "--server", &serial, "--workloads", "io"])
             .args(["--hello-ms", "20", "--probe-s", "1", "--bisect-steps", "2", "--max-rate", "400"])
             .args(["--co-s", "0.5"]),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    common::assert_no_process_left(&marker);
     let run = CapacityRun::load(&common::run_json(&out)).unwrap();
     let cell = |server: &str| run.cells.iter().find(|c| c.server == server).unwrap();
     let (serial, smol) = (cell("serial"), cell("smol-server"));
@@ -62,6 +56,14 @@ fn capacity_of_a_serial_server_is_one_over_its_service_time() {
     assert!(md.contains("| serial |") && md.contains("## Coordinated omission"), "{md}");
     let svg = std::fs::read_to_string(common::run_json(&out).with_extension("svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("serial"), "{svg:.200}");
+    // `lab report` rebuilds both from the JSON alone.
+    let rebuilt = common::scratch("capacity-report");
+    let json = common::run_json(&out);
+    let report = common::lab().arg("report").arg(&json).arg("--out").arg(&rebuilt).output().unwrap();
+    assert!(report.status.success(), "{}", common::text(&report.stderr));
+    let stem = json.file_stem().unwrap().to_string_lossy().into_owned();
+    assert_eq!(std::fs::read_to_string(rebuilt.join(format!("{stem}.md"))).unwrap(), md);
+    assert_eq!(std::fs::read_to_string(rebuilt.join(format!("{stem}.svg"))).unwrap(), svg);
 }
 
 #[test]

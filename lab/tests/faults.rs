@@ -11,23 +11,17 @@ use std::time::Duration;
 
 #[test]
 fn a_server_crashing_mid_cell_fails_that_cell_only() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("crash");
-    let marker = common::marker("crash");
     // The script exits after 60 answers: verification (28 requests, on its own process) and the small io cell
     // (10 warm-up + 10) pass; the baseline cell (30 warm-up + 300) kills it.
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "crash",
         common::lab()
             .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
             .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "100", "--requests", "300"])
             .arg("--server")
             .arg(format!("crashy={}", common::fixture_server("--exit-after 60"))),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    common::assert_no_process_left(&marker);
     let run = Run::load(&common::run_json(&out)).unwrap();
     assert_eq!(run.servers[0].verify.status, "passed");
     let io = run.cells.iter().find(|c| c.workload == "io").unwrap();
@@ -40,7 +34,6 @@ fn a_server_crashing_mid_cell_fails_that_cell_only() {
     assert!(tail.contains("exiting on purpose after 60 requests"), "{tail}");
     let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
     assert!(md.contains("the server exited during the cell"));
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -106,5 +99,4 @@ fn ctrl_c_writes_partial_results_and_stops_every_child() {
     let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
     assert!(md.contains("This run was interrupted"));
     assert!(rest.iter().any(|l| l.contains("partial results written")), "{rest:?}");
-    let _ = std::fs::remove_dir_all(&out);
 }

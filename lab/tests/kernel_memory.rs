@@ -8,19 +8,13 @@ use lab::bench::results::BenchRun;
 
 #[test]
 fn thread_server_pays_kernel_memory_per_thread() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("kernel-memory");
-    let marker = common::marker("kernel-memory");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "kernel-memory",
         common::lab()
             .args(["bench", "--parts", "cost", "--servers", "thread-server", "--levels", "50,250"])
             .args(["--cost-ms", "400"]),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    common::assert_no_process_left(&marker);
     let run = BenchRun::load(&common::run_json(&out)).unwrap();
     let fit = run.cost.per_connection.iter().find(|f| f.server == "thread-server").expect("a thread-server fit");
     let threads = fit.threads_per_connection;

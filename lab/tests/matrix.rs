@@ -10,26 +10,20 @@ use lab::results::Run;
 
 #[test]
 fn quick_matrix_then_report_and_compare() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("matrix");
-    let marker = common::marker("matrix");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "matrix",
         common::lab()
             .args(["matrix", "--profile", "quick", "--check-shape"])
             .args(["--servers", "thread-server,smol-server", "--clients", "blocking-client,async-client"])
             .args(["--workloads", "io,baseline", "--concurrency", "10", "--hello-ms", "200", "--requests", "300"]),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "lab matrix failed:\n{stderr}");
-    common::assert_no_process_left(&marker);
     assert!(stderr.contains("original experiment shape: holds"), "{stderr}");
 
     // JSON: every planned cell, all measured, the build recorded honestly.
     let json_path = common::run_json(&out);
     let run = Run::load(&json_path).unwrap();
-    assert_eq!(run.schema_version, 3);
+    assert_eq!(run.schema_version, 4);
     // The default placement is recorded: the server on its CPUs, the client on the rest (shared on one CPU).
     assert_eq!(run.cpus, Some(lab::plan::CpuPlacement::split_of(&harness::process::allowed_cpus())));
     assert_eq!(run.build, "debug");
@@ -133,28 +127,19 @@ fn quick_matrix_then_report_and_compare() {
         assert_eq!((fields[4], fields[7], fields[10]), ("1.00", "1.00", "1.00"), "{row}");
         assert_eq!(fields[11], "tie", "{row}");
     }
-
-    let _ = std::fs::remove_dir_all(&out);
-    let _ = std::fs::remove_dir_all(&rebuilt);
 }
 
 /// A throughput cell bounded by a duration: each repetition lasts that long after its warm-up (plus at most one
 /// request's latency), however many requests it takes, and the cell says so.
 #[test]
 fn throughput_cells_run_for_their_duration() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("duration");
-    let marker = common::marker("duration");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "duration",
         common::lab()
             .args(["matrix", "--profile", "quick", "--servers", "smol-server", "--clients", "async-client"])
             .args(["--workloads", "baseline", "--concurrency", "10", "--duration", "0.5", "--repeat", "2"]),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "lab matrix failed:\n{stderr}");
-    common::assert_no_process_left(&marker);
     let run = Run::load(&common::run_json(&out)).unwrap();
     assert_eq!(run.cells.len(), 1, "{:?}", run.cells);
     let cell = &run.cells[0];
@@ -172,7 +157,6 @@ fn throughput_cells_run_for_their_duration() {
     assert!((cell.throughput_rps.unwrap() - cell.succeeded as f64 / wall).abs() < 1e-6 * cell.throughput_rps.unwrap());
     let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
     assert!(md.contains("0.5 s per repetition after warm-up"), "{md}");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]

@@ -18,9 +18,7 @@ fn faulty(fault: &str, dir: &Path) -> String {
 
 /// Runs a small matrix over the faulty servers then a healthy one; checks every cell and returns nothing left.
 fn survives(faults: &[(&str, &[&str])], name: &str) {
-    let bin_dir = common::bin_dir();
     let out = common::scratch(name);
-    let marker = common::marker(name);
     let mut lab = common::lab();
     // The lean engine: async-client's default (surf) counts a body cut short as a success.
     lab.args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client:lean"]);
@@ -29,9 +27,8 @@ fn survives(faults: &[(&str, &[&str])], name: &str) {
         lab.arg("--server").arg(faulty(fault, &out));
     }
     lab.arg("--server").arg(format!("healthy={}", common::fixture_server("")));
-    let (code, stderr) = common::run_lab(&mut lab, &bin_dir, &out, &marker);
+    let (code, stderr) = common::run_lab_in(&out, &mut lab);
     assert_eq!(code, Some(0), "misbehaving servers cost cells, not the run:\n{stderr}");
-    common::assert_no_process_left(&marker);
     let run = Run::load(&common::run_json(&out)).unwrap();
     assert_eq!(run.cells.len(), faults.len() + 1, "{stderr}");
     for (fault, reasons) in faults {
@@ -50,7 +47,6 @@ fn survives(faults: &[(&str, &[&str])], name: &str) {
     for (fault, _) in faults {
         assert!(md.contains(&format!("`{fault}/async-client:lean/baseline/c10/n20`: failed")), "{md}");
     }
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]

@@ -23,7 +23,6 @@ fn the_server_and_all_its_threads_run_on_the_recorded_cpus() {
     let placement = CpuPlacement::split_of(&allowed);
     let server_cpus = placement.server().to_vec();
     let scratch = common::scratch("placement");
-    std::fs::create_dir_all(&scratch).unwrap();
     let spec = ServerSpec::Builtin("pool-server".into());
     let mut server = Server::start_on(
         &spec,
@@ -42,7 +41,6 @@ fn the_server_and_all_its_threads_run_on_the_recorded_cpus() {
         .map(|s| allowed_list(&s))
         .collect();
     server.stop(Duration::from_secs(2));
-    let _ = std::fs::remove_dir_all(&scratch);
     assert!(lists.len() > 1, "expected the pool's threads, saw {lists:?}");
     let recorded = cpu_list(&server_cpus);
     assert!(lists.iter().all(|l| *l == recorded), "recorded {recorded}, threads on {lists:?}");

@@ -3,7 +3,8 @@
 
 mod common;
 
-use lab::bench::reach::{self, ReachCell, ReachPart, ReachRun};
+use lab::bench::reach::{self, ReachCell, ReachPart};
+use lab::bench::sweep::SweepRun;
 use lab::plan::ServerSpec;
 use lab::stopped::Cause;
 use std::path::Path;
@@ -20,7 +21,7 @@ fn burst(name: &str, connections: u64, flags: &str) -> ReachCell {
     let bin_dir = common::bin_dir();
     let scratch = common::scratch(name);
     let limits = lab::limits::read_limits();
-    let plan = ReachRun {
+    let plan = SweepRun {
         servers: &[],
         levels: &[connections],
         hello_ms: 100,
@@ -33,7 +34,6 @@ fn burst(name: &str, connections: u64, flags: &str) -> ReachCell {
     let mut cell =
         ReachCell { server: "slow-acceptor".to_string(), connections, client_processes: 1, ..ReachCell::default() };
     reach::measure_cell(&spec, &mut cell, 2, &plan, &part);
-    let _ = std::fs::remove_dir_all(&scratch);
     cell
 }
 

@@ -8,24 +8,18 @@ use lab::results::Run;
 
 #[test]
 fn check_shape_fails_on_a_server_that_serialises_requests() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("shape");
-    let marker = common::marker("shape");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "shape",
         common::lab()
             .args(["matrix", "--profile", "quick", "--check-shape", "--servers", "none"])
             .args(["--clients", "blocking-client,async-client", "--workloads", "io", "--concurrency", "10"])
             .args(["--hello-ms", "100"])
             .arg("--server")
             .arg(format!("serial={}", common::fixture_server("--serial"))),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("original experiment shape: does NOT hold"), "{stderr}");
     assert!(stderr.contains("serial: 10 concurrent requests (async-client) took"), "{stderr}");
-    common::assert_no_process_left(&marker);
     // The run is written all the same, and says why.
     let run = Run::load(&common::run_json(&out)).unwrap();
     let shape = &run.analysis.shape;
@@ -35,5 +29,4 @@ fn check_shape_fails_on_a_server_that_serialises_requests() {
     let ten = run.cells.iter().find(|c| c.id == "serial/async-client/io/c10/n10").unwrap();
     assert!(ten.wall_s.unwrap() > 0.8, "ten requests one at a time take about ten waits: {:?}", ten.wall_s);
     assert!(ten.efficiency.unwrap() < 0.3, "{:?}", ten.efficiency);
-    let _ = std::fs::remove_dir_all(&out);
 }

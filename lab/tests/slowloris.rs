@@ -8,19 +8,13 @@ use lab::slowloris::SlowlorisRun;
 
 #[test]
 fn slow_clients_against_an_async_and_a_thread_server() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("slowloris");
-    let marker = common::marker("slowloris");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "slowloris",
         common::lab()
             .args(["slowloris", "--servers", "smol-server,thread-server", "--connections", "100", "--duration", "3"])
             .args(["--header-timeout-s", "1"]),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    common::assert_no_process_left(&marker);
 
     let json: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.path()).collect();
     let json = json.iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("a JSON file");
@@ -53,5 +47,9 @@ fn slow_clients_against_an_async_and_a_thread_server() {
     assert!(md.contains(&format!("[slowloris-{0}.json](slowloris-{0}.json)", run.run_id)), "{md}");
     assert!(md.contains("| smol-server | 100 | 100 |"), "{md}");
     assert!(md.contains(&smol.verdict), "{md}");
-    let _ = std::fs::remove_dir_all(&out);
+    // `lab report` rebuilds the markdown from the JSON alone.
+    let rebuilt = common::scratch("slowloris-report");
+    let report = common::lab().arg("report").arg(json).arg("--out").arg(&rebuilt).output().unwrap();
+    assert!(report.status.success(), "{}", common::text(&report.stderr));
+    assert_eq!(std::fs::read_to_string(rebuilt.join(format!("slowloris-{}.md", run.run_id))).unwrap(), md);
 }

@@ -8,26 +8,21 @@ use lab::results::Run;
 
 #[test]
 fn a_short_soak_writes_a_series_per_server() {
-    let bin_dir = common::bin_dir();
     let out = common::scratch("soak");
-    let marker = common::marker("soak");
     let starts = out.join("dies.starts");
     let dies = common::fixture_server(&format!(
         "--fault die-after-listening --fault-from-start 2 --starts-file {}",
         starts.display()
     ));
-    let (code, stderr) = common::run_lab(
+    let (code, stderr) = common::run_lab_in(
+        &out,
         common::lab()
             .args(["soak", "--servers", "smol-server", "--minutes", "0.1"])
             .args(["--chunk-s", "2", "--concurrency", "8"])
             .arg("--server")
             .arg(format!("dies={dies}")),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    common::assert_no_process_left(&marker);
     let json = common::run_json(&out);
     let run = Run::load(&json).unwrap();
     assert_eq!((run.profile, run.kind.as_str()), (lab::plan::ProfileName::Soak, "soak"));
@@ -64,5 +59,4 @@ fn a_short_soak_writes_a_series_per_server() {
     let report = common::lab().arg("report").arg(&json).output().unwrap();
     assert!(report.status.success(), "{}", common::text(&report.stderr));
     assert_eq!(std::fs::read_to_string(&md_path).unwrap(), md);
-    let _ = std::fs::remove_dir_all(&out);
 }

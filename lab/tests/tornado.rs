@@ -40,23 +40,18 @@ fn the_article_app_is_verified_with_warnings_and_the_experiment_holds_on_it() {
     // tornado answers a 405 without Allow (RFC 9110 §15.5.6 asks for one): a warning, not a failure.
     assert!(stdout.contains("warn POST /no/param: 405 without an Allow header"), "{stdout}");
     assert!(!stdout.contains("    fail "), "{stdout}");
+    common::assert_no_process_left(&marker);
 
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("tornado");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "tornado",
         common::lab()
             .args(["matrix", "--profile", "original", "--check-shape", "--servers", "none", "--server", &app()])
             .args(["--clients", "blocking-client,async-client", "--hello-ms", "200"]),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "the article's shape holds on the article's server:\n{stderr}");
-    common::assert_no_process_left(&marker);
     let run = Run::load(&common::run_json(&out)).unwrap();
     let wall = |id: &str| run.cells.iter().find(|c| c.id == id).and_then(|c| c.wall_s).unwrap();
     let (blocking, concurrent) = (wall("tornado/blocking-client/io/c1/n10"), wall("tornado/async-client/io/c10/n10"));
     assert!(blocking > 1.6, "ten blocking requests take about ten waits of 0.2 s: {blocking}");
     assert!(concurrent < 0.6, "ten concurrent requests take about one wait: {concurrent}");
-    let _ = std::fs::remove_dir_all(&out);
 }

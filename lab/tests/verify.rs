@@ -37,21 +37,15 @@ fn verify_rejects_a_wrong_factorial_and_accepts_a_right_one() {
 
 #[test]
 fn matrix_skips_a_server_that_fails_verify() {
-    let bin_dir = common::bin_dir();
-    let out = common::scratch("verify-matrix");
-    let marker = common::marker("verify-matrix");
-    let (code, stderr) = common::run_lab(
+    let (out, code, stderr) = common::run_lab(
+        "verify-matrix",
         common::lab()
             .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
             .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "100"])
             .arg("--server")
             .arg(format!("wrong={}", common::fixture_server("--wrong-fact"))),
-        &bin_dir,
-        &out,
-        &marker,
     );
     assert_eq!(code, Some(0), "a wrong server costs its cells, not the run:\n{stderr}");
-    common::assert_no_process_left(&marker);
     let run = Run::load(&common::run_json(&out)).unwrap();
     let wrong = &run.servers[0];
     assert_eq!(
@@ -68,7 +62,6 @@ fn matrix_skips_a_server_that_fails_verify() {
     }
     let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
     assert!(md.contains("| wrong | foreign |") && md.contains("failed verify: GET /fact"), "{md}");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 /// A protocol detail (a 405 without `Allow`) is a warning: `lab verify` passes the server and says so;
@@ -104,10 +97,7 @@ fn verify_warns_on_a_missing_allow_and_strict_fails_it() {
 /// name; a wrong one is still skipped; with `--strict` the warned one is skipped too.
 #[test]
 fn matrix_measures_a_server_with_warnings_unless_strict() {
-    let bin_dir = common::bin_dir();
     for strict in [false, true] {
-        let out = common::scratch(if strict { "verify-strict" } else { "verify-warn-matrix" });
-        let marker = common::marker("verify-warn-matrix");
         let mut lab = common::lab();
         lab.args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
             .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "100"])
@@ -118,9 +108,9 @@ fn matrix_measures_a_server_with_warnings_unless_strict() {
         if strict {
             lab.arg("--strict");
         }
-        let (code, stderr) = common::run_lab(&mut lab, &bin_dir, &out, &marker);
+        let (out, code, stderr) =
+            common::run_lab(if strict { "verify-strict" } else { "verify-warn-matrix" }, &mut lab);
         assert_eq!(code, Some(0), "{stderr}");
-        common::assert_no_process_left(&marker);
         let run = Run::load(&common::run_json(&out)).unwrap();
         let noallow = run.servers.iter().find(|s| s.name == "noallow").unwrap();
         assert!(noallow.verify.warnings >= 1, "{:?}", noallow.verify);
@@ -135,6 +125,5 @@ fn matrix_measures_a_server_with_warnings_unless_strict() {
             let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
             assert!(md.contains("noallow ⚠") && md.contains("405 without an Allow header"), "{md}");
         }
-        let _ = std::fs::remove_dir_all(&out);
     }
 }

@@ -1,10 +1,12 @@
 //! `bench-RUN-ID.md`: the bench for people. The targets first (measured, target, met or not), then one table per
 //! part, the machine and its load, the tools and the exact commands. Rendered from the bench JSON alone.
 
-use super::results::{BenchRun, Contender, Ratio, SweepPart, Target, ThroughputPart, OK};
+use super::results::{BenchRun, Contender, PartStatus, Ratio, SweepPart, Target, ThroughputPart};
+use crate::export::table::Table;
 use crate::export::{self, Artifact, Exporter};
 use crate::format;
 use crate::results::Cell;
+use crate::row;
 use std::fmt::Write;
 use std::io;
 
@@ -90,16 +92,15 @@ pub fn render(run: &BenchRun) -> String {
     );
 
     let _ = writeln!(md, "## Targets\n");
-    let _ = writeln!(md, "| part | figure | measured | target | verdict |");
-    let _ = writeln!(md, "|---|---|---|---|---|");
+    let mut table = Table::new(&["part", "figure", "measured", "target", "verdict"]);
     for t in &run.targets {
         let mut text = verdict(&t.verdict);
         if let Some(detail) = &t.detail {
             text.push_str(&format!(" — {detail}"));
         }
-        let measured = opt(t.measured, |v| figure(v, &t.unit));
-        let _ = writeln!(md, "| {} | {} | {measured} | {} | {text} |", t.part, t.figure, bound(t));
+        table.row(row![t.part, t.figure, opt(t.measured, |v| figure(v, &t.unit)), bound(t), text]);
     }
+    table.write(&mut md);
     md.push('\n');
 
     instrument(run, &mut md);
@@ -117,9 +118,15 @@ fn levels(levels: &[u64]) -> String {
 
 /// A part's heading, and the line saying why it was not measured when it was not. Returns whether the part has
 /// anything to tabulate (a failed part may still have rows that say how it failed).
-fn heading(md: &mut String, title: &str, status: &str, reason: &Option<String>, has_rows: bool) -> bool {
+pub(super) fn heading(
+    md: &mut String,
+    title: &str,
+    status: PartStatus,
+    reason: &Option<String>,
+    has_rows: bool,
+) -> bool {
     let _ = writeln!(md, "## {title}\n");
-    if status != OK {
+    if status != PartStatus::Ok {
         let _ = writeln!(md, "**{status}**: {}\n", reason.clone().unwrap_or_default());
     }
     has_rows
@@ -131,29 +138,27 @@ fn ratio_of(part: &ThroughputPart, name: &str, denominator: &str) -> String {
 }
 
 /// The columns both throughput tables share: median, min – max, spread, CPU per request, p99, rounds.
-fn contender_cells(c: &Contender) -> String {
-    if c.status != OK {
-        return format!("{} — {} | | | | | | ", c.status, c.reason.clone().unwrap_or_default());
+fn contender_cells(c: &Contender) -> Vec<String> {
+    if c.status != PartStatus::Ok {
+        let mut cells = vec![String::new(); 7];
+        cells[0] = format!("{} — {}", c.status, c.reason.clone().unwrap_or_default());
+        return cells;
     }
-    let p99: Vec<f64> = c.runs.iter().filter(|r| r.status == OK).filter_map(|r| r.p99_us).collect();
-    let ok = c.runs.iter().filter(|r| r.status == OK).count();
-    format!(
-        "{} | {} – {} | ±{} | {} | {} | {} | {}/{}",
+    let p99: Vec<f64> = c.runs.iter().filter(|r| r.status == PartStatus::Ok).filter_map(|r| r.p99_us).collect();
+    let ok = c.runs.iter().filter(|r| r.status == PartStatus::Ok).count();
+    row![
         opt(c.median_rps, format::rate),
-        opt(c.min_rps, format::rate),
-        opt(c.max_rps, format::rate),
-        opt(c.spread.map(|s| s / 2.0), format::percent),
+        format!("{} – {}", opt(c.min_rps, format::rate), opt(c.max_rps, format::rate)),
+        format!("±{}", opt(c.spread.map(|s| s / 2.0), format::percent)),
         opt(c.server_cpu_us_per_request, |us| format!("{us:.1} µs")),
         opt(c.load_cpu_us_per_request, |us| format!("{us:.1} µs")),
         opt(super::median(&p99), format::micros),
-        ok,
-        c.runs.len()
-    )
+        format!("{ok}/{}", c.runs.len()),
+    ]
 }
 
 fn ratio_table(ratios: &[Ratio], md: &mut String) {
-    let _ = writeln!(md, "| ratio (req/s) | median of the rounds' ratios | min – max | target | verdict |");
-    let _ = writeln!(md, "|---|---|---|---|---|");
+    let mut table = Table::new(&["ratio (req/s)", "median of the rounds' ratios", "min – max", "target", "verdict"]);
     for r in ratios {
         let target = r.target.map_or("—".to_string(), |t| format!("≥ {}", format::factor(t)));
         let met = match r.met {
@@ -162,16 +167,15 @@ fn ratio_table(ratios: &[Ratio], md: &mut String) {
             None if r.target.is_some() => verdict("not run"),
             None => String::new(),
         };
-        let _ = writeln!(
-            md,
-            "| {} / {} | {} | {} – {} | {target} | {met} |",
-            r.numerator,
-            r.denominator,
+        table.row(row![
+            format!("{} / {}", r.numerator, r.denominator),
             opt(r.value, format::factor),
-            opt(r.min, format::factor),
-            opt(r.max, format::factor)
-        );
+            format!("{} – {}", opt(r.min, format::factor), opt(r.max, format::factor)),
+            target,
+            met,
+        ]);
     }
+    table.write(md);
     md.push('\n');
 }
 
@@ -186,22 +190,30 @@ struct Section<'a> {
 }
 
 fn throughput(part: &ThroughputPart, section: Section, md: &mut String) {
-    if !heading(md, section.heading, &part.status, &part.reason, !part.contenders.is_empty()) {
+    if !heading(md, section.heading, part.status, &part.reason, !part.contenders.is_empty()) {
         return;
     }
     let _ = writeln!(md, "{}\n", section.intro);
-    let _ = writeln!(
-        md,
-        "| {} | median | min – max | spread | server CPU / request | load CPU / request | p99 (median) | rounds ok | \
-         × {} | note |",
-        section.first, section.versus
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let versus = format!("× {}", section.versus);
+    let mut table = Table::new(&[
+        section.first,
+        "median",
+        "min – max",
+        "spread",
+        "server CPU / request",
+        "load CPU / request",
+        "p99 (median)",
+        "rounds ok",
+        &versus,
+        "note",
+    ]);
     for c in &part.contenders {
-        let versus = ratio_of(part, &c.name, section.versus);
-        let note = c.note.clone().unwrap_or_default();
-        let _ = writeln!(md, "| {} | {} | {versus} | {note} |", c.name, contender_cells(c));
+        let mut cells = row![c.name];
+        cells.extend(contender_cells(c));
+        cells.extend(row![ratio_of(part, &c.name, section.versus), c.note.clone().unwrap_or_default()]);
+        table.row(cells);
     }
+    table.write(md);
     md.push('\n');
     ratio_table(&part.ratios, md);
 }
@@ -261,23 +273,21 @@ fn kernel_table(part: &SweepPart, md: &mut String) {
         "The kernel's TCP counters while each server's cells ran (`/proc/net/netstat`; machine-wide, so other \
          processes count too):\n"
     );
-    let _ = writeln!(md, "| server | listen overflows | listen drops | SYN cookies sent |");
-    let _ = writeln!(md, "|---|---|---|---|");
+    let mut table = Table::new(&["server", "listen overflows", "listen drops", "SYN cookies sent"]);
     for k in &part.kernel {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} |",
+        table.row(row![
             k.server,
             format::thousands(k.listen_overflows),
             format::thousands(k.listen_drops),
             format::thousands(k.syncookies_sent)
-        );
+        ]);
     }
+    table.write(md);
     md.push('\n');
 }
 
 fn cost(part: &SweepPart, md: &mut String) {
-    if !heading(md, "4. Cost per connection", &part.status, &part.reason, !part.cells.is_empty()) {
+    if !heading(md, "4. Cost per connection", part.status, &part.reason, !part.cells.is_empty()) {
         return;
     }
     let _ = writeln!(
@@ -291,12 +301,16 @@ fn cost(part: &SweepPart, md: &mut String) {
         levels(&part.levels),
         part.client
     );
-    let _ = writeln!(
-        md,
-        "| server | model | connections: peak RSS, threads | RSS per connection | threads per connection | r² | \
-         kernel per connection: stack + slab | user + kernel |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new(&[
+        "server",
+        "model",
+        "connections: peak RSS, threads",
+        "RSS per connection",
+        "threads per connection",
+        "r²",
+        "kernel per connection: stack + slab",
+        "user + kernel",
+    ]);
     for fit in &part.per_connection {
         let points: Vec<String> = fit
             .points
@@ -310,17 +324,18 @@ fn cost(part: &SweepPart, md: &mut String) {
             ),
             _ => ("not measured".to_string(), "—".to_string()),
         };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {:.2} KiB | {:.3} | {:.2} | {kernel} | {total} |",
+        table.row(row![
             fit.server,
             model_of(part, &fit.server),
             points.join(" · "),
-            fit.rss_kib_per_connection,
-            fit.threads_per_connection,
-            fit.rss_r2
-        );
+            format!("{:.2} KiB", fit.rss_kib_per_connection),
+            format!("{:.3}", fit.threads_per_connection),
+            format!("{:.2}", fit.rss_r2),
+            kernel,
+            total,
+        ]);
     }
+    table.write(md);
     md.push('\n');
     let left_out: Vec<&Cell> = part.cells.iter().filter(|c| !c.is_ok() || c.failed > 0).collect();
     if !left_out.is_empty() {
@@ -336,7 +351,7 @@ fn cost(part: &SweepPart, md: &mut String) {
 
 fn overhead(run: &BenchRun, md: &mut String) {
     let part = &run.overhead;
-    heading(md, "5. The lab's own overhead", &part.status, &part.reason, part.overhead.is_some());
+    heading(md, "5. The lab's own overhead", part.status, &part.reason, part.overhead.is_some());
     let Some(o) = part.overhead else { return };
     let _ = writeln!(
         md,
@@ -345,11 +360,9 @@ fn overhead(run: &BenchRun, md: &mut String) {
         part.command,
         part.matrix_run_id.clone().unwrap_or_default()
     );
-    let _ = writeln!(md, "| cells | servers verified | total | in cells | outside | fraction | outside per cell |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
-    let _ = writeln!(
-        md,
-        "| {} | {} | {} | {} | {} | {} | {} |\n",
+    let mut table =
+        Table::new(&["cells", "servers verified", "total", "in cells", "outside", "fraction", "outside per cell"]);
+    table.row(row![
         part.cells,
         part.servers_verified,
         format::seconds(o.total_s),
@@ -357,31 +370,33 @@ fn overhead(run: &BenchRun, md: &mut String) {
         format::seconds(o.outside_s),
         figure(o.fraction, "fraction"),
         opt(part.outside_per_cell_s, format::seconds)
-    );
+    ]);
+    table.write(md);
+    md.push('\n');
 }
 
 fn machine(run: &BenchRun, md: &mut String) {
     let _ = writeln!(md, "## Machine load\n");
-    let _ = writeln!(md, "| when | 1 min | 5 min | 15 min |");
-    let _ = writeln!(md, "|---|---|---|---|");
+    let mut table = Table::new(&["when", "1 min", "5 min", "15 min"]);
     for l in &run.load {
-        let _ = writeln!(md, "| {} | {:.2} | {:.2} | {:.2} |", l.at, l.load1, l.load5, l.load15);
+        table.row(row![l.at, format!("{:.2}", l.load1), format!("{:.2}", l.load5), format!("{:.2}", l.load15)]);
     }
+    table.write(md);
     md.push('\n');
     let _ = writeln!(md, "## Tools\n");
-    let _ = writeln!(md, "| tool | path | version |");
-    let _ = writeln!(md, "|---|---|---|");
+    let mut table = Table::new(&["tool", "path", "version"]);
     for t in &run.tools {
         let path = t.path.clone().unwrap_or_else(|| format!("not installed ({})", t.install));
-        let _ = writeln!(md, "| {} | `{path}` | {} |", t.name, t.version.clone().unwrap_or_default());
+        table.row(row![t.name, format!("`{path}`"), t.version.clone().unwrap_or_default()]);
     }
+    table.write(md);
     md.push('\n');
     let _ = writeln!(md, "## Commands\n");
     let _ = writeln!(md, "```");
     let _ = writeln!(md, "{}", run.environment.command_line.join(" "));
     let mut seen: Vec<String> = Vec::new();
     for part in [&run.servers, &run.instrument] {
-        for c in part.contenders.iter().filter(|c| c.status != "not-run") {
+        for c in part.contenders.iter().filter(|c| c.status != PartStatus::NotRun) {
             for line in [&c.server_command, &c.load_command] {
                 if !seen.contains(line) {
                     seen.push(line.clone());

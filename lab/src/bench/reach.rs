@@ -12,7 +12,8 @@
 //! it, or drop it and make the client retransmit a second later — is the first limit to C.
 
 use super::floor::{self, Floor};
-use super::results::{FAILED, OK};
+use super::results::SweepHead;
+use super::sweep::SweepRun;
 use super::tools::shell_line;
 use crate::client::{ClientArgs, ClientReport, ConnectTime};
 use crate::cost::Sampler;
@@ -21,13 +22,12 @@ use crate::kernel::{AcceptQueue, CpuTimes, QueueSampler, TcpCounters};
 use crate::model::ConcurrencyModel;
 use crate::plan::{MatrixConfig, ProfileName, ServerSpec, Workload};
 use crate::process::Server;
-use crate::results::{Failures, Limits, Model};
-use crate::run::{self, Runner};
+use crate::results::{Failures, Limits, Model, Status};
+use crate::run;
 use crate::stopped::{self, Cause, Evidence};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The client: the lab's fastest, and the only one that holds tens of thousands of connections cheaply.
@@ -47,13 +47,9 @@ const QUEUE_SAMPLE: Duration = Duration::from_millis(5);
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReachPart {
-    pub status: String,
-    pub reason: Option<String>,
-    pub client: String,
-    pub hello_ms: u64,
-    pub levels: Vec<u64>,
-    /// The client's command line with `PORT`, `C` (connections per process) and `P` (processes) as placeholders.
-    pub client_command: String,
+    /// Status, reason, client, D, levels, the client's command. Read through `Deref`.
+    #[serde(flatten)]
+    pub head: SweepHead,
     /// The machine: CPUs, `net.core.somaxconn`, descriptors per process.
     pub cores: u64,
     pub somaxconn: Option<u64>,
@@ -74,7 +70,7 @@ pub struct ReachCell {
     /// Loopback source addresses the client spread its connections over ([`source_addresses`]).
     pub source_addresses: u64,
     /// `ok`, `failed` (see `reason`) or `skipped`.
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     pub wall_s: Option<f64>,
     pub efficiency: Option<f64>,
@@ -101,17 +97,6 @@ pub struct ReachCell {
     pub vs_floor: Option<f64>,
     /// What stopped it: set when the cell missed D by more than the target allows, or failed.
     pub stopped: Option<Cause>,
-}
-
-/// Where and how the part runs.
-pub struct ReachRun<'a> {
-    pub servers: &'a [String],
-    pub levels: &'a [u64],
-    pub hello_ms: u64,
-    pub bin_dir: &'a Path,
-    pub scratch: &'a Path,
-    pub limits: &'a Limits,
-    pub interrupted: Arc<AtomicBool>,
 }
 
 /// The highest level one server process can hold: its descriptor limit less what it keeps for itself, in
@@ -145,15 +130,18 @@ fn config(hello_ms: u64) -> MatrixConfig {
     config
 }
 
-pub fn run(plan: ReachRun) -> ReachPart {
+pub fn run(plan: SweepRun) -> ReachPart {
     let config = config(plan.hello_ms);
     let client_spec = CLIENT.parse().expect("a known client");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let mut part = ReachPart {
-        client: CLIENT.to_string(),
-        hello_ms: plan.hello_ms,
-        levels: plan.levels.to_vec(),
-        client_command: client_command(&config, &client_spec, plan.bin_dir),
+        head: SweepHead {
+            client: CLIENT.to_string(),
+            hello_ms: plan.hello_ms,
+            levels: plan.levels.to_vec(),
+            client_command: client_command(&config, &client_spec, plan.bin_dir),
+            ..SweepHead::default()
+        },
         cores,
         somaxconn: plan.limits.somaxconn,
         nofile: plan.limits.nofile_soft,
@@ -172,18 +160,11 @@ pub fn run(plan: ReachRun) -> ReachPart {
             Err(e) => eprintln!("lab: reach: floor at {level}: {e}"),
         }
     }
-    let runner = Runner {
-        config: &config,
-        bin_dir: plan.bin_dir.to_path_buf(),
-        scratch: plan.scratch.to_path_buf(),
-        limits: plan.limits.clone(),
-        interrupted: plan.interrupted.clone(),
-        measured: Duration::ZERO,
-    };
+    let runner = plan.runner(&config);
     for name in plan.servers {
         let spec = ServerSpec::Builtin(name.clone());
         let (record, model, _) = runner.verify_server(&spec);
-        let verified = record.verify.status == "passed";
+        let verified = record.verify.status == crate::results::VerifyStatus::Passed;
         for &level in plan.levels {
             let mut cell = ReachCell {
                 server: name.clone(),
@@ -193,14 +174,14 @@ pub fn run(plan: ReachRun) -> ReachPart {
                 ..ReachCell::default()
             };
             if plan.interrupted.load(Ordering::Relaxed) {
-                cell.status = "skipped".into();
+                cell.status = Status::Skipped;
                 cell.reason = Some("interrupted".into());
             } else if !verified {
-                cell.status = "skipped".into();
+                cell.status = Status::Skipped;
                 cell.reason = Some(format!("failed verify: {}", record.verify.reason.clone().unwrap_or_default()));
             } else if let ConcurrencyModel::Pool { workers } = model {
                 // C requests of D each through W workers take C/W rounds of D: not a reach question.
-                cell.status = "skipped".into();
+                cell.status = Status::Skipped;
                 cell.reason = Some(format!(
                     "a pool of {workers} workers needs {} rounds of D for this level",
                     level / workers.max(1)
@@ -213,27 +194,19 @@ pub fn run(plan: ReachRun) -> ReachPart {
             part.cells.push(cell);
         }
     }
-    let any_ok = part.cells.iter().any(|c| c.status == OK);
-    part.status = if any_ok { OK.to_string() } else { FAILED.to_string() };
-    part.reason = (!any_ok).then(|| "no cell was measured (see the cells' reasons)".to_string());
+    let any_ok = part.cells.iter().any(|c| c.status == Status::Ok);
+    part.finish(any_ok);
     part
 }
 
 /// Measures `cell` (its server, connections and client processes set) on a fresh server started from `spec`,
 /// whose listen backlog is `backlog` (0: unknown), and names what stopped it when it missed D. `part` gives the
 /// machine's cores and the floors measured so far.
-pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan: &ReachRun, part: &ReachPart) {
+pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan: &SweepRun, part: &ReachPart) {
     let config = config(plan.hello_ms);
-    let runner = Runner {
-        config: &config,
-        bin_dir: plan.bin_dir.to_path_buf(),
-        scratch: plan.scratch.to_path_buf(),
-        limits: plan.limits.clone(),
-        interrupted: plan.interrupted.clone(),
-        measured: Duration::ZERO,
-    };
+    let runner = plan.runner(&config);
     let fail = |cell: &mut ReachCell, reason: String| {
-        cell.status = FAILED.to_string();
+        cell.status = Status::Failed;
         cell.reason = Some(reason);
     };
     // The lab's servers refuse connections beyond `--max-connections` (16,384 by default) with a 503: a policy,
@@ -321,17 +294,20 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
                 .find(|f| f.connections == cell.connections && f.wall_s > 0.0)
                 .map(|f| report.wall_s / f.wall_s);
             let (status, reason) = match (&client.killed_for, &client.server_exit) {
-                (Some(why), _) => (FAILED, Some(why.clone())),
-                (None, Some((status, _))) => (FAILED, Some(format!("the server exited during the cell ({status})"))),
-                (None, None) if report.succeeded == 0 => (FAILED, report.first_failure.clone()),
-                (None, None) => (OK, None),
+                (Some(why), _) => (Status::Failed, Some(why.clone())),
+                (None, Some((status, _))) => {
+                    (Status::Failed, Some(format!("the server exited during the cell ({status})")))
+                }
+                (None, None) if report.succeeded == 0 => (Status::Failed, report.first_failure.clone()),
+                (None, None) => (Status::Ok, None),
             };
-            cell.status = status.to_string();
+            cell.status = status;
             cell.reason = reason;
         }
         Err(e) => fail(cell, format!("the client printed no report ({e}); exit {}", client.status)),
     }
-    let missed = cell.failed > 0 || cell.status != OK || !matches!(cell.efficiency, Some(e) if e >= REACH_EFFICIENCY);
+    let missed =
+        cell.failed > 0 || cell.status != Status::Ok || !matches!(cell.efficiency, Some(e) if e >= REACH_EFFICIENCY);
     if missed {
         let evidence = Evidence {
             d_s: plan.hello_ms as f64 / 1000.0,
@@ -357,17 +333,8 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
 
 /// The client's command line with `PORT`, `C` and `P` as placeholders.
 fn client_command(config: &MatrixConfig, client: &crate::plan::ClientSpec, bin_dir: &Path) -> String {
-    const MARK: u64 = 987_654_321;
-    let args = ClientArgs {
-        client,
-        urls: Workload::Io.paths(&config.settings).iter().map(|p| format!("http://127.0.0.1:PORT{p}")).collect(),
-        requests: MARK,
-        concurrency: MARK,
-        warmup: 0,
-        timeout: config.client_timeout(),
-        keep_alive: true,
-    };
-    let mut command = args.command(bin_dir);
+    use super::sweep::MARK;
+    let mut command = super::sweep::marked_command(config, client, bin_dir, 0);
     command.arg("--processes").arg("P").arg("--source-addresses").arg("S");
     shell_line(&command).replace(&format!("-n {MARK}"), "-n C×P").replace(&MARK.to_string(), "C")
 }
@@ -384,12 +351,17 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
 
 /// Section 3 of the bench's markdown.
 pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
+    use crate::export::table::Table;
+    use crate::row;
     use std::fmt::Write;
-    let _ = writeln!(md, "## 3. Reach: io at many connections, opened at once\n");
-    if part.status != OK {
-        let _ = writeln!(md, "**{}**: {}\n", part.status, part.reason.clone().unwrap_or_default());
-    }
-    if part.cells.is_empty() && part.floors.is_empty() {
+    let title = "3. Reach: io at many connections, opened at once";
+    if !super::markdown::heading(
+        md,
+        title,
+        part.status,
+        &part.reason,
+        !(part.cells.is_empty() && part.floors.is_empty()),
+    ) {
         return;
     }
     let d = format::seconds(part.hello_ms as f64 / 1000.0);
@@ -419,31 +391,48 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
              any server needs on this machine.\n",
             part.floors[0].threads
         );
-        let _ = writeln!(md, "| connections | wall | efficiency | failed | connect p99 | connect max | CPU/connection server | CPU/connection client |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        let mut table = Table::new(&[
+            "connections",
+            "wall",
+            "efficiency",
+            "failed",
+            "connect p99",
+            "connect max",
+            "CPU/connection server",
+            "CPU/connection client",
+        ]);
         for f in &part.floors {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.2} | {} | {} | {} | {:.0} µs | {:.0} µs |",
+            table.row(row![
                 format::thousands(f.connections),
                 format::seconds(f.wall_s),
-                f.efficiency,
+                format!("{:.2}", f.efficiency),
                 f.failed,
                 format::micros(f.connect_p99_us as f64),
                 format::micros(f.connect_max_us as f64),
-                f.server_cpu_us_per_connection,
-                f.client_cpu_us_per_connection
-            );
+                format!("{:.0} µs", f.server_cpu_us_per_connection),
+                format!("{:.0} µs", f.client_cpu_us_per_connection)
+            ]);
         }
+        table.write(md);
         md.push('\n');
     }
-    let _ = writeln!(
-        md,
-        "| server | model | connections | status | wall | efficiency | ÷ floor | failed | connect p50 / p99 / max | \
-         listen overflows | SYN retransmits | accept queue peak / backlog × listeners | CPU server / client | \
-         peak threads | what stopped it |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new(&[
+        "server",
+        "model",
+        "connections",
+        "status",
+        "wall",
+        "efficiency",
+        "÷ floor",
+        "failed",
+        "connect p50 / p99 / max",
+        "listen overflows",
+        "SYN retransmits",
+        "accept queue peak / backlog × listeners",
+        "CPU server / client",
+        "peak threads",
+        "what stopped it",
+    ]);
     for c in &part.cells {
         let connect = c.connect_us.map_or("—".to_string(), |t| {
             format!(
@@ -458,10 +447,8 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
             (None, Some(reason)) => reason.clone(),
             (None, None) => String::new(),
         };
-        let measured = c.status == OK || c.wall_s.is_some();
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        let measured = c.status == Status::Ok || c.wall_s.is_some();
+        table.row(row![
             c.server,
             c.model,
             format::thousands(c.connections),
@@ -497,8 +484,9 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
             },
             if measured { c.server_peak_threads.to_string() } else { "—".to_string() },
             stopped.replace('|', "/").replace('\n', " ")
-        );
+        ]);
     }
+    table.write(md);
     if !chart_data(part).series.is_empty() {
         let _ = writeln!(md, "\n![wall time and connect p99 against connections](bench-{run_id}-reach.svg)");
     }
@@ -549,7 +537,8 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
         .into_iter()
         .map(|c| {
             let floor = part.floors.iter().find(|f| f.connections == c.connections);
-            let clean = c.status == OK && c.failed == 0 && c.kernel.listen_overflows == 0 && c.kernel.syn_retrans == 0;
+            let clean =
+                c.status == Status::Ok && c.failed == 0 && c.kernel.listen_overflows == 0 && c.kernel.syn_retrans == 0;
             let detail = Some(format!(
                 "wall {}, {} failed, {} listen overflows, {} SYN retransmits{}{}",
                 c.wall_s.map_or("—".to_string(), format::seconds),
@@ -598,7 +587,7 @@ pub fn chart_data(part: &ReachPart) -> crate::export::svg::ChartData {
     if !floor.is_empty() {
         series.push(("floor (no HTTP)".to_string(), floor));
     }
-    for c in part.cells.iter().filter(|c| c.status == OK && c.failed == 0) {
+    for c in part.cells.iter().filter(|c| c.status == Status::Ok && c.failed == 0) {
         let (Some(wall), Some(connect)) = (c.wall_s, c.connect_us) else { continue };
         let point = (c.connections as f64, wall, connect.p99 as f64 / 1000.0);
         match series.iter_mut().find(|(name, _)| *name == c.server) {

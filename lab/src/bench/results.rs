@@ -12,25 +12,31 @@ use std::path::Path;
 /// The version of the bench JSON this lab writes (top-level `schema_version`).
 pub const BENCH_SCHEMA_VERSION: u32 = 2;
 
-/// A part's `status`: measured.
-pub const OK: &str = "ok";
-/// A part's `status`: not measured, `reason` says why (a tool is missing, an earlier fault).
-pub const NOT_RUN: &str = "not-run";
-/// A part's `status`: left out by `--parts`.
-pub const NOT_REQUESTED: &str = "not-requested";
-/// A part's or a run's `status`: tried and failed, `reason` says how.
-pub const FAILED: &str = "failed";
+crate::results::word_enum! {
+    /// What became of a part of the bench, a contender or one round of it (`status` in the JSON).
+    PartStatus {
+        /// Measured.
+        Ok = "ok",
+        /// Not measured, `reason` says why (a tool is missing, an earlier fault, an interrupted bench).
+        #[default]
+        NotRun = "not-run",
+        /// Left out by `--parts`.
+        NotRequested = "not-requested",
+        /// Tried and failed, `reason` says how.
+        Failed = "failed",
+    }
+}
 
 /// The `status` and `reason` every part has.
 pub trait PartOutcome {
-    fn set(&mut self, status: &str, reason: &str);
+    fn set(&mut self, status: PartStatus, reason: &str);
 }
 
 macro_rules! part_outcome {
     ($($part:ty),*) => {$(
         impl PartOutcome for $part {
-            fn set(&mut self, status: &str, reason: &str) {
-                self.status = status.to_string();
+            fn set(&mut self, status: PartStatus, reason: &str) {
+                self.status = status;
                 self.reason = Some(reason.to_string());
             }
         }
@@ -78,20 +84,14 @@ impl JsonDocument for BenchRun {
 impl BenchRun {
     /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
     pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
-        BenchRun::read(path).map_err(crate::UsageError)
-    }
-
-    fn read(path: &Path) -> Result<BenchRun, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let run: BenchRun =
-            serde_json::from_str(&text).map_err(|e| format!("{} is not a bench run: {e}", path.display()))?;
+        let run: BenchRun = crate::export::json::load(path, "bench")?;
         if run.kind != "bench" || run.schema_version != BENCH_SCHEMA_VERSION {
-            return Err(format!(
+            return Err(crate::UsageError(format!(
                 "{}: kind {:?}, schema_version {}; this lab reads bench version {BENCH_SCHEMA_VERSION}",
                 path.display(),
                 run.kind,
                 run.schema_version
-            ));
+            )));
         }
         Ok(run)
     }
@@ -147,7 +147,7 @@ pub struct ToolRecord {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ThroughputPart {
     /// `ok`, `not-run`, `not-requested` or `failed`.
-    pub status: String,
+    pub status: PartStatus,
     pub reason: Option<String>,
     /// Instrument: the server every contender loaded, and why it was chosen.
     pub server: Option<String>,
@@ -167,7 +167,7 @@ pub struct Contender {
     pub server_command: String,
     pub load_command: String,
     /// `ok` (at least one round measured), `not-run` (`reason`: the tool is missing) or `failed`.
-    pub status: String,
+    pub status: PartStatus,
     pub reason: Option<String>,
     /// Anything the reader must know about this contender (thread-server has no `--threads`).
     pub note: Option<String>,
@@ -189,7 +189,7 @@ pub struct LoadRun {
     /// 1-based.
     pub round: u32,
     /// `ok` or `failed` (`reason`).
-    pub status: String,
+    pub status: PartStatus,
     pub reason: Option<String>,
     /// Requests answered 2xx, and the rest (errors, non-2xx).
     pub requests: u64,
@@ -227,13 +227,9 @@ pub struct Ratio {
 /// one request per connection, through the matrix's own runner.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SweepPart {
-    pub status: String,
-    pub reason: Option<String>,
-    pub client: String,
-    pub hello_ms: u64,
-    pub levels: Vec<u64>,
-    /// The client's command line, with `PORT` and the level `C` as placeholders.
-    pub client_command: String,
+    /// Status, reason, client, D, levels, the client's command. Read through `Deref`.
+    #[serde(flatten)]
+    pub head: SweepHead,
     /// Verification and concurrency model of each server (as in a matrix run).
     pub servers: Vec<ServerRecord>,
     /// Exactly the matrix's cells (see `cells[]` above).
@@ -244,6 +240,48 @@ pub struct SweepPart {
     /// dropped before the server saw them.
     pub kernel: Vec<KernelCounters>,
 }
+
+/// What both io sweeps (reach and cost) record first: how the part went, the client, D and the levels.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SweepHead {
+    pub status: PartStatus,
+    pub reason: Option<String>,
+    pub client: String,
+    pub hello_ms: u64,
+    pub levels: Vec<u64>,
+    /// The client's command line, with `PORT` and the level `C` as placeholders (reach: `C` connections per
+    /// process and `P` processes).
+    pub client_command: String,
+}
+
+impl SweepHead {
+    /// `ok` when any cell was measured, else `failed` with the reason.
+    pub fn finish(&mut self, any_ok: bool) {
+        self.status = if any_ok { PartStatus::Ok } else { PartStatus::Failed };
+        self.reason = (!any_ok).then(|| "no cell was measured (see the cells' reasons)".to_string());
+    }
+}
+
+/// A sweep part reads its head's fields as its own.
+macro_rules! sweep_head {
+    ($($part:ty),*) => {$(
+        impl std::ops::Deref for $part {
+            type Target = SweepHead;
+            fn deref(&self) -> &SweepHead {
+                &self.head
+            }
+        }
+
+        impl std::ops::DerefMut for $part {
+            fn deref_mut(&mut self) -> &mut SweepHead {
+                &mut self.head
+            }
+        }
+    )*};
+}
+
+sweep_head!(SweepPart, super::reach::ReachPart);
 
 /// Deltas of the kernel's `TcpExt` counters (`/proc/net/netstat`) over one server's cells. They count the whole
 /// network namespace, so other processes' connections on a shared machine count too.
@@ -261,7 +299,7 @@ pub struct KernelCounters {
 /// Part 5: a quick-profile matrix run inside the bench, and the fraction of its wall time outside measured cells.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OverheadPart {
-    pub status: String,
+    pub status: PartStatus,
     pub reason: Option<String>,
     pub command: String,
     pub matrix_run_id: Option<String>,

@@ -8,7 +8,7 @@
 //! what C waiting requests cost it; a line through the peaks at several C has the price of one more connection
 //! as its slope.
 
-use super::results::{KernelCounters, SweepPart, FAILED, OK};
+use super::results::{KernelCounters, SweepHead, SweepPart};
 use super::tools::shell_line;
 use crate::client::ClientArgs;
 use crate::kernel::TcpCounters;
@@ -17,6 +17,7 @@ use crate::results::{Limits, Run};
 use crate::run::Runner;
 use crate::{analysis, results};
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,20 +40,41 @@ pub struct SweepRun<'a> {
     pub interrupted: Arc<AtomicBool>,
 }
 
-/// The client's command line with `PORT` and `C` (the level) as placeholders.
-fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: &str) -> String {
-    // A level no sweep uses, replaced by `C` in the text.
-    const MARK: u64 = 987_654_321;
+impl SweepRun<'_> {
+    /// The matrix's runner for `config`, with this sweep's binaries, scratch directory, limits and interrupt flag.
+    pub fn runner<'c>(&self, config: &'c MatrixConfig) -> Runner<'c> {
+        Runner {
+            config,
+            bin_dir: self.bin_dir.to_path_buf(),
+            scratch: self.scratch.to_path_buf(),
+            limits: self.limits.clone(),
+            interrupted: self.interrupted.clone(),
+            measured: Duration::ZERO,
+        }
+    }
+}
+
+/// A count no sweep uses, replaced by a placeholder in the text of a command line.
+pub(super) const MARK: u64 = 987_654_321;
+
+/// The io client's command for a sweep: one request per connection, `MARK` requests and connections (and
+/// `warmup` warm-up requests), for the caller to turn into placeholders.
+pub(super) fn marked_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: u64) -> Command {
     let args = ClientArgs {
         client,
         urls: Workload::Io.paths(&config.settings).iter().map(|p| format!("http://127.0.0.1:PORT{p}")).collect(),
         requests: MARK,
         concurrency: MARK,
-        warmup: MARK,
+        warmup,
         timeout: config.client_timeout(),
         keep_alive: true,
     };
-    shell_line(&args.command(bin_dir))
+    args.command(bin_dir)
+}
+
+/// The client's command line with `PORT` and `C` (the level) as placeholders.
+fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: &str) -> String {
+    shell_line(&marked_command(config, client, bin_dir, MARK))
         .replace(&format!("--warmup {MARK}"), &format!("--warmup {warmup}"))
         .replace(&MARK.to_string(), "C")
 }
@@ -91,14 +113,7 @@ pub fn run(plan: SweepRun) -> SweepPart {
         let mut config = config.clone();
         config.servers = vec![server.clone()];
         let mine: Vec<CellSpec> = cells.iter().filter(|c| &c.server == server).cloned().collect();
-        let mut runner = Runner {
-            config: &config,
-            bin_dir: plan.bin_dir.to_path_buf(),
-            scratch: plan.scratch.to_path_buf(),
-            limits: plan.limits.clone(),
-            interrupted: plan.interrupted.clone(),
-            measured: Duration::ZERO,
-        };
+        let mut runner = plan.runner(&config);
         let before = TcpCounters::read();
         let part = runner.run(&mine);
         let moved = TcpCounters::read().since(&before);
@@ -114,18 +129,16 @@ pub fn run(plan: SweepRun) -> SweepPart {
     let run = Run { servers: records.clone(), cells: measured.clone(), ..Run::default() };
     let per_connection = analysis::per_connection(&run);
     let any_ok = measured.iter().any(results::Cell::is_ok);
-    SweepPart {
-        status: if any_ok { OK.to_string() } else { FAILED.to_string() },
-        reason: (!any_ok).then(|| "no cell was measured (see the cells' reasons)".to_string()),
+    let head = SweepHead {
         client: client.label(),
         hello_ms: plan.hello_ms,
         levels: plan.levels.to_vec(),
         client_command: client_command(&config, &client, plan.bin_dir, "0"),
-        servers: records,
-        cells: measured,
-        per_connection,
-        kernel,
-    }
+        ..SweepHead::default()
+    };
+    let mut part = SweepPart { head, servers: records, cells: measured, per_connection, kernel };
+    part.finish(any_ok);
+    part
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! verdict, and a line of profile — the figures of the same run that show where the time or the memory went
 //! (CPU per request of both sides of a ratio, the kernel's listen-queue drops at 10,000 connections, …).
 
-use super::results::{BenchRun, Contender, Ratio, SweepPart, Target, ThroughputPart, OK};
+use super::results::{BenchRun, Contender, PartStatus, Ratio, SweepPart, Target, ThroughputPart};
 use super::{sweep, throughput};
 use crate::format;
 
@@ -41,7 +41,7 @@ pub fn targets(run: &BenchRun) -> Vec<Target> {
     out.extend(cost_targets(&run.cost));
     let o = &run.overhead;
     let detail = match (o.overhead, o.outside_per_cell_s) {
-        (Some(x), Some(per_cell)) if o.status == OK => Some(format!(
+        (Some(x), Some(per_cell)) if o.status == PartStatus::Ok => Some(format!(
             "{} outside cells of {} in all: {} per cell over {} cells and {} server verifications",
             format::seconds(x.outside_s),
             format::seconds(x.total_s),
@@ -49,17 +49,17 @@ pub fn targets(run: &BenchRun) -> Vec<Target> {
             o.cells,
             o.servers_verified
         )),
-        _ => part_reason(&o.status, &o.reason),
+        _ => part_reason(o.status, &o.reason),
     };
     out.push(
         target("overhead", "quick matrix: wall time outside measured cells".to_string(), "fraction", "<=", 0.10)
-            .measured(o.overhead.map(|x| x.fraction), o.status == OK, detail),
+            .measured(o.overhead.map(|x| x.fraction), o.status == PartStatus::Ok, detail),
     );
     out
 }
 
-fn part_reason(status: &str, reason: &Option<String>) -> Option<String> {
-    (status != OK).then(|| reason.clone()).flatten()
+fn part_reason(status: PartStatus, reason: &Option<String>) -> Option<String> {
+    (status != PartStatus::Ok).then(|| reason.clone()).flatten()
 }
 
 fn ratio_targets(name: &str, part: &ThroughputPart) -> Vec<Target> {
@@ -70,14 +70,14 @@ fn ratio_targets(name: &str, part: &ThroughputPart) -> Vec<Target> {
             _ => ("fastest server / nginx", throughput::BEST_OVER_NGINX),
         };
         let t = target(name, figure.to_string(), "×", ">=", bound);
-        return vec![t.measured(None, true, part_reason(&part.status, &part.reason))];
+        return vec![t.measured(None, true, part_reason(part.status, &part.reason))];
     }
     rows.into_iter()
         .map(|r| {
             let find = |n: &str| part.contenders.iter().find(|c| c.name == n);
             let detail = match (r.value, find(&r.numerator), find(&r.denominator)) {
-                (None, _, Some(c)) if c.status != OK => c.reason.clone(),
-                (None, Some(c), _) if c.status != OK => c.reason.clone(),
+                (None, _, Some(c)) if c.status != PartStatus::Ok => c.reason.clone(),
+                (None, Some(c), _) if c.status != PartStatus::Ok => c.reason.clone(),
                 (None, _, _) => Some("no round measured both".to_string()),
                 (Some(_), Some(a), Some(b)) => Some(cpu_profile(name, a, b)),
                 _ => None,

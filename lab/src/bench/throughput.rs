@@ -6,7 +6,7 @@
 //! share the machine's mood, each run gets a fresh server process (no run inherits another's heap or
 //! connections), and a ratio is computed inside each round before the median is taken over the rounds.
 
-use super::results::{Contender, LoadRun, Ratio, ThroughputPart, FAILED, NOT_RUN, OK};
+use super::results::{Contender, LoadRun, PartStatus, Ratio, ThroughputPart};
 use super::tools::{failed_run, shell_line, LoadGenerator, LoadSpec, Tools};
 use super::{median, nginx};
 use crate::plan::{ClientSpec, ServerSpec};
@@ -178,7 +178,7 @@ impl Bench<'_> {
                 }
                 progress.start_cell(&label);
                 let run = self.measure(entry, round, requests);
-                if entry.load.is_reference() && run.status == OK && client_requests.is_none() {
+                if entry.load.is_reference() && run.status == PartStatus::Ok && client_requests.is_none() {
                     client_requests = Some((run.rps * self.duration.as_secs_f64()).round().max(1.0) as u64);
                 }
                 progress.finish_cell(per_run_ms, &format!("{label}: {}", run_line(&run)));
@@ -207,8 +207,8 @@ fn tree_cpu_s(pid: u32) -> Option<f64> {
 }
 
 fn run_line(run: &LoadRun) -> String {
-    match run.status.as_str() {
-        OK => format!(
+    match run.status {
+        PartStatus::Ok => format!(
             "{} ({} requests, {} errors)",
             crate::format::rate(run.rps),
             crate::format::thousands(run.requests),
@@ -220,7 +220,7 @@ fn run_line(run: &LoadRun) -> String {
 
 /// The medians and the spread of one contender's rounds.
 fn summarize(name: String, server: &ServerPlan, bin_dir: &Path, load_command: String, runs: Vec<LoadRun>) -> Contender {
-    let ok: Vec<&LoadRun> = runs.iter().filter(|r| r.status == OK).collect();
+    let ok: Vec<&LoadRun> = runs.iter().filter(|r| r.status == PartStatus::Ok).collect();
     let rates: Vec<f64> = ok.iter().map(|r| r.rps).collect();
     let per_request = |cpu: fn(&LoadRun) -> Option<f64>| {
         median(
@@ -234,7 +234,7 @@ fn summarize(name: String, server: &ServerPlan, bin_dir: &Path, load_command: St
         name,
         server_command: server.command(bin_dir),
         load_command,
-        status: if ok.is_empty() { FAILED.to_string() } else { OK.to_string() },
+        status: if ok.is_empty() { PartStatus::Failed } else { PartStatus::Ok },
         reason: if ok.is_empty() { runs.iter().find_map(|r| r.reason.clone()) } else { None },
         note: server.note.clone(),
         spread: median_rps.zip(min_rps.zip(max_rps)).map(|(m, (lo, hi))| if m > 0.0 { (hi - lo) / m } else { 0.0 }),
@@ -249,7 +249,7 @@ fn summarize(name: String, server: &ServerPlan, bin_dir: &Path, load_command: St
 
 /// A contender that could not run (its tool is missing).
 fn not_run(name: &str, reason: String) -> Contender {
-    Contender { name: name.to_string(), status: NOT_RUN.to_string(), reason: Some(reason), ..Contender::default() }
+    Contender { name: name.to_string(), status: PartStatus::NotRun, reason: Some(reason), ..Contender::default() }
 }
 
 /// `numerator ÷ denominator`, round by round, then the median over the rounds that measured both.
@@ -259,9 +259,9 @@ pub fn ratio(contenders: &[Contender], numerator: &str, denominator: &str, targe
         (Some(a), Some(b)) => a
             .runs
             .iter()
-            .filter(|r| r.status == OK)
+            .filter(|r| r.status == PartStatus::Ok)
             .filter_map(|ra| {
-                let rb = b.runs.iter().find(|rb| rb.round == ra.round && rb.status == OK)?;
+                let rb = b.runs.iter().find(|rb| rb.round == ra.round && rb.status == PartStatus::Ok)?;
                 (rb.rps > 0.0).then(|| ra.rps / rb.rps)
             })
             .collect(),
@@ -280,9 +280,9 @@ pub fn ratio(contenders: &[Contender], numerator: &str, denominator: &str, targe
 }
 
 fn part(contenders: Vec<Contender>, ratios: Vec<Ratio>) -> ThroughputPart {
-    let measured = contenders.iter().any(|c| c.status == OK);
+    let measured = contenders.iter().any(|c| c.status == PartStatus::Ok);
     ThroughputPart {
-        status: if measured { OK.to_string() } else { FAILED.to_string() },
+        status: if measured { PartStatus::Ok } else { PartStatus::Failed },
         reason: (!measured).then(|| "no contender was measured".to_string()),
         contenders,
         ratios,
@@ -291,7 +291,7 @@ fn part(contenders: Vec<Contender>, ratios: Vec<Ratio>) -> ThroughputPart {
 }
 
 pub fn not_run_part(reason: String) -> ThroughputPart {
-    ThroughputPart { status: NOT_RUN.to_string(), reason: Some(reason), ..ThroughputPart::default() }
+    ThroughputPart { status: PartStatus::NotRun, reason: Some(reason), ..ThroughputPart::default() }
 }
 
 /// Part 2: each of our servers with one worker, and nginx with one worker, loaded by wrk.
@@ -388,11 +388,11 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, rate)| match rate {
-                Some(rps) => LoadRun { round: i as u32 + 1, status: OK.into(), rps: *rps, ..LoadRun::default() },
+                Some(rps) => LoadRun { round: i as u32 + 1, status: PartStatus::Ok, rps: *rps, ..LoadRun::default() },
                 None => failed_run(i as u32 + 1, "x".into()),
             })
             .collect();
-        Contender { name: name.into(), status: OK.into(), runs, ..Contender::default() }
+        Contender { name: name.into(), status: PartStatus::Ok, runs, ..Contender::default() }
     }
 
     #[test]

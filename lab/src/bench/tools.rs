@@ -5,7 +5,7 @@
 //! Every generator runs as a child process of its own (like the matrix's clients), so its CPU time comes exact
 //! from wait4's rusage and its work never competes with the lab's bookkeeping inside one process.
 
-use super::results::{LoadRun, ToolRecord, FAILED, OK};
+use super::results::{LoadRun, PartStatus, ToolRecord};
 use crate::client::{ClientArgs, ClientReport};
 use crate::plan::ClientSpec;
 use serde_json::Value;
@@ -231,12 +231,12 @@ pub fn client_warmup(connections: u64) -> u64 {
 }
 
 fn ok_run() -> LoadRun {
-    LoadRun { status: OK.to_string(), ..LoadRun::default() }
+    LoadRun { status: PartStatus::Ok, ..LoadRun::default() }
 }
 
 /// A failed round, with the reason.
 pub fn failed_run(round: u32, reason: String) -> LoadRun {
-    LoadRun { round, status: FAILED.to_string(), reason: Some(reason), ..LoadRun::default() }
+    LoadRun { round, status: PartStatus::Failed, reason: Some(reason), ..LoadRun::default() }
 }
 
 /// `652.00us`, `1.03ms`, `2.1s` (wrk's latency units) in µs.

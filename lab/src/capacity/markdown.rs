@@ -2,9 +2,10 @@
 
 use super::results::{CapacityCell, CapacityRun, CoRun, CoordinatedOmission, LoopMode};
 use crate::export::json::JsonDocument;
+use crate::export::table::Table;
 use crate::export::{Artifact, Exporter};
-use crate::plan::Workload;
 use crate::results::Status;
+use crate::row;
 use std::io;
 
 /// `capacity-RUN-ID.md`.
@@ -63,42 +64,44 @@ pub fn render(run: &CapacityRun) -> String {
         if run.environment.git_dirty { " (dirty)" } else { "" },
         run.environment.cpu_count
     );
-    let mut workloads: Vec<Workload> = Vec::new();
-    let mut servers: Vec<&str> = Vec::new();
-    for cell in &run.cells {
-        if !workloads.contains(&cell.workload) {
-            workloads.push(cell.workload);
-        }
-        if !servers.contains(&cell.server.as_str()) {
-            servers.push(&cell.server);
-        }
-    }
-    md += "## Capacity (req/s)\n\n| server |";
-    for w in &workloads {
-        md += &format!(" {w} |");
-    }
-    md += "\n|---|";
-    md += &"---:|".repeat(workloads.len());
-    md += "\n";
+    let (workloads, servers) = run.workloads_and_servers();
+    md += "## Capacity (req/s)\n\n";
+    let header: Vec<String> = workloads.iter().map(|w| w.to_string()).collect();
+    let header: Vec<&str> = std::iter::once("server").chain(header.iter().map(String::as_str)).collect();
+    let mut table = Table::new(&header).align_right(1..header.len());
     for server in &servers {
-        md += &format!("| {server} |");
+        let mut cells = row![server];
         for w in &workloads {
             let cell = run.cells.iter().find(|c| c.server == *server && c.workload == *w);
-            md += &format!(" {} |", cell.map_or("—".to_string(), short));
+            cells.push(cell.map_or("—".to_string(), short));
         }
-        md += "\n";
+        table.row(cells);
     }
+    table.write(&mut md);
     md += "\n≥: every rate offered held, so the bound is the sweep's maximum (or the client's), not the server's.\n";
     md += &format!("\nThe curves: capacity-{}.svg (p99 against offered rate, one panel per workload).\n", run.run_id);
 
-    md += "\n## Probes\n\n| server | workload | rate | -c | p50 ms | p99 ms | late | unsent | failed | client CPU ms/req | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+    md += "\n## Probes\n\n";
+    let mut table = Table::new(&[
+        "server",
+        "workload",
+        "rate",
+        "-c",
+        "p50 ms",
+        "p99 ms",
+        "late",
+        "unsent",
+        "failed",
+        "client CPU ms/req",
+        "verdict",
+    ])
+    .align_right(2..10);
     for cell in &run.cells {
         if cell.probes.is_empty() {
-            md += &format!("| {} | {} | — | | | | | | | | {} |\n", cell.server, cell.workload, capacity_text(cell));
+            table.row(row![cell.server, cell.workload, "—", "", "", "", "", "", "", "", capacity_text(cell)]);
         }
         for p in &cell.probes {
-            md += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} |\n",
+            table.row(row![
                 cell.server,
                 cell.workload,
                 rate(p.rate_rps),
@@ -108,18 +111,18 @@ pub fn render(run: &CapacityRun) -> String {
                 p.late,
                 p.unsent,
                 p.failed,
-                p.client_cpu_ms_per_request,
+                format!("{:.3}", p.client_cpu_ms_per_request),
                 p.verdict
-            );
+            ]);
         }
     }
+    table.write(&mut md);
 
     if let Some(co) = &run.coordinated_omission {
         md += &format!(
             "\n## Coordinated omission\n\n{} on {} (capacity {} req/s with p99 under the target) answers {} req/s \
              closed-loop over {} connections. Offered twice that, {} req/s, open-loop, and loaded closed-loop over \
-             the same connections, for a short run and one four times as long:\n\n| mode | seconds | requests | \
-             throughput req/s | p50 ms | p99 ms | failed |\n|---|---:|---:|---:|---:|---:|---:|\n",
+             the same connections, for a short run and one four times as long:\n\n",
             co.workload,
             co.server,
             rate(co.capacity_rps),
@@ -127,9 +130,10 @@ pub fn render(run: &CapacityRun) -> String {
             co.connections,
             rate(co.rate_rps),
         );
+        let mut table = Table::new(&["mode", "seconds", "requests", "throughput req/s", "p50 ms", "p99 ms", "failed"])
+            .align_right(1..7);
         for r in &co.runs {
-            md += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
+            table.row(row![
                 r.mode.as_str(),
                 r.seconds,
                 r.requests,
@@ -137,8 +141,9 @@ pub fn render(run: &CapacityRun) -> String {
                 ms(r.p50_us),
                 ms(r.p99_us),
                 r.failed
-            );
+            ]);
         }
+        table.write(&mut md);
         md += &co_sentences(co);
     }
     if !run.notes.is_empty() {

@@ -27,7 +27,7 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 
 use crate::client::ClientReport;
-use crate::export::{Exporter, JsonExporter};
+use crate::export::Exporter;
 use crate::plan::{server_specs, ServerSpec, Workload, WorkloadSettings, BUILTIN_SERVERS};
 use crate::process::{self, Server};
 use crate::results::{Status, VerifyStatus};
@@ -114,14 +114,7 @@ pub fn connections_for(rate: f64, target_ms: f64) -> u64 {
 pub fn command(args: CapacityArgs) -> anyhow::Result<u8> {
     let options = Options::from_args(args).map_err(UsageError)?;
     let (run, files) = run(&options)?;
-    for file in files {
-        eprintln!("lab: wrote {}", file.display());
-    }
-    if run.interrupted {
-        eprintln!("lab: interrupted: partial results written");
-        return Ok(130);
-    }
-    Ok(0)
+    Ok(crate::session::say_written(&files, run.interrupted))
 }
 
 /// Validated settings.
@@ -265,10 +258,13 @@ pub fn run(options: &Options) -> anyhow::Result<(CapacityRun, Vec<PathBuf>)> {
         cells,
         coordinated_omission,
     };
-    let exporters: Vec<Box<dyn Exporter<CapacityRun>>> =
-        vec![Box::new(JsonExporter), Box::new(markdown::CapacityMarkdown), Box::new(svg::CapacitySvg)];
-    let files = session.write(&run, &exporters)?;
+    let files = session.write_with_json(&run, report_exporters())?;
     Ok((run, files))
+}
+
+/// What `lab report` rebuilds from a capacity JSON: the markdown and the chart.
+pub fn report_exporters() -> Vec<Box<dyn Exporter<CapacityRun>>> {
+    vec![Box::new(markdown::CapacityMarkdown), Box::new(svg::CapacitySvg)]
 }
 
 /// Starts and verifies the server, then searches its capacity for `workload`.

@@ -148,8 +148,22 @@ pub struct CoRun {
 impl CapacityRun {
     /// Reads a capacity JSON; a file that is not one is the user's input error.
     pub fn load(path: &Path) -> Result<CapacityRun, crate::UsageError> {
-        let text = std::fs::read_to_string(path).map_err(|e| crate::UsageError(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| crate::UsageError(format!("{}: not a capacity run ({e})", path.display())))
+        crate::export::json::load(path, "capacity")
+    }
+
+    /// The workloads and the servers of the cells, each in first-seen order: the table's columns and rows, the
+    /// chart's panels and lines.
+    pub fn workloads_and_servers(&self) -> (Vec<Workload>, Vec<&str>) {
+        let mut workloads: Vec<Workload> = Vec::new();
+        let mut servers: Vec<&str> = Vec::new();
+        for cell in &self.cells {
+            if !workloads.contains(&cell.workload) {
+                workloads.push(cell.workload);
+            }
+            if !servers.contains(&cell.server.as_str()) {
+                servers.push(&cell.server);
+            }
+        }
+        (workloads, servers)
     }
 }

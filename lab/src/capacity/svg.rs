@@ -6,8 +6,8 @@ use plotters::prelude::*;
 
 use super::results::CapacityRun;
 use crate::export::json::JsonDocument;
+use crate::export::svg::{draw_legend, draw_line, COLORS};
 use crate::export::{Artifact, Exporter};
-use crate::plan::Workload;
 use std::io;
 
 /// `capacity-RUN-ID.svg`.
@@ -20,29 +20,9 @@ impl Exporter<CapacityRun> for CapacitySvg {
     }
 }
 
-const COLORS: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-];
-
 /// The chart as SVG text.
 pub fn render(run: &CapacityRun) -> Result<String, String> {
-    let mut workloads: Vec<Workload> = Vec::new();
-    let mut servers: Vec<&str> = Vec::new();
-    for cell in &run.cells {
-        if !workloads.contains(&cell.workload) {
-            workloads.push(cell.workload);
-        }
-        if !servers.contains(&cell.server.as_str()) {
-            servers.push(&cell.server);
-        }
-    }
+    let (workloads, servers) = run.workloads_and_servers();
     let panels = workloads.len().max(1);
     let columns = panels.min(2);
     let rows = panels.div_ceil(columns);
@@ -98,11 +78,7 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
                 let mut line: Vec<(f64, f64)> =
                     cell.probes.iter().map(|p| (p.rate_rps, (p.p99_us / 1000.0).max(0.01))).collect();
                 line.sort_by(|a, b| a.0.total_cmp(&b.0));
-                chart
-                    .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
-                    .map_err(|e| e.to_string())?
-                    .label(cell.server.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                draw_line(&mut chart, line, color, &cell.server)?;
                 // Filled: the probe held; hollow: it did not.
                 chart
                     .draw_series(cell.probes.iter().map(|p| {
@@ -115,13 +91,7 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
                     }))
                     .map_err(|e| e.to_string())?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }

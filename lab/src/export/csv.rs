@@ -8,7 +8,7 @@ use std::io;
 pub struct CsvExporter;
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 33] = [
+pub const COLUMNS: [&str; 35] = [
     "run_id",
     "id",
     "server",
@@ -42,6 +42,8 @@ pub const COLUMNS: [&str; 33] = [
     "client_cpu_s",
     "client_peak_rss_kib",
     "limit_hint",
+    "client_engine",
+    "client_peak_threads",
 ];
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -86,6 +88,14 @@ fn row(run: &Run, c: &Cell) -> Vec<String> {
         opt(cc.map(|s| s.user_s + s.sys_s)),
         opt(cc.and_then(|s| s.peak_rss_kib)),
         c.limit_hint.clone().unwrap_or_default(),
+        // Provenance: async-client's HTTP engine (surf unless the label says `:lean`), and the client's most OS
+        // threads seen during the cell.
+        match c.client.split_once(':') {
+            Some((_, engine)) => engine.to_string(),
+            None if c.client == "async-client" => "surf".to_string(),
+            None => String::new(),
+        },
+        opt(cc.and_then(|s| s.peak_threads)),
     ]
 }
 

@@ -3,8 +3,10 @@
 
 use super::{Artifact, Exporter};
 use crate::results::Run;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io;
+use std::path::Path;
 
 pub struct JsonExporter;
 
@@ -17,6 +19,24 @@ impl JsonDocument for Run {
     fn file_stem(&self) -> String {
         self.run_id.clone()
     }
+}
+
+/// Reads a document of `kind` (the header's `kind`: `bench`, `slowloris`, `capacity`); a file that is not one is
+/// the user's input error.
+pub fn load<D: DeserializeOwned>(path: &Path, kind: &str) -> Result<D, crate::UsageError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| crate::UsageError(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| crate::UsageError(format!("{} is not a {kind} run: {e}", path.display())))
+}
+
+/// The header's `kind` of a JSON document (`matrix` when it has none: runs written before it was added).
+pub fn kind_of(path: &Path) -> Result<String, crate::UsageError> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: Option<String>,
+    }
+    let document: Kind = load(path, "lab")?;
+    Ok(document.kind.unwrap_or_else(|| "matrix".to_string()))
 }
 
 impl<D: JsonDocument> Exporter<D> for JsonExporter {

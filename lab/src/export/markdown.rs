@@ -132,6 +132,7 @@ pub fn render(run: &Run) -> String {
         None => md.push('\n'),
     }
 
+    headline(run, &mut md);
     experiment(run, &mut md);
 
     if !run.analysis.narrative.is_empty() {
@@ -155,13 +156,28 @@ pub fn render(run: &Run) -> String {
     md
 }
 
+/// The answer first: one row per server grouped by model, then the paragraph read from it.
+fn headline(run: &Run, md: &mut String) {
+    let Some(h) = crate::headline::headline(run) else { return };
+    let _ = writeln!(md, "## The answer\n");
+    md.push_str(&crate::headline::table(run, &h));
+    let paragraph = crate::headline::paragraph(&h);
+    if !paragraph.is_empty() {
+        let _ = writeln!(md, "\n{paragraph}");
+    }
+    let _ = writeln!(md, "\nNoise rule (the table, the sentences and `lab compare`): {}.\n", crate::noise::rule_text());
+}
+
 fn experiment(run: &Run, md: &mut String) {
     let rows = &run.analysis.experiment;
     if rows.is_empty() {
         return;
     }
     let d = run.settings.hello_ms as f64 / 1000.0;
-    let client = rows.iter().find_map(|r| r.async_client.clone()).unwrap_or_else(|| "concurrent client".into());
+    let client = rows
+        .iter()
+        .find_map(|r| r.async_client.as_deref().map(|c| crate::headline::client_name(run, c)))
+        .unwrap_or_else(|| "concurrent client".into());
     let _ = writeln!(md, "## The original experiment (D = {})\n", format::seconds(d));
     let _ = writeln!(
         md,
@@ -184,20 +200,45 @@ fn experiment(run: &Run, md: &mut String) {
         table.row(row![row.server, model, show(row.one_request), show(row.ten_blocking), show(row.ten_async)]);
     }
     table.write(md);
-    let shape = &run.analysis.shape;
-    let _ = writeln!(
-        md,
-        "\nShape check (10 blocking ≥ 8 D; 10 at once ≤ 2 D where the model expects ≈ D): **{}**\n",
-        match (shape.evaluated, shape.holds) {
-            (false, _) => "not evaluated",
-            (true, true) => "holds",
-            (true, false) => "does not hold",
-        }
-    );
-    for line in &shape.details {
-        let _ = writeln!(md, "- {line}");
-    }
+    let _ = writeln!(md, "\n{}", shape_verdict(run));
     md.push('\n');
+}
+
+/// The shape check in one line: holds or not, with the range of the two multiples of D, and only the failing
+/// servers by name.
+pub fn shape_verdict(run: &Run) -> String {
+    let shape = &run.analysis.shape;
+    let d = run.settings.hello_ms as f64 / 1000.0;
+    let rows = &run.analysis.experiment;
+    let multiples = |pick: fn(&crate::results::ExperimentRow) -> Option<crate::results::ExperimentPoint>| {
+        let xs: Vec<f64> = rows.iter().filter_map(|r| pick(r).map(|p| p.measured_s / d)).collect();
+        let lo = xs.iter().copied().fold(f64::MAX, f64::min);
+        let hi = xs.iter().copied().fold(f64::MIN, f64::max);
+        match xs.len() {
+            0 => "not measured".to_string(),
+            _ if format!("{lo:.1}") == format!("{hi:.1}") => format!("{lo:.1} D"),
+            _ => format!("{lo:.1}–{hi:.1} D"),
+        }
+    };
+    let verdict = match (shape.evaluated, shape.holds) {
+        (false, _) => "not evaluated",
+        (true, true) => "holds",
+        (true, false) => "does not hold",
+    };
+    let mut line = format!(
+        "Shape check (10 blocking ≥ {} D; 10 at once ≤ {} D where the model expects ≈ D): **{verdict}** — 10 \
+         blocking took {}, 10 at once {} over {} server(s).",
+        crate::analysis::TEN_BLOCKING_MIN_D,
+        crate::analysis::TEN_ASYNC_MAX_D,
+        multiples(|r| r.ten_blocking),
+        multiples(|r| r.ten_async),
+        rows.len()
+    );
+    let failing: Vec<&String> = shape.details.iter().filter(|d| d.contains("FAILS")).collect();
+    for detail in failing {
+        line.push_str(&format!("\n- {detail}"));
+    }
+    line
 }
 
 fn workload_table(run: &Run, workload: &str, md: &mut String) {
@@ -234,9 +275,18 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
         let order = |c: &str| if c == "blocking-client" { 0 } else { 1 };
         order(&a.0).cmp(&order(&b.0)).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
     });
+    // Each column names its client's engine and threads (provenance: what measured the cells below).
     let header: Vec<String> = columns
         .iter()
-        .map(|(client, c, n)| if *n == 0 { format!("{client} c={c}") } else { format!("{client} c={c} n={n}") })
+        .map(|(client, c, n)| {
+            let name = crate::headline::client_name(run, client);
+            // A duration-bound column (n = 0) says its duration in the line above the table instead.
+            if *n == 0 {
+                format!("{name} c={c}")
+            } else {
+                format!("{name} c={c} n={n}")
+            }
+        })
         .collect();
     let _ = writeln!(md, "| server | {} |", header.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));

@@ -15,7 +15,7 @@ pub fn chart_path(run: &Run, workload: &str) -> PathBuf {
 }
 
 /// Line colours, one per server in run order.
-const COLORS: [RGBColor; 8] = [
+pub const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -135,26 +135,42 @@ pub fn draw_pair(prefix: &str, x_name: &str, panels: [(&str, &str); 2], data: &C
             for (i, (server, points)) in data.series.iter().enumerate() {
                 let color = COLORS[i % COLORS.len()];
                 let line: Vec<(f64, f64)> = points.iter().map(|p| (p.0, value(p))).collect();
-                chart
-                    .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
-                    .map_err(|e| e.to_string())?
-                    .label(server.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                draw_line(&mut chart, line.clone(), color, server)?;
                 chart
                     .draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(|e| e.to_string())?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+            draw_legend(&mut chart)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// One server's line, 2 px wide in `color`, with its entry in the legend.
+pub fn draw_line<'a, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    line: Vec<(f64, f64)>,
+    color: RGBColor,
+    label: &str,
+) -> Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(line, color.stroke_width(2)))
+        .map_err(|e| e.to_string())?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    Ok(())
+}
+
+/// The legend box, upper left, as every chart of the lab draws it.
+pub fn draw_legend<'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBackend<'a>, CT>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 impl Exporter for SvgExporter {

@@ -6,6 +6,8 @@ use std::fmt::Write;
 /// Collects rows, then writes the table.
 pub struct Table {
     header: Vec<String>,
+    /// Per column: right-aligned (`---:`) or not (`---`).
+    right: Vec<bool>,
     rows: Vec<Vec<String>>,
 }
 
@@ -19,7 +21,19 @@ macro_rules! row {
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            right: vec![false; header.len()],
+            rows: Vec::new(),
+        }
+    }
+
+    /// Right-aligns the given columns (0-based): figures that line up on their units.
+    pub fn align_right(mut self, columns: impl IntoIterator<Item = usize>) -> Table {
+        for c in columns {
+            self.right[c] = true;
+        }
+        self
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -32,7 +46,8 @@ impl Table {
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         };
         line(md, &self.header);
-        let _ = writeln!(md, "|{}", "---|".repeat(self.header.len()));
+        let separator: String = self.right.iter().map(|&r| if r { "---:|" } else { "---|" }).collect();
+        let _ = writeln!(md, "|{separator}");
         for row in &self.rows {
             line(md, row);
         }
@@ -51,5 +66,14 @@ mod tests {
         let mut md = String::new();
         table.write(&mut md);
         assert_eq!(md, "| server | c |\n|---|---|\n| smol-server | 10 |\n| thread-server | 1 |\n");
+    }
+
+    #[test]
+    fn right_aligned_columns_end_their_separator_with_a_colon() {
+        let mut table = Table::new(&["server", "rate", "verdict"]).align_right([1]);
+        table.row(row!["smol-server", 800, "held"]);
+        let mut md = String::new();
+        table.write(&mut md);
+        assert_eq!(md, "| server | rate | verdict |\n|---|---:|---|\n| smol-server | 800 | held |\n");
     }
 }

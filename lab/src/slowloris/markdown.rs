@@ -47,28 +47,34 @@ pub fn render(run: &SlowlorisRun) -> String {
         run.run_id,
         run.run_id
     );
-    let _ = writeln!(
-        md,
-        "| server | opened | dropped | first drop | 90 % dropped | median lifetime | peak threads | peak RSS | probes \
-         within 1 s | probe p50 | p99 | max | failed | longest stall |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new(&[
+        "server",
+        "opened",
+        "dropped",
+        "first drop",
+        "90 % dropped",
+        "median lifetime",
+        "peak threads",
+        "peak RSS",
+        "probes within 1 s",
+        "probe p50",
+        "p99",
+        "max",
+        "failed",
+        "longest stall",
+    ]);
     let secs = |v: Option<f64>| v.map_or("—".to_string(), format::seconds);
     let us = |v: Option<f64>| v.map_or("—".to_string(), format::micros);
     for server in &run.servers {
         let (a, p, c) = (&server.attack, &server.probes, &server.server_cost);
         if server.status == Status::Skipped || (server.status == Status::Failed && a.opened == 0) {
-            let _ = writeln!(
-                md,
-                "| {} | {} | | | | | | | | | | | | |",
-                server.server,
-                server.reason.clone().unwrap_or_default().replace('|', "\\|")
-            );
+            let mut cells = vec![String::new(); 14];
+            cells[0] = server.server.clone();
+            cells[1] = server.reason.clone().unwrap_or_default().replace('|', "\\|");
+            table.row(cells);
             continue;
         }
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+        table.row(row![
             server.server,
             format::thousands(a.opened),
             format::thousands(a.dropped),
@@ -77,15 +83,15 @@ pub fn render(run: &SlowlorisRun) -> String {
             secs(a.median_lifetime_s),
             c.peak_threads,
             format::kib(c.peak_rss_kib),
-            p.within_1s,
-            p.sent,
+            format!("{} / {}", p.within_1s, p.sent),
             us(p.p50_us),
             us(p.p99_us),
             us(p.max_us),
             p.failed,
             if p.longest_stall_s > 0.0 { format::seconds(p.longest_stall_s) } else { "none".to_string() }
-        );
+        ]);
     }
+    table.write(&mut md);
     let _ = writeln!(md, "\n## What it shows\n");
     for server in &run.servers {
         let _ = writeln!(md, "- {}", server.verdict);

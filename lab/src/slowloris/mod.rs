@@ -17,7 +17,7 @@ pub mod probe;
 
 use crate::cost::{process_tree, sample_pids};
 use crate::export::json::JsonDocument;
-use crate::export::{Exporter, JsonExporter};
+use crate::export::Exporter;
 use crate::format;
 use crate::plan::ServerSpec;
 use crate::process::Server;
@@ -67,6 +67,13 @@ pub struct SlowlorisRun {
     pub header: RunHeader,
     pub settings: SlowlorisSettings,
     pub servers: Vec<SlowlorisServer>,
+}
+
+impl SlowlorisRun {
+    /// Reads a slowloris JSON; a file that is not one is the user's input error.
+    pub fn load(path: &std::path::Path) -> Result<SlowlorisRun, crate::UsageError> {
+        crate::export::json::load(path, "slowloris")
+    }
 }
 
 impl std::ops::Deref for SlowlorisRun {
@@ -235,10 +242,13 @@ pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<Path
         },
         servers,
     };
-    let exporters: Vec<Box<dyn Exporter<SlowlorisRun>>> =
-        vec![Box::new(JsonExporter), Box::new(markdown::SlowlorisMarkdown)];
-    let files = session.write(&run, &exporters)?;
+    let files = session.write_with_json(&run, report_exporters())?;
     Ok((run, files))
+}
+
+/// What `lab report` rebuilds from a slowloris JSON: the markdown.
+pub fn report_exporters() -> Vec<Box<dyn Exporter<SlowlorisRun>>> {
+    vec![Box::new(markdown::SlowlorisMarkdown)]
 }
 
 /// Starts one server, attacks it while probing, stops it.

@@ -23,19 +23,48 @@ pub fn fixture_server(extra: &str) -> String {
     format!("python3 {} --port {{port}} {extra}", script.display()).trim_end().to_string()
 }
 
-/// Runs `lab` (given its subcommand and flags) with `--bin-dir`, `--out` and `marker` in its environment (every
-/// process it starts inherits it), waits for it, and returns its exit code and stderr.
-pub fn run_lab(lab: &mut Command, bin_dir: &Path, out: &Path, marker: &str) -> (Option<i32>, String) {
-    let output = lab.arg("--bin-dir").arg(bin_dir).arg("--out").arg(out).env(MARKER_VAR, marker).output().unwrap();
+/// Runs `lab` (given its subcommand and flags) with `--bin-dir` the tests' binaries, `--out` a fresh scratch
+/// directory and a fresh marker in its environment (every process it starts inherits it), waits for it, and
+/// checks that no process it started outlived it. Returns the directory, the exit code and stderr.
+pub fn run_lab(name: &str, lab: &mut Command) -> (Scratch, Option<i32>, String) {
+    let out = scratch(name);
+    let (code, stderr) = run_lab_in(&out, lab);
+    (out, code, stderr)
+}
+
+/// [`run_lab`] with `--out` a directory the test made (it put a fixture's files there first).
+pub fn run_lab_in(out: &Path, lab: &mut Command) -> (Option<i32>, String) {
+    let marker = marker("lab");
+    let output = lab.arg("--bin-dir").arg(bin_dir()).arg("--out").arg(out).env(MARKER_VAR, &marker).output().unwrap();
+    assert_no_process_left(&marker);
     (output.status.code(), text(&output.stderr))
 }
 
-/// A fresh directory under the system temp dir.
-pub fn scratch(name: &str) -> PathBuf {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("lab-test-{name}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under the system temp dir (`lab-test-NAME-…`), removed with everything in it when the
+/// test ends, passed or failed. Reads as the `Path` it is.
+pub struct Scratch(harness::TempDir);
+
+pub fn scratch(name: &str) -> Scratch {
+    Scratch(harness::temp_dir(&format!("lab-test-{name}-")).unwrap())
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.path().as_os_str()
+    }
 }
 
 /// A value to put in the environment of a lab run: every process it starts inherits it.

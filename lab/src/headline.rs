@@ -1,0 +1,1039 @@
+//! The headline: the answer first. One row per server, grouped by concurrency model, with the few figures that
+//! decide between thread-per-request, a pool and async — `io` wall time at 100 requests in flight (and at the
+//! highest reach level), server CPU per request, the best throughput, memory and threads per in-flight
+//! connection, the cost of a blocking call, and (from a capacity run) the open-loop capacity — then one
+//! paragraph, generated from those figures, saying which model to choose for which work and why.
+//!
+//! Everything here is computed from the [`Run`] (so `lab report` rebuilds it) and read only from evidence cells
+//! ([`noise::evidence`]): a client-saturated cell measured the client, never the server. Differences are judged
+//! by the lab's one noise rule ([`noise::judge`]), so a tie is said as a tie.
+//!
+//! Companion runs (`--with FILE`): a `lab capacity` run fills the capacity columns, a `lab bench` run the reach
+//! column. The figures taken are copied into the run's JSON ([`Companion`]) with their source file and commit.
+
+use crate::format;
+use crate::noise::{self, Metric, Verdict};
+use crate::results::{Cell, Model, Run, ServerKind};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The `io` level the headline reads first: 100 requests in flight at once.
+pub const HEADLINE_LEVEL: u64 = 100;
+
+/// What kind of run a companion file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompanionKind {
+    /// `lab capacity`: the highest open-loop rate each server held per workload.
+    Capacity,
+    /// `lab bench`'s reach part: io at thousands of connections.
+    Reach,
+}
+
+/// The figures taken from a companion run, embedded in the matrix run so that its markdown does not need the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Companion {
+    pub kind: CompanionKind,
+    /// The file name it was read from (`capacity-RUN-ID.json`).
+    pub source: String,
+    pub run_id: String,
+    pub git_commit: String,
+    pub git_dirty: bool,
+    /// The client that loaded the servers, as that run names it.
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<CapacityFigure>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reach: Vec<ReachFigure>,
+}
+
+/// One server × workload of a capacity run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityFigure {
+    pub server: String,
+    pub workload: String,
+    /// req/s held with p99 under the target; None when it held no rate (see `status`).
+    pub capacity_rps: Option<f64>,
+    pub status: String,
+}
+
+/// One server × level of a bench run's reach part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReachFigure {
+    pub server: String,
+    pub connections: u64,
+    pub wall_s: Option<f64>,
+    pub failed: u64,
+    pub status: String,
+    /// What the bench found stopped the level from reaching D (`cpu`, `fd-limit`, `listen-overflow`), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(|x| x.as_str())
+}
+
+/// Reads a companion file: a `capacity-*.json` or a `bench-*.json` with a reach part. Anything else is the
+/// user's input error, in one line.
+pub fn load_companion(path: &Path) -> Result<Companion, crate::UsageError> {
+    let err = |m: String| crate::UsageError(format!("--with {}: {m}", path.display()));
+    let body = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| err(format!("not JSON: {e}")))?;
+    companion_of(&v, &path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned())).map_err(err)
+}
+
+fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String> {
+    let env = v.get("environment");
+    let mut companion = Companion {
+        kind: CompanionKind::Capacity,
+        source: source.to_string(),
+        run_id: text(v, "run_id").unwrap_or_default().to_string(),
+        git_commit: env.and_then(|e| text(e, "git_commit")).unwrap_or("?").to_string(),
+        git_dirty: env.and_then(|e| e.get("git_dirty")).and_then(|d| d.as_bool()).unwrap_or(false),
+        client: None,
+        capacity: vec![],
+        reach: vec![],
+    };
+    let cells = |v: Option<&serde_json::Value>| -> Vec<serde_json::Value> {
+        v.and_then(|c| c.get("cells")).and_then(|c| c.as_array()).cloned().unwrap_or_default()
+    };
+    match text(v, "kind") {
+        Some("capacity") => {
+            companion.client = v.get("settings").and_then(|s| text(s, "client")).map(String::from);
+            for cell in cells(Some(v)) {
+                companion.capacity.push(CapacityFigure {
+                    server: text(&cell, "server").unwrap_or("?").to_string(),
+                    workload: text(&cell, "workload").unwrap_or("?").to_string(),
+                    capacity_rps: cell.get("capacity_rps").and_then(|r| r.as_f64()),
+                    status: text(&cell, "status").unwrap_or("?").to_string(),
+                });
+            }
+            if companion.capacity.is_empty() {
+                return Err("a capacity run without cells".into());
+            }
+        }
+        Some("bench") => {
+            companion.kind = CompanionKind::Reach;
+            let reach = v.get("reach").filter(|r| !r.is_null());
+            let Some(reach) = reach else { return Err("a bench run without its reach part (--parts reach)".into()) };
+            companion.client = text(reach, "client").map(String::from);
+            for cell in cells(Some(reach)) {
+                companion.reach.push(ReachFigure {
+                    server: text(&cell, "server").unwrap_or("?").to_string(),
+                    connections: cell.get("connections").and_then(|c| c.as_u64()).unwrap_or(0),
+                    wall_s: cell.get("wall_s").and_then(|w| w.as_f64()),
+                    failed: cell.get("failed").and_then(|f| f.as_u64()).unwrap_or(0),
+                    status: text(&cell, "status").unwrap_or("?").to_string(),
+                    stopped: cell.get("stopped").and_then(|s| text(s, "cause")).map(String::from),
+                });
+            }
+            if companion.reach.is_empty() {
+                return Err("a bench run whose reach part has no cells".into());
+            }
+        }
+        other => {
+            return Err(format!(
+                "not a capacity or bench run (kind {}); give a capacity-*.json or a bench-*.json",
+                other.unwrap_or("missing")
+            ))
+        }
+    }
+    Ok(companion)
+}
+
+/// How the headline groups servers: by concurrency model, and a foreign server (tornado, nginx) on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    ThreadPerRequest,
+    Pool,
+    Async,
+    Foreign,
+    Unknown,
+}
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::ThreadPerRequest => "thread-per-request",
+            Group::Pool => "pool",
+            Group::Async => "async",
+            Group::Foreign => "foreign",
+            Group::Unknown => "unknown model",
+        }
+    }
+}
+
+/// The group of a server of the run.
+pub fn group_of(run: &Run, server: &str) -> Group {
+    match run.servers.iter().find(|s| s.name == server) {
+        Some(s) if s.kind == ServerKind::Foreign => Group::Foreign,
+        Some(s) => match s.model {
+            Model::ThreadPerRequest => Group::ThreadPerRequest,
+            Model::Pool => Group::Pool,
+            Model::Async => Group::Async,
+            Model::Unknown => Group::Unknown,
+        },
+        None => Group::Unknown,
+    }
+}
+
+/// A client as the tables name it: its engine and its threads. The async client's threads are the most OS
+/// threads it was seen using in this run (its executor threads and the main thread, `client_cost.peak_threads`).
+pub fn client_name(run: &Run, label: &str) -> String {
+    let peak = run
+        .cells
+        .iter()
+        .filter(|c| c.client == label)
+        .filter_map(|c| c.client_cost.as_ref().and_then(|k| k.peak_threads))
+        .max();
+    let threads = |n: u64| if n == 1 { "1 thread".to_string() } else { format!("{n} threads") };
+    match label.split_once(':').map_or((label, None), |(b, e)| (b, Some(e))) {
+        ("blocking-client", _) => "blocking-client (one request at a time, 1 thread)".to_string(),
+        ("pool-client", _) => "pool-client (one thread per connection)".to_string(),
+        ("async-client", engine) => {
+            let engine = engine.unwrap_or("surf");
+            match peak {
+                Some(n) => format!("async-client ({engine}, {})", threads(n)),
+                None => format!("async-client ({engine})"),
+            }
+        }
+        _ => label.to_string(),
+    }
+}
+
+/// One figure with its repetitions' range, and how it stands against the best of its column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranked {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// None: a tie with the best (or the best itself); Some(f): `f`× worse than the best, beyond the noise.
+    pub worse_by: Option<f64>,
+}
+
+/// One row of the headline table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub server: String,
+    pub group: Group,
+    /// Worker or executor threads, when the server has a fixed number.
+    pub worker_threads: Option<u64>,
+    /// `io` wall time at [`Headline::level`] requests in flight.
+    pub io: Option<Ranked>,
+    /// The model's expectation for that cell (the pool's bound shows here).
+    pub io_expected_s: Option<f64>,
+    /// `io` wall time at [`Headline::far_level`], requests that failed there, and what stopped it (bench).
+    pub io_far: Option<(f64, u64, Option<String>)>,
+    /// Server CPU µs per request on `baseline` and `cpu`, and the level read (see [`cpu_per_request`]).
+    pub cpu_us_baseline: Option<(f64, u64)>,
+    pub cpu_us_cpu: Option<(f64, u64)>,
+    /// (workload, req/s, concurrency) of its best evidence cell of a throughput workload.
+    pub best_throughput: Option<(String, f64, u64)>,
+    /// Best `cpu` throughput at the headline level, ranked against the other servers.
+    pub cpu_rps: Option<Ranked>,
+    pub kib_per_connection: Option<f64>,
+    pub threads_per_connection: Option<f64>,
+    /// `blocking` wall at 10 concurrent requests ÷ the handler's sleep.
+    pub blocking_penalty: Option<f64>,
+    /// (workload, req/s or None) from the capacity companion.
+    pub capacity: Vec<(String, Option<f64>)>,
+}
+
+/// Where the reach column comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FarSource {
+    /// The run's own io cells at its highest level.
+    Run,
+    /// A bench run's reach part: (file, commit, client).
+    Bench { source: String, commit: String, client: String },
+}
+
+/// The whole headline: the table's rows and what its columns were read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Headline {
+    /// The concurrent client every matrix column reads.
+    pub client: String,
+    pub level: u64,
+    /// The `io` level of the reach column, and where it comes from (None: no column).
+    pub far_level: Option<(u64, FarSource)>,
+    /// The capacity companion's file, commit and client, and its workloads in order.
+    pub capacity_source: Option<(String, String, String)>,
+    pub capacity_workloads: Vec<String>,
+    pub block_s: f64,
+    /// The `blocking` level the penalty is read at.
+    pub blocking_level: u64,
+    pub rows: Vec<Row>,
+}
+
+/// An evidence cell of `server` × `client` × `workload` at `level`: the one with the most requests.
+fn cell_at<'a>(run: &'a Run, server: &str, client: &str, workload: &str, level: u64) -> Option<&'a Cell> {
+    run.cells
+        .iter()
+        .filter(|c| c.server == server && c.client == client && c.workload == workload && c.concurrency == level)
+        .filter(|c| noise::evidence(c))
+        .max_by_key(|c| c.requests)
+}
+
+/// Ranks one figure per row against the best by the noise rule.
+fn rank(cells: &[Option<&Cell>], metric: Metric) -> Vec<Option<Ranked>> {
+    let value = |c: &Cell| match metric {
+        Metric::Wall => c.wall_s.unwrap_or(f64::MAX),
+        Metric::Throughput => -c.throughput_rps.unwrap_or(0.0),
+    };
+    let best = cells.iter().flatten().min_by(|a, b| value(a).total_cmp(&value(b))).copied();
+    cells
+        .iter()
+        .map(|cell| {
+            let cell = (*cell)?;
+            let range = noise::Range::of(cell, metric)?;
+            let worse_by = match noise::judge(best?, cell, metric)? {
+                Verdict::Tie => None,
+                Verdict::Differ { factor, .. } => Some(factor),
+            };
+            Some(Ranked { median: range.median, min: range.min, max: range.max, worse_by })
+        })
+        .collect()
+}
+
+/// Server CPU µs per request of `workload` and the level it was read at: the headline level, or the highest
+/// level below it with an evidence cell (a client-saturated cell at c=100 leaves the c=10 one). None for a foreign
+/// server run through a wrapper (`sh -c` with a child process): the lab's rusage covers the wrapper only.
+fn cpu_per_request(run: &Run, server: &str, client: &str, workload: &str, level: u64) -> Option<(f64, u64)> {
+    run.cells
+        .iter()
+        .filter(|c| c.server == server && c.client == client && c.workload == workload && c.concurrency <= level)
+        .filter(|c| noise::evidence(c))
+        .filter(|c| server_cpu_us(run, c).is_some())
+        .max_by_key(|c| (c.concurrency, c.requests))
+        .and_then(|c| Some((server_cpu_us(run, c)?, c.concurrency)))
+}
+
+/// A cell's server CPU µs per request, unless its server is a foreign one run through a wrapper process (`sh -c`
+/// with a child): the lab's rusage then covers the wrapper only, and the figure would be near zero.
+pub fn server_cpu_us(run: &Run, cell: &Cell) -> Option<f64> {
+    let wrapped = group_of(run, &cell.server) == Group::Foreign
+        && cell.server_cost.as_ref().is_some_and(|k| k.peak_processes > 1);
+    cell.server_cpu_us_per_request.filter(|_| !wrapped)
+}
+
+const THROUGHPUT_WORKLOADS: [&str; 4] = ["baseline", "cpu", "db", "mixed"];
+
+/// The headline of a run; None when it has no concurrent client's cells to read.
+pub fn headline(run: &Run) -> Option<Headline> {
+    let client = crate::analysis::experiment_client(run).or_else(|| {
+        run.cells.iter().find(|c| c.client != "blocking-client" && noise::evidence(c)).map(|c| c.client.clone())
+    })?;
+    let mut servers: Vec<String> = run.servers.iter().map(|s| s.name.clone()).collect();
+    for c in &run.cells {
+        if !servers.contains(&c.server) {
+            servers.push(c.server.clone());
+        }
+    }
+    servers.retain(|s| run.cells.iter().any(|c| &c.server == s && c.client == client));
+    // Grouped by model, the run's order kept within a group.
+    servers.sort_by_key(|s| group_of(run, s));
+    let io_levels: Vec<u64> =
+        run.cells.iter().filter(|c| c.workload == "io" && c.client == client).map(|c| c.concurrency).collect();
+    let level = if io_levels.contains(&HEADLINE_LEVEL) {
+        HEADLINE_LEVEL
+    } else {
+        io_levels.iter().copied().filter(|&l| l <= HEADLINE_LEVEL).max().or(io_levels.iter().copied().max())?
+    };
+    let top = io_levels.iter().copied().max().unwrap_or(level);
+    let reach = run.companions.iter().rev().find(|c| c.kind == CompanionKind::Reach);
+    let far_level = match reach {
+        Some(r) => r.reach.iter().map(|f| f.connections).max().map(|l| {
+            let source = FarSource::Bench {
+                source: r.source.clone(),
+                commit: r.git_commit.clone(),
+                client: r.client.clone().unwrap_or_else(|| "?".into()),
+            };
+            (l, source)
+        }),
+        None => (top > level).then_some((top, FarSource::Run)),
+    };
+    let capacity = run.companions.iter().rev().find(|c| c.kind == CompanionKind::Capacity);
+    let mut capacity_workloads: Vec<String> = Vec::new();
+    for f in capacity.iter().flat_map(|c| &c.capacity) {
+        if !capacity_workloads.contains(&f.workload) {
+            capacity_workloads.push(f.workload.clone());
+        }
+    }
+    let blocking_level = run
+        .cells
+        .iter()
+        .filter(|c| c.workload == "blocking" && c.client == client && c.concurrency <= 10)
+        .map(|c| c.concurrency)
+        .max()
+        .unwrap_or(10);
+    let block_s = run.settings.block_ms as f64 / 1000.0;
+
+    let io_cells: Vec<Option<&Cell>> = servers.iter().map(|s| cell_at(run, s, &client, "io", level)).collect();
+    let io_ranked = rank(&io_cells, Metric::Wall);
+    let cpu_cells: Vec<Option<&Cell>> = servers.iter().map(|s| cell_at(run, s, &client, "cpu", level)).collect();
+    let cpu_ranked = rank(&cpu_cells, Metric::Throughput);
+    let rows = servers
+        .iter()
+        .enumerate()
+        .map(|(i, server)| {
+            let record = run.servers.iter().find(|s| &s.name == server);
+            let io_far = match &far_level {
+                Some((l, FarSource::Bench { .. })) => reach
+                    .and_then(|r| r.reach.iter().find(|f| &f.server == server && f.connections == *l))
+                    .and_then(|f| f.wall_s.filter(|_| f.status == "ok").map(|w| (w, f.failed, f.stopped.clone()))),
+                Some((l, FarSource::Run)) => {
+                    cell_at(run, server, &client, "io", *l).and_then(|c| Some((c.wall_s?, c.failed, None)))
+                }
+                None => None,
+            };
+            let cpu_us = |w: &str| cpu_per_request(run, server, &client, w, level);
+            let best_throughput = run
+                .cells
+                .iter()
+                .filter(|c| &c.server == server && c.client == client)
+                .filter(|c| THROUGHPUT_WORKLOADS.contains(&c.workload.as_str()))
+                .filter(|c| noise::evidence(c))
+                .max_by(|a, b| a.throughput_rps.unwrap_or(0.0).total_cmp(&b.throughput_rps.unwrap_or(0.0)))
+                .and_then(|c| Some((c.workload.clone(), c.throughput_rps?, c.concurrency)));
+            let fit = run.analysis.per_connection.iter().find(|p| &p.server == server && p.client == client);
+            let blocking_penalty = cell_at(run, server, &client, "blocking", blocking_level)
+                .and_then(|c| c.wall_s)
+                .filter(|_| block_s > 0.0)
+                .map(|w| w / block_s);
+            Row {
+                server: server.clone(),
+                group: group_of(run, server),
+                worker_threads: record.and_then(|r| r.worker_threads),
+                io: io_ranked[i],
+                io_expected_s: io_cells[i].and_then(|c| c.expected_wall_s),
+                io_far,
+                cpu_us_baseline: cpu_us("baseline"),
+                cpu_us_cpu: cpu_us("cpu"),
+                best_throughput,
+                cpu_rps: cpu_ranked[i],
+                kib_per_connection: fit.map(|f| f.rss_kib_per_connection),
+                threads_per_connection: fit.map(|f| f.threads_per_connection),
+                blocking_penalty,
+                capacity: capacity_workloads
+                    .iter()
+                    .map(|w| {
+                        let held = capacity
+                            .and_then(|c| c.capacity.iter().find(|f| &f.server == server && &f.workload == w))
+                            .and_then(|f| f.capacity_rps);
+                        (w.clone(), held)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Some(Headline {
+        client,
+        level,
+        far_level,
+        capacity_source: capacity
+            .map(|c| (c.source.clone(), c.git_commit.clone(), c.client.clone().unwrap_or_else(|| "?".into()))),
+        capacity_workloads,
+        block_s,
+        blocking_level,
+        rows,
+    })
+}
+
+fn ranked_text(r: &Ranked, show: fn(f64) -> String) -> String {
+    let range = if show(r.min) == show(r.max) { String::new() } else { format!(" ({})", span(&[r.min, r.max], show)) };
+    match r.worse_by {
+        None => format!("{}{range} · tie with best", show(r.median)),
+        Some(f) => format!("{}{range} · {} worse", show(r.median), format::factor(f)),
+    }
+}
+
+/// The headline as a markdown table with a line naming the source of every column.
+pub fn table(run: &Run, h: &Headline) -> String {
+    use crate::export::table::Table;
+    let client = client_name(run, &h.client);
+    let io_head = format!("io, {} at once", h.level);
+    let far_head = h.far_level.as_ref().map(|(l, _)| format!("io, {} at once", format::thousands(*l)));
+    let blocking_head = format!("blocking penalty ({} at once)", h.blocking_level);
+    let mut header: Vec<&str> = vec!["model", "server", &io_head];
+    if let Some(f) = &far_head {
+        header.push(f);
+    }
+    header.extend([
+        "CPU µs/request baseline",
+        "CPU µs/request cpu",
+        "best throughput",
+        "KiB per connection",
+        "threads per connection",
+        &blocking_head,
+    ]);
+    let capacity_heads: Vec<String> = h.capacity_workloads.iter().map(|w| format!("capacity {w}")).collect();
+    header.extend(capacity_heads.iter().map(|s| s.as_str()));
+    let mut t = Table::new(&header);
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    let mut last_group = None;
+    for r in &h.rows {
+        let group = if last_group == Some(r.group) { String::new() } else { format!("**{}**", r.group.name()) };
+        last_group = Some(r.group);
+        let threads = match r.worker_threads {
+            Some(1) => " (1 thread)".to_string(),
+            Some(n) => format!(" ({n} threads)"),
+            None => String::new(),
+        };
+        let mut cells =
+            vec![group, format!("{}{threads}", r.server), opt(r.io.map(|x| ranked_text(&x, format::seconds)))];
+        if h.far_level.is_some() {
+            cells.push(opt(r.io_far.as_ref().map(|(w, failed, stopped)| {
+                let mut text = format::seconds(*w);
+                if let Some(cause) = stopped {
+                    text.push_str(&format!(" · stopped by {cause}"));
+                }
+                if *failed > 0 {
+                    text.push_str(&format!(" · ⚠ {failed} failed"));
+                }
+                text
+            })));
+        }
+        let us = |x: Option<(f64, u64)>| {
+            x.map(|(u, c)| if c == h.level { format!("{u:.0}") } else { format!("{u:.0} (c={c})") })
+        };
+        cells.push(opt(us(r.cpu_us_baseline)));
+        cells.push(opt(us(r.cpu_us_cpu)));
+        cells.push(opt(r.best_throughput.as_ref().map(|(w, rps, c)| format!("{} ({w}, c={c})", format::rate(*rps)))));
+        cells.push(opt(r.kib_per_connection.map(|k| format!("{k:.1}"))));
+        cells.push(opt(r.threads_per_connection.map(|t| format!("{t:.2}"))));
+        cells.push(opt(r.blocking_penalty.map(|p| format!("{p:.1}×"))));
+        for (_, held) in &r.capacity {
+            cells.push(opt(held.map(format::rate)));
+        }
+        t.row(cells);
+    }
+    let mut md = String::new();
+    t.write(&mut md);
+    md.push_str(&format!(
+        "\nSources: every column but the companions' is this run's {client} (its threads: the most OS threads the \
+         client was seen using), median of the repetitions (range in \
+         brackets), evidence cells only (a client-saturated cell is left out); \"tie\" and \"worse\" by the noise \
+         rule. CPU µs/request: the server's CPU time per request at c={} (or, in brackets, the highest level below it \
+         whose cell is evidence; none for a foreign server started through a wrapper process, whose CPU the lab \
+         does not see). Best throughput: the highest of baseline, \
+         cpu, db and mixed at any concurrency. Per connection: slopes over the io sweep. Blocking penalty: {} \
+         concurrent `/block` requests' wall ÷ the {} sleep (1× = no stall).",
+        h.level,
+        h.blocking_level,
+        format::seconds(h.block_s)
+    ));
+    if let Some((l, source)) = &h.far_level {
+        match source {
+            FarSource::Run => md.push_str(&format!(" io at {}: this run's cells.", format::thousands(*l))),
+            FarSource::Bench { source, commit, client } => md.push_str(&format!(
+                " io at {}: from `{source}` (lab bench reach, commit {commit}, {client}).",
+                format::thousands(*l)
+            )),
+        }
+    }
+    if let Some((source, commit, client)) = &h.capacity_source {
+        md.push_str(&format!(
+            " Capacity: the highest open-loop rate held with p99 under the target, from `{source}` (lab capacity, \
+             commit {commit}, {client})."
+        ));
+    }
+    md.push('\n');
+    md
+}
+
+/// The groups present among `rows`, in table order.
+fn groups_of(rows: &[&Row]) -> Vec<Group> {
+    let mut g: Vec<Group> = rows.iter().map(|r| r.group).collect();
+    g.sort();
+    g.dedup();
+    g
+}
+
+pub(crate) fn names(groups: &[Group]) -> String {
+    let n: Vec<&str> = groups.iter().map(|g| g.name()).collect();
+    match n.len() {
+        0 => String::new(),
+        1 => n[0].to_string(),
+        _ => format!("{} and {}", n[..n.len() - 1].join(", "), n[n.len() - 1]),
+    }
+}
+
+/// `1.00–1.02 s`: the lowest and highest of `values`, the unit said once when both ends share it.
+pub(crate) fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
+    let lo = show(values.iter().copied().fold(f64::MAX, f64::min));
+    let hi = show(values.iter().copied().fold(f64::MIN, f64::max));
+    if lo == hi {
+        return lo;
+    }
+    match (lo.rsplit_once(' '), hi.rsplit_once(' ')) {
+        (Some((l, lu)), Some((_, hu))) if lu == hu => format!("{l}–{hi}"),
+        _ => format!("{lo}–{hi}"),
+    }
+}
+
+/// Models compared by their best server: the groups whose best server ties with the overall best (and the
+/// figures of every server of those groups), and for each other group its best server, which did worse.
+fn split(h: &Headline, pick: impl Fn(&Row) -> Option<Ranked>) -> (Vec<Group>, Vec<&Row>, Vec<f64>) {
+    let measured: Vec<&Row> = h.rows.iter().filter(|r| pick(r).is_some()).collect();
+    let mut tied_groups = Vec::new();
+    let mut behind = Vec::new();
+    for g in groups_of(&measured) {
+        let best = measured
+            .iter()
+            .copied()
+            .filter(|r| r.group == g)
+            .min_by(|a, b| {
+                let worse = |r: &Row| pick(r).and_then(|x| x.worse_by).unwrap_or(1.0);
+                worse(a).total_cmp(&worse(b))
+            })
+            .expect("a group of measured rows");
+        match pick(best).and_then(|x| x.worse_by) {
+            None => tied_groups.push(g),
+            Some(_) => behind.push(best),
+        }
+    }
+    let tied_values: Vec<f64> = measured
+        .iter()
+        .filter(|r| tied_groups.contains(&r.group) && pick(r).is_some_and(|x| x.worse_by.is_none()))
+        .filter_map(|r| pick(r).map(|x| x.median))
+        .collect();
+    (tied_groups, behind, tied_values)
+}
+
+/// The paragraph under the table: which model for which work, each clause read from the figures.
+pub fn paragraph(h: &Headline) -> String {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut choice: Vec<String> = Vec::new();
+    let models = |groups: &[Group]| -> Vec<Group> {
+        groups.iter().copied().filter(|g| !matches!(g, Group::Foreign | Group::Unknown)).collect()
+    };
+    // Waiting.
+    let (tied, worse, values) = split(h, |r| r.io);
+    if !models(&tied).is_empty() {
+        choice.push(format!("for waiting, {}", names(&models(&tied))));
+    }
+    if !tied.is_empty() {
+        let verb = if tied.len() > 1 { "tie" } else { "is fastest" };
+        let mut s = format!(
+            "For waiting (`io`, {} requests in flight), {} {verb} ({})",
+            h.level,
+            names(&tied),
+            span(&values, format::seconds)
+        );
+        let behind: Vec<String> = worse
+            .iter()
+            .map(|r| {
+                let io = r.io.expect("measured");
+                let cause = match (r.group, r.worker_threads, r.io_expected_s) {
+                    (Group::Pool, Some(n), Some(e)) if n < h.level => {
+                        format!(": bounded by its {n} threads, the model expects {}", format::seconds(e))
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "{} ({}) took {}, {} longer{cause}",
+                    r.server,
+                    r.group.name(),
+                    format::seconds(io.median),
+                    format::factor(io.worse_by.unwrap_or(1.0))
+                )
+            })
+            .collect();
+        if !behind.is_empty() {
+            s.push_str(&format!("; {}", behind.join("; ")));
+        }
+        clauses.push(s);
+    }
+    // Reach.
+    if let Some((level, _)) = &h.far_level {
+        let per: Vec<String> = groups_of(&h.rows.iter().collect::<Vec<_>>())
+            .into_iter()
+            .filter_map(|g| {
+                let walls: Vec<f64> =
+                    h.rows.iter().filter(|r| r.group == g).filter_map(|r| r.io_far.as_ref().map(|x| x.0)).collect();
+                (!walls.is_empty()).then(|| format!("{} {}", g.name(), span(&walls, format::seconds)))
+            })
+            .collect();
+        if !per.is_empty() {
+            clauses.push(format!("at {} connections: {}", format::thousands(*level), per.join(", ")));
+        }
+    }
+    // CPU work.
+    let (tied, worse, values) = split(h, |r| r.cpu_rps);
+    if !models(&tied).is_empty() {
+        choice.push(format!("for CPU work, {}", names(&models(&tied))));
+    }
+    if !tied.is_empty() {
+        let us = |rows: Vec<&Row>| -> Vec<f64> { rows.iter().filter_map(|r| r.cpu_us_cpu.map(|x| x.0)).collect() };
+        let tied_us = us(h
+            .rows
+            .iter()
+            .filter(|r| tied.contains(&r.group) && r.cpu_rps.is_some_and(|x| x.worse_by.is_none()))
+            .collect());
+        let mut s = format!(
+            "for CPU work (`cpu` at c={}), {} {} ({}{})",
+            h.level,
+            names(&tied),
+            if tied.len() > 1 { "tie at the top" } else { "does the most" },
+            span(&values, format::rate),
+            if tied_us.is_empty() {
+                String::new()
+            } else {
+                format!(", {} µs of server CPU per request", span(&tied_us, |u| format!("{u:.0}")))
+            }
+        );
+        // The winning models' other servers, when some did worse than their best: the spread within a model.
+        let others: Vec<f64> = h
+            .rows
+            .iter()
+            .filter(|r| tied.contains(&r.group) && r.cpu_rps.is_some_and(|x| x.worse_by.is_some()))
+            .filter_map(|r| r.cpu_rps.map(|x| x.median))
+            .collect();
+        if !others.is_empty() {
+            s.push_str(&format!(", its other servers {}", span(&others, format::rate)));
+        }
+        let behind: Vec<String> = worse
+            .iter()
+            .map(|r| {
+                let x = r.cpu_rps.expect("measured");
+                format!(
+                    "{} ({}) did {} less{}",
+                    r.server,
+                    r.group.name(),
+                    format::factor(x.worse_by.unwrap_or(1.0)),
+                    r.cpu_us_cpu.map_or(String::new(), |(u, _)| format!(", spending {u:.0} µs per request"))
+                )
+            })
+            .collect();
+        if !behind.is_empty() {
+            s.push_str(&format!("; {}", behind.join("; ")));
+        }
+        clauses.push(s);
+    }
+    // A blocking call.
+    let stalled: Vec<&Row> = h.rows.iter().filter(|r| r.blocking_penalty.is_some_and(|p| p >= 2.0)).collect();
+    let free: Vec<&Row> = h.rows.iter().filter(|r| r.blocking_penalty.is_some_and(|p| p < 2.0)).collect();
+    if !stalled.is_empty() {
+        let pen: Vec<f64> = stalled.iter().filter_map(|r| r.blocking_penalty).collect();
+        let threads: Vec<f64> = stalled.iter().filter_map(|r| r.worker_threads.map(|t| t as f64)).collect();
+        let mut s = format!(
+            "a blocking call inside the handler costs {} ({}) {} the sleep at {} at once{}",
+            names(&groups_of(&stalled)),
+            stalled.iter().map(|r| r.server.as_str()).collect::<Vec<_>>().join(", "),
+            span(&pen, |p| format!("{p:.1}×")),
+            h.blocking_level,
+            if threads.is_empty() {
+                String::new()
+            } else {
+                format!(", because each sleep holds one of its {} threads", span(&threads, |t| format!("{t:.0}")))
+            }
+        );
+        if !free.is_empty() {
+            let pen: Vec<f64> = free.iter().filter_map(|r| r.blocking_penalty).collect();
+            s.push_str(&format!(" — {} {}", names(&groups_of(&free)), span(&pen, |p| format!("{p:.1}×"))));
+        }
+        clauses.push(s);
+        if !models(&groups_of(&stalled)).is_empty() {
+            choice.push(format!("and keep blocking calls out of {} handlers", names(&models(&groups_of(&stalled)))));
+        }
+    }
+    // Memory and threads per connection.
+    let per: Vec<String> = groups_of(&h.rows.iter().collect::<Vec<_>>())
+        .into_iter()
+        .filter_map(|g| {
+            let rows: Vec<&Row> = h.rows.iter().filter(|r| r.group == g && r.kib_per_connection.is_some()).collect();
+            let kib: Vec<f64> = rows.iter().filter_map(|r| r.kib_per_connection).collect();
+            let thr: Vec<f64> = rows.iter().filter_map(|r| r.threads_per_connection).collect();
+            (!kib.is_empty()).then(|| {
+                format!(
+                    "{} {} KiB and {} threads",
+                    g.name(),
+                    span(&kib, |k| format!("{k:.1}")),
+                    span(&thr, |t| { format!("{t:.2}") })
+                )
+            })
+        })
+        .collect();
+    if !per.is_empty() {
+        clauses.push(format!("each in-flight connection costs {}", per.join("; ")));
+    }
+    // Capacity.
+    for w in &h.capacity_workloads {
+        let held: Vec<(&Row, f64)> = h
+            .rows
+            .iter()
+            .filter_map(|r| r.capacity.iter().find(|(x, _)| x == w).and_then(|(_, v)| v.map(|v| (r, v))))
+            .collect();
+        if let Some((best, rps)) = held.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+            clauses.push(format!(
+                "the highest open-loop `{w}` rate held is {}'s ({}, {})",
+                best.server,
+                best.group.name(),
+                format::rate(*rps)
+            ));
+        }
+    }
+    if clauses.is_empty() {
+        return String::new();
+    }
+    let mut s = clauses.join("; ");
+    if let Some(first) = s.get(..1) {
+        s = first.to_uppercase() + &s[1..];
+    }
+    s.push('.');
+    if !choice.is_empty() {
+        let last = choice.len() - 1;
+        if !choice[last].starts_with("and ") && choice.len() > 1 {
+            choice[last] = format!("and {}", choice[last]);
+        }
+        s.push_str(&format!(" So, on these figures: {}.", choice.join("; ")));
+    }
+    s
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::noise::synthetic_cell;
+    use crate::results::{ConnectionCost, Saturation, ServerRecord, VerifyRecord, VerifyStatus};
+
+    fn server(name: &str, model: Model, kind: ServerKind, threads: Option<u64>) -> ServerRecord {
+        ServerRecord {
+            name: name.into(),
+            kind,
+            command: String::new(),
+            verify: VerifyRecord {
+                status: VerifyStatus::Passed,
+                passed: 1,
+                failed: 0,
+                warnings: 0,
+                reason: None,
+                checks: vec![],
+            },
+            health: None,
+            model,
+            worker_threads: threads,
+        }
+    }
+
+    /// A measured cell at `level`, with `requests`, its median and range (wall time), and server CPU per request.
+    fn cell(server: &str, workload: &str, level: u64, median: f64, lo: f64, hi: f64, cpu_us: Option<f64>) -> Cell {
+        let mut c = synthetic_cell(server, workload, median, lo, hi, 3);
+        c.concurrency = level;
+        c.requests = level;
+        c.throughput_rps = Some(level as f64 / median);
+        if let Some(s) = c.spread.as_mut() {
+            s.throughput_min = level as f64 / hi;
+            s.throughput_max = level as f64 / lo;
+        }
+        c.server_cpu_us_per_request = cpu_us;
+        c
+    }
+
+    /// Four servers, one per group: thread-server and smol-server tie on io at c=100, the pool is bounded.
+    pub(crate) fn fixture() -> Run {
+        let mut run = Run::default();
+        run.settings.hello_ms = 1000;
+        run.settings.block_ms = 200;
+        run.servers = vec![
+            server("thread-server", Model::ThreadPerRequest, ServerKind::Builtin, None),
+            server("pool-server", Model::Pool, ServerKind::Builtin, Some(16)),
+            server("smol-server", Model::Async, ServerKind::Builtin, Some(2)),
+            server("tornado", Model::Async, ServerKind::Foreign, Some(1)),
+        ];
+        let mut pool_io = cell("pool-server", "io", 100, 7.02, 7.01, 7.05, None);
+        pool_io.expected_wall_s = Some(7.0);
+        run.cells = vec![
+            // The original experiment's async cell (names the concurrent client).
+            cell("thread-server", "io", 10, 1.0, 1.0, 1.0, None),
+            cell("thread-server", "io", 100, 1.01, 1.005, 1.015, None),
+            pool_io,
+            cell("smol-server", "io", 100, 1.00, 0.999, 1.002, None),
+            // 2 % slower, disjoint range: still a tie by the minimum effect size.
+            cell("tornado", "io", 100, 1.02, 1.019, 1.021, None),
+            // cpu at c=100: 100 requests in 0.025 s = 4,000 req/s; thread-server 2,000 req/s.
+            cell("thread-server", "cpu", 100, 0.05, 0.049, 0.051, Some(100.0)),
+            cell("pool-server", "cpu", 100, 0.026, 0.025, 0.027, Some(12.0)),
+            cell("smol-server", "cpu", 100, 0.025, 0.0248, 0.0252, Some(10.0)),
+            cell("thread-server", "baseline", 100, 0.01, 0.0099, 0.0101, Some(90.0)),
+            cell("smol-server", "baseline", 100, 0.02, 0.0199, 0.0201, Some(8.0)),
+            cell("thread-server", "blocking", 10, 0.201, 0.2, 0.202, None),
+            cell("smol-server", "blocking", 10, 2.0, 1.99, 2.01, None),
+        ];
+        // tornado's cpu cell was client-saturated: 50,000 req/s that measured the client — never evidence.
+        let mut saturated = cell("tornado", "cpu", 100, 0.002, 0.0019, 0.0021, Some(5.0));
+        saturated.saturation = Some(Saturation::Client);
+        run.cells.push(saturated);
+        run.analysis.per_connection = vec![ConnectionCost {
+            server: "thread-server".into(),
+            client: "async-client".into(),
+            workload: "io".into(),
+            points: vec![(1, 100, 3), (100, 900, 102)],
+            rss_kib_per_connection: 8.1,
+            threads_per_connection: 1.0,
+            rss_r2: 1.0,
+            kernel_stack_kib_per_connection: None,
+            slab_kib_per_connection: None,
+            kernel_kib_per_connection: None,
+            total_kib_per_connection: None,
+        }];
+        run
+    }
+
+    fn row<'a>(h: &'a Headline, server: &str) -> &'a Row {
+        h.rows.iter().find(|r| r.server == server).unwrap()
+    }
+
+    #[test]
+    fn computes_the_figures_of_a_fixture_run() {
+        let h = headline(&fixture()).unwrap();
+        assert_eq!(h.client, "async-client");
+        assert_eq!(h.level, 100);
+        assert_eq!(h.far_level, None);
+        // Grouped by model: thread-per-request, pool, async, foreign.
+        let order: Vec<&str> = h.rows.iter().map(|r| r.server.as_str()).collect();
+        assert_eq!(order, ["thread-server", "pool-server", "smol-server", "tornado"]);
+        assert_eq!(row(&h, "tornado").group, Group::Foreign);
+        // io: smol 1.00 is best; thread-server and tornado tie with it; the pool is 7.02× worse.
+        assert_eq!(row(&h, "smol-server").io.unwrap().worse_by, None);
+        assert_eq!(row(&h, "thread-server").io.unwrap().worse_by, None);
+        assert_eq!(row(&h, "tornado").io.unwrap().worse_by, None);
+        let pool = row(&h, "pool-server").io.unwrap().worse_by.unwrap();
+        assert!((pool - 7.02).abs() < 1e-9, "{pool}");
+        // CPU per request and the blocking penalty (2.0 s ÷ 0.2 s = 10×; 0.201 ÷ 0.2 = 1.005×).
+        assert_eq!(row(&h, "thread-server").cpu_us_cpu, Some((100.0, 100)));
+        assert_eq!(row(&h, "smol-server").cpu_us_baseline, Some((8.0, 100)));
+        assert!((row(&h, "smol-server").blocking_penalty.unwrap() - 10.0).abs() < 1e-9);
+        assert!((row(&h, "thread-server").blocking_penalty.unwrap() - 1.005).abs() < 1e-9);
+        // Best throughput: thread-server's baseline (10,000 req/s) beats its cpu (2,000 req/s).
+        let (w, rps, c) = row(&h, "thread-server").best_throughput.clone().unwrap();
+        assert_eq!((w.as_str(), c), ("baseline", 100));
+        assert!((rps - 10_000.0).abs() < 1e-6);
+        // cpu: smol 4,000 req/s best; the pool's 3,846 is 4 % behind → tie; thread-server 2× fewer.
+        assert_eq!(row(&h, "pool-server").cpu_rps.unwrap().worse_by, None);
+        assert!((row(&h, "thread-server").cpu_rps.unwrap().worse_by.unwrap() - 2.0).abs() < 1e-9);
+        // Per connection, from the analysis's fit.
+        assert_eq!(row(&h, "thread-server").kib_per_connection, Some(8.1));
+        assert_eq!(row(&h, "smol-server").kib_per_connection, None);
+    }
+
+    #[test]
+    fn a_client_saturated_cell_is_left_out() {
+        let h = headline(&fixture()).unwrap();
+        let tornado = row(&h, "tornado");
+        // Its 50,000 req/s cpu cell is neither its CPU figure, nor its best throughput, nor the cpu column's best.
+        assert_eq!(tornado.cpu_us_cpu, None);
+        assert_eq!(tornado.cpu_rps, None);
+        assert_eq!(tornado.best_throughput, None);
+        assert_eq!(row(&h, "smol-server").cpu_rps.unwrap().worse_by, None);
+        assert!(!paragraph(&h).contains("50,000"), "{}", paragraph(&h));
+    }
+
+    #[test]
+    fn the_paragraph_says_the_tie_and_the_causes() {
+        let h = headline(&fixture()).unwrap();
+        let p = paragraph(&h);
+        assert!(p.contains("thread-per-request, async and foreign tie (1.00–1.02 s)"), "{p}");
+        assert!(p.contains("pool-server (pool) took 7.02 s, 7.0× longer: bounded by its 16 threads"), "{p}");
+        assert!(p.contains("thread-server (thread-per-request) did 2.0× less, spending 100 µs per request"), "{p}");
+        assert!(p.contains("costs async (smol-server) 10.0× the sleep"), "{p}");
+        assert!(
+            p.contains(
+                "So, on these figures: for waiting, thread-per-request and async; for CPU work, pool and async; and \
+                 keep blocking calls out of async handlers."
+            ),
+            "{p}"
+        );
+        // If thread-server had been slow on io too, the tie would not be said.
+        let mut run = fixture();
+        let slow = run.cells.iter_mut().find(|c| c.server == "thread-server" && c.concurrency == 100).unwrap();
+        *slow = cell("thread-server", "io", 100, 2.0, 1.99, 2.01, None);
+        let p = paragraph(&headline(&run).unwrap());
+        assert!(p.contains("async and foreign tie"), "{p}");
+        assert!(p.contains("thread-server (thread-per-request) took 2.00 s, 2.0× longer"), "{p}");
+    }
+
+    #[test]
+    fn companions_fill_reach_and_capacity_with_their_source() {
+        let capacity = serde_json::json!({
+            "kind": "capacity", "run_id": "R1", "environment": {"git_commit": "abc1234", "git_dirty": false},
+            "settings": {"client": "async-client:lean"},
+            "cells": [
+                {"server": "smol-server", "workload": "io", "capacity_rps": 950.0, "status": "ok"},
+                {"server": "pool-server", "workload": "io", "capacity_rps": 15.5, "status": "ok"}
+            ]
+        });
+        let bench = serde_json::json!({
+            "kind": "bench", "run_id": "R2", "environment": {"git_commit": "def5678", "git_dirty": false},
+            "reach": {"client": "async-client:lean", "cells": [
+                {"server": "smol-server", "connections": 1000, "wall_s": 1.05, "failed": 0, "status": "ok"},
+                {"server": "smol-server", "connections": 10000, "wall_s": 1.3, "failed": 0, "status": "ok"},
+                {"server": "thread-server", "connections": 10000, "wall_s": 5.4, "failed": 2, "status": "ok",
+                 "stopped": {"cause": "fd-limit", "limit": 20000}}
+            ]}
+        });
+        let mut run = fixture();
+        run.companions =
+            vec![companion_of(&capacity, "capacity-R1.json").unwrap(), companion_of(&bench, "bench-R2.json").unwrap()];
+        let h = headline(&run).unwrap();
+        assert!(matches!(&h.far_level, Some((10_000, FarSource::Bench { source, .. })) if source == "bench-R2.json"));
+        assert_eq!(row(&h, "smol-server").io_far, Some((1.3, 0, None)));
+        assert_eq!(row(&h, "thread-server").io_far, Some((5.4, 2, Some("fd-limit".to_string()))));
+        assert_eq!(row(&h, "smol-server").capacity, vec![("io".to_string(), Some(950.0))]);
+        let md = table(&run, &h);
+        assert!(md.contains("`bench-R2.json` (lab bench reach, commit def5678, async-client:lean)"), "{md}");
+        assert!(md.contains("`capacity-R1.json` (lab capacity, commit abc1234"), "{md}");
+        assert!(md.contains("| capacity io |"), "{md}");
+        assert!(md.contains("| 5.40 s · stopped by fd-limit · ⚠ 2 failed |"), "{md}");
+        // The figures survive the run's JSON: a report made from the JSON alone shows them.
+        let back: Run = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+        assert_eq!(headline(&back), Some(h));
+        // Neither kind: a one-line error.
+        let e = companion_of(&serde_json::json!({"kind": "matrix"}), "x.json").unwrap_err();
+        assert!(e.contains("not a capacity or bench run"), "{e}");
+        let e = companion_of(&serde_json::json!({"kind": "bench", "reach": null}), "b.json").unwrap_err();
+        assert!(e.contains("without its reach part"), "{e}");
+    }
+
+    #[test]
+    fn reads_a_capacity_run_as_lab_capacity_writes_it() {
+        use crate::capacity::results::{CapacityCell, CapacityRun};
+        let mut run = CapacityRun::default();
+        run.header.kind = "capacity".into();
+        run.header.run_id = "R9".into();
+        run.header.environment.git_commit = "0123abc".into();
+        run.settings.client = "async-client:lean".into();
+        run.cells.push(CapacityCell {
+            server: "smol-server".into(),
+            workload: crate::plan::Workload::Cpu,
+            paths: vec![],
+            target_p99_ms: 100.0,
+            capacity_rps: Some(3_000.0),
+            first_failed_rps: None,
+            status: crate::results::Status::Ok,
+            reason: None,
+            probes: vec![],
+        });
+        let value = serde_json::to_value(&run).unwrap();
+        let companion = companion_of(&value, "capacity-R9.json").unwrap();
+        assert_eq!(companion.kind, CompanionKind::Capacity);
+        assert_eq!((companion.run_id.as_str(), companion.git_commit.as_str()), ("R9", "0123abc"));
+        assert_eq!(companion.client.as_deref(), Some("async-client:lean"));
+        let figure = &companion.capacity[0];
+        assert_eq!(
+            (figure.server.as_str(), figure.workload.as_str(), figure.capacity_rps),
+            ("smol-server", "cpu", Some(3_000.0))
+        );
+        assert_eq!(figure.status, "ok");
+    }
+
+    #[test]
+    fn clients_are_named_with_engine_and_threads() {
+        let mut run = fixture();
+        run.cells[0].client_cost = Some(crate::results::ClientCost { peak_threads: Some(2), ..Default::default() });
+        assert_eq!(client_name(&run, "async-client"), "async-client (surf, 2 threads)");
+        assert_eq!(client_name(&run, "async-client:lean"), "async-client (lean)");
+        assert!(client_name(&run, "blocking-client").contains("1 thread"));
+    }
+}

@@ -1,0 +1,60 @@
+//! `lab report` on the committed reference run, with a companion capacity run (`--with`): the headline opens the
+//! markdown, names the companion's file and commit, the figures are embedded in the JSON, and a second report
+//! made from that JSON alone rebuilds the same markdown. A file that is neither kind is refused in one line.
+
+mod common;
+
+use std::path::PathBuf;
+
+/// The committed default run the headline is read from.
+fn reference_run() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results/20261127T135236Z-ac4c209.json")
+}
+
+#[test]
+fn report_with_a_capacity_companion_embeds_it_and_rebuilds_without_it() {
+    let dir = common::scratch("report-with");
+    let run_json = dir.join("20261127T135236Z-ac4c209.json");
+    std::fs::copy(reference_run(), &run_json).unwrap();
+    // A capacity run as `lab capacity` writes it (lab/SCHEMA.md, "The capacity JSON"), with two servers.
+    let capacity = dir.join("capacity-TEST.json");
+    std::fs::write(
+        &capacity,
+        r#"{"schema_version": 1, "kind": "capacity", "run_id": "TEST",
+            "environment": {"git_commit": "feedbee", "git_dirty": false},
+            "settings": {"client": "async-client:lean"},
+            "cells": [
+              {"server": "smol-server", "workload": "io", "capacity_rps": 912.5, "status": "ok"},
+              {"server": "pool-server", "workload": "io", "capacity_rps": 15.9, "status": "ok"}
+            ]}"#,
+    )
+    .unwrap();
+    let output =
+        common::lab().arg("report").arg(&run_json).arg("--reanalyse").arg("--with").arg(&capacity).output().unwrap();
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    let md = std::fs::read_to_string(dir.join("20261127T135236Z-ac4c209.md")).unwrap();
+    let answer = md.split("## The answer").nth(1).expect("the headline section");
+    assert!(md.find("## The answer").unwrap() < md.find("## The original experiment").unwrap());
+    assert!(answer.contains("| capacity io |"), "{answer}");
+    assert!(answer.contains("912 req/s") || answer.contains("913 req/s"), "{answer}");
+    assert!(answer.contains("`capacity-TEST.json` (lab capacity, commit feedbee, async-client:lean)"), "{answer}");
+    // The JSON now holds the figures and says schema 3.
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    assert_eq!(json["schema_version"], 3);
+    assert_eq!(json["companions"][0]["source"], "capacity-TEST.json");
+    // Without the companion file, a report from the JSON alone is the same page.
+    std::fs::remove_file(&capacity).unwrap();
+    let again = common::scratch("report-again");
+    let output =
+        common::lab().arg("report").arg(&run_json).arg("--reanalyse").arg("--out").arg(&again).output().unwrap();
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert_eq!(std::fs::read_to_string(again.join("20261127T135236Z-ac4c209.md")).unwrap(), md);
+
+    // A matrix run is not a companion: exit 2, one line.
+    let output = common::lab().arg("report").arg(&run_json).arg("--with").arg(reference_run()).output().unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.trim().lines().count() == 1 && stderr.contains("not a capacity or bench run"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&again);
+}
