@@ -83,7 +83,7 @@ impl Engine {
 impl AsyncArgs {
     /// Processes actually started: never more than there are requests.
     pub fn effective_processes(&self) -> usize {
-        let requests = usize::try_from(self.common.requests).unwrap_or(usize::MAX);
+        let requests = usize::try_from(self.common.request_limit()).unwrap_or(usize::MAX);
         self.processes.min(requests).max(1)
     }
 
@@ -105,7 +105,8 @@ pub fn main() -> ExitCode {
         client: NAME,
         engine: args.engine.name(),
         urls: common.url_strings(),
-        requests: common.requests,
+        requests: common.request_limit(),
+        duration: common.duration,
         concurrency: args.concurrency.concurrency as u64,
         processes: processes as u64,
         keep_alive: common.keep_alive.is_on(),
@@ -134,7 +135,8 @@ pub fn main() -> ExitCode {
 pub fn run_in_process(args: &AsyncArgs, before_measure: impl FnOnce()) -> io::Result<Measured> {
     let concurrency = args.concurrency.concurrency;
     let plan = Plan {
-        requests: args.common.requests,
+        requests: args.common.request_limit(),
+        duration: args.common.deadline_after(),
         warmup: args.common.warmup,
         concurrency,
         urls: args.common.urls.len(),

@@ -22,7 +22,7 @@ use ureq::Agent;
 
 use crate::cli::{url_index, CommonArgs};
 use crate::recorder::{FailureKind, Outcome, Recorder};
-use crate::schedule::{Departure, Schedule};
+use crate::schedule::{Departure, Schedule, Stop};
 
 /// ureq, configured for measuring: no status-as-error, TCP_NODELAY, an idle pool as large as the thread pool.
 pub struct UreqEngine {
@@ -118,15 +118,16 @@ fn io_kind(error: &io::Error) -> FailureKind {
     }
 }
 
-/// Sends requests on the calling thread, taking request numbers from `next` until `limit` is reached; the
+/// Sends requests on the calling thread, taking request numbers from `next` until `stop` is reached (a count,
+/// or `--duration`'s deadline: a request sent before it is finished, none starts after it); the
 /// number picks the URL ([`url_index`]). Several threads may share `next` (pool-client): each keeps its own
 /// [`Recorder`], so nothing else is shared. With a `schedule` (open loop, [`crate::schedule`]) each request
 /// waits until it is due and its latency counts from then.
-pub fn drive(engine: &UreqEngine, next: &AtomicU64, limit: u64, echo: bool, schedule: Option<&Schedule>) -> Recorder {
+pub fn drive(engine: &UreqEngine, next: &AtomicU64, stop: Stop, echo: bool, schedule: Option<&Schedule>) -> Recorder {
     let mut recorder = Recorder::new(echo);
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
-        if index >= limit {
+        if stop.reached(index) {
             return recorder;
         }
         let url = url_index(index, engine.urls.len());

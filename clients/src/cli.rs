@@ -42,8 +42,16 @@ pub struct CommonArgs {
     pub urls: Vec<Target>,
 
     /// Requests to send and count.
-    #[arg(short = 'n', long = "requests", default_value_t = 10, value_parser = parse_count)]
+    #[arg(short = 'n', long = "requests", default_value_t = 10, value_parser = parse_count, conflicts_with = "duration")]
     pub requests: u64,
+
+    /// Run for this many seconds (decimal allowed) instead of a number of requests: every connection keeps
+    /// sending until the deadline, none starts after it, and the ones in flight finish (or time out).
+    ///
+    /// With --rate the schedule is RATE × SECONDS requests long. Warm-up (--warmup) comes first and is not
+    /// counted. The report says which bound the run had and how many requests completed.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// Give up on a request after this many seconds (decimal allowed, e.g. 0.2).
     #[arg(long, default_value = "60", value_parser = parse_timeout)]
@@ -77,6 +85,21 @@ impl CommonArgs {
     /// The first `--url`: where connections go (every URL shares its origin), and the report's `url`.
     pub fn first_url(&self) -> &Target {
         self.urls.first().expect("clap supplies the default URL when --url is absent")
+    }
+
+    /// Request numbers the measured phase may take: `-n`; with `--duration`, the schedule's length under
+    /// `--rate` (rate × duration, at least 1) or no limit in closed loop (the deadline ends it).
+    pub fn request_limit(&self) -> u64 {
+        match (self.duration, self.rate) {
+            (None, _) => self.requests,
+            (Some(duration), Some(rate)) => ((rate * duration.as_secs_f64()).round() as u64).max(1),
+            (Some(_), None) => u64::MAX,
+        }
+    }
+
+    /// The measured phase's length when the deadline (not a count) ends it: `--duration` in closed loop.
+    pub fn deadline_after(&self) -> Option<Duration> {
+        self.duration.filter(|_| self.rate.is_none())
     }
 
     /// Every `--url`, in the order given, as text.
@@ -196,6 +219,20 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
     if seconds > MAX_TIMEOUT_S {
         return Err(format!("must be at most {MAX_TIMEOUT_S} seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The longest `--duration` accepted (a day).
+const MAX_DURATION_S: f64 = 86_400.0;
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| "not a number of seconds".to_string())?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("must be more than 0 seconds".into());
+    }
+    if seconds > MAX_DURATION_S {
+        return Err(format!("must be at most {MAX_DURATION_S} seconds"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -322,6 +359,20 @@ mod tests {
         assert_eq!(picks, [0, 1, 2, 0, 1, 2, 0]);
         assert!((0..5).all(|i| url_index(i, 1) == 0));
         assert_eq!(url_index(u64::MAX, 4), 3);
+    }
+
+    #[test]
+    fn duration_bounds_the_run() {
+        let counted = common(&["-n", "7"]);
+        assert_eq!((counted.request_limit(), counted.deadline_after()), (7, None));
+        let timed = common(&["--duration", "1.5"]);
+        assert_eq!((timed.request_limit(), timed.deadline_after()), (u64::MAX, Some(Duration::from_millis(1500))));
+        // Open loop: the duration is the schedule's length.
+        let scheduled = common(&["--duration", "2", "--rate", "150"]);
+        assert_eq!((scheduled.request_limit(), scheduled.deadline_after()), (300, None));
+        let both = Cli::try_parse_from(["client", "-n", "5", "--duration", "1"]).unwrap_err().to_string();
+        assert!(both.contains("cannot be used with"), "{both}");
+        assert!(parse_duration("0").is_err() && parse_duration("-1").is_err() && parse_duration("1e9").is_err());
     }
 
     #[test]

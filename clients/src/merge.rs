@@ -19,6 +19,7 @@ mod tests {
             engine: "lean",
             urls: vec!["http://127.0.0.1:9/".into()],
             requests,
+            duration: None,
             concurrency: 10,
             processes: 1,
             keep_alive: true,

@@ -165,22 +165,30 @@ pub fn run_parent(args: &AsyncArgs, processes: usize) -> io::Result<(Measured, C
 }
 
 /// The command line of child `index`: the parent's flags (every `--url`, in order) with this child's share of
-/// the requests. The child numbers its requests from `--first-index`, so the URL cycle runs over the whole run
+/// the requests (or, for a closed-loop `--duration`, the same duration: every child runs until it). The child numbers its requests from `--first-index`, so the URL cycle runs over the whole run
 /// as if in one process: each URL gets its share of the total, not of each child's part.
 fn child_args(args: &AsyncArgs, index: usize, processes: usize, threads: usize) -> Vec<String> {
     let share_of =
         |child: usize, total: u64| total / processes as u64 + u64::from((child as u64) < total % processes as u64);
     let share = |total: u64| share_of(index, total);
-    let first_index: u64 = (0..index).map(|child| share_of(child, args.common.requests)).sum();
     let common = &args.common;
+    // A duration-bound child (closed loop) numbers its requests from 0: no child knows how many the others
+    // will send, and each cycles through every URL on its own.
+    let limit = common.request_limit();
+    let first_index: u64 = match common.deadline_after() {
+        Some(_) => 0,
+        None => (0..index).map(|child| share_of(child, limit)).sum(),
+    };
     let mut argv = vec!["--child".to_string()];
     for url in common.url_strings() {
         argv.push("--url".into());
         argv.push(url);
     }
+    match common.deadline_after() {
+        Some(duration) => argv.extend(["--duration".into(), duration.as_secs_f64().to_string()]),
+        None => argv.extend(["--requests".into(), share(limit).to_string()]),
+    }
     argv.extend([
-        "--requests".into(),
-        share(common.requests).to_string(),
         "--warmup".into(),
         share(common.warmup).to_string(),
         "--concurrency".into(),
@@ -200,7 +208,7 @@ fn child_args(args: &AsyncArgs, index: usize, processes: usize, threads: usize) 
     ]);
     if let Some(rate) = common.rate {
         // Each child keeps its own schedule at its share of the rate, so that all finish together.
-        let share = rate * share(common.requests) as f64 / common.requests.max(1) as f64;
+        let share = rate * share(limit) as f64 / limit.max(1) as f64;
         argv.push("--rate".into());
         argv.push(share.max(crate::schedule::MIN_RATE).to_string());
     }

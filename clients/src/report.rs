@@ -16,7 +16,10 @@ pub struct RunMeta {
     pub engine: &'static str,
     /// Every `--url`, in order (at least one).
     pub urls: Vec<String>,
+    /// Requests the run may send: `-n`, rate × duration, or `u64::MAX` when only the deadline ends it.
     pub requests: u64,
+    /// `--duration`, when it bounded the run.
+    pub duration: Option<std::time::Duration>,
     pub concurrency: u64,
     pub processes: u64,
     pub keep_alive: bool,
@@ -34,7 +37,10 @@ pub fn from_run(meta: &RunMeta, recorder: &Recorder, wall_s: f64, cost: Cost) ->
         engine: meta.engine.to_string(),
         url: meta.urls.first().cloned().unwrap_or_default(),
         urls: meta.urls.clone(),
-        requests: meta.requests,
+        // A duration-bound run counts what completed; a count-bound one records every request it numbered.
+        requests: if meta.duration.is_some() { succeeded + failures.total() } else { meta.requests },
+        bound: if meta.duration.is_some() { Bound::Duration } else { Bound::Requests },
+        duration_s: meta.duration.map(|d| d.as_secs_f64()),
         concurrency: meta.concurrency,
         processes: meta.processes,
         keep_alive: meta.keep_alive,
@@ -78,6 +84,7 @@ mod tests {
             engine: "ureq",
             urls: vec!["http://h:1/a".into(), "http://h:1/b".into()],
             requests: 2,
+            duration: None,
             concurrency: 1,
             processes: 1,
             keep_alive: true,
@@ -88,8 +95,11 @@ mod tests {
         let mut json: serde_json::Value = serde_json::to_value(&report).unwrap();
         assert_eq!(json["urls"], serde_json::json!(["http://h:1/a", "http://h:1/b"]));
         json.as_object_mut().unwrap().remove("urls");
+        json.as_object_mut().unwrap().remove("bound");
+        json.as_object_mut().unwrap().remove("duration_s");
         let old: ClientReport = serde_json::from_value(json).unwrap();
         assert!(old.urls.is_empty());
+        assert_eq!((old.bound, old.duration_s), (Bound::Requests, None));
         assert!(
             old.all_failed_reason().starts_with("all 2 requests to http://h:1/a failed"),
             "{}",

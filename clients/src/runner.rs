@@ -30,7 +30,7 @@ use smol::{LocalExecutor, Timer};
 
 use crate::cli::url_index;
 use crate::recorder::{FailureKind, Outcome, Recorder};
-use crate::schedule::{Departure, Schedule};
+use crate::schedule::{Departure, Schedule, Stop};
 
 /// One request in flight at a time: an HTTP engine's per-slot state (a connection, buffers, a client handle).
 pub trait Slot {
@@ -48,8 +48,10 @@ pub trait Slot {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Counted requests.
+    /// Counted requests at most (`u64::MAX` when only the deadline ends the run).
     pub requests: u64,
+    /// Closed-loop `--duration`: no counted request starts this long after the measured phase's start.
+    pub duration: Option<Duration>,
     /// Uncounted requests sent first.
     pub warmup: u64,
     /// Slots (requests in flight at once).
@@ -102,7 +104,7 @@ where
                     .spawn_scoped(scope, move || {
                         let slots: Vec<S> = (0..slots_here).map(|_| make_slot()).collect();
                         let warm = RefCell::new(Recorder::new(false));
-                        let slots = run_phase(slots, warmup_next, plan, plan.warmup, &warm, 0, None);
+                        let slots = run_phase(slots, warmup_next, plan, Stop::after(plan.warmup), &warm, 0, None);
                         // Blocks until every executor thread has finished its warm-up…
                         warmed_up.wait();
                         // …and until the coordinator has started the clock.
@@ -110,7 +112,8 @@ where
                         let recorder = RefCell::new(Recorder::new(plan.echo));
                         let started = *start.get().expect("the coordinator sets the start before go");
                         let schedule = plan.rate.map(|rate| Schedule::new(started, rate));
-                        let slots = run_phase(slots, next, plan, plan.requests, &recorder, plan.first_index, schedule);
+                        let stop = Stop::at(plan.requests, started, plan.duration);
+                        let slots = run_phase(slots, next, plan, stop, &recorder, plan.first_index, schedule);
                         drop(slots);
                         recorder.into_inner()
                     })
@@ -128,25 +131,25 @@ where
     })
 }
 
-/// Runs one phase on this thread: a fresh executor, one task per slot, until `next` reaches `limit`.
+/// Runs one phase on this thread: a fresh executor, one task per slot, until `stop` is reached.
 /// `first_index` is the run-wide number of this process's first request of the phase; `schedule` makes the
 /// phase open-loop. Returns the slots so that the next phase reuses their connections.
 fn run_phase<S: Slot>(
     slots: Vec<S>,
     next: &AtomicU64,
     plan: &Plan,
-    limit: u64,
+    stop: Stop,
     recorder: &RefCell<Recorder>,
     first_index: u64,
     schedule: Option<Schedule>,
 ) -> Vec<S> {
-    if limit == 0 {
+    if stop.limit == 0 {
         return slots;
     }
     let executor = LocalExecutor::new();
     let tasks: Vec<_> = slots
         .into_iter()
-        .map(|slot| executor.spawn(drive(slot, next, limit, plan, recorder, first_index, schedule)))
+        .map(|slot| executor.spawn(drive(slot, next, stop, plan, recorder, first_index, schedule)))
         .collect();
     // Blocks this thread in the executor (and, when no task can run, in the reactor) until every slot is done.
     smol::block_on(executor.run(async {
@@ -159,11 +162,11 @@ fn run_phase<S: Slot>(
 }
 
 /// One slot's loop: take a request number, (open loop) wait until it is due, send to the URL it picks, record;
-/// until the numbers run out.
+/// until the numbers run out or the deadline passes (a request already sent then is finished).
 async fn drive<S: Slot>(
     mut slot: S,
     next: &AtomicU64,
-    limit: u64,
+    stop: Stop,
     plan: &Plan,
     recorder: &RefCell<Recorder>,
     first_index: u64,
@@ -177,7 +180,7 @@ async fn drive<S: Slot>(
     let mut deadline_timer = Timer::never();
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
-        if index >= limit {
+        if stop.reached(index) {
             return slot;
         }
         let number = first_index + index;

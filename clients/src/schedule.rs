@@ -72,6 +72,32 @@ impl Schedule {
     }
 }
 
+/// When a phase stops taking new requests: after `limit` request numbers, or (`--duration`, closed loop) once
+/// `deadline` has passed — whichever comes first. A request already sent when the deadline passes is finished
+/// (or times out); none starts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    pub limit: u64,
+    pub deadline: Option<Instant>,
+}
+
+impl Stop {
+    /// Stop after `limit` requests.
+    pub fn after(limit: u64) -> Stop {
+        Stop { limit, deadline: None }
+    }
+
+    /// Stop after `limit` requests or at `started + duration`, whichever comes first.
+    pub fn at(limit: u64, started: Instant, duration: Option<Duration>) -> Stop {
+        Stop { limit, deadline: duration.map(|d| started + d) }
+    }
+
+    /// Whether request number `index`, about to start now, must not: the count is reached or the deadline passed.
+    pub fn reached(&self, index: u64) -> bool {
+        index >= self.limit || self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    }
+}
+
 /// Parses `--rate`: requests per second, decimal allowed.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text.parse().map_err(|_| "not a number of requests per second".to_string())?;
@@ -109,6 +135,17 @@ mod tests {
         assert_eq!(s.departure(1, at(102), timeout), Departure::Now { intended: at(100), late: true });
         assert_eq!(s.departure(1, at(1_099), timeout), Departure::Now { intended: at(100), late: true });
         assert_eq!(s.departure(1, at(1_100), timeout), Departure::GiveUp);
+    }
+
+    #[test]
+    fn stops_at_the_count_or_the_deadline() {
+        let now = Instant::now();
+        assert!(!Stop::after(3).reached(2));
+        assert!(Stop::after(3).reached(3));
+        let open = Stop::at(u64::MAX, now, Some(Duration::from_secs(3600)));
+        assert!(!open.reached(1_000_000));
+        let past = Stop::at(u64::MAX, now - Duration::from_secs(2), Some(Duration::from_secs(1)));
+        assert!(past.reached(0));
     }
 
     #[test]

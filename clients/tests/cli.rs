@@ -20,6 +20,9 @@ fn bad_arguments_exit_2_with_one_line() {
         (&["--rate", "fast"], "requests per second"),
         (&["--rate", "1e12"], "at most"),
         (&["--no-such-flag"], "--no-such-flag"),
+        (&["-n", "5", "--duration", "1"], "cannot be used with"),
+        (&["--duration", "0"], "more than 0"),
+        (&["--duration", "soon"], "seconds"),
     ];
     for client in ["blocking-client", "pool-client", "async-client"] {
         for (args, expected) in cases {

@@ -82,6 +82,8 @@ pub fn merge(reports: &[ClientReport]) -> Result<ClientReport, String> {
         url: first.url.clone(),
         urls,
         requests,
+        bound: first.bound,
+        duration_s: first.duration_s,
         concurrency: first.concurrency,
         processes,
         keep_alive: first.keep_alive,

@@ -24,8 +24,16 @@ pub struct ClientReport {
     /// Absent from documents written before it was added.
     #[serde(default)]
     pub urls: Vec<String>,
-    /// Requests counted (warm-up requests excluded).
+    /// Requests counted (warm-up requests excluded): `-n`, or with `--duration` the requests that completed
+    /// (succeeded or failed) — under `--rate`, the schedule's rate × duration.
     pub requests: u64,
+    /// What ended the run: `requests` (`-n`) or `duration` (`--duration`). Absent from documents written before
+    /// it was added, which were all bounded by `-n`.
+    #[serde(default)]
+    pub bound: Bound,
+    /// `--duration` in seconds; `null` when `-n` bounded the run.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
     /// Requests in flight at once, per process (1 for blocking-client).
     pub concurrency: u64,
     /// OS processes that shared the requests (async-client `--processes`; 1 otherwise).
@@ -60,6 +68,18 @@ pub struct ClientReport {
     /// opened no connection in the measured phase. Absent from documents written before it was added.
     #[serde(default)]
     pub connect_us: Option<ConnectTime>,
+}
+
+/// What ended a run's measured phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// A number of requests (`-n`).
+    #[default]
+    Requests,
+    /// A duration (`--duration`): closed loop, no request started after the deadline; open loop, the schedule
+    /// was rate × duration long.
+    Duration,
 }
 
 /// Connection setup: from the start of `connect()` to the established connection, in microseconds, over every

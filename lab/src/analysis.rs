@@ -266,6 +266,7 @@ mod tests {
             concurrency: c,
             requests: n,
             warmup: 1,
+            duration: None,
         };
         match wall_s {
             Some(wall) => {

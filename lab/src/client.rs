@@ -26,11 +26,20 @@ pub struct ClientArgs<'a> {
 impl ClientArgs<'_> {
     /// `CLIENT --url U… -n N [-c C] --timeout S --keep-alive on|off --warmup W --json [--engine E]`.
     pub fn command(&self, bin_dir: &Path) -> Command {
+        self.command_for(bin_dir, None)
+    }
+
+    /// [`ClientArgs::command`], or with a `duration`, `--duration SECONDS` in place of `-n N`: the client runs
+    /// for that long after its warm-up, however many requests that takes.
+    pub fn command_for(&self, bin_dir: &Path, duration: Option<Duration>) -> Command {
         let mut command = Command::new(bin_dir.join(&self.client.binary));
         for url in &self.urls {
             command.arg("--url").arg(url);
         }
-        command.arg("-n").arg(self.requests.to_string());
+        match duration {
+            Some(duration) => command.arg("--duration").arg(duration.as_secs_f64().to_string()),
+            None => command.arg("-n").arg(self.requests.to_string()),
+        };
         if !self.client.is_sequential() {
             command.arg("-c").arg(self.concurrency.to_string());
         }

@@ -128,9 +128,14 @@ struct MatrixArgs {
     /// Concurrency sweep, e.g. 1,10,100,1000 (blocking uses the levels up to 10).
     #[arg(long)]
     concurrency: Option<String>,
-    /// Requests per cell of cpu, baseline, db and mixed (io and blocking send one request per connection).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Requests per cell of cpu, baseline, db and mixed, instead of a duration (io and blocking send one request
+    /// per connection).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "duration")]
     requests: Option<u64>,
+    /// Seconds each repetition of a cpu, baseline, db or mixed cell runs after its warm-up (decimal allowed;
+    /// default 2, quick profile 0.3). io and blocking keep their request counts.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Option<std::time::Duration>,
     #[command(flatten)]
     load: LoadArgs,
     /// n for the cpu workload's n! (≤ 20000).
@@ -241,6 +246,15 @@ struct VerifyArgs {
     servers: ServerArgs,
 }
 
+/// `--duration`: more than 0 and at most an hour of seconds.
+fn parse_seconds(text: &str) -> std::result::Result<std::time::Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 3600.0 => Ok(std::time::Duration::from_secs_f64(s)),
+        Ok(_) => Err("must be more than 0 and at most 3600 seconds".into()),
+        Err(_) => Err("not a number of seconds".into()),
+    }
+}
+
 /// Bad input, as an error that exits 2.
 fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
@@ -323,6 +337,10 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     }
     if let Some(n) = args.requests {
         config.requests = Some(n);
+        config.duration = None;
+    }
+    if let Some(duration) = args.duration {
+        config.duration = Some(duration);
     }
     args.load.apply(&mut config);
     if let Some(n) = args.fact_n {

@@ -165,6 +165,7 @@ pub(crate) fn synthetic_cell(server: &str, workload: &str, median: f64, min: f64
         concurrency: 10,
         requests: 10,
         warmup: 0,
+        duration: None,
     };
     let mut cell = crate::run::unmeasured(&spec, Status::Ok, "", None);
     cell.reason = None;
@@ -200,6 +201,7 @@ mod tests {
             concurrency: 10,
             requests: 10,
             warmup: 0,
+            duration: None,
         }
     }
 

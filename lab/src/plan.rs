@@ -430,6 +430,8 @@ pub struct MatrixConfig {
     /// Requests per throughput cell (cpu, baseline, db, mixed); None = the profile's value per workload. io and
     /// blocking always send one request per connection (plus the original experiment's 1 and 10).
     pub requests: Option<u64>,
+    /// How long each repetition of a throughput cell runs after its warm-up; None = a count (`requests`).
+    pub duration: Option<Duration>,
     pub settings: WorkloadSettings,
     pub repeat: u32,
     pub keep_alive: bool,
@@ -461,6 +463,7 @@ impl MatrixConfig {
                 blocking_concurrency: vec![10],
                 settings: WorkloadSettings { hello_ms: 200, block_ms: 100, fact_n: 2000 },
                 cell_budget: Duration::from_secs(15),
+                duration: Some(QUICK_DURATION),
                 repeat: 1,
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
@@ -479,6 +482,7 @@ impl MatrixConfig {
                 io_high_concurrency: vec![],
                 blocking_concurrency: vec![1, 10],
                 requests: None,
+                duration: Some(DEFAULT_DURATION),
                 settings: WorkloadSettings { hello_ms: 1000, block_ms: 200, fact_n: 2000 },
                 repeat: 3,
                 cpus: CpuPlacement::Shared { cpus: harness::process::allowed_cpus() },
@@ -521,7 +525,8 @@ impl MatrixConfig {
         self
     }
 
-    /// Requests per throughput cell of `workload` when `--requests` is not given.
+    /// Requests per throughput cell of `workload` when `--requests` is not given. With a duration, still the
+    /// base of the cell's warm-up ([`warmup_for`]).
     fn throughput_requests(&self, workload: Workload) -> u64 {
         if let Some(n) = self.requests {
             return n;
@@ -578,13 +583,17 @@ impl MatrixConfig {
             for &workload in &self.workloads {
                 for client in &self.clients {
                     for (concurrency, requests) in self.points(workload, client) {
+                        // Throughput cells run for the configured duration; the warm-up stays what the request
+                        // count made it.
+                        let duration = self.duration.filter(|_| !workload.is_wait());
                         let spec = CellSpec {
                             server: server.clone(),
                             client: client.clone(),
                             workload,
                             concurrency,
-                            requests,
+                            requests: if duration.is_some() { 0 } else { requests },
                             warmup: warmup_for(workload, concurrency, requests),
+                            duration,
                         };
                         if !cells.iter().any(|c: &CellSpec| c.id() == spec.id()) {
                             cells.push(spec);
@@ -662,27 +671,50 @@ pub struct CellSpec {
     pub client: ClientSpec,
     pub workload: Workload,
     pub concurrency: u64,
+    /// Requests per repetition; 0 when `duration` bounds the cell instead.
     pub requests: u64,
     pub warmup: u64,
+    /// Throughput cells: each repetition runs this long after its warm-up (the client's `--duration`).
+    pub duration: Option<Duration>,
 }
 
 impl CellSpec {
+    /// `server/client/workload/cC/nN`, or `…/cC/dSs` for a cell bounded by a duration of S seconds.
     pub fn id(&self) -> String {
-        cell_id(self.server.name(), &self.client.label(), self.workload.name(), self.concurrency, self.requests)
+        let (server, client, workload, c) =
+            (self.server.name(), self.client.label(), self.workload.name(), self.concurrency);
+        match self.duration {
+            Some(d) => format!("{server}/{client}/{workload}/c{c}/d{}s", d.as_secs_f64()),
+            None => cell_id(server, &client, workload, c, self.requests),
+        }
+    }
+
+    /// `n=N`, or `2 s` for a cell bounded by a duration.
+    pub fn bound_label(&self) -> String {
+        match self.duration {
+            Some(d) => format!("{} s", d.as_secs_f64()),
+            None => format!("n={}", self.requests),
+        }
     }
 
     /// A short human label for progress lines.
     pub fn label(&self) -> String {
         format!(
-            "{} × {} {} c={} n={}",
+            "{} × {} {} c={} {}",
             self.server.name(),
             self.client.label(),
             self.workload,
             self.concurrency,
-            self.requests
+            self.bound_label()
         )
     }
 }
+
+/// How long each repetition of a throughput cell runs after warm-up in the default (and full) profile: long
+/// enough that start-up, connection set-up and the last requests' tail are a small part of it.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(2);
+/// The quick profile's: CI's run keeps its length (its baseline cells used to take about this long each).
+pub const QUICK_DURATION: Duration = Duration::from_millis(300);
 
 pub fn cell_id(server: &str, client: &str, workload: &str, concurrency: u64, requests: u64) -> String {
     format!("{server}/{client}/{workload}/c{concurrency}/n{requests}")
@@ -767,6 +799,32 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), ids.len());
+    }
+
+    #[test]
+    fn throughput_cells_run_for_a_duration_wait_cells_for_a_count() {
+        let config = MatrixConfig::for_profile(ProfileName::Default);
+        let cells = config.cells();
+        for cell in &cells {
+            if cell.workload.is_wait() {
+                assert_eq!(cell.duration, None, "{}", cell.id());
+                assert!(cell.requests > 0 && cell.id().contains("/n"), "{}", cell.id());
+            } else {
+                assert_eq!((cell.duration, cell.requests), (Some(DEFAULT_DURATION), 0), "{}", cell.id());
+                assert!(cell.id().ends_with("/d2s") && cell.label().ends_with(" 2 s"), "{}", cell.id());
+                // The warm-up is what the request count made it: a tenth of 20,000 empty answers, at most 1,000.
+                if cell.workload == Workload::Baseline {
+                    assert_eq!(cell.warmup, 1000, "{}", cell.id());
+                }
+            }
+        }
+        assert!(cells.iter().any(|c| c.id() == "smol-server/async-client/baseline/c100/d2s"));
+        let quick = MatrixConfig::for_profile(ProfileName::Quick).cells();
+        assert!(quick.iter().any(|c| c.id() == "smol-server/async-client/baseline/c10/d0.3s"), "{quick:?}");
+        // `--requests` turns the duration off: counts again.
+        let counted = MatrixConfig { requests: Some(500), duration: None, ..config };
+        assert!(counted.cells().iter().all(|c| c.duration.is_none() && c.requests > 0));
+        assert!(counted.cells().iter().any(|c| c.id() == "smol-server/async-client/baseline/c10/n500"));
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn calibration<'a>(run: &'a Run, server: &str, workload: &str, client: &str) -> 
             && c.client_cost.is_some()
             && c.latency_us.is_some_and(|l| l.mean > 0.0)
     };
-    let best = |cells: Vec<&'a Cell>| cells.into_iter().max_by_key(|c| c.requests);
+    let best = |cells: Vec<&'a Cell>| cells.into_iter().max_by_key(|c| c.measured_requests());
     best(run.cells.iter().filter(usable).filter(|c| c.client == client).collect())
         .or_else(|| best(run.cells.iter().filter(usable).collect()))
 }
@@ -114,7 +114,7 @@ fn calibration<'a>(run: &'a Run, server: &str, workload: &str, client: &str) -> 
 /// The inputs measured by `calibration` for a server whose record is in `run`.
 fn inputs_of(run: &Run, calibration: &Cell) -> Inputs {
     let record = run.servers.iter().find(|s| s.name == calibration.server);
-    let sent = (calibration.requests + calibration.warmup).max(1) as f64;
+    let sent = (calibration.measured_requests() + calibration.warmup).max(1) as f64;
     let server = calibration.server_cost.as_ref().expect("checked by calibration()");
     let client = calibration.client_cost.as_ref().expect("checked by calibration()");
     let latency_s = calibration.latency_us.map_or(0.0, |l| l.mean) / 1e6;
@@ -162,7 +162,8 @@ pub fn fill(run: &mut Run) {
         };
         let inputs = inputs_of(run, calibration);
         let predicted = throughput(&inputs, cell.concurrency);
-        predictions.push((index, cell.requests as f64 / predicted.rps));
+        // A duration-bound cell: the time the requests it completed should have taken at the predicted rate.
+        predictions.push((index, cell.measured_requests() as f64 / predicted.rps));
         if !explained.contains(&key) {
             notes.push(describe(cell, calibration, &inputs));
             explained.push(key);
@@ -282,6 +283,7 @@ mod tests {
             concurrency: c,
             requests: n,
             warmup: n / 10,
+            duration: None,
         };
         let mut cell = crate::run::unmeasured(&spec, crate::results::Status::Ok, "", None);
         cell.reason = None;

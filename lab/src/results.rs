@@ -162,7 +162,7 @@ word_enum! {
 }
 
 /// The version of the run JSON this lab writes (top-level `schema_version`).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One run of the matrix (or of a soak).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -314,17 +314,41 @@ pub struct CheckRecord {
     pub detail: String,
 }
 
-/// One cell: a server × client × workload × concurrency × request count, measured `repeat` times.
+/// What bounded each repetition of a cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// A number of requests (`requests`): "how long do N requests take" (io, blocking; any cell of a run made
+    /// with `--requests`, and every cell of runs before schema version 4).
+    #[default]
+    Requests,
+    /// A duration (`duration_s`, after warm-up): "how many requests per second" (the throughput workloads).
+    Duration,
+}
+
+/// One cell: a server × client × workload × concurrency × request count (or duration), measured `repeat` times.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cell {
-    /// `server/client/workload/cC/nN`: unique in a run, and how `lab compare` matches cells of two runs.
+    /// `server/client/workload/cC/nN` (`…/cC/dSs` for a cell bounded by S seconds): unique in a run, and how
+    /// `lab compare` matches cells of two runs.
     pub id: String,
     pub server: String,
     /// The client as named on the command line, with its engine: `async-client:lean`.
     pub client: String,
     pub workload: String,
     pub concurrency: u64,
+    /// Requests per repetition when `bound` is `requests`; 0 when a duration bounded the cell.
     pub requests: u64,
+    /// What bounded each repetition: `requests` or `duration`. Absent before schema version 4 (`requests`).
+    #[serde(default)]
+    pub bound: Bound,
+    /// Seconds each repetition ran after its warm-up, when `bound` is `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// Requests that completed (succeeded or failed) in the median repetition: `requests` for a count-bound
+    /// cell that ran to the end; what the duration let through for a duration-bound one.
+    #[serde(default)]
+    pub requests_completed: u64,
     /// Requests sent before measuring, discarded.
     pub warmup: u64,
     pub keep_alive: bool,
@@ -666,5 +690,22 @@ impl Run {
 impl Cell {
     pub fn is_ok(&self) -> bool {
         self.status == Status::Ok
+    }
+
+    /// Requests the median repetition measured: its count, or for a duration-bound cell the ones that completed
+    /// (and, in runs made before the field existed, the count).
+    pub fn measured_requests(&self) -> u64 {
+        match self.bound {
+            Bound::Duration => self.requests_completed,
+            Bound::Requests => self.requests,
+        }
+    }
+
+    /// `n = N`, or `2 s` for a duration-bound cell.
+    pub fn bound_label(&self) -> String {
+        match (self.bound, self.duration_s) {
+            (Bound::Duration, Some(d)) => format!("{d} s"),
+            _ => format!("n = {}", self.requests),
+        }
     }
 }

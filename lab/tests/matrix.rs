@@ -23,7 +23,7 @@ fn quick_matrix_then_report_and_compare() {
     // JSON: every planned cell, all measured, the build recorded honestly.
     let json_path = common::run_json(&out);
     let run = Run::load(&json_path).unwrap();
-    assert_eq!(run.schema_version, 3);
+    assert_eq!(run.schema_version, 4);
     // The default placement is recorded: the server on its CPUs, the client on the rest (shared on one CPU).
     assert_eq!(run.cpus, Some(lab::plan::CpuPlacement::split_of(&harness::process::allowed_cpus())));
     assert_eq!(run.build, "debug");
@@ -47,6 +47,9 @@ fn quick_matrix_then_report_and_compare() {
         let cost = cell.server_cost.as_ref().expect("server cost");
         assert!(cost.peak_rss_kib > 0 && cost.peak_threads > 0 && cost.samples > 0, "{}: {cost:?}", cell.id);
         assert!(cell.client_cost.is_some() && cell.bottleneck.is_some());
+        // `--requests` bounds every cell by a count, and each completed it.
+        assert_eq!((cell.bound, cell.duration_s), (lab::results::Bound::Requests, None), "{}", cell.id);
+        assert_eq!(cell.requests_completed, cell.requests, "{}", cell.id);
     }
     for server in &run.servers {
         assert_eq!(server.verify.status, "passed", "{}: {:?}", server.name, server.verify.reason);
@@ -126,6 +129,36 @@ fn quick_matrix_then_report_and_compare() {
     }
 }
 
+/// A throughput cell bounded by a duration: each repetition lasts that long after its warm-up (plus at most one
+/// request's latency), however many requests it takes, and the cell says so.
+#[test]
+fn throughput_cells_run_for_their_duration() {
+    let (out, code, stderr) = common::run_lab(
+        "duration",
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--servers", "smol-server", "--clients", "async-client"])
+            .args(["--workloads", "baseline", "--concurrency", "10", "--duration", "0.5", "--repeat", "2"]),
+    );
+    assert_eq!(code, Some(0), "lab matrix failed:\n{stderr}");
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    assert_eq!(run.cells.len(), 1, "{:?}", run.cells);
+    let cell = &run.cells[0];
+    assert_eq!(cell.id, "smol-server/async-client/baseline/c10/d0.5s");
+    assert_eq!(cell.status, "ok", "{:?} {:?}", cell.reason, cell.stderr_tail);
+    assert_eq!((cell.bound, cell.duration_s, cell.requests), (lab::results::Bound::Duration, Some(0.5), 0));
+    assert_eq!(cell.requests_completed, cell.succeeded + cell.failed);
+    // Empty answers: far more than one round of 10 fits in half a second, even in a debug build.
+    assert!(cell.succeeded > 100 && cell.failed == 0, "{cell:?}");
+    assert_eq!(cell.runs.len(), 2);
+    for repetition in &cell.runs {
+        assert!(repetition.wall_s >= 0.5 && repetition.wall_s < 1.0, "{repetition:?}");
+    }
+    let wall = cell.wall_s.unwrap();
+    assert!((cell.throughput_rps.unwrap() - cell.succeeded as f64 / wall).abs() < 1e-6 * cell.throughput_rps.unwrap());
+    let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
+    assert!(md.contains("0.5 s per repetition after warm-up"), "{md}");
+}
+
 #[test]
 fn bad_arguments_exit_2_with_one_line() {
     for args in [
@@ -137,6 +170,8 @@ fn bad_arguments_exit_2_with_one_line() {
         vec!["matrix", "--fact-n", "20001"],
         vec!["matrix", "--profile", "soak"],
         vec!["matrix", "--hello-ms", "0"],
+        vec!["matrix", "--requests", "100", "--duration", "1"],
+        vec!["matrix", "--duration", "0"],
         vec!["soak", "--minutes", "0"],
         vec!["soak", "--client", "blocking-client"],
         vec!["bench", "--parts", "everything"],

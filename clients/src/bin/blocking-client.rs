@@ -12,7 +12,7 @@ use clients::cli::{self, CommonArgs, WithCommonArgs};
 use clients::cost::CostMeter;
 use clients::export::{self, human};
 use clients::report::{self, RunMeta};
-use clients::schedule::Schedule;
+use clients::schedule::{Schedule, Stop};
 
 const NAME: &str = "blocking-client";
 
@@ -36,7 +36,8 @@ fn main() -> ExitCode {
         client: NAME,
         engine: "ureq",
         urls: common.url_strings(),
-        requests: common.requests,
+        requests: common.request_limit(),
+        duration: common.duration,
         concurrency: 1,
         processes: 1,
         keep_alive: common.keep_alive.is_on(),
@@ -47,14 +48,15 @@ fn main() -> ExitCode {
     }
     let meter = CostMeter::start();
     let engine = UreqEngine::new(&common, 1);
-    blocking::drive(&engine, &AtomicU64::new(0), common.warmup, false, None);
+    blocking::drive(&engine, &AtomicU64::new(0), Stop::after(common.warmup), false, None);
 
     let started = Instant::now();
     // Open loop: one connection in flight at most, so a request falls due while the previous one is answered
     // whenever the server takes longer than 1/RATE.
     let schedule = common.rate.map(|rate| Schedule::new(started, rate));
     // Blocks this (only) thread for every request in turn.
-    let recorder = blocking::drive(&engine, &AtomicU64::new(0), common.requests, !common.json, schedule.as_ref());
+    let stop = Stop::at(common.request_limit(), started, common.deadline_after());
+    let recorder = blocking::drive(&engine, &AtomicU64::new(0), stop, !common.json, schedule.as_ref());
     let wall = started.elapsed();
 
     let report = report::from_run(&meta, &recorder, wall.as_secs_f64(), meter.finish());

@@ -14,7 +14,7 @@ use clients::cost::CostMeter;
 use clients::export::{self, human};
 use clients::recorder::Recorder;
 use clients::report::{self, RunMeta};
-use clients::schedule::Schedule;
+use clients::schedule::{Schedule, Stop};
 
 const NAME: &str = "pool-client";
 
@@ -42,7 +42,8 @@ fn main() -> ExitCode {
         client: NAME,
         engine: "ureq",
         urls: common.url_strings(),
-        requests: common.requests,
+        requests: common.request_limit(),
+        duration: common.duration,
         concurrency: threads as u64,
         processes: 1,
         keep_alive: common.keep_alive.is_on(),
@@ -60,14 +61,14 @@ fn main() -> ExitCode {
 
     // `broadcast` runs the closure once on every pool thread and blocks until all have returned.
     let warmup_next = AtomicU64::new(0);
-    pool.broadcast(|_| blocking::drive(&engine, &warmup_next, common.warmup, false, None));
+    pool.broadcast(|_| blocking::drive(&engine, &warmup_next, Stop::after(common.warmup), false, None));
 
     let started = Instant::now();
     // Open loop: the pool's threads share one schedule; -c threads are the cap on requests in flight.
     let schedule = common.rate.map(|rate| Schedule::new(started, rate));
     let next = AtomicU64::new(0);
-    let recorders =
-        pool.broadcast(|_| blocking::drive(&engine, &next, common.requests, !common.json, schedule.as_ref()));
+    let stop = Stop::at(common.request_limit(), started, common.deadline_after());
+    let recorders = pool.broadcast(|_| blocking::drive(&engine, &next, stop, !common.json, schedule.as_ref()));
     let wall = started.elapsed();
 
     let recorder = Recorder::merge_all(recorders);

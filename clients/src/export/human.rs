@@ -20,10 +20,13 @@ use crate::report::{describe_urls, ClientReport, RunMeta};
 pub fn start_line(meta: &RunMeta) -> String {
     let processes = if meta.processes > 1 { format!(" × {} processes", meta.processes) } else { String::new() };
     let rate = meta.rate.map(|rate| format!(" at {rate} req/s")).unwrap_or_default();
+    let amount = match meta.duration {
+        Some(duration) if meta.rate.is_none() => format!("{} s of", duration.as_secs_f64()),
+        _ => format!("{} ×", meta.requests),
+    };
     format!(
-        "start {}  {} × {}{rate} ({}, {}, {} in flight{processes}, keep-alive {})",
+        "start {}  {amount} {}{rate} ({}, {}, {} in flight{processes}, keep-alive {})",
         now(),
-        meta.requests,
         describe_urls(&meta.urls),
         meta.client,
         meta.engine,

@@ -102,6 +102,7 @@ pub fn run(plan: SweepRun) -> SweepPart {
                 concurrency: c,
                 requests: c,
                 warmup: 0,
+                duration: None,
             })
         })
         .collect();

@@ -255,9 +255,14 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
     if let Some((paths, description)) = paths {
         let _ = writeln!(md, "`{paths}` — {description}.  ");
     }
+    // Throughput cells run for a duration (`n = 0` in their column key), wait cells for a count.
+    let bound = match cells.iter().find_map(|c| c.duration_s) {
+        Some(d) => format!("{d} s per repetition after warm-up"),
+        None => "n = requests".to_string(),
+    };
     let _ = writeln!(
         md,
-        "Cells: {} and p99 latency; rows are servers, columns are client × concurrency (n = requests).\n",
+        "Cells: {} and p99 latency; rows are servers, columns are client × concurrency ({bound}).\n",
         if wait { "wall time for all requests" } else { "throughput" }
     );
     let mut columns: Vec<(String, u64, u64)> = Vec::new();
@@ -273,7 +278,15 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
     // Each column names its client's engine and threads (provenance: what measured the cells below).
     let header: Vec<String> = columns
         .iter()
-        .map(|(client, c, n)| format!("{} c={c} n={n}", crate::headline::client_name(run, client)))
+        .map(|(client, c, n)| {
+            let name = crate::headline::client_name(run, client);
+            // A duration-bound column (n = 0) says its duration in the line above the table instead.
+            if *n == 0 {
+                format!("{name} c={c}")
+            } else {
+                format!("{name} c={c} n={n}")
+            }
+        })
         .collect();
     let _ = writeln!(md, "| server | {} |", header.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));

@@ -235,7 +235,7 @@ impl<'a> Runner<'a> {
                 partial: None,
             });
         }
-        let mut command = args.command(&self.bin_dir);
+        let mut command = args.command_for(&self.bin_dir, cell.duration);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         process::isolate(&mut command);
         if let Some((_, client_cpus)) = pins {
@@ -353,7 +353,11 @@ impl<'a> Runner<'a> {
                     Workload::Db => 2_000,
                     _ => 1_000,
                 };
-                (cell.requests + cell.warmup) * 1000 / rps
+                let measured = match cell.duration {
+                    Some(duration) => duration.as_millis() as u64,
+                    None => cell.requests * 1000 / rps,
+                };
+                measured + cell.warmup * 1000 / rps
             }
         };
         (once + 100) * repeat

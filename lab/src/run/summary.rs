@@ -7,7 +7,7 @@ use crate::limits::{self, Trouble};
 use crate::model::{self, ConcurrencyModel};
 use crate::plan::{CellSpec, MatrixConfig, ServerSpec, Workload};
 use crate::results::{
-    Cell, Failures, Limits, Measurement, ServerKind, ServerRecord, Spread, Status, VerifyRecord, VerifyStatus,
+    Bound, Cell, Failures, Limits, Measurement, ServerKind, ServerRecord, Spread, Status, VerifyRecord, VerifyStatus,
 };
 
 pub(crate) fn server_record(
@@ -64,6 +64,9 @@ pub fn unmeasured(cell: &CellSpec, status: Status, reason: &str, stderr_tail: Op
         workload: cell.workload.name().to_string(),
         concurrency: cell.concurrency,
         requests: cell.requests,
+        bound: if cell.duration.is_some() { Bound::Duration } else { Bound::Requests },
+        duration_s: cell.duration.map(|d| d.as_secs_f64()),
+        requests_completed: 0,
         warmup: cell.warmup,
         keep_alive: true,
         status,
@@ -113,7 +116,13 @@ pub(super) fn summarize_cell(
     if runs.is_empty() {
         runs = all.clone();
     }
-    runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    // A count-bound repetition is ranked by its wall time; a duration-bound one (whose wall is the duration) by
+    // its throughput, slowest first so that the order matches.
+    if spec.duration.is_some() {
+        runs.sort_by(|a, b| a.throughput_rps.total_cmp(&b.throughput_rps));
+    } else {
+        runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    }
     // The median repetition (the lower middle one for an even count): a repetition that was measured.
     if let Some(median) = runs.get(harness::stats::median_index(runs.len())).cloned() {
         cell.wall_s = Some(median.wall_s);
@@ -121,6 +130,7 @@ pub(super) fn summarize_cell(
         cell.latency_us = Some(median.latency_us);
         cell.succeeded = median.succeeded;
         cell.failed = median.failed;
+        cell.requests_completed = median.succeeded + median.failed;
         cell.failures = median.failures;
         cell.server_cost = median.server_cost.clone();
         cell.client_cost = median.client_cost.clone();
@@ -134,7 +144,12 @@ pub(super) fn summarize_cell(
             wall_s_max: max(&walls),
             throughput_min: min(&rates),
             throughput_max: max(&rates),
-            relative: if median.wall_s > 0.0 { (max(&walls) - min(&walls)) / median.wall_s } else { 0.0 },
+            // The spread of what the cell measures: wall time for a count, throughput for a duration.
+            relative: match spec.duration {
+                None if median.wall_s > 0.0 => (max(&walls) - min(&walls)) / median.wall_s,
+                Some(_) if median.throughput_rps > 0.0 => (max(&rates) - min(&rates)) / median.throughput_rps,
+                _ => 0.0,
+            },
         });
         let wait_ms = if spec.workload == Workload::Io { config.settings.hello_ms } else { config.settings.block_ms };
         if let Some(p) = model::predict(model, spec.workload, wait_ms, spec.concurrency, spec.requests) {
@@ -176,8 +191,11 @@ pub(super) fn summarize_cell(
 }
 
 pub(super) fn result_line(cell: &Cell) -> String {
-    let label =
-        format!("{} × {} {} c={} n={}", cell.server, cell.client, cell.workload, cell.concurrency, cell.requests);
+    let bound = match cell.duration_s {
+        Some(d) => format!("{d} s"),
+        None => format!("n={}", cell.requests),
+    };
+    let label = format!("{} × {} {} c={} {bound}", cell.server, cell.client, cell.workload, cell.concurrency);
     match (cell.status, cell.wall_s) {
         (Status::Ok, Some(wall)) => {
             let mut line = format!(
@@ -216,6 +234,7 @@ mod tests {
             concurrency: 10,
             requests: 10,
             warmup: 0,
+            duration: None,
         };
         (spec, config)
     }
