@@ -345,7 +345,7 @@ fn model_table(run: &Run, md: &mut String) {
             c.client,
             c.workload,
             c.concurrency,
-            c.requests,
+            c.measured_requests(),
             c.effective_concurrency.map_or("—".into(), |e| e.to_string()),
             c.expected_wall_s.map_or("—".into(), format::seconds),
             c.wall_s.filter(|_| c.is_ok()).map_or(c.status.to_string(), format::seconds),
