@@ -54,7 +54,29 @@ pub struct CapacityFigure {
     pub workload: String,
     /// req/s held with p99 under the target; None when it held no rate (see `status`).
     pub capacity_rps: Option<f64>,
+    /// The lowest rate that failed; None when every rate offered held (the capacity is then at least
+    /// `capacity_rps`: the sweep's bound, not the server's). The true capacity lies in
+    /// [`capacity_rps`, `first_failed_rps`). Absent from runs embedded before it was read.
+    #[serde(default)]
+    pub first_failed_rps: Option<f64>,
     pub status: String,
+}
+
+/// A capacity figure as the headline shows it: the rate held and the lowest that failed, if any.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Held {
+    pub rps: f64,
+    pub first_failed: Option<f64>,
+}
+
+impl Held {
+    /// `7,600 req/s`, or `≥ 40,000 req/s` when no rate failed.
+    fn label(self) -> String {
+        match self.first_failed {
+            Some(_) => format::rate(self.rps),
+            None => format!("≥ {}", format::rate(self.rps)),
+        }
+    }
 }
 
 /// One server × level of a bench run's reach part.
@@ -106,6 +128,7 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
                     server: text(&cell, "server").unwrap_or("?").to_string(),
                     workload: text(&cell, "workload").unwrap_or("?").to_string(),
                     capacity_rps: cell.get("capacity_rps").and_then(|r| r.as_f64()),
+                    first_failed_rps: cell.get("first_failed_rps").and_then(|r| r.as_f64()),
                     status: text(&cell, "status").unwrap_or("?").to_string(),
                 });
             }
@@ -236,8 +259,8 @@ pub struct Row {
     pub threads_per_connection: Option<f64>,
     /// `blocking` wall at 10 concurrent requests ÷ the handler's sleep.
     pub blocking_penalty: Option<f64>,
-    /// (workload, req/s or None) from the capacity companion.
-    pub capacity: Vec<(String, Option<f64>)>,
+    /// (workload, the rate held or None) from the capacity companion.
+    pub capacity: Vec<(String, Option<Held>)>,
 }
 
 /// Where the reach column comes from.
@@ -420,7 +443,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
                     .map(|w| {
                         let held = capacity
                             .and_then(|c| c.capacity.iter().find(|f| &f.server == server && &f.workload == w))
-                            .and_then(|f| f.capacity_rps);
+                            .and_then(|f| f.capacity_rps.map(|rps| Held { rps, first_failed: f.first_failed_rps }));
                         (w.clone(), held)
                     })
                     .collect(),
@@ -504,7 +527,7 @@ pub fn table(run: &Run, h: &Headline) -> String {
         cells.push(opt(r.threads_per_connection.map(|t| format!("{t:.2}"))));
         cells.push(opt(r.blocking_penalty.map(|p| format!("{p:.1}×"))));
         for (_, held) in &r.capacity {
-            cells.push(opt(held.map(format::rate)));
+            cells.push(opt(held.map(Held::label)));
         }
         t.row(cells);
     }
@@ -760,18 +783,32 @@ pub fn paragraph(h: &Headline) -> String {
     }
     // Capacity.
     for w in &h.capacity_workloads {
-        let held: Vec<(&Row, f64)> = h
+        let held: Vec<(&Row, Held)> = h
             .rows
             .iter()
             .filter_map(|r| r.capacity.iter().find(|(x, _)| x == w).and_then(|(_, v)| v.map(|v| (r, v))))
             .collect();
-        if let Some((best, rps)) = held.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
-            clauses.push(format!(
-                "the highest open-loop `{w}` rate held is {}'s ({}, {})",
-                best.server,
-                best.group.name(),
-                format::rate(*rps)
-            ));
+        if let Some(&(best, top)) = held.iter().max_by(|a, b| a.1.rps.total_cmp(&b.1.rps)) {
+            // Each capacity lies between the rate it held and the lowest that failed: another server is below
+            // the best only when its lowest failed rate is at or under the best's held rate; else they tie.
+            let tied: Vec<&(&Row, Held)> =
+                held.iter().filter(|(_, x)| x.first_failed.is_none_or(|f| f > top.rps)).collect();
+            if tied.len() == 1 {
+                clauses.push(format!(
+                    "the highest open-loop `{w}` rate held is {}'s ({}, {})",
+                    best.server,
+                    best.group.name(),
+                    top.label()
+                ));
+            } else {
+                let low = tied.iter().map(|(_, x)| x.rps).fold(f64::MAX, f64::min);
+                clauses.push(format!(
+                    "on open-loop `{w}`, {} tie at the top ({}–{}; their sweeps' brackets overlap)",
+                    tied.iter().map(|(r, _)| r.server.as_str()).collect::<Vec<_>>().join(", "),
+                    format::rate(low),
+                    top.label()
+                ));
+            }
         }
     }
     if clauses.is_empty() {
@@ -961,8 +998,10 @@ pub(crate) mod tests {
             "kind": "capacity", "run_id": "R1", "environment": {"git_commit": "abc1234", "git_dirty": false},
             "settings": {"client": "async-client:lean"},
             "cells": [
-                {"server": "smol-server", "workload": "io", "capacity_rps": 950.0, "status": "ok"},
-                {"server": "pool-server", "workload": "io", "capacity_rps": 15.5, "status": "ok"}
+                {"server": "smol-server", "workload": "io", "capacity_rps": 950.0, "first_failed_rps": 1000.0,
+                 "status": "ok"},
+                {"server": "pool-server", "workload": "io", "capacity_rps": 15.5, "first_failed_rps": 16.0,
+                 "status": "ok"}
             ]
         });
         let bench = serde_json::json!({
@@ -981,7 +1020,10 @@ pub(crate) mod tests {
         assert!(matches!(&h.far_level, Some((10_000, FarSource::Bench { source, .. })) if source == "bench-R2.json"));
         assert_eq!(row(&h, "smol-server").io_far, Some((1.3, 0, None)));
         assert_eq!(row(&h, "thread-server").io_far, Some((5.4, 2, Some("fd-limit".to_string()))));
-        assert_eq!(row(&h, "smol-server").capacity, vec![("io".to_string(), Some(950.0))]);
+        assert_eq!(
+            row(&h, "smol-server").capacity,
+            vec![("io".to_string(), Some(Held { rps: 950.0, first_failed: Some(1_000.0) }))]
+        );
         let md = table(&run, &h);
         assert!(md.contains("`bench-R2.json` (lab bench reach, commit def5678, async-client:lean)"), "{md}");
         assert!(md.contains("`capacity-R1.json` (lab capacity, commit abc1234"), "{md}");
@@ -989,7 +1031,19 @@ pub(crate) mod tests {
         assert!(md.contains("| 5.40 s · stopped by fd-limit · ⚠ 2 failed |"), "{md}");
         // The figures survive the run's JSON: a report made from the JSON alone shows them.
         let back: Run = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
-        assert_eq!(headline(&back), Some(h));
+        assert_eq!(headline(&back).as_ref(), Some(&h));
+        // A capacity lies between the rate held and the lowest that failed: 950 [950, 1,000) is above
+        // 15.5 [15.5, 16); 940 [940, 1,100) overlaps 950's bracket, so the two tie; a server that held every rate
+        // offered is "at least" its figure.
+        assert!(paragraph(&h).contains("the highest open-loop `io` rate held is smol-server's (async, 950 req/s)"));
+        let mut tied = run.clone();
+        let pool = tied.companions[0].capacity.iter_mut().find(|f| f.server == "pool-server").unwrap();
+        (pool.capacity_rps, pool.first_failed_rps) = (Some(940.0), Some(1_100.0));
+        let p = paragraph(&headline(&tied).unwrap());
+        assert!(p.contains("on open-loop `io`, pool-server, smol-server tie at the top (940 req/s–950 req/s"), "{p}");
+        let mut at_max = run.clone();
+        at_max.companions[0].capacity[0].first_failed_rps = None;
+        assert!(table(&at_max, &headline(&at_max).unwrap()).contains("| ≥ 950 req/s |"));
         // Neither kind: a one-line error.
         let e = companion_of(&serde_json::json!({"kind": "matrix"}), "x.json").unwrap_err();
         assert!(e.contains("not a capacity or bench run"), "{e}");
