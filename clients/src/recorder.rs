@@ -152,15 +152,9 @@ impl Recorder {
     /// opened during the warm-up).
     pub fn connect_time(&self) -> Option<ConnectTime> {
         let h = &self.connect_us;
-        (!h.is_empty()).then(|| ConnectTime {
-            connections: h.len(),
-            min: h.min(),
-            mean: h.mean(),
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
+        (!h.is_empty()).then(|| {
+            let Latency { min, mean, p50, p90, p99, p999, max } = histogram::summary(h);
+            ConnectTime { connections: h.len(), min, mean, p50, p90, p99, p999, max }
         })
     }
 
