@@ -66,31 +66,8 @@ impl Draft {
 }
 
 fn chunked_wire(rng: &mut Rng, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        let n = 1 + rng.below(rest.len().min(40));
-        let size = match rng.below(3) {
-            0 => format!("{n:x}"),
-            1 => format!("{n:X}"),
-            _ => format!("{n:03x}"),
-        };
-        out.extend_from_slice(size.as_bytes());
-        if rng.one_in(3) {
-            // chunk-ext (RFC 9112 §7.1.1).
-            out.extend_from_slice(rng.pick(&[";a", ";name=value", ";q=\"quoted value\"", ";x;y=1"]).as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&rest[..n]);
-        out.extend_from_slice(b"\r\n");
-        rest = &rest[n..];
-    }
-    out.extend_from_slice(rng.pick(&["0\r\n", "000\r\n", "0;last=1\r\n"]).as_bytes());
-    for _ in 0..rng.below(3) {
-        out.extend_from_slice(rng.pick(&["X-Checksum: abc\r\n", "Expires:\r\n"]).as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out
+    let extensions = [";a", ";name=value", ";q=\"quoted value\"", ";x;y=1"];
+    harness::fuzz::chunked(rng, body, &extensions, &["X-Checksum: abc\r\n", "Expires:\r\n"])
 }
 
 fn draft(rng: &mut Rng) -> Draft {

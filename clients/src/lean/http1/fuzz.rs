@@ -103,32 +103,10 @@ fn field_name(rng: &mut Rng, canonical: &str) -> String {
 }
 
 fn chunked_wire(rng: &mut Rng, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        let n = 1 + rng.below(rest.len().min(40));
-        let size = match rng.below(3) {
-            0 => format!("{n:x}"),
-            1 => format!("{n:X}"),
-            _ => format!("{n:04x}"),
-        };
-        out.extend_from_slice(size.as_bytes());
-        if rng.one_in(3) {
-            // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), RFC 9112 §7.1.1.
-            out.extend_from_slice(rng.pick(&[";a", ";name=value", " ; q=\"quoted;\\\" value\"", ";x;y=1"]).as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&rest[..n]);
-        out.extend_from_slice(b"\r\n");
-        rest = &rest[n..];
-    }
-    out.extend_from_slice(rng.pick(&["0\r\n", "000\r\n", "0;last=1\r\n"]).as_bytes());
-    // trailer-section = *( field-line CRLF ), RFC 9112 §7.1.2.
-    for _ in 0..rng.below(3) {
-        out.extend_from_slice(rng.pick(&["X-Checksum: abc\r\n", "Expires:\r\n", "t: a: b\r\n"]).as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out
+    // chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] ), RFC 9112 §7.1.1.
+    let extensions = [";a", ";name=value", " ; q=\"quoted;\\\" value\"", ";x;y=1"];
+    let trailers = ["X-Checksum: abc\r\n", "Expires:\r\n", "t: a: b\r\n"];
+    harness::fuzz::chunked(rng, body, &extensions, &trailers)
 }
 
 /// A valid response. `last` allows a body delimited by the close (nothing can follow it).
