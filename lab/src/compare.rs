@@ -67,6 +67,8 @@ pub fn compare(a: &Run, b: &Run) -> String {
     let mut only_a = Vec::new();
     let mut matched = 0;
     let mut differing = 0;
+    // What identical cells would give: the sum over compared cells of the chance that their ranges are disjoint.
+    let mut by_chance = 0.0;
     for ca in &a.cells {
         let Some(cb) = b.cells.iter().find(|c| c.id == ca.id) else {
             only_a.push(ca.id.clone());
@@ -96,6 +98,10 @@ pub fn compare(a: &Run, b: &Run) -> String {
         if verdict != "tie" {
             differing += 1;
         }
+        by_chance += match (ca.spread, cb.spread) {
+            (Some(sa), Some(sb)) if sa.repeats > 1 && sb.repeats > 1 => noise::chance_disjoint(sa.repeats, sb.repeats),
+            _ => 0.0,
+        };
         let show_ratio = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{r:.2}"));
         table.row(row![
             format!("`{}`", ca.id),
@@ -116,6 +122,15 @@ pub fn compare(a: &Run, b: &Run) -> String {
         b.cells.iter().filter(|c| !a.cells.iter().any(|x| x.id == c.id)).map(|c| c.id.as_str()).collect();
     let _ =
         writeln!(md, "\n{matched} cells in both runs; {differing} of them differ by the noise rule, the others tie.");
+    if by_chance > 0.0 {
+        let _ = writeln!(
+            md,
+            "Had nothing changed, chance alone would make about {by_chance:.1} of these cells' ranges disjoint \
+             (ranges of R and R′ repetitions from one distribution are disjoint with probability 2 ÷ C(R + R′, R)); \
+             the {:.0} % effect size then removes some of those.",
+            noise::MIN_EFFECT * 100.0
+        );
+    }
     if !only_a.is_empty() {
         let _ = writeln!(md, "Only in A: {}.", only_a.join(", "));
     }

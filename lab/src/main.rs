@@ -113,7 +113,8 @@ enum KeepAlive {
 
 #[derive(Args)]
 struct MatrixArgs {
-    /// quick (< 60 s, CI, 1 repetition), default (≈ 10–15 min, D = 1 s, 3 interleaved repetitions per cell),
+    /// quick (< 60 s, CI, 1 repetition), default (≈ 28 min on 2 cores, D = 1 s, 4 repetitions per cell in
+    /// rounds over the whole run),
     /// full (adds pool-client's sweep and io at 1,000 and 10,000 connections).
     #[arg(long, value_enum, default_value_t = ProfileName::Default)]
     profile: ProfileName,
@@ -141,8 +142,8 @@ struct MatrixArgs {
     /// n for the cpu workload's n! (≤ 20000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=verify::FACT_MAX))]
     fact_n: Option<u64>,
-    /// Measured repetitions per cell, in rounds that interleave the servers; the cell reports the median and the
-    /// range (default: 3, quick 1).
+    /// Measured repetitions per cell, in rounds over the whole run that interleave the servers; the cell reports
+    /// the median and the range (default: 4, quick 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: Option<u32>,
     /// Where the server and the client run: `server=0,client=1` (lists as `0-1` or `0+2`), or `shared`. Default:

@@ -37,6 +37,21 @@ impl Progress {
         self.bar.set_message(message);
     }
 
+    /// Announces one repetition (round `round` of `rounds`) of the cells in `labels`.
+    pub fn start_repetition(&self, round: u32, rounds: u32, labels: &str) {
+        let message =
+            format!("round {round}/{rounds}, {} of {} cells done: {labels}", self.done_cells, self.total_cells);
+        if self.bar.is_hidden() {
+            eprintln!("[round {round}/{rounds}] running {labels}");
+        }
+        self.bar.set_message(message);
+    }
+
+    /// Moves the bar by one repetition's estimate, without a line.
+    pub fn advance(&self, estimated_ms: u64) {
+        self.bar.inc(estimated_ms);
+    }
+
     /// Marks a cell done, advancing by its estimate, and prints its one-line result.
     pub fn finish_cell(&mut self, estimated_ms: u64, result_line: &str) {
         self.done_cells += 1;

@@ -159,6 +159,35 @@ fn throughput_cells_run_for_their_duration() {
     assert!(md.contains("0.5 s per repetition after warm-up"), "{md}");
 }
 
+/// Repetitions run in rounds over the whole run: every point's servers once (a, b, a, b), then every point again,
+/// so that a cell's repetitions are spread over the run and the machine's drift lands inside its range.
+#[test]
+fn repetitions_run_in_rounds_over_the_whole_run() {
+    let (out, code, stderr) = common::run_lab(
+        "rounds",
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--servers", "smol-server,thread-server"])
+            .args(["--clients", "async-client", "--workloads", "baseline", "--concurrency", "10,100"])
+            .args(["--duration", "0.2", "--repeat", "2"]),
+    );
+    assert_eq!(code, Some(0), "lab matrix failed:\n{stderr}");
+    // With stderr not a terminal, each repetition of a point is announced on a line of its own.
+    let announced: Vec<&str> = stderr.lines().filter(|l| l.starts_with("[round ")).collect();
+    let order = [(1, 10), (1, 100), (2, 10), (2, 100)];
+    assert_eq!(announced.len(), order.len(), "{stderr}");
+    for (line, (round, c)) in announced.iter().zip(order) {
+        let (smol, thread) = line.split_once(" | ").unwrap_or((line, ""));
+        assert!(
+            smol.starts_with(&format!("[round {round}/2] running smol-server × async-client baseline c={c} ")),
+            "{line}"
+        );
+        assert!(thread.starts_with(&format!("thread-server × async-client baseline c={c} ")), "{line}");
+    }
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    assert_eq!(run.cells.len(), 4);
+    assert!(run.cells.iter().all(|c| c.status == "ok" && c.runs.len() == 2), "{:?}", run.cells);
+}
+
 #[test]
 fn bad_arguments_exit_2_with_one_line() {
     for args in [

@@ -57,6 +57,13 @@ pub struct Runner<'a> {
 /// Why a server's cells are not measured: their status, the reason, and the server's stderr tail.
 type NotMeasured = (Status, String, Option<String>);
 
+/// A measured cell's repetitions so far, and the fault that ended them.
+struct Repetitions {
+    model: ConcurrencyModel,
+    runs: Vec<Measurement>,
+    fault: Option<Fault>,
+}
+
 /// What the runner hands back.
 pub struct Outcome {
     pub servers: Vec<ServerRecord>,
@@ -77,9 +84,10 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Verifies every server, then measures the cells in interleaved rounds: the cells that differ only by
-    /// server form a group, and each round runs one repetition of each (a, b, c, a, b, c — never a, a, a), so
-    /// that the machine's drift over the run hits every server alike.
+    /// Verifies every server, then measures the cells in rounds over the whole run: the cells that differ only
+    /// by server form a group, and each round runs one repetition of every group's cells in turn (a, b, c, a, b,
+    /// c — never a, a, a). Drift within a group's few seconds hits every server alike; drift over the run's
+    /// minutes lands inside each cell's range, which is what a comparison with another run must allow for.
     pub fn run(&mut self, cells: &[CellSpec]) -> Outcome {
         let estimates: Vec<u64> = cells.iter().map(|c| self.estimate_ms(c, None)).collect();
         let mut progress = Progress::new(cells.len(), estimates.iter().sum());
@@ -115,54 +123,72 @@ impl<'a> Runner<'a> {
             verdicts.push((verdict, model));
         }
         let server_index = |cell: &CellSpec| self.config.servers.iter().position(|s| s.name() == cell.server.name());
+        let groups = interleave_groups(cells);
+        let rounds = self.config.repeat.max(1);
         let mut results: Vec<Option<Cell>> = vec![None; cells.len()];
-        for group in interleave_groups(cells) {
-            // The cells of this group that run, with their repetitions and first fault.
-            let mut live: Vec<(usize, ConcurrencyModel, Vec<Measurement>, Option<Fault>)> = Vec::new();
-            for &i in &group {
-                let cell = &cells[i];
-                let (verdict, model) = match server_index(cell).and_then(|s| verdicts.get(s)) {
-                    Some((verdict, model)) => (verdict.clone(), *model),
-                    None => (None, ConcurrencyModel::Unknown),
-                };
-                if let Some((status, reason, tail)) = verdict {
-                    results[i] = Some(unmeasured(cell, status, &reason, tail));
-                } else if let Some(skipped) = self.over_budget(cell, model) {
-                    results[i] = Some(skipped);
-                } else {
-                    live.push((i, model, Vec::new(), None));
-                }
-            }
-            let label = |i: usize| cells[i].label();
-            if !live.is_empty() {
-                progress.start_cell(&live.iter().map(|l| label(l.0)).collect::<Vec<_>>().join(" | "));
-            }
-            for _round in 0..self.config.repeat.max(1) {
-                for (i, model, runs, fault) in live.iter_mut() {
-                    if fault.is_some() || self.is_interrupted() {
+        // The cells that are measured, with their repetitions so far and first fault; the others get their record
+        // now (their server failed verify, or the model puts them over the cell budget).
+        let mut live: Vec<Option<Repetitions>> = cells.iter().map(|_| None).collect();
+        for &i in groups.iter().flatten() {
+            let cell = &cells[i];
+            let (verdict, model) = match server_index(cell).and_then(|s| verdicts.get(s)) {
+                Some((verdict, model)) => (verdict.clone(), *model),
+                None => (None, ConcurrencyModel::Unknown),
+            };
+            let record = match verdict {
+                Some((status, reason, tail)) => unmeasured(cell, status, &reason, tail),
+                None => match self.over_budget(cell, model) {
+                    Some(skipped) => skipped,
+                    None => {
+                        live[i] = Some(Repetitions { model, runs: Vec::new(), fault: None });
                         continue;
                     }
-                    match self.run_once(&cells[*i], *model) {
-                        Ok(m) => runs.push(m),
-                        Err(f) => *fault = Some(f),
+                },
+            };
+            progress.finish_cell(estimates[i], &result_line(&record));
+            results[i] = Some(record);
+        }
+        let label = |i: usize| cells[i].label();
+        for (round, group) in schedule(groups.len(), rounds) {
+            if self.is_interrupted() {
+                break;
+            }
+            let group = &groups[group];
+            let running: Vec<usize> =
+                group.iter().copied().filter(|&i| live[i].as_ref().is_some_and(|r| r.fault.is_none())).collect();
+            if !running.is_empty() {
+                let labels = running.iter().map(|&i| label(i)).collect::<Vec<_>>().join(" | ");
+                progress.start_repetition(round + 1, rounds, &labels);
+            }
+            for &i in &running {
+                if self.is_interrupted() {
+                    break;
+                }
+                let repetitions = live[i].as_mut().expect("a running cell is live");
+                match self.run_once(&cells[i], repetitions.model) {
+                    Ok(m) => repetitions.runs.push(m),
+                    Err(f) => repetitions.fault = Some(f),
+                }
+                progress.advance(estimates[i] / u64::from(rounds));
+            }
+            // After the last round, each of the group's cells has all its repetitions: its record is final.
+            if round + 1 == rounds {
+                for &i in group {
+                    if let Some(repetitions) = live[i].take() {
+                        let record = self.finish(&cells[i], repetitions);
+                        if let Some(hint) = &record.limit_hint {
+                            progress.line(&format!("  limit: {hint}"));
+                        }
+                        progress.finish_cell(0, &result_line(&record));
+                        results[i] = Some(record);
                     }
                 }
             }
-            for (i, model, runs, fault) in live {
-                let cell = &cells[i];
-                let result = if runs.is_empty() && fault.is_none() {
-                    unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None)
-                } else {
-                    summarize_cell(cell, model, self.config, runs, fault, &self.limits)
-                };
-                if let Some(hint) = &result.limit_hint {
-                    progress.line(&format!("  limit: {hint}"));
-                }
-                results[i] = Some(result);
-            }
-            for &i in &group {
-                let line = results[i].as_ref().map(result_line).unwrap_or_default();
-                progress.finish_cell(estimates[i], &line);
+        }
+        // Interrupted: what the unfinished cells measured so far, or why they have nothing.
+        for (i, repetitions) in live.into_iter().enumerate() {
+            if let Some(repetitions) = repetitions {
+                results[i] = Some(self.finish(&cells[i], repetitions));
             }
         }
         progress.finish();
@@ -172,6 +198,15 @@ impl<'a> Runner<'a> {
             .map(|(r, c)| r.unwrap_or_else(|| unmeasured(c, Status::Skipped, "not reached", None)))
             .collect();
         Outcome { servers, cells, interrupted: self.is_interrupted() }
+    }
+
+    /// A measured cell's record from its repetitions (median, spread, prediction), with its limit hint.
+    fn finish(&self, cell: &CellSpec, repetitions: Repetitions) -> Cell {
+        let Repetitions { model, runs, fault } = repetitions;
+        if runs.is_empty() && fault.is_none() {
+            return unmeasured(cell, Status::Skipped, "the run was interrupted before this cell", None);
+        }
+        summarize_cell(cell, model, self.config, runs, fault, &self.limits)
     }
 
     pub(crate) fn is_interrupted(&self) -> bool {
@@ -379,10 +414,28 @@ fn interleave_groups(cells: &[CellSpec]) -> Vec<Vec<usize>> {
     groups.into_iter().map(|(_, members)| members).collect()
 }
 
+/// The order of the measurements: round by round over the whole run, each round one repetition of every group
+/// (`(round, group)` pairs). A cell's repetitions are thus spread over the run's whole length, so that the
+/// machine's slow drift (minutes) lands inside each cell's min–max range instead of between two runs.
+fn schedule(groups: usize, rounds: u32) -> impl Iterator<Item = (u32, usize)> {
+    (0..rounds).flat_map(move |round| (0..groups).map(move |group| (round, group)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::ProfileName;
+
+    #[test]
+    fn each_round_runs_every_group_once_before_any_cell_repeats() {
+        let order: Vec<(u32, usize)> = schedule(3, 4).collect();
+        assert_eq!(order.len(), 12);
+        for (step, &(round, group)) in order.iter().enumerate() {
+            // Rounds outermost: a cell's next repetition comes only after every other group has had its turn.
+            assert_eq!((round as usize, group), (step / 3, step % 3), "{order:?}");
+        }
+        assert_eq!(schedule(5, 1).count(), 5);
+    }
 
     #[test]
     fn groups_interleave_the_servers_of_one_point() {
