@@ -215,3 +215,30 @@ fn idle_and_waiting_connections_cost_little() {
     assert!(idle <= 1024.0, "{idle:.0} bytes of RSS per idle keep-alive connection, want at most 1 KiB");
     assert!(waiting <= 4096.0, "{waiting:.0} bytes of RSS per waiting request, want at most 4 KiB");
 }
+
+/// lean-server's loops are mio's; no thread of it may start async-io's reactor, which opens descriptors lazily
+/// and panics when a flood of connections has taken the last one (EMFILE). async-io names its driver thread
+/// `async-io`: once the shutdown thread (`drain`) is asleep waiting for a signal, that thread must not exist.
+#[test]
+fn no_thread_starts_a_second_reactor() {
+    let server = Server::start(NAME, &[]);
+    let pid = server.process.pid();
+    let threads = || -> Vec<(String, char)> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+        tasks
+            .flatten()
+            .filter_map(|task| {
+                let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // The state is the first field after the parenthesised name (proc(5)).
+                let state = stat.rsplit_once(") ")?.1.chars().next()?;
+                Some((comm.trim().to_string(), state))
+            })
+            .collect()
+    };
+    let drain_asleep =
+        common::wait_until(TIMEOUT, || threads().iter().any(|(name, state)| name == "drain" && *state == 'S'));
+    assert!(drain_asleep, "no sleeping `drain` thread: {:?}", threads());
+    let names: Vec<String> = threads().into_iter().map(|(name, _)| name).collect();
+    assert!(!names.iter().any(|n| n == "async-io"), "threads: {names:?}");
+}

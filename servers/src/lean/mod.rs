@@ -56,7 +56,11 @@ pub fn serve(served: Served) -> io::Result<()> {
     // connections and ends once the others have been answered.
     let mailboxes: Vec<_> = loops.iter().map(EventLoop::mailbox).collect();
     thread::Builder::new().name("drain".into()).spawn(move || {
-        smol::block_on(drain.started());
+        // This thread blocks (parks) until shutdown starts. futures-lite's `block_on` only parks the thread;
+        // `smol::block_on` would also start async-io's reactor, whose epoll and event descriptors are opened
+        // lazily — and a flood of connections may have taken the last descriptor by then (EMFILE), which made
+        // the reactor panic. The event loops use mio; nothing here needs that reactor.
+        smol::future::block_on(drain.started());
         stopping.store(true, Ordering::SeqCst);
         for mailbox in mailboxes {
             mailbox.wake();
