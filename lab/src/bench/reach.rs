@@ -274,16 +274,16 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
     };
     cell.client_cpu_s = client.usage.user_s + client.usage.sys_s;
     let mut stderr = format!("{}\n{}", server.stderr_tail(50), client.stderr.tail(50));
-    match serde_json::from_str::<ClientReport>(client.stdout.trim()) {
+    match ClientReport::parse(&client.stdout) {
         Ok(report) => {
             let d = plan.hello_ms as f64 / 1000.0;
             cell.wall_s = Some(report.wall_s);
             cell.efficiency = (report.wall_s > 0.0).then(|| d / report.wall_s);
             cell.succeeded = report.succeeded;
             cell.failed = report.failed;
-            cell.failures = report.failures;
-            cell.latency_p50_us = report.latency_us.p50.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
-            cell.latency_p99_us = report.latency_us.p99.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
+            cell.failures = report.failures.into();
+            cell.latency_p50_us = (report.succeeded > 0).then_some(report.latency_us.p50);
+            cell.latency_p99_us = (report.succeeded > 0).then_some(report.latency_us.p99);
             cell.connect_us = report.connect_us;
             if let Some(first) = &report.first_failure {
                 stderr = format!("{stderr}\nfirst failure: {first}");
