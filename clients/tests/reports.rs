@@ -47,6 +47,7 @@ fn successful_runs_add_up() {
                 ("lean", "off") => {
                     let c = report.connect_us.unwrap_or_else(|| panic!("no connect times: {what}"));
                     assert_eq!(c.connections, 40, "{what}");
+                    let c = c.us;
                     assert!(c.min <= c.p50 && c.p50 <= c.p99 && c.p99 <= c.max && c.max < l.max, "{what}");
                 }
                 ("lean", _) => {}

@@ -89,13 +89,9 @@ pub enum Bound {
 pub struct ConnectTime {
     /// Connections timed.
     pub connections: u64,
-    pub min: u64,
-    pub mean: f64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
+    /// Their setup times, summarised as latencies are (the fields sit beside `connections` in the JSON).
+    #[serde(flatten)]
+    pub us: Latency,
 }
 
 /// How an open-loop run (`--rate`) kept its schedule (the clients' `schedule` module).
@@ -318,6 +314,20 @@ mod tests {
         assert_eq!((open.rate_rps, open.late, r.failures.unsent), (100.0, 4, 2));
         assert_eq!(r.first_failure.as_deref(), Some("timed out"));
         assert_eq!(r.failure_summary(), "1 of 10 requests failed (connect 1, unsent 2)");
+    }
+
+    #[test]
+    fn connect_times_sit_flat_beside_their_count() {
+        // clients/SCHEMA.md: `connect_us` is `{"connections", "min", "mean", "p50", "p90", "p99", "p999", "max"}`.
+        let extra =
+            r#","connect_us":{"connections":40,"min":50,"mean":80.5,"p50":70,"p90":90,"p99":120,"p999":130,"max":140}"#;
+        let r = ClientReport::parse(&document(extra)).unwrap();
+        let c = r.connect_us.expect("connect_us");
+        assert_eq!((c.connections, c.us.min, c.us.mean, c.us.p99, c.us.max), (40, 50, 80.5, 120, 140));
+        let written = serde_json::to_value(c).unwrap();
+        let keys: Vec<&str> = written.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 8, "{written}");
+        assert!(["connections", "min", "mean", "p50", "p90", "p99", "p999", "max"].iter().all(|k| keys.contains(k)));
     }
 
     #[test]
