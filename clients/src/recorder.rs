@@ -152,10 +152,7 @@ impl Recorder {
     /// opened during the warm-up).
     pub fn connect_time(&self) -> Option<ConnectTime> {
         let h = &self.connect_us;
-        (!h.is_empty()).then(|| {
-            let Latency { min, mean, p50, p90, p99, p999, max } = histogram::summary(h);
-            ConnectTime { connections: h.len(), min, mean, p50, p90, p99, p999, max }
-        })
+        (!h.is_empty()).then(|| ConnectTime { connections: h.len(), us: histogram::summary(h) })
     }
 
     /// Open loop: notes that a request left more than [`crate::schedule::LATE_AFTER`] after its intended time.
@@ -317,6 +314,7 @@ mod tests {
         let total = Recorder::merge_all([a, b]);
         let connect = total.connect_time().unwrap();
         assert_eq!(connect.connections, 100);
+        let connect = connect.us;
         assert!((495..=505).contains(&connect.p50), "p50 {}", connect.p50);
         assert!((985..=995).contains(&connect.p99), "p99 {}", connect.p99);
         assert!((1_029_000..=1_031_000).contains(&connect.max), "max {}", connect.max);

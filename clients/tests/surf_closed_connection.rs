@@ -6,43 +6,20 @@
 
 mod common;
 
-use common::run_json;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-
-/// Reads one request head; false when the connection ended first.
-fn read_head(reader: &mut impl BufRead) -> bool {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return false,
-            Ok(_) if line == "\r\n" => return true,
-            Ok(_) => {}
-        }
-    }
-}
+use common::{read_head, responder, run_json};
+use std::io::Write;
 
 /// A server that closes late: each connection gets one answer, then its next request is read and the
 /// connection closed unanswered. Returns its port; it runs until the test process exits.
 fn late_closer() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                if !read_head(&mut reader) {
-                    return;
-                }
-                let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-                // Blocks until the client sends another request on this connection (or gives it up).
-                read_head(&mut reader);
-            });
+    responder(|mut reader, mut writer| {
+        if !read_head(&mut reader) {
+            return;
         }
-    });
-    port
+        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        // Blocks until the client sends another request on this connection (or gives it up).
+        read_head(&mut reader);
+    })
 }
 
 #[test]

@@ -89,13 +89,9 @@ pub enum Bound {
 pub struct ConnectTime {
     /// Connections timed.
     pub connections: u64,
-    pub min: u64,
-    pub mean: f64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
+    /// Their setup times, summarised as latencies are (the fields sit beside `connections` in the JSON).
+    #[serde(flatten)]
+    pub us: Latency,
 }
 
 /// How an open-loop run (`--rate`) kept its schedule (the clients' `schedule` module).
@@ -221,5 +217,128 @@ impl ClientReport {
             f.unsent,
             self.first_failure.as_deref().unwrap_or("unknown")
         )
+    }
+}
+
+impl ClientReport {
+    /// Reads a client's report from what it printed on stdout (or a saved copy): the whole text as one JSON
+    /// document, or else its last line that is a JSON object (a wrapper or an older client may print other lines
+    /// first). Fields this crate does not know are ignored, fields added within the version may be absent; a
+    /// missing report, a malformed one or another `schema_version` is an error that says which.
+    pub fn parse(stdout: &str) -> Result<ClientReport, String> {
+        let whole = serde_json::from_str::<ClientReport>(stdout.trim());
+        let report = match whole {
+            Ok(report) => report,
+            Err(whole) => match stdout.lines().rev().find(|l| l.trim_start().starts_with('{')) {
+                Some(line) => serde_json::from_str(line.trim())
+                    .map_err(|e| format!("the client's JSON report is malformed (clients/SCHEMA.md): {e}"))?,
+                None if stdout.trim().is_empty() => return Err("the client printed no JSON report".to_string()),
+                None if stdout.trim_start().starts_with('{') => {
+                    return Err(format!("the client's JSON report is malformed (clients/SCHEMA.md): {whole}"))
+                }
+                None => {
+                    return Err(format!(
+                        "the client printed no JSON report; stdout began {:?}",
+                        stdout.chars().take(80).collect::<String>()
+                    ))
+                }
+            },
+        };
+        if report.schema_version != SCHEMA_VERSION {
+            return Err(format!(
+                "the client's report has schema_version {}; this reads version {SCHEMA_VERSION} (clients/SCHEMA.md)",
+                report.schema_version
+            ));
+        }
+        Ok(report)
+    }
+
+    /// One line: "10 of 10 requests failed (connect 10)".
+    pub fn failure_summary(&self) -> String {
+        let f = &self.failures;
+        let kinds: Vec<String> = [
+            ("connect", f.connect),
+            ("timeout", f.timeout),
+            ("status", f.status),
+            ("other", f.other),
+            ("unsent", f.unsent),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+        format!(
+            "{} of {} requests failed ({})",
+            self.failed,
+            self.requests.max(self.succeeded + self.failed),
+            kinds.join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report as clients/SCHEMA.md documents it, with `extra` fields spliced in (one line).
+    fn document(extra: &str) -> String {
+        format!(
+            r#"{{"schema_version":1,"client":"async-client","engine":"surf","url":"http://x/","requests":10,
+            "concurrency":10,"processes":1,"keep_alive":true,"succeeded":9,"failed":1,
+            "failures":{{"connect":1,"timeout":0,"status":0,"other":0}},"wall_s":1.02,"throughput_rps":9.8,
+            "latency_us":{{"min":1000,"mean":1001.5,"p50":1000,"p90":1002,"p99":1003,"p999":1003,"max":1003}},
+            "cost":{{"peak_threads":3,"peak_rss_kib":4000,"user_s":0.01,"sys_s":0.02}}{extra}}}"#
+        )
+        .replace('\n', "")
+    }
+
+    #[test]
+    fn reads_the_last_json_line_and_ignores_unknown_fields() {
+        let stdout = format!("warming up\n{}\n", document(r#","something_new":[1,2]"#));
+        let r = ClientReport::parse(&stdout).unwrap();
+        assert_eq!((r.succeeded, r.failed, r.failures.connect, r.failures.unsent), (9, 1, 1, 0));
+        assert_eq!((r.latency_us.p99, r.cost.peak_threads), (1003, 3));
+        assert!(r.open_loop.is_none() && r.first_failure.is_none() && r.connect_us.is_none());
+        assert_eq!(r.failure_summary(), "1 of 10 requests failed (connect 1)");
+        // The whole output as one (pretty-printed) document reads too.
+        let pretty = serde_json::to_string_pretty(&r).unwrap();
+        assert_eq!(ClientReport::parse(&pretty).unwrap(), r);
+    }
+
+    #[test]
+    fn reads_the_open_loop_fields() {
+        let extra = r#","open_loop":{"rate_rps":100.0,"late":4,"late_after_us":1000},"first_failure":"timed out""#;
+        let json = document(extra).replace(r#""other":0}"#, r#""other":0,"unsent":2}"#);
+        let r = ClientReport::parse(&json).unwrap();
+        let open = r.open_loop.expect("open_loop");
+        assert_eq!((open.rate_rps, open.late, r.failures.unsent), (100.0, 4, 2));
+        assert_eq!(r.first_failure.as_deref(), Some("timed out"));
+        assert_eq!(r.failure_summary(), "1 of 10 requests failed (connect 1, unsent 2)");
+    }
+
+    #[test]
+    fn connect_times_sit_flat_beside_their_count() {
+        // clients/SCHEMA.md: `connect_us` is `{"connections", "min", "mean", "p50", "p90", "p99", "p999", "max"}`.
+        let extra =
+            r#","connect_us":{"connections":40,"min":50,"mean":80.5,"p50":70,"p90":90,"p99":120,"p999":130,"max":140}"#;
+        let r = ClientReport::parse(&document(extra)).unwrap();
+        let c = r.connect_us.expect("connect_us");
+        assert_eq!((c.connections, c.us.min, c.us.mean, c.us.p99, c.us.max), (40, 50, 80.5, 120, 140));
+        let written = serde_json::to_value(c).unwrap();
+        let keys: Vec<&str> = written.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 8, "{written}");
+        assert!(["connections", "min", "mean", "p50", "p90", "p99", "p999", "max"].iter().all(|k| keys.contains(k)));
+    }
+
+    #[test]
+    fn says_why_there_is_no_report() {
+        assert_eq!(ClientReport::parse(" \n").unwrap_err(), "the client printed no JSON report");
+        assert!(ClientReport::parse("panicked at x\n").unwrap_err().contains(r#"stdout began "panicked at x"#));
+        let cut = &document("")[..60];
+        assert!(ClientReport::parse(cut).unwrap_err().contains("malformed"), "{cut}");
+        let missing = document("").replace(r#""wall_s":1.02,"#, "");
+        assert!(ClientReport::parse(&missing).unwrap_err().contains("missing field `wall_s`"));
+        let future = document("").replace(r#""schema_version":1"#, r#""schema_version":2"#);
+        assert!(ClientReport::parse(&future).unwrap_err().contains("schema_version 2"));
     }
 }

@@ -15,16 +15,6 @@ pub fn analyse(run: &Run) -> Analysis {
     Analysis { experiment, shape, per_connection: per_connection(run), narrative: vec![] }
 }
 
-fn server_names(run: &Run) -> Vec<String> {
-    let mut names: Vec<String> = run.servers.iter().map(|s| s.name.clone()).collect();
-    for cell in &run.cells {
-        if !names.contains(&cell.server) {
-            names.push(cell.server.clone());
-        }
-    }
-    names
-}
-
 fn find<'a>(run: &'a Run, server: &str, client: impl Fn(&str) -> bool, c: u64, n: u64) -> Option<&'a Cell> {
     run.cells.iter().find(|x| {
         x.server == server && x.workload == "io" && client(&x.client) && x.concurrency == c && x.requests == n
@@ -52,7 +42,7 @@ fn point(cell: Option<&Cell>, default_expected: f64) -> Option<ExperimentPoint> 
 pub fn experiment_rows(run: &Run) -> Vec<ExperimentRow> {
     let d = run.settings.hello_ms as f64 / 1000.0;
     let async_client = experiment_client(run);
-    server_names(run)
+    run.server_names()
         .into_iter()
         .filter(|s| run.cells.iter().any(|c| &c.server == s && c.workload == "io"))
         .map(|server| {
@@ -203,7 +193,7 @@ fn kernel_per_connection(run: &Run, server: &str, client: &str, points: &[(u64, 
 /// RSS and threads per in-flight connection, per server × concurrent client, over the io sweep.
 pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
     let mut out = Vec::new();
-    for server in server_names(run) {
+    for server in run.server_names() {
         let mut clients: Vec<String> = Vec::new();
         for c in run.cells.iter().filter(|c| c.server == server && c.workload == "io" && c.client != "blocking-client")
         {

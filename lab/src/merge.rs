@@ -46,10 +46,7 @@ pub fn command(paths: &[PathBuf], out: Option<&Path>) -> Result<u8> {
 fn read(path: &Path) -> Result<ClientReport> {
     let bad = |why: String| UsageError(format!("lab merge: {}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it ({e})")))?;
-    let last_object = || text.lines().rev().find(|l| l.trim_start().starts_with('{'));
-    let parsed = serde_json::from_str::<ClientReport>(text.trim())
-        .or_else(|e| last_object().map_or(Err(e), |line| serde_json::from_str(line.trim())));
-    Ok(parsed.map_err(|e| bad(format!("not a client report (clients/SCHEMA.md): {e}")))?)
+    Ok(ClientReport::parse(&text).map_err(|e| bad(format!("not a client report: {e}")))?)
 }
 
 /// The merge's `report N: …` with the N-th file's name instead.

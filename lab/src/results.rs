@@ -671,6 +671,17 @@ impl Run {
         self.cells.iter().filter(move |c| c.workload == workload)
     }
 
+    /// Every server of the run, in run order: the ones started (`servers`), then any only a cell names.
+    pub fn server_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.servers.iter().map(|s| s.name.clone()).collect();
+        for cell in &self.cells {
+            if !names.contains(&cell.server) {
+                names.push(cell.server.clone());
+            }
+        }
+        names
+    }
+
     /// Workloads that have at least one cell, in run order.
     pub fn workloads(&self) -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();

@@ -95,7 +95,7 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         // Every connection of the measured phase was timed (no warm-up: all of them).
         let connect = cell.connect_us.unwrap_or_else(|| panic!("{id}: no connect times"));
         assert_eq!(connect.connections, cell.connections, "{id}");
-        assert!(connect.p50 <= connect.p99 && connect.p99 <= connect.max, "{id}: {connect:?}");
+        assert!(connect.us.p50 <= connect.us.p99 && connect.us.p99 <= connect.us.max, "{id}: {connect:?}");
         // One listener per executor thread for the async server, tiny_http's one for the thread server; both
         // with the system's somaxconn as their backlog.
         let listeners = if cell.server == "smol-server" { cpus } else { 1 };

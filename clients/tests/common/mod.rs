@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -97,4 +99,32 @@ pub fn run_json(client: &str, args: &[&str]) -> (Run, ClientReport) {
     assert!((from_histogram.mean - reported.mean).abs() <= 1e-9 * reported.mean.max(1.0), "{report:#?}");
     assert!(!run.stderr.contains("panicked"), "{client} panicked:\n{}", run.stderr);
     (run, report)
+}
+
+/// A hand-written HTTP responder on 127.0.0.1, for behaviour no real server shows: `serve` runs on a thread of
+/// its own for each connection, with a reader and a writer on it. Returns the port; it serves until the test
+/// process exits.
+pub fn responder(serve: impl Fn(BufReader<TcpStream>, TcpStream) + Send + Sync + Copy + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            // Blocks this connection's thread in `serve` (reads, writes) until it returns.
+            std::thread::spawn(move || serve(BufReader::new(stream.try_clone().unwrap()), stream));
+        }
+    });
+    port
+}
+
+/// Reads one request head; false when the connection ended first.
+pub fn read_head(reader: &mut impl BufRead) -> bool {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line == "\r\n" => return true,
+            Ok(_) => {}
+        }
+    }
 }

@@ -274,16 +274,16 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
     };
     cell.client_cpu_s = client.usage.user_s + client.usage.sys_s;
     let mut stderr = format!("{}\n{}", server.stderr_tail(50), client.stderr.tail(50));
-    match serde_json::from_str::<ClientReport>(client.stdout.trim()) {
+    match ClientReport::parse(&client.stdout) {
         Ok(report) => {
             let d = plan.hello_ms as f64 / 1000.0;
             cell.wall_s = Some(report.wall_s);
             cell.efficiency = (report.wall_s > 0.0).then(|| d / report.wall_s);
             cell.succeeded = report.succeeded;
             cell.failed = report.failed;
-            cell.failures = report.failures;
-            cell.latency_p50_us = report.latency_us.p50.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
-            cell.latency_p99_us = report.latency_us.p99.filter(|_| report.succeeded > 0).map(|us| us.round() as u64);
+            cell.failures = report.failures.into();
+            cell.latency_p50_us = (report.succeeded > 0).then_some(report.latency_us.p50);
+            cell.latency_p99_us = (report.succeeded > 0).then_some(report.latency_us.p99);
             cell.connect_us = report.connect_us;
             if let Some(first) = &report.first_failure {
                 stderr = format!("{stderr}\nfirst failure: {first}");
@@ -314,7 +314,7 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
             wall_s: cell.wall_s.unwrap_or(0.0),
             kernel: cell.kernel,
             backlog: cell.accept_queue.backlog,
-            connect_max_us: cell.connect_us.map(|c| c.max),
+            connect_max_us: cell.connect_us.map(|c| c.us.max),
             server_cpu_s: cell.server_cpu_s,
             client_cpu_s: cell.client_cpu_s,
             cores: part.cores,
@@ -437,9 +437,9 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
         let connect = c.connect_us.map_or("—".to_string(), |t| {
             format!(
                 "{} / {} / {}",
-                format::micros(t.p50 as f64),
-                format::micros(t.p99 as f64),
-                format::micros(t.max as f64)
+                format::micros(t.us.p50 as f64),
+                format::micros(t.us.p99 as f64),
+                format::micros(t.us.max as f64)
             )
         });
         let stopped = match (&c.stopped, &c.reason) {
@@ -589,7 +589,7 @@ pub fn chart_data(part: &ReachPart) -> crate::export::svg::ChartData {
     }
     for c in part.cells.iter().filter(|c| c.status == Status::Ok && c.failed == 0) {
         let (Some(wall), Some(connect)) = (c.wall_s, c.connect_us) else { continue };
-        let point = (c.connections as f64, wall, connect.p99 as f64 / 1000.0);
+        let point = (c.connections as f64, wall, connect.us.p99 as f64 / 1000.0);
         match series.iter_mut().find(|(name, _)| *name == c.server) {
             Some((_, points)) => points.push(point),
             None => series.push((c.server.clone(), vec![point])),

@@ -8,6 +8,7 @@
 use super::results::{LoadRun, PartStatus, ToolRecord};
 use crate::client::{ClientArgs, ClientReport};
 use crate::plan::ClientSpec;
+use crate::results::Latency;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -208,7 +209,7 @@ impl LoadGenerator {
                 if report.succeeded == 0 {
                     return Err(report.failure_summary());
                 }
-                let latency = report.latency_us.to_latency();
+                let latency = Latency::from(report.latency_us);
                 Ok(LoadRun {
                     requests: report.succeeded,
                     errors: report.failed,

@@ -30,7 +30,7 @@ use crate::client::ClientReport;
 use crate::export::Exporter;
 use crate::plan::{server_specs, ServerSpec, Workload, WorkloadSettings, BUILTIN_SERVERS};
 use crate::process::{self, Server};
-use crate::results::{Status, VerifyStatus};
+use crate::results::{Latency, Status, VerifyStatus};
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
 use crate::session::Session;
 use crate::{binaries, verify, UsageError};
@@ -361,9 +361,9 @@ fn sweep_cell(options: &Options, session: &Session, spec: &ServerSpec, workload:
 
 /// A probe's figures and verdict from the client's report.
 pub fn probe_of(report: &ClientReport, rate: f64, connections: u64, target_ms: f64) -> Probe {
-    let l = report.latency_us.to_latency();
+    let l = Latency::from(report.latency_us);
     let late = report.open_loop.map_or(0, |o| o.late);
-    let cpu_s = report.cost.map_or(0.0, |c| c.user_s.unwrap_or(0.0) + c.sys_s.unwrap_or(0.0));
+    let cpu_s = report.cost.user_s + report.cost.sys_s;
     let verdict = if report.failures.unsent > 0 {
         format!(
             "{} unsent: the server fell {:.1} s behind",
@@ -424,7 +424,7 @@ fn coordinated_omission_cell(
         let mode = if rate.is_some() { LoopMode::Open } else { LoopMode::Closed };
         let load = Load { bin_dir, urls: urls.clone(), requests, connections, rate, timeout_s: 120.0 };
         let report = load.run(&mut server, interrupted)?;
-        let latency = report.latency_us.to_latency();
+        let latency = Latency::from(report.latency_us);
         runs.push(CoRun {
             mode,
             seconds,

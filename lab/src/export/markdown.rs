@@ -55,16 +55,6 @@ fn column(cell: &Cell) -> (String, u64, u64) {
     (cell.client.clone(), cell.concurrency, cell.requests)
 }
 
-fn servers_in_order(run: &Run) -> Vec<String> {
-    let mut names: Vec<String> = run.servers.iter().map(|s| s.name.clone()).collect();
-    for c in &run.cells {
-        if !names.contains(&c.server) {
-            names.push(c.server.clone());
-        }
-    }
-    names
-}
-
 /// The quote that opens a page of figures not measured on release binaries (None for a release build).
 pub fn build_warning(build: &str, bin_dir: &str) -> Option<String> {
     (build != "release").then(|| {
@@ -290,7 +280,7 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
         .collect();
     let _ = writeln!(md, "| server | {} |", header.join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(columns.len()));
-    for server in servers_in_order(run) {
+    for server in run.server_names() {
         if !cells.iter().any(|c| c.server == server) {
             continue;
         }

@@ -110,23 +110,23 @@ impl ClientRun {
     pub(crate) fn outcome(&self, server: &Server, server_cost: Option<ServerCost>) -> Result<Measurement, Fault> {
         let window_s = self.window.as_secs_f64();
         let report = ClientReport::parse(&self.stdout);
-        let reported = report.as_ref().ok().and_then(|r| r.cost);
+        let reported = report.as_ref().ok().map(|r| r.cost);
         let client_cost = ClientCost {
             user_s: self.usage.user_s,
             sys_s: self.usage.sys_s,
             cpu_cores: cores(self.usage, window_s),
             voluntary_ctxt: self.usage.voluntary_ctxt,
             nonvoluntary_ctxt: self.usage.nonvoluntary_ctxt,
-            peak_threads: reported.and_then(|c| c.peak_threads),
-            peak_rss_kib: reported.and_then(|c| c.peak_rss_kib),
+            peak_threads: reported.map(|c| c.peak_threads),
+            peak_rss_kib: reported.map(|c| c.peak_rss_kib),
         };
         let measurement = report.as_ref().ok().map(|r| Measurement {
             wall_s: r.wall_s,
             throughput_rps: r.throughput_rps,
-            latency_us: r.latency_us.to_latency(),
+            latency_us: r.latency_us.into(),
             succeeded: r.succeeded,
             failed: r.failed,
-            failures: r.failures,
+            failures: r.failures.into(),
             window_s,
             server_cost,
             client_cost: Some(client_cost),
