@@ -2,7 +2,7 @@
 # keep-alive throughput, fast responses: before vs after, alternated
 # Usage: flock /work/coord/bench.lock results/experiments/lean-client-keepalive.sh (needs /tmp/reach-bin/async-client-{before,after}
 # built from ec7353b and from this change, and target/release/lean-server). Results: lean-client-burst.txt section 5.
-B=/work/wt-reach/target/release
+B=${B:-target/release}
 $B/lean-server --port 18966 --threads 1 --quiet >/dev/null 2>&1 & SP=$!
 while ! curl -s -o /dev/null http://127.0.0.1:18966/health; do sleep 0.05; done
 for r in 1 2 3; do for c in before after; do
