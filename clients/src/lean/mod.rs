@@ -2,20 +2,24 @@
 //!
 //! surf stays the default engine of async-client — it is the library under comparison. This one is the lab's
 //! instrument, built to cost as little as possible per request: the request bytes are encoded once per `--url`
-//! at start-up and written as-is, each slot owns one connection (TCP_NODELAY) and one read buffer for its whole
-//! life, the response head is parsed in place with httparse and the body is skipped without copying
-//! ([`http1`]). A request is one `write` and, usually, one `read` that finds the whole response. A connection
+//! at start-up and written as-is, each slot owns one connection (TCP_NODELAY) for its whole life, the response
+//! is read into one buffer per executor thread, its head parsed in place with httparse and its body skipped
+//! without copying ([`http1`]). A request is one `write`, a wait for readiness, and usually one `read` that finds
+//! the whole response: no read is tried before the reactor says there is something to read, and a slot waiting
+//! for its response holds no buffer, so 10,000 connections in flight cost no more than their sockets and tasks
+//! (docs: results/experiments/lean-client-burst.txt). A connection
 //! the server closes (`Connection: close`, HTTP/1.0, or an idle keep-alive timeout noticed on the next request)
 //! is reopened. The `--url`s share one origin, so a slot sends any of them on its one connection.
 
 pub mod http1;
 
+use std::cell::RefCell;
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::AsyncWriteExt;
 use smol::Async;
 
 use crate::cli::CommonArgs;
@@ -23,7 +27,7 @@ use crate::recorder::{FailureKind, Outcome};
 use crate::runner::Slot;
 use http1::{parse_head, FramingError};
 
-/// Initial read buffer per slot: a whole small response fits, so one `read` usually suffices.
+/// Initial read buffer per executor thread: a whole small response fits, so one `read` usually suffices.
 const BUFFER_BYTES: usize = 8 * 1024;
 /// A response head (or chunk-size line) larger than this is refused.
 const MAX_BUFFER_BYTES: usize = 1024 * 1024;
@@ -71,7 +75,7 @@ impl LeanEngine {
             }
             _ => None,
         };
-        LeanSlot { engine: self, connection: None, buffer: vec![0; BUFFER_BYTES], connect_time: None, source }
+        LeanSlot { engine: self, connection: None, pending: Vec::new(), connect_time: None, source }
     }
 }
 
@@ -80,8 +84,9 @@ pub struct LeanSlot<'a> {
     engine: &'a LeanEngine,
     /// `None` until the first request, and after the server closed it or a request failed on it.
     connection: Option<Async<TcpStream>>,
-    /// Read buffer; its whole length is usable, it grows only for oversized heads.
-    buffer: Vec<u8>,
+    /// The unconsumed bytes of the response being read (a partial head or chunk-size line) between two reads;
+    /// empty, and unallocated, while a response arrives in one read.
+    pending: Vec<u8>,
     /// How long the last connection this slot opened took to establish, until the runner takes it.
     connect_time: Option<std::time::Duration>,
     /// The source address this slot connects from, when the engine spreads them.
@@ -136,7 +141,7 @@ impl LeanSlot<'_> {
     /// One request to the `url`-th `--url` and its response, on this slot's connection (opening it if needed).
     /// Returns the status.
     async fn exchange(&mut self, url: usize) -> Result<u16, ExchangeError> {
-        let LeanSlot { engine, connection, buffer, connect_time, source } = self;
+        let LeanSlot { engine, connection, pending, connect_time, source } = self;
         let reused = connection.is_some();
         let stream = match connection {
             Some(stream) => stream,
@@ -161,62 +166,128 @@ impl LeanSlot<'_> {
             return Err(stale("connection closed by the server before the request was sent".into(), Some(e)));
         }
 
-        // Read until the head is complete. Yields while the server works.
-        let mut filled = 0;
-        let head = loop {
-            if filled == buffer.len() {
-                grow(buffer)?;
-            }
-            let n = match stream.read(&mut buffer[filled..]).await {
-                Ok(n) => n,
-                Err(e) if filled == 0 => {
+        // Read the response: wait for readiness, then read what arrived into this thread's scratch buffer and
+        // frame it there. Never a read straight after the write: the server has had no time to answer, so that
+        // read would only return would-block (one wasted syscall per request). And the slot owns no read buffer:
+        // only the unconsumed tail of a read (`pending`), empty in the usual case.
+        pending.clear();
+        let mut framing = Framing::Head;
+        loop {
+            // Yields until the reactor reports the socket readable (the server's bytes, or its close, arrived).
+            smol::future::poll_fn(|cx| stream.poll_readable(cx)).await.map_err(ExchangeError::Io)?;
+            let step = SCRATCH.with_borrow_mut(|scratch| read_step(stream.get_ref(), scratch, pending, &mut framing));
+            match step {
+                Ok(None) => {}
+                // The readiness was spurious: wait again.
+                Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(ReadError::Io(e)) if matches!(framing, Framing::Head) && pending.is_empty() => {
                     return Err(stale(format!("connection reset before the response: {e}"), Some(e)))
                 }
-                Err(e) => return Err(ExchangeError::Io(e)),
-            };
-            if n == 0 {
-                return Err(if filled == 0 {
-                    stale("connection closed before the response".into(), None)
-                } else {
-                    ExchangeError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-head"))
-                });
+                Err(ReadError::Io(e)) => return Err(ExchangeError::Io(e)),
+                Err(ReadError::Exchange(e)) => return Err(e),
+                Err(ReadError::ClosedBeforeResponse) => {
+                    return Err(stale("connection closed before the response".into(), None))
+                }
+                Ok(Some(done)) => {
+                    // Bytes after the response would mean the server sent something we did not ask for: start
+                    // afresh.
+                    if done.close || !engine.keep_alive || done.leftover {
+                        *connection = None;
+                    }
+                    return Ok(done.status);
+                }
             }
-            filled += n;
-            if let Some(head) = parse_head(&buffer[..filled])? {
-                break head;
-            }
-        };
-
-        // Skip the body: bytes [start, end) of the buffer are unconsumed.
-        let mut body = head.body;
-        let (mut start, mut end) = (head.len, filled);
-        loop {
-            start += body.feed(&buffer[start..end])?;
-            if body.is_done() {
-                break;
-            }
-            // Keep only the unconsumed tail (a partial chunk-size line), at the front.
-            buffer.copy_within(start..end, 0);
-            end -= start;
-            start = 0;
-            if end == buffer.len() {
-                grow(buffer)?;
-            }
-            // Yields until more of the body arrives.
-            let n = stream.read(&mut buffer[end..]).await.map_err(ExchangeError::Io)?;
-            if n == 0 {
-                body.finish_at_eof()?;
-                break;
-            }
-            end += n;
         }
-
-        // Bytes after the response would mean the server sent something we did not ask for: start afresh.
-        if head.close || !engine.keep_alive || start != end {
-            *connection = None;
-        }
-        Ok(head.status)
     }
+}
+
+thread_local! {
+    /// Every read of this executor thread lands here: its slots' tasks never run at once, and no read's bytes
+    /// outlive the synchronous step that frames them, so one buffer per thread serves all its connections
+    /// (a buffer per slot was 8 KiB of memory touched per connection). Grows only for an oversized head.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; BUFFER_BYTES]);
+}
+
+/// Where the response being read stands.
+enum Framing {
+    /// The head is not complete yet (its bytes so far are the slot's `pending`).
+    Head,
+    /// The head was parsed: its status and reuse, and the body's framing.
+    Body { status: u16, close: bool, body: http1::Body },
+}
+
+/// A complete response.
+struct Done {
+    status: u16,
+    close: bool,
+    /// Bytes followed the response.
+    leftover: bool,
+}
+
+/// Why one read step failed.
+enum ReadError {
+    Io(io::Error),
+    Exchange(ExchangeError),
+    /// The server closed the connection before any byte of the response.
+    ClosedBeforeResponse,
+}
+
+impl From<FramingError> for ReadError {
+    fn from(e: FramingError) -> Self {
+        ReadError::Exchange(ExchangeError::Framing(e))
+    }
+}
+
+/// One read on a socket the reactor reported readable: `pending`'s bytes are put in front of what arrives, the
+/// whole is framed, and the unconsumed tail (a partial head or chunk-size line) goes back to `pending`.
+/// `Ok(None)`: the response is not complete yet.
+fn read_step(
+    mut stream: &TcpStream,
+    scratch: &mut Vec<u8>,
+    pending: &mut Vec<u8>,
+    framing: &mut Framing,
+) -> Result<Option<Done>, ReadError> {
+    let kept = pending.len();
+    if kept >= scratch.len() {
+        grow(scratch).map_err(ReadError::Exchange)?;
+    }
+    scratch[..kept].copy_from_slice(pending);
+    // Does not block: the socket is non-blocking (`Async`); would-block here means the readiness was spurious.
+    let n = stream.read(&mut scratch[kept..]).map_err(ReadError::Io)?;
+    let filled = kept + n;
+    let mut start = 0;
+    if let Framing::Head = framing {
+        if n == 0 {
+            return Err(if filled == 0 {
+                ReadError::ClosedBeforeResponse
+            } else {
+                ReadError::Exchange(ExchangeError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed mid-head",
+                )))
+            });
+        }
+        let Some(head) = parse_head(&scratch[..filled])? else {
+            pending.clear();
+            pending.extend_from_slice(&scratch[..filled]);
+            return Ok(None);
+        };
+        start = head.len;
+        *framing = Framing::Body { status: head.status, close: head.close, body: head.body };
+    }
+    let Framing::Body { status, close, body } = framing else { unreachable!("the head was parsed above") };
+    // Skip the body: bytes [start, filled) of the scratch buffer are unconsumed.
+    start += body.feed(&scratch[start..filled])?;
+    if n == 0 && !body.is_done() {
+        body.finish_at_eof()?;
+    }
+    pending.clear();
+    if body.is_done() {
+        return Ok(Some(Done { status: *status, close: *close, leftover: start != filled }));
+    }
+    // Keep only the unconsumed tail (a partial chunk-size line) for the next read.
+    pending.extend_from_slice(&scratch[start..filled]);
+    Ok(None)
 }
 
 /// Opens a connection to `addr`, from `source` when given (a non-blocking `connect(2)`, then the task yields
