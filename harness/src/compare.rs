@@ -325,7 +325,7 @@ pub fn strict_request_line(line: &[u8]) -> bool {
 }
 
 /// splitmix64: a small, well-mixed, seedable generator, so the corpus is the same on every machine.
-pub struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
