@@ -10,6 +10,9 @@
 //! - [`stats`]: nearest-rank quantiles;
 //! - [`report`], [`histogram`], [`merge`]: the clients' JSON report (schema v1) with its HDR latency histogram,
 //!   and the exact merge of several reports — shared by the clients, which write them, and `lab merge`;
+//! - [`raw`], [`catalogue`], [`compare`]: a raw TCP client for hostile bytes, the hostile catalogue (embedded)
+//!   judged against each case's rule, and the differential's normalised outcomes and seeded corpus — shared by
+//!   the servers' tests and `lab verify --strict`;
 //! - [`fuzz`]: a seeded generator and a loop over reproducible cases, for the parsers' fuzz targets;
 //! - [`TempDir`]: a directory removed when dropped (the `tempfile` crate's).
 //!
@@ -17,6 +20,8 @@
 //! `pre_exec` hooks (unsafe by nature: they run between fork and exec) each carry a SAFETY comment.
 
 pub mod bins;
+pub mod catalogue;
+pub mod compare;
 pub mod fuzz;
 pub mod histogram;
 pub mod limits;
@@ -24,6 +29,7 @@ pub mod merge;
 pub mod net;
 pub mod proc;
 pub mod process;
+pub mod raw;
 pub mod report;
 pub mod stats;
 

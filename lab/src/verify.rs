@@ -3,14 +3,22 @@
 //! Like the TechEmpower toolset's verify mode, a server that answers wrongly is not measured: a fast wrong
 //! answer is not a result. Expected factorials are computed here with num-bigint, independently of the servers'
 //! own code. Checks run one after another on the lab's thread, each a blocking HTTP request.
+//!
+//! `lab verify --strict` then holds the server to the framing rules: every hostile-catalogue case
+//! (`harness::catalogue`) must get an outcome the case allows, and a seeded corpus of mutated valid requests
+//! (`harness::compare::corpus`) must never get more responses than it holds requests (docs/workload.md,
+//! "What `lab verify --strict` asserts").
 
 use crate::http::{self, Reply};
 use crate::plan::ServerSpec;
 use crate::process::Server;
 use crate::results::{CheckOutcome, CheckRecord, VerifyRecord, VerifyStatus};
 use anyhow::Context;
+use harness::catalogue::{self, Judgement};
+use harness::compare;
+use harness::raw::{Outcome as RawOutcome, RawConnection};
 use num_bigint::BigUint;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -229,7 +237,10 @@ pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>, strict: 
                 continue;
             }
         };
-        let record = verify_at(&server.url(""), !matches!(spec, ServerSpec::Builtin(_)), strict);
+        let mut record = verify_at(&server.url(""), !matches!(spec, ServerSpec::Builtin(_)), strict);
+        if strict {
+            record = with_framing_checks(record, &server.url(""));
+        }
         server.stop(Duration::from_secs(2));
         let passed = record.status == VerifyStatus::Passed;
         all_passed &= passed;
@@ -250,8 +261,132 @@ pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>, strict: 
         for check in record.checks.iter().filter(|c| c.outcome != "pass") {
             println!("    {} {}: {}", check.outcome, check.name, check.detail);
         }
+        if strict {
+            let framing = record.checks.iter().filter(|c| c.name.starts_with("catalogue ")).count();
+            println!(
+                "    strict: {framing} catalogue cases and a corpus of {CORPUS_CASES} (seed {}; LAB_VERIFY_SEED=N for another)",
+                corpus_seed()
+            );
+        }
     }
     Ok(all_passed)
+}
+
+/// The seed of the corpus `--strict` sends: `LAB_VERIFY_SEED`, 1 by default (printed with the results).
+pub fn corpus_seed() -> u64 {
+    std::env::var("LAB_VERIFY_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
+}
+
+/// How many corpus inputs `--strict` sends.
+const CORPUS_CASES: usize = 60;
+/// How long each response (or the close) may take in the framing checks.
+const FRAMING_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a connection still open after the expected responses is watched for one more.
+const EXTRA_WAIT: Duration = Duration::from_millis(500);
+/// Cases and corpus inputs sent at once, each on its own connection.
+const AT_ONCE: usize = 16;
+
+/// `record` with the `--strict` framing checks added: one per catalogue case and one for the corpus.
+pub fn with_framing_checks(record: VerifyRecord, origin: &str) -> VerifyRecord {
+    let mut checks = record.checks;
+    let addr = origin.trim_start_matches("http://").to_socket_addrs().ok().and_then(|mut a| a.next());
+    let Some(addr) = addr else {
+        checks.push(CheckRecord {
+            name: "framing".into(),
+            outcome: CheckOutcome::Fail,
+            detail: format!("cannot resolve {origin} for the raw framing checks"),
+        });
+        return summarize(checks, true);
+    };
+    checks.extend(catalogue_checks(addr));
+    checks.push(corpus_check(addr, corpus_seed(), CORPUS_CASES));
+    summarize(checks, true)
+}
+
+/// `items` through `probe`, [`AT_ONCE`] at a time (each blocks on its own connection), in order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], probe: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let mut results = Vec::with_capacity(items.len());
+    for chunk in items.chunks(AT_ONCE) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk.iter().map(|item| scope.spawn(|| probe(item))).collect();
+            results.extend(handles.into_iter().map(|h| h.join().expect("a probe thread")));
+        });
+    }
+    results
+}
+
+/// One check per hostile-catalogue case: the outcome must be one the case allows, with the tolerances of
+/// `harness::catalogue::TOLERANCES`; an answer to a hidden request is named as such.
+fn catalogue_checks(addr: SocketAddr) -> Vec<CheckRecord> {
+    let cases = catalogue::load_catalogue();
+    let judgements = in_parallel(&cases, |case| catalogue::judge_any_server(addr, case, FRAMING_TIMEOUT, EXTRA_WAIT));
+    cases
+        .iter()
+        .zip(judgements)
+        .map(|(case, judgement)| {
+            let name = format!("catalogue {}", case.name);
+            let (outcome, detail) = match judgement {
+                Judgement::Pass(used) if used.is_empty() => (CheckOutcome::Pass, String::new()),
+                Judgement::Pass(used) => (CheckOutcome::Pass, format!("allowed: {}", used.join(", "))),
+                Judgement::Smuggled(what) => (CheckOutcome::Fail, format!("SMUGGLING: {what} (rule: {})", case.rule)),
+                Judgement::Fail(what) => (CheckOutcome::Fail, format!("{what} (rule: {})", case.rule)),
+            };
+            CheckRecord { name, outcome, detail }
+        })
+        .collect()
+}
+
+/// The rows of `harness::compare::ALLOWED` under which RFC 9112 leaves a server free to frame an input
+/// otherwise (a lenient request line, bare LF or odd bytes in a head): such inputs are not judged.
+const AMBIGUOUS: &[&str] = &["lenient request line", "unusual bytes in the head"];
+
+/// The seeded corpus: for every input whose framing RFC 9112 makes unambiguous (strict request lines, no
+/// unusual bytes in a head: [`AMBIGUOUS`]), the server must not
+/// answer more requests than the input holds ([`catalogue::answers`]: a final refusal answers none), and must
+/// send nothing that is not HTTP.
+fn corpus_check(addr: SocketAddr, seed: u64, cases: usize) -> CheckRecord {
+    let inputs: Vec<Vec<u8>> = compare::corpus(seed, cases)
+        .into_iter()
+        .filter(|input| !compare::ALLOWED.iter().any(|row| AMBIGUOUS.contains(&row.name) && (row.applies)(input)))
+        .collect();
+    let problems: Vec<String> = in_parallel(&inputs, |input| {
+        let requests = compare::request_lines(input).count();
+        let mut connection = match RawConnection::connect(addr, FRAMING_TIMEOUT) {
+            Ok(connection) => connection,
+            Err(e) => return Some(format!("cannot connect: {e}")),
+        };
+        let _ = connection.send(input);
+        let mut outcomes = Vec::new();
+        for step in 0..=requests {
+            if step == requests {
+                connection.set_timeout(EXTRA_WAIT);
+            }
+            match connection.next_outcome() {
+                RawOutcome::Garbage(what) => return Some(format!("{what} after {:?}", shorten_bytes(input))),
+                outcome @ RawOutcome::Response { .. } => outcomes.push(outcome),
+                _ => break,
+            }
+        }
+        let answers = catalogue::answers(&outcomes);
+        (answers > requests)
+            .then(|| format!("SMUGGLING: {answers} answers to {requests} requests: {:?}", shorten_bytes(input)))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    let name = format!("corpus seed {seed} ({} of {cases} inputs with unambiguous framing)", inputs.len());
+    match problems.first() {
+        None => CheckRecord { name, outcome: CheckOutcome::Pass, detail: String::new() },
+        Some(first) => CheckRecord {
+            name,
+            outcome: CheckOutcome::Fail,
+            detail: format!("{} inputs: {first} (rule: RFC 9112 §6.3, one response per request)", problems.len()),
+        },
+    }
+}
+
+fn shorten_bytes(input: &[u8]) -> String {
+    String::from_utf8_lossy(&input[..input.len().min(160)]).into_owned()
 }
 
 fn indent(text: &str) -> String {
@@ -349,6 +484,21 @@ mod tests {
         let big = factorial(FACT_MAX);
         assert_eq!(big.len(), 77338);
         assert!(big.starts_with("1819206320230345134827641"));
+    }
+
+    #[test]
+    fn the_ambiguous_framings_name_rows_of_the_differential_table() {
+        for name in AMBIGUOUS {
+            assert!(compare::ALLOWED.iter().any(|row| row.name == *name), "{name} is not a row of ALLOWED");
+        }
+        // The filter keeps most of the corpus, and drops a bare-LF head.
+        let kept = compare::corpus(1, CORPUS_CASES)
+            .into_iter()
+            .filter(|input| !compare::ALLOWED.iter().any(|row| AMBIGUOUS.contains(&row.name) && (row.applies)(input)))
+            .count();
+        assert!(kept >= CORPUS_CASES / 3, "{kept} of {CORPUS_CASES}");
+        let bare_lf = compare::ALLOWED.iter().find(|row| row.name == AMBIGUOUS[1]).unwrap();
+        assert!((bare_lf.applies)(b"GET / HTTP/1.1\nHost: lab\r\n\r\n"));
     }
 
     #[test]

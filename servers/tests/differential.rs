@@ -13,14 +13,11 @@
 //! a failure prints the seed and each input in the catalogue's escape syntax, ready to become a case file.
 //! The comparison itself is the `compare` module, reusable on other servers (`lab verify`): see its docs.
 
-mod catalogue;
 mod common;
-mod compare;
-mod raw;
 
-use catalogue::{load_catalogue, Family};
 use common::Server;
-use compare::*;
+use harness::catalogue::{load_catalogue, Family};
+use harness::compare::*;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 

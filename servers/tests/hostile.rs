@@ -6,12 +6,12 @@
 //! The catalogue is data, not code: `tests/hostile/README.md` describes the file format and every place where
 //! hyper (the async servers) and tiny_http (the thread servers) legitimately answer differently.
 
-mod catalogue;
 mod common;
-mod raw;
 
-use catalogue::{load_catalogue, parse_case, run_case, satisfies, Allowed, Family};
 use common::Server;
+use harness::catalogue::{
+    catalogue_dir, load_catalogue, load_catalogue_from, parse_case, run_case, satisfies, Allowed, Family,
+};
 use std::time::Duration;
 
 for_each_server!(catalogue);
@@ -68,6 +68,13 @@ fn catalogue(name: &'static str) {
 #[test]
 fn catalogue_is_well_formed() {
     let cases = load_catalogue();
+    // The embedded list (what an installed `lab verify --strict` sends) is the directory's files, unchanged.
+    let on_disk = load_catalogue_from(&catalogue_dir());
+    let names = |cases: &[harness::catalogue::Case]| cases.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&cases), names(&on_disk), "harness::catalogue::CASE_FILES must list every case file");
+    for (embedded, file) in cases.iter().zip(&on_disk) {
+        assert_eq!(embedded.request, file.request, "{}: embedded and on-disk bytes differ", embedded.name);
+    }
     assert!(cases.len() >= 30, "the catalogue must hold at least 30 hostile cases, found {}", cases.len());
     for case in &cases {
         assert!(!case.request.is_empty(), "{}: empty request", case.name);

@@ -1,12 +1,11 @@
 //! A server's life around the requests: flags, `--help`, clean shutdown on SIGTERM, and `--processes` workers
 //! that never outlive their supervisor.
 
-mod catalogue;
 mod common;
 mod raw;
 
-use catalogue::Family;
 use common::{is_alive, server_unread_bytes, KeepAlive, Server};
+use harness::catalogue::Family;
 use servers::process::workspace_binary;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

@@ -1,12 +1,7 @@
 //! The differential comparison as a module: how an outcome is observed and normalised ([`observe`],
 //! [`Observation`]), when two observations agree ([`agree`]) or may differ ([`announced_stop`], [`ALLOWED`]),
-//! and the seeded corpus of mutated valid requests ([`corpus`]). `differential.rs` runs it on the lab's servers;
-//! another crate can run it on other servers by including this module with `raw` and `catalogue`
-//! (`#[path = ".../servers/tests/compare/mod.rs"] mod compare;` next to `mod raw;` and `mod catalogue;` at its
-//! crate root).
-
-// Each user takes a different part of this module.
-#![allow(dead_code)]
+//! and the seeded corpus of mutated valid requests ([`corpus`]). The servers' `differential.rs` runs it on the
+//! lab's servers; `lab verify --strict` sends the corpus to any server.
 
 use crate::raw::{Outcome, RawConnection};
 use std::net::SocketAddr;
@@ -325,7 +320,7 @@ pub fn strict_request_line(line: &[u8]) -> bool {
 }
 
 /// splitmix64: a small, well-mixed, seedable generator, so the corpus is the same on every machine.
-pub struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
