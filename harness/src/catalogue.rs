@@ -431,9 +431,17 @@ pub const RFC_STRICTER: Tolerance = Tolerance {
              the RFC's answer is right too",
 };
 
+/// The request after an ignored `Upgrade` answered as an ordinary pipelined request.
+pub const IGNORED_UPGRADE: Tolerance = Tolerance {
+    name: "an ignored Upgrade",
+    reason: "a server may ignore Upgrade and go on with HTTP/1.1 on the connection (RFC 9110 §7.8); then the \
+             bytes that follow are the next request, not a hidden one — closing after the answer is the lab \
+             servers' hardening, which the contract chooses and the RFC does not require",
+};
+
 /// The tolerances, in the order the docs list them.
 pub const TOLERANCES: &[&Tolerance] =
-    &[&OTHER_REFUSAL, &STOPPED_AFTER_A_RESPONSE, &LONGER_TIMEOUT, &OWN_LIMITS, &RFC_STRICTER];
+    &[&OTHER_REFUSAL, &STOPPED_AFTER_A_RESPONSE, &LONGER_TIMEOUT, &OWN_LIMITS, &RFC_STRICTER, &IGNORED_UPGRADE];
 
 /// What latitude a case's rule leaves a foreign server (see [`TOLERANCES`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -444,6 +452,8 @@ pub struct Latitude {
     pub own_limit: bool,
     /// The rule records a contract decision to accept what the RFC refuses.
     pub contract_leniency: bool,
+    /// The rule lets the server ignore `Upgrade` (RFC 9110 §7.8): the next request may be answered.
+    pub ignorable_upgrade: bool,
 }
 
 impl Latitude {
@@ -453,6 +463,7 @@ impl Latitude {
             rfc_rule: rule.starts_with("RFC"),
             own_limit: rule.contains("--max-head-bytes") || rule.contains("drain limit"),
             contract_leniency: rule.contains("contract decision"),
+            ignorable_upgrade: rule.contains("may ignore Upgrade"),
         }
     }
 }
@@ -556,27 +567,36 @@ pub fn judge_any_server(addr: SocketAddr, case: &Case, timeout: Duration, extra_
             break;
         }
     }
+    judge(case, &outcomes)
+}
+
+/// Judges what a server sent back for `case` against every outcome the case allows, with the [`TOLERANCES`].
+pub fn judge(case: &Case, outcomes: &[Outcome]) -> Judgement {
+    let expectations = allowed_expectations(case);
     let seen: Vec<String> = outcomes.iter().map(ToString::to_string).collect();
     let seen = format!("[{}]", seen.join(", "));
     if let Some(garbage) = outcomes.iter().find(|o| matches!(o, Outcome::Garbage(_))) {
         return Judgement::Fail(format!("got {seen}: {garbage}"));
     }
-    let responses = answers(&outcomes);
+    let responses = answers(outcomes);
     let most = expectations
         .iter()
         .map(|e| e.iter().take_while(|step| step.iter().any(|a| *a != Allowed::Close)).count())
         .max()
         .unwrap_or(0);
+    let latitude = Latitude::of(case);
+    if latitude.ignorable_upgrade && responses == most + 1 {
+        return Judgement::Pass(vec![IGNORED_UPGRADE.name]);
+    }
     if responses > most {
         return Judgement::Smuggled(format!(
             "{responses} answers where the case allows at most {most}: got {seen}; a request hidden in the \
              bytes was answered"
         ));
     }
-    let latitude = Latitude::of(case);
     let mut errors = Vec::new();
     for expect in &expectations {
-        match tolerantly_satisfies(expect, &outcomes, latitude) {
+        match tolerantly_satisfies(expect, outcomes, latitude) {
             Ok(used) => return Judgement::Pass(used),
             Err(e) => errors.push(format!("{} ({e})", describe(expect))),
         }
@@ -620,6 +640,25 @@ mod tests {
     #[test]
     fn the_embedded_catalogue_parses() {
         assert!(load_catalogue().len() >= 89);
+    }
+
+    /// RFC 9110 §7.8 lets a server ignore Upgrade: the request after it is then an ordinary one. Any other case
+    /// answered once more than it allows is smuggling.
+    #[test]
+    fn only_an_ignorable_upgrade_lets_the_next_request_be_answered() {
+        let cases = load_catalogue();
+        let case = |prefix: &str| cases.iter().find(|c| c.name.starts_with(prefix)).expect("case in the catalogue");
+        let upgrade = case("82-");
+        assert!(matches!(
+            judge(upgrade, &[response(200), response(200), Outcome::Silent]),
+            Judgement::Pass(used) if used == vec![IGNORED_UPGRADE.name]
+        ));
+        assert!(matches!(judge(upgrade, &[response(200), Outcome::Closed]), Judgement::Pass(used) if used.is_empty()));
+        let pipelined_after_body = case("40-");
+        let expected = allowed_expectations(pipelined_after_body).iter().map(|e| e.len()).max().unwrap();
+        let mut hidden: Vec<Outcome> = (0..=expected).map(|_| response(200)).collect();
+        hidden.push(Outcome::Silent);
+        assert!(matches!(judge(pipelined_after_body, &hidden), Judgement::Smuggled(_)));
     }
 
     #[test]
