@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::thread;
 use std::time::Duration;
 
@@ -19,38 +18,19 @@ const PIECE_GAP: Duration = Duration::from_millis(5);
 
 /// Serves keep-alive connections on a free port, answering every request with `pieces`, sent one at a time.
 fn split_server(pieces: &'static [&'static str]) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("local address");
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || serve(stream, pieces));
+    let port = common::responder(move |mut reader, mut writer| {
+        writer.set_nodelay(true).expect("nodelay");
+        // Blocks until the client's next request head is in (or it closes the connection).
+        while common::read_head(&mut reader) {
+            for piece in pieces {
+                if writer.write_all(piece.as_bytes()).and_then(|()| writer.flush()).is_err() {
+                    return;
+                }
+                thread::sleep(PIECE_GAP);
+            }
         }
     });
-    format!("http://{addr}/split")
-}
-
-fn serve(stream: TcpStream, pieces: &[&str]) {
-    stream.set_nodelay(true).expect("nodelay");
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut writer = stream;
-    loop {
-        // Blocks until the client's next request head is in (or it closes the connection).
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
-            }
-        }
-        for piece in pieces {
-            if writer.write_all(piece.as_bytes()).and_then(|()| writer.flush()).is_err() {
-                return;
-            }
-            thread::sleep(PIECE_GAP);
-        }
-    }
+    format!("http://127.0.0.1:{port}/split")
 }
 
 fn assert_all_succeed(pieces: &'static [&'static str]) {
