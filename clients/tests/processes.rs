@@ -36,14 +36,8 @@ fn alive(pid: u32) -> bool {
 /// Established IPv4 TCP connections whose remote port is `port` (the client ends of connections to a server).
 fn established_to(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let remote_port = fields.get(2).and_then(|addr| addr.rsplit(':').next());
-            remote_port.and_then(|hex| u16::from_str_radix(hex, 16).ok()) == Some(port) && fields.get(3) == Some(&"01")
-        })
+    harness::net::tcp_rows(&table)
+        .filter(|row| row.remote.port() == port && row.state == harness::net::TCP_ESTABLISHED)
         .count()
 }
 

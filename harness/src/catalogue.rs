@@ -351,27 +351,10 @@ pub fn load_catalogue_from(dir: &Path) -> Vec<Case> {
 /// Sends one case on a fresh connection and reads as many outcomes as the expectation has steps (fewer if
 /// the connection closes first).
 pub fn run_case(addr: SocketAddr, case: &Case, steps: usize, timeout: Duration) -> Vec<Outcome> {
-    let mut connection = match RawConnection::connect(addr, timeout) {
-        Ok(connection) => connection,
-        Err(e) => return vec![Outcome::Garbage(format!("cannot connect: {e}"))],
-    };
-    // A write error means the server stopped reading and closed (a 431 halfway through a 1 MB target):
-    // what it answered before that is still to be read.
-    let _ = connection.send(&case.request);
-    if case.close_write {
-        connection.close_write();
+    match RawConnection::send_all(addr, timeout, &case.request, case.close_write) {
+        Ok(mut connection) => connection.read_steps(steps, &case.head_steps, None, Outcome::is_closed),
+        Err(e) => vec![Outcome::Garbage(format!("cannot connect: {e}"))],
     }
-    let mut outcomes = Vec::new();
-    for step in 1..=steps {
-        let outcome =
-            if case.head_steps.contains(&step) { connection.next_head_outcome() } else { connection.next_outcome() };
-        let closed = outcome.is_closed();
-        outcomes.push(outcome);
-        if closed {
-            break;
-        }
-    }
-    outcomes
 }
 
 /// Whether `outcomes` satisfy `expect`; steps after a close must accept a close.
@@ -468,11 +451,6 @@ impl Latitude {
     }
 }
 
-/// Whether `outcome` is a response to the request, as opposed to the connection's end or silence.
-fn is_response(outcome: &Outcome) -> bool {
-    matches!(outcome, Outcome::Response { .. })
-}
-
 /// Whether `outcomes` meet `expect` once the [`TOLERANCES`] the case's `latitude` allows are applied; `Ok`
 /// names the tolerances used.
 pub fn tolerantly_satisfies(
@@ -482,14 +460,14 @@ pub fn tolerantly_satisfies(
 ) -> Result<Vec<&'static str>, String> {
     let mut used = Vec::new();
     for (i, allowed) in expect.iter().enumerate() {
-        let after_response = i > 0 && outcomes.get(i - 1).is_some_and(is_response);
+        let after_response = i > 0 && outcomes.get(i - 1).is_some_and(Outcome::is_response);
         let Some(outcome) = outcomes.get(i) else {
             // The connection ended (or went silent) earlier.
             let stop = outcomes.last().map(ToString::to_string).unwrap_or_default();
             if allowed.contains(&Allowed::Close) && outcomes.last().is_some_and(Outcome::is_closed) {
                 continue;
             }
-            if outcomes.iter().any(is_response) {
+            if outcomes.iter().any(Outcome::is_response) {
                 used.push(STOPPED_AFTER_A_RESPONSE.name);
                 break;
             }
@@ -545,28 +523,12 @@ pub enum Judgement {
 pub fn judge_any_server(addr: SocketAddr, case: &Case, timeout: Duration, extra_wait: Duration) -> Judgement {
     let expectations = allowed_expectations(case);
     let steps = expectations.iter().map(|e| e.len()).max().unwrap_or(1);
-    let mut connection = match RawConnection::connect(addr, timeout) {
+    let mut connection = match RawConnection::send_all(addr, timeout, &case.request, case.close_write) {
         Ok(connection) => connection,
         Err(e) => return Judgement::Fail(format!("cannot connect: {e}")),
     };
-    let _ = connection.send(&case.request);
-    if case.close_write {
-        connection.close_write();
-    }
-    let mut outcomes = Vec::new();
-    for step in 1..=steps + 1 {
-        if step == steps + 1 {
-            // Blocks until one more response, the close, or `extra_wait`.
-            connection.set_timeout(extra_wait);
-        }
-        let outcome =
-            if case.head_steps.contains(&step) { connection.next_head_outcome() } else { connection.next_outcome() };
-        let go_on = is_response(&outcome);
-        outcomes.push(outcome);
-        if !go_on {
-            break;
-        }
-    }
+    // One step more than any expectation: it blocks until one more response, the close, or `extra_wait`.
+    let outcomes = connection.read_steps(steps + 1, &case.head_steps, Some(extra_wait), |o| !o.is_response());
     judge(case, &outcomes)
 }
 

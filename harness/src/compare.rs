@@ -36,20 +36,14 @@ impl PartialEq for Observation {
 /// `head_steps` are the responses (from 1) that answer HEAD requests.
 pub fn observe(addr: SocketAddr, input: &[u8], head_steps: &[usize], close_write: bool) -> Observation {
     let mut observation = Observation { answers: Vec::new(), closed: false, announced_close: false, garbage: None };
-    let mut connection = match RawConnection::connect(addr, OUTCOME_TIMEOUT) {
+    let mut connection = match RawConnection::send_all(addr, OUTCOME_TIMEOUT, input, close_write) {
         Ok(connection) => connection,
         Err(e) => {
             observation.garbage = Some(format!("cannot connect: {e}"));
             return observation;
         }
     };
-    let _ = connection.send(input);
-    if close_write {
-        connection.close_write();
-    }
-    for step in 1..=MAX_STEPS {
-        let outcome =
-            if head_steps.contains(&step) { connection.next_head_outcome() } else { connection.next_outcome() };
+    for outcome in connection.read_steps(MAX_STEPS, head_steps, None, |o| !o.is_response()) {
         match outcome {
             Outcome::Response { status, body, server, close } => {
                 // A library's own rejection (no lab `Server` header): nothing the workload said.
@@ -58,15 +52,9 @@ pub fn observe(addr: SocketAddr, input: &[u8], head_steps: &[usize], close_write
                     observation.announced_close = close;
                 }
             }
-            Outcome::Closed | Outcome::Reset => {
-                observation.closed = true;
-                break;
-            }
-            Outcome::Silent => break,
-            Outcome::Garbage(what) => {
-                observation.garbage = Some(what);
-                break;
-            }
+            Outcome::Closed | Outcome::Reset => observation.closed = true,
+            Outcome::Silent => {}
+            Outcome::Garbage(what) => observation.garbage = Some(what),
         }
     }
     observation

@@ -29,6 +29,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A response, as opposed to the connection's end, silence or garbage.
+    pub fn is_response(&self) -> bool {
+        matches!(self, Outcome::Response { .. })
+    }
+
     /// Whether the connection is over: closed or reset.
     pub fn is_closed(&self) -> bool {
         matches!(self, Outcome::Closed | Outcome::Reset)
@@ -144,6 +149,43 @@ impl RawConnection {
                 Err(e) => return Outcome::Garbage(format!("read error: {e}")),
             }
         }
+    }
+
+    /// Connects and sends `input` at once, then half-closes when `close_write`. A write error is not returned:
+    /// it means the server stopped reading and closed (a 431 halfway through a 1 MB target), and what it
+    /// answered before that is still to be read.
+    pub fn send_all(addr: SocketAddr, timeout: Duration, input: &[u8], close_write: bool) -> io::Result<RawConnection> {
+        let mut connection = RawConnection::connect(addr, timeout)?;
+        let _ = connection.send(input);
+        if close_write {
+            connection.close_write();
+        }
+        Ok(connection)
+    }
+
+    /// The outcomes of responses 1 to `steps` in turn, read as the response to a HEAD request where
+    /// `head_steps` names the step, until the first outcome for which `stop` holds (kept as the last).
+    /// `last_wait`, when given, is the timeout of step `steps` alone: how long to watch for one response more.
+    pub fn read_steps(
+        &mut self,
+        steps: usize,
+        head_steps: &[usize],
+        last_wait: Option<Duration>,
+        stop: impl Fn(&Outcome) -> bool,
+    ) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        for step in 1..=steps {
+            if let (true, Some(wait)) = (step == steps, last_wait) {
+                self.set_timeout(wait);
+            }
+            let outcome = if head_steps.contains(&step) { self.next_head_outcome() } else { self.next_outcome() };
+            let last = stop(&outcome);
+            outcomes.push(outcome);
+            if last {
+                break;
+            }
+        }
+        outcomes
     }
 
     /// Whether the server has closed this connection, waiting at most `wait` to find out. Data the server

@@ -100,22 +100,12 @@ pub struct ListenSnapshot {
 /// Reads the listening sockets on `port` from the texts of `/proc/net/tcp` and `/proc/net/tcp6`.
 pub fn listen_snapshot(tables: &[&str], port: u16) -> ListenSnapshot {
     let mut snapshot = ListenSnapshot::default();
-    for line in tables.iter().flat_map(|t| t.lines().skip(1)) {
-        let mut fields = line.split_whitespace();
-        let (Some(_), Some(local), Some(_), Some(state), Some(queues)) =
-            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        // State 0A is LISTEN; the local address is HEXIP:HEXPORT.
-        let local_port = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
-        if state != "0A" || local_port != Some(port) {
-            continue;
-        }
-        let Some(Ok(depth)) = queues.split_once(':').map(|(_, rx)| u64::from_str_radix(rx, 16)) else { continue };
+    let listeners = tables.iter().flat_map(|t| harness::net::tcp_rows(t));
+    // A listening socket's `rx_queue` is its accept queue's depth.
+    for row in listeners.filter(|r| r.state == harness::net::TCP_LISTEN && r.local.port() == port) {
         snapshot.listeners += 1;
-        snapshot.deepest = snapshot.deepest.max(depth);
-        snapshot.queued += depth;
+        snapshot.deepest = snapshot.deepest.max(row.rx_queue);
+        snapshot.queued += row.rx_queue;
     }
     snapshot
 }

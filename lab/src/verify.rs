@@ -340,32 +340,27 @@ fn catalogue_checks(addr: SocketAddr) -> Vec<CheckRecord> {
 /// otherwise (a lenient request line, bare LF or odd bytes in a head): such inputs are not judged.
 const AMBIGUOUS: &[&str] = &["lenient request line", "unusual bytes in the head"];
 
+/// Whether RFC 9112 frames `input` one way only: no row of [`AMBIGUOUS`] applies to it.
+fn unambiguous(input: &[u8]) -> bool {
+    !compare::ALLOWED.iter().any(|row| AMBIGUOUS.contains(&row.name) && (row.applies)(input))
+}
+
 /// The seeded corpus: for every input whose framing RFC 9112 makes unambiguous (strict request lines, no
 /// unusual bytes in a head: [`AMBIGUOUS`]), the server must not
 /// answer more requests than the input holds ([`catalogue::answers`]: a final refusal answers none), and must
 /// send nothing that is not HTTP.
 fn corpus_check(addr: SocketAddr, seed: u64, cases: usize) -> CheckRecord {
-    let inputs: Vec<Vec<u8>> = compare::corpus(seed, cases)
-        .into_iter()
-        .filter(|input| !compare::ALLOWED.iter().any(|row| AMBIGUOUS.contains(&row.name) && (row.applies)(input)))
-        .collect();
+    let inputs: Vec<Vec<u8>> = compare::corpus(seed, cases).into_iter().filter(|input| unambiguous(input)).collect();
     let problems: Vec<String> = in_parallel(&inputs, |input| {
         let requests = compare::request_lines(input).count();
-        let mut connection = match RawConnection::connect(addr, FRAMING_TIMEOUT) {
+        let mut connection = match RawConnection::send_all(addr, FRAMING_TIMEOUT, input, false) {
             Ok(connection) => connection,
             Err(e) => return Some(format!("cannot connect: {e}")),
         };
-        let _ = connection.send(input);
-        let mut outcomes = Vec::new();
-        for step in 0..=requests {
-            if step == requests {
-                connection.set_timeout(EXTRA_WAIT);
-            }
-            match connection.next_outcome() {
-                RawOutcome::Garbage(what) => return Some(format!("{what} after {:?}", shorten_bytes(input))),
-                outcome @ RawOutcome::Response { .. } => outcomes.push(outcome),
-                _ => break,
-            }
+        // One step more than the input holds requests: it watches `EXTRA_WAIT` for an answer to a hidden one.
+        let outcomes = connection.read_steps(requests + 1, &[], Some(EXTRA_WAIT), |o| !o.is_response());
+        if let Some(RawOutcome::Garbage(what)) = outcomes.last() {
+            return Some(format!("{what} after {:?}", shorten_bytes(input)));
         }
         let answers = catalogue::answers(&outcomes);
         (answers > requests)
@@ -492,10 +487,7 @@ mod tests {
             assert!(compare::ALLOWED.iter().any(|row| row.name == *name), "{name} is not a row of ALLOWED");
         }
         // The filter keeps most of the corpus, and drops a bare-LF head.
-        let kept = compare::corpus(1, CORPUS_CASES)
-            .into_iter()
-            .filter(|input| !compare::ALLOWED.iter().any(|row| AMBIGUOUS.contains(&row.name) && (row.applies)(input)))
-            .count();
+        let kept = compare::corpus(1, CORPUS_CASES).into_iter().filter(|input| unambiguous(input)).count();
         assert!(kept >= CORPUS_CASES / 3, "{kept} of {CORPUS_CASES}");
         let bare_lf = compare::ALLOWED.iter().find(|row| row.name == AMBIGUOUS[1]).unwrap();
         assert!((bare_lf.applies)(b"GET / HTTP/1.1\nHost: lab\r\n\r\n"));

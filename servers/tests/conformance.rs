@@ -218,17 +218,8 @@ fn accepts_on_every_thread(model: &str) -> bool {
 
 /// Sockets in state LISTEN on `port`, from /proc/net/tcp and /proc/net/tcp6 (`HEXIP:HEXPORT`, state `0A`).
 fn listening_sockets(port: u16) -> u64 {
-    let suffix = format!(":{port:04X}");
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .flat_map(|path| {
-            std::fs::read_to_string(path).unwrap_or_default().lines().skip(1).map(str::to_string).collect::<Vec<_>>()
-        })
-        .filter(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.len() > 3 && fields[1].ends_with(&suffix) && fields[3] == "0A"
-        })
-        .count() as u64
+    let sockets = harness::net::tcp_sockets();
+    sockets.iter().filter(|row| row.state == harness::net::TCP_LISTEN && row.local.port() == port).count() as u64
 }
 
 fn unknown_path(name: &'static str) {

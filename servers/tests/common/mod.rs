@@ -466,24 +466,9 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
 /// Bytes the server has not yet read from its end of the connection whose client end is `client`, from
 /// /proc/net/tcp (`rx_queue` of the socket `server → client`). `None` if no such socket is listed.
 pub fn server_unread_bytes(server: SocketAddr, client: SocketAddr) -> Option<u64> {
-    fn hex(addr: SocketAddr) -> Option<String> {
-        let SocketAddr::V4(v4) = addr else {
-            return None;
-        };
-        // /proc/net/tcp prints the address as the in-memory u32 in host order (little-endian here).
-        let ip = u32::from_ne_bytes(v4.ip().octets());
-        Some(format!("{ip:08X}:{:04X}", v4.port()))
-    }
-    let (local, remote) = (hex(server)?, hex(client)?);
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.get(1) != Some(&local.as_str()) || fields.get(2) != Some(&remote.as_str()) {
-            return None;
-        }
-        let (_tx, rx) = fields.get(4)?.split_once(':')?;
-        u64::from_str_radix(rx, 16).ok()
-    })
+    let row = harness::net::tcp_rows(&table).find(|row| row.local == server && row.remote == client);
+    row.map(|row| row.rx_queue)
 }
 
 /// N! in decimal, computed independently of the server: schoolbook multiplication on base-10^9 limbs.
