@@ -229,46 +229,24 @@ fn bad_requests_are_status_failures() {
 /// the lab do not all produce: a chunked 200, a 500 with a body, and a 200 with `Connection: close` (after
 /// which it closes the connection). Returns its port; it runs until the test process exits.
 fn rotating_responder() -> u16 {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
 
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let served = Arc::new(AtomicU64::new(0));
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let served = Arc::clone(&served);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                loop {
-                    // Read one request head (GETs have no body).
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        match reader.read_line(&mut line) {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) if line == "\r\n" => break,
-                            Ok(_) => {}
-                        }
-                    }
-                    let (response, close): (&[u8], bool) = match served.fetch_add(1, Ordering::SeqCst) % 3 {
-                        0 => (
-                            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n",
-                            false,
-                        ),
-                        1 => (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops", false),
-                        _ => (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", true),
-                    };
-                    if writer.write_all(response).is_err() || close {
-                        return;
-                    }
-                }
-            });
+    // One count per responder, shared by its connections' threads (leaked: it lives as long as they do).
+    let served: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(0)));
+    common::responder(move |mut reader, mut writer| {
+        // Read one request head at a time (GETs have no body).
+        while common::read_head(&mut reader) {
+            let (response, close): (&[u8], bool) = match served.fetch_add(1, Ordering::SeqCst) % 3 {
+                0 => (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n", false),
+                1 => (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops", false),
+                _ => (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", true),
+            };
+            if writer.write_all(response).is_err() || close {
+                return;
+            }
         }
-    });
-    port
+    })
 }
 
 #[test]
