@@ -15,9 +15,10 @@
 //! And one more: surf's pool ignores a response's `Connection: close`. It takes a connection back after the
 //! body and, before lending it again, probes it with one non-blocking read; when the server's FIN has not
 //! arrived yet the probe passes, the next request goes out on a connection the server is closing, and async-h1
-//! fails it with "connection closed" before any byte of a response. The server did not answer it (RFC 9112
-//! §9.3.1 lets a client retry an idempotent request then), so the engine retries it once on another
-//! connection, counts the retries, and says how many on stderr at the end of the run (tests/surf_closed_connection.rs).
+//! fails it with "connection closed" (or, when the server closed with the request unread, a reset) before any
+//! byte of a response. The server did not answer it (RFC 9112 §9.3.1 lets a client retry an idempotent request
+//! then), so the engine retries it once on another connection, counts the retries, and says how many on stderr
+//! at the end of the run (tests/surf_closed_connection.rs).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,6 +106,17 @@ impl Drop for SurfEngine {
 /// async-h1's error when the connection ends before the first byte of a response head.
 const CLOSED_BEFORE_RESPONSE: &str = "connection closed";
 
+/// Whether `error` says the connection ended before any byte of a response: async-h1's "connection closed",
+/// or the kernel's reset, which is how a close arrives when the server closed with the request unread.
+fn closed_before_response(error: &surf::Error) -> bool {
+    let reset = |kind| matches!(kind, io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe);
+    let reason = error.to_string();
+    reason == CLOSED_BEFORE_RESPONSE
+        || error.downcast_ref::<io::Error>().map(io::Error::kind).is_some_and(reset)
+        || reason.contains("(os error 104)")
+        || reason.contains("(os error 32)")
+}
+
 fn new_client(keep_alive: bool, connections: usize) -> io::Result<Client> {
     Config::new()
         .set_http_keep_alive(keep_alive)
@@ -137,7 +149,7 @@ impl Slot for SurfSlot<'_> {
             Ok(response) => response,
             // A pooled connection the server had closed (see the module's doc): the GET went unanswered, so
             // once more, on the connection the pool lends next (it drops the closed one).
-            Err(error) if self.engine.keep_alive && error.to_string() == CLOSED_BEFORE_RESPONSE => {
+            Err(error) if self.engine.keep_alive && closed_before_response(&error) => {
                 self.engine.retried.fetch_add(1, Ordering::Relaxed);
                 match self.client.send(request).await {
                     Ok(response) => response,

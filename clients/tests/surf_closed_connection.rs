@@ -22,9 +22,30 @@ fn late_closer() -> u16 {
     })
 }
 
+/// Like [`late_closer`], but it closes with the next request unread, so the kernel answers it with a reset.
+fn late_resetter() -> u16 {
+    responder(|mut reader, mut writer| {
+        if !read_head(&mut reader) {
+            return;
+        }
+        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        // Blocks until the client's next request is in the socket's buffer, left unread: closing then resets.
+        let _ = writer.peek(&mut [0; 1]);
+    })
+}
+
 #[test]
 fn a_request_on_a_connection_closed_before_any_response_is_retried_once_and_reported() {
-    let url = format!("http://127.0.0.1:{}/x", late_closer());
+    retried_once_and_reported(late_closer());
+}
+
+#[test]
+fn a_request_on_a_connection_reset_before_any_response_is_retried_once_and_reported() {
+    retried_once_and_reported(late_resetter());
+}
+
+fn retried_once_and_reported(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/x");
     let (run, report) = run_json("async-client", &["--engine", "surf", "-c", "1", "-n", "6", "--url", &url]);
     let what = format!("{report:#?}\nstderr: {}", run.stderr);
     assert_eq!((report.succeeded, report.failed), (6, 0), "{what}");

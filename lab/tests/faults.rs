@@ -83,7 +83,9 @@ fn ctrl_c_writes_partial_results_and_stops_every_child() {
     }
     harness::process::signal_process(lab.id(), harness::process::Signal::INT);
     let status = lab.wait().unwrap();
-    let rest: Vec<String> = rx.try_iter().collect();
+    // The reader thread forwards stderr until its end: take every line, not just those forwarded by now (the
+    // last ones may still be on their way when the lab has exited).
+    let rest: Vec<String> = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(10)).ok()).collect();
     assert_eq!(status.code(), Some(130), "{seen:?} {rest:?}");
     common::assert_no_process_left(&marker);
 
