@@ -78,7 +78,9 @@ pub struct Measured {
 
 /// Runs `plan`: every executor thread builds its slots with `make_slot`, runs the warm-up, then waits; the
 /// calling thread then runs `before_measure` (an `async-client --processes` child reports ready and waits for
-/// the parent's go), starts the clock and releases the executors.
+/// the parent's go), starts the clock and releases the executors. The clock stops when every executor has its
+/// last response, before any closes its connections: `wall_s` ends at the last response (clients/SCHEMA.md), and
+/// one thread's teardown (10,000 closes in a burst) neither counts nor competes with another's last responses.
 pub fn run<S, F>(plan: &Plan, make_slot: F, before_measure: impl FnOnce()) -> Measured
 where
     S: Slot,
@@ -89,6 +91,7 @@ where
     let next = AtomicU64::new(0);
     let warmed_up = Barrier::new(threads + 1);
     let go = Barrier::new(threads + 1);
+    let answered = Barrier::new(threads + 1);
     // The measured phase's start, set before `go` is released: the origin of the open-loop schedule.
     let start = OnceLock::new();
 
@@ -97,8 +100,8 @@ where
             .map(|t| {
                 // Round-robin: thread t gets slots t, t + T, t + 2T, …
                 let slots_here = plan.concurrency / threads + usize::from(t < plan.concurrency % threads);
-                let (make_slot, warmup_next, next, warmed_up, go, start) =
-                    (&make_slot, &warmup_next, &next, &warmed_up, &go, &start);
+                let (make_slot, warmup_next, next, warmed_up, go, answered, start) =
+                    (&make_slot, &warmup_next, &next, &warmed_up, &go, &answered, &start);
                 thread::Builder::new()
                     .name(format!("executor-{t}"))
                     .spawn_scoped(scope, move || {
@@ -114,6 +117,9 @@ where
                         let schedule = plan.rate.map(|rate| Schedule::new(started, rate));
                         let stop = Stop::at(plan.requests, started, plan.duration);
                         let slots = run_phase(slots, next, plan, stop, &recorder, plan.first_index, schedule);
+                        // Blocks until every executor thread has its last response; only then are the
+                        // connections closed.
+                        answered.wait();
                         drop(slots);
                         recorder.into_inner()
                     })
@@ -124,9 +130,11 @@ where
         before_measure();
         let started = *start.get_or_init(Instant::now);
         go.wait();
+        // Blocks until every executor thread has its last response.
+        answered.wait();
+        let wall = started.elapsed();
         let recorders: Vec<Recorder> =
             executors.into_iter().map(|e| e.join().expect("executor thread panicked")).collect();
-        let wall = started.elapsed();
         Measured { recorder: Recorder::merge_all(recorders), wall }
     })
 }

@@ -97,12 +97,11 @@ pub struct ListenSnapshot {
     pub queued: u64,
 }
 
-/// Reads the listening sockets on `port` from the texts of `/proc/net/tcp` and `/proc/net/tcp6`.
-pub fn listen_snapshot(tables: &[&str], port: u16) -> ListenSnapshot {
+/// The listening sockets on `port` among `rows` (of `/proc/net/tcp` and `/proc/net/tcp6`).
+pub fn listen_snapshot(rows: impl IntoIterator<Item = harness::net::TcpRow>, port: u16) -> ListenSnapshot {
     let mut snapshot = ListenSnapshot::default();
-    let listeners = tables.iter().flat_map(|t| harness::net::tcp_rows(t));
     // A listening socket's `rx_queue` is its accept queue's depth.
-    for row in listeners.filter(|r| r.state == harness::net::TCP_LISTEN && r.local.port() == port) {
+    for row in rows.into_iter().filter(|r| r.state == harness::net::TCP_LISTEN && r.local.port() == port) {
         snapshot.listeners += 1;
         snapshot.deepest = snapshot.deepest.max(row.rx_queue);
         snapshot.queued += row.rx_queue;
@@ -138,9 +137,8 @@ impl QueueSampler {
         let handle = thread::spawn(move || {
             let mut seen = AcceptQueue::default();
             loop {
-                let v4 = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-                let v6 = std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
-                let now = listen_snapshot(&[&v4, &v6], port);
+                // Only the listening part of the table: the rest would cost the burst a CPU.
+                let now = listen_snapshot(harness::net::listening_sockets(), port);
                 seen.samples += 1;
                 seen.listeners = seen.listeners.max(now.listeners);
                 seen.peak_depth = seen.peak_depth.max(now.deepest);
@@ -148,7 +146,7 @@ impl QueueSampler {
                 if stopping.load(Ordering::Relaxed) {
                     return seen;
                 }
-                // Sleeps between samples: reading /proc/net/tcp with 10,000 sockets open costs a few ms itself.
+                // Sleeps between samples.
                 thread::sleep(interval);
             }
         });
@@ -241,9 +239,9 @@ mod tests {
            1: 0100007F:1F90 00000000:0000 0A 00001000:00000FFF 00:00000000 00000000  1000        0 2 1\n\
            2: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 3 1\n\
            3: 0100007F:0050 00000000:0000 0A 00000080:00000009 00:00000000 00000000  1000        0 4 1\n";
-        let s = listen_snapshot(&[tcp, ""], 8080);
+        let s = listen_snapshot(harness::net::tcp_rows(tcp), 8080);
         assert_eq!(s, ListenSnapshot { listeners: 2, deepest: 0xFFF, queued: 0xFFF + 5 });
-        assert_eq!(listen_snapshot(&[tcp], 9), ListenSnapshot::default());
+        assert_eq!(listen_snapshot(harness::net::tcp_rows(tcp), 9), ListenSnapshot::default());
     }
 
     #[test]

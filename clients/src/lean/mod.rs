@@ -7,20 +7,22 @@
 //! without copying ([`http1`]). A request is one `write`, a wait for readiness, and usually one `read` that finds
 //! the whole response: no read is tried before the reactor says there is something to read, and a slot waiting
 //! for its response holds no buffer, so 10,000 connections in flight cost no more than their sockets and tasks
-//! (docs: results/experiments/lean-client-burst.txt). A connection
-//! the server closes (`Connection: close`, HTTP/1.0, or an idle keep-alive timeout noticed on the next request)
+//! (docs: results/experiments/lean-client-burst.txt). A new connection's first request is written straight
+//! after `connect(2)`, not after a wait for writability, so in a burst each request leaves right after its own
+//! handshake ([`first_write`]). A connection the server closes (`Connection: close`, HTTP/1.0, or an idle keep-alive timeout noticed on the next request)
 //! is reopened. The `--url`s share one origin, so a slot sends any of them on its one connection.
 
 pub mod http1;
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use smol::io::AsyncWriteExt;
 use smol::Async;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cli::CommonArgs;
 use crate::recorder::{FailureKind, Outcome};
@@ -143,28 +145,44 @@ impl LeanSlot<'_> {
     async fn exchange(&mut self, url: usize) -> Result<u16, ExchangeError> {
         let LeanSlot { engine, connection, pending, connect_time, source } = self;
         let reused = connection.is_some();
-        let stream = match connection {
-            Some(stream) => stream,
-            None => {
-                // Yields until the TCP handshake completes: the SYN-ACK arrived and our ACK went out. (The server's
-                // kernel answers the SYN; whether its accept queue has room decides if the connection survives.)
-                let connecting = std::time::Instant::now();
-                let stream = connect(engine.addr, *source).await.map_err(ExchangeError::Connect)?;
-                *connect_time = Some(connecting.elapsed());
-                stream.get_ref().set_nodelay(true).map_err(ExchangeError::Connect)?;
-                connection.insert(stream)
-            }
-        };
         let stale = |what: String, e: Option<io::Error>| match e {
             Some(e) if !reused || !is_reset(&e) => ExchangeError::Io(e),
             _ if reused => ExchangeError::Stale(what),
             _ => ExchangeError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, what)),
         };
-
-        // Normally completes at once: the request is far smaller than the socket buffer.
-        if let Err(e) = stream.write_all(&engine.requests[url]).await {
-            return Err(stale("connection closed by the server before the request was sent".into(), Some(e)));
-        }
+        let request = &engine.requests[url];
+        let stream = match connection {
+            Some(stream) => {
+                // Normally completes at once: the request is far smaller than the socket buffer.
+                if let Err(e) = stream.write_all(request).await {
+                    return Err(stale("connection closed by the server before the request was sent".into(), Some(e)));
+                }
+                stream
+            }
+            None => {
+                let connecting = std::time::Instant::now();
+                let stream = connection.insert(start_connect(engine.addr, *source).map_err(ExchangeError::Connect)?);
+                stream.get_ref().set_nodelay(true).map_err(ExchangeError::Connect)?;
+                let sent = first_write(stream, request).await.map_err(|e| match e.kind() {
+                    io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+                    | io::ErrorKind::AddrNotAvailable => ExchangeError::Connect(e),
+                    _ => stale("connection closed by the server before the request was sent".into(), Some(e)),
+                })?;
+                *connect_time = Some(connecting.elapsed());
+                if sent < request.len() {
+                    if let Err(e) = stream.write_all(&request[sent..]).await {
+                        return Err(stale(
+                            "connection closed by the server before the request was sent".into(),
+                            Some(e),
+                        ));
+                    }
+                }
+                stream
+            }
+        };
 
         // Read the response: wait for readiness, then read what arrived into this thread's scratch buffer and
         // frame it there. Never a read straight after the write: the server has had no time to answer, so that
@@ -290,19 +308,37 @@ fn read_step(
     Ok(None)
 }
 
-/// Opens a connection to `addr`, from `source` when given (a non-blocking `connect(2)`, then the task yields
-/// until the socket is writable: the handshake is done).
-async fn connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<Async<TcpStream>> {
-    let Some(source) = source else { return Async::<TcpStream>::connect(addr).await };
-    let socket = harness::net::socket_from(source)?;
+/// Starts a connection to `addr`, from `source` when given: a non-blocking `connect(2)`, registered with the
+/// reactor. It does not wait for the handshake: [`first_write`] does, only if it has to.
+fn start_connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<Async<TcpStream>> {
+    let socket = match source {
+        Some(source) => harness::net::socket_from(source)?,
+        None => Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?,
+    };
     socket.set_nonblocking(true)?;
     harness::net::start_connect(&socket, addr)?;
-    let stream = Async::new(TcpStream::from(socket))?;
-    // Yields until the handshake completes (or fails).
+    Async::new_nonblocking(TcpStream::from(socket))
+}
+
+/// The first request on a connection just started: written straight after `connect(2)`, without waiting for
+/// the reactor to say the socket is writable. On loopback the handshake has nearly always completed inside the
+/// `connect(2)` call (the SYN, the SYN-ACK and our ACK are all processed before the call returns), so the
+/// request leaves at once. Waiting for writability first would hold every request of a burst until the
+/// executor thread had started all its other connections and only then polled the reactor: the requests of
+/// 10,000 connections would leave together at the end of the connect phase instead of each right after its own
+/// handshake (results/experiments/burst-timeline.txt). Returns the bytes written (the rest, if any, is written
+/// the usual way). A failed handshake (refused, unreachable) shows here as the send's error.
+async fn first_write(stream: &Async<TcpStream>, request: &[u8]) -> io::Result<usize> {
+    match (&mut stream.get_ref()).write(request) {
+        // Still in SYN-SENT (tcp_sendmsg waits for the connection, and a non-blocking socket cannot wait).
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        written => return written,
+    }
+    // Yields until the handshake completes (or fails): the socket turns writable.
     stream.writable().await?;
     match stream.get_ref().take_error()? {
-        Some(error) => Err(error),
-        None => Ok(stream),
+        Some(e) => Err(e),
+        None => Ok(0),
     }
 }
 
