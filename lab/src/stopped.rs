@@ -24,7 +24,9 @@ pub enum Cause {
     Refused { refused: u64 },
     /// An allocation failed, or a process was killed for memory.
     Memory,
-    /// The CPUs were busy with the server and the client for most of the time beyond D.
+    /// The server's and the client's CPU time over the cell is at least [`CPU_BUSY`] of what the cores give in
+    /// the time beyond D: their work could not have fitted in less (the connect and answer phases of a burst
+    /// saturate the cores: results/experiments/burst-timeline.txt).
     Cpu { server_s: f64, client_s: f64, cores: u64, busy: f64 },
     /// The machine's CPUs were busy, but mostly with other processes than this cell's server and client.
     OtherLoad { machine_busy: f64, own_busy: f64 },
@@ -49,9 +51,9 @@ impl Cause {
             Cause::Refused { refused } => format!("{refused} connections refused with 503 (--max-connections)"),
             Cause::Memory => "memory".to_string(),
             Cause::Cpu { server_s, client_s, cores, busy } => format!(
-                "CPU: server {server_s:.2} s + client {client_s:.2} s of CPU kept {:.0} % of {cores} cores busy \
-                 beyond D",
-                busy * 100.0
+                "CPU: server {server_s:.2} s + client {client_s:.2} s of CPU, {busy:.2}× what {cores} cores give in \
+                 the {:.2} s beyond D",
+                (server_s + client_s) / (busy * *cores as f64)
             ),
             Cause::OtherLoad { machine_busy, own_busy } => format!(
                 "other processes' CPU load: the machine's CPUs were {:.0} % busy during the cell, this server and \
