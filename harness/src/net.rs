@@ -152,14 +152,6 @@ pub fn listening_sockets() -> Vec<TcpRow> {
     rows
 }
 
-/// The rows of `/proc/net/tcp` and `/proc/net/tcp6` now (a missing file has none).
-pub fn tcp_sockets() -> Vec<TcpRow> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .flat_map(|path| tcp_rows(&std::fs::read_to_string(path).unwrap_or_default()).collect::<Vec<_>>())
-        .collect()
-}
-
 /// `HEXIP:HEXPORT` as the table prints it: the address as the in-memory 32-bit words, in host order.
 fn table_addr(text: &str) -> Option<SocketAddr> {
     let (ip, port) = text.split_once(':')?;

@@ -216,10 +216,9 @@ fn accepts_on_every_thread(model: &str) -> bool {
     }
 }
 
-/// Sockets in state LISTEN on `port`, from /proc/net/tcp and /proc/net/tcp6 (`HEXIP:HEXPORT`, state `0A`).
+/// Sockets in state LISTEN on `port` (the listening part of /proc/net/tcp and /proc/net/tcp6).
 fn listening_sockets(port: u16) -> u64 {
-    let sockets = harness::net::tcp_sockets();
-    sockets.iter().filter(|row| row.state == harness::net::TCP_LISTEN && row.local.port() == port).count() as u64
+    harness::net::listening_sockets().iter().filter(|row| row.local.port() == port).count() as u64
 }
 
 fn unknown_path(name: &'static str) {

@@ -135,6 +135,15 @@ impl From<FramingError> for ExchangeError {
     }
 }
 
+/// Why a request write failed when the server had closed the connection.
+const UNSENT: &str = "connection closed by the server before the request was sent";
+
+/// Whether `e`, from the first write on a new connection, is the handshake's own failure.
+fn is_connect_failure(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | TimedOut | HostUnreachable | NetworkUnreachable | AddrNotAvailable)
+}
+
 fn is_reset(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted)
 }
@@ -151,38 +160,26 @@ impl LeanSlot<'_> {
             _ => ExchangeError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, what)),
         };
         let request = &engine.requests[url];
-        let stream = match connection {
-            Some(stream) => {
-                // Normally completes at once: the request is far smaller than the socket buffer.
-                if let Err(e) = stream.write_all(request).await {
-                    return Err(stale("connection closed by the server before the request was sent".into(), Some(e)));
-                }
-                stream
-            }
+        let (stream, unsent) = match connection {
+            Some(stream) => (stream, &request[..]),
             None => {
                 let connecting = std::time::Instant::now();
                 let stream = connection.insert(start_connect(engine.addr, *source).map_err(ExchangeError::Connect)?);
                 stream.get_ref().set_nodelay(true).map_err(ExchangeError::Connect)?;
-                let sent = first_write(stream, request).await.map_err(|e| match e.kind() {
-                    io::ErrorKind::ConnectionRefused
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::HostUnreachable
-                    | io::ErrorKind::NetworkUnreachable
-                    | io::ErrorKind::AddrNotAvailable => ExchangeError::Connect(e),
-                    _ => stale("connection closed by the server before the request was sent".into(), Some(e)),
-                })?;
+                let sent = match first_write(stream, request).await {
+                    Ok(sent) => sent,
+                    Err(e) if is_connect_failure(&e) => return Err(ExchangeError::Connect(e)),
+                    Err(e) => return Err(stale(UNSENT.into(), Some(e))),
+                };
                 *connect_time = Some(connecting.elapsed());
-                if sent < request.len() {
-                    if let Err(e) = stream.write_all(&request[sent..]).await {
-                        return Err(stale(
-                            "connection closed by the server before the request was sent".into(),
-                            Some(e),
-                        ));
-                    }
-                }
-                stream
+                (stream, &request[sent..])
             }
         };
+        // The request, or what the first write on a new connection left of it (usually nothing). Normally
+        // completes at once: the request is far smaller than the socket buffer.
+        if let Err(e) = stream.write_all(unsent).await {
+            return Err(stale(UNSENT.into(), Some(e)));
+        }
 
         // Read the response: wait for readiness, then read what arrived into this thread's scratch buffer and
         // frame it there. Never a read straight after the write: the server has had no time to answer, so that
