@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// Reach: D, the wait of each io request, in ms.
     #[arg(long, default_value_t = 1000)]
     reach_ms: u64,
+    /// Reach: rounds; each measures every level's floor and then every server at that level, so each cell is
+    /// compared with a floor measured just before it. Figures are the median round's.
+    #[arg(long, default_value_t = 3)]
+    reach_rounds: u64,
     /// Cost per connection: io concurrency levels (at least two) for the linear fit.
     #[arg(long, default_value = "250,500,1000,2000,4000")]
     levels: String,
@@ -134,6 +138,7 @@ pub struct BenchOptions {
     pub reach_levels: Vec<u64>,
     pub reach_fd_max: bool,
     pub reach_ms: u64,
+    pub reach_rounds: u64,
     pub cost_levels: Vec<u64>,
     pub cost_ms: u64,
     pub out: PathBuf,
@@ -181,6 +186,7 @@ impl BenchOptions {
             reach_levels: plan::parse_number_list(&args.reach_levels).map_err(|e| format!("--reach-levels: {e}"))?,
             reach_fd_max: !args.reach_no_fd_max,
             reach_ms: positive(args.reach_ms, "--reach-ms")?,
+            reach_rounds: positive(args.reach_rounds, "--reach-rounds")?,
             cost_levels,
             cost_ms: positive(args.cost_ms, "--cost-ms")?,
             out: args.out.unwrap_or_else(|| binaries::workspace_root().join("results")),
@@ -206,9 +212,12 @@ impl BenchOptions {
             secs += rounds * run_s * 7.0;
         }
         if has(Part::Reach) {
-            // Each level: the floor and every server, a fresh server per cell; one level more for the fd maximum.
-            secs +=
-                (servers + 1.0) * (self.reach_levels.len() + 1) as f64 * (2.0 * self.reach_ms as f64 / 1000.0 + 2.0);
+            // Each round, each level: the floor and every server, a fresh server per cell; one level more for the
+            // fd maximum.
+            secs += self.reach_rounds as f64
+                * (servers + 1.0)
+                * (self.reach_levels.len() + 1) as f64
+                * (2.0 * self.reach_ms as f64 / 1000.0 + 2.0);
         }
         if has(Part::Cost) {
             secs += servers * self.cost_levels.len() as f64 * (self.cost_ms as f64 / 1000.0 + 0.7);
@@ -289,6 +298,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
             servers: options.servers.clone(),
             reach_levels: options.reach_levels.clone(),
             reach_hello_ms: options.reach_ms,
+            reach_rounds: options.reach_rounds,
             cost_levels: options.cost_levels.clone(),
             cost_hello_ms: options.cost_ms,
         },
@@ -334,19 +344,22 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
                 bench.instrument = throughput::instrument(&throughput, &tools, &server, why);
             }
             Part::Reach => {
-                bench.reach = reach::run(SweepRun {
-                    servers: &options.servers,
-                    levels: &if options.reach_fd_max {
-                        reach::levels_with_fd_max(&options.reach_levels, &limits)
-                    } else {
-                        options.reach_levels.clone()
+                bench.reach = reach::run(
+                    SweepRun {
+                        servers: &options.servers,
+                        levels: &if options.reach_fd_max {
+                            reach::levels_with_fd_max(&options.reach_levels, &limits)
+                        } else {
+                            options.reach_levels.clone()
+                        },
+                        hello_ms: options.reach_ms,
+                        bin_dir: &bin_dir,
+                        scratch: session.scratch.path(),
+                        limits: &limits,
+                        interrupted: interrupted.clone(),
                     },
-                    hello_ms: options.reach_ms,
-                    bin_dir: &bin_dir,
-                    scratch: session.scratch.path(),
-                    limits: &limits,
-                    interrupted: interrupted.clone(),
-                })
+                    options.reach_rounds,
+                )
             }
             Part::Cost => bench.cost = sweep(&options.cost_levels, options.cost_ms),
             Part::Overhead => bench.overhead = overhead(&bin_dir),
@@ -465,6 +478,7 @@ mod tests {
             reach_levels: "1000,5000,10000".into(),
             reach_no_fd_max: false,
             reach_ms: 1000,
+            reach_rounds: 3,
             levels: "250,500".into(),
             cost_ms: 2000,
             out: None,

@@ -58,6 +58,8 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
             "--reach-ms",
             "100",
             "--reach-no-fd-max",
+            "--reach-rounds",
+            "2",
             "--levels",
             "20,40",
             "--cost-ms",
@@ -77,12 +79,16 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
     assert_eq!(run.reach.status, "ok");
     let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
     assert_eq!(run.reach.floors.iter().map(|f| f.connections).collect::<Vec<_>>(), vec![20, 40]);
+    // Two rounds: each floor and cell is its median round — with two, the faster of the two, a measured wall.
+    assert_eq!((run.settings.reach_rounds, run.reach.rounds), (2, 2));
+    let lower = |walls: &[f64]| walls.iter().copied().fold(f64::INFINITY, f64::min);
     for floor in &run.reach.floors {
         assert_eq!(floor.failed, 0, "{floor:?}");
         assert!(floor.efficiency > 0.3 && floor.efficiency <= 1.01, "{floor:?}");
         assert!(floor.server_cpu_s > 0.0 && floor.client_cpu_s > 0.0, "both sides report their CPU: {floor:?}");
+        assert_eq!((floor.round_walls_s.len(), floor.wall_s), (2, lower(&floor.round_walls_s)), "{floor:?}");
         let line =
-            row(&md, "## 3. Reach", &format!("| {} | {} |", floor.connections, lab::format::seconds(floor.wall_s)));
+            row(&md, "## 3. Reach", &format!("| {} | {} (", floor.connections, lab::format::seconds(floor.wall_s)));
         assert!(line.contains(&format!("| {:.2} |", floor.efficiency)), "{line}");
     }
     assert_eq!(run.reach.cells.len(), 4);
@@ -92,6 +98,9 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         assert_eq!((cell.status.as_str(), cell.failed), ("ok", 0), "{id}: {:?}", cell.reason);
         let efficiency = cell.efficiency.unwrap();
         assert!(efficiency > 0.3 && efficiency <= 1.01, "{id}: {efficiency}");
+        assert_eq!(cell.round_walls_s.len(), 2, "{id}: a clean cell is measured in every round");
+        assert_eq!(cell.wall_s, Some(lower(&cell.round_walls_s)), "{id}");
+        assert!(cell.vs_floor.is_some_and(|r| r > 0.5), "{id}: {:?}", cell.vs_floor);
         // Every connection of the measured phase was timed (no warm-up: all of them).
         let connect = cell.connect_us.unwrap_or_else(|| panic!("{id}: no connect times"));
         assert_eq!(connect.connections, cell.connections, "{id}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use lab::bench::reach::{self, ReachCell, ReachPart};
+use lab::bench::reach::{self, ReachCell};
 use lab::bench::sweep::SweepRun;
 use lab::plan::ServerSpec;
 use lab::stopped::Cause;
@@ -30,10 +30,9 @@ fn burst(name: &str, connections: u64, flags: &str) -> ReachCell {
         limits: &limits,
         interrupted: Arc::new(AtomicBool::new(false)),
     };
-    let part = ReachPart { cores: 2, ..ReachPart::default() };
     let mut cell =
         ReachCell { server: "slow-acceptor".to_string(), connections, client_processes: 1, ..ReachCell::default() };
-    reach::measure_cell(&spec, &mut cell, 2, &plan, &part);
+    reach::measure_cell(&spec, &mut cell, 2, &plan, 2, None);
     cell
 }
 

@@ -64,6 +64,21 @@ pub struct Floor {
     pub client_cpu_s: f64,
     pub server_cpu_us_per_connection: f64,
     pub client_cpu_us_per_connection: f64,
+    /// The wall time of every round at this level, in order (the other figures are the median round's).
+    #[serde(default)]
+    pub round_walls_s: Vec<f64>,
+}
+
+impl Floor {
+    /// One record for a level from its rounds: the round with the median wall, with every round's wall. None for
+    /// no rounds.
+    pub fn median_round(mut rounds: Vec<Floor>) -> Option<Floor> {
+        let walls: Vec<f64> = rounds.iter().map(|f| f.wall_s).collect();
+        rounds.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+        let mut floor = rounds.into_iter().nth(harness::stats::median_index(walls.len()))?;
+        floor.round_walls_s = walls;
+        Some(floor)
+    }
 }
 
 /// What a floor process prints on stdout when done.
@@ -291,5 +306,6 @@ pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64, sourc
         client_cpu_s,
         server_cpu_us_per_connection: per(server_cpu_s),
         client_cpu_us_per_connection: per(client_cpu_s),
+        round_walls_s: vec![client.wall_s],
     })
 }

@@ -78,7 +78,7 @@ pub fn render(run: &BenchRun) -> String {
     let s = &run.settings;
     let _ = writeln!(
         md,
-        "Parts: {}. Throughput: {} round(s) of {} s, {} keep-alive connections on `{}`. Reach: D = {} at {}. \
+        "Parts: {}. Throughput: {} round(s) of {} s, {} keep-alive connections on `{}`. Reach: D = {} at {}{}. \
          Cost: D = {} at {}.\n",
         s.parts.join(", "),
         s.rounds,
@@ -86,7 +86,9 @@ pub fn render(run: &BenchRun) -> String {
         s.connections,
         s.path,
         format::seconds(s.reach_hello_ms as f64 / 1000.0),
-        levels(&s.reach_levels),
+        // The levels the reach part ran (the descriptor limit's highest included), else those asked for.
+        levels(if run.reach.levels.is_empty() { &s.reach_levels } else { &run.reach.levels }),
+        if s.reach_rounds > 1 { format!(", {} rounds", s.reach_rounds) } else { String::new() },
         format::seconds(s.cost_hello_ms as f64 / 1000.0),
         levels(&s.cost_levels),
     );

@@ -54,8 +54,12 @@ pub struct ReachPart {
     pub cores: u64,
     pub somaxconn: Option<u64>,
     pub nofile: u64,
-    /// The floor at each level.
+    /// Rounds: each measured every level's floor and then every server at that level (0 in runs made before
+    /// rounds existed: one).
+    pub rounds: u64,
+    /// The floor at each level: its median round.
     pub floors: Vec<Floor>,
+    /// Each server at each level: its median round.
     pub cells: Vec<ReachCell>,
 }
 
@@ -93,10 +97,44 @@ pub struct ReachCell {
     pub machine_busy: f64,
     /// TCP sockets in TIME_WAIT (machine-wide) when the cell started: ports the client's connects search past.
     pub time_wait_before: u64,
-    /// This cell's wall ÷ the floor's at the same level.
+    /// This cell's wall ÷ the floor's at the same level in the same round; with several rounds, the median of the
+    /// rounds' ratios.
     pub vs_floor: Option<f64>,
+    /// The wall time of every round this cell was measured in, in order (the cell's other figures are from the
+    /// median one).
+    pub round_walls_s: Vec<f64>,
     /// What stopped it: set when the cell missed D by more than the target allows, or failed.
     pub stopped: Option<Cause>,
+}
+
+impl ReachCell {
+    /// Measured, with no failed request, no listen overflow and no SYN retransmission.
+    pub fn clean(&self) -> bool {
+        self.status == Status::Ok
+            && self.failed == 0
+            && self.kernel.listen_overflows == 0
+            && self.kernel.syn_retrans == 0
+    }
+
+    /// One record for a server at a level from its rounds (in order): the first round that was not clean if any
+    /// (its target is missed whatever the others did), else the round with the median wall; with the wall of
+    /// every round and the median of their ratios to their rounds' floors. None for no rounds.
+    pub fn median_round(rounds: Vec<ReachCell>) -> Option<ReachCell> {
+        let walls: Vec<f64> = rounds.iter().filter_map(|c| c.wall_s).collect();
+        let ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_floor).collect();
+        let chosen = match rounds.iter().position(|c| !c.clean()) {
+            Some(first_unclean) => first_unclean,
+            None => {
+                let mut order: Vec<usize> = (0..rounds.len()).collect();
+                order.sort_by(|&a, &b| rounds[a].wall_s.unwrap_or(0.0).total_cmp(&rounds[b].wall_s.unwrap_or(0.0)));
+                *order.get(harness::stats::median_index(order.len()))?
+            }
+        };
+        let mut cell = rounds.into_iter().nth(chosen)?;
+        cell.vs_floor = harness::stats::median(&ratios).or(cell.vs_floor);
+        cell.round_walls_s = walls;
+        Some(cell)
+    }
 }
 
 /// The highest level one server process can hold: its descriptor limit less what it keeps for itself, in
@@ -130,10 +168,47 @@ fn config(hello_ms: u64) -> MatrixConfig {
     config
 }
 
-pub fn run(plan: SweepRun) -> ReachPart {
+/// A server as the reach part runs it: verified once, then measured at every level in every round.
+struct Entrant {
+    name: String,
+    model: Model,
+    /// The server's listen backlog from its `/health` (0: unknown).
+    backlog: u64,
+    /// Why it is not measured at all.
+    skip: Option<Skip>,
+}
+
+/// Why a server has no reach cells.
+enum Skip {
+    /// It failed its verification (the reason).
+    Verify(String),
+    /// A pool of this many workers: C requests of D each through W workers take C/W rounds of D, which is not a
+    /// reach question.
+    Pool(u64),
+}
+
+impl Skip {
+    fn reason(&self, level: u64) -> String {
+        match self {
+            Skip::Verify(why) => format!("failed verify: {why}"),
+            Skip::Pool(workers) => {
+                format!("a pool of {workers} workers needs {} rounds of D for this level", level / workers.max(&1))
+            }
+        }
+    }
+}
+
+/// Runs the reach part in `rounds` rounds. Each round measures, level by level, the floor and then every server
+/// at that level, so that each cell is compared with a floor measured moments before it, in the same machine
+/// state (load, sockets in TIME_WAIT): a floor measured once at the start would be compared with cells run
+/// minutes later. A cell's figures are those of its median round by wall time; its ÷ floor is the median of its
+/// rounds' ratios, each against its own round's floor. A cell that fails, overflows or retransmits in a round
+/// already misses its target, with its cause named, and is not measured again.
+pub fn run(plan: SweepRun, rounds: u64) -> ReachPart {
     let config = config(plan.hello_ms);
     let client_spec = CLIENT.parse().expect("a known client");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let rounds = rounds.max(1);
     let mut part = ReachPart {
         head: SweepHead {
             client: CLIENT.to_string(),
@@ -145,52 +220,82 @@ pub fn run(plan: SweepRun) -> ReachPart {
         cores,
         somaxconn: plan.limits.somaxconn,
         nofile: plan.limits.nofile_soft,
+        rounds,
         ..ReachPart::default()
     };
     let wait = Duration::from_millis(plan.hello_ms);
     let lab = std::env::current_exe().unwrap_or_else(|_| plan.bin_dir.join("lab"));
-    for &level in plan.levels {
-        if plan.interrupted.load(Ordering::Relaxed) {
-            break;
-        }
-        eprintln!("lab: reach: the floor at {} connections", format::thousands(level));
-        let sources = source_addresses(level, plan.limits.ephemeral_ports.unwrap_or(0));
-        match floor::measure(&lab, level, wait, cores, sources) {
-            Ok(f) => part.floors.push(f),
-            Err(e) => eprintln!("lab: reach: floor at {level}: {e}"),
+    let runner = plan.runner(&config);
+    let entrants: Vec<Entrant> = plan
+        .servers
+        .iter()
+        .map(|name| {
+            let (record, model, _) = runner.verify_server(&ServerSpec::Builtin(name.clone()));
+            let skip = if record.verify.status != crate::results::VerifyStatus::Passed {
+                Some(Skip::Verify(record.verify.reason.clone().unwrap_or_default()))
+            } else if let ConcurrencyModel::Pool { workers } = model {
+                Some(Skip::Pool(workers))
+            } else {
+                None
+            };
+            let backlog = record.health.as_ref().and_then(|h| h.get("backlog")).and_then(|b| b.as_u64());
+            Entrant { name: name.clone(), model: record.model, backlog: backlog.unwrap_or(0), skip }
+        })
+        .collect();
+    // floors[level][round] and measured[entrant][level][round].
+    let mut floors: Vec<Vec<Floor>> = vec![Vec::new(); plan.levels.len()];
+    let mut measured: Vec<Vec<Vec<ReachCell>>> = vec![vec![Vec::new(); plan.levels.len()]; entrants.len()];
+    for round in 1..=rounds {
+        for (l, &level) in plan.levels.iter().enumerate() {
+            if plan.interrupted.load(Ordering::Relaxed) {
+                break;
+            }
+            let at = format!("round {round}/{rounds}, {} connections", format::thousands(level));
+            eprintln!("lab: reach: {at}: the floor");
+            let sources = source_addresses(level, plan.limits.ephemeral_ports.unwrap_or(0));
+            let floor = match floor::measure(&lab, level, wait, cores, sources) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    eprintln!("lab: reach: the floor, {at}: {e}");
+                    None
+                }
+            };
+            for (entrant, runs) in entrants.iter().zip(measured.iter_mut()) {
+                let runs = &mut runs[l];
+                if entrant.skip.is_some() || runs.iter().any(|c| !c.clean()) || plan.interrupted.load(Ordering::Relaxed)
+                {
+                    continue;
+                }
+                eprintln!("lab: reach: {at}: {}", entrant.name);
+                let mut cell = ReachCell {
+                    server: entrant.name.clone(),
+                    model: entrant.model,
+                    connections: level,
+                    client_processes: client_processes(level),
+                    ..ReachCell::default()
+                };
+                let spec = ServerSpec::Builtin(entrant.name.clone());
+                measure_cell(&spec, &mut cell, entrant.backlog, &plan, cores, floor.as_ref());
+                runs.push(cell);
+            }
+            floors[l].extend(floor);
         }
     }
-    let runner = plan.runner(&config);
-    for name in plan.servers {
-        let spec = ServerSpec::Builtin(name.clone());
-        let (record, model, _) = runner.verify_server(&spec);
-        let verified = record.verify.status == crate::results::VerifyStatus::Passed;
-        for &level in plan.levels {
-            let mut cell = ReachCell {
-                server: name.clone(),
-                model: record.model,
-                connections: level,
-                client_processes: client_processes(level),
-                ..ReachCell::default()
+    part.floors = floors.into_iter().filter_map(Floor::median_round).collect();
+    for (entrant, runs) in entrants.iter().zip(measured) {
+        for (&level, runs) in plan.levels.iter().zip(runs) {
+            let cell = match (&entrant.skip, ReachCell::median_round(runs)) {
+                (None, Some(cell)) => cell,
+                (skip, _) => ReachCell {
+                    server: entrant.name.clone(),
+                    model: entrant.model,
+                    connections: level,
+                    client_processes: client_processes(level),
+                    status: Status::Skipped,
+                    reason: Some(skip.as_ref().map_or("interrupted".to_string(), |why| why.reason(level))),
+                    ..ReachCell::default()
+                },
             };
-            if plan.interrupted.load(Ordering::Relaxed) {
-                cell.status = Status::Skipped;
-                cell.reason = Some("interrupted".into());
-            } else if !verified {
-                cell.status = Status::Skipped;
-                cell.reason = Some(format!("failed verify: {}", record.verify.reason.clone().unwrap_or_default()));
-            } else if let ConcurrencyModel::Pool { workers } = model {
-                // C requests of D each through W workers take C/W rounds of D: not a reach question.
-                cell.status = Status::Skipped;
-                cell.reason = Some(format!(
-                    "a pool of {workers} workers needs {} rounds of D for this level",
-                    level / workers.max(1)
-                ));
-            } else {
-                eprintln!("lab: reach: {name} at {} connections", format::thousands(level));
-                let backlog = record.health.as_ref().and_then(|h| h.get("backlog")).and_then(|b| b.as_u64());
-                measure_cell(&spec, &mut cell, backlog.unwrap_or(0), &plan, &part);
-            }
             part.cells.push(cell);
         }
     }
@@ -200,9 +305,16 @@ pub fn run(plan: SweepRun) -> ReachPart {
 }
 
 /// Measures `cell` (its server, connections and client processes set) on a fresh server started from `spec`,
-/// whose listen backlog is `backlog` (0: unknown), and names what stopped it when it missed D. `part` gives the
-/// machine's cores and the floors measured so far.
-pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan: &SweepRun, part: &ReachPart) {
+/// whose listen backlog is `backlog` (0: unknown), on a machine of `cores` CPUs; compares its wall with
+/// `floor`'s, and names what stopped it when it missed D.
+pub fn measure_cell(
+    spec: &ServerSpec,
+    cell: &mut ReachCell,
+    backlog: u64,
+    plan: &SweepRun,
+    cores: u64,
+    floor: Option<&Floor>,
+) {
     let config = config(plan.hello_ms);
     let runner = plan.runner(&config);
     let fail = |cell: &mut ReachCell, reason: String| {
@@ -288,11 +400,7 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
             if let Some(first) = &report.first_failure {
                 stderr = format!("{stderr}\nfirst failure: {first}");
             }
-            cell.vs_floor = part
-                .floors
-                .iter()
-                .find(|f| f.connections == cell.connections && f.wall_s > 0.0)
-                .map(|f| report.wall_s / f.wall_s);
+            cell.vs_floor = floor.filter(|f| f.wall_s > 0.0).map(|f| report.wall_s / f.wall_s);
             let (status, reason) = match (&client.killed_for, &client.server_exit) {
                 (Some(why), _) => (Status::Failed, Some(why.clone())),
                 (None, Some((status, _))) => {
@@ -317,7 +425,7 @@ pub fn measure_cell(spec: &ServerSpec, cell: &mut ReachCell, backlog: u64, plan:
             connect_max_us: cell.connect_us.map(|c| c.us.max),
             server_cpu_s: cell.server_cpu_s,
             client_cpu_s: cell.client_cpu_s,
-            cores: part.cores,
+            cores,
             machine_busy: cell.machine_busy,
             stderr,
             killed,
@@ -347,6 +455,16 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
         levels.push(max);
     }
     levels
+}
+
+/// A wall time, and its range over the rounds when there were several: "1.25 s (1.22–1.31)".
+fn wall_over_rounds(wall: f64, rounds: &[f64]) -> String {
+    let low = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if rounds.len() < 2 {
+        return format::seconds(wall);
+    }
+    format!("{} ({low:.2}–{high:.2})", format::seconds(wall))
 }
 
 /// Section 3 of the bench's markdown.
@@ -384,6 +502,17 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
             .max()
             .unwrap_or(1)
     );
+    if part.rounds > 1 {
+        let _ = writeln!(
+            md,
+            "{} rounds; each measured, level by level, the floor and then every server, so each cell is compared \
+             with a floor measured moments before it, in the same machine state. A wall is the median round's, with \
+             the range over the rounds in brackets; ÷ floor is the median of the rounds' ratios, each to its own \
+             round's floor; the other figures are the median round's. A cell that failed, overflowed or \
+             retransmitted was not measured again: its first such round is shown.\n",
+            part.rounds
+        );
+    }
     if !part.floors.is_empty() {
         let _ = writeln!(
             md,
@@ -404,7 +533,7 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
         for f in &part.floors {
             table.row(row![
                 format::thousands(f.connections),
-                format::seconds(f.wall_s),
+                wall_over_rounds(f.wall_s, &f.round_walls_s),
                 format!("{:.2}", f.efficiency),
                 f.failed,
                 format::micros(f.connect_p99_us as f64),
@@ -453,7 +582,7 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
             c.model,
             format::thousands(c.connections),
             c.status,
-            c.wall_s.map_or("—".to_string(), format::seconds),
+            c.wall_s.map_or("—".to_string(), |wall| wall_over_rounds(wall, &c.round_walls_s)),
             c.efficiency.map_or("—".to_string(), |e| format!("{e:.2}")),
             c.vs_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
             if c.failed == 0 {
@@ -537,8 +666,7 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
         .into_iter()
         .map(|c| {
             let floor = part.floors.iter().find(|f| f.connections == c.connections);
-            let clean =
-                c.status == Status::Ok && c.failed == 0 && c.kernel.listen_overflows == 0 && c.kernel.syn_retrans == 0;
+            let clean = c.clean();
             let detail = Some(format!(
                 "wall {}, {} failed, {} listen overflows, {} SYN retransmits{}{}",
                 c.wall_s.map_or("—".to_string(), format::seconds),
@@ -628,5 +756,41 @@ mod tests {
         // 28,232 ports: half is 14,116; each address keeps 2,000 below it.
         assert_eq!((source_addresses(10_000, 28_232), source_addresses(19_000, 28_232)), (1, 2));
         assert_eq!((source_addresses(30_000, 28_232), source_addresses(19_000, 0)), (3, 1));
+    }
+
+    fn round(wall: f64, floor: f64) -> ReachCell {
+        ReachCell { status: Status::Ok, wall_s: Some(wall), vs_floor: Some(wall / floor), ..ReachCell::default() }
+    }
+
+    #[test]
+    fn a_cell_is_its_median_round_and_its_ratio_the_median_ratio() {
+        // Walls 1.30, 1.20, 1.25 against floors 1.20, 1.00, 1.25: the median wall is 1.25 (round 3); the ratios
+        // are 1.083, 1.20, 1.00, whose median, 1.083, is round 1's — each ratio against its own round's floor.
+        let cell = ReachCell::median_round(vec![round(1.30, 1.20), round(1.20, 1.00), round(1.25, 1.25)]).unwrap();
+        assert_eq!(cell.wall_s, Some(1.25));
+        assert!((cell.vs_floor.unwrap() - 1.30 / 1.20).abs() < 1e-12, "{:?}", cell.vs_floor);
+        assert_eq!(cell.round_walls_s, vec![1.30, 1.20, 1.25]);
+        // Two rounds: the lower middle, a wall that was measured, not an average.
+        assert_eq!(ReachCell::median_round(vec![round(1.4, 1.0), round(1.2, 1.0)]).unwrap().wall_s, Some(1.2));
+        assert!(ReachCell::median_round(vec![]).is_none());
+    }
+
+    #[test]
+    fn a_round_with_a_failure_or_an_overflow_is_the_one_shown() {
+        let mut overflowed = round(1.10, 1.15);
+        overflowed.kernel.listen_overflows = 3;
+        let cell = ReachCell::median_round(vec![round(1.30, 1.20), overflowed.clone(), round(1.25, 1.2)]).unwrap();
+        assert_eq!((cell.wall_s, cell.kernel.listen_overflows), (Some(1.10), 3));
+        assert!(!cell.clean());
+        let mut failed = round(1.2, 1.2);
+        failed.failed = 1;
+        assert!(!ReachCell::median_round(vec![failed, round(1.2, 1.2)]).unwrap().clean());
+    }
+
+    #[test]
+    fn the_floor_is_its_median_round() {
+        let floor = |wall: f64| Floor { wall_s: wall, round_walls_s: vec![wall], ..Floor::default() };
+        let median = Floor::median_round(vec![floor(1.2), floor(1.1), floor(1.3)]).unwrap();
+        assert_eq!((median.wall_s, median.round_walls_s), (1.2, vec![1.2, 1.1, 1.3]));
     }
 }

@@ -115,6 +115,9 @@ pub struct BenchSettings {
     pub reach_levels: Vec<u64>,
     /// D of the reach part's io workload (ms).
     pub reach_hello_ms: u64,
+    /// Rounds of the reach part (0 in runs made before rounds existed: one).
+    #[serde(default)]
+    pub reach_rounds: u64,
     pub cost_levels: Vec<u64>,
     /// D of the cost part's io workload (ms): long enough that every connection is in flight at once.
     pub cost_hello_ms: u64,
