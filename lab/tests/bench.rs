@@ -91,6 +91,17 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
             row(&md, "## 3. Reach", &format!("| {} | {} (", floor.connections, lab::format::seconds(floor.wall_s)));
         assert!(line.contains(&format!("| {:.2} |", floor.efficiency)), "{line}");
     }
+    // The floor with HTTP's bytes at every level too, in the same rounds, in the floor's row.
+    assert_eq!(
+        run.reach.http_floors.iter().map(|f| (f.connections, f.http)).collect::<Vec<_>>(),
+        [(20, true), (40, true)]
+    );
+    for (floor, http) in run.reach.floors.iter().zip(&run.reach.http_floors) {
+        assert!(!floor.http && http.failed == 0 && http.round_walls_s.len() == 2, "{http:?}");
+        let line =
+            row(&md, "## 3. Reach", &format!("| {} | {} (", floor.connections, lab::format::seconds(floor.wall_s)));
+        assert!(line.contains(&format!("| {} (", lab::format::seconds(http.wall_s))), "{line}");
+    }
     assert_eq!(run.reach.cells.len(), 4);
     let cpus = std::thread::available_parallelism().unwrap().get() as u64;
     for cell in &run.reach.cells {
@@ -101,6 +112,7 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         assert_eq!(cell.round_walls_s.len(), 2, "{id}: a clean cell is measured in every round");
         assert_eq!(cell.wall_s, Some(lower(&cell.round_walls_s)), "{id}");
         assert!(cell.vs_floor.is_some_and(|r| r > 0.5), "{id}: {:?}", cell.vs_floor);
+        assert!(cell.vs_http_floor.is_some_and(|r| r > 0.5), "{id}: {:?}", cell.vs_http_floor);
         // Every connection of the measured phase was timed (no warm-up: all of them).
         let connect = cell.connect_us.unwrap_or_else(|| panic!("{id}: no connect times"));
         assert_eq!(connect.connections, cell.connections, "{id}");

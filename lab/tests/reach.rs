@@ -32,7 +32,7 @@ fn burst(name: &str, connections: u64, flags: &str) -> ReachCell {
     };
     let mut cell =
         ReachCell { server: "slow-acceptor".to_string(), connections, client_processes: 1, ..ReachCell::default() };
-    reach::measure_cell(&spec, &mut cell, 2, &plan, 2, None);
+    reach::measure_cell(&spec, &mut cell, 2, &plan, 2, reach::Floors::default());
     cell
 }
 

@@ -46,6 +46,9 @@ content-length: 13\r\ndate: Fri, 27 Nov 2026 15:00:00 GMT\r\n\r\nHello, world!";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Floor {
     pub connections: u64,
+    /// The floor with HTTP's bytes ([`HTTP_VAR`]): the least an HTTP server needs, not just any server.
+    #[serde(default)]
+    pub http: bool,
     /// Threads on each side.
     pub threads: u64,
     /// Loopback source addresses the client's connections were spread over (see [`super::reach::source_addresses`]).
@@ -245,7 +248,15 @@ fn floor_client(addr: SocketAddr, connections: u64, threads: usize, sources: u64
 
 /// Measures the floor at `connections` with `threads` threads a side: starts the two processes from `lab`,
 /// waits for the client, then for the server (which exits when it has closed every connection).
-pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64, sources: u64) -> Result<Floor, String> {
+/// With `http`, the floor with HTTP's bytes ([`HTTP_VAR`]).
+pub fn measure(
+    lab: &Path,
+    connections: u64,
+    wait: Duration,
+    threads: u64,
+    sources: u64,
+    http: bool,
+) -> Result<Floor, String> {
     let side = |role: &str| {
         let mut command = Command::new(lab);
         command
@@ -254,6 +265,7 @@ pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64, sourc
             .env(WAIT_MS_VAR, wait.as_millis().to_string())
             .env(THREADS_VAR, threads.to_string())
             .env(SOURCES_VAR, sources.to_string())
+            .env(HTTP_VAR, if http { "1" } else { "0" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -295,6 +307,7 @@ pub fn measure(lab: &Path, connections: u64, wait: Duration, threads: u64, sourc
     let (server_cpu_s, client_cpu_s) = (server.user_s + server.sys_s, client.user_s + client.sys_s);
     Ok(Floor {
         connections,
+        http,
         threads,
         source_addresses: sources,
         wall_s: client.wall_s,

@@ -59,6 +59,9 @@ pub struct ReachPart {
     pub rounds: u64,
     /// The floor at each level: its median round.
     pub floors: Vec<Floor>,
+    /// The floor with HTTP's bytes at each level (the client writes a request, the server a response, no parser,
+    /// runtime or task): the least an HTTP server needs. Its median round.
+    pub http_floors: Vec<Floor>,
     /// Each server at each level: its median round.
     pub cells: Vec<ReachCell>,
 }
@@ -100,6 +103,8 @@ pub struct ReachCell {
     /// This cell's wall ÷ the floor's at the same level in the same round; with several rounds, the median of the
     /// rounds' ratios.
     pub vs_floor: Option<f64>,
+    /// The same against the floor with HTTP's bytes.
+    pub vs_http_floor: Option<f64>,
     /// The wall time of every round this cell was measured in, in order (the cell's other figures are from the
     /// median one).
     pub round_walls_s: Vec<f64>,
@@ -122,6 +127,7 @@ impl ReachCell {
     pub fn median_round(rounds: Vec<ReachCell>) -> Option<ReachCell> {
         let walls: Vec<f64> = rounds.iter().filter_map(|c| c.wall_s).collect();
         let ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_floor).collect();
+        let http_ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_http_floor).collect();
         let chosen = match rounds.iter().position(|c| !c.clean()) {
             Some(first_unclean) => first_unclean,
             None => {
@@ -132,6 +138,7 @@ impl ReachCell {
         };
         let mut cell = rounds.into_iter().nth(chosen)?;
         cell.vs_floor = harness::stats::median(&ratios).or(cell.vs_floor);
+        cell.vs_http_floor = harness::stats::median(&http_ratios).or(cell.vs_http_floor);
         cell.round_walls_s = walls;
         Some(cell)
     }
@@ -166,6 +173,13 @@ fn config(hello_ms: u64) -> MatrixConfig {
     config.repeat = 1;
     config.keep_alive = true;
     config
+}
+
+/// The floors a cell is compared with: measured at its level, in its round.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Floors<'a> {
+    pub bare: Option<&'a Floor>,
+    pub http: Option<&'a Floor>,
 }
 
 /// A server as the reach part runs it: verified once, then measured at every level in every round.
@@ -244,6 +258,7 @@ pub fn run(plan: SweepRun, rounds: u64) -> ReachPart {
         .collect();
     // floors[level][round] and measured[entrant][level][round].
     let mut floors: Vec<Vec<Floor>> = vec![Vec::new(); plan.levels.len()];
+    let mut http_floors: Vec<Vec<Floor>> = vec![Vec::new(); plan.levels.len()];
     let mut measured: Vec<Vec<Vec<ReachCell>>> = vec![vec![Vec::new(); plan.levels.len()]; entrants.len()];
     for round in 1..=rounds {
         for (l, &level) in plan.levels.iter().enumerate() {
@@ -251,15 +266,14 @@ pub fn run(plan: SweepRun, rounds: u64) -> ReachPart {
                 break;
             }
             let at = format!("round {round}/{rounds}, {} connections", format::thousands(level));
-            eprintln!("lab: reach: {at}: the floor");
             let sources = source_addresses(level, plan.limits.ephemeral_ports.unwrap_or(0));
-            let floor = match floor::measure(&lab, level, wait, cores, sources) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    eprintln!("lab: reach: the floor, {at}: {e}");
-                    None
-                }
-            };
+            let [floor, http_floor] = [false, true].map(|http| {
+                let which = if http { "the floor with HTTP's bytes" } else { "the floor" };
+                eprintln!("lab: reach: {at}: {which}");
+                floor::measure(&lab, level, wait, cores, sources, http)
+                    .map_err(|e| eprintln!("lab: reach: {which}, {at}: {e}"))
+                    .ok()
+            });
             for (entrant, runs) in entrants.iter().zip(measured.iter_mut()) {
                 let runs = &mut runs[l];
                 if entrant.skip.is_some() || runs.iter().any(|c| !c.clean()) || plan.interrupted.load(Ordering::Relaxed)
@@ -275,13 +289,16 @@ pub fn run(plan: SweepRun, rounds: u64) -> ReachPart {
                     ..ReachCell::default()
                 };
                 let spec = ServerSpec::Builtin(entrant.name.clone());
-                measure_cell(&spec, &mut cell, entrant.backlog, &plan, cores, floor.as_ref());
+                let floors = Floors { bare: floor.as_ref(), http: http_floor.as_ref() };
+                measure_cell(&spec, &mut cell, entrant.backlog, &plan, cores, floors);
                 runs.push(cell);
             }
             floors[l].extend(floor);
+            http_floors[l].extend(http_floor);
         }
     }
     part.floors = floors.into_iter().filter_map(Floor::median_round).collect();
+    part.http_floors = http_floors.into_iter().filter_map(Floor::median_round).collect();
     for (entrant, runs) in entrants.iter().zip(measured) {
         for (&level, runs) in plan.levels.iter().zip(runs) {
             let cell = match (&entrant.skip, ReachCell::median_round(runs)) {
@@ -305,15 +322,15 @@ pub fn run(plan: SweepRun, rounds: u64) -> ReachPart {
 }
 
 /// Measures `cell` (its server, connections and client processes set) on a fresh server started from `spec`,
-/// whose listen backlog is `backlog` (0: unknown), on a machine of `cores` CPUs; compares its wall with
-/// `floor`'s, and names what stopped it when it missed D.
+/// whose listen backlog is `backlog` (0: unknown), on a machine of `cores` CPUs; compares its wall with the
+/// `floors` measured just before it, and names what stopped it when it missed D.
 pub fn measure_cell(
     spec: &ServerSpec,
     cell: &mut ReachCell,
     backlog: u64,
     plan: &SweepRun,
     cores: u64,
-    floor: Option<&Floor>,
+    floors: Floors,
 ) {
     let config = config(plan.hello_ms);
     let runner = plan.runner(&config);
@@ -400,7 +417,9 @@ pub fn measure_cell(
             if let Some(first) = &report.first_failure {
                 stderr = format!("{stderr}\nfirst failure: {first}");
             }
-            cell.vs_floor = floor.filter(|f| f.wall_s > 0.0).map(|f| report.wall_s / f.wall_s);
+            let ratio = |floor: Option<&Floor>| floor.filter(|f| f.wall_s > 0.0).map(|f| report.wall_s / f.wall_s);
+            cell.vs_floor = ratio(floors.bare);
+            cell.vs_http_floor = ratio(floors.http);
             let (status, reason) = match (&client.killed_for, &client.server_exit) {
                 (Some(why), _) => (Status::Failed, Some(why.clone())),
                 (None, Some((status, _))) => {
@@ -517,7 +536,9 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
         let _ = writeln!(
             md,
             "**The floor**: a bare connect / accept / wait D / close loop, no HTTP, {} threads a side: the least \
-             any server needs on this machine.\n",
+             any server needs on this machine. **With HTTP's bytes**: the same loop, but the client writes a \
+             request after connecting and the server writes a response before closing, with no parser, runtime or \
+             task: the least an HTTP server needs.\n",
             part.floors[0].threads
         );
         let mut table = Table::new(&[
@@ -527,19 +548,25 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
             "failed",
             "connect p99",
             "connect max",
-            "CPU/connection server",
-            "CPU/connection client",
+            "CPU/connection server / client",
+            "with HTTP's bytes: wall",
+            "CPU/connection server / client",
         ]);
         for f in &part.floors {
+            let http = part.http_floors.iter().find(|h| h.connections == f.connections);
             table.row(row![
                 format::thousands(f.connections),
                 wall_over_rounds(f.wall_s, &f.round_walls_s),
                 format!("{:.2}", f.efficiency),
-                f.failed,
+                f.failed + http.map_or(0, |h| h.failed),
                 format::micros(f.connect_p99_us as f64),
                 format::micros(f.connect_max_us as f64),
-                format!("{:.0} µs", f.server_cpu_us_per_connection),
-                format!("{:.0} µs", f.client_cpu_us_per_connection)
+                format!("{:.0} µs / {:.0} µs", f.server_cpu_us_per_connection, f.client_cpu_us_per_connection),
+                http.map_or("—".to_string(), |h| wall_over_rounds(h.wall_s, &h.round_walls_s)),
+                http.map_or("—".to_string(), |h| format!(
+                    "{:.0} µs / {:.0} µs",
+                    h.server_cpu_us_per_connection, h.client_cpu_us_per_connection
+                ))
             ]);
         }
         table.write(md);
@@ -553,6 +580,7 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
         "wall",
         "efficiency",
         "÷ floor",
+        "÷ floor with HTTP",
         "failed",
         "connect p50 / p99 / max",
         "listen overflows",
@@ -585,6 +613,7 @@ pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
             c.wall_s.map_or("—".to_string(), |wall| wall_over_rounds(wall, &c.round_walls_s)),
             c.efficiency.map_or("—".to_string(), |e| format!("{e:.2}")),
             c.vs_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
+            c.vs_http_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
             if c.failed == 0 {
                 "0".to_string()
             } else {
@@ -667,14 +696,20 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
         .map(|c| {
             let floor = part.floors.iter().find(|f| f.connections == c.connections);
             let clean = c.clean();
+            let http_floor = part.http_floors.iter().find(|f| f.connections == c.connections);
             let detail = Some(format!(
-                "wall {}, {} failed, {} listen overflows, {} SYN retransmits{}{}",
+                "wall {}, {} failed, {} listen overflows, {} SYN retransmits{}{}{}",
                 c.wall_s.map_or("—".to_string(), format::seconds),
                 c.failed,
                 c.kernel.listen_overflows,
                 c.kernel.syn_retrans,
                 floor.map_or(String::new(), |f| format!(
                     ", floor wall {} (efficiency {:.2})",
+                    format::seconds(f.wall_s),
+                    f.efficiency
+                )),
+                http_floor.map_or(String::new(), |f| format!(
+                    ", with HTTP's bytes {} ({:.2})",
                     format::seconds(f.wall_s),
                     f.efficiency
                 )),
@@ -714,6 +749,11 @@ pub fn chart_data(part: &ReachPart) -> crate::export::svg::ChartData {
         part.floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
     if !floor.is_empty() {
         series.push(("floor (no HTTP)".to_string(), floor));
+    }
+    let http: Vec<_> =
+        part.http_floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
+    if !http.is_empty() {
+        series.push(("floor with HTTP's bytes".to_string(), http));
     }
     for c in part.cells.iter().filter(|c| c.status == Status::Ok && c.failed == 0) {
         let (Some(wall), Some(connect)) = (c.wall_s, c.connect_us) else { continue };
