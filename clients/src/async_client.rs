@@ -13,6 +13,7 @@ use clap::{Parser, ValueEnum};
 use crate::cli::{self, parse_processes, parse_threads, CommonArgs, ConcurrencyArgs, WithCommonArgs};
 use crate::cost::CostMeter;
 use crate::export::{self, human};
+use crate::lean::event_loop::LoopThread;
 use crate::lean::LeanEngine;
 use crate::processes;
 use crate::report::{self, RunMeta};
@@ -31,7 +32,8 @@ pub struct AsyncArgs {
     #[command(flatten)]
     pub concurrency: ConcurrencyArgs,
 
-    /// HTTP implementation: surf (the library under comparison) or lean (the lab's raw-throughput engine).
+    /// HTTP implementation: surf (the library under comparison), lean (the lab's raw-throughput engine, a task
+    /// per slot) or loop (the lean engine on an explicit event loop per thread, no tasks: closed loop only).
     #[arg(long, value_enum, default_value_t = Engine::Surf)]
     pub engine: Engine,
 
@@ -69,6 +71,8 @@ impl WithCommonArgs for AsyncArgs {
 pub enum Engine {
     Surf,
     Lean,
+    /// The lean engine's bytes on an explicit event loop per thread instead of tasks (closed loop only).
+    Loop,
 }
 
 impl Engine {
@@ -76,6 +80,7 @@ impl Engine {
         match self {
             Engine::Surf => "surf",
             Engine::Lean => "lean",
+            Engine::Loop => "loop",
         }
     }
 }
@@ -95,6 +100,10 @@ impl AsyncArgs {
 
 pub fn main() -> ExitCode {
     let args: AsyncArgs = cli::parse_or_exit();
+    if args.engine == Engine::Loop && args.common.rate.is_some() {
+        eprintln!("{NAME}: --engine loop runs closed loop only; --rate needs --engine lean or surf");
+        return ExitCode::from(cli::EXIT_USAGE);
+    }
     if args.child {
         return processes::child_main(&args);
     }
@@ -155,6 +164,10 @@ pub fn run_in_process(args: &AsyncArgs, before_measure: impl FnOnce()) -> io::Re
         Engine::Lean => {
             let engine = LeanEngine::new(&args.common, args.source_addresses);
             runner::run(&plan, || engine.slot(), before_measure)
+        }
+        Engine::Loop => {
+            let engine = LeanEngine::new(&args.common, args.source_addresses);
+            runner::run_threads(&plan, |slots| LoopThread::new(&engine, slots), before_measure)
         }
     })
 }

@@ -86,6 +86,49 @@ where
     S: Slot,
     F: Fn() -> S + Sync,
 {
+    run_threads(plan, |slots_here| Slots((0..slots_here).map(|_| make_slot()).collect()), before_measure)
+}
+
+/// What one executor thread runs its phases with, keeping its connections from one phase to the next: a task per
+/// slot on a smol executor ([`Slots`]), or an explicit event loop ([`crate::lean::event_loop`]).
+pub trait ThreadRun {
+    /// Runs one phase on this thread until `stop`: request numbers from `next`, results into `recorder`;
+    /// `first_index` and `schedule` as for [`run`].
+    fn phase(
+        &mut self,
+        next: &AtomicU64,
+        plan: &Plan,
+        stop: Stop,
+        recorder: &RefCell<Recorder>,
+        first_index: u64,
+        schedule: Option<Schedule>,
+    );
+}
+
+/// A thread's slots, each driven by a task on a fresh [`LocalExecutor`] per phase.
+pub struct Slots<S>(Vec<S>);
+
+impl<S: Slot> ThreadRun for Slots<S> {
+    fn phase(
+        &mut self,
+        next: &AtomicU64,
+        plan: &Plan,
+        stop: Stop,
+        recorder: &RefCell<Recorder>,
+        first_index: u64,
+        schedule: Option<Schedule>,
+    ) {
+        let slots = std::mem::take(&mut self.0);
+        self.0 = run_phase(slots, next, plan, stop, recorder, first_index, schedule);
+    }
+}
+
+/// [`run`] for any [`ThreadRun`]: `make(n)` builds, on its own thread, what that thread runs with n slots.
+pub fn run_threads<T, F>(plan: &Plan, make: F, before_measure: impl FnOnce()) -> Measured
+where
+    T: ThreadRun,
+    F: Fn(usize) -> T + Sync,
+{
     let threads = plan.threads.clamp(1, plan.concurrency.max(1));
     let warmup_next = AtomicU64::new(0);
     let next = AtomicU64::new(0);
@@ -100,14 +143,16 @@ where
             .map(|t| {
                 // Round-robin: thread t gets slots t, t + T, t + 2T, …
                 let slots_here = plan.concurrency / threads + usize::from(t < plan.concurrency % threads);
-                let (make_slot, warmup_next, next, warmed_up, go, answered, start) =
-                    (&make_slot, &warmup_next, &next, &warmed_up, &go, &answered, &start);
+                let (make, warmup_next, next, warmed_up, go, answered, start) =
+                    (&make, &warmup_next, &next, &warmed_up, &go, &answered, &start);
                 thread::Builder::new()
                     .name(format!("executor-{t}"))
                     .spawn_scoped(scope, move || {
-                        let slots: Vec<S> = (0..slots_here).map(|_| make_slot()).collect();
+                        let mut slots = make(slots_here);
                         let warm = RefCell::new(Recorder::new(false));
-                        let slots = run_phase(slots, warmup_next, plan, Stop::after(plan.warmup), &warm, 0, None);
+                        if plan.warmup > 0 {
+                            slots.phase(warmup_next, plan, Stop::after(plan.warmup), &warm, 0, None);
+                        }
                         // Blocks until every executor thread has finished its warm-up…
                         warmed_up.wait();
                         // …and until the coordinator has started the clock.
@@ -116,7 +161,7 @@ where
                         let started = *start.get().expect("the coordinator sets the start before go");
                         let schedule = plan.rate.map(|rate| Schedule::new(started, rate));
                         let stop = Stop::at(plan.requests, started, plan.duration);
-                        let slots = run_phase(slots, next, plan, stop, &recorder, plan.first_index, schedule);
+                        slots.phase(next, plan, stop, &recorder, plan.first_index, schedule);
                         // Blocks until every executor thread has its last response; only then are the
                         // connections closed.
                         answered.wait();

@@ -38,6 +38,8 @@ fn bad_arguments_exit_2_with_one_line() {
     assert_usage_error("async-client", &["--processes", "100000"], "at most 256");
     assert_usage_error("async-client", &["--timeout", "1e9"], "at most");
     assert_usage_error("async-client", &["--engine", "curl"], "surf, lean");
+    let loop_at_a_rate = ["--url", "http://127.0.0.1:9/", "--engine", "loop", "--rate", "10"];
+    assert_usage_error("async-client", &loop_at_a_rate, "closed loop only");
     assert_usage_error("blocking-client", &["-c", "3"], "-c");
 }
 

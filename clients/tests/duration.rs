@@ -8,11 +8,12 @@ use clients::report::Bound;
 use common::{run_json, start_server};
 
 /// Every client shape: one thread, a pool, both async engines, several processes.
-const CLIENTS: [(&str, &[&str]); 5] = [
+const CLIENTS: [(&str, &[&str]); 6] = [
     ("blocking-client", &[]),
     ("pool-client", &["-c", "4"]),
     ("async-client", &["-c", "4"]),
     ("async-client", &["-c", "4", "--engine", "lean"]),
+    ("async-client", &["-c", "4", "--engine", "loop"]),
     ("async-client", &["-c", "2", "--processes", "2"]),
 ];
 

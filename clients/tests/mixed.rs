@@ -59,19 +59,21 @@ fn read_log(server: &ServerProcess) -> Logged {
 #[test]
 fn requests_cycle_through_the_urls_on_every_client() {
     // (client, its flags, requests, warm-up requests, connections it may open at most)
-    let cases: [(&str, &[&str], u64, u64, usize); 7] = [
+    let cases: [(&str, &[&str], u64, u64, usize); 9] = [
         ("blocking-client", &[], 30, 3, 1),
         ("pool-client", &["-c", "3"], 30, 3, 3),
         // surf's pool (http-client's h1 pool) occasionally opens one connection more than its limit under CI
         // load (seen once in a few hundred runs); the lab's own engines must not.
         ("async-client", &["-c", "4", "--engine", "surf"], 30, 3, 5),
         ("async-client", &["-c", "4", "--engine", "lean"], 30, 3, 4),
+        ("async-client", &["-c", "4", "--engine", "loop"], 30, 3, 4),
         // 33 requests over 2 processes: 17 + 16. The second child's first request is number 17, so only a
         // cycle that runs over the whole run (not restarting in each child) gives every URL exactly 11.
         // Warm-up is 0 here: each child numbers its own warm-up from 0.
         ("async-client", &["-c", "2", "--processes", "2", "--engine", "surf"], 33, 0, 6),
         ("async-client", &["-c", "2", "--processes", "2", "--engine", "lean"], 33, 0, 4),
         ("async-client", &["-c", "5", "--threads", "2", "--engine", "lean"], 60, 0, 5),
+        ("async-client", &["-c", "2", "--processes", "2", "--engine", "loop"], 33, 0, 4),
     ];
     for (client, flags, requests, warmup, max_connections) in cases {
         // A fresh server per run, so that its access log holds this run only.

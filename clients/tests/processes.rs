@@ -12,7 +12,7 @@ use common::{client_binary, run_json, start_server};
 fn children_split_the_requests_and_merge_exactly() {
     let server = start_server("smol-server");
     let url = server.url("/no/param");
-    for engine in ["surf", "lean"] {
+    for engine in ["surf", "lean", "loop"] {
         let (run, report) =
             run_json("async-client", &["--url", &url, "-n", "101", "-c", "2", "--processes", "3", "--engine", engine]);
         assert_eq!(run.code(), Some(0), "{}", run.stderr);

@@ -8,11 +8,12 @@ use std::net::TcpListener;
 use common::{run, run_json, start_server};
 
 /// Each client (and each async engine), as arguments before the common ones.
-const CLIENTS: [(&str, &[&str]); 4] = [
+const CLIENTS: [(&str, &[&str]); 5] = [
     ("blocking-client", &[]),
     ("pool-client", &["-c", "3"]),
     ("async-client", &["-c", "3"]),
     ("async-client", &["-c", "3", "--engine", "lean"]),
+    ("async-client", &["-c", "3", "--engine", "loop"]),
 ];
 
 fn with(base: &[&str], more: &[&str]) -> Vec<String> {
@@ -44,13 +45,13 @@ fn successful_runs_add_up() {
             // Connect times: only the lean engine opens (and so times) its own sockets; without keep-alive each
             // counted request opened one.
             match (report.engine.as_str(), keep_alive) {
-                ("lean", "off") => {
+                ("lean" | "loop", "off") => {
                     let c = report.connect_us.unwrap_or_else(|| panic!("no connect times: {what}"));
                     assert_eq!(c.connections, 40, "{what}");
                     let c = c.us;
                     assert!(c.min <= c.p50 && c.p50 <= c.p99 && c.p99 <= c.max && c.max < l.max, "{what}");
                 }
-                ("lean", _) => {}
+                ("lean" | "loop", _) => {}
                 _ => assert_eq!(report.connect_us, None, "{what}"),
             }
         }
@@ -199,11 +200,12 @@ fn a_late_response_is_never_taken_for_the_next_one() {
     // read that late response as the next request's, and count a fast success.
     let server = start_server("smol-server");
     let url = server.url("/say/hello?name=Lucy&ms=300");
-    let one_at_a_time: [(&str, &[&str]); 4] = [
+    let one_at_a_time: [(&str, &[&str]); 5] = [
         ("blocking-client", &[]),
         ("pool-client", &["-c", "1"]),
         ("async-client", &["-c", "1"]),
         ("async-client", &["-c", "1", "--engine", "lean"]),
+        ("async-client", &["-c", "1", "--engine", "loop"]),
     ];
     std::thread::scope(|scope| {
         for (client, base) in one_at_a_time {

@@ -12,6 +12,7 @@
 //! handshake ([`first_write`]). A connection the server closes (`Connection: close`, HTTP/1.0, or an idle keep-alive timeout noticed on the next request)
 //! is reopened. The `--url`s share one origin, so a slot sends any of them on its one connection.
 
+pub mod event_loop;
 pub mod http1;
 
 use std::cell::RefCell;
@@ -69,15 +70,20 @@ impl LeanEngine {
 
     /// A slot: not connected yet; it connects on its first request.
     pub fn slot(&self) -> LeanSlot<'_> {
+        LeanSlot { engine: self, connection: None, pending: Vec::new(), connect_time: None, source: self.next_source() }
+    }
+
+    /// The source address of the next slot: slot i connects from 127.0.0.(1 + i mod `source_addresses`) to a
+    /// loopback server, or from wherever the kernel chooses.
+    fn next_source(&self) -> Option<SocketAddr> {
         let index = self.slots.fetch_add(1, Ordering::Relaxed);
-        let source = match self.addr.ip() {
+        match self.addr.ip() {
             IpAddr::V4(ip) if ip.is_loopback() && self.source_addresses > 1 => {
                 let host = 1 + (index % usize::from(self.source_addresses)) as u8;
                 Some(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), 0)))
             }
             _ => None,
-        };
-        LeanSlot { engine: self, connection: None, pending: Vec::new(), connect_time: None, source }
+        }
     }
 }
 
@@ -144,6 +150,16 @@ fn is_connect_failure(e: &io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | TimedOut | HostUnreachable | NetworkUnreachable | AddrNotAvailable)
 }
 
+/// A failure on a connection: on a reused one, a reset or a close before the response is stale (the server had
+/// closed it while idle) and worth one retry on a fresh connection; otherwise an I/O failure.
+fn stale(reused: bool, what: String, e: Option<io::Error>) -> ExchangeError {
+    match e {
+        Some(e) if !reused || !is_reset(&e) => ExchangeError::Io(e),
+        _ if reused => ExchangeError::Stale(what),
+        _ => ExchangeError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, what)),
+    }
+}
+
 fn is_reset(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted)
 }
@@ -154,18 +170,13 @@ impl LeanSlot<'_> {
     async fn exchange(&mut self, url: usize) -> Result<u16, ExchangeError> {
         let LeanSlot { engine, connection, pending, connect_time, source } = self;
         let reused = connection.is_some();
-        let stale = |what: String, e: Option<io::Error>| match e {
-            Some(e) if !reused || !is_reset(&e) => ExchangeError::Io(e),
-            _ if reused => ExchangeError::Stale(what),
-            _ => ExchangeError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, what)),
-        };
+        let stale = |what: String, e: Option<io::Error>| stale(reused, what, e);
         let request = &engine.requests[url];
         let (stream, unsent) = match connection {
             Some(stream) => (stream, &request[..]),
             None => {
                 let connecting = std::time::Instant::now();
                 let stream = connection.insert(start_connect(engine.addr, *source).map_err(ExchangeError::Connect)?);
-                stream.get_ref().set_nodelay(true).map_err(ExchangeError::Connect)?;
                 let sent = match first_write(stream, request).await {
                     Ok(sent) => sent,
                     Err(e) if is_connect_failure(&e) => return Err(ExchangeError::Connect(e)),
@@ -257,7 +268,7 @@ impl From<FramingError> for ReadError {
 /// whole is framed, and the unconsumed tail (a partial head or chunk-size line) goes back to `pending`.
 /// `Ok(None)`: the response is not complete yet.
 fn read_step(
-    mut stream: &TcpStream,
+    mut stream: impl Read,
     scratch: &mut Vec<u8>,
     pending: &mut Vec<u8>,
     framing: &mut Framing,
@@ -308,13 +319,19 @@ fn read_step(
 /// Starts a connection to `addr`, from `source` when given: a non-blocking `connect(2)`, registered with the
 /// reactor. It does not wait for the handshake: [`first_write`] does, only if it has to.
 fn start_connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<Async<TcpStream>> {
+    Async::new_nonblocking(connecting_socket(addr, source)?)
+}
+
+/// A non-blocking socket to `addr`, from `source` when given, its `connect(2)` started (TCP_NODELAY set).
+fn connecting_socket(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
     let socket = match source {
         Some(source) => harness::net::socket_from(source)?,
         None => Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?,
     };
     socket.set_nonblocking(true)?;
     harness::net::start_connect(&socket, addr)?;
-    Async::new_nonblocking(TcpStream::from(socket))
+    socket.set_tcp_nodelay(true)?;
+    Ok(TcpStream::from(socket))
 }
 
 /// The first request on a connection just started: written straight after `connect(2)`, without waiting for
