@@ -12,7 +12,7 @@ use std::time::Duration;
 /// The lab's own servers, in the order they are reported.
 pub const BUILTIN_SERVERS: [&str; 6] =
     ["thread-server", "pool-server", "async-std-server", "smol-server", "tokio-server", "lean-server"];
-/// The lab's own clients (async-client also as `async-client:surf` / `async-client:lean`).
+/// The lab's own clients (async-client also as `async-client:surf`, `async-client:lean` or `async-client:loop`).
 pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
 
 /// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
@@ -219,7 +219,7 @@ pub const TORNADO_MISSING: &str =
 pub struct ClientSpec {
     /// The binary: blocking-client, pool-client or async-client.
     pub binary: String,
-    /// `--engine` for async-client (surf or lean); None = the client's default.
+    /// `--engine` for async-client (surf, lean or loop); None = the client's default.
     pub engine: Option<Engine>,
 }
 
@@ -256,7 +256,7 @@ impl FromStr for ClientSpec {
             None => None,
             Some(e) => match Engine::ALL.iter().find(|known| **known == e) {
                 Some(&engine) if binary == "async-client" => Some(engine),
-                _ => return Err(format!("client {s:?}: only async-client has engines (surf, lean)")),
+                _ => return Err(format!("client {s:?}: only async-client has engines (surf, lean, loop)")),
             },
         };
         Ok(ClientSpec { binary: binary.to_string(), engine })

@@ -131,6 +131,8 @@ word_enum! {
         #[default]
         Surf = "surf",
         Lean = "lean",
+        /// The lean engine's bytes on an explicit event loop per thread: the cheapest instrument.
+        Loop = "loop",
     }
 }
 

@@ -226,8 +226,8 @@ pub struct Ratio {
     pub met: Option<bool>,
 }
 
-/// Parts 3 (reach) and 4 (cost): the io workload swept over concurrency levels by `async-client --engine lean`,
-/// one request per connection, through the matrix's own runner.
+/// Part 4 (cost): the io workload swept over concurrency levels by `async-client --engine lean`, one request per
+/// connection, through the matrix's own runner. (Part 3, reach, has a record of its own: `reach::ReachPart`.)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SweepPart {
     /// Status, reason, client, D, levels, the client's command. Read through `Deref`.

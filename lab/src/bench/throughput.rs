@@ -29,8 +29,9 @@ pub const BEST_OVER_NGINX: f64 = 0.8;
 pub const TOKIO_OVER_NGINX: f64 = 0.8;
 /// The floor's target: lean-server's one event loop against one nginx worker.
 pub const LEAN_SERVER_OVER_NGINX: f64 = 1.0;
-/// The lab's clients in part 1, the fast engine first.
-pub const CLIENTS: [&str; 3] = ["async-client:lean", "async-client:surf", "pool-client"];
+/// The lab's clients in part 1, the fast engine first (the target is its); then its bytes on an explicit event
+/// loop, the library engine and the thread pool.
+pub const CLIENTS: [&str; 4] = ["async-client:lean", "async-client:loop", "async-client:surf", "pool-client"];
 /// `-n` of the lab's clients when no reference run gave a rate to size it from (requests per second).
 const FALLBACK_RATE: u64 = 20_000;
 
