@@ -28,6 +28,22 @@ pub fn figure(value: f64, unit: &str) -> String {
     }
 }
 
+/// A target's measured figure; with one more digit when the usual ones would show it equal to a bound it is not
+/// (0.7954 against ≥ 0.80 reads "0.795", not "0.80 … not met").
+fn measured_figure(t: &Target) -> Option<String> {
+    let v = t.measured?;
+    let text = figure(v, &t.unit);
+    if text != figure(t.bound, &t.unit) || v == t.bound {
+        return Some(text);
+    }
+    Some(match t.unit.as_str() {
+        "×" => format!("{v:.3}×"),
+        "KiB" => format!("{v:.2} KiB"),
+        "fraction" => format!("{:.2} %", v * 100.0),
+        _ => format!("{v:.3}"),
+    })
+}
+
 /// `✔ met`, `✘ not met`, `– not run`.
 fn verdict(text: &str) -> String {
     match text {
@@ -39,7 +55,7 @@ fn verdict(text: &str) -> String {
 
 /// One line per target, for the terminal: `instrument: async-client:lean / wrk (req/s) = 0.93× (≥ 0.90×): met`.
 pub fn target_line(t: &Target) -> String {
-    let measured = t.measured.map_or("—".to_string(), |v| figure(v, &t.unit));
+    let measured = measured_figure(t).unwrap_or_else(|| "—".to_string());
     let mut line = format!("{}: {} = {measured} ({}): {}", t.part, t.figure, bound(t), t.verdict);
     if let Some(detail) = &t.detail {
         line.push_str(&format!(" — {detail}"));
@@ -100,7 +116,7 @@ pub fn render(run: &BenchRun) -> String {
         if let Some(detail) = &t.detail {
             text.push_str(&format!(" — {detail}"));
         }
-        table.row(row![t.part, t.figure, opt(t.measured, |v| figure(v, &t.unit)), bound(t), text]);
+        table.row(row![t.part, t.figure, measured_figure(t).unwrap_or_else(|| "—".to_string()), bound(t), text]);
     }
     table.write(&mut md);
     md.push('\n');
@@ -430,5 +446,24 @@ fn machine(run: &BenchRun, md: &mut String) {
             let _ = writeln!(md, "- {note}");
         }
         md.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_figure_that_rounds_onto_its_bound_shows_a_digit_more() {
+        let target = |measured: f64, unit: &str| Target {
+            measured: Some(measured),
+            bound: if unit == "×" { 1.0 } else { 0.8 },
+            unit: unit.to_string(),
+            ..Target::default()
+        };
+        assert_eq!(measured_figure(&target(0.7954, "")).as_deref(), Some("0.795"));
+        assert_eq!(measured_figure(&target(0.78, "")).as_deref(), Some("0.78"));
+        assert_eq!(measured_figure(&target(0.8, "")).as_deref(), Some("0.80"));
+        assert_eq!(measured_figure(&target(0.996, "×")).as_deref(), Some("0.996×"));
     }
 }
