@@ -89,37 +89,35 @@ where
     run_threads(plan, |slots_here| Slots((0..slots_here).map(|_| make_slot()).collect()), before_measure)
 }
 
+/// One phase (warm-up or measured) as one thread runs it.
+#[derive(Clone, Copy)]
+pub struct Phase<'a> {
+    /// Request numbers: one counter per phase, shared by every thread.
+    pub next: &'a AtomicU64,
+    pub plan: &'a Plan,
+    pub stop: Stop,
+    /// This thread's results; borrowed for one record at a time, never across an `.await`.
+    pub recorder: &'a RefCell<Recorder>,
+    /// The run-wide number of this process's first request of the phase (non-zero in `--processes` children).
+    pub first_index: u64,
+    /// Open loop: when each request is due.
+    pub schedule: Option<Schedule>,
+}
+
 /// What one executor thread runs its phases with, keeping its connections from one phase to the next: a task per
 /// slot on a smol executor ([`Slots`]), or an explicit event loop ([`crate::lean::event_loop`]).
 pub trait ThreadRun {
-    /// Runs one phase on this thread until `stop`: request numbers from `next`, results into `recorder`;
-    /// `first_index` and `schedule` as for [`run`].
-    fn phase(
-        &mut self,
-        next: &AtomicU64,
-        plan: &Plan,
-        stop: Stop,
-        recorder: &RefCell<Recorder>,
-        first_index: u64,
-        schedule: Option<Schedule>,
-    );
+    /// Runs `phase` on this thread until its stop.
+    fn phase(&mut self, phase: &Phase);
 }
 
 /// A thread's slots, each driven by a task on a fresh [`LocalExecutor`] per phase.
 pub struct Slots<S>(Vec<S>);
 
 impl<S: Slot> ThreadRun for Slots<S> {
-    fn phase(
-        &mut self,
-        next: &AtomicU64,
-        plan: &Plan,
-        stop: Stop,
-        recorder: &RefCell<Recorder>,
-        first_index: u64,
-        schedule: Option<Schedule>,
-    ) {
+    fn phase(&mut self, phase: &Phase) {
         let slots = std::mem::take(&mut self.0);
-        self.0 = run_phase(slots, next, plan, stop, recorder, first_index, schedule);
+        self.0 = run_phase(slots, phase);
     }
 }
 
@@ -151,7 +149,16 @@ where
                         let mut slots = make(slots_here);
                         let warm = RefCell::new(Recorder::new(false));
                         if plan.warmup > 0 {
-                            slots.phase(warmup_next, plan, Stop::after(plan.warmup), &warm, 0, None);
+                            let stop = Stop::after(plan.warmup);
+                            let warmup = Phase {
+                                next: warmup_next,
+                                plan,
+                                stop,
+                                recorder: &warm,
+                                first_index: 0,
+                                schedule: None,
+                            };
+                            slots.phase(&warmup);
                         }
                         // Blocks until every executor thread has finished its warm-up…
                         warmed_up.wait();
@@ -161,7 +168,8 @@ where
                         let started = *start.get().expect("the coordinator sets the start before go");
                         let schedule = plan.rate.map(|rate| Schedule::new(started, rate));
                         let stop = Stop::at(plan.requests, started, plan.duration);
-                        slots.phase(next, plan, stop, &recorder, plan.first_index, schedule);
+                        let first_index = plan.first_index;
+                        slots.phase(&Phase { next, plan, stop, recorder: &recorder, first_index, schedule });
                         // Blocks until every executor thread has its last response; only then are the
                         // connections closed.
                         answered.wait();
@@ -184,26 +192,14 @@ where
     })
 }
 
-/// Runs one phase on this thread: a fresh executor, one task per slot, until `stop` is reached.
-/// `first_index` is the run-wide number of this process's first request of the phase; `schedule` makes the
-/// phase open-loop. Returns the slots so that the next phase reuses their connections.
-fn run_phase<S: Slot>(
-    slots: Vec<S>,
-    next: &AtomicU64,
-    plan: &Plan,
-    stop: Stop,
-    recorder: &RefCell<Recorder>,
-    first_index: u64,
-    schedule: Option<Schedule>,
-) -> Vec<S> {
-    if stop.limit == 0 {
+/// Runs one phase on this thread: a fresh executor, one task per slot, until the phase's stop is reached.
+/// Returns the slots so that the next phase reuses their connections.
+fn run_phase<S: Slot>(slots: Vec<S>, phase: &Phase) -> Vec<S> {
+    if phase.stop.limit == 0 {
         return slots;
     }
     let executor = LocalExecutor::new();
-    let tasks: Vec<_> = slots
-        .into_iter()
-        .map(|slot| executor.spawn(drive(slot, next, stop, plan, recorder, first_index, schedule)))
-        .collect();
+    let tasks: Vec<_> = slots.into_iter().map(|slot| executor.spawn(drive(slot, phase))).collect();
     // Blocks this thread in the executor (and, when no task can run, in the reactor) until every slot is done.
     smol::block_on(executor.run(async {
         let mut slots = Vec::with_capacity(tasks.len());
@@ -216,15 +212,8 @@ fn run_phase<S: Slot>(
 
 /// One slot's loop: take a request number, (open loop) wait until it is due, send to the URL it picks, record;
 /// until the numbers run out or the deadline passes (a request already sent then is finished).
-async fn drive<S: Slot>(
-    mut slot: S,
-    next: &AtomicU64,
-    stop: Stop,
-    plan: &Plan,
-    recorder: &RefCell<Recorder>,
-    first_index: u64,
-    schedule: Option<Schedule>,
-) -> S {
+async fn drive<S: Slot>(mut slot: S, phase: &Phase<'_>) -> S {
+    let Phase { next, plan, stop, recorder, first_index, schedule } = *phase;
     let (urls, timeout) = (plan.urls, plan.timeout);
     // One timer per slot, re-armed lazily. Registering a timer with the reactor wakes the thread blocked in
     // it (an eventfd write and an extra round of epoll), which a timer per request would pay every time.

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -29,8 +29,7 @@ use super::{
 };
 use crate::cli::url_index;
 use crate::recorder::{Outcome, Recorder};
-use crate::runner::{Plan, ThreadRun};
-use crate::schedule::{Schedule, Stop};
+use crate::runner::{Phase, ThreadRun};
 
 /// Readiness events taken from the kernel per `epoll_wait`.
 const EVENTS: usize = 1024;
@@ -110,27 +109,19 @@ impl<'e> LoopThread<'e> {
 
     /// Starts the slot's next request, if `stop` allows one; requests that fail at once are recorded and the
     /// next taken. Returns whether a request is now in flight on the slot.
-    fn start(
-        &mut self,
-        slot: usize,
-        next: &AtomicU64,
-        plan: &Plan,
-        stop: Stop,
-        first_index: u64,
-        rec: &RefCell<Recorder>,
-    ) -> bool {
+    fn start(&mut self, slot: usize, phase: &Phase) -> bool {
         loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if stop.reached(index) {
+            let index = phase.next.fetch_add(1, Ordering::Relaxed);
+            if phase.stop.reached(index) {
                 return false;
             }
-            let number = first_index + index;
+            let number = phase.first_index + index;
             let now = Instant::now();
             let state = &mut self.slots[slot];
             state.generation += 1;
             state.request = Some(Request {
                 number,
-                url: url_index(number, plan.urls),
+                url: url_index(number, phase.plan.urls),
                 origin: now,
                 written: 0,
                 reused: state.stream.is_some(),
@@ -138,12 +129,12 @@ impl<'e> LoopThread<'e> {
                 framing: Framing::Head,
                 connecting: None,
             });
-            self.deadlines.push_back((now + plan.timeout, slot, state.generation));
+            self.deadlines.push_back((now + phase.plan.timeout, slot, state.generation));
             match self.send(slot) {
                 Ok(()) => return true,
                 Err(error) => match self.retry_or_fail(slot, error) {
                     None => return true,
-                    Some(outcome) => self.finish(slot, outcome, rec),
+                    Some(outcome) => self.finish(slot, outcome, phase.recorder),
                 },
             }
         }
@@ -227,12 +218,7 @@ impl<'e> LoopThread<'e> {
     fn receive(&mut self, slot: usize) -> Option<Outcome> {
         let LoopThread { engine, slots, scratch, .. } = self;
         let state = &mut slots[slot];
-        let stream = state.stream.as_ref()?;
-        let Some(request) = state.request.as_mut() else {
-            // Bytes or a close on an idle connection: the server closed it (or sent what we did not ask for).
-            state.stream = None;
-            return None;
-        };
+        let (Some(stream), Some(request)) = (state.stream.as_ref(), state.request.as_mut()) else { return None };
         // Edge-triggered: read until the response is complete or the socket has nothing more.
         loop {
             let error = match read_step(stream, scratch, &mut state.pending, &mut request.framing) {
@@ -274,9 +260,16 @@ impl<'e> LoopThread<'e> {
     /// Handles the readiness of one slot's socket; `Some` when its request is done.
     fn on_ready(&mut self, slot: usize, writable: bool, readable: bool) -> Option<Outcome> {
         let engine = self.engine;
-        let unsent = |state: &SlotState| state.request.as_ref().map(|r| r.written < engine.requests[r.url].len());
-        let state = &self.slots[slot];
-        if writable && unsent(state)? {
+        let state = &mut self.slots[slot];
+        if state.request.is_none() {
+            // Bytes or a close on an idle connection (registered for reading only): the server closed it, or sent
+            // what we did not ask for. The slot's next request opens a fresh one.
+            state.stream = None;
+            return None;
+        }
+        let unsent =
+            |state: &SlotState| state.request.as_ref().is_some_and(|r| r.written < engine.requests[r.url].len());
+        if writable && unsent(state) {
             if state.request.as_ref().is_some_and(|r| r.connecting.is_some()) {
                 // The handshake ended: established, or failed with the socket's error.
                 if let Some(Ok(Some(e)) | Err(e)) = state.stream.as_ref().map(TcpStream::take_error) {
@@ -287,7 +280,7 @@ impl<'e> LoopThread<'e> {
                 return self.retry_or_fail(slot, error);
             }
         }
-        if readable && unsent(&self.slots[slot]) == Some(false) {
+        if readable && !unsent(&self.slots[slot]) {
             return self.receive(slot);
         }
         None
@@ -308,18 +301,10 @@ impl<'e> LoopThread<'e> {
 }
 
 impl ThreadRun for LoopThread<'_> {
-    fn phase(
-        &mut self,
-        next: &AtomicU64,
-        plan: &Plan,
-        stop: Stop,
-        rec: &RefCell<Recorder>,
-        first_index: u64,
-        _schedule: Option<Schedule>,
-    ) {
+    fn phase(&mut self, phase: &Phase) {
         let mut in_flight = 0;
         for slot in 0..self.slots.len() {
-            in_flight += usize::from(self.start(slot, next, plan, stop, first_index, rec));
+            in_flight += usize::from(self.start(slot, phase));
         }
         while in_flight > 0 {
             let deadline = self.next_deadline();
@@ -338,8 +323,8 @@ impl ThreadRun for LoopThread<'_> {
             }));
             for &(slot, writable, readable) in &ready {
                 if let Some(outcome) = self.on_ready(slot, writable, readable) {
-                    self.finish(slot, outcome, rec);
-                    if !self.start(slot, next, plan, stop, first_index, rec) {
+                    self.finish(slot, outcome, phase.recorder);
+                    if !self.start(slot, phase) {
                         in_flight -= 1;
                     }
                 }
@@ -352,8 +337,8 @@ impl ThreadRun for LoopThread<'_> {
                 let (_, slot, _) = self.deadlines.pop_front().expect("next_deadline saw it");
                 self.slots[slot].stream = None;
                 self.slots[slot].pending.clear();
-                self.finish(slot, Outcome::timed_out(plan.timeout), rec);
-                if !self.start(slot, next, plan, stop, first_index, rec) {
+                self.finish(slot, Outcome::timed_out(phase.plan.timeout), phase.recorder);
+                if !self.start(slot, phase) {
                     in_flight -= 1;
                 }
             }
