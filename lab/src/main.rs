@@ -98,8 +98,9 @@ struct ServerArgs {
     /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Verification's warnings (protocol details such as a 405 without Allow) count as failures: such a
-    /// server is not measured.
+    /// Verification's warnings (protocol details such as a 405 without Allow) count as failures, and the framing
+    /// catalogue and corpus run too (RFC 9112's message framing, request smuggling): a server that fails is not
+    /// measured.
     #[arg(long)]
     strict: bool,
 }

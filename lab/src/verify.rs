@@ -182,6 +182,18 @@ pub fn verify_at(origin: &str, foreign: bool, strict: bool) -> VerifyRecord {
     summarize(checks, strict)
 }
 
+/// The verification a command runs before it measures a server: the contract's checks and, with `strict`, the
+/// same framing rules as `lab verify --strict` — a server that can be smuggled through is not measured. One that
+/// failed the contract is not measured either, and is not probed further.
+pub fn before_measuring(origin: &str, foreign: bool, strict: bool) -> VerifyRecord {
+    let record = verify_at(origin, foreign, strict);
+    if strict && record.status == VerifyStatus::Passed {
+        with_framing_checks(record, origin)
+    } else {
+        record
+    }
+}
+
 /// The record of a server's checks: failed if any check failed, or, when `strict`, if any warned.
 fn summarize(checks: Vec<CheckRecord>, strict: bool) -> VerifyRecord {
     let counts = |outcome: CheckOutcome| checks.iter().filter(|c| c.outcome == outcome).count() as u64;

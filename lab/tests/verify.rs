@@ -191,7 +191,7 @@ fn strict_verify_fails_a_server_that_parses_a_body_as_a_request() {
     assert_eq!(code, Some(0), "the contract's checks cannot see the desync\n{stdout}");
     assert!(stdout.contains("✔ desync: passed"), "{stdout}");
 
-    let (code, stdout) = verify("verify-desync-strict", true, "none", &[spec]);
+    let (code, stdout) = verify("verify-desync-strict", true, "none", std::slice::from_ref(&spec));
     assert_eq!(code, Some(1), "--strict catches it\n{stdout}");
     assert!(stdout.contains("✘ desync: failed"), "{stdout}");
     // The body on a GET is a complete request: answering it is the smuggling this server does.
@@ -203,6 +203,26 @@ fn strict_verify_fails_a_server_that_parses_a_body_as_a_request() {
     // The contract's own checks still pass: only framing checks fail.
     let fails: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with("fail ")).collect();
     assert!(fails.iter().all(|l| l.contains("fail catalogue ") || l.contains("fail corpus ")), "{fails:?}");
+
+    // `lab matrix --strict` holds it to the same rules: verified, failed on the catalogue, not measured.
+    let (out, code, stderr) = common::run_lab(
+        "matrix-desync-strict",
+        common::lab()
+            .args(["matrix", "--profile", "quick", "--servers", "none", "--clients", "async-client"])
+            .args(["--workloads", "baseline", "--concurrency", "10", "--requests", "50", "--strict"])
+            .arg("--server")
+            .arg(&spec),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let run = Run::load(&common::run_json(&out)).unwrap();
+    let desync = run.servers.iter().find(|s| s.name == "desync").unwrap();
+    assert_eq!(desync.verify.status.as_str(), "failed", "{:?}", desync.verify);
+    assert!(desync
+        .verify
+        .checks
+        .iter()
+        .any(|c| c.name == "catalogue 40-body-on-get-is-not-a-request" && c.outcome == "fail"));
+    assert!(run.cells.iter().filter(|c| c.server == "desync").all(|c| c.status == "skipped"));
 }
 
 /// tornado, if installed: what `--strict` says of a well-known foreign server is printed, not asserted (its

@@ -300,7 +300,7 @@ fn sweep_cell(options: &Options, session: &Session, spec: &ServerSpec, workload:
             return cell;
         }
     };
-    let verified = verify::verify_at(&server.url(""), !matches!(spec, ServerSpec::Builtin(_)), options.strict);
+    let verified = verify::before_measuring(&server.url(""), !matches!(spec, ServerSpec::Builtin(_)), options.strict);
     if verified.status == VerifyStatus::Failed {
         cell.reason = Some(format!("verification failed: {}", verified.reason.unwrap_or_default()));
         server.stop(STOP_GRACE);

@@ -232,7 +232,7 @@ impl<'a> Runner<'a> {
             .filter(|r| r.status == 200)
             .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok());
         let foreign = !matches!(spec, ServerSpec::Builtin(_));
-        let verification = verify::verify_at(&server.url(""), foreign, self.config.strict);
+        let verification = verify::before_measuring(&server.url(""), foreign, self.config.strict);
         server.stop(STOP_GRACE);
         let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
         (server_record(spec, verification, health), model, None)
