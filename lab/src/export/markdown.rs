@@ -105,13 +105,16 @@ pub fn render(run: &Run) -> String {
     let e = &run.environment;
     let _ = writeln!(
         md,
-        "Profile `{}` · D = {} (io) · blocking sleep {} · cpu = {}! uncached · keep-alive {} · repeat {} · {} cells.  ",
+        "Profile `{}` · D = {} (io) · blocking sleep {} · cpu = {}! uncached · keep-alive {} · {} · {} cells.  ",
         run.profile,
         format::seconds(d),
         format::seconds(run.settings.block_ms as f64 / 1000.0),
         run.settings.fact_n,
         if run.settings.keep_alive { "on" } else { "off" },
-        run.settings.repeat,
+        match run.settings.repeat {
+            0 | 1 => "each cell once".to_string(),
+            n => format!("each cell {n} times, in rounds over the whole run (one repetition of every cell per round)"),
+        },
         run.cells.len()
     );
     let _ = writeln!(md, "{}  ", machine_line(e));
