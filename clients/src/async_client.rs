@@ -143,6 +143,9 @@ pub fn main() -> ExitCode {
 /// Runs this process's share: warm-up, `before_measure`, then the counted requests.
 pub fn run_in_process(args: &AsyncArgs, before_measure: impl FnOnce()) -> io::Result<Measured> {
     let concurrency = args.concurrency.concurrency;
+    // A descriptor for each connection this process may hold, made before the first connect rather than by
+    // doubling the table during a burst.
+    harness::limits::reserve_descriptors(concurrency as u64 + 64);
     let plan = Plan {
         requests: args.common.request_limit(),
         duration: args.common.deadline_after(),

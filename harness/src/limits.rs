@@ -31,6 +31,26 @@ pub fn raise_nofile() -> Nofile {
     Nofile { before, soft: before, hard }
 }
 
+/// Grows this process's descriptor table, now, to hold `descriptors` at once (at most the soft RLIMIT_NOFILE),
+/// instead of while connections arrive. The kernel grows a table by doubling as descriptors are opened, and in a
+/// process with several threads each doubling waits for an RCU grace period (`expand_fdtable` calls
+/// `synchronize_rcu`) while every other thread that needs a descriptor waits for the resize: in a burst of
+/// 10,000 connections, eight stalls of a few milliseconds on each side (results/experiments/fd-table.txt). A
+/// table never shrinks, so a long-running process pays this once; a fresh one would pay it in its first burst.
+/// Best effort: nothing happens if no descriptor can be made. `LAB_RESERVE_DESCRIPTORS=0` in the environment
+/// turns it off, for the experiment that measures what it saves.
+pub fn reserve_descriptors(descriptors: u64) {
+    if std::env::var_os("LAB_RESERVE_DESCRIPTORS").is_some_and(|v| v == "0") {
+        return;
+    }
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let highest = descriptors.min(soft.saturating_sub(1)).min(i32::MAX as u64) as i32;
+    let Ok(probe) = fs::File::open("/dev/null") else { return };
+    // F_DUPFD takes the lowest free descriptor at or above `highest`, growing the table to hold it, and never
+    // replaces one in use; closing it leaves the table grown.
+    drop(rustix::io::fcntl_dupfd_cloexec(&probe, highest));
+}
+
 /// Sets RLIMIT_NOFILE (soft and hard) to `limit` in a child, before it runs: for tests of what a server does when
 /// it runs out of descriptors.
 pub fn limit_nofile(command: &mut std::process::Command, limit: u64) {
@@ -75,5 +95,32 @@ mod tests {
         limit_nofile(&mut command, 64);
         let output = command.output().unwrap();
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "64");
+    }
+
+    /// `FDSize` of /proc/self/status: the descriptor slots the table has (proc(5)).
+    fn fd_slots() -> u64 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        status.lines().find_map(|l| l.strip_prefix("FDSize:")).unwrap().trim().parse().unwrap()
+    }
+
+    /// The highest descriptor this process has open.
+    fn highest_open() -> u64 {
+        let names = fs::read_dir("/proc/self/fd").unwrap().flatten();
+        names.filter_map(|e| e.file_name().to_str()?.parse().ok()).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn reserving_descriptors_grows_the_table_and_keeps_none_open() {
+        raise_nofile();
+        let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+        let wanted = 6_000.min(soft - 1);
+        reserve_descriptors(wanted);
+        // The table holds descriptor number `wanted` (slots come in powers of two), and the descriptor made to
+        // grow it is closed (the other tests of this process open only low ones).
+        assert!(fd_slots() > wanted, "FDSize {} for {wanted}", fd_slots());
+        assert!(highest_open() < wanted, "descriptor {} left open", highest_open());
+        // Beyond the limit it stops at the limit, without an error.
+        reserve_descriptors(u64::MAX);
+        assert!(fd_slots() >= soft.min(1 << 20), "FDSize {} with a limit of {soft}", fd_slots());
     }
 }

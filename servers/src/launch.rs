@@ -119,6 +119,9 @@ fn serve_in_this_process(
     if let Some(parent) = args.worker_of {
         die_with_parent(parent);
     }
+    // Room for every connection `--max-connections` allows (two descriptors each for tiny_http, which duplicates
+    // its sockets), made before the first one arrives rather than by doubling during a burst.
+    harness::limits::reserve_descriptors(2 * args.limits().max_connections as u64 + 64);
     let addr = net::resolve(&args.host, args.port)?;
     // SO_REUSEPORT always: other worker processes, or more acceptors of this one ([`acceptors`]), may listen
     // on the same port.

@@ -110,6 +110,8 @@ pub fn run_role_from_env() -> Option<ExitCode> {
     let connections = env_number(CONNECTIONS_VAR).unwrap_or(1);
     let threads = env_number(THREADS_VAR).unwrap_or(1).max(1) as usize;
     let http = env_number(HTTP_VAR) == Some(1);
+    // As the servers and the clients do: the table holds every connection before the first one.
+    harness::limits::reserve_descriptors(connections + 64);
     let result = match role.as_str() {
         "server" => {
             floor_server(connections, Duration::from_millis(env_number(WAIT_MS_VAR).unwrap_or(0)), threads, http)
