@@ -29,6 +29,14 @@ pub fn median_index(len: usize) -> usize {
     len.saturating_sub(1) / 2
 }
 
+/// Where, in `values` as given, the median item is: a value that was measured (the lower middle one for an even
+/// count), so that the record it belongs to can be kept whole. None when empty.
+pub fn median_position(values: &[f64]) -> Option<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    order.get(median_index(order.len())).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,10 +75,9 @@ pub struct Floor {
 impl Floor {
     /// One record for a level from its rounds: the round with the median wall, with every round's wall. None for
     /// no rounds.
-    pub fn median_round(mut rounds: Vec<Floor>) -> Option<Floor> {
+    pub fn median_round(rounds: Vec<Floor>) -> Option<Floor> {
         let walls: Vec<f64> = rounds.iter().map(|f| f.wall_s).collect();
-        rounds.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
-        let mut floor = rounds.into_iter().nth(harness::stats::median_index(walls.len()))?;
+        let mut floor = rounds.into_iter().nth(harness::stats::median_position(&walls)?)?;
         floor.round_walls_s = walls;
         Some(floor)
     }

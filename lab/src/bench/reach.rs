@@ -133,11 +133,8 @@ impl ReachCell {
         let http_ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_http_floor).collect();
         let chosen = match rounds.iter().position(|c| !c.clean()) {
             Some(first_unclean) => first_unclean,
-            None => {
-                let mut order: Vec<usize> = (0..rounds.len()).collect();
-                order.sort_by(|&a, &b| rounds[a].wall_s.unwrap_or(0.0).total_cmp(&rounds[b].wall_s.unwrap_or(0.0)));
-                *order.get(harness::stats::median_index(order.len()))?
-            }
+            // Clean rounds all have a wall.
+            None => harness::stats::median_position(&walls)?,
         };
         let mut cell = rounds.into_iter().nth(chosen)?;
         cell.vs_floor = harness::stats::median(&ratios).or(cell.vs_floor);
@@ -481,11 +478,11 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
 
 /// A wall time, and its range over the rounds when there were several: "1.25 s (1.22–1.31)".
 fn wall_over_rounds(wall: f64, rounds: &[f64]) -> String {
-    let low = rounds.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if rounds.len() < 2 {
         return format::seconds(wall);
     }
+    let low = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     format!("{} ({low:.2}–{high:.2})", format::seconds(wall))
 }
 
