@@ -130,23 +130,27 @@ fn tcp_row(line: &str) -> Option<TcpRow> {
     })
 }
 
-/// The listening sockets of `/proc/net/tcp` and `/proc/net/tcp6` now, read only as far as the kernel lists
-/// them. It prints every listening socket before any other (`tcp_get_idx` walks the listening hash, then the
-/// established one: net/ipv4/tcp_ipv4.c), and generates the file as it is read, so the read stops at the
-/// first row in another state. The whole table is no sampler's business during a burst: with 20,000
-/// connections open and 80,000 more in TIME_WAIT it is 12 MB of text and about 90 ms of CPU to generate;
-/// the listening part is a page (results/experiments/burst-timeline.txt).
-pub fn listening_sockets() -> Vec<TcpRow> {
+/// The listening sockets of `ip`'s address family now — `/proc/net/tcp` for IPv4, `/proc/net/tcp6` for IPv6 —
+/// read only as far as the kernel lists them. It prints every listening socket before any other
+/// (`tcp_get_idx` walks the listening hash, then the established one: net/ipv4/tcp_ipv4.c), and generates the
+/// file as it is read, so the read stops at the first row in another state. The whole table is no sampler's
+/// business during a burst: with 20,000 connections open and 80,000 more in TIME_WAIT it is 12 MB of text and
+/// about 90 ms of CPU to generate; the listening part is a page (results/experiments/burst-timeline.txt).
+///
+/// One family only, because the two files walk one established hash: when every connection is IPv4, the
+/// first page of `/proc/net/tcp6` finds no row after the listeners and walks all of it — 2.7 ms of CPU with
+/// 90,000 sockets in TIME_WAIT, which at a sample every 5 ms took a third of a core from the burst it watched
+/// (results/experiments/queue-sampler-tcp6.txt).
+pub fn listening_sockets(ip: IpAddr) -> Vec<TcpRow> {
     use std::io::BufRead;
     let mut rows = Vec::new();
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(file) = std::fs::File::open(path) else { continue };
-        for line in io::BufReader::new(file).lines().skip(1) {
-            let Ok(line) = line else { break };
-            match tcp_row(&line) {
-                Some(row) if row.state == TCP_LISTEN => rows.push(row),
-                _ => break,
-            }
+    let path = if ip.is_ipv4() { "/proc/net/tcp" } else { "/proc/net/tcp6" };
+    let Ok(file) = std::fs::File::open(path) else { return rows };
+    for line in io::BufReader::new(file).lines().skip(1) {
+        let Ok(line) = line else { break };
+        match tcp_row(&line) {
+            Some(row) if row.state == TCP_LISTEN => rows.push(row),
+            _ => break,
         }
     }
     rows
@@ -205,9 +209,9 @@ mod tests {
         let states: Vec<u8> = tcp_rows(&table).map(|r| r.state).collect();
         let first_other = states.iter().position(|&s| s != TCP_LISTEN).expect("our connections are in the table");
         assert!(!states[first_other..].contains(&TCP_LISTEN), "a listening row after another state: {states:?}");
-        let ours: Vec<TcpRow> = listening_sockets().into_iter().filter(|r| r.local == addr).collect();
+        let ours: Vec<TcpRow> = listening_sockets(addr.ip()).into_iter().filter(|r| r.local == addr).collect();
         assert_eq!(ours.len(), 1, "{ours:?}");
         assert_eq!(ours[0].rx_queue, 2);
-        assert!(listening_sockets().iter().all(|r| r.state == TCP_LISTEN));
+        assert!(listening_sockets(addr.ip()).iter().all(|r| r.state == TCP_LISTEN));
     }
 }

@@ -14,6 +14,7 @@
 //! in `/health`.
 
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -131,14 +132,15 @@ pub struct QueueSampler {
 }
 
 impl QueueSampler {
-    pub fn start(port: u16, interval: Duration) -> QueueSampler {
+    /// Samples the listeners on `addr`'s port, in the table of `addr`'s address family.
+    pub fn start(addr: SocketAddr, interval: Duration) -> QueueSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let handle = thread::spawn(move || {
             let mut seen = AcceptQueue::default();
             loop {
                 // Only the listening part of the table: the rest would cost the burst a CPU.
-                let now = listen_snapshot(harness::net::listening_sockets(), port);
+                let now = listen_snapshot(harness::net::listening_sockets(addr.ip()), addr.port());
                 seen.samples += 1;
                 seen.listeners = seen.listeners.max(now.listeners);
                 seen.peak_depth = seen.peak_depth.max(now.deepest);
@@ -263,11 +265,11 @@ mod tests {
     #[test]
     fn the_sampler_sees_a_real_listener_and_its_backlog() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let addr = listener.local_addr().unwrap();
         // Two connections nobody accepts wait in the queue.
-        let _a = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let _b = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let seen = QueueSampler::start(port, Duration::from_millis(5)).finish();
+        let _a = std::net::TcpStream::connect(addr).unwrap();
+        let _b = std::net::TcpStream::connect(addr).unwrap();
+        let seen = QueueSampler::start(addr, Duration::from_millis(5)).finish();
         assert_eq!((seen.listeners, seen.peak_depth), (1, 2), "{seen:?}");
     }
 }

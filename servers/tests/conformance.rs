@@ -200,7 +200,7 @@ fn health(name: &'static str) {
     // servers accept on one thread (tiny_http's), from one listener.
     let model = health["model"].as_str().unwrap_or_default();
     let listeners = if accepts_on_every_thread(model) { threads } else { 1 };
-    assert_eq!(listening_sockets(server.addr().port()), listeners, "{name} ({model}): listening sockets on its port");
+    assert_eq!(listening_sockets(server.addr()), listeners, "{name} ({model}): listening sockets on its port");
 }
 
 /// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …") and the
@@ -216,9 +216,9 @@ fn accepts_on_every_thread(model: &str) -> bool {
     }
 }
 
-/// Sockets in state LISTEN on `port` (the listening part of /proc/net/tcp and /proc/net/tcp6).
-fn listening_sockets(port: u16) -> u64 {
-    harness::net::listening_sockets().iter().filter(|row| row.local.port() == port).count() as u64
+/// Sockets in state LISTEN on `addr`'s port (the listening part of the kernel's table for its family).
+fn listening_sockets(addr: std::net::SocketAddr) -> u64 {
+    harness::net::listening_sockets(addr.ip()).iter().filter(|row| row.local.port() == addr.port()).count() as u64
 }
 
 fn unknown_path(name: &'static str) {

@@ -378,7 +378,7 @@ pub fn measure_cell(
     cell.time_wait_before = crate::kernel::time_wait_sockets();
     let before = TcpCounters::read();
     let cpu_before = CpuTimes::read();
-    let queues = QueueSampler::start(server.addr.port(), QUEUE_SAMPLE);
+    let queues = QueueSampler::start(server.addr, QUEUE_SAMPLE);
     let peaks = Sampler::start(server.pid(), Duration::from_millis(25));
     let time_limit = Duration::from_millis(plan.hello_ms) * 4 + args.timeout * 2 + Duration::from_secs(30);
     let client = run::run_client(command, &mut server, time_limit, &plan.interrupted);

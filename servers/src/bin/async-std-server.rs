@@ -9,9 +9,9 @@ use async_std::net::TcpListener;
 use async_std::task;
 use clap::Parser;
 use servers::cli::ServerArgs;
+use servers::hyper_glue::SocketIo;
 use servers::hyper_glue::{self, Runtime};
 use servers::launch::{self, Served};
-use smol_hyper::rt::FuturesIo;
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,7 +62,7 @@ fn serve(served: Served) -> std::io::Result<()> {
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        task::spawn(connections.task::<AsyncStd>(FuturesIo::new(stream), peer));
+                        task::spawn(connections.task::<AsyncStd>(SocketIo::new(stream), peer));
                     }
                     // Out of file descriptors, or the listener shut down for exit: back off, then try again.
                     Err(error) => {

@@ -10,10 +10,10 @@
 
 use clap::Parser;
 use servers::cli::ServerArgs;
+use servers::hyper_glue::SocketIo;
 use servers::hyper_glue::{self, Runtime};
 use servers::launch::{self, Served};
 use smol::{Async, Executor, Timer};
-use smol_hyper::rt::FuturesIo;
 use std::future::Future;
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -67,7 +67,7 @@ fn serve(served: Served) -> std::io::Result<()> {
                     match listener.accept().await {
                         Ok((stream, peer)) => {
                             let _ = stream.get_ref().set_nodelay(true);
-                            executor_for_loop.spawn(connections.task::<Smol>(FuturesIo::new(stream), peer)).detach();
+                            executor_for_loop.spawn(connections.task::<Smol>(SocketIo::new(stream), peer)).detach();
                         }
                         // Out of file descriptors, or the listener shut down for exit: back off, then try again.
                         Err(error) => {
