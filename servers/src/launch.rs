@@ -13,7 +13,7 @@ use crate::workload::{ServerInfo, Workload};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -319,6 +319,36 @@ pub fn acceptors(listener: TcpListener, n: usize) -> io::Result<Vec<TcpListener>
     // A prepared listener nobody accepts on would strand the connections the kernel sends it: close them.
     drop(prepared);
     Ok(all)
+}
+
+/// Accepts on `listeners`, each on a thread of its own that blocks in accept(2), and hands every connection to
+/// `serve` (which makes it a task). An accept loop that is itself a task on the executor waits its turn behind
+/// the connection tasks: in a burst, behind thousands of new connections, while the kernel's accept queue fills
+/// and then drops handshakes (results/experiments/accept-queue-separated.txt). A thread that does nothing else
+/// is woken by the kernel as soon as a connection is ready — the split Netty makes between a "boss" event loop
+/// that accepts and the "worker" loops that serve.
+pub fn accept_on_threads(
+    listeners: Vec<TcpListener>,
+    serve: impl Fn(TcpStream, SocketAddr) + Clone + Send + 'static,
+) -> io::Result<()> {
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let serve = serve.clone();
+        thread::Builder::new().name(format!("acceptor-{i}")).spawn(move || loop {
+            // The thread blocks here until a connection is ready; it holds no task while it waits.
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    serve(stream, peer);
+                }
+                // Out of file descriptors, or the listener shut down for exit: back off, then try again.
+                Err(error) => {
+                    report_accept_error(&error);
+                    thread::sleep(ACCEPT_BACKOFF);
+                }
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Set when a signal has started a clean shutdown: accept errors are then expected.

@@ -65,6 +65,14 @@ async_server_tests!(
     tokio_server = "tokio-server",
     lean_server = "lean-server"
 );
+// The hyper servers accept on threads of their own, so connections are taken even while every executor thread
+// is stalled. (lean-server's event loop accepts between turns: a stalled loop accepts nothing, as documented.)
+mod acceptor {
+    use super::*;
+    tests_for!(async_std_server = "async-std-server", [accepts_while_the_executor_is_blocked]);
+    tests_for!(smol_server = "smol-server", [accepts_while_the_executor_is_blocked]);
+    tests_for!(tokio_server = "tokio-server", [accepts_while_the_executor_is_blocked]);
+}
 
 /// 20 concurrent `/say/hello?ms=300` take about 300 ms, not 20 × 300: each waits without holding the others.
 fn hello_requests_overlap(name: &'static str) {
@@ -231,6 +239,59 @@ fn block_stalls_the_executor(name: &'static str) {
         "{name} --threads 1: 4 concurrent /block?ms={WAIT_MS} took {elapsed:?}; a blocked executor \
          thread cannot overlap them, so want at least 1.2 s"
     );
+}
+
+/// The acceptors are threads, not tasks: with the one executor thread asleep in `/block`, 20 new connections
+/// are still taken from the kernel's accept queue (its depth in /proc/net/tcp goes to 0) long before the block
+/// ends. An accept loop that is a task would wait for the executor and leave all 20 queued until then.
+fn accepts_while_the_executor_is_blocked(name: &'static str) {
+    const BLOCK_MS: u64 = 3000;
+    let server = Server::start(name, &["--threads", "1"]);
+    let pid = server.process.pid();
+    let mut blocker = RawConnection::connect(server.addr(), Duration::from_secs(10)).expect("connect");
+    blocker.send(format!("GET /block?ms={BLOCK_MS} HTTP/1.1\r\nHost: lab\r\n\r\n").as_bytes()).expect("send");
+    let started = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(2), || thread_sleeping(pid)),
+        "{name}: no thread of the server went to sleep for /block"
+    );
+    let queued = || -> u64 {
+        harness::net::listening_sockets(server.addr().ip())
+            .iter()
+            .filter(|row| row.local.port() == server.addr().port())
+            .map(|row| row.rx_queue)
+            .sum()
+    };
+    // Connecting needs only the kernel: the handshake completes in the listener's accept queue.
+    let _waiting: Vec<RawConnection> = (0..20)
+        .map(|i| {
+            RawConnection::connect(server.addr(), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{name}: connection {i}: {e}"))
+        })
+        .collect();
+    let accepted = wait_until(Duration::from_millis(1500), || queued() == 0);
+    let elapsed = started.elapsed();
+    assert!(
+        accepted && thread_sleeping(pid),
+        "{name} --threads 1: {} connections still in the accept queue {elapsed:?} after /block?ms={BLOCK_MS} \
+         started; the acceptor threads should have taken them while the executor slept",
+        queued()
+    );
+    assert_eq!(blocker.next_outcome().status(), Some(200), "{name}: the blocked request");
+}
+
+/// Whether a thread of `pid` is in a sleep system call now (proc(5): /proc/PID/task/TID/syscall starts with the
+/// number of the call the thread is blocked in): `/block` sleeps with `std::thread::sleep`, nanosleep(2).
+fn thread_sleeping(pid: u32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const SLEEPS: [&str; 2] = ["35", "230"]; // nanosleep, clock_nanosleep
+    #[cfg(target_arch = "aarch64")]
+    const SLEEPS: [&str; 2] = ["101", "115"];
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("syscall"))
+            .is_ok_and(|call| call.split_whitespace().next().is_some_and(|n| SLEEPS.contains(&n)))
+    })
 }
 
 /// The contrast: on a thread server, a blocking sleep holds only its own thread.

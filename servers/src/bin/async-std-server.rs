@@ -5,7 +5,7 @@
 //! comparing it is the point. Its global executor takes its thread count from `ASYNC_STD_THREAD_COUNT`, read
 //! once when the runtime starts, so `main` sets it from `--threads` before anything else runs.
 
-use async_std::net::TcpListener;
+use async_std::net::TcpStream;
 use async_std::task;
 use clap::Parser;
 use servers::cli::ServerArgs;
@@ -49,29 +49,18 @@ impl Runtime for AsyncStd {
 fn serve(served: Served) -> std::io::Result<()> {
     let connections = hyper_glue::Connections::new(&served);
     let Served { listener, threads, .. } = served;
-    // One accept loop per executor thread, each on a listener of its own (SO_REUSEPORT): a burst of connects is
-    // spread over `threads` accept queues and drained by up to `threads` threads at once. The loops are tasks on
-    // the executor like any other; this thread only waits, for ever.
-    for listener in launch::acceptors(listener, threads)? {
-        let listener = TcpListener::from(listener);
-        let connections = connections.clone();
-        task::spawn(async move {
-            loop {
-                // Takes connections until the queue is empty (accept(2) would block): only then does the task
-                // yield, until the reactor reports a new connection.
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        task::spawn(connections.task::<AsyncStd>(SocketIo::new(stream), peer));
-                    }
-                    // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                    Err(error) => {
-                        launch::report_accept_error(&error);
-                        task::sleep(launch::ACCEPT_BACKOFF).await;
-                    }
-                }
-            }
-        });
-    }
+    // One acceptor thread per listener (SO_REUSEPORT, one per executor thread): each blocks in accept(2) and
+    // spawns every connection it takes as a task, so a burst is accepted as fast as the kernel completes
+    // handshakes, however many tasks wait to run.
+    launch::accept_on_threads(launch::acceptors(listener, threads)?, move |stream, peer| {
+        // async-std's conversion registers the socket with its reactor and panics where smol's returns an error
+        // (the kernel out of memory, or epoll's max_user_watches reached): the connection is dropped then, as
+        // smol-server drops it, and the acceptor goes on.
+        let stream = std::panic::catch_unwind(|| TcpStream::from(stream));
+        if let Ok(stream) = stream {
+            task::spawn(connections.task::<AsyncStd>(SocketIo::new(stream), peer));
+        }
+    })?;
+    // The executor's threads run the tasks; this one only waits, for ever.
     task::block_on(std::future::pending())
 }

@@ -6,7 +6,9 @@
 //!
 //! smol is the recommended async runtime here (async-std is discontinued in its favour). Note that smol's
 //! *global* executor runs on one thread unless told otherwise; this server builds its own `Executor` and runs
-//! it on exactly `--threads` threads, so that it is compared fairly with the others.
+//! it on exactly `--threads` threads, so that it is compared fairly with the others. Connections are accepted
+//! by threads that do nothing else ([`launch::accept_on_threads`]), so they are taken from the kernel even while
+//! every executor thread is busy.
 
 use clap::Parser;
 use servers::cli::ServerArgs;
@@ -15,7 +17,6 @@ use servers::hyper_glue::{self, Runtime};
 use servers::launch::{self, Served};
 use smol::{Async, Executor, Timer};
 use std::future::Future;
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
@@ -53,32 +54,16 @@ fn serve(served: Served) -> std::io::Result<()> {
     let connections = hyper_glue::Connections::new(&served);
     let Served { listener, threads, .. } = served;
     let executor = Arc::new(Executor::new());
-    // One accept loop per executor thread, each on a listener of its own (SO_REUSEPORT): a burst of connects is
-    // spread over `threads` accept queues and drained by up to `threads` threads at once. The loops are tasks
-    // like any other: with `--threads 1` everything runs on one thread.
-    for listener in launch::acceptors(listener, threads)? {
-        let listener = Async::<TcpListener>::new(listener)?;
-        let (executor_for_loop, connections) = (Arc::clone(&executor), connections.clone());
-        executor
-            .spawn(async move {
-                loop {
-                    // Takes connections until the queue is empty (accept(2) would block): only then does the task
-                    // yield, until the reactor reports a new connection.
-                    match listener.accept().await {
-                        Ok((stream, peer)) => {
-                            let _ = stream.get_ref().set_nodelay(true);
-                            executor_for_loop.spawn(connections.task::<Smol>(SocketIo::new(stream), peer)).detach();
-                        }
-                        // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                        Err(error) => {
-                            launch::report_accept_error(&error);
-                            Timer::after(launch::ACCEPT_BACKOFF).await;
-                        }
-                    }
-                }
-            })
-            .detach();
-    }
+    // One acceptor thread per listener (SO_REUSEPORT, one per executor thread): each blocks in accept(2) and
+    // spawns every connection it takes as a task, so a burst is accepted as fast as the kernel completes
+    // handshakes, however many tasks wait to run.
+    let spawner = Arc::clone(&executor);
+    launch::accept_on_threads(launch::acceptors(listener, threads)?, move |stream, peer| {
+        // Registering the socket with the reactor fails only when the kernel is out of memory: drop it then.
+        if let Ok(stream) = Async::new(stream) {
+            spawner.spawn(connections.task::<Smol>(SocketIo::new(stream), peer)).detach();
+        }
+    })?;
     // `threads` threads run the executor: this one and threads - 1 more. A thread with no task to run parks
     // in the reactor (epoll), holding nothing.
     for id in 1..threads {
@@ -87,6 +72,6 @@ fn serve(served: Served) -> std::io::Result<()> {
             .name(format!("executor-{id}"))
             .spawn(move || smol::block_on(executor.run(std::future::pending::<()>())))?;
     }
-    // The accept loops never end: this thread runs the executor until the process exits.
+    // This thread runs the executor too, until the process exits.
     smol::block_on(executor.run(std::future::pending()))
 }

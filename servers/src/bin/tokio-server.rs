@@ -2,7 +2,7 @@
 //!
 //! The same async model as smol-server and async-std-server, on the runtime most Rust services deploy: the diff
 //! between this file and smol-server.rs is the runtime. With `--threads 1` it builds tokio's current-thread
-//! runtime, where the accept loop, every connection and the reactor share this one thread; with more, tokio's
+//! runtime, where every connection and the reactor share this one thread; with more, tokio's
 //! work-stealing scheduler runs tasks on N worker threads, each polling the reactor (mio, epoll) when idle.
 //! A blocking database call goes where tokio says it belongs: `spawn_blocking`'s pool, not a worker thread.
 
@@ -14,7 +14,7 @@ use servers::launch::{self, Served};
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 
 /// tokio: one async task per connection on a runtime of --threads workers (default: CPUs; one: current-thread); waiting tasks hold no thread.
 #[derive(Parser)]
@@ -58,34 +58,17 @@ fn serve(served: Served) -> std::io::Result<()> {
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
     };
-    let listeners = launch::acceptors(listener, threads)?;
-    runtime.block_on(async move {
-        // One accept loop per worker thread, each on a listener of its own (SO_REUSEPORT): a burst of connects is
-        // spread over `threads` accept queues and drained by up to `threads` workers at once. The loops are tasks
-        // like the connections: with `--threads 1` everything runs on this thread.
-        for listener in listeners {
-            listener.set_nonblocking(true)?;
-            let listener = TcpListener::from_std(listener)?;
-            let connections = connections.clone();
-            tokio::spawn(async move {
-                loop {
-                    // Takes connections until the queue is empty (accept(2) would block): only then does the task
-                    // yield, until the reactor reports a new connection.
-                    match listener.accept().await {
-                        Ok((stream, peer)) => {
-                            let _ = stream.set_nodelay(true);
-                            tokio::spawn(connections.task::<Tokio>(TokioIo::new(stream), peer));
-                        }
-                        // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                        Err(error) => {
-                            launch::report_accept_error(&error);
-                            tokio::time::sleep(launch::ACCEPT_BACKOFF).await;
-                        }
-                    }
-                }
-            });
+    // One acceptor thread per listener (SO_REUSEPORT, one per worker): each blocks in accept(2) and spawns every
+    // connection it takes as a task on the runtime, so a burst is accepted as fast as the kernel completes
+    // handshakes, however many tasks wait to run. With `--threads 1` the tasks all run on this thread.
+    let handle = runtime.handle().clone();
+    launch::accept_on_threads(launch::acceptors(listener, threads)?, move |stream, peer| {
+        // Registering the socket with the reactor fails only when the kernel is out of memory: drop it then.
+        let _runtime = handle.enter();
+        if let Ok(stream) = stream.set_nonblocking(true).and_then(|()| TcpStream::from_std(stream)) {
+            handle.spawn(connections.task::<Tokio>(TokioIo::new(stream), peer));
         }
-        // This thread only waits, for ever (with `--threads 1` it runs the tasks meanwhile).
-        std::future::pending::<std::io::Result<()>>().await
-    })
+    })?;
+    // This thread drives the runtime (with `--threads 1`, runs every task), for ever.
+    runtime.block_on(std::future::pending())
 }
