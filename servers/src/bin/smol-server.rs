@@ -12,8 +12,7 @@
 
 use clap::Parser;
 use servers::cli::ServerArgs;
-use servers::hyper_glue::SocketIo;
-use servers::hyper_glue::{self, Runtime};
+use servers::hyper_glue::{self, Runtime, SocketIo};
 use servers::launch::{self, Served};
 use smol::{Async, Executor, Timer};
 use std::future::Future;
