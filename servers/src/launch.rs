@@ -321,7 +321,28 @@ pub fn acceptors(listener: TcpListener, n: usize) -> io::Result<Vec<TcpListener>
     Ok(all)
 }
 
-/// Accepts on `listeners`, each on a thread of its own that blocks in accept(2), and hands every connection to
+/// Accepts on `listener` on this thread, for as long as `take` accepts what it is given: blocks in accept(2)
+/// until a connection is ready, hands it to `take`, and returns `take`'s error. An accept error (out of file
+/// descriptors, or the listener shut down for exit) is reported and retried after [`ACCEPT_BACKOFF`].
+/// Accepted sockets need no `TCP_NODELAY` of their own: they inherit the listener's ([`net`]).
+pub fn accept_loop(listener: &TcpListener, mut take: impl FnMut(TcpStream, SocketAddr) -> io::Result<()>) -> io::Error {
+    loop {
+        // The thread blocks here until a connection is ready.
+        let taken = match listener.accept() {
+            Ok((stream, peer)) => take(stream, peer),
+            Err(error) => {
+                report_accept_error(&error);
+                thread::sleep(ACCEPT_BACKOFF);
+                Ok(())
+            }
+        };
+        if let Err(error) = taken {
+            return error;
+        }
+    }
+}
+
+/// Accepts on `listeners`, each on a thread of its own running [`accept_loop`], and hands every connection to
 /// `serve` (which makes it a task). An accept loop that is itself a task on the executor waits its turn behind
 /// the connection tasks: in a burst, behind thousands of new connections, while the kernel's accept queue fills
 /// and then drops handshakes (results/experiments/accept-queue-separated.txt). A thread that does nothing else
@@ -333,19 +354,12 @@ pub fn accept_on_threads(
 ) -> io::Result<()> {
     for (i, listener) in listeners.into_iter().enumerate() {
         let serve = serve.clone();
-        thread::Builder::new().name(format!("acceptor-{i}")).spawn(move || loop {
-            // The thread blocks here until a connection is ready; it holds no task while it waits.
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    serve(stream, peer);
-                }
-                // Out of file descriptors, or the listener shut down for exit: back off, then try again.
-                Err(error) => {
-                    report_accept_error(&error);
-                    thread::sleep(ACCEPT_BACKOFF);
-                }
-            }
+        thread::Builder::new().name(format!("acceptor-{i}")).spawn(move || {
+            // `serve` never refuses a connection, so the loop runs until the process exits.
+            accept_loop(&listener, |stream, peer| {
+                serve(stream, peer);
+                Ok(())
+            })
         })?;
     }
     Ok(())

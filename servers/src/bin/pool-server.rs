@@ -68,21 +68,15 @@ fn serve(served: Served) -> std::io::Result<()> {
         })?;
     }
     let open = Arc::new(AtomicUsize::new(0));
-    loop {
-        // Blocks this (accept) thread until a client connects.
-        match served.listener.accept() {
-            Ok((stream, _)) if open.load(Ordering::SeqCst) >= limits.max_connections => tiny_http::refuse_busy(stream),
-            Ok((stream, _)) => {
-                open.fetch_add(1, Ordering::SeqCst);
-                if to_workers.send((stream, Open(Arc::clone(&open)))).is_err() {
-                    return Err(std::io::Error::other("every worker thread has died"));
-                }
-            }
-            Err(error) => {
-                // Out of file descriptors (EMFILE), for one: report, back off, go on.
-                launch::report_accept_error(&error);
-                thread::sleep(launch::ACCEPT_BACKOFF);
-            }
+    // This (accept) thread blocks in accept(2) until a client connects, for ever unless every worker has died.
+    Err(launch::accept_loop(&served.listener, |stream, _| {
+        if open.load(Ordering::SeqCst) >= limits.max_connections {
+            tiny_http::refuse_busy(stream);
+            return Ok(());
         }
-    }
+        open.fetch_add(1, Ordering::SeqCst);
+        to_workers
+            .send((stream, Open(Arc::clone(&open))))
+            .map_err(|_| std::io::Error::other("every worker thread has died"))
+    }))
 }
