@@ -274,6 +274,9 @@ impl<T: smol::io::AsyncRead + Unpin> Read for SocketIo<T> {
     }
 }
 
+/// Writes go straight to the socket. Not vectored (hyper's default): hyper then gathers a response's head and body
+/// into one buffer and writes it at once, as with smol-hyper's adapter; writev(2) measured no different
+/// (results/experiments/futures-io-zeroing.txt).
 impl<T: smol::io::AsyncWrite + Unpin> Write for SocketIo<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -281,14 +284,6 @@ impl<T: smol::io::AsyncWrite + Unpin> Write for SocketIo<T> {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         Pin::new(&mut self.socket).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.socket).poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
