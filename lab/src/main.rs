@@ -151,6 +151,10 @@ struct MatrixArgs {
     /// with 2 or more CPUs, the server on the first half and the client on the rest.
     #[arg(long)]
     cpus: Option<String>,
+    /// Executor (or event-loop) threads for every server that takes --threads. Default: one per CPU the server
+    /// runs on (see --cpus). pool-server keeps its pool of 16; thread-server has one thread per request.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
     /// Output directory (default: the workspace's results/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -354,6 +358,7 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     if let Some(secs) = args.cell_budget {
         config.cell_budget = Duration::from_secs(secs);
     }
+    config.server_threads = args.threads;
     let allowed = harness::process::allowed_cpus();
     config.cpus = match &args.cpus {
         None => plan::CpuPlacement::split_of(&allowed),
