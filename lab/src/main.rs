@@ -381,7 +381,8 @@ fn say_written(outcome: &MatrixOutcome) {
 
 fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let config = matrix_config(&args)?;
-    let companions = load_companions(&args.with)?;
+    let root = lab::binaries::workspace_root();
+    let companions = load_companions(&args.with, lab::env::code_trees(&root).as_ref(), lab::env::git_state(&root).1)?;
     let options = matrix::MatrixOptions {
         config,
         out: results_dir(args.out),
@@ -485,8 +486,21 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
 }
 
 /// Reads every `--with` file (one-line error and exit 2 for a file that is not a capacity or bench run).
-fn load_companions(paths: &[PathBuf]) -> Result<Vec<lab::headline::Companion>> {
-    Ok(paths.iter().map(|p| lab::headline::load_companion(p)).collect::<Result<Vec<_>, _>>()?)
+/// The companion runs named by `--with`, each refused unless it measured the same code as the run it joins
+/// (`trees`, `dirty`: that run's).
+fn load_companions(
+    paths: &[PathBuf],
+    trees: Option<&lab::results::CodeTrees>,
+    dirty: bool,
+) -> Result<Vec<lab::headline::Companion>> {
+    let mut companions = Vec::new();
+    for path in paths {
+        let companion = lab::headline::load_companion(path)?;
+        lab::headline::same_code(&companion, trees, dirty)
+            .map_err(|reason| UsageError(format!("--with {}: {reason}", path.display())))?;
+        companions.push(companion);
+    }
+    Ok(companions)
 }
 
 fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<PathBuf>) -> Result<u8> {
@@ -506,7 +520,8 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
         }
         _ => {
             let mut run = Run::load(&path)?;
-            let companions = load_companions(&with)?;
+            let e = &run.environment;
+            let companions = load_companions(&with, e.trees.as_ref(), e.git_dirty)?;
             // A new companion replaces the run's one of the same kind.
             run.companions.retain(|old| !companions.iter().any(|new| new.kind == old.kind));
             if !companions.is_empty() {
