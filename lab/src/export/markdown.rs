@@ -155,7 +155,9 @@ pub fn render(run: &Run) -> String {
 /// The answer first: at most five claims, each a measured figure with a link to its evidence; one table of at
 /// most seven columns; how many predictions missed. Everything else follows below.
 fn headline(run: &Run, findings: &Findings, md: &mut String) {
-    let Some(h) = &findings.headline else { return };
+    if findings.headline.is_none() && findings.predictions.checked == 0 {
+        return;
+    }
     let _ = writeln!(md, "## The answer\n");
     for claim in &findings.claims {
         let _ = writeln!(md, "- {} [evidence]({})", claim.text, claim.evidence);
@@ -172,6 +174,7 @@ fn headline(run: &Run, findings: &Findings, md: &mut String) {
         if p.misses.is_empty() { ".".to_string() } else { ": [listed below](#model-misses).".to_string() }
     );
     md.push('\n');
+    let Some(h) = &findings.headline else { return };
     md.push_str(&crate::headline::table(run, h));
     let _ = writeln!(
         md,
