@@ -492,8 +492,8 @@ fn soak_section(run: &Run, md: &mut String) {
         md,
         "Each server ran as one process for {} min of `{}` from {} at concurrency {} (keep-alive {}): back-to-back \
          client runs of about {} each, one row per run. RSS and threads are read between two runs, with the server \
-         idle, so the rows compare. Drift: the last minute's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at the \
-         end ≥ {} above the end of minute 1 and by at least {}.\n",
+         idle, so the rows compare. Drift: the last run's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at \
+         the end ≥ {} above the end of the first run and by at least {}.\n",
         soak.minutes,
         soak.workload,
         soak.client,
@@ -512,7 +512,7 @@ fn soak_section(run: &Run, md: &mut String) {
             continue;
         }
         let mut table = Table::new(&[
-            "minute",
+            crate::soak::point_name(soak.chunk_s),
             "start",
             "requests",
             "failed",
