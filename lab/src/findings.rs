@@ -345,7 +345,7 @@ pub fn findings(run: &Run) -> Findings {
         });
         rankings.push(r);
     }
-    if let Some(text) = memory_claim(run, &h) {
+    if let Some(text) = memory_claim(&h) {
         claims.push(Claim { topic: Topic::Memory, text, evidence: "#cost-per-in-flight-connection-io".into() });
     }
     claims.truncate(4);
@@ -388,49 +388,44 @@ fn group_order(h: &Headline) -> Vec<Group> {
     g
 }
 
-/// Memory and threads per waiting connection, per model, from the fits that are clear (r² ≥ [`FIT_R2_MIN`]);
-/// the unclear ones named.
-fn memory_claim(run: &Run, h: &Headline) -> Option<String> {
-    let fits: Vec<(&headline::Row, &crate::results::ConnectionCost)> = h
-        .rows
-        .iter()
-        .filter_map(|r| {
-            run.analysis.per_connection.iter().find(|p| p.server == r.server && p.client == h.client).map(|p| (r, p))
-        })
-        .collect();
+/// Memory and threads per waiting connection, per model, from the headline's fits that are clear (r² ≥
+/// [`FIT_R2_MIN`]); the unclear ones named.
+fn memory_claim(h: &Headline) -> Option<String> {
+    let fits: Vec<(&headline::Row, &headline::Memory)> =
+        h.rows.iter().filter_map(|r| r.memory.as_ref().map(|m| (r, m))).collect();
     if fits.is_empty() {
         return None;
     }
-    let levels: Vec<String> = fits[0].1.points.iter().map(|p| p.0.to_string()).collect();
     let mut parts: Vec<String> = group_order(h)
         .into_iter()
         .filter_map(|g| {
-            let clear: Vec<&crate::results::ConnectionCost> =
-                fits.iter().filter(|(r, p)| r.group == g && p.rss_r2 >= FIT_R2_MIN).map(|(_, p)| *p).collect();
+            let clear: Vec<&headline::Memory> =
+                fits.iter().filter(|(r, m)| r.group == g && m.r2 >= FIT_R2_MIN).map(|(_, m)| *m).collect();
             if clear.is_empty() {
                 return None;
             }
-            let kib: Vec<f64> = clear.iter().map(|p| p.rss_kib_per_connection).collect();
-            let threads: Vec<f64> = clear.iter().map(|p| p.threads_per_connection).collect();
+            let kib = |m: &headline::Memory| m.rss_kib + m.kernel_kib.unwrap_or(0.0);
+            let total: Vec<f64> = clear.iter().map(|m| kib(m)).collect();
+            let threads: Vec<f64> = clear.iter().map(|m| m.threads).collect();
+            let digits = |k: f64| if k.abs() < 1.0 { format!("{k:.2}") } else { format!("{k:.1}") };
             Some(format!(
                 "{} {} KiB and {} threads",
                 g.name(),
-                headline::span(&kib, |k| format!("{k:.1}")),
+                headline::span(&total, digits),
                 headline::span(&threads, |t| format!("{t:.1}"))
             ))
         })
         .collect();
-    let unclear: Vec<String> = fits
-        .iter()
-        .filter(|(_, p)| p.rss_r2 < FIT_R2_MIN)
-        .map(|(r, p)| format!("{} (r² {:.2})", r.server, p.rss_r2))
-        .collect();
+    let unclear: Vec<String> =
+        fits.iter().filter(|(_, m)| m.r2 < FIT_R2_MIN).map(|(r, m)| format!("{} (r² {:.2})", r.server, m.r2)).collect();
     if !unclear.is_empty() {
         parts.push(format!("unclear for {}", unclear.join(", ")));
     }
+    let kernel = fits.iter().any(|(_, m)| m.kernel_kib.is_some());
     Some(format!(
-        "**Each waiting connection costs** (server RSS, slope over {} at once): {}.",
-        levels.join(", "),
+        "**Each waiting connection costs** ({}, slope over {}): {}.",
+        if kernel { "server RSS + kernel memory" } else { "server RSS" },
+        headline::memory_levels(h),
         parts.join("; ")
     ))
 }

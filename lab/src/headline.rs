@@ -48,6 +48,9 @@ pub struct Companion {
     pub capacity: Vec<CapacityFigure>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reach: Vec<ReachFigure>,
+    /// A bench run's cost per connection: the fits over its levels of waiting connections (its cost part).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_connection: Vec<crate::results::ConnectionCost>,
 }
 
 /// One server × workload of a capacity run.
@@ -158,6 +161,7 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
         client: None,
         capacity: vec![],
         reach: vec![],
+        per_connection: vec![],
     };
     let cells = |v: Option<&serde_json::Value>| -> Vec<serde_json::Value> {
         v.and_then(|c| c.get("cells")).and_then(|c| c.as_array()).cloned().unwrap_or_default()
@@ -197,6 +201,8 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
             if companion.reach.is_empty() {
                 return Err("a bench run whose reach part has no cells".into());
             }
+            let fits = v.get("cost").and_then(|c| c.get("per_connection")).cloned();
+            companion.per_connection = fits.and_then(|f| serde_json::from_value(f).ok()).unwrap_or_default();
         }
         other => {
             return Err(format!(
@@ -298,12 +304,24 @@ pub struct Row {
     pub cpu_rps: Option<Ranked>,
     /// The server says (`/health`) that it runs factorials and SQLite on a worker pool, off its event loops.
     pub offloads_cpu_work: bool,
-    /// Server RSS KiB per waiting connection, the fit's r² and points, and threads per connection.
-    pub memory: Option<(f64, f64, usize, f64)>,
+    /// Memory and threads per waiting connection, from a fit with its quality.
+    pub memory: Option<Memory>,
     /// `blocking` wall at [`Headline::blocking_level`] concurrent requests, and the model's expectation.
     pub blocking: Option<(f64, Option<f64>)>,
     /// (workload, the rate held or None) from the capacity companion.
     pub capacity: Vec<(String, Option<Held>)>,
+}
+
+/// What one waiting connection costs a server: slopes over the levels of a fit, and the fit's r² (RSS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Memory {
+    pub rss_kib: f64,
+    /// `KernelStack` + `Slab` per connection, when the fit's cells had kernel figures.
+    pub kernel_kib: Option<f64>,
+    pub r2: f64,
+    /// The concurrency levels the fit went through.
+    pub levels: Vec<u64>,
+    pub threads: f64,
 }
 
 /// Where the reach column comes from.
@@ -453,7 +471,12 @@ pub fn headline(run: &Run) -> Option<Headline> {
                 None => None,
             };
             let cpu_us = |w: &str| cpu_per_request(run, server, &client, w, level);
-            let fit = run.analysis.per_connection.iter().find(|p| &p.server == server && p.client == client);
+            // Memory per connection: the bench's fit over hundreds to thousands of connections when a bench
+            // companion gives one, else this run's over its io sweep.
+            let fit = match reach.filter(|r| !r.per_connection.is_empty()) {
+                Some(r) => r.per_connection.iter().find(|p| &p.server == server),
+                None => run.analysis.per_connection.iter().find(|p| &p.server == server && p.client == client),
+            };
             let blocking = cell_at(run, server, &client, "blocking", blocking_level)
                 .and_then(|c| Some((c.wall_s?, c.expected_wall_s)));
             // The executor size the measured instances reported; the verified instance's when none did.
@@ -476,7 +499,15 @@ pub fn headline(run: &Run) -> Option<Headline> {
                 cpu_us_cpu: cpu_us("cpu"),
                 cpu_rps: cpu_ranked[i],
                 offloads_cpu_work: health_model.is_some_and(|m| m.contains("worker pool")),
-                memory: fit.map(|f| (f.rss_kib_per_connection, f.rss_r2, f.points.len(), f.threads_per_connection)),
+                memory: fit.map(|f| Memory {
+                    rss_kib: f.rss_kib_per_connection,
+                    // The machine's kernel memory moves by more than a hundred connections' worth on its own:
+                    // its slope is read only from a fit that reaches a thousand connections.
+                    kernel_kib: f.kernel_kib_per_connection.filter(|_| f.points.iter().any(|p| p.0 >= 1000)),
+                    r2: f.rss_r2,
+                    levels: f.points.iter().map(|p| p.0).collect(),
+                    threads: f.threads_per_connection,
+                }),
                 blocking,
                 capacity: capacity_workloads
                     .iter()
@@ -567,10 +598,15 @@ pub fn table(run: &Run, h: &Headline) -> String {
             }
             text
         })));
-        cells.push(opt(r.memory.map(|(kib, r2, points, threads)| {
-            let mut text = crate::findings::fit_text(kib, r2, points);
-            if r2 >= crate::findings::FIT_R2_MIN && threads >= 0.5 {
-                text = format!("{text} + {threads:.1} threads");
+        cells.push(opt(r.memory.as_ref().map(|m| {
+            let mut text = crate::findings::fit_text(m.rss_kib, m.r2, m.levels.len());
+            if m.r2 >= crate::findings::FIT_R2_MIN {
+                if let Some(kernel) = m.kernel_kib {
+                    text = format!("{text} + {kernel:.1} KiB kernel");
+                }
+                if m.threads >= 0.5 {
+                    text = format!("{text} + {:.1} threads", m.threads);
+                }
             }
             text
         })));
@@ -586,8 +622,9 @@ pub fn table(run: &Run, h: &Headline) -> String {
         "\nSources: this run's {client} (its threads: the most OS threads the client was seen using), median of the \
          repetitions (range in brackets), evidence cells only (a client-saturated cell is left out). Model and \
          threads: what each measured instance said on `/health`. CPU work: req/s and the server's CPU time per \
-         request. Memory: the slope of peak server RSS over the io sweep, with its r² and points (below r² {} the \
-         fit says nothing). Blocking call: the wall time of {} concurrent `/block` requests that each sleep {}.",
+         request. Memory: the slope of peak server RSS (and of the machine's kernel memory, where recorded) over {}, \
+         with its r² and points (below r² {} the fit says nothing). Blocking call: the wall time of {} concurrent `/block` requests that each sleep {}.",
+        memory_levels(h),
         crate::findings::FIT_R2_MIN,
         h.blocking_level,
         format::seconds(h.block_s)
@@ -622,6 +659,19 @@ pub fn table(run: &Run, h: &Headline) -> String {
         t.write(&mut md);
     }
     md
+}
+
+/// `250, 500, 1,000, 2,000 and 4,000 waiting connections (the bench's cost part)`, or this run's io sweep.
+pub fn memory_levels(h: &Headline) -> String {
+    let Some(m) = h.rows.iter().find_map(|r| r.memory.as_ref()) else { return "the io sweep".into() };
+    let levels: Vec<String> = m.levels.iter().map(|l| format::thousands(*l)).collect();
+    let source = match &h.far_level {
+        Some((_, FarSource::Bench { source, .. })) if m.levels.iter().any(|&l| l > h.level) => {
+            format!(" (`{source}`'s cost part)")
+        }
+        _ => " (this run's io sweep)".into(),
+    };
+    format!("{} waiting connections{source}", levels.join(", "))
 }
 
 /// Whether a companion measured the code of `run` (companions embedded before the lab checked this may not have).
@@ -779,7 +829,7 @@ pub(crate) mod tests {
         assert_eq!(row(&h, "pool-server").cpu_rps.unwrap().worse_by, None);
         assert!((row(&h, "thread-server").cpu_rps.unwrap().worse_by.unwrap() - 2.0).abs() < 1e-9);
         // Per connection, from the analysis's fit, with its quality.
-        assert_eq!(row(&h, "thread-server").memory.map(|m| m.0), Some(8.1));
+        assert_eq!(row(&h, "thread-server").memory.as_ref().map(|m| m.rss_kib), Some(8.1));
         assert_eq!(row(&h, "smol-server").memory, None);
     }
 
