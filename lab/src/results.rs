@@ -247,9 +247,36 @@ pub struct Environment {
     pub rustc: String,
     pub git_commit: String,
     pub git_dirty: bool,
+    /// The git tree hashes of the code that ran (`servers/`, `clients/`, `harness/`) at `git_commit`: two runs
+    /// measured the same code exactly when these match and neither tree was dirty. Absent in runs made before
+    /// the lab recorded them, or outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<CodeTrees>,
     /// The exact command line of the lab.
     pub command_line: Vec<String>,
     pub limits: Limits,
+}
+
+/// The git tree hash of each part of the code a measurement depends on (`git rev-parse HEAD:servers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeTrees {
+    pub servers: String,
+    pub clients: String,
+    pub harness: String,
+}
+
+impl CodeTrees {
+    /// The first part whose tree differs from `other`'s, if any.
+    pub fn first_difference(&self, other: &CodeTrees) -> Option<&'static str> {
+        [
+            ("servers", &self.servers, &other.servers),
+            ("clients", &self.clients, &other.clients),
+            ("harness", &self.harness, &other.harness),
+        ]
+        .into_iter()
+        .find(|(_, a, b)| a != b)
+        .map(|(part, _, _)| part)
+    }
 }
 
 /// The system limits that cap concurrency, read at the start of the run.
