@@ -30,6 +30,7 @@ pub mod compare;
 pub mod cost;
 pub mod env;
 pub mod export;
+pub mod findings;
 pub mod format;
 pub mod headline;
 pub mod http;

@@ -155,6 +155,10 @@ struct MatrixArgs {
     /// with 2 or more CPUs, the server on the first half and the client on the rest.
     #[arg(long)]
     cpus: Option<String>,
+    /// Executor (or event-loop) threads for every server that takes --threads. Default: one per CPU the server
+    /// runs on (see --cpus). pool-server keeps its pool of 16; thread-server has one thread per request.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
     /// Output directory (default: the workspace's results/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -358,6 +362,7 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     if let Some(secs) = args.cell_budget {
         config.cell_budget = Duration::from_secs(secs);
     }
+    config.server_threads = args.threads;
     let allowed = harness::process::allowed_cpus();
     config.cpus = match &args.cpus {
         None => plan::CpuPlacement::split_of(&allowed),
@@ -380,7 +385,8 @@ fn say_written(outcome: &MatrixOutcome) {
 
 fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let config = matrix_config(&args)?;
-    let companions = load_companions(&args.with)?;
+    let root = lab::binaries::workspace_root();
+    let companions = load_companions(&args.with, lab::env::code_trees(&root).as_ref(), lab::env::git_state(&root).1)?;
     let options = matrix::MatrixOptions {
         config,
         out: results_dir(args.out),
@@ -484,8 +490,21 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
 }
 
 /// Reads every `--with` file (one-line error and exit 2 for a file that is not a capacity or bench run).
-fn load_companions(paths: &[PathBuf]) -> Result<Vec<lab::headline::Companion>> {
-    Ok(paths.iter().map(|p| lab::headline::load_companion(p)).collect::<Result<Vec<_>, _>>()?)
+/// The companion runs named by `--with`, each refused unless it measured the same code as the run it joins
+/// (`trees`, `dirty`: that run's).
+fn load_companions(
+    paths: &[PathBuf],
+    trees: Option<&lab::results::CodeTrees>,
+    dirty: bool,
+) -> Result<Vec<lab::headline::Companion>> {
+    let mut companions = Vec::new();
+    for path in paths {
+        let companion = lab::headline::load_companion(path)?;
+        lab::headline::same_code(&companion, trees, dirty)
+            .map_err(|reason| UsageError(format!("--with {}: {reason}", path.display())))?;
+        companions.push(companion);
+    }
+    Ok(companions)
 }
 
 fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<PathBuf>) -> Result<u8> {
@@ -505,7 +524,8 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
         }
         _ => {
             let mut run = Run::load(&path)?;
-            let companions = load_companions(&with)?;
+            let e = &run.environment;
+            let companions = load_companions(&with, e.trees.as_ref(), e.git_dirty)?;
             // A new companion replaces the run's one of the same kind.
             run.companions.retain(|old| !companions.iter().any(|new| new.kind == old.kind));
             if !companions.is_empty() {

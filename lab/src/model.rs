@@ -155,7 +155,7 @@ mod tests {
         );
         // Event loops block on /block like executor threads do; the worker pool they hand blocking calls to
         // does not make them a pool server.
-        let h = json!({"server":"lean-server","model":"event loops on mio, one per thread (own HTTP/1.1)","threads":2});
+        let h = json!({"server":"lean-server","model":"event loops on mio, one per thread (own HTTP/1.1), factorials and SQLite on a worker pool","threads":2});
         assert_eq!(
             ConcurrencyModel::from_health("lean-server", Some(&h)),
             ConcurrencyModel::Async { executor_threads: 2 }

@@ -439,6 +439,9 @@ pub struct MatrixConfig {
     pub timeout: Option<Duration>,
     /// Where the server and the client run; `lab matrix` splits the CPUs by default (see `main.rs`).
     pub cpus: CpuPlacement,
+    /// Executor (or event-loop) threads of each server that takes `--threads` (`lab matrix --threads`); None =
+    /// one per CPU the server runs on. pool-server keeps its pool; thread-server has no fixed number.
+    pub server_threads: Option<u64>,
     /// Verification's warnings (protocol details) count as failures: a server with any is not measured.
     pub strict: bool,
     /// A cell whose predicted duration (warm-up included) exceeds this is skipped with the prediction as its
@@ -486,6 +489,7 @@ impl MatrixConfig {
                 settings: WorkloadSettings { hello_ms: 1000, block_ms: 200, fact_n: 2000 },
                 repeat: 4,
                 cpus: CpuPlacement::Shared { cpus: harness::process::allowed_cpus() },
+                server_threads: None,
                 keep_alive: true,
                 timeout: None,
                 strict: false,

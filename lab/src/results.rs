@@ -434,6 +434,32 @@ pub struct Measurement {
     pub window_s: f64,
     pub server_cost: Option<ServerCost>,
     pub client_cost: Option<ClientCost>,
+    /// What the measured server instance said of itself on `/health` before the load: its model and its worker
+    /// or executor threads × processes. The cell's prediction uses it. Absent for a server without `/health`
+    /// and in runs made before it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Instance>,
+}
+
+/// A measured server instance's concurrency, from its own `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub model: Model,
+    /// Worker or executor threads × processes; None when unbounded (thread-per-request).
+    pub worker_threads: Option<u64>,
+}
+
+impl Instance {
+    /// The concurrency model this instance runs; `fallback` when its model is unknown.
+    pub fn model(self, fallback: crate::model::ConcurrencyModel) -> crate::model::ConcurrencyModel {
+        use crate::model::ConcurrencyModel as M;
+        match (self.model, self.worker_threads) {
+            (Model::ThreadPerRequest, _) => M::ThreadPerRequest,
+            (Model::Pool, Some(workers)) => M::Pool { workers },
+            (Model::Async, Some(executor_threads)) => M::Async { executor_threads },
+            _ => fallback,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

@@ -103,7 +103,12 @@ pub fn run(runner: &mut Runner, settings: SoakSettings) -> (Vec<ServerRecord>, S
     for spec in &config.servers {
         let label = format!("{} × {} {workload} c={concurrency} soak", spec.name(), client.label());
         if runner.is_interrupted() {
-            records.push(crate::run::server_record(spec, crate::verify::not_run("the run was interrupted"), None));
+            records.push(crate::run::server_record(
+                spec,
+                crate::verify::not_run("the run was interrupted"),
+                None,
+                &crate::process::Server::builtin_flags(spec.name(), None, None),
+            ));
             soaked.push(unmeasured(spec, Status::Skipped, "the run was interrupted before this server", None));
             progress.finish_cell(per_server_ms, &format!("skipped {label}"));
             continue;
