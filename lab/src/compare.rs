@@ -175,7 +175,7 @@ pub fn classify(a: &RunHeader, b: &RunHeader) -> Setting {
     Setting { kind, machine_changes, calibrated, code }
 }
 
-/// `1.41× faster` / `1.20× slower` / `the same` for a speed ratio.
+/// `1.41× faster` / `1.20× slower` for a speed ratio.
 fn faster_or_slower(speed: f64) -> String {
     if speed >= 1.0 {
         format!("{} faster", format::factor(speed))
@@ -236,7 +236,13 @@ fn header(md: &mut String, a: &Run, b: &Run, setting: &Setting) {
     table.write(md);
     md.push('\n');
 
-    let _ = write!(md, "**This is a comparison of {}.** ", setting.kind.label());
+    let label = match (&setting.kind, &setting.code) {
+        (Kind::CodeComparison, Code::Unknown(_)) => {
+            "same machine, code not known to be the same: read as a code comparison"
+        }
+        (kind, _) => kind.label(),
+    };
+    let _ = write!(md, "**This is a comparison of {label}.** ");
     match setting.kind {
         Kind::MachineChange => {
             let _ = write!(md, "What differs between the machines: {}. ", setting.machine_changes.join("; "));
@@ -657,11 +663,16 @@ pub fn compare_with(a: &Run, b: &Run, options: &Options) -> String {
             noise::MIN_EFFECT * 100.0
         );
     }
-    if !only_a.is_empty() {
-        let _ = writeln!(md, "Only in A: {}.", only_a.join(", "));
-    }
-    if !only_b.is_empty() {
-        let _ = writeln!(md, "Only in B: {}.", only_b.join(", "));
+    for (side, only) in [("A", only_a.iter().map(String::as_str).collect::<Vec<&str>>()), ("B", only_b)] {
+        match only.len() {
+            0 => {}
+            n @ 1..=12 => {
+                let _ = writeln!(md, "Only in {side} ({n}): {}.", only.join(", "));
+            }
+            n => {
+                let _ = writeln!(md, "Only in {side} ({n} cells), among them: {}, …", only[..12].join(", "));
+            }
+        }
     }
     md
 }

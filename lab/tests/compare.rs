@@ -51,10 +51,10 @@ fn committed_runs_load_and_the_header_says_what_they_recorded() {
     assert!(header.contains("| calibration: cpu | not recorded | not recorded |"), "{header}");
     assert!(header.contains("| trees servers · clients · harness | not recorded | not recorded |"), "{header}");
     // The rule: same CPU model, kernel and cores → the same machine (by description only, without calibration);
-    // different commits without trees → the code is not known to be the same → a code comparison.
+    // different commits without trees → the code is not known to be the same → read as a code comparison.
     let same = |field: &str| ja["environment"][field] == jb["environment"][field];
     if same("cpu_model") && same("kernel") && same("cpu_count") {
-        assert!(header.contains("same machine, different code: a code comparison"), "{header}");
+        assert!(header.contains("same machine, code not known to be the same: read as a code comparison"), "{header}");
         assert!(header.contains("by description only"), "{header}");
     } else {
         assert!(header.contains("different machines"), "{header}");
