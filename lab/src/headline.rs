@@ -63,6 +63,9 @@ pub struct CapacityFigure {
     #[serde(default)]
     pub first_failed_rps: Option<f64>,
     pub status: String,
+    /// What bounded the load generator instead of the server, if anything: the figure is the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_bound: Option<String>,
 }
 
 /// A capacity figure as the headline shows it: the rate held and the lowest that failed, if any.
@@ -70,11 +73,16 @@ pub struct CapacityFigure {
 pub struct Held {
     pub rps: f64,
     pub first_failed: Option<f64>,
+    /// The load generator, not the server, set the figure: a lower bound on the server's capacity.
+    pub client_bound: bool,
 }
 
 impl Held {
     /// `7,600 req/s`, or `≥ 40,000 req/s` when no rate failed.
     fn label(self) -> String {
+        if self.client_bound {
+            return format!("≥ {} (client-bound)", format::rate(self.rps));
+        }
         match self.first_failed {
             Some(_) => format::rate(self.rps),
             None => format!("≥ {}", format::rate(self.rps)),
@@ -163,6 +171,7 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
                     workload: text(&cell, "workload").unwrap_or("?").to_string(),
                     capacity_rps: cell.get("capacity_rps").and_then(|r| r.as_f64()),
                     first_failed_rps: cell.get("first_failed_rps").and_then(|r| r.as_f64()),
+                    client_bound: cell.get("client_bound").and_then(|r| r.as_str()).map(str::to_string),
                     status: text(&cell, "status").unwrap_or("?").to_string(),
                 });
             }
@@ -474,7 +483,13 @@ pub fn headline(run: &Run) -> Option<Headline> {
                     .map(|w| {
                         let held = capacity
                             .and_then(|c| c.capacity.iter().find(|f| &f.server == server && &f.workload == w))
-                            .and_then(|f| f.capacity_rps.map(|rps| Held { rps, first_failed: f.first_failed_rps }));
+                            .and_then(|f| {
+                                f.capacity_rps.map(|rps| Held {
+                                    rps,
+                                    first_failed: f.first_failed_rps,
+                                    client_bound: f.client_bound.is_some(),
+                                })
+                            });
                         (w.clone(), held)
                     })
                     .collect(),
@@ -834,7 +849,7 @@ pub(crate) mod tests {
         assert_eq!(row(&h, "thread-server").io_far, Some((5.4, 2, Some("fd-limit".to_string()))));
         assert_eq!(
             row(&h, "smol-server").capacity,
-            vec![("io".to_string(), Some(Held { rps: 950.0, first_failed: Some(1_000.0) }))]
+            vec![("io".to_string(), Some(Held { rps: 950.0, first_failed: Some(1_000.0), client_bound: false }))]
         );
         let md = table(&run, &h);
         // Neither companion records its code trees: the table says it cannot vouch for them.
@@ -870,6 +885,7 @@ pub(crate) mod tests {
             target_p99_ms: 100.0,
             capacity_rps: Some(3_000.0),
             first_failed_rps: None,
+            client_bound: Some("the client's connection cap (16384)".into()),
             status: crate::results::Status::Ok,
             reason: None,
             probes: vec![],

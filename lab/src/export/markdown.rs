@@ -161,7 +161,9 @@ pub fn render(run: &Run) -> String {
 /// The answer first: at most five claims, each a measured figure with a link to its evidence; one table of at
 /// most seven columns; how many predictions missed. Everything else follows below.
 fn headline(run: &Run, findings: &Findings, md: &mut String) {
-    let Some(h) = &findings.headline else { return };
+    if findings.headline.is_none() && findings.predictions.checked == 0 {
+        return;
+    }
     let _ = writeln!(md, "## The answer\n");
     for claim in &findings.claims {
         let _ = writeln!(md, "- {} [evidence]({})", claim.text, claim.evidence);
@@ -178,6 +180,7 @@ fn headline(run: &Run, findings: &Findings, md: &mut String) {
         if p.misses.is_empty() { ".".to_string() } else { ": [listed below](#model-misses).".to_string() }
     );
     md.push('\n');
+    let Some(h) = &findings.headline else { return };
     md.push_str(&crate::headline::table(run, h));
     let _ = writeln!(
         md,
@@ -495,8 +498,8 @@ fn soak_section(run: &Run, md: &mut String) {
         md,
         "Each server ran as one process for {} min of `{}` from {} at concurrency {} (keep-alive {}): back-to-back \
          client runs of about {} each, one row per run. RSS and threads are read between two runs, with the server \
-         idle, so the rows compare. Drift: the last minute's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at the \
-         end ≥ {} above the end of minute 1 and by at least {}.\n",
+         idle, so the rows compare. Drift: the last run's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at \
+         the end ≥ {} above the end of the first run and by at least {}.\n",
         soak.minutes,
         soak.workload,
         soak.client,
@@ -515,7 +518,7 @@ fn soak_section(run: &Run, md: &mut String) {
             continue;
         }
         let mut table = Table::new(&[
-            "minute",
+            crate::soak::point_name(soak.chunk_s),
             "start",
             "requests",
             "failed",
