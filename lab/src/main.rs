@@ -73,10 +73,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
+    /// Compare two runs: what changed (machine, kernel, toolchain, code), then cell by cell both figures, their
+    /// ratio, and whether the difference is noise (across machines: beyond the machine's shift).
     Compare {
         a: PathBuf,
         b: PathBuf,
+        /// Within each run, divide every server by this one (default: the run's fastest at each point).
+        #[arg(long)]
+        control: Option<String>,
         /// Write the markdown here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -548,10 +552,22 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
     Ok(0)
 }
 
-fn cmd_compare(a: PathBuf, b: PathBuf, out: Option<PathBuf>) -> Result<u8> {
+fn cmd_compare(a: PathBuf, b: PathBuf, control: Option<String>, out: Option<PathBuf>) -> Result<u8> {
     let run_a = Run::load(&a)?;
     let run_b = Run::load(&b)?;
-    let md = compare::compare(&run_a, &run_b);
+    if let Some(name) = &control {
+        for (path, run) in [(&a, &run_a), (&b, &run_b)] {
+            if !run.cells.iter().any(|c| c.server == *name) {
+                let servers = run.server_names().join(", ");
+                return Err(UsageError(format!(
+                    "--control {name}: no cell of {name} in {} ({servers})",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+    }
+    let md = compare::compare_with(&run_a, &run_b, &compare::Options { control });
     match out {
         Some(path) => std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?,
         None => print!("{md}"),
@@ -595,7 +611,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify(args),
         Command::Merge { reports, out } => lab::merge::command(&reports, out.as_deref()),
         Command::Report { run, out, reanalyse, with } => cmd_report(run, out, reanalyse, with),
-        Command::Compare { a, b, out } => cmd_compare(a, b, out),
+        Command::Compare { a, b, control, out } => cmd_compare(a, b, control, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),
         Command::Capacity(args) => lab::capacity::command(*args),

@@ -103,6 +103,9 @@ pub fn render(run: &Run) -> String {
             run.cells.len()
         );
     }
+    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+        let _ = writeln!(md, "{warning}\n");
+    }
     let e = &run.environment;
     let _ = writeln!(
         md,
@@ -119,6 +122,9 @@ pub fn render(run: &Run) -> String {
         run.cells.len()
     );
     let _ = writeln!(md, "{}  ", machine_line(e));
+    if let Some(calibration) = &run.calibration {
+        let _ = writeln!(md, "{}  ", crate::calibration::summary_line(calibration));
+    }
     match &run.cpus {
         Some(cpus) => {
             let _ = writeln!(md, "CPUs: {cpus}.\n");
