@@ -14,7 +14,7 @@ use lab::plan::{self, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workloa
 use lab::results::Run;
 use lab::soak::{self, SoakSettings};
 use lab::{compare, export, format, slowloris, verify, UsageError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,6 +53,10 @@ enum Command {
         /// column). Its figures are embedded in the run's JSON, which is then rewritten. Repeatable.
         #[arg(long = "with", value_name = "FILE")]
         with: Vec<PathBuf>,
+        /// Also rewrite this README's figures block for the run (`<!-- figures: PATH -->` … `<!-- /figures -->`,
+        /// PATH the run's JSON relative to the README; a matrix or bench run): the README's figures are generated.
+        #[arg(long, value_name = "README")]
+        readme: Option<PathBuf>,
     },
     /// Slow clients: N connections sending a request head a byte a second against each server, while /no/param is
     /// probed; writes results/slowloris-<run-id>.{json,md}.
@@ -507,6 +511,23 @@ fn load_companions(
     Ok(companions)
 }
 
+/// Rewrites `readme`'s figures block for the run at `run` (a matrix or bench run; its path relative to the
+/// README's folder names the block).
+fn write_readme(run: &Path, readme: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
+    let folder = readme.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let absolute = |p: &Path| std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()));
+    let relative = absolute(run)?
+        .strip_prefix(absolute(folder)?)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|_| UsageError(format!("--readme: {} is not under {}", run.display(), folder.display())))?;
+    let body = export::readme::render(folder, &relative)?;
+    std::fs::write(readme, export::readme::update(&text, &relative, &body))
+        .with_context(|| format!("writing {}", readme.display()))?;
+    eprintln!("lab: wrote {}'s figures from {relative}", readme.display());
+    Ok(())
+}
+
 fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<PathBuf>) -> Result<u8> {
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
     // The JSON is the source: rewrite only what is rebuilt from it, by the exporters of the command that wrote it.
@@ -610,7 +631,11 @@ fn main() -> ExitCode {
         Command::Soak(args) => cmd_soak(args),
         Command::Verify(args) => cmd_verify(args),
         Command::Merge { reports, out } => lab::merge::command(&reports, out.as_deref()),
-        Command::Report { run, out, reanalyse, with } => cmd_report(run, out, reanalyse, with),
+        Command::Report { run, out, reanalyse, with, readme } => cmd_report(run.clone(), out, reanalyse, with)
+            .and_then(|code| match readme {
+                Some(readme) => write_readme(&run, &readme).map(|()| code),
+                None => Ok(code),
+            }),
         Command::Compare { a, b, control, out } => cmd_compare(a, b, control, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),

@@ -136,6 +136,20 @@ pub fn render(run: &BenchRun) -> String {
     md
 }
 
+/// The targets in a short table for the README: every target but the reach levels other than 10,000 (the level
+/// the targets are set at), with its measured figure and verdict.
+pub fn summary(run: &BenchRun) -> String {
+    let mut md = String::new();
+    let mut table = Table::new(&["part", "figure", "measured", "target", "verdict"]);
+    for t in run.targets.iter().filter(|t| t.part != "reach" || t.figure.contains(" at 10,000")) {
+        table.row(row![t.part, t.figure, measured_figure(t).unwrap_or_else(|| "—".to_string()), bound(t), {
+            verdict(&t.verdict)
+        }]);
+    }
+    table.write(&mut md);
+    md
+}
+
 fn levels(levels: &[u64]) -> String {
     levels.iter().map(|l| format::thousands(*l)).collect::<Vec<_>>().join(", ")
 }

@@ -165,6 +165,13 @@ fn headline(run: &Run, findings: &Findings, md: &mut String) {
         return;
     }
     let _ = writeln!(md, "## The answer\n");
+    md.push_str(&answer(run, findings));
+}
+
+/// The answer's body: the claims, the model-miss count, the table and the noise rule. Its links are relative to
+/// the run's own markdown (`#io`, a companion's `bench-….md`); [`rebase_links`] moves them for another page.
+pub fn answer(run: &Run, findings: &Findings) -> String {
+    let mut md = String::new();
     for claim in &findings.claims {
         let _ = writeln!(md, "- {} [evidence]({})", claim.text, claim.evidence);
     }
@@ -177,10 +184,10 @@ fn headline(run: &Run, findings: &Findings, md: &mut String) {
         p.checked,
         MISS_BAND.0,
         MISS_BAND.1,
-        if p.misses.is_empty() { ".".to_string() } else { ": [listed below](#model-misses).".to_string() }
+        if p.misses.is_empty() { ".".to_string() } else { ": [listed here](#model-misses).".to_string() }
     );
     md.push('\n');
-    let Some(h) = &findings.headline else { return };
+    let Some(h) = &findings.headline else { return md };
     md.push_str(&crate::headline::table(run, h));
     let _ = writeln!(
         md,
@@ -188,6 +195,26 @@ fn headline(run: &Run, findings: &Findings, md: &mut String) {
          one of its servers beats every server of the other models.\n",
         crate::noise::rule_text()
     );
+    md
+}
+
+/// Moves the relative links of `md` (written for `results/RUN-ID.md`) to a page elsewhere: an anchor `#x`
+/// becomes `page#x`, a file `f` becomes `dir/f`. Absolute links stay.
+pub fn rebase_links(md: &str, page: &str, dir: &str) -> String {
+    let mut out = String::with_capacity(md.len());
+    let mut rest = md;
+    while let Some(at) = rest.find("](") {
+        out.push_str(&rest[..at + 2]);
+        rest = &rest[at + 2..];
+        let absolute = ["http://", "https://", "/"].iter().any(|p| rest.starts_with(p));
+        if rest.starts_with('#') {
+            out.push_str(page);
+        } else if !absolute {
+            out.push_str(dir);
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every prediction the measurement did not bear out, with both numbers and no cause the lab did not measure.
