@@ -12,6 +12,7 @@
 //!
 //! Writers (the matrix markdown, the README lines) only format a [`Findings`].
 
+pub use crate::analysis::{fit_text, FIT_R2_MIN};
 use crate::format;
 use crate::headline::{self, Group, Headline};
 use crate::noise::{self, Metric, Range, Side, Verdict};
@@ -278,19 +279,6 @@ pub struct Findings {
     pub claims: Vec<Claim>,
     pub predictions: Predictions,
     pub rankings: Vec<Ranking>,
-}
-
-/// The memory of one waiting connection as a fit shows it: the slope, or "unclear" below r² 0.9.
-pub const FIT_R2_MIN: f64 = 0.9;
-
-/// `16.4 KiB (r² 0.99, 3 points)` or `unclear (r² 0.32, 3 points)`.
-pub fn fit_text(kib: f64, r2: f64, points: usize) -> String {
-    if r2 < FIT_R2_MIN {
-        format!("unclear (r² {r2:.2}, {points} points)")
-    } else {
-        let digits = if kib.abs() < 1.0 { 2 } else { 1 };
-        format!("{kib:.digits$} KiB (r² {r2:.2}, {points} points)")
-    }
 }
 
 /// The findings of a run.

@@ -14,62 +14,12 @@
 use crate::format;
 use crate::noise::{self, Metric, Verdict};
 use crate::results::{Cell, CodeTrees, Model, Run, ServerKind};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The `io` level the headline reads first: 100 requests in flight at once.
 pub const HEADLINE_LEVEL: u64 = 100;
 
-/// What kind of run a companion file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CompanionKind {
-    /// `lab capacity`: the highest open-loop rate each server held per workload.
-    Capacity,
-    /// `lab bench`'s reach part: io at thousands of connections.
-    Reach,
-}
-
-/// The figures taken from a companion run, embedded in the matrix run so that its markdown does not need the file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Companion {
-    pub kind: CompanionKind,
-    /// The file name it was read from (`capacity-RUN-ID.json`).
-    pub source: String,
-    pub run_id: String,
-    pub git_commit: String,
-    pub git_dirty: bool,
-    /// The code it measured (`environment.trees` of its run); absent in runs made before the lab recorded it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trees: Option<CodeTrees>,
-    /// The client that loaded the servers, as that run names it.
-    pub client: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub capacity: Vec<CapacityFigure>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reach: Vec<ReachFigure>,
-    /// A bench run's cost per connection: the fits over its levels of waiting connections (its cost part).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub per_connection: Vec<crate::results::ConnectionCost>,
-}
-
-/// One server × workload of a capacity run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CapacityFigure {
-    pub server: String,
-    pub workload: String,
-    /// req/s held with p99 under the target; None when it held no rate (see `status`).
-    pub capacity_rps: Option<f64>,
-    /// The lowest rate that failed; None when every rate offered held (the capacity is then at least
-    /// `capacity_rps`: the sweep's bound, not the server's). The true capacity lies in
-    /// [`capacity_rps`, `first_failed_rps`). Absent from runs embedded before it was read.
-    #[serde(default)]
-    pub first_failed_rps: Option<f64>,
-    pub status: String,
-    /// What bounded the load generator instead of the server, if anything: the figure is the client's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_bound: Option<String>,
-}
+pub use crate::results::{CapacityFigure, Companion, CompanionKind, ReachFigure};
 
 /// A capacity figure as the headline shows it: the rate held and the lowest that failed, if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,19 +41,6 @@ impl Held {
             None => format!("≥ {}", format::rate(self.rps)),
         }
     }
-}
-
-/// One server × level of a bench run's reach part.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReachFigure {
-    pub server: String,
-    pub connections: u64,
-    pub wall_s: Option<f64>,
-    pub failed: u64,
-    pub status: String,
-    /// What the bench found stopped the level from reaching D (`cpu`, `fd-limit`, `listen-overflow`), if anything.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
 }
 
 fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
@@ -599,8 +536,8 @@ pub fn table(run: &Run, h: &Headline) -> String {
             text
         })));
         cells.push(opt(r.memory.as_ref().map(|m| {
-            let mut text = crate::findings::fit_text(m.rss_kib, m.r2, m.levels.len());
-            if m.r2 >= crate::findings::FIT_R2_MIN {
+            let mut text = crate::analysis::fit_text(m.rss_kib, m.r2, m.levels.len());
+            if m.r2 >= crate::analysis::FIT_R2_MIN {
                 if let Some(kernel) = m.kernel_kib {
                     text = format!("{text} + {kernel:.1} KiB kernel");
                 }
@@ -625,7 +562,7 @@ pub fn table(run: &Run, h: &Headline) -> String {
          request. Memory: the slope of peak server RSS (and of the machine's kernel memory, where recorded) over {}, \
          with its r² and points (below r² {} the fit says nothing). Blocking call: the wall time of {} concurrent `/block` requests that each sleep {}.",
         memory_levels(h),
-        crate::findings::FIT_R2_MIN,
+        crate::analysis::FIT_R2_MIN,
         h.blocking_level,
         format::seconds(h.block_s)
     ));

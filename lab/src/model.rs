@@ -44,6 +44,16 @@ impl ConcurrencyModel {
         }
     }
 
+    /// The model a measured instance reported on `/health` (`fallback` when it said too little).
+    pub fn of_instance(instance: crate::results::Instance, fallback: ConcurrencyModel) -> ConcurrencyModel {
+        match (instance.model, instance.worker_threads) {
+            (Model::ThreadPerRequest, _) => ConcurrencyModel::ThreadPerRequest,
+            (Model::Pool, Some(workers)) => ConcurrencyModel::Pool { workers },
+            (Model::Async, Some(executor_threads)) => ConcurrencyModel::Async { executor_threads },
+            _ => fallback,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         self.kind().as_str()
     }

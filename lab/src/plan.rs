@@ -5,6 +5,7 @@
 //! by Ctrl-C can still list the cells it did not reach.
 
 use crate::results::Engine;
+pub use crate::results::ProfileName;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -364,54 +365,6 @@ fn parse_cpus(list: &str) -> Result<Vec<usize>, String> {
     cpus.sort_unstable();
     cpus.dedup();
     Ok(cpus)
-}
-
-/// A named set of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProfileName {
-    Quick,
-    #[default]
-    Default,
-    Full,
-    /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
-    /// own tornado app among them when tornado is installed.
-    Original,
-    /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
-    #[value(skip)]
-    Soak,
-}
-
-impl FromStr for ProfileName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "quick" => Ok(ProfileName::Quick),
-            "default" => Ok(ProfileName::Default),
-            "full" => Ok(ProfileName::Full),
-            "original" => Ok(ProfileName::Original),
-            "soak" => Ok(ProfileName::Soak),
-            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, original, soak)")),
-        }
-    }
-}
-
-impl std::fmt::Display for ProfileName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl ProfileName {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProfileName::Quick => "quick",
-            ProfileName::Default => "default",
-            ProfileName::Full => "full",
-            ProfileName::Original => "original",
-            ProfileName::Soak => "soak",
-        }
-    }
 }
 
 /// Everything the matrix needs to expand into cells. A profile fills it; command-line flags override fields.

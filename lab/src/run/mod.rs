@@ -169,7 +169,7 @@ impl<'a> Runner<'a> {
                     Ok(m) => {
                         // The instance measured, not the one verified, sets the model of the cell's prediction.
                         if let Some(instance) = m.instance {
-                            repetitions.model = instance.model(repetitions.model);
+                            repetitions.model = ConcurrencyModel::of_instance(instance, repetitions.model);
                         }
                         repetitions.runs.push(m)
                     }
