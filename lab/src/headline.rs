@@ -497,11 +497,15 @@ pub fn table(run: &Run, h: &Headline) -> String {
     header.extend([cpu_head.as_str(), "memory per waiting connection", &blocking_head]);
     let mut t = Table::new(&header);
     let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let ranged = |r: &Ranked, show: fn(f64) -> String| {
+    // Each figure with its range and its ratio to the column's best: the ratio is what carries to another machine.
+    let best_io = h.rows.iter().filter_map(|r| r.io.map(|x| x.median)).fold(f64::INFINITY, f64::min);
+    let best_cpu = h.rows.iter().filter_map(|r| r.cpu_rps.map(|x| x.median)).fold(0.0, f64::max);
+    let ranged = |r: &Ranked, show: fn(f64) -> String, best: f64| {
+        let ratio = format!("{:.2}×", r.median / best);
         if show(r.min) == show(r.max) {
-            show(r.median)
+            format!("{} · {ratio}", show(r.median))
         } else {
-            format!("{} ({})", show(r.median), span(&[r.min, r.max], show))
+            format!("{} ({}) · {ratio}", show(r.median), span(&[r.min, r.max], show))
         }
     };
     for r in &h.rows {
@@ -514,7 +518,7 @@ pub fn table(run: &Run, h: &Headline) -> String {
         if r.offloads_cpu_work {
             model.push_str(" · CPU work on a worker pool");
         }
-        let mut cells = vec![r.server.clone(), model, opt(r.io.map(|x| ranged(&x, format::seconds)))];
+        let mut cells = vec![r.server.clone(), model, opt(r.io.map(|x| ranged(&x, format::seconds, best_io)))];
         if h.far_level.is_some() {
             cells.push(opt(r.io_far.as_ref().map(|(w, failed, stopped)| {
                 let mut text = format::seconds(*w);
@@ -528,7 +532,7 @@ pub fn table(run: &Run, h: &Headline) -> String {
             })));
         }
         cells.push(opt(r.cpu_rps.map(|x| {
-            let mut text = ranged(&x, format::rate);
+            let mut text = ranged(&x, format::rate, best_cpu);
             if let Some((us, c)) = r.cpu_us_cpu.filter(|(_, c)| *c == h.level) {
                 let _ = c;
                 text.push_str(&format!(" · {us:.0} µs CPU/request"));
@@ -557,7 +561,8 @@ pub fn table(run: &Run, h: &Headline) -> String {
     t.write(&mut md);
     md.push_str(&format!(
         "\nSources: this run's {client} (its threads: the most OS threads the client was seen using), median of the \
-         repetitions (range in brackets), evidence cells only (a client-saturated cell is left out). Model and \
+         repetitions (range in brackets) and its ratio to the column's best (×: the figure that carries to another \
+         machine), evidence cells only (a client-saturated cell is left out). Model and \
          threads: what each measured instance said on `/health`. CPU work: req/s and the server's CPU time per \
          request. Memory: the slope of peak server RSS (and of the machine's kernel memory, where recorded) over {}, \
          with its r² and points (below r² {} the fit says nothing). Blocking call: the wall time of {} concurrent `/block` requests that each sleep {}.",
