@@ -1,11 +1,12 @@
 //! `bench-RUN-ID.md`: the bench for people. The targets first (measured, target, met or not), then one table per
 //! part, the machine and its load, the tools and the exact commands. Rendered from the bench JSON alone.
 
-use super::results::{BenchRun, Contender, PartStatus, Ratio, SweepPart, Target, ThroughputPart};
+use super::reach::{chart_data, CONNECTIONS_PER_CLIENT, QUEUE_SAMPLE};
+use super::results::{BenchRun, Contender, PartStatus, Ratio, ReachPart, SweepPart, Target, ThroughputPart};
 use crate::export::table::Table;
 use crate::export::{self, Artifact, Exporter};
 use crate::format;
-use crate::results::Cell;
+use crate::results::{Cell, Status};
 use crate::row;
 use std::fmt::Write;
 use std::io;
@@ -129,7 +130,7 @@ pub fn render(run: &BenchRun) -> String {
 
     instrument(run, &mut md);
     servers(run, &mut md);
-    super::reach::markdown(&run.reach, &run.run_id, &mut md);
+    reach(&run.reach, &run.run_id, &mut md);
     cost(&run.cost, &mut md);
     overhead(run, &mut md);
     machine(run, &mut md);
@@ -467,6 +468,181 @@ fn machine(run: &BenchRun, md: &mut String) {
         }
         md.push('\n');
     }
+}
+
+/// A wall time, and its range over the rounds when there were several: "1.25 s (1.22–1.31)".
+fn wall_over_rounds(wall: f64, rounds: &[f64]) -> String {
+    if rounds.len() < 2 {
+        return format::seconds(wall);
+    }
+    let low = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{} ({low:.2}–{high:.2})", format::seconds(wall))
+}
+
+/// Section 3 of the bench's markdown.
+pub fn reach(part: &ReachPart, run_id: &str, md: &mut String) {
+    use crate::export::table::Table;
+    use crate::row;
+    use std::fmt::Write;
+    let title = "3. Reach: io at many connections, opened at once";
+    if !heading(md, title, part.status, &part.reason, !(part.cells.is_empty() && part.floors.is_empty())) {
+        return;
+    }
+    let d = format::seconds(part.hello_ms as f64 / 1000.0);
+    let _ = writeln!(
+        md,
+        "`{}`, one request per connection, every connection opened at once, each request waiting D = {d}: the \
+         ideal wall time is D (efficiency = D ÷ wall). {} CPUs, listen backlog {} (`net.core.somaxconn`), {} \
+         descriptors per process; levels above {} connections use several client processes (`--processes`), and \
+         past half the ephemeral port range the client and the floor spread their connections over several \
+         loopback source addresses (`--source-addresses`, S = {}).\n",
+        part.client,
+        part.cores,
+        part.somaxconn.map_or("?".to_string(), |s| s.to_string()),
+        format::thousands(part.nofile),
+        format::thousands(CONNECTIONS_PER_CLIENT),
+        part.cells
+            .iter()
+            .map(|c| c.source_addresses)
+            .chain(part.floors.iter().map(|f| f.source_addresses))
+            .max()
+            .unwrap_or(1)
+    );
+    if part.rounds > 1 {
+        let _ = writeln!(
+            md,
+            "{} rounds; each measured, level by level, the floor and then every server, so each cell is compared \
+             with a floor measured moments before it, in the same machine state. A wall is the median round's, with \
+             the range over the rounds in brackets; ÷ floor is the median of the rounds' ratios, each to its own \
+             round's floor; the other figures are the median round's. A cell that failed, overflowed or \
+             retransmitted was not measured again: its first such round is shown.\n",
+            part.rounds
+        );
+    }
+    if !part.floors.is_empty() {
+        let _ = writeln!(
+            md,
+            "**The floor**: a bare connect / accept / wait D / close loop, no HTTP, {} threads a side: the least \
+             any server needs on this machine. **With HTTP's bytes**: the same loop, but the client writes a \
+             request after connecting and the server writes a response before closing, with no parser, runtime or \
+             task: the least an HTTP server needs.\n",
+            part.floors[0].threads
+        );
+        let mut table = Table::new(&[
+            "connections",
+            "wall",
+            "efficiency",
+            "failed",
+            "connect p99",
+            "connect max",
+            "CPU/connection server / client",
+            "with HTTP's bytes: wall",
+            "CPU/connection server / client",
+        ]);
+        for f in &part.floors {
+            let http = part.http_floors.iter().find(|h| h.connections == f.connections);
+            table.row(row![
+                format::thousands(f.connections),
+                wall_over_rounds(f.wall_s, &f.round_walls_s),
+                format!("{:.2}", f.efficiency),
+                f.failed + http.map_or(0, |h| h.failed),
+                format::micros(f.connect_p99_us as f64),
+                format::micros(f.connect_max_us as f64),
+                format!("{:.0} µs / {:.0} µs", f.server_cpu_us_per_connection, f.client_cpu_us_per_connection),
+                http.map_or("—".to_string(), |h| wall_over_rounds(h.wall_s, &h.round_walls_s)),
+                http.map_or("—".to_string(), |h| format!(
+                    "{:.0} µs / {:.0} µs",
+                    h.server_cpu_us_per_connection, h.client_cpu_us_per_connection
+                ))
+            ]);
+        }
+        table.write(md);
+        md.push('\n');
+    }
+    let mut table = Table::new(&[
+        "server",
+        "model",
+        "connections",
+        "status",
+        "wall",
+        "efficiency",
+        "÷ floor",
+        "÷ floor with HTTP",
+        "failed",
+        "connect p50 / p99 / max",
+        "listen overflows",
+        "SYN retransmits",
+        "accept queue peak / backlog × listeners",
+        "CPU server / client",
+        "peak threads",
+        "what stopped it",
+    ]);
+    for c in &part.cells {
+        let connect = c.connect_us.map_or("—".to_string(), |t| {
+            format!(
+                "{} / {} / {}",
+                format::micros(t.us.p50 as f64),
+                format::micros(t.us.p99 as f64),
+                format::micros(t.us.max as f64)
+            )
+        });
+        let stopped = match (&c.stopped, &c.reason) {
+            (Some(cause), _) => cause.describe(),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => String::new(),
+        };
+        let measured = c.status == Status::Ok || c.wall_s.is_some();
+        table.row(row![
+            c.server,
+            c.model,
+            format::thousands(c.connections),
+            c.status,
+            c.wall_s.map_or("—".to_string(), |wall| wall_over_rounds(wall, &c.round_walls_s)),
+            c.efficiency.map_or("—".to_string(), |e| format!("{e:.2}")),
+            c.vs_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
+            c.vs_http_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
+            if c.failed == 0 {
+                "0".to_string()
+            } else {
+                format!(
+                    "{} (connect {}, timeout {}, other {})",
+                    c.failed, c.failures.connect, c.failures.timeout, c.failures.other
+                )
+            },
+            connect,
+            if measured { format::thousands(c.kernel.listen_overflows) } else { "—".to_string() },
+            if measured { format::thousands(c.kernel.syn_retrans) } else { "—".to_string() },
+            if measured {
+                format!("{} / {} × {}", c.accept_queue.peak_depth, c.accept_queue.backlog, c.accept_queue.listeners)
+            } else {
+                "—".to_string()
+            },
+            if measured {
+                format!(
+                    "{:.2} s / {:.2} s (machine {:.0} % busy)",
+                    c.server_cpu_s,
+                    c.client_cpu_s,
+                    c.machine_busy * 100.0
+                )
+            } else {
+                "—".to_string()
+            },
+            if measured { c.server_peak_threads.to_string() } else { "—".to_string() },
+            stopped.replace('|', "/").replace('\n', " ")
+        ]);
+    }
+    table.write(md);
+    if !chart_data(part).series.is_empty() {
+        let _ = writeln!(md, "\n![wall time and connect p99 against connections](bench-{run_id}-reach.svg)");
+    }
+    let _ = writeln!(
+        md,
+        "\nThe kernel's counters (`/proc/net/netstat`) are machine-wide: on a shared machine other processes' \
+         connections count too. The accept queue is the server's own listening sockets (`/proc/net/tcp`), sampled \
+         every {} ms. \"What stopped it\" is named from these figures only (`lab/src/stopped.rs`), or `unknown`.\n",
+        QUEUE_SAMPLE.as_millis()
+    );
 }
 
 #[cfg(test)]

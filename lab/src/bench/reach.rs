@@ -13,19 +13,19 @@
 
 use super::floor::{self, Floor};
 use super::results::SweepHead;
+pub use super::results::{ReachCell, ReachPart};
 use super::sweep::SweepRun;
 use super::tools::shell_line;
-use crate::client::{ClientArgs, ClientReport, ConnectTime};
+use crate::client::{ClientArgs, ClientReport};
 use crate::cost::Sampler;
 use crate::format;
 use crate::kernel::{AcceptQueue, CpuTimes, QueueSampler, TcpCounters};
 use crate::model::ConcurrencyModel;
 use crate::plan::{MatrixConfig, ProfileName, ServerSpec, Workload};
 use crate::process::Server;
-use crate::results::{Failures, Limits, Model, Status};
+use crate::results::{Limits, Model, Status};
 use crate::run;
-use crate::stopped::{self, Cause, Evidence};
-use serde::{Deserialize, Serialize};
+use crate::stopped::{self, Evidence};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -42,107 +42,9 @@ pub const FLOOR_MARGIN: f64 = 1.10;
 /// Descriptors a process keeps for itself besides its connections (std streams, epoll, the database, threads).
 const SPARE_DESCRIPTORS: u64 = 1_000;
 /// Connections per client process at most (`--processes` splits a level over several).
-const CONNECTIONS_PER_CLIENT: u64 = 10_000;
+pub(super) const CONNECTIONS_PER_CLIENT: u64 = 10_000;
 /// How often the accept queues are sampled.
-const QUEUE_SAMPLE: Duration = Duration::from_millis(5);
-
-/// The reach part's record.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ReachPart {
-    /// Status, reason, client, D, levels, the client's command. Read through `Deref`.
-    #[serde(flatten)]
-    pub head: SweepHead,
-    /// The machine: CPUs, `net.core.somaxconn`, descriptors per process.
-    pub cores: u64,
-    pub somaxconn: Option<u64>,
-    pub nofile: u64,
-    /// Rounds: each measured every level's floor and then every server at that level (0 in runs made before
-    /// rounds existed: one).
-    pub rounds: u64,
-    /// The floor at each level: its median round.
-    pub floors: Vec<Floor>,
-    /// The floor with HTTP's bytes at each level (the client writes a request, the server a response, no parser,
-    /// runtime or task): the least an HTTP server needs. Its median round.
-    pub http_floors: Vec<Floor>,
-    /// Each server at each level: its median round.
-    pub cells: Vec<ReachCell>,
-}
-
-/// One server at one level.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ReachCell {
-    pub server: String,
-    pub model: Model,
-    pub connections: u64,
-    pub client_processes: u64,
-    /// Loopback source addresses the client spread its connections over ([`source_addresses`]).
-    pub source_addresses: u64,
-    /// `ok`, `failed` (see `reason`) or `skipped`.
-    pub status: Status,
-    pub reason: Option<String>,
-    pub wall_s: Option<f64>,
-    pub efficiency: Option<f64>,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub failures: Failures,
-    pub latency_p50_us: Option<u64>,
-    pub latency_p99_us: Option<u64>,
-    /// The client's connect times over the measured phase.
-    pub connect_us: Option<ConnectTime>,
-    /// How the kernel's TCP counters moved during the cell (machine-wide).
-    pub kernel: TcpCounters,
-    /// The server's accept queues while the client ran.
-    pub accept_queue: AcceptQueue,
-    pub server_cpu_s: f64,
-    pub client_cpu_s: f64,
-    pub server_peak_threads: u64,
-    pub server_peak_rss_kib: u64,
-    /// The share of the machine's CPU time that was busy during the cell, whoever used it.
-    pub machine_busy: f64,
-    /// TCP sockets in TIME_WAIT (machine-wide) when the cell started: ports the client's connects search past.
-    pub time_wait_before: u64,
-    /// This cell's wall ÷ the floor's at the same level in the same round; with several rounds, the median of the
-    /// rounds' ratios.
-    pub vs_floor: Option<f64>,
-    /// The same against the floor with HTTP's bytes.
-    pub vs_http_floor: Option<f64>,
-    /// The wall time of every round this cell was measured in, in order (the cell's other figures are from the
-    /// median one).
-    pub round_walls_s: Vec<f64>,
-    /// What stopped it: set when the cell missed D by more than the target allows, or failed.
-    pub stopped: Option<Cause>,
-}
-
-impl ReachCell {
-    /// Measured, with no failed request, no listen overflow and no SYN retransmission.
-    pub fn clean(&self) -> bool {
-        self.status == Status::Ok
-            && self.failed == 0
-            && self.kernel.listen_overflows == 0
-            && self.kernel.syn_retrans == 0
-    }
-
-    /// One record for a server at a level from its rounds (in order): the first round that was not clean if any
-    /// (its target is missed whatever the others did), else the round with the median wall; with the wall of
-    /// every round and the median of their ratios to their rounds' floors. None for no rounds.
-    pub fn median_round(rounds: Vec<ReachCell>) -> Option<ReachCell> {
-        let walls: Vec<f64> = rounds.iter().filter_map(|c| c.wall_s).collect();
-        let ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_floor).collect();
-        let http_ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_http_floor).collect();
-        let chosen = match rounds.iter().position(|c| !c.clean()) {
-            Some(first_unclean) => first_unclean,
-            // Clean rounds all have a wall.
-            None => harness::stats::median_position(&walls)?,
-        };
-        let mut cell = rounds.into_iter().nth(chosen)?;
-        cell.vs_floor = harness::stats::median(&ratios).or(cell.vs_floor);
-        cell.vs_http_floor = harness::stats::median(&http_ratios).or(cell.vs_http_floor);
-        cell.round_walls_s = walls;
-        Some(cell)
-    }
-}
+pub(super) const QUEUE_SAMPLE: Duration = Duration::from_millis(5);
 
 /// The highest level one server process can hold: its descriptor limit less what it keeps for itself, in
 /// whole thousands.
@@ -474,187 +376,6 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
         levels.push(max);
     }
     levels
-}
-
-/// A wall time, and its range over the rounds when there were several: "1.25 s (1.22–1.31)".
-fn wall_over_rounds(wall: f64, rounds: &[f64]) -> String {
-    if rounds.len() < 2 {
-        return format::seconds(wall);
-    }
-    let low = rounds.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!("{} ({low:.2}–{high:.2})", format::seconds(wall))
-}
-
-/// Section 3 of the bench's markdown.
-pub fn markdown(part: &ReachPart, run_id: &str, md: &mut String) {
-    use crate::export::table::Table;
-    use crate::row;
-    use std::fmt::Write;
-    let title = "3. Reach: io at many connections, opened at once";
-    if !super::markdown::heading(
-        md,
-        title,
-        part.status,
-        &part.reason,
-        !(part.cells.is_empty() && part.floors.is_empty()),
-    ) {
-        return;
-    }
-    let d = format::seconds(part.hello_ms as f64 / 1000.0);
-    let _ = writeln!(
-        md,
-        "`{}`, one request per connection, every connection opened at once, each request waiting D = {d}: the \
-         ideal wall time is D (efficiency = D ÷ wall). {} CPUs, listen backlog {} (`net.core.somaxconn`), {} \
-         descriptors per process; levels above {} connections use several client processes (`--processes`), and \
-         past half the ephemeral port range the client and the floor spread their connections over several \
-         loopback source addresses (`--source-addresses`, S = {}).\n",
-        part.client,
-        part.cores,
-        part.somaxconn.map_or("?".to_string(), |s| s.to_string()),
-        format::thousands(part.nofile),
-        format::thousands(CONNECTIONS_PER_CLIENT),
-        part.cells
-            .iter()
-            .map(|c| c.source_addresses)
-            .chain(part.floors.iter().map(|f| f.source_addresses))
-            .max()
-            .unwrap_or(1)
-    );
-    if part.rounds > 1 {
-        let _ = writeln!(
-            md,
-            "{} rounds; each measured, level by level, the floor and then every server, so each cell is compared \
-             with a floor measured moments before it, in the same machine state. A wall is the median round's, with \
-             the range over the rounds in brackets; ÷ floor is the median of the rounds' ratios, each to its own \
-             round's floor; the other figures are the median round's. A cell that failed, overflowed or \
-             retransmitted was not measured again: its first such round is shown.\n",
-            part.rounds
-        );
-    }
-    if !part.floors.is_empty() {
-        let _ = writeln!(
-            md,
-            "**The floor**: a bare connect / accept / wait D / close loop, no HTTP, {} threads a side: the least \
-             any server needs on this machine. **With HTTP's bytes**: the same loop, but the client writes a \
-             request after connecting and the server writes a response before closing, with no parser, runtime or \
-             task: the least an HTTP server needs.\n",
-            part.floors[0].threads
-        );
-        let mut table = Table::new(&[
-            "connections",
-            "wall",
-            "efficiency",
-            "failed",
-            "connect p99",
-            "connect max",
-            "CPU/connection server / client",
-            "with HTTP's bytes: wall",
-            "CPU/connection server / client",
-        ]);
-        for f in &part.floors {
-            let http = part.http_floors.iter().find(|h| h.connections == f.connections);
-            table.row(row![
-                format::thousands(f.connections),
-                wall_over_rounds(f.wall_s, &f.round_walls_s),
-                format!("{:.2}", f.efficiency),
-                f.failed + http.map_or(0, |h| h.failed),
-                format::micros(f.connect_p99_us as f64),
-                format::micros(f.connect_max_us as f64),
-                format!("{:.0} µs / {:.0} µs", f.server_cpu_us_per_connection, f.client_cpu_us_per_connection),
-                http.map_or("—".to_string(), |h| wall_over_rounds(h.wall_s, &h.round_walls_s)),
-                http.map_or("—".to_string(), |h| format!(
-                    "{:.0} µs / {:.0} µs",
-                    h.server_cpu_us_per_connection, h.client_cpu_us_per_connection
-                ))
-            ]);
-        }
-        table.write(md);
-        md.push('\n');
-    }
-    let mut table = Table::new(&[
-        "server",
-        "model",
-        "connections",
-        "status",
-        "wall",
-        "efficiency",
-        "÷ floor",
-        "÷ floor with HTTP",
-        "failed",
-        "connect p50 / p99 / max",
-        "listen overflows",
-        "SYN retransmits",
-        "accept queue peak / backlog × listeners",
-        "CPU server / client",
-        "peak threads",
-        "what stopped it",
-    ]);
-    for c in &part.cells {
-        let connect = c.connect_us.map_or("—".to_string(), |t| {
-            format!(
-                "{} / {} / {}",
-                format::micros(t.us.p50 as f64),
-                format::micros(t.us.p99 as f64),
-                format::micros(t.us.max as f64)
-            )
-        });
-        let stopped = match (&c.stopped, &c.reason) {
-            (Some(cause), _) => cause.describe(),
-            (None, Some(reason)) => reason.clone(),
-            (None, None) => String::new(),
-        };
-        let measured = c.status == Status::Ok || c.wall_s.is_some();
-        table.row(row![
-            c.server,
-            c.model,
-            format::thousands(c.connections),
-            c.status,
-            c.wall_s.map_or("—".to_string(), |wall| wall_over_rounds(wall, &c.round_walls_s)),
-            c.efficiency.map_or("—".to_string(), |e| format!("{e:.2}")),
-            c.vs_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
-            c.vs_http_floor.map_or("—".to_string(), |r| format!("{r:.2}")),
-            if c.failed == 0 {
-                "0".to_string()
-            } else {
-                format!(
-                    "{} (connect {}, timeout {}, other {})",
-                    c.failed, c.failures.connect, c.failures.timeout, c.failures.other
-                )
-            },
-            connect,
-            if measured { format::thousands(c.kernel.listen_overflows) } else { "—".to_string() },
-            if measured { format::thousands(c.kernel.syn_retrans) } else { "—".to_string() },
-            if measured {
-                format!("{} / {} × {}", c.accept_queue.peak_depth, c.accept_queue.backlog, c.accept_queue.listeners)
-            } else {
-                "—".to_string()
-            },
-            if measured {
-                format!(
-                    "{:.2} s / {:.2} s (machine {:.0} % busy)",
-                    c.server_cpu_s,
-                    c.client_cpu_s,
-                    c.machine_busy * 100.0
-                )
-            } else {
-                "—".to_string()
-            },
-            if measured { c.server_peak_threads.to_string() } else { "—".to_string() },
-            stopped.replace('|', "/").replace('\n', " ")
-        ]);
-    }
-    table.write(md);
-    if !chart_data(part).series.is_empty() {
-        let _ = writeln!(md, "\n![wall time and connect p99 against connections](bench-{run_id}-reach.svg)");
-    }
-    let _ = writeln!(
-        md,
-        "\nThe kernel's counters (`/proc/net/netstat`) are machine-wide: on a shared machine other processes' \
-         connections count too. The accept queue is the server's own listening sockets (`/proc/net/tcp`), sampled \
-         every {} ms. \"What stopped it\" is named from these figures only (`lab/src/stopped.rs`), or `unknown`.\n",
-        QUEUE_SAMPLE.as_millis()
-    );
 }
 
 /// The reach targets: for each async server, every level: no failure, no listen overflow, no SYN

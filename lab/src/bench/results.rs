@@ -4,8 +4,12 @@
 //! rendered from it alone. The io sweeps (reach, cost) reuse the matrix's [`Cell`] as they are: a cell of the
 //! bench reads exactly like a cell of `lab matrix`.
 
+use super::floor::Floor;
+use crate::client::ConnectTime;
 use crate::export::json::JsonDocument;
-use crate::results::{Cell, ConnectionCost, Overhead, RunHeader, ServerRecord};
+use crate::kernel::{AcceptQueue, TcpCounters};
+use crate::results::{Cell, ConnectionCost, Failures, Model, Overhead, RunHeader, ServerRecord, Status};
+use crate::stopped::Cause;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -43,7 +47,7 @@ macro_rules! part_outcome {
     )*};
 }
 
-part_outcome!(ThroughputPart, SweepPart, OverheadPart, super::reach::ReachPart);
+part_outcome!(ThroughputPart, SweepPart, OverheadPart, ReachPart);
 
 /// One `lab bench`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -61,7 +65,7 @@ pub struct BenchRun {
     pub instrument: ThroughputPart,
     pub servers: ThroughputPart,
     /// Part 3 (see `reach.rs`): per cell, connect times, kernel counters, accept queues and what stopped it.
-    pub reach: super::reach::ReachPart,
+    pub reach: ReachPart,
     pub cost: SweepPart,
     pub overhead: OverheadPart,
     /// Every performance target (README, "Performance"), with the measured figure and whether it was met.
@@ -284,7 +288,7 @@ macro_rules! sweep_head {
     )*};
 }
 
-sweep_head!(SweepPart, super::reach::ReachPart);
+sweep_head!(SweepPart, ReachPart);
 
 /// Deltas of the kernel's `TcpExt` counters (`/proc/net/netstat`) over one server's cells. They count the whole
 /// network namespace, so other processes' connections on a shared machine count too.
@@ -331,4 +335,102 @@ pub struct Target {
     pub verdict: String,
     /// Why not run, or what else was off (failures at 10,000).
     pub detail: Option<String>,
+}
+
+/// The reach part's record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReachPart {
+    /// Status, reason, client, D, levels, the client's command. Read through `Deref`.
+    #[serde(flatten)]
+    pub head: SweepHead,
+    /// The machine: CPUs, `net.core.somaxconn`, descriptors per process.
+    pub cores: u64,
+    pub somaxconn: Option<u64>,
+    pub nofile: u64,
+    /// Rounds: each measured every level's floor and then every server at that level (0 in runs made before
+    /// rounds existed: one).
+    pub rounds: u64,
+    /// The floor at each level: its median round.
+    pub floors: Vec<Floor>,
+    /// The floor with HTTP's bytes at each level (the client writes a request, the server a response, no parser,
+    /// runtime or task): the least an HTTP server needs. Its median round.
+    pub http_floors: Vec<Floor>,
+    /// Each server at each level: its median round.
+    pub cells: Vec<ReachCell>,
+}
+
+/// One server at one level.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReachCell {
+    pub server: String,
+    pub model: Model,
+    pub connections: u64,
+    pub client_processes: u64,
+    /// Loopback source addresses the client spread its connections over ([`super::reach::source_addresses`]).
+    pub source_addresses: u64,
+    /// `ok`, `failed` (see `reason`) or `skipped`.
+    pub status: Status,
+    pub reason: Option<String>,
+    pub wall_s: Option<f64>,
+    pub efficiency: Option<f64>,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub failures: Failures,
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    /// The client's connect times over the measured phase.
+    pub connect_us: Option<ConnectTime>,
+    /// How the kernel's TCP counters moved during the cell (machine-wide).
+    pub kernel: TcpCounters,
+    /// The server's accept queues while the client ran.
+    pub accept_queue: AcceptQueue,
+    pub server_cpu_s: f64,
+    pub client_cpu_s: f64,
+    pub server_peak_threads: u64,
+    pub server_peak_rss_kib: u64,
+    /// The share of the machine's CPU time that was busy during the cell, whoever used it.
+    pub machine_busy: f64,
+    /// TCP sockets in TIME_WAIT (machine-wide) when the cell started: ports the client's connects search past.
+    pub time_wait_before: u64,
+    /// This cell's wall ÷ the floor's at the same level in the same round; with several rounds, the median of the
+    /// rounds' ratios.
+    pub vs_floor: Option<f64>,
+    /// The same against the floor with HTTP's bytes.
+    pub vs_http_floor: Option<f64>,
+    /// The wall time of every round this cell was measured in, in order (the cell's other figures are from the
+    /// median one).
+    pub round_walls_s: Vec<f64>,
+    /// What stopped it: set when the cell missed D by more than the target allows, or failed.
+    pub stopped: Option<Cause>,
+}
+
+impl ReachCell {
+    /// Measured, with no failed request, no listen overflow and no SYN retransmission.
+    pub fn clean(&self) -> bool {
+        self.status == Status::Ok
+            && self.failed == 0
+            && self.kernel.listen_overflows == 0
+            && self.kernel.syn_retrans == 0
+    }
+
+    /// One record for a server at a level from its rounds (in order): the first round that was not clean if any
+    /// (its target is missed whatever the others did), else the round with the median wall; with the wall of
+    /// every round and the median of their ratios to their rounds' floors. None for no rounds.
+    pub fn median_round(rounds: Vec<ReachCell>) -> Option<ReachCell> {
+        let walls: Vec<f64> = rounds.iter().filter_map(|c| c.wall_s).collect();
+        let ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_floor).collect();
+        let http_ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_http_floor).collect();
+        let chosen = match rounds.iter().position(|c| !c.clean()) {
+            Some(first_unclean) => first_unclean,
+            // Clean rounds all have a wall.
+            None => harness::stats::median_position(&walls)?,
+        };
+        let mut cell = rounds.into_iter().nth(chosen)?;
+        cell.vs_floor = harness::stats::median(&ratios).or(cell.vs_floor);
+        cell.vs_http_floor = harness::stats::median(&http_ratios).or(cell.vs_http_floor);
+        cell.round_walls_s = walls;
+        Some(cell)
+    }
 }
