@@ -526,13 +526,45 @@ fn apply(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
     bytes
 }
 
-/// What is sent: random bytes, or a seed request with a few mutations.
+/// What is sent: random bytes, a seed request with a few mutations, or a request built around its framing.
 fn tcp_input() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         1 => prop::collection::vec(any::<u8>(), 0..512),
         3 => (prop::sample::select(SEEDS), prop::collection::vec(mutation(), 1..5))
             .prop_map(|(seed, mutations)| apply(seed.to_vec(), &mutations)),
+        2 => framed_input(),
     ]
+}
+
+/// Content-Length values that are not 1*DIGIT, or too large for any body (RFC 9110 §8.6).
+const INVALID_LENGTHS: &[&str] = &["-1", "+5", "0x10", "1.5", "5 5", "five", "", "1e3", "99999999999999999999999"];
+
+/// A well-formed request whose body is framed by one or two Content-Length headers — valid ones with a body of
+/// exactly that length, or invalid ones — sometimes with Transfer-Encoding beside them: the inputs on which
+/// RFC 9112 §6 says what must happen ([`framing`]), which byte mutations rarely leave intact.
+fn framed_input() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop::sample::select(vec!["GET /no/param", "POST /no/param", "GET /fact?n=5", "POST /db/visit?name=f"]);
+    let length = prop_oneof![
+        3 => (0..48usize).prop_map(|n| n.to_string()),
+        2 => prop::sample::select(INVALID_LENGTHS).prop_map(String::from),
+    ];
+    let headers = prop::collection::vec(length, 1..=2);
+    (line, headers, prop::bool::weighted(0.2), "[a-z]{0,16}").prop_map(|(line, lengths, chunked, extra)| {
+        let mut head = format!("{line} HTTP/1.1\r\nHost: lab\r\n");
+        for value in &lengths {
+            head.push_str(&format!("Content-Length: {value}\r\n"));
+        }
+        if chunked {
+            head.push_str("Transfer-Encoding: chunked\r\n");
+        }
+        head.push_str("\r\n");
+        // A valid first length gets a body of exactly that many bytes; otherwise whatever bytes follow.
+        match lengths[0].parse::<usize>() {
+            Ok(n) if !chunked => head.push_str(&"b".repeat(n)),
+            _ => head.push_str(&extra),
+        }
+        head.into_bytes()
+    })
 }
 
 /// Escapes bytes the way tests/hostile/*.http writes them, so that a failing input can be pasted into a case.
@@ -555,22 +587,29 @@ fn as_case_text(bytes: &[u8]) -> String {
 /// message body, if any, is framed by Content-Length alone or is made ambiguous by Transfer-Encoding beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
-    /// A valid Content-Length (or none) whose body ends exactly where the input does: exactly one response,
-    /// then the connection closes on the client's EOF (§6.3 items 6 and 7: the body is that many bytes, and
-    /// nothing after it is a request).
+    /// A valid Content-Length (or none) whose body ends exactly where the input does: exactly one response
+    /// (§6.3 items 6 and 7: the body is that many bytes, and nothing after it is a request); then the client
+    /// half-closes and the server closes.
     OneRequest,
     /// Transfer-Encoding and Content-Length both present: whether the server rejects it or frames it by the
-    /// Transfer-Encoding, it "MUST close the connection after responding" (§6.1): at most one response, never a
+    /// Transfer-Encoding, it "MUST close the connection after responding" (§6.1). The chunked body may be
+    /// incomplete, so the client half-closes if no response came: then at most that one response, never a
     /// second one from bytes after the body.
     BothLengths,
     /// No Transfer-Encoding and an invalid Content-Length (not 1*DIGIT, too large for any body, or differing
     /// values): "the server MUST respond with a 400 (Bad Request) status code and then close the connection"
-    /// (§6.3 item 5; the hostile catalogue's absurd, negative and conflicting Content-Length cases).
+    /// (§6.3 item 5; the hostile catalogue's absurd, negative and conflicting Content-Length cases) — close
+    /// by itself, with the client's side still open.
     InvalidLength,
 }
 
 impl Framing {
-    /// What is wrong with the outcomes (the first response and what followed it), if anything.
+    /// Whether the client half-closes once the first response has come (else it waits for the server's close).
+    fn half_closes_after_the_response(self) -> bool {
+        self == Framing::OneRequest
+    }
+
+    /// What is wrong with the outcomes (the first, and the next if the first was a response), if anything.
     fn judge(self, outcomes: &[raw::Outcome]) -> Option<String> {
         let shown = outcomes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", then ");
         let closed_after_one = outcomes.len() == 2 && outcomes[0].is_response() && outcomes[1].is_closed();
@@ -597,7 +636,19 @@ fn framing(bytes: &[u8]) -> Option<Framing> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut request = httparse::Request::new(&mut headers);
     let Ok(httparse::Status::Complete(head_len)) = request.parse(bytes) else { return None };
-    let plain = request.version == Some(1)
+    // A head with bytes outside visible ASCII (obs-text, NUL, other controls) is one a recipient MAY reject
+    // outright (RFC 9110 §5.5): tiny_http closes on it (the catalogue's obs-text case), so no framing rule binds.
+    let visible = |b: &u8| b.is_ascii_graphic() || b" \t\r\n".contains(b);
+    // Lines end in CRLF: a bare LF is one a recipient MAY accept (RFC 9112 §2.2), and a bare CR is invalid.
+    let head = &bytes[..head_len];
+    let crlf_only = head.iter().enumerate().all(|(i, b)| match b {
+        b'\n' => i > 0 && head[i - 1] == b'\r',
+        b'\r' => head.get(i + 1) == Some(&b'\n'),
+        _ => true,
+    });
+    let plain = head.iter().all(visible)
+        && crlf_only
+        && request.version == Some(1)
         && matches!(request.method, Some("GET" | "POST"))
         && request.path.is_some_and(|p| p.starts_with('/'))
         && head_len <= 4096;
@@ -634,6 +685,10 @@ fn framing(bytes: &[u8]) -> Option<Framing> {
     if values.windows(2).any(|w| w[0] != w[1]) {
         return Some(Framing::InvalidLength);
     }
+    // The same value twice is a list a recipient MAY reject or MAY read as one value (RFC 9110 §8.6).
+    if values.len() > 1 {
+        return None;
+    }
     let body = values.first().copied().unwrap_or(0);
     (bytes.len() as u64 - head_len as u64 == body).then_some(Framing::OneRequest)
 }
@@ -667,16 +722,24 @@ impl FuzzTarget {
             Err(e) => return Some(format!("cannot connect: {e}")),
         };
         let _ = connection.send(bytes);
-        connection.close_write();
         let wrong = match framing(bytes) {
-            None if !connection.closed_within(Duration::from_secs(3)) => {
-                Some("the connection was still open 3 s after the client's EOF".into())
+            None => {
+                connection.close_write();
+                (!connection.closed_within(Duration::from_secs(3)))
+                    .then(|| "the connection was still open 3 s after the client's EOF".to_string())
             }
-            None => None,
             Some(framing) => {
+                // No RFC asks a server to answer a request whose client has half-closed (many treat the EOF as
+                // the client leaving), so the client half-closes only where the rule allows it (`Framing`).
                 connection.set_timeout(Duration::from_secs(3));
-                // At most one response, then the end of the connection: a second outcome is read to see it.
-                let outcomes = connection.read_steps(2, &[], None, |o| !o.is_response());
+                let first = connection.next_outcome();
+                if framing.half_closes_after_the_response() || !first.is_response() {
+                    connection.close_write();
+                }
+                let outcomes = match first.is_response() {
+                    true => vec![first, connection.next_outcome()],
+                    false => vec![first],
+                };
                 framing.judge(&outcomes)
             }
         };
@@ -714,16 +777,22 @@ struct TcpFuzzing {
     previous: Option<Vec<u8>>,
     /// An input found to upset a fresh server on its own, when it is not the one proptest is shrinking.
     culprit: Option<(Vec<u8>, String)>,
+    /// Inputs sent, and how many of them RFC 9112's framing rules judged ([`framing`]).
+    sent: u32,
+    judged: u32,
 }
 
 /// Arbitrary and mutated requests over TCP never take the server down. A server in trouble is replaced by a
 /// fresh one, and the input replayed against another fresh one, so that what is reported (and what proptest
 /// shrinks) is an input that does the damage by itself.
 fn tcp_input_never_takes_the_server_down(name: &'static str) {
-    let state = RefCell::new(TcpFuzzing { target: FuzzTarget::start(name), previous: None, culprit: None });
+    let target = FuzzTarget::start(name);
+    let state = RefCell::new(TcpFuzzing { target, previous: None, culprit: None, sent: 0, judged: 0 });
     let (mut runner, seed) = runner(TCP_CASES);
     let result = runner.run(&tcp_input(), |bytes| {
         let mut state = state.borrow_mut();
+        state.sent += 1;
+        state.judged += u32::from(framing(&bytes).is_some());
         let Some(problem) = state.target.try_input(&bytes) else {
             state.previous = Some(bytes);
             return Ok(());
@@ -739,7 +808,7 @@ fn tcp_input_never_takes_the_server_down(name: &'static str) {
         }
         Err(TestCaseError::fail(format!("{problem} (not reproduced by this input alone)")))
     });
-    let culprit = state.into_inner().culprit;
+    let TcpFuzzing { culprit, sent, judged, .. } = state.into_inner();
     let replay = replay(&format!("tcp_input_never_takes_the_server_down_{}", name.replace('-', "_")), seed);
     match (result, culprit) {
         (Ok(()), _) => {}
@@ -751,6 +820,9 @@ fn tcp_input_never_takes_the_server_down(name: &'static str) {
         }
         (Err(error), None) => panic!("{name}: {error}\n{replay}"),
     }
+    // The RFC's outcomes are asserted on a good share of the inputs, not on a lucky few.
+    eprintln!("{name}: {judged} of {sent} inputs had an unambiguous framing, judged by RFC 9112 §6");
+    assert!(judged * 10 >= sent, "{name}: only {judged} of {sent} inputs were judged by RFC 9112 §6\n{replay}");
 }
 
 /// Every run replays the committed failures: the file is there, and its lines are comments or proptest's seeds.
@@ -770,10 +842,6 @@ fn framing_is_judged_only_where_the_rfc_leaves_no_doubt() {
     let f = |text: &str| framing(text.as_bytes());
     assert_eq!(f("GET /no/param HTTP/1.1\r\nHost: lab\r\n\r\n"), Some(Framing::OneRequest));
     assert_eq!(f("POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length:  3 \r\n\r\nabc"), Some(Framing::OneRequest));
-    assert_eq!(
-        f("POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\nContent-Length: 003\r\n\r\nabc"),
-        Some(Framing::OneRequest)
-    );
     for length in ["-1", "+5", "99999999999999999999999", "0x10", ""] {
         let text = format!("GET /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: {length}\r\n\r\n");
         assert_eq!(f(&text), Some(Framing::InvalidLength), "{length:?}");
@@ -784,17 +852,22 @@ fn framing_is_judged_only_where_the_rfc_leaves_no_doubt() {
         "POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     assert_eq!(f(both), Some(Framing::BothLengths));
     for unjudged in [
-        // A pipelined second request, a body cut short, a chunked body, a list a recipient MAY accept,
-        // HTTP/1.0, no Host, an interim response asked for, HEAD (no body in its response), a cut head.
+        // A pipelined second request, a body cut short, a chunked body, a list (or the same length twice) a
+        // recipient MAY accept, HTTP/1.0, no Host, an interim response asked for, HEAD (no body in its
+        // response), a cut head, a head with obs-text (which tiny_http MAY reject by closing, RFC 9110 §5.5),
+        // a bare LF (RFC 9112 §2.2).
         "POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n",
         "POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: 5\r\n\r\nabc",
         "POST /no/param HTTP/1.1\r\nHost: lab\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: 3, 3\r\n\r\nabc",
+        "POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: 3\r\nContent-Length: 003\r\n\r\nabc",
         "GET /no/param HTTP/1.0\r\nHost: lab\r\n\r\n",
         "GET /no/param HTTP/1.1\r\n\r\n",
         "POST /no/param HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\na",
         "HEAD /no/param HTTP/1.1\r\nHost: lab\r\n\r\n",
         "GET /no/param HTTP/1.1\r\nHost: lab\r\n",
+        "POST /no/param HTTP/1.1\r\nHost: lab\r\nContent-Length: : \u{80}x\r\n\r\n",
+        "GET /no/param HTTP/1.1\r\nHost: l\n\r\n",
     ] {
         assert_eq!(f(unjudged), None, "{unjudged:?}");
     }
