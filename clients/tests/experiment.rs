@@ -53,3 +53,34 @@ fn original_experiment_async_std_server() {
 fn original_experiment_smol_server() {
     original_experiment(common::SERVERS[3]);
 }
+
+#[test]
+fn original_experiment_tokio_server() {
+    original_experiment(common::SERVERS[4]);
+}
+
+#[test]
+fn original_experiment_lean_server() {
+    original_experiment(common::SERVERS[5]);
+}
+
+/// The tests above cover every server binary of the workspace (servers/src/bin), and only those.
+#[test]
+fn the_experiment_runs_against_every_server() {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../servers/src/bin");
+    let mut binaries: Vec<String> = std::fs::read_dir(bin)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(String::from))
+        .collect();
+    binaries.sort();
+    let mut servers: Vec<String> = common::SERVERS.iter().map(|s| s.to_string()).collect();
+    servers.sort();
+    assert_eq!(servers, binaries, "common::SERVERS lists every server binary");
+    let source = include_str!("experiment.rs");
+    for (i, server) in common::SERVERS.iter().enumerate() {
+        let name = server.replace('-', "_");
+        let test = format!("fn original_experiment_{name}() {{\n    original_experiment(common::SERVERS[{i}]);");
+        assert!(source.contains(&test), "no test runs the experiment against {server}");
+    }
+}

@@ -14,6 +14,7 @@
 //! - [`raw`], [`catalogue`], [`compare`]: a raw TCP client for hostile bytes, the hostile catalogue (embedded)
 //!   judged against each case's rule, and the differential's normalised outcomes and seeded corpus — shared by
 //!   the servers' tests and `lab verify --strict`;
+//! - [`tools`]: a test whose tool is missing fails under CI and is a visible, counted skip elsewhere;
 //! - [`fuzz`]: a seeded generator and a loop over reproducible cases, for the parsers' fuzz targets;
 //! - [`TempDir`]: a directory removed when dropped (the `tempfile` crate's).
 //!
@@ -34,6 +35,7 @@ pub mod process;
 pub mod raw;
 pub mod report;
 pub mod stats;
+pub mod tools;
 
 pub use tempfile::TempDir;
 

@@ -122,8 +122,8 @@ enum KeepAlive {
 
 #[derive(Args)]
 struct MatrixArgs {
-    /// quick (< 60 s, CI, 1 repetition), default (≈ 28 min on 2 cores, D = 1 s, 4 repetitions per cell in
-    /// rounds over the whole run),
+    /// quick (≈ 1 min on 2 cores: every server, D = 0.2 s, 1 repetition; CI), default (≈ 28 min on 2 cores,
+    /// D = 1 s, 4 repetitions per cell in rounds over the whole run),
     /// full (adds pool-client's sweep and io at 1,000 and 10,000 connections).
     #[arg(long, value_enum, default_value_t = ProfileName::Default)]
     profile: ProfileName,
@@ -170,7 +170,8 @@ struct MatrixArgs {
     /// experiment's cells always run). Default: 15 (quick), 12 (default), 60 (full).
     #[arg(long)]
     cell_budget: Option<u64>,
-    /// Exit 1 when the original experiment's shape fails (10 blocking ≥ 8 D; 10 async ≤ 2 D).
+    /// Exit 1 when the original experiment's shape fails: 1 request, 10 blocking and 10 at once each within 10 % of
+    /// the model's prediction (D, 10 D, and D or a pool's rounds of D; docs/model.md).
     #[arg(long)]
     check_shape: bool,
     /// A companion run for the headline: a capacity-*.json (capacity columns) or a bench-*.json (reach column);
@@ -320,8 +321,8 @@ impl LoadArgs {
 
 fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     let mut config = MatrixConfig::for_profile(args.profile);
-    if matches!(args.profile, ProfileName::Default | ProfileName::Original) {
-        // The article's own server joins the Rust servers when tornado is installed.
+    if matches!(args.profile, ProfileName::Default | ProfileName::Original | ProfileName::Quick) {
+        // The article's own server joins the Rust servers when tornado is installed (CI installs it).
         match plan::tornado_spec(&lab::binaries::workspace_root()) {
             Some(tornado) if !args.servers.foreign.iter().any(|f| f.starts_with("tornado=")) => {
                 config.servers.push(tornado)
@@ -424,7 +425,8 @@ fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     }
     if outcome.exit_code == 1 {
         eprintln!(
-            "lab: --check-shape: the original experiment's shape does not hold (10 blocking ≥ 8 D; 10 async ≤ 2 D)"
+            "lab: --check-shape: the original experiment's shape does not hold (1 request ≈ D, 10 blocking ≈ 10 D, 10 at \
+             once ≈ the model's prediction, each within 10 %)"
         );
     }
     Ok(outcome.exit_code as u8)

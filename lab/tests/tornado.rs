@@ -2,18 +2,14 @@
 //! answers everywhere, tornado's protocol details as warnings — and the article's experiment holds on it:
 //! ten blocking requests take ten waits, ten concurrent ones take one (its coroutines wait on the event loop).
 //!
-//! It needs tornado (`pip install tornado`; `.ci/run` installs it). Without it the test says so and checks that
-//! the lab says how to get it.
+//! It needs tornado (`python3 -m pip install tornado`; `.ci/run` installs it). Without it the test fails under CI
+//! and is a visible skip elsewhere (`harness::tools`), after checking that the lab says how to get it.
 
 mod common;
 
+use harness::tools;
 use lab::results::Run;
 use std::path::Path;
-use std::process::Command;
-
-fn tornado_installed() -> bool {
-    Command::new("python3").args(["-c", "import tornado"]).status().is_ok_and(|s| s.success())
-}
 
 fn app() -> String {
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tornado/app.py");
@@ -22,10 +18,15 @@ fn app() -> String {
 
 #[test]
 fn the_article_app_is_verified_with_warnings_and_the_experiment_holds_on_it() {
-    if !tornado_installed() {
-        eprintln!("tornado is not installed (pip install tornado): only the lab's message is checked");
+    let installed = tools::python_module("tornado");
+    if !installed {
+        // The lab says how to get it…
         let output = common::lab().args(["matrix", "--profile", "original", "--servers", "bogus"]).output().unwrap();
         assert!(common::text(&output.stderr).contains("pip install tornado"));
+    }
+    // … and the rest needs it.
+    let test = "the_article_app_is_verified_with_warnings_and_the_experiment_holds_on_it";
+    if !tools::require(test, "tornado", installed, tools::INSTALL_TORNADO) {
         return;
     }
     let marker = common::marker("tornado");

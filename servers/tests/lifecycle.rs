@@ -132,7 +132,8 @@ fn unusable_database(name: &'static str) {
 }
 
 /// Sends `/say/hello?ms=500` on a keep-alive connection and returns once the server has read it off the socket.
-fn start_slow_request(server: &Server) -> (KeepAlive, Instant) {
+/// None when the test cannot tell that the request reached its handler (a visible skip, a failure under CI).
+fn start_slow_request(server: &Server, test: &str) -> Option<(KeepAlive, Instant)> {
     let mut connection = KeepAlive::connect(server.addr(), Duration::from_secs(10)).expect("connect");
     // A first exchange makes sure the connection has been accepted and has a thread or task reading it.
     let warm = connection.get("/no/param").expect("first request");
@@ -147,36 +148,46 @@ fn start_slow_request(server: &Server) -> (KeepAlive, Instant) {
     // the connection has no unread bytes (/proc/net/tcp, slow to read when the machine has many sockets).
     if Family::of(server.name) == Family::TinyHttp {
         let pid = server.process.pid();
-        let sleeping = common::wait_until(Duration::from_secs(5), || thread_in_nanosleep(pid));
-        assert!(sleeping, "{}: no thread ever slept in the handler", server.name);
+        let mut seen = None;
+        common::wait_until(Duration::from_secs(5), || {
+            seen = thread_in_nanosleep(pid);
+            seen != Some(false)
+        });
+        let readable = seen.is_some();
+        let tool = "a readable /proc/PID/task/TID/syscall";
+        let install = "run as the servers' user where ptrace is allowed (kernel.yama.ptrace_scope 0 or 1)";
+        if !harness::tools::require(&format!("lifecycle {}: {test}", server.name), tool, readable, install) {
+            return None;
+        }
+        assert_eq!(seen, Some(true), "{}: no thread ever slept in the handler", server.name);
     } else {
         let read = common::wait_until(Duration::from_secs(5), || server_unread_bytes(server.addr(), client) == Some(0));
         assert!(read, "{}: the server never read the request", server.name);
     }
-    (connection, sent)
+    Some((connection, sent))
 }
 
-/// Whether some thread of `pid` is in `nanosleep` or `clock_nanosleep` (the first field of
-/// /proc/PID/task/TID/syscall). Where the kernel does not show system calls (no ptrace access), it cannot
-/// tell and says yes.
-fn thread_in_nanosleep(pid: u32) -> bool {
+/// Whether some thread of `pid`, or of its children (the workers of `--processes`), is in `nanosleep` or
+/// `clock_nanosleep` (the first field of /proc/PID/task/TID/syscall). None when the kernel shows none of their
+/// system calls (no ptrace access): then it cannot tell, and must not say yes.
+fn thread_in_nanosleep(pid: u32) -> Option<bool> {
     #[cfg(target_arch = "aarch64")]
     const SLEEPS: [&str; 2] = ["101", "115"];
     #[cfg(not(target_arch = "aarch64"))]
     const SLEEPS: [&str; 2] = ["35", "230"];
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
     let mut readable = false;
-    for task in tasks.filter_map(Result::ok) {
-        if let Ok(syscall) = std::fs::read_to_string(task.path().join("syscall")) {
-            readable = true;
-            if syscall.split_whitespace().next().is_some_and(|call| SLEEPS.contains(&call)) {
-                return true;
+    for process in std::iter::once(pid).chain(common::children_of(pid)) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{process}/task")) else { continue };
+        for task in tasks.filter_map(Result::ok) {
+            if let Ok(syscall) = std::fs::read_to_string(task.path().join("syscall")) {
+                readable = true;
+                if syscall.split_whitespace().next().is_some_and(|call| SLEEPS.contains(&call)) {
+                    return Some(true);
+                }
             }
         }
     }
-    !readable
+    readable.then_some(false)
 }
 
 /// Waits for the server process to exit by itself, killing it after `timeout`.
@@ -192,7 +203,9 @@ fn wait_for_exit(server: &mut Server, timeout: Duration) -> Option<ExitStatus> {
 /// SIGTERM while a request is in flight: the request completes with 200, then the server exits 0.
 fn sigterm_finishes_the_request_in_flight(name: &'static str) {
     let mut server = Server::start(name, &[]);
-    let (mut connection, sent) = start_slow_request(&server);
+    let Some((mut connection, sent)) = start_slow_request(&server, "sigterm_finishes_the_request_in_flight") else {
+        return;
+    };
     server.process.signal(libc::SIGTERM);
     let response = connection.receive().unwrap_or_else(|e| {
         panic!(
@@ -216,7 +229,8 @@ fn sigterm_with_processes_finishes_the_request_in_flight(name: &'static str) {
     let mut server = Server::start(name, &["--processes", "2"]);
     let workers = common::children_of(server.process.pid());
     assert_eq!(workers.len(), 2, "{name}: workers {workers:?}");
-    let (mut connection, _) = start_slow_request(&server);
+    let test = "sigterm_with_processes_finishes_the_request_in_flight";
+    let Some((mut connection, _)) = start_slow_request(&server, test) else { return };
     server.process.signal(libc::SIGTERM);
     let response = connection.receive().unwrap_or_else(|e| {
         panic!(

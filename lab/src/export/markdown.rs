@@ -298,7 +298,7 @@ fn experiment(run: &Run, md: &mut String) {
     md.push('\n');
 }
 
-/// The shape check in one line: holds or not, with the range of the two multiples of D, and only the failing
+/// The shape check in one line: holds or not, with the range of the three multiples of D, and only the failing
 /// servers by name.
 pub fn shape_verdict(run: &Run) -> String {
     let shape = &run.analysis.shape;
@@ -320,10 +320,10 @@ pub fn shape_verdict(run: &Run) -> String {
         (true, false) => "does not hold",
     };
     let mut line = format!(
-        "Shape check (10 blocking ≥ {} D; 10 at once ≤ {} D where the model expects ≈ D): **{verdict}** — 10 \
-         blocking took {}, 10 at once {} over {} server(s).",
-        crate::analysis::TEN_BLOCKING_MIN_D,
-        crate::analysis::TEN_ASYNC_MAX_D,
+        "Shape check (1 request, 10 blocking and 10 at once each within {:.0} % of the model's D, 10 D and D or the \
+         pool's rounds): **{verdict}** — 1 request took {}, 10 blocking {}, 10 at once {} over {} server(s).",
+        crate::analysis::SHAPE_TOLERANCE * 100.0,
+        multiples(|r| r.one_request),
         multiples(|r| r.ten_blocking),
         multiples(|r| r.ten_async),
         rows.len()
