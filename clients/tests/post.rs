@@ -62,7 +62,7 @@ fn every_engine_posts_and_each_post_counts_one_visit() {
             let (run, report) = run_json(client, &args);
             let what = format!("{client} {flags:?} on {server_name}");
             assert_eq!((report.succeeded, report.failed), (requests, 0), "{what}: {report:#?}\n{}", run.stderr);
-            assert_eq!(report.urls, [url.clone()], "{what}: the report names the method");
+            assert_eq!(report.urls, std::slice::from_ref(&url), "{what}: the report names the method");
             let lines = logged(&server, &name, (requests + warmup) as usize);
             assert_eq!(lines.len() as u64, requests + warmup, "{what}: {lines:#?}");
             assert!(lines.iter().all(|line| line.contains(" 200 POST /db/visit?")), "{what}: {lines:#?}");
