@@ -19,6 +19,7 @@ try:
     import thor
     from configparser import ConfigParser
     from redbot.resource import HttpResource
+    from redbot.resource.fetch import RedFetcher, RedHttpClient
 except ImportError as missing:
     print(f"redbot missing: {missing}", file=sys.stderr)
     sys.exit(3)
@@ -33,6 +34,10 @@ def notes(response_notes):
 
 
 def lint(config, method, url, content_type, body):
+    # A connection pool of its own for each check, as the `redbot` command has (one check per process): a
+    # connection pooled during one check and reused by the next, after REDbot's loop was stopped and started
+    # again in between, may never carry the next request, which then times out.
+    RedFetcher.client = RedHttpClient()
     resource = HttpResource(config)
     headers = []
     if method not in ("GET", "HEAD"):
