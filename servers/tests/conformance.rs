@@ -16,6 +16,7 @@ for_each_server!(
     no_param,
     db_visits,
     db_visit_by_post,
+    db_visit_expect_continue,
     cache_control,
     block,
     health,
@@ -203,6 +204,31 @@ fn db_visit_by_post(name: &'static str) {
     let response = post("/db/visit", &[FORM], &long);
     response.assert(413, "the request body is larger than 4096 bytes", name);
     server.expect("/db/visits?name=p", 200, "6");
+}
+
+/// A client that sends `Expect: 100-continue` holds its form body back until told: the server says
+/// `100 Continue` (RFC 9110 §10.1.1, §15.2.1), then reads the body and answers.
+fn db_visit_expect_continue(name: &'static str) {
+    use std::io::{BufRead, BufReader, Write};
+    let server = Server::start(name, &[]);
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    let head = "POST /db/visit HTTP/1.1\r\nHost: lab\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 6\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut interim = String::new();
+    while !interim.ends_with("\r\n\r\n") {
+        let n = reader.read_line(&mut interim).unwrap_or_else(|e| panic!("{name}: waiting for 100 Continue: {e}"));
+        assert!(n > 0, "{name}: closed before 100 Continue: {interim:?}");
+    }
+    assert!(interim.starts_with("HTTP/1.1 100 "), "{name}: want 100 Continue first, got {interim:?}");
+    stream.write_all(b"name=e").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert!(rest.starts_with("HTTP/1.1 200 "), "{name}: {rest:?}");
+    assert!(rest.ends_with("\r\n\r\n1"), "{name}: the new count, 1: {rest:?}");
+    server.expect("/db/visits?name=e", 200, "1");
 }
 
 /// Every answer says how long a cache may keep it (RFC 9111 §5.2.2), from the one policy in the workload

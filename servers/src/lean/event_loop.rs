@@ -30,9 +30,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// closing with unread bytes does not reset the connection before the client has read the response.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// lean-server's answer to `Expect: 100-continue` on the route that reads a body: it sends no interim
-/// responses, and a final status before the body is one of the answers RFC 9110 §10.1.1 allows.
-const EXPECT_REFUSED: &str = "this server does not send 100 Continue: send the body without Expect";
+/// The interim response a client that sent `Expect: 100-continue` waits for before its body (RFC 9110 §15.2.1).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The answer to one connection too many (the same as the other servers').
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\
@@ -96,6 +95,9 @@ enum State {
     Writing,
     /// Reading the request's body, after the response, to throw it away.
     Skipping(Skip),
+    /// Writing `100 Continue` to a client that holds its form body back until told (RFC 9110 §10.1.1), `sent`
+    /// bytes of it so far; then reading the form.
+    Continuing(Box<Form>),
     /// Reading a form body (`POST /db/visit`) before the request can be planned.
     ReadingForm(Box<Form>),
     /// Closing: our side is shut down, and what the client still sends is read and thrown away until it closes
@@ -381,7 +383,7 @@ impl<'w> EventLoop<'w> {
                 connection.readable |= readable;
                 connection.read_closed |= read_closed;
                 let wanted = match state {
-                    State::Writing => writable,
+                    State::Writing | State::Continuing(_) => writable,
                     State::Head | State::Skipping(_) | State::ReadingForm(_) | State::Lingering => readable,
                     // A waiting request reads nothing more until it is answered (pipelined bytes wait in the
                     // socket); a client that went away is noticed when the response is written.
@@ -424,7 +426,7 @@ impl<'w> EventLoop<'w> {
             match &mut connection.state {
                 State::Head => {
                     let shared = self.shared;
-                    let (plan, len, body, keep_alive, head_only, logged, expects_continue) =
+                    let (plan, len, body, keep_alive, head_only, logged, held_back) =
                         match http1::parse_head(&connection.input[connection.start..], shared.limits.max_head_bytes) {
                             Parsed::Partial => match self.fill(connection) {
                                 Ok(true) => continue,
@@ -449,7 +451,7 @@ impl<'w> EventLoop<'w> {
                                     Box::new(Logged { started: Instant::now(), method, target })
                                 });
                                 let head_only = head.method == "HEAD";
-                                (plan, head.len, head.body, head.keep_alive, head_only, logged, head.expects_continue)
+                                (plan, head.len, head.body, head.keep_alive, head_only, logged, head.held_back)
                             }
                         };
                     connection.start += len;
@@ -461,7 +463,11 @@ impl<'w> EventLoop<'w> {
                     connection.request = Some(InProgress { _in_flight: self.shared.workload.start_request(), logged });
                     let plan = match plan {
                         Plan::ReadForm(pending) => {
-                            let rest = match std::mem::replace(&mut connection.body, Framing::None) {
+                            // A body held back for `100 Continue` is read once the client has been told.
+                            let told = held_back.is_some();
+                            let framing = held_back.unwrap_or(connection.body);
+                            connection.body = Framing::None;
+                            let rest = match framing {
                                 Framing::None => {
                                     let plan = self.shared.workload.plan_form(pending, Ok(b""));
                                     if let Some(step) = self.start(slot, connection, plan) {
@@ -471,24 +477,22 @@ impl<'w> EventLoop<'w> {
                                 }
                                 Framing::Length(n) if n <= MAX_FORM_BYTES as u64 => Skip::Length(n),
                                 Framing::Chunked => Skip::Chunked(ChunkedSkip::default()),
-                                // Too large, or held back until a `100 Continue` this server does not send:
-                                // answered unread, and the connection closes after the answer.
+                                // Too large: answered unread (without a `100 Continue`), and the connection
+                                // closes after the answer.
                                 Framing::Length(_) | Framing::Unread => {
                                     connection.body = Framing::Unread;
-                                    let reply = if expects_continue {
-                                        Reply { close: true, ..Reply::text(417, EXPECT_REFUSED) }
-                                    } else {
-                                        let plan = self.shared.workload.plan_form(pending, Err(BodyError::TooLarge));
-                                        let Plan::Ready(reply) = plan else { unreachable!("a refusal is ready") };
-                                        reply
-                                    };
-                                    self.respond(connection, reply);
+                                    let plan = self.shared.workload.plan_form(pending, Err(BodyError::TooLarge));
+                                    if let Some(step) = self.start(slot, connection, plan) {
+                                        return step;
+                                    }
                                     continue;
                                 }
                             };
                             // The request yields until its body has arrived (header timeout as the deadline).
                             connection.deadline = Some(self.now + self.shared.limits.header_timeout);
-                            connection.state = State::ReadingForm(Box::new(Form { pending, data: Vec::new(), rest }));
+                            let form = Box::new(Form { pending, data: Vec::new(), rest });
+                            connection.sent = 0;
+                            connection.state = if told { State::Continuing(form) } else { State::ReadingForm(form) };
                             continue;
                         }
                         plan => plan,
@@ -496,6 +500,23 @@ impl<'w> EventLoop<'w> {
                     if let Some(step) = self.start(slot, connection, plan) {
                         return step;
                     }
+                }
+                State::Continuing(_) => {
+                    while connection.sent < CONTINUE.len() {
+                        match connection.stream.write(&CONTINUE[connection.sent..]) {
+                            Ok(0) => return Step::Close,
+                            Ok(n) => connection.sent += n,
+                            // The socket buffer is full: wait until the client has read some.
+                            Err(error) if error.kind() == ErrorKind::WouldBlock => return Step::Wait,
+                            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                            Err(_) => return Step::Close,
+                        }
+                    }
+                    connection.sent = 0;
+                    let State::Continuing(form) = std::mem::replace(&mut connection.state, State::Head) else {
+                        unreachable!("matched above")
+                    };
+                    connection.state = State::ReadingForm(form);
                 }
                 State::ReadingForm(form) => {
                     let buffered = &connection.input[connection.start..];

@@ -36,8 +36,9 @@ pub struct Head<'b> {
     pub keep_alive: bool,
     /// The `Content-Type` field, for the one route that reads a body.
     pub content_type: Option<&'b str>,
-    /// The client waits for `100 Continue` before it sends the body (RFC 9110 §10.1.1).
-    pub expects_continue: bool,
+    /// The body the client holds back until it is told `100 Continue` (RFC 9110 §10.1.1): its framing, `body`
+    /// being `Unread` then. A route that reads the body sends the `100 Continue` and reads it by this framing.
+    pub held_back: Option<Framing>,
 }
 
 /// Where the request's body ends.
@@ -153,9 +154,10 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
         (false, Some(_)) => Framing::Unread,
     };
     // The client sends the body only once told to continue, and is answered before that: leave it unsent.
-    let body = if expects_continue && body != Framing::None { Framing::Unread } else { body };
+    let held_back = (expects_continue && body != Framing::None).then_some(body);
+    let body = if held_back.is_some() { Framing::Unread } else { body };
     let keep_alive = !close && body != Framing::Unread;
-    Parsed::Head(Head { len, method, target, body, keep_alive, content_type, expects_continue })
+    Parsed::Head(Head { len, method, target, body, keep_alive, content_type, held_back })
 }
 
 /// The target in origin form: as is when it is a path (or `*`), the path of an absolute URL, None otherwise.
@@ -415,7 +417,10 @@ mod tests {
         let huge = head("GET / HTTP/1.1\r\nContent-Length: 1000000000000\r\n\r\n");
         assert_eq!((huge.body, huge.keep_alive), (Framing::Unread, false));
         let waiting = head("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
-        assert_eq!((waiting.body, waiting.keep_alive), (Framing::Unread, false));
+        assert_eq!(
+            (waiting.body, waiting.keep_alive, waiting.held_back),
+            (Framing::Unread, false, Some(Framing::Length(5)))
+        );
         assert!(head("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").keep_alive);
         let both = head("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!((both.body, both.keep_alive), (Framing::Chunked, false));
