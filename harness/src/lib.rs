@@ -7,6 +7,7 @@
 //! - [`net`]: listeners with a backlog of `net.core.somaxconn` and SO_REUSEPORT, IP_BIND_ADDRESS_NO_PORT;
 //! - [`proc`]: read a process (or a process tree) from `/proc`;
 //! - [`bins`]: the workspace's binaries for tests, built once per test run (never stale);
+//! - [`calibrate`]: the machine's calibration probes (a cpu loop, a memory chase, a loopback echo);
 //! - [`stats`]: nearest-rank quantiles;
 //! - [`report`], [`histogram`], [`merge`]: the clients' JSON report (schema v1) with its HDR latency histogram,
 //!   and the exact merge of several reports — shared by the clients, which write them, and `lab merge`;
@@ -20,6 +21,7 @@
 //! `pre_exec` hooks (unsafe by nature: they run between fork and exec) each carry a SAFETY comment.
 
 pub mod bins;
+pub mod calibrate;
 pub mod catalogue;
 pub mod compare;
 pub mod fuzz;

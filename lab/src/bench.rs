@@ -288,7 +288,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
     }
 
     let mut bench = BenchRun {
-        header: session.header(BENCH_SCHEMA_VERSION, vec![]),
+        header: session.provisional_header(BENCH_SCHEMA_VERSION, vec![]),
         settings: BenchSettings {
             parts: names.iter().map(|n| n.to_string()).collect(),
             rounds: options.rounds,

@@ -1,7 +1,7 @@
 //! The machine and the code behind a run: CPU, memory, kernel, rustc, git commit — recorded in every run so a
 //! number is never separated from where it was measured.
 
-use crate::results::{Environment, Limits};
+use crate::results::{CodeTrees, Environment, Limits};
 use std::path::Path;
 use std::process::Command;
 
@@ -30,6 +30,14 @@ pub fn git_state(root: &Path) -> (String, bool) {
         .map(|o| o.status.success() && !o.stdout.is_empty())
         .unwrap_or(false);
     (commit, dirty)
+}
+
+/// The tree hashes of `servers/`, `clients/` and `harness/` at HEAD; None outside git.
+pub fn code_trees(root: &Path) -> Option<CodeTrees> {
+    let tree = |part: &str| {
+        first_line_of(Command::new("git").arg("-C").arg(root).args(["rev-parse", &format!("HEAD:{part}")]))
+    };
+    Some(CodeTrees { servers: tree("servers")?, clients: tree("clients")?, harness: tree("harness")? })
 }
 
 pub fn capture(root: &Path, limits: Limits) -> Environment {
@@ -62,6 +70,7 @@ pub fn capture(root: &Path, limits: Limits) -> Environment {
         rustc: first_line_of(Command::new("rustc").arg("--version")).unwrap_or_else(|| "unknown".to_string()),
         git_commit,
         git_dirty,
+        trees: code_trees(root),
         command_line: std::env::args().collect(),
         limits,
     }
@@ -79,6 +88,21 @@ pub fn rfc3339(time: std::time::SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_trees_are_the_trees_git_names_for_each_part() {
+        let root = crate::binaries::workspace_root();
+        let trees = code_trees(&root).expect("the lab's tests run in its git checkout");
+        // An independent reading: `git ls-tree HEAD` lists each top-level folder with its tree hash.
+        let listing = first_line_of(Command::new("git").arg("-C").arg(&root).args(["ls-tree", "HEAD", "servers"]))
+            .expect("git ls-tree");
+        assert!(listing.contains(&trees.servers), "{listing} vs {trees:?}");
+        assert_eq!(trees.servers.len(), 40);
+        assert_ne!(trees.servers, trees.clients);
+        assert_eq!(trees.first_difference(&trees.clone()), None);
+        let other = CodeTrees { clients: "0".repeat(40), ..trees.clone() };
+        assert_eq!(trees.first_difference(&other), Some("clients"));
+    }
 
     #[test]
     fn stamps_are_compact_utc() {

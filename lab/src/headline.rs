@@ -13,83 +13,34 @@
 
 use crate::format;
 use crate::noise::{self, Metric, Verdict};
-use crate::results::{Cell, Model, Run, ServerKind};
-use serde::{Deserialize, Serialize};
+use crate::results::{Cell, CodeTrees, Model, Run, ServerKind};
 use std::path::Path;
 
 /// The `io` level the headline reads first: 100 requests in flight at once.
 pub const HEADLINE_LEVEL: u64 = 100;
 
-/// What kind of run a companion file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CompanionKind {
-    /// `lab capacity`: the highest open-loop rate each server held per workload.
-    Capacity,
-    /// `lab bench`'s reach part: io at thousands of connections.
-    Reach,
-}
-
-/// The figures taken from a companion run, embedded in the matrix run so that its markdown does not need the file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Companion {
-    pub kind: CompanionKind,
-    /// The file name it was read from (`capacity-RUN-ID.json`).
-    pub source: String,
-    pub run_id: String,
-    pub git_commit: String,
-    pub git_dirty: bool,
-    /// The client that loaded the servers, as that run names it.
-    pub client: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub capacity: Vec<CapacityFigure>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reach: Vec<ReachFigure>,
-}
-
-/// One server × workload of a capacity run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CapacityFigure {
-    pub server: String,
-    pub workload: String,
-    /// req/s held with p99 under the target; None when it held no rate (see `status`).
-    pub capacity_rps: Option<f64>,
-    /// The lowest rate that failed; None when every rate offered held (the capacity is then at least
-    /// `capacity_rps`: the sweep's bound, not the server's). The true capacity lies in
-    /// [`capacity_rps`, `first_failed_rps`). Absent from runs embedded before it was read.
-    #[serde(default)]
-    pub first_failed_rps: Option<f64>,
-    pub status: String,
-}
+pub use crate::results::{CapacityFigure, Companion, CompanionKind, ReachFigure};
 
 /// A capacity figure as the headline shows it: the rate held and the lowest that failed, if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Held {
     pub rps: f64,
     pub first_failed: Option<f64>,
+    /// The load generator, not the server, set the figure: a lower bound on the server's capacity.
+    pub client_bound: bool,
 }
 
 impl Held {
     /// `7,600 req/s`, or `≥ 40,000 req/s` when no rate failed.
     fn label(self) -> String {
+        if self.client_bound {
+            return format!("≥ {} (client-bound)", format::rate(self.rps));
+        }
         match self.first_failed {
             Some(_) => format::rate(self.rps),
             None => format!("≥ {}", format::rate(self.rps)),
         }
     }
-}
-
-/// One server × level of a bench run's reach part.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReachFigure {
-    pub server: String,
-    pub connections: u64,
-    pub wall_s: Option<f64>,
-    pub failed: u64,
-    pub status: String,
-    /// What the bench found stopped the level from reaching D (`cpu`, `fd-limit`, `listen-overflow`), if anything.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped: Option<String>,
 }
 
 fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
@@ -105,6 +56,36 @@ pub fn load_companion(path: &Path) -> Result<Companion, crate::UsageError> {
     companion_of(&v, &path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned())).map_err(err)
 }
 
+/// Refuses a companion that measured other code than the run it joins (`trees`, `dirty`: that run's): one answer
+/// comes from one code. The reason in one line, for `--with`'s error.
+pub fn same_code(companion: &Companion, trees: Option<&CodeTrees>, dirty: bool) -> Result<(), String> {
+    let commit = &companion.git_commit;
+    if dirty {
+        return Err("this run's tree has uncommitted changes, so no companion can be shown to measure the same code: \
+                    commit, then run both from that commit"
+            .into());
+    }
+    if companion.git_dirty {
+        return Err(format!(
+            "it was made from a tree with uncommitted changes (commit {commit}): rerun it from a clean tree"
+        ));
+    }
+    let Some(theirs) = &companion.trees else {
+        return Err(format!(
+            "it does not record the code it measured (commit {commit}, made before runs recorded their trees): rerun it"
+        ));
+    };
+    let Some(ours) = trees else {
+        return Err("this run does not record the code it measured, so nothing can be held against it".into());
+    };
+    match theirs.first_difference(ours) {
+        None => Ok(()),
+        Some(part) => Err(format!(
+            "it measured other code: its {part}/ differs from this run's (commit {commit}): rerun it from this run's commit"
+        )),
+    }
+}
+
 fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String> {
     let env = v.get("environment");
     let mut companion = Companion {
@@ -113,9 +94,11 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
         run_id: text(v, "run_id").unwrap_or_default().to_string(),
         git_commit: env.and_then(|e| text(e, "git_commit")).unwrap_or("?").to_string(),
         git_dirty: env.and_then(|e| e.get("git_dirty")).and_then(|d| d.as_bool()).unwrap_or(false),
+        trees: env.and_then(|e| e.get("trees")).and_then(|t| serde_json::from_value(t.clone()).ok()),
         client: None,
         capacity: vec![],
         reach: vec![],
+        per_connection: vec![],
     };
     let cells = |v: Option<&serde_json::Value>| -> Vec<serde_json::Value> {
         v.and_then(|c| c.get("cells")).and_then(|c| c.as_array()).cloned().unwrap_or_default()
@@ -129,6 +112,7 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
                     workload: text(&cell, "workload").unwrap_or("?").to_string(),
                     capacity_rps: cell.get("capacity_rps").and_then(|r| r.as_f64()),
                     first_failed_rps: cell.get("first_failed_rps").and_then(|r| r.as_f64()),
+                    client_bound: cell.get("client_bound").and_then(|r| r.as_str()).map(str::to_string),
                     status: text(&cell, "status").unwrap_or("?").to_string(),
                 });
             }
@@ -154,6 +138,8 @@ fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String
             if companion.reach.is_empty() {
                 return Err("a bench run whose reach part has no cells".into());
             }
+            let fits = v.get("cost").and_then(|c| c.get("per_connection")).cloned();
+            companion.per_connection = fits.and_then(|f| serde_json::from_value(f).ok()).unwrap_or_default();
         }
         other => {
             return Err(format!(
@@ -251,16 +237,28 @@ pub struct Row {
     /// Server CPU µs per request on `baseline` and `cpu`, and the level read (see [`cpu_per_request`]).
     pub cpu_us_baseline: Option<(f64, u64)>,
     pub cpu_us_cpu: Option<(f64, u64)>,
-    /// (workload, req/s, concurrency) of its best evidence cell of a throughput workload.
-    pub best_throughput: Option<(String, f64, u64)>,
-    /// Best `cpu` throughput at the headline level, ranked against the other servers.
+    /// `cpu` throughput at the headline level, ranked against the other servers: one like-for-like figure.
     pub cpu_rps: Option<Ranked>,
-    pub kib_per_connection: Option<f64>,
-    pub threads_per_connection: Option<f64>,
-    /// `blocking` wall at 10 concurrent requests ÷ the handler's sleep.
-    pub blocking_penalty: Option<f64>,
+    /// The server says (`/health`) that it runs factorials and SQLite on a worker pool, off its event loops.
+    pub offloads_cpu_work: bool,
+    /// Memory and threads per waiting connection, from a fit with its quality.
+    pub memory: Option<Memory>,
+    /// `blocking` wall at [`Headline::blocking_level`] concurrent requests, and the model's expectation.
+    pub blocking: Option<(f64, Option<f64>)>,
     /// (workload, the rate held or None) from the capacity companion.
     pub capacity: Vec<(String, Option<Held>)>,
+}
+
+/// What one waiting connection costs a server: slopes over the levels of a fit, and the fit's r² (RSS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Memory {
+    pub rss_kib: f64,
+    /// `KernelStack` + `Slab` per connection, when the fit's cells had kernel figures.
+    pub kernel_kib: Option<f64>,
+    pub r2: f64,
+    /// The concurrency levels the fit went through.
+    pub levels: Vec<u64>,
+    pub threads: f64,
 }
 
 /// Where the reach column comes from.
@@ -268,8 +266,8 @@ pub struct Row {
 pub enum FarSource {
     /// The run's own io cells at its highest level.
     Run,
-    /// A bench run's reach part: (file, commit, client).
-    Bench { source: String, commit: String, client: String },
+    /// A bench run's reach part: (file, commit, client, whether it measured this run's code).
+    Bench { source: String, commit: String, client: String, same_code: bool },
 }
 
 /// The whole headline: the table's rows and what its columns were read from.
@@ -281,7 +279,7 @@ pub struct Headline {
     /// The `io` level of the reach column, and where it comes from (None: no column).
     pub far_level: Option<(u64, FarSource)>,
     /// The capacity companion's file, commit and client, and its workloads in order.
-    pub capacity_source: Option<(String, String, String)>,
+    pub capacity_source: Option<(String, String, String, bool)>,
     pub capacity_workloads: Vec<String>,
     pub block_s: f64,
     /// The `blocking` level the penalty is read at.
@@ -340,8 +338,6 @@ pub fn server_cpu_us(run: &Run, cell: &Cell) -> Option<f64> {
     cell.server_cpu_us_per_request.filter(|_| !wrapped)
 }
 
-const THROUGHPUT_WORKLOADS: [&str; 4] = ["baseline", "cpu", "db", "mixed"];
-
 /// The headline of a run; None when it has no concurrent client's cells to read.
 pub fn headline(run: &Run) -> Option<Headline> {
     let client = crate::analysis::experiment_client(run).or_else(|| {
@@ -371,6 +367,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
                 source: r.source.clone(),
                 commit: r.git_commit.clone(),
                 client: r.client.clone().unwrap_or_else(|| "?".into()),
+                same_code: measured_this_code(r, run),
             };
             (l, source)
         }),
@@ -411,39 +408,56 @@ pub fn headline(run: &Run) -> Option<Headline> {
                 None => None,
             };
             let cpu_us = |w: &str| cpu_per_request(run, server, &client, w, level);
-            let best_throughput = run
+            // Memory per connection: the bench's fit over hundreds to thousands of connections when a bench
+            // companion gives one, else this run's over its io sweep.
+            let fit = match reach.filter(|r| !r.per_connection.is_empty()) {
+                Some(r) => r.per_connection.iter().find(|p| &p.server == server),
+                None => run.analysis.per_connection.iter().find(|p| &p.server == server && p.client == client),
+            };
+            let blocking = cell_at(run, server, &client, "blocking", blocking_level)
+                .and_then(|c| Some((c.wall_s?, c.expected_wall_s)));
+            // The executor size the measured instances reported; the verified instance's when none did.
+            let measured_threads = run
                 .cells
                 .iter()
-                .filter(|c| &c.server == server && c.client == client)
-                .filter(|c| THROUGHPUT_WORKLOADS.contains(&c.workload.as_str()))
-                .filter(|c| noise::evidence(c))
-                .max_by(|a, b| a.throughput_rps.unwrap_or(0.0).total_cmp(&b.throughput_rps.unwrap_or(0.0)))
-                .and_then(|c| Some((c.workload.clone(), c.throughput_rps?, c.concurrency)));
-            let fit = run.analysis.per_connection.iter().find(|p| &p.server == server && p.client == client);
-            let blocking_penalty = cell_at(run, server, &client, "blocking", blocking_level)
-                .and_then(|c| c.wall_s)
-                .filter(|_| block_s > 0.0)
-                .map(|w| w / block_s);
+                .filter(|c| &c.server == server)
+                .flat_map(|c| &c.runs)
+                .find_map(|m| m.instance)
+                .map(|i| i.worker_threads);
+            let health_model = record.and_then(|r| r.health.as_ref()).and_then(|h| h.get("model")?.as_str());
             Row {
                 server: server.clone(),
                 group: group_of(run, server),
-                worker_threads: record.and_then(|r| r.worker_threads),
+                worker_threads: measured_threads.unwrap_or_else(|| record.and_then(|r| r.worker_threads)),
                 io: io_ranked[i],
                 io_expected_s: io_cells[i].and_then(|c| c.expected_wall_s),
                 io_far,
                 cpu_us_baseline: cpu_us("baseline"),
                 cpu_us_cpu: cpu_us("cpu"),
-                best_throughput,
                 cpu_rps: cpu_ranked[i],
-                kib_per_connection: fit.map(|f| f.rss_kib_per_connection),
-                threads_per_connection: fit.map(|f| f.threads_per_connection),
-                blocking_penalty,
+                offloads_cpu_work: health_model.is_some_and(|m| m.contains("worker pool")),
+                memory: fit.map(|f| Memory {
+                    rss_kib: f.rss_kib_per_connection,
+                    // The machine's kernel memory moves by more than a hundred connections' worth on its own:
+                    // its slope is read only from a fit that reaches a thousand connections.
+                    kernel_kib: f.kernel_kib_per_connection.filter(|_| f.points.iter().any(|p| p.0 >= 1000)),
+                    r2: f.rss_r2,
+                    levels: f.points.iter().map(|p| p.0).collect(),
+                    threads: f.threads_per_connection,
+                }),
+                blocking,
                 capacity: capacity_workloads
                     .iter()
                     .map(|w| {
                         let held = capacity
                             .and_then(|c| c.capacity.iter().find(|f| &f.server == server && &f.workload == w))
-                            .and_then(|f| f.capacity_rps.map(|rps| Held { rps, first_failed: f.first_failed_rps }));
+                            .and_then(|f| {
+                                f.capacity_rps.map(|rps| Held {
+                                    rps,
+                                    first_failed: f.first_failed_rps,
+                                    client_bound: f.client_bound.is_some(),
+                                })
+                            });
                         (w.clone(), held)
                     })
                     .collect(),
@@ -454,8 +468,11 @@ pub fn headline(run: &Run) -> Option<Headline> {
         client,
         level,
         far_level,
-        capacity_source: capacity
-            .map(|c| (c.source.clone(), c.git_commit.clone(), c.client.clone().unwrap_or_else(|| "?".into()))),
+        capacity_source: capacity.map(|c| {
+            (c.source.clone(), c.git_commit.clone(), c.client.clone().unwrap_or_else(|| "?".into()), {
+                measured_this_code(c, run)
+            })
+        }),
         capacity_workloads,
         block_s,
         blocking_level,
@@ -463,48 +480,45 @@ pub fn headline(run: &Run) -> Option<Headline> {
     })
 }
 
-fn ranked_text(r: &Ranked, show: fn(f64) -> String) -> String {
-    let range = if show(r.min) == show(r.max) { String::new() } else { format!(" ({})", span(&[r.min, r.max], show)) };
-    match r.worse_by {
-        None => format!("{}{range} · tie with best", show(r.median)),
-        Some(f) => format!("{}{range} · {} worse", show(r.median), format::factor(f)),
-    }
-}
-
-/// The headline as a markdown table with a line naming the source of every column.
+/// The headline as a markdown table of at most seven columns — server, model, waiting at the headline level and
+/// at scale, CPU work, memory per connection, a blocking call — with a line naming the source of every column.
+/// Capacity figures, when a companion gave them, follow in a table of their own.
 pub fn table(run: &Run, h: &Headline) -> String {
     use crate::export::table::Table;
     let client = client_name(run, &h.client);
-    let io_head = format!("io, {} at once", h.level);
-    let far_head = h.far_level.as_ref().map(|(l, _)| format!("io, {} at once", format::thousands(*l)));
-    let blocking_head = format!("blocking penalty ({} at once)", h.blocking_level);
-    let mut header: Vec<&str> = vec!["model", "server", &io_head];
+    let io_head = format!("waiting: io, {} at once", h.level);
+    let far_head = h.far_level.as_ref().map(|(l, _)| format!("waiting: io, {} at once", format::thousands(*l)));
+    let cpu_head = format!("CPU work: cpu, {} at once", h.level);
+    let blocking_head = format!("blocking call: {} × /block at once", h.blocking_level);
+    let mut header: Vec<&str> = vec!["server", "model", &io_head];
     if let Some(f) = &far_head {
         header.push(f);
     }
-    header.extend([
-        "CPU µs/request baseline",
-        "CPU µs/request cpu",
-        "best throughput",
-        "KiB per connection",
-        "threads per connection",
-        &blocking_head,
-    ]);
-    let capacity_heads: Vec<String> = h.capacity_workloads.iter().map(|w| format!("capacity {w}")).collect();
-    header.extend(capacity_heads.iter().map(|s| s.as_str()));
+    header.extend([cpu_head.as_str(), "memory per waiting connection", &blocking_head]);
     let mut t = Table::new(&header);
     let opt = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let mut last_group = None;
+    // Each figure with its range and its ratio to the column's best: the ratio is what carries to another machine.
+    let best_io = h.rows.iter().filter_map(|r| r.io.map(|x| x.median)).fold(f64::INFINITY, f64::min);
+    let best_cpu = h.rows.iter().filter_map(|r| r.cpu_rps.map(|x| x.median)).fold(0.0, f64::max);
+    let ranged = |r: &Ranked, show: fn(f64) -> String, best: f64| {
+        let ratio = format!("{:.2}×", r.median / best);
+        if show(r.min) == show(r.max) {
+            format!("{} · {ratio}", show(r.median))
+        } else {
+            format!("{} ({}) · {ratio}", show(r.median), span(&[r.min, r.max], show))
+        }
+    };
     for r in &h.rows {
-        let group = if last_group == Some(r.group) { String::new() } else { format!("**{}**", r.group.name()) };
-        last_group = Some(r.group);
-        let threads = match r.worker_threads {
-            Some(1) => " (1 thread)".to_string(),
-            Some(n) => format!(" ({n} threads)"),
-            None => String::new(),
-        };
-        let mut cells =
-            vec![group, format!("{}{threads}", r.server), opt(r.io.map(|x| ranked_text(&x, format::seconds)))];
+        let mut model = r.group.name().to_string();
+        match r.worker_threads {
+            Some(1) => model.push_str(" · 1 thread"),
+            Some(n) => model.push_str(&format!(" · {n} threads")),
+            None => {}
+        }
+        if r.offloads_cpu_work {
+            model.push_str(" · CPU work on a worker pool");
+        }
+        let mut cells = vec![r.server.clone(), model, opt(r.io.map(|x| ranged(&x, format::seconds, best_io)))];
         if h.far_level.is_some() {
             cells.push(opt(r.io_far.as_ref().map(|(w, failed, stopped)| {
                 let mut text = format::seconds(*w);
@@ -512,65 +526,108 @@ pub fn table(run: &Run, h: &Headline) -> String {
                     text.push_str(&format!(" · stopped by {cause}"));
                 }
                 if *failed > 0 {
-                    text.push_str(&format!(" · ⚠ {failed} failed"));
+                    text.push_str(&format!(" · ⚠ {} failed", format::thousands(*failed)));
                 }
                 text
             })));
         }
-        let us = |x: Option<(f64, u64)>| {
-            x.map(|(u, c)| if c == h.level { format!("{u:.0}") } else { format!("{u:.0} (c={c})") })
-        };
-        cells.push(opt(us(r.cpu_us_baseline)));
-        cells.push(opt(us(r.cpu_us_cpu)));
-        cells.push(opt(r.best_throughput.as_ref().map(|(w, rps, c)| format!("{} ({w}, c={c})", format::rate(*rps)))));
-        cells.push(opt(r.kib_per_connection.map(|k| format!("{k:.1}"))));
-        cells.push(opt(r.threads_per_connection.map(|t| format!("{t:.2}"))));
-        cells.push(opt(r.blocking_penalty.map(|p| format!("{p:.1}×"))));
-        for (_, held) in &r.capacity {
-            cells.push(opt(held.map(Held::label)));
-        }
+        cells.push(opt(r.cpu_rps.map(|x| {
+            let mut text = ranged(&x, format::rate, best_cpu);
+            if let Some((us, c)) = r.cpu_us_cpu.filter(|(_, c)| *c == h.level) {
+                let _ = c;
+                text.push_str(&format!(" · {us:.0} µs CPU/request"));
+            }
+            text
+        })));
+        cells.push(opt(r.memory.as_ref().map(|m| {
+            let mut text = crate::analysis::fit_text(m.rss_kib, m.r2, m.levels.len());
+            if m.r2 >= crate::analysis::FIT_R2_MIN {
+                if let Some(kernel) = m.kernel_kib {
+                    text = format!("{text} + {kernel:.1} KiB kernel");
+                }
+                if m.threads >= 0.5 {
+                    text = format!("{text} + {:.1} threads", m.threads);
+                }
+            }
+            text
+        })));
+        cells.push(opt(r.blocking.map(|(wall, expected)| match expected {
+            Some(e) => format!("{} (predicted {})", format::seconds(wall), format::seconds(e)),
+            None => format::seconds(wall),
+        })));
         t.row(cells);
     }
     let mut md = String::new();
     t.write(&mut md);
     md.push_str(&format!(
-        "\nSources: every column but the companions' is this run's {client} (its threads: the most OS threads the \
-         client was seen using), median of the repetitions (range in \
-         brackets), evidence cells only (a client-saturated cell is left out); \"tie\" and \"worse\" by the noise \
-         rule. CPU µs/request: the server's CPU time per request at c={} (or, in brackets, the highest level below it \
-         whose cell is evidence; none for a foreign server started through a wrapper process, whose CPU the lab \
-         does not see). Best throughput: the highest of baseline, \
-         cpu, db and mixed at any concurrency. Per connection: slopes over the io sweep. Blocking penalty: {} \
-         concurrent `/block` requests' wall ÷ the {} sleep (1× = no stall).",
-        h.level,
+        "\nSources: this run's {client} (its threads: the most OS threads the client was seen using), median of the \
+         repetitions (range in brackets) and its ratio to the column's best (×: the figure that carries to another \
+         machine), evidence cells only (a client-saturated cell is left out). Model and \
+         threads: what each measured instance said on `/health`. CPU work: req/s and the server's CPU time per \
+         request. Memory: the slope of peak server RSS (and of the machine's kernel memory, where recorded) over {}, \
+         with its r² and points (below r² {} the fit says nothing). Blocking call: the wall time of {} concurrent `/block` requests that each sleep {}.",
+        memory_levels(h),
+        crate::analysis::FIT_R2_MIN,
         h.blocking_level,
         format::seconds(h.block_s)
     ));
     if let Some((l, source)) = &h.far_level {
         match source {
-            FarSource::Run => md.push_str(&format!(" io at {}: this run's cells.", format::thousands(*l))),
-            FarSource::Bench { source, commit, client } => md.push_str(&format!(
-                " io at {}: from `{source}` (lab bench reach, commit {commit}, {client}).",
-                format::thousands(*l)
+            FarSource::Run => md.push_str(&format!(" Waiting at {}: this run's cells.", format::thousands(*l))),
+            FarSource::Bench { source, commit, client, same_code } => md.push_str(&format!(
+                " Waiting at {}: from `{source}` (lab bench reach, commit {commit}, {}, {client}).",
+                format::thousands(*l),
+                code_note(*same_code)
             )),
         }
     }
-    if let Some((source, commit, client)) = &h.capacity_source {
-        md.push_str(&format!(
-            " Capacity: the highest open-loop rate held with p99 under the target, from `{source}` (lab capacity, \
-             commit {commit}, {client})."
-        ));
-    }
     md.push('\n');
+    if let Some((source, commit, client, same_code)) = &h.capacity_source {
+        let heads: Vec<String> = h.capacity_workloads.iter().map(|w| format!("capacity {w}")).collect();
+        let mut header: Vec<&str> = vec!["server"];
+        header.extend(heads.iter().map(String::as_str));
+        let mut t = Table::new(&header);
+        for r in &h.rows {
+            let mut cells = vec![r.server.clone()];
+            cells.extend(r.capacity.iter().map(|(_, held)| opt(held.map(Held::label))));
+            t.row(cells);
+        }
+        md.push_str(&format!(
+            "\nOpen-loop capacity: the highest rate held with p99 under the target, from `{source}` (lab capacity, \
+             commit {commit}, {}, {client}); \"≥\" where no offered rate failed, \"(client-bound)\" \
+             where the load generator, not the server, set the figure.\n\n",
+            code_note(*same_code)
+        ));
+        t.write(&mut md);
+    }
     md
 }
 
-/// The groups present among `rows`, in table order.
-fn groups_of(rows: &[&Row]) -> Vec<Group> {
-    let mut g: Vec<Group> = rows.iter().map(|r| r.group).collect();
-    g.sort();
-    g.dedup();
-    g
+/// `250, 500, 1,000, 2,000 and 4,000 waiting connections (the bench's cost part)`, or this run's io sweep.
+pub fn memory_levels(h: &Headline) -> String {
+    let Some(m) = h.rows.iter().find_map(|r| r.memory.as_ref()) else { return "the io sweep".into() };
+    let levels: Vec<String> = m.levels.iter().map(|l| format::thousands(*l)).collect();
+    let source = match &h.far_level {
+        Some((_, FarSource::Bench { source, .. })) if m.levels.iter().any(|&l| l > h.level) => {
+            format!(" (`{source}`'s cost part)")
+        }
+        _ => " (this run's io sweep)".into(),
+    };
+    format!("{} waiting connections{source}", levels.join(", "))
+}
+
+/// Whether a companion measured the code of `run` (companions embedded before the lab checked this may not have).
+fn measured_this_code(companion: &Companion, run: &Run) -> bool {
+    same_code(companion, run.environment.trees.as_ref(), run.environment.git_dirty).is_ok()
+}
+
+/// How a table's source line says whether a companion measured this run's code.
+fn code_note(same_code: bool) -> &'static str {
+    if same_code {
+        "the same servers/, clients/ and harness/ as this run"
+    } else {
+        "⚠ not shown to be this run's code: its figures may describe older servers"
+    }
 }
 
 pub(crate) fn names(groups: &[Group]) -> String {
@@ -593,240 +650,6 @@ pub(crate) fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
         (Some((l, lu)), Some((_, hu))) if lu == hu => format!("{l}–{hi}"),
         _ => format!("{lo}–{hi}"),
     }
-}
-
-/// Models compared by their best server: the groups whose best server ties with the overall best (and the
-/// figures of every server of those groups), and for each other group its best server, which did worse.
-fn split(h: &Headline, pick: impl Fn(&Row) -> Option<Ranked>) -> (Vec<Group>, Vec<&Row>, Vec<f64>) {
-    let measured: Vec<&Row> = h.rows.iter().filter(|r| pick(r).is_some()).collect();
-    let mut tied_groups = Vec::new();
-    let mut behind = Vec::new();
-    for g in groups_of(&measured) {
-        let best = measured
-            .iter()
-            .copied()
-            .filter(|r| r.group == g)
-            .min_by(|a, b| {
-                let worse = |r: &Row| pick(r).and_then(|x| x.worse_by).unwrap_or(1.0);
-                worse(a).total_cmp(&worse(b))
-            })
-            .expect("a group of measured rows");
-        match pick(best).and_then(|x| x.worse_by) {
-            None => tied_groups.push(g),
-            Some(_) => behind.push(best),
-        }
-    }
-    let tied_values: Vec<f64> = measured
-        .iter()
-        .filter(|r| tied_groups.contains(&r.group) && pick(r).is_some_and(|x| x.worse_by.is_none()))
-        .filter_map(|r| pick(r).map(|x| x.median))
-        .collect();
-    (tied_groups, behind, tied_values)
-}
-
-/// The paragraph under the table: which model for which work, each clause read from the figures.
-pub fn paragraph(h: &Headline) -> String {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut choice: Vec<String> = Vec::new();
-    let models = |groups: &[Group]| -> Vec<Group> {
-        groups.iter().copied().filter(|g| !matches!(g, Group::Foreign | Group::Unknown)).collect()
-    };
-    // Waiting.
-    let (tied, worse, values) = split(h, |r| r.io);
-    if !models(&tied).is_empty() {
-        choice.push(format!("for waiting, {}", names(&models(&tied))));
-    }
-    if !tied.is_empty() {
-        let verb = if tied.len() > 1 { "tie" } else { "is fastest" };
-        let mut s = format!(
-            "For waiting (`io`, {} requests in flight), {} {verb} ({})",
-            h.level,
-            names(&tied),
-            span(&values, format::seconds)
-        );
-        let behind: Vec<String> = worse
-            .iter()
-            .map(|r| {
-                let io = r.io.expect("measured");
-                let cause = match (r.group, r.worker_threads, r.io_expected_s) {
-                    (Group::Pool, Some(n), Some(e)) if n < h.level => {
-                        format!(": bounded by its {n} threads, the model expects {}", format::seconds(e))
-                    }
-                    _ => String::new(),
-                };
-                format!(
-                    "{} ({}) took {}, {} longer{cause}",
-                    r.server,
-                    r.group.name(),
-                    format::seconds(io.median),
-                    format::factor(io.worse_by.unwrap_or(1.0))
-                )
-            })
-            .collect();
-        if !behind.is_empty() {
-            s.push_str(&format!("; {}", behind.join("; ")));
-        }
-        clauses.push(s);
-    }
-    // Reach.
-    if let Some((level, _)) = &h.far_level {
-        let per: Vec<String> = groups_of(&h.rows.iter().collect::<Vec<_>>())
-            .into_iter()
-            .filter_map(|g| {
-                let walls: Vec<f64> =
-                    h.rows.iter().filter(|r| r.group == g).filter_map(|r| r.io_far.as_ref().map(|x| x.0)).collect();
-                (!walls.is_empty()).then(|| format!("{} {}", g.name(), span(&walls, format::seconds)))
-            })
-            .collect();
-        if !per.is_empty() {
-            clauses.push(format!("at {} connections: {}", format::thousands(*level), per.join(", ")));
-        }
-    }
-    // CPU work.
-    let (tied, worse, values) = split(h, |r| r.cpu_rps);
-    if !models(&tied).is_empty() {
-        choice.push(format!("for CPU work, {}", names(&models(&tied))));
-    }
-    if !tied.is_empty() {
-        let us = |rows: Vec<&Row>| -> Vec<f64> { rows.iter().filter_map(|r| r.cpu_us_cpu.map(|x| x.0)).collect() };
-        let tied_us = us(h
-            .rows
-            .iter()
-            .filter(|r| tied.contains(&r.group) && r.cpu_rps.is_some_and(|x| x.worse_by.is_none()))
-            .collect());
-        let mut s = format!(
-            "for CPU work (`cpu` at c={}), {} {} ({}{})",
-            h.level,
-            names(&tied),
-            if tied.len() > 1 { "tie at the top" } else { "does the most" },
-            span(&values, format::rate),
-            if tied_us.is_empty() {
-                String::new()
-            } else {
-                format!(", {} µs of server CPU per request", span(&tied_us, |u| format!("{u:.0}")))
-            }
-        );
-        // The winning models' other servers, when some did worse than their best: the spread within a model.
-        let others: Vec<f64> = h
-            .rows
-            .iter()
-            .filter(|r| tied.contains(&r.group) && r.cpu_rps.is_some_and(|x| x.worse_by.is_some()))
-            .filter_map(|r| r.cpu_rps.map(|x| x.median))
-            .collect();
-        if !others.is_empty() {
-            s.push_str(&format!(", its other servers {}", span(&others, format::rate)));
-        }
-        let behind: Vec<String> = worse
-            .iter()
-            .map(|r| {
-                let x = r.cpu_rps.expect("measured");
-                format!(
-                    "{} ({}) did {} less{}",
-                    r.server,
-                    r.group.name(),
-                    format::factor(x.worse_by.unwrap_or(1.0)),
-                    r.cpu_us_cpu.map_or(String::new(), |(u, _)| format!(", spending {u:.0} µs per request"))
-                )
-            })
-            .collect();
-        if !behind.is_empty() {
-            s.push_str(&format!("; {}", behind.join("; ")));
-        }
-        clauses.push(s);
-    }
-    // A blocking call.
-    let stalled: Vec<&Row> = h.rows.iter().filter(|r| r.blocking_penalty.is_some_and(|p| p >= 2.0)).collect();
-    let free: Vec<&Row> = h.rows.iter().filter(|r| r.blocking_penalty.is_some_and(|p| p < 2.0)).collect();
-    if !stalled.is_empty() {
-        let pen: Vec<f64> = stalled.iter().filter_map(|r| r.blocking_penalty).collect();
-        let threads: Vec<f64> = stalled.iter().filter_map(|r| r.worker_threads.map(|t| t as f64)).collect();
-        let mut s = format!(
-            "a blocking call inside the handler costs {} ({}) {} the sleep at {} at once{}",
-            names(&groups_of(&stalled)),
-            stalled.iter().map(|r| r.server.as_str()).collect::<Vec<_>>().join(", "),
-            span(&pen, |p| format!("{p:.1}×")),
-            h.blocking_level,
-            if threads.is_empty() {
-                String::new()
-            } else {
-                format!(", because each sleep holds one of its {} threads", span(&threads, |t| format!("{t:.0}")))
-            }
-        );
-        if !free.is_empty() {
-            let pen: Vec<f64> = free.iter().filter_map(|r| r.blocking_penalty).collect();
-            s.push_str(&format!(" — {} {}", names(&groups_of(&free)), span(&pen, |p| format!("{p:.1}×"))));
-        }
-        clauses.push(s);
-        if !models(&groups_of(&stalled)).is_empty() {
-            choice.push(format!("and keep blocking calls out of {} handlers", names(&models(&groups_of(&stalled)))));
-        }
-    }
-    // Memory and threads per connection.
-    let per: Vec<String> = groups_of(&h.rows.iter().collect::<Vec<_>>())
-        .into_iter()
-        .filter_map(|g| {
-            let rows: Vec<&Row> = h.rows.iter().filter(|r| r.group == g && r.kib_per_connection.is_some()).collect();
-            let kib: Vec<f64> = rows.iter().filter_map(|r| r.kib_per_connection).collect();
-            let thr: Vec<f64> = rows.iter().filter_map(|r| r.threads_per_connection).collect();
-            (!kib.is_empty()).then(|| {
-                format!(
-                    "{} {} KiB and {} threads",
-                    g.name(),
-                    span(&kib, |k| format!("{k:.1}")),
-                    span(&thr, |t| { format!("{t:.2}") })
-                )
-            })
-        })
-        .collect();
-    if !per.is_empty() {
-        clauses.push(format!("each in-flight connection costs {}", per.join("; ")));
-    }
-    // Capacity.
-    for w in &h.capacity_workloads {
-        let held: Vec<(&Row, Held)> = h
-            .rows
-            .iter()
-            .filter_map(|r| r.capacity.iter().find(|(x, _)| x == w).and_then(|(_, v)| v.map(|v| (r, v))))
-            .collect();
-        if let Some(&(best, top)) = held.iter().max_by(|a, b| a.1.rps.total_cmp(&b.1.rps)) {
-            // Each capacity lies between the rate it held and the lowest that failed: another server is below
-            // the best only when its lowest failed rate is at or under the best's held rate; else they tie.
-            let tied: Vec<&(&Row, Held)> =
-                held.iter().filter(|(_, x)| x.first_failed.is_none_or(|f| f > top.rps)).collect();
-            if tied.len() == 1 {
-                clauses.push(format!(
-                    "the highest open-loop `{w}` rate held is {}'s ({}, {})",
-                    best.server,
-                    best.group.name(),
-                    top.label()
-                ));
-            } else {
-                let low = tied.iter().map(|(_, x)| x.rps).fold(f64::MAX, f64::min);
-                clauses.push(format!(
-                    "on open-loop `{w}`, {} tie at the top ({}–{}; their sweeps' brackets overlap)",
-                    tied.iter().map(|(r, _)| r.server.as_str()).collect::<Vec<_>>().join(", "),
-                    format::rate(low),
-                    top.label()
-                ));
-            }
-        }
-    }
-    if clauses.is_empty() {
-        return String::new();
-    }
-    let mut s = clauses.join("; ");
-    if let Some(first) = s.get(..1) {
-        s = first.to_uppercase() + &s[1..];
-    }
-    s.push('.');
-    if !choice.is_empty() {
-        let last = choice.len() - 1;
-        if !choice[last].starts_with("and ") && choice.len() > 1 {
-            choice[last] = format!("and {}", choice[last]);
-        }
-        s.push_str(&format!(" So, on these figures: {}.", choice.join("; ")));
-    }
-    s
 }
 
 #[cfg(test)]
@@ -939,57 +762,53 @@ pub(crate) mod tests {
         assert_eq!(row(&h, "tornado").io.unwrap().worse_by, None);
         let pool = row(&h, "pool-server").io.unwrap().worse_by.unwrap();
         assert!((pool - 7.02).abs() < 1e-9, "{pool}");
-        // CPU per request and the blocking penalty (2.0 s ÷ 0.2 s = 10×; 0.201 ÷ 0.2 = 1.005×).
+        // CPU per request and the blocking call's wall (10 × 0.2 s on one executor thread; in parallel).
         assert_eq!(row(&h, "thread-server").cpu_us_cpu, Some((100.0, 100)));
         assert_eq!(row(&h, "smol-server").cpu_us_baseline, Some((8.0, 100)));
-        assert!((row(&h, "smol-server").blocking_penalty.unwrap() - 10.0).abs() < 1e-9);
-        assert!((row(&h, "thread-server").blocking_penalty.unwrap() - 1.005).abs() < 1e-9);
-        // Best throughput: thread-server's baseline (10,000 req/s) beats its cpu (2,000 req/s).
-        let (w, rps, c) = row(&h, "thread-server").best_throughput.clone().unwrap();
-        assert_eq!((w.as_str(), c), ("baseline", 100));
-        assert!((rps - 10_000.0).abs() < 1e-6);
+        assert_eq!(row(&h, "smol-server").blocking.map(|b| b.0), Some(2.0));
+        assert_eq!(row(&h, "thread-server").blocking.map(|b| b.0), Some(0.201));
         // cpu: smol 4,000 req/s best; the pool's 3,846 is 4 % behind → tie; thread-server 2× fewer.
         assert_eq!(row(&h, "pool-server").cpu_rps.unwrap().worse_by, None);
         assert!((row(&h, "thread-server").cpu_rps.unwrap().worse_by.unwrap() - 2.0).abs() < 1e-9);
-        // Per connection, from the analysis's fit.
-        assert_eq!(row(&h, "thread-server").kib_per_connection, Some(8.1));
-        assert_eq!(row(&h, "smol-server").kib_per_connection, None);
+        // Per connection, from the analysis's fit, with its quality.
+        assert_eq!(row(&h, "thread-server").memory.as_ref().map(|m| m.rss_kib), Some(8.1));
+        assert_eq!(row(&h, "smol-server").memory, None);
     }
 
     #[test]
     fn a_client_saturated_cell_is_left_out() {
         let h = headline(&fixture()).unwrap();
         let tornado = row(&h, "tornado");
-        // Its 50,000 req/s cpu cell is neither its CPU figure, nor its best throughput, nor the cpu column's best.
+        // Its 50,000 req/s cpu cell is neither its CPU figure nor the cpu column's best, nor in any claim.
         assert_eq!(tornado.cpu_us_cpu, None);
         assert_eq!(tornado.cpu_rps, None);
-        assert_eq!(tornado.best_throughput, None);
         assert_eq!(row(&h, "smol-server").cpu_rps.unwrap().worse_by, None);
-        assert!(!paragraph(&h).contains("50,000"), "{}", paragraph(&h));
+        let claims = crate::findings::findings(&fixture()).claims;
+        assert!(claims.iter().all(|c| !c.text.contains("50,000")), "{claims:?}");
     }
 
     #[test]
-    fn the_paragraph_says_the_tie_and_the_causes() {
-        let h = headline(&fixture()).unwrap();
-        let p = paragraph(&h);
-        assert!(p.contains("thread-per-request, async and foreign tie (1.00–1.02 s)"), "{p}");
-        assert!(p.contains("pool-server (pool) took 7.02 s, 7.0× longer: bounded by its 16 threads"), "{p}");
-        assert!(p.contains("thread-server (thread-per-request) did 2.0× less, spending 100 µs per request"), "{p}");
-        assert!(p.contains("costs async (smol-server) 10.0× the sleep"), "{p}");
-        assert!(
-            p.contains(
-                "So, on these figures: for waiting, thread-per-request and async; for CPU work, pool and async; and \
-                 keep blocking calls out of async handlers."
-            ),
-            "{p}"
-        );
-        // If thread-server had been slow on io too, the tie would not be said.
+    fn the_claims_say_the_tiers_like_for_like() {
+        let claim = |run: &Run, topic: crate::findings::Topic| {
+            crate::findings::findings(run).claims.into_iter().find(|c| c.topic == topic).expect("the claim").text
+        };
+        use crate::findings::Topic;
+        let run = fixture();
+        let waiting = claim(&run, Topic::Waiting);
+        assert!(waiting.contains("smol-server, thread-server, tornado 1.00–1.02 s > pool-server 7.02 s"), "{waiting}");
+        assert!(waiting.contains("no model wins: thread-per-request, async and foreign share the best tier"));
+        // cpu: smol 4,000 and the pool's 3,846 tie; thread-server 2,000 below both — no model beats all others.
+        let cpu = claim(&run, Topic::CpuWork);
+        assert!(cpu.contains("smol-server, pool-server 3,846–4,000 req/s > thread-server 2,000 req/s"), "{cpu}");
+        assert!(cpu.contains("no model wins: pool and async share the best tier"), "{cpu}");
+        let blocking = claim(&run, Topic::BlockingCall);
+        assert!(blocking.contains("thread-server 0.201 s > smol-server 2.00 s"), "{blocking}");
+        // If thread-server had been slow on io too, it would be in a tier of its own.
         let mut run = fixture();
         let slow = run.cells.iter_mut().find(|c| c.server == "thread-server" && c.concurrency == 100).unwrap();
         *slow = cell("thread-server", "io", 100, 2.0, 1.99, 2.01, None);
-        let p = paragraph(&headline(&run).unwrap());
-        assert!(p.contains("async and foreign tie"), "{p}");
-        assert!(p.contains("thread-server (thread-per-request) took 2.00 s, 2.0× longer"), "{p}");
+        let waiting = claim(&run, Topic::Waiting);
+        assert!(waiting.contains("smol-server, tornado 1.00–1.02 s > thread-server 2.00 s > pool-server"), "{waiting}");
     }
 
     #[test]
@@ -1022,25 +841,17 @@ pub(crate) mod tests {
         assert_eq!(row(&h, "thread-server").io_far, Some((5.4, 2, Some("fd-limit".to_string()))));
         assert_eq!(
             row(&h, "smol-server").capacity,
-            vec![("io".to_string(), Some(Held { rps: 950.0, first_failed: Some(1_000.0) }))]
+            vec![("io".to_string(), Some(Held { rps: 950.0, first_failed: Some(1_000.0), client_bound: false }))]
         );
         let md = table(&run, &h);
-        assert!(md.contains("`bench-R2.json` (lab bench reach, commit def5678, async-client:lean)"), "{md}");
-        assert!(md.contains("`capacity-R1.json` (lab capacity, commit abc1234"), "{md}");
+        // Neither companion records its code trees: the table says it cannot vouch for them.
+        assert!(md.contains("`bench-R2.json` (lab bench reach, commit def5678, ⚠ not shown"), "{md}");
+        assert!(md.contains("`capacity-R1.json` (lab capacity, commit abc1234, ⚠ not shown"), "{md}");
         assert!(md.contains("| capacity io |"), "{md}");
         assert!(md.contains("| 5.40 s · stopped by fd-limit · ⚠ 2 failed |"), "{md}");
         // The figures survive the run's JSON: a report made from the JSON alone shows them.
         let back: Run = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
         assert_eq!(headline(&back).as_ref(), Some(&h));
-        // A capacity lies between the rate held and the lowest that failed: 950 [950, 1,000) is above
-        // 15.5 [15.5, 16); 940 [940, 1,100) overlaps 950's bracket, so the two tie; a server that held every rate
-        // offered is "at least" its figure.
-        assert!(paragraph(&h).contains("the highest open-loop `io` rate held is smol-server's (async, 950 req/s)"));
-        let mut tied = run.clone();
-        let pool = tied.companions[0].capacity.iter_mut().find(|f| f.server == "pool-server").unwrap();
-        (pool.capacity_rps, pool.first_failed_rps) = (Some(940.0), Some(1_100.0));
-        let p = paragraph(&headline(&tied).unwrap());
-        assert!(p.contains("on open-loop `io`, pool-server, smol-server tie at the top (940 req/s–950 req/s"), "{p}");
         let mut at_max = run.clone();
         at_max.companions[0].capacity[0].first_failed_rps = None;
         assert!(table(&at_max, &headline(&at_max).unwrap()).contains("| ≥ 950 req/s |"));
@@ -1066,6 +877,7 @@ pub(crate) mod tests {
             target_p99_ms: 100.0,
             capacity_rps: Some(3_000.0),
             first_failed_rps: None,
+            client_bound: Some("the client's connection cap (16384)".into()),
             status: crate::results::Status::Ok,
             reason: None,
             probes: vec![],

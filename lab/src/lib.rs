@@ -17,17 +17,20 @@
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
 //! - [`results`]: the versioned run JSON; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs;
-//! - [`noise`]: the one rule that says when two cells differ and when they tie.
+//! - [`noise`]: the one rule that says when two cells differ and when they tie; [`calibration`]: the machine's own
+//!   speed at the start and the end of every run, so that runs on different machines can be compared.
 
 pub mod analysis;
 pub mod bench;
 pub mod binaries;
+pub mod calibration;
 pub mod capacity;
 pub mod client;
 pub mod compare;
 pub mod cost;
 pub mod env;
 pub mod export;
+pub mod findings;
 pub mod format;
 pub mod headline;
 pub mod http;

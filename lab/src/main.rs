@@ -14,7 +14,7 @@ use lab::plan::{self, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workloa
 use lab::results::Run;
 use lab::soak::{self, SoakSettings};
 use lab::{compare, export, format, slowloris, verify, UsageError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,6 +53,10 @@ enum Command {
         /// column). Its figures are embedded in the run's JSON, which is then rewritten. Repeatable.
         #[arg(long = "with", value_name = "FILE")]
         with: Vec<PathBuf>,
+        /// Also rewrite this README's figures block for the run (`<!-- figures: PATH -->` … `<!-- /figures -->`,
+        /// PATH the run's JSON relative to the README; a matrix or bench run): the README's figures are generated.
+        #[arg(long, value_name = "README")]
+        readme: Option<PathBuf>,
     },
     /// Slow clients: N connections sending a request head a byte a second against each server, while /no/param is
     /// probed; writes results/slowloris-<run-id>.{json,md}.
@@ -73,10 +77,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Compare two runs cell by cell: both figures, their ratio, and whether the difference is noise.
+    /// Compare two runs: what changed (machine, kernel, toolchain, code), then cell by cell both figures, their
+    /// ratio, and whether the difference is noise (across machines: beyond the machine's shift).
     Compare {
         a: PathBuf,
         b: PathBuf,
+        /// Within each run, divide every server by this one (default: the run's fastest at each point).
+        #[arg(long)]
+        control: Option<String>,
         /// Write the markdown here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -151,6 +159,10 @@ struct MatrixArgs {
     /// with 2 or more CPUs, the server on the first half and the client on the rest.
     #[arg(long)]
     cpus: Option<String>,
+    /// Executor (or event-loop) threads for every server that takes --threads. Default: one per CPU the server
+    /// runs on (see --cpus). pool-server keeps its pool of 16; thread-server has one thread per request.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
     /// Output directory (default: the workspace's results/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -354,6 +366,7 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     if let Some(secs) = args.cell_budget {
         config.cell_budget = Duration::from_secs(secs);
     }
+    config.server_threads = args.threads;
     let allowed = harness::process::allowed_cpus();
     config.cpus = match &args.cpus {
         None => plan::CpuPlacement::split_of(&allowed),
@@ -376,7 +389,8 @@ fn say_written(outcome: &MatrixOutcome) {
 
 fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let config = matrix_config(&args)?;
-    let companions = load_companions(&args.with)?;
+    let root = lab::binaries::workspace_root();
+    let companions = load_companions(&args.with, lab::env::code_trees(&root).as_ref(), lab::env::git_state(&root).1)?;
     let options = matrix::MatrixOptions {
         config,
         out: results_dir(args.out),
@@ -480,8 +494,38 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
 }
 
 /// Reads every `--with` file (one-line error and exit 2 for a file that is not a capacity or bench run).
-fn load_companions(paths: &[PathBuf]) -> Result<Vec<lab::headline::Companion>> {
-    Ok(paths.iter().map(|p| lab::headline::load_companion(p)).collect::<Result<Vec<_>, _>>()?)
+/// The companion runs named by `--with`, each refused unless it measured the same code as the run it joins
+/// (`trees`, `dirty`: that run's).
+fn load_companions(
+    paths: &[PathBuf],
+    trees: Option<&lab::results::CodeTrees>,
+    dirty: bool,
+) -> Result<Vec<lab::headline::Companion>> {
+    let mut companions = Vec::new();
+    for path in paths {
+        let companion = lab::headline::load_companion(path)?;
+        lab::headline::same_code(&companion, trees, dirty)
+            .map_err(|reason| UsageError(format!("--with {}: {reason}", path.display())))?;
+        companions.push(companion);
+    }
+    Ok(companions)
+}
+
+/// Rewrites `readme`'s figures block for the run at `run` (a matrix or bench run; its path relative to the
+/// README's folder names the block).
+fn write_readme(run: &Path, readme: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(readme).with_context(|| format!("reading {}", readme.display()))?;
+    let folder = readme.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let absolute = |p: &Path| std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()));
+    let relative = absolute(run)?
+        .strip_prefix(absolute(folder)?)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|_| UsageError(format!("--readme: {} is not under {}", run.display(), folder.display())))?;
+    let body = export::readme::render(folder, &relative)?;
+    std::fs::write(readme, export::readme::update(&text, &relative, &body))
+        .with_context(|| format!("writing {}", readme.display()))?;
+    eprintln!("lab: wrote {}'s figures from {relative}", readme.display());
+    Ok(())
 }
 
 fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<PathBuf>) -> Result<u8> {
@@ -501,7 +545,8 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
         }
         _ => {
             let mut run = Run::load(&path)?;
-            let companions = load_companions(&with)?;
+            let e = &run.environment;
+            let companions = load_companions(&with, e.trees.as_ref(), e.git_dirty)?;
             // A new companion replaces the run's one of the same kind.
             run.companions.retain(|old| !companions.iter().any(|new| new.kind == old.kind));
             if !companions.is_empty() {
@@ -528,10 +573,22 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
     Ok(0)
 }
 
-fn cmd_compare(a: PathBuf, b: PathBuf, out: Option<PathBuf>) -> Result<u8> {
+fn cmd_compare(a: PathBuf, b: PathBuf, control: Option<String>, out: Option<PathBuf>) -> Result<u8> {
     let run_a = Run::load(&a)?;
     let run_b = Run::load(&b)?;
-    let md = compare::compare(&run_a, &run_b);
+    if let Some(name) = &control {
+        for (path, run) in [(&a, &run_a), (&b, &run_b)] {
+            if !run.cells.iter().any(|c| c.server == *name) {
+                let servers = run.server_names().join(", ");
+                return Err(UsageError(format!(
+                    "--control {name}: no cell of {name} in {} ({servers})",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+    }
+    let md = compare::compare_with(&run_a, &run_b, &compare::Options { control });
     match out {
         Some(path) => std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?,
         None => print!("{md}"),
@@ -574,8 +631,12 @@ fn main() -> ExitCode {
         Command::Soak(args) => cmd_soak(args),
         Command::Verify(args) => cmd_verify(args),
         Command::Merge { reports, out } => lab::merge::command(&reports, out.as_deref()),
-        Command::Report { run, out, reanalyse, with } => cmd_report(run, out, reanalyse, with),
-        Command::Compare { a, b, out } => cmd_compare(a, b, out),
+        Command::Report { run, out, reanalyse, with, readme } => cmd_report(run.clone(), out, reanalyse, with)
+            .and_then(|code| match readme {
+                Some(readme) => write_readme(&run, &readme).map(|()| code),
+                None => Ok(code),
+            }),
+        Command::Compare { a, b, control, out } => cmd_compare(a, b, control, out),
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),
         Command::Capacity(args) => lab::capacity::command(*args),

@@ -44,6 +44,16 @@ impl ConcurrencyModel {
         }
     }
 
+    /// The model a measured instance reported on `/health` (`fallback` when it said too little).
+    pub fn of_instance(instance: crate::results::Instance, fallback: ConcurrencyModel) -> ConcurrencyModel {
+        match (instance.model, instance.worker_threads) {
+            (Model::ThreadPerRequest, _) => ConcurrencyModel::ThreadPerRequest,
+            (Model::Pool, Some(workers)) => ConcurrencyModel::Pool { workers },
+            (Model::Async, Some(executor_threads)) => ConcurrencyModel::Async { executor_threads },
+            _ => fallback,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         self.kind().as_str()
     }
@@ -155,7 +165,7 @@ mod tests {
         );
         // Event loops block on /block like executor threads do; the worker pool they hand blocking calls to
         // does not make them a pool server.
-        let h = json!({"server":"lean-server","model":"event loops on mio, one per thread (own HTTP/1.1)","threads":2});
+        let h = json!({"server":"lean-server","model":"event loops on mio, one per thread (own HTTP/1.1), factorials and SQLite on a worker pool","threads":2});
         assert_eq!(
             ConcurrencyModel::from_health("lean-server", Some(&h)),
             ConcurrencyModel::Async { executor_threads: 2 }

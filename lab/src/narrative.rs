@@ -3,7 +3,7 @@
 //! cells measured the client rather than the server. Every figure in a sentence is read from the cells.
 
 use crate::format;
-use crate::noise::{self, Metric, Verdict};
+use crate::noise;
 use crate::results::{Bottleneck, Cell, Run};
 
 pub fn sentences(run: &Run) -> Vec<String> {
@@ -105,141 +105,19 @@ fn comparison<'a>(run: &'a Run, workload: &'a str) -> Option<(String, u64, Vec<&
     None
 }
 
-/// How the concurrency models compared on a workload, by the noise rule ([`crate::noise`]): each model is
-/// represented by its best server; the models whose best ties with the overall best are named as a tie, each other
-/// model is said with its factor and the measured cause (server CPU per request, the pool's bound, the executor's
-/// threads). A model's own spread is said too, so a reader sees when its servers differ among themselves.
-/// Client-saturated cells measure the client, so they are left out (and named by [`client_bound_sentence`]).
+/// How the servers compared on a workload, like for like ([`crate::findings::rank`]): the servers in tiers by the
+/// noise rule, and a model said to do best only where every one of its servers beats every other server — never
+/// a model scored by its best server. Client-saturated cells measure the client, so they are left out (and named
+/// by [`client_bound_sentence`]).
 fn winner_sentence(run: &Run, workload: &str) -> Option<String> {
-    use crate::headline::{group_of, Group};
-    let (client, level, mut cells) = comparison(run, workload)?;
-    // One cell per server: the one with the most requests at that level.
-    cells.sort_by_key(|c| std::cmp::Reverse(c.requests));
-    let mut per_server: Vec<&Cell> = Vec::new();
-    for c in cells {
-        if !per_server.iter().any(|p| p.server == c.server) {
-            per_server.push(c);
-        }
-    }
-    let metric = Metric::for_workload(workload);
-    let better = |a: &&Cell, b: &&Cell| match metric {
-        Metric::Wall => a.wall_s.unwrap_or(f64::MAX).total_cmp(&b.wall_s.unwrap_or(f64::MAX)),
-        Metric::Throughput => b.throughput_rps.unwrap_or(0.0).total_cmp(&a.throughput_rps.unwrap_or(0.0)),
-    };
-    per_server.sort_by(better);
-    let best = *per_server.first()?;
-    let show = |c: &Cell| match metric {
-        Metric::Wall => format::seconds(c.wall_s.unwrap_or(0.0)),
-        Metric::Throughput => format::rate(c.throughput_rps.unwrap_or(0.0)),
-    };
-    let mut groups: Vec<Group> = per_server.iter().map(|c| group_of(run, &c.server)).collect();
-    groups.sort();
-    groups.dedup();
-    // Per model: its servers (best first) and the verdict of its best against the overall best.
-    let mut tied: Vec<(Group, Vec<&Cell>)> = Vec::new();
-    let mut behind: Vec<(Group, Vec<&Cell>, f64)> = Vec::new();
-    for g in groups {
-        let members: Vec<&Cell> = per_server.iter().copied().filter(|c| group_of(run, &c.server) == g).collect();
-        match noise::judge(best, members[0], metric)? {
-            Verdict::Tie => tied.push((g, members)),
-            Verdict::Differ { factor, .. } => behind.push((g, members, factor)),
-        }
-    }
-    let describe = |g: Group, members: &[&Cell]| {
-        let names: Vec<&str> = members.iter().map(|c| c.server.as_str()).collect();
-        let mut text = format!("{} ({}: {}", g.name(), names.join(", "), show(members[0]));
-        if members.len() > 1 {
-            let figures: Vec<f64> = [members[0], members[members.len() - 1]]
-                .iter()
-                .filter_map(|c| match metric {
-                    Metric::Wall => c.wall_s,
-                    Metric::Throughput => c.throughput_rps,
-                })
-                .collect();
-            text = format!(
-                "{} ({}: {}",
-                g.name(),
-                names.join(", "),
-                crate::headline::span(&figures, |x| match metric {
-                    Metric::Wall => format::seconds(x),
-                    Metric::Throughput => format::rate(x),
-                })
-            );
-            // Within the model: its best against its worst, by the same rule.
-            if let Some(Verdict::Differ { factor, .. }) = noise::judge(members[0], members[members.len() - 1], metric) {
-                text.push_str(&format!(", {} apart within the model", format::factor(factor)));
-            }
-        }
-        text.push(')');
-        text
-    };
-    let client_name = crate::headline::client_name(run, &client);
-    let mut s = format!("On `{workload}` at concurrency {level} ({client_name}), ");
-    let tied_text: Vec<String> = tied.iter().map(|(g, m)| describe(*g, m)).collect();
-    if behind.is_empty() {
-        if tied.len() == 1 {
-            s.push_str(&format!("one model was measured: {}", tied_text[0]));
-        } else {
-            s.push_str(&format!(
-                "the models tie — their best servers' ranges overlap or differ by less than {:.0} %: {}",
-                noise::MIN_EFFECT * 100.0,
-                tied_text.join("; ")
-            ));
-        }
-        s.push('.');
-        return Some(s);
-    }
-    if tied.len() > 1 {
-        let last = tied_text.len() - 1;
-        s.push_str(&format!("{} and {} tie at the top", tied_text[..last].join(", "), tied_text[last]));
-    } else {
-        s.push_str(&format!("{} did best", tied_text[0]));
-    }
-    let leader = tied[0].1[0];
-    let behind_text: Vec<String> = behind
-        .iter()
-        .map(|(g, members, factor)| {
-            let worse = match metric {
-                Metric::Wall => "slower",
-                Metric::Throughput => "less",
-            };
-            format!(
-                "{} {} {worse}{}",
-                describe(*g, members),
-                format::factor(*factor),
-                cause(run, workload, level, leader, members[0])
-            )
-        })
-        .collect();
-    s.push_str(&format!("; {}.", behind_text.join("; ")));
-    Some(s)
-}
-
-/// The measured cause of `slow` doing worse than `leader`: the pool's bound on waiting, the executor's threads on
-/// a blocking call, or the server CPU per request of the two. Empty when none of these was measured.
-fn cause(run: &Run, workload: &str, level: u64, leader: &Cell, slow: &Cell) -> String {
-    let record = run.servers.iter().find(|s| s.name == slow.server);
-    let threads = record.and_then(|s| s.worker_threads);
-    match (workload, record.map(|s| s.model), threads) {
-        ("io", Some(crate::results::Model::Pool), Some(n)) if n < level => {
-            return format!(
-                " — bounded by its {n} worker threads{}",
-                slow.expected_wall_s.map_or(String::new(), |e| format!(" (the model expects {})", format::seconds(e)))
-            )
-        }
-        ("blocking", Some(crate::results::Model::Async), Some(n)) if n < level => {
-            let threads =
-                if n == 1 { "its one executor thread".to_string() } else { format!("one of its {n} executor threads") };
-            return format!(" — each sleep holds {threads}");
-        }
-        _ => {}
-    }
-    match (crate::headline::server_cpu_us(run, slow), crate::headline::server_cpu_us(run, leader)) {
-        (Some(a), Some(b)) if Metric::for_workload(workload) == Metric::Throughput => {
-            format!(" — {a:.0} µs of server CPU per request against {b:.0} µs")
-        }
-        _ => String::new(),
-    }
+    let (client, level, _) = comparison(run, workload)?;
+    let ranking = crate::findings::rank(run, workload, &client, level)?;
+    Some(format!(
+        "On `{workload}` at concurrency {level} ({}): {}; {}.",
+        crate::headline::client_name(run, &client),
+        crate::findings::ranking_text(&ranking),
+        crate::findings::model_verdict(&ranking)
+    ))
 }
 
 fn pool_sentence(run: &Run) -> Option<String> {
@@ -307,6 +185,7 @@ fn memory_sentence(run: &Run) -> Option<String> {
 /// alike are said together), with a thread-per-request server's figure for the same requests.
 fn blocking_sentences(run: &Run) -> Vec<String> {
     let block_s = run.settings.block_ms as f64 / 1000.0;
+    let misses = crate::findings::model_misses(run).misses;
     // (stalled, figure text, threads) → servers
     type Outcome = (bool, String, String);
     let mut groups: Vec<(Outcome, Vec<&Cell>)> = Vec::new();
@@ -329,7 +208,8 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
                 wall / block_s,
                 format::seconds(block_s)
             ),
-            match server.worker_threads {
+            // The threads the measured instance reported, else the verified one's.
+            match cell.runs.iter().find_map(|m| m.instance).map_or(server.worker_threads, |i| i.worker_threads) {
                 Some(1) => "its one executor thread".to_string(),
                 Some(t) => format!("one of {t} executor threads"),
                 None => "one of its executor threads".to_string(),
@@ -348,11 +228,22 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
                 return format!("A blocking call did not stall {}: {figure}.", names.join(", "));
             }
             let cell = cells[0];
-            let mut s = format!(
-                "A blocking call stalled {}: {figure}, because each sleep held {threads} and every other task on it \
-                 waited",
-                names.join(", ")
-            );
+            // The model's mechanism is said only where its prediction held; a miss is reported, not explained.
+            let missed: Vec<&str> =
+                cells.iter().filter(|c| misses.iter().any(|m| m.cell == c.id)).map(|c| c.server.as_str()).collect();
+            let mut s = if missed.is_empty() {
+                format!(
+                    "A blocking call stalled {}: {figure}, because each sleep held {threads} and every other task on \
+                     it waited",
+                    names.join(", ")
+                )
+            } else {
+                format!(
+                    "A blocking call stalled {}: {figure}, which the model did not predict for {} (see Model misses)",
+                    names.join(", "),
+                    missed.join(", ")
+                )
+            };
             let threaded = run.cells_of("blocking").filter(good).find(|c| {
                 c.concurrency == cell.concurrency
                     && c.client == cell.client
@@ -489,26 +380,23 @@ mod tests {
 
     #[test]
     fn two_models_whose_ranges_overlap_tie() {
-        // io at c=10: 1.01 s [1.00, 1.05] vs 1.03 s [1.02, 1.20]: overlapping ranges.
+        // io at c=10: 1.01 s [1.00, 1.05] vs 1.03 s [1.02, 1.20]: overlapping ranges, one tier.
         let run = run_of(vec![
             synthetic_cell("thread-server", "io", 1.01, 1.00, 1.05, 3),
             synthetic_cell("smol-server", "io", 1.03, 1.02, 1.20, 3),
         ]);
         let s = winner_sentence(&run, "io").unwrap();
-        assert!(s.contains("the models tie"), "{s}");
-        assert!(s.contains("thread-per-request (thread-server: 1.01 s)"), "{s}");
-        assert!(s.contains("async (smol-server: 1.03 s)"), "{s}");
+        assert!(s.contains("thread-server, smol-server 1.01–1.03 s; no model wins"), "{s}");
         // Disjoint but 2 % apart: below the minimum effect size, still a tie.
         let run = run_of(vec![
             synthetic_cell("thread-server", "io", 1.00, 0.999, 1.001, 3),
             synthetic_cell("smol-server", "io", 1.02, 1.019, 1.021, 3),
         ]);
-        assert!(winner_sentence(&run, "io").unwrap().contains("the models tie"));
+        assert!(winner_sentence(&run, "io").unwrap().contains("share the best tier"));
     }
 
     #[test]
-    fn a_real_difference_names_the_models_and_its_measured_cause() {
-        // io at c=10: the pool has 16 threads, which do not bound 10 requests, so no bound is claimed.
+    fn a_real_difference_names_the_servers_in_tiers() {
         let mut pool = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
         pool.expected_wall_s = Some(5.0);
         let run = run_of(vec![
@@ -517,20 +405,13 @@ mod tests {
             pool,
         ]);
         let s = winner_sentence(&run, "io").unwrap();
-        assert!(
-            s.contains("thread-per-request (thread-server: 1.00 s) and async (smol-server: 1.02 s) tie at the top"),
-            "{s}"
-        );
-        assert!(s.contains("pool (pool-server: 5.00 s) 5.0× slower"), "{s}");
-        assert!(!s.contains("bounded by"), "16 threads do not bound 10 requests: {s}");
-        // cpu: thread-per-request does half the throughput and the cells say why: 200 µs of CPU against 100 µs.
-        let mut thread = synthetic_cell("thread-server", "cpu", 0.02, 0.0198, 0.0202, 3);
-        thread.server_cpu_us_per_request = Some(200.0);
-        let mut smol = synthetic_cell("smol-server", "cpu", 0.01, 0.0099, 0.0101, 3);
-        smol.server_cpu_us_per_request = Some(100.0);
+        assert!(s.contains("thread-server, smol-server 1.00–1.02 s > pool-server 5.00 s"), "{s}");
+        assert!(s.contains("no model wins: thread-per-request and async share the best tier"), "{s}");
+        // cpu: every async server beats every thread-per-request one: async does best.
+        let thread = synthetic_cell("thread-server", "cpu", 0.02, 0.0198, 0.0202, 3);
+        let smol = synthetic_cell("smol-server", "cpu", 0.01, 0.0099, 0.0101, 3);
         let s = winner_sentence(&run_of(vec![thread, smol]), "cpu").unwrap();
-        assert!(s.contains("async (smol-server: 1,000 req/s) did best"), "{s}");
-        assert!(s.contains("thread-per-request (thread-server: 500 req/s) 2.0× less — 200 µs of server CPU per request against 100 µs"), "{s}");
+        assert!(s.contains("smol-server 1,000 req/s > thread-server 500 req/s; async does best"), "{s}");
     }
 
     #[test]

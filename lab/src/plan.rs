@@ -5,6 +5,7 @@
 //! by Ctrl-C can still list the cells it did not reach.
 
 use crate::results::Engine;
+pub use crate::results::ProfileName;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -376,54 +377,6 @@ fn parse_cpus(list: &str) -> Result<Vec<usize>, String> {
     Ok(cpus)
 }
 
-/// A named set of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProfileName {
-    Quick,
-    #[default]
-    Default,
-    Full,
-    /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
-    /// own tornado app among them when tornado is installed.
-    Original,
-    /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
-    #[value(skip)]
-    Soak,
-}
-
-impl FromStr for ProfileName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "quick" => Ok(ProfileName::Quick),
-            "default" => Ok(ProfileName::Default),
-            "full" => Ok(ProfileName::Full),
-            "original" => Ok(ProfileName::Original),
-            "soak" => Ok(ProfileName::Soak),
-            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, original, soak)")),
-        }
-    }
-}
-
-impl std::fmt::Display for ProfileName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl ProfileName {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProfileName::Quick => "quick",
-            ProfileName::Default => "default",
-            ProfileName::Full => "full",
-            ProfileName::Original => "original",
-            ProfileName::Soak => "soak",
-        }
-    }
-}
-
 /// Everything the matrix needs to expand into cells. A profile fills it; command-line flags override fields.
 #[derive(Debug, Clone)]
 pub struct MatrixConfig {
@@ -449,6 +402,9 @@ pub struct MatrixConfig {
     pub timeout: Option<Duration>,
     /// Where the server and the client run; `lab matrix` splits the CPUs by default (see `main.rs`).
     pub cpus: CpuPlacement,
+    /// Executor (or event-loop) threads of each server that takes `--threads` (`lab matrix --threads`); None =
+    /// one per CPU the server runs on. pool-server keeps its pool; thread-server has no fixed number.
+    pub server_threads: Option<u64>,
     /// Verification's warnings (protocol details) count as failures: a server with any is not measured.
     pub strict: bool,
     /// A cell whose predicted duration (warm-up included) exceeds this is skipped with the prediction as its
@@ -496,6 +452,7 @@ impl MatrixConfig {
                 settings: WorkloadSettings { hello_ms: 1000, block_ms: 200, fact_n: 2000 },
                 repeat: 4,
                 cpus: CpuPlacement::Shared { cpus: harness::process::allowed_cpus() },
+                server_threads: None,
                 keep_alive: true,
                 timeout: None,
                 strict: false,

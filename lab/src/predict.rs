@@ -7,7 +7,9 @@
 //!
 //! - **concurrency**: `c ÷ L₁` — `c` requests in flight, each taking at least the latency `L₁` it took alone;
 //! - **CPU**: `k ÷ (S + C)` — each request costs the server `S` and the client `C` seconds of CPU, and the
-//!   cores are shared; if the server runs its handlers on fewer threads than cores (`T < k`), also `T ÷ S`;
+//!   cores are shared; when the lab pins the two sides to CPU sets of their own (`k_s` and `k_c` cores, the
+//!   matrix's default), `k_s ÷ S` and `k_c ÷ C` instead; if the server runs its handlers on fewer threads than
+//!   its cores (`T < k_s`), also `T ÷ S`;
 //! - **the serial writer** (`db`): `1 ÷ W` — SQLite commits one write at a time, `W` = the db request's c = 1
 //!   latency minus the baseline request's (the HTTP round trip around the commit);
 //! - **the pool** (`pool` model, `db` and `mixed`): `N ÷ L₁` — a request holds one of the `N` workers for its
@@ -25,6 +27,8 @@ use crate::results::{Cell, Run};
 pub struct Inputs {
     /// Cores shared by the client and the server.
     pub cores: f64,
+    /// The server's and the client's cores when each side has a CPU set of its own (None: shared).
+    pub split: Option<(f64, f64)>,
     /// Server CPU seconds per request (user + sys).
     pub server_cpu_s: f64,
     /// Client CPU seconds per request.
@@ -44,6 +48,8 @@ pub struct Inputs {
 pub enum Bound {
     Concurrency,
     Cpu,
+    ServerCpu,
+    ClientCpu,
     ServerThreads,
     Writer,
     Pool,
@@ -54,6 +60,8 @@ impl Bound {
         match self {
             Bound::Concurrency => "concurrency c ÷ L₁",
             Bound::Cpu => "CPU k ÷ (S + C)",
+            Bound::ServerCpu => "server CPU k_s ÷ S",
+            Bound::ClientCpu => "client CPU k_c ÷ C",
             Bound::ServerThreads => "server threads T ÷ S",
             Bound::Writer => "serial writer 1 ÷ W",
             Bound::Pool => "pool N ÷ L₁",
@@ -72,11 +80,21 @@ pub struct Throughput {
 pub fn throughput(inputs: &Inputs, concurrency: u64) -> Throughput {
     let mut bounds = vec![(concurrency.max(1) as f64 / inputs.latency_s, Bound::Concurrency)];
     let cpu = inputs.server_cpu_s + inputs.client_cpu_s;
-    if cpu > 0.0 {
-        bounds.push((inputs.cores / cpu, Bound::Cpu));
+    match inputs.split {
+        None if cpu > 0.0 => bounds.push((inputs.cores / cpu, Bound::Cpu)),
+        None => {}
+        Some((server, client)) => {
+            if inputs.server_cpu_s > 0.0 {
+                bounds.push((server / inputs.server_cpu_s, Bound::ServerCpu));
+            }
+            if inputs.client_cpu_s > 0.0 {
+                bounds.push((client / inputs.client_cpu_s, Bound::ClientCpu));
+            }
+        }
     }
+    let server_cores = inputs.split.map_or(inputs.cores, |(server, _)| server);
     if let Some(threads) = inputs.server_threads {
-        if (threads as f64) < inputs.cores && inputs.server_cpu_s > 0.0 {
+        if (threads as f64) < server_cores && inputs.server_cpu_s > 0.0 {
             bounds.push((threads as f64 / inputs.server_cpu_s, Bound::ServerThreads));
         }
         if inputs.pool {
@@ -122,12 +140,23 @@ fn inputs_of(run: &Run, calibration: &Cell) -> Inputs {
         let baseline = calibration_latency(run, &calibration.server, "baseline", &calibration.client);
         (latency_s - baseline.unwrap_or(0.0)).max(latency_s * 0.05)
     });
+    // The threads the calibrating instance reported on /health, else the verified instance's.
+    let threads = calibration
+        .runs
+        .iter()
+        .find_map(|m| m.instance)
+        .map_or_else(|| record.and_then(|r| r.worker_threads), |i| i.worker_threads);
     Inputs {
         cores: run.environment.cpu_count.max(1) as f64,
+        split: run
+            .cpus
+            .as_ref()
+            .and_then(|c| c.pins())
+            .map(|(server, client)| (server.len().max(1) as f64, client.len().max(1) as f64)),
         server_cpu_s: (server.user_s + server.sys_s) / sent,
         client_cpu_s: (client.user_s + client.sys_s) / sent,
         latency_s,
-        server_threads: record.and_then(|r| r.worker_threads),
+        server_threads: threads,
         pool: record.is_some_and(|r| r.model == crate::results::Model::Pool),
         commit_s,
     }
@@ -184,15 +213,26 @@ fn describe(cell: &Cell, calibration: &Cell, inputs: &Inputs) -> String {
     let ms = |s: f64| format!("{:.3} ms", s * 1e3);
     let mut text = format!(
         "prediction inputs, {} {} (from {} at c = 1): server CPU S = {} per request, client CPU C = {}, latency \
-         L₁ = {}, k = {} cores → CPU bound {:.0} req/s",
+         L₁ = {}, {}",
         cell.server,
         cell.workload,
         calibration.client,
         ms(inputs.server_cpu_s),
         ms(inputs.client_cpu_s),
         ms(inputs.latency_s),
-        inputs.cores,
-        inputs.cores / (inputs.server_cpu_s + inputs.client_cpu_s).max(1e-9)
+        match inputs.split {
+            None => format!(
+                "k = {} cores shared → CPU bound {:.0} req/s",
+                inputs.cores,
+                inputs.cores / (inputs.server_cpu_s + inputs.client_cpu_s).max(1e-9)
+            ),
+            Some((server, client)) => format!(
+                "server on {server} core(s), client on {client} → server CPU bound {:.0} req/s, client CPU bound \
+                 {:.0} req/s",
+                server / inputs.server_cpu_s.max(1e-9),
+                client / inputs.client_cpu_s.max(1e-9)
+            ),
+        }
     );
     if let Some(commit) = inputs.commit_s {
         text += &format!(", commit W = {} → writer bound {:.0} req/s", ms(commit), 1.0 / commit);
@@ -210,6 +250,7 @@ mod tests {
     fn inputs() -> Inputs {
         Inputs {
             cores: 2.0,
+            split: None,
             server_cpu_s: 0.001,
             client_cpu_s: 0.000_25,
             latency_s: 0.002,
@@ -243,6 +284,21 @@ mod tests {
         assert!(close(t.rps, 1_000.0));
         // As many threads as cores: the CPU bound is the tighter one.
         assert_eq!(throughput(&Inputs { server_threads: Some(2), ..inputs() }, 100).bound, Bound::Cpu);
+    }
+
+    #[test]
+    fn each_side_on_its_own_cores_is_bounded_by_them() {
+        // One core each: the server's 1 ms per request bounds it at 1,000 req/s, not 2 ÷ 1.25 ms = 1,600.
+        let split = Inputs { split: Some((1.0, 1.0)), ..inputs() };
+        let t = throughput(&split, 100);
+        assert_eq!(t.bound, Bound::ServerCpu);
+        assert!(close(t.rps, 1_000.0));
+        // A client four times as costly as the server is the bound on its own core.
+        let heavy_client = Inputs { split: Some((1.0, 1.0)), client_cpu_s: 0.004, ..inputs() };
+        assert_eq!(throughput(&heavy_client, 100).bound, Bound::ClientCpu);
+        // One executor thread on one core: the thread bound is no tighter than the core's.
+        let one_thread = Inputs { split: Some((1.0, 1.0)), server_threads: Some(1), ..inputs() };
+        assert_eq!(throughput(&one_thread, 100).bound, Bound::ServerCpu);
     }
 
     #[test]

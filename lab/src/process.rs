@@ -68,21 +68,25 @@ const POOL_SERVER_THREADS: &str = "16";
 impl Server {
     /// Starts `spec` and waits until it is ready, or fails with the reason and its stderr tail.
     pub fn start(spec: &ServerSpec, bin_dir: &Path, db_path: &Path, timeout: Duration) -> Result<Server, StartError> {
-        Server::start_on(spec, bin_dir, db_path, timeout, None)
+        Server::start_on(spec, bin_dir, db_path, timeout, None, None)
     }
 
-    /// [`Server::start`] with the server (and every thread and process it starts) pinned to `cpus`.
+    /// [`Server::start`] with the server (and every thread and process it starts) pinned to `cpus`, and one of
+    /// the lab's servers given `threads` executor or loop threads (None: one per CPU it runs on; see
+    /// [`Server::builtin_flags`]).
     pub fn start_on(
         spec: &ServerSpec,
         bin_dir: &Path,
         db_path: &Path,
         timeout: Duration,
         cpus: Option<&[usize]>,
+        threads: Option<u64>,
     ) -> Result<Server, StartError> {
         match spec {
             ServerSpec::Builtin(name) => {
-                let extra = Server::builtin_flags(name);
-                Server::start_builtin_on(name, bin_dir, db_path, extra, timeout, cpus)
+                let extra = Server::builtin_flags(name, threads, cpus);
+                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                Server::start_builtin_on(name, bin_dir, db_path, &extra, timeout, cpus)
             }
             ServerSpec::Foreign { command, .. } => Server::start_foreign(command, timeout, cpus),
             // Placement applies to the lab's own children only: the client's CPUs are still set by the caller.
@@ -111,12 +115,18 @@ impl Server {
         Ok(server)
     }
 
-    /// The flags the lab adds to one of its servers in the matrix, after `--host`, `--port`, `--quiet`, `--db`.
-    pub fn builtin_flags(name: &str) -> &'static [&'static str] {
-        if name == "pool-server" {
-            &["--threads", POOL_SERVER_THREADS]
-        } else {
-            &[]
+    /// The flags the lab adds to one of its servers, after `--host`, `--port`, `--quiet`, `--db`: the size of
+    /// its executor, set explicitly so that the record, the model and the labels all read one figure. A server
+    /// that sizes itself from `available_parallelism()` would otherwise follow its CPU mask silently (pinned to
+    /// one CPU, one executor thread). `threads` (the lab's `--threads`) wins; else one per CPU of `cpus` (or of
+    /// the lab's own set when not pinned). thread-server has no fixed number; pool-server's pool is sized for
+    /// blocking I/O ([`POOL_SERVER_THREADS`]) whatever its CPUs.
+    pub fn builtin_flags(name: &str, threads: Option<u64>, cpus: Option<&[usize]>) -> Vec<String> {
+        let per_cpu = || cpus.map_or_else(|| harness::process::allowed_cpus().len(), <[usize]>::len).max(1) as u64;
+        match name {
+            "thread-server" => vec![],
+            "pool-server" => vec!["--threads".into(), POOL_SERVER_THREADS.into()],
+            _ => vec!["--threads".into(), threads.unwrap_or_else(per_cpu).to_string()],
         }
     }
 

@@ -163,6 +163,118 @@ word_enum! {
     }
 }
 
+/// A named set of defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileName {
+    Quick,
+    #[default]
+    Default,
+    Full,
+    /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
+    /// own tornado app among them when tornado is installed.
+    Original,
+    /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
+    #[value(skip)]
+    Soak,
+}
+
+impl std::str::FromStr for ProfileName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "quick" => Ok(ProfileName::Quick),
+            "default" => Ok(ProfileName::Default),
+            "full" => Ok(ProfileName::Full),
+            "original" => Ok(ProfileName::Original),
+            "soak" => Ok(ProfileName::Soak),
+            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, original, soak)")),
+        }
+    }
+}
+
+impl std::fmt::Display for ProfileName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ProfileName {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileName::Quick => "quick",
+            ProfileName::Default => "default",
+            ProfileName::Full => "full",
+            ProfileName::Original => "original",
+            ProfileName::Soak => "soak",
+        }
+    }
+}
+
+/// What kind of run a companion file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompanionKind {
+    /// `lab capacity`: the highest open-loop rate each server held per workload.
+    Capacity,
+    /// `lab bench`'s reach part: io at thousands of connections.
+    Reach,
+}
+
+/// The figures taken from a companion run, embedded in the matrix run so that its markdown does not need the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Companion {
+    pub kind: CompanionKind,
+    /// The file name it was read from (`capacity-RUN-ID.json`).
+    pub source: String,
+    pub run_id: String,
+    pub git_commit: String,
+    pub git_dirty: bool,
+    /// The code it measured (`environment.trees` of its run); absent in runs made before the lab recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<CodeTrees>,
+    /// The client that loaded the servers, as that run names it.
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<CapacityFigure>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reach: Vec<ReachFigure>,
+    /// A bench run's cost per connection: the fits over its levels of waiting connections (its cost part).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_connection: Vec<ConnectionCost>,
+}
+
+/// One server × workload of a capacity run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityFigure {
+    pub server: String,
+    pub workload: String,
+    /// req/s held with p99 under the target; None when it held no rate (see `status`).
+    pub capacity_rps: Option<f64>,
+    /// The lowest rate that failed; None when every rate offered held (the capacity is then at least
+    /// `capacity_rps`: the sweep's bound, not the server's). The true capacity lies in
+    /// [`capacity_rps`, `first_failed_rps`). Absent from runs embedded before it was read.
+    #[serde(default)]
+    pub first_failed_rps: Option<f64>,
+    pub status: String,
+    /// What bounded the load generator instead of the server, if anything: the figure is the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_bound: Option<String>,
+}
+
+/// One server × level of a bench run's reach part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReachFigure {
+    pub server: String,
+    pub connections: u64,
+    pub wall_s: Option<f64>,
+    pub failed: u64,
+    pub status: String,
+    /// What the bench found stopped the level from reaching D (`cpu`, `fd-limit`, `listen-overflow`), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
 /// The version of the run JSON this lab writes (top-level `schema_version`).
 pub const SCHEMA_VERSION: u32 = 4;
 
@@ -174,7 +286,7 @@ pub struct Run {
     #[serde(flatten)]
     pub header: RunHeader,
     /// `quick`, `default`, `full` or `soak`.
-    pub profile: crate::plan::ProfileName,
+    pub profile: ProfileName,
     pub settings: Settings,
     /// Every server of the run, with the outcome of its verification.
     pub servers: Vec<ServerRecord>,
@@ -184,7 +296,7 @@ pub struct Run {
     /// Figures taken from companion runs (`--with capacity-*.json`, `--with bench-*.json`) for the headline, with
     /// their source file and commit (added in schema 3; absent when none was given).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub companions: Vec<crate::headline::Companion>,
+    pub companions: Vec<Companion>,
     /// `lab soak` only: the long runs, one long-lived server each (absent from other runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<Soak>,
@@ -247,9 +359,36 @@ pub struct Environment {
     pub rustc: String,
     pub git_commit: String,
     pub git_dirty: bool,
+    /// The git tree hashes of the code that ran (`servers/`, `clients/`, `harness/`) at `git_commit`: two runs
+    /// measured the same code exactly when these match and neither tree was dirty. Absent in runs made before
+    /// the lab recorded them, or outside git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<CodeTrees>,
     /// The exact command line of the lab.
     pub command_line: Vec<String>,
     pub limits: Limits,
+}
+
+/// The git tree hash of each part of the code a measurement depends on (`git rev-parse HEAD:servers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeTrees {
+    pub servers: String,
+    pub clients: String,
+    pub harness: String,
+}
+
+impl CodeTrees {
+    /// The first part whose tree differs from `other`'s, if any.
+    pub fn first_difference(&self, other: &CodeTrees) -> Option<&'static str> {
+        [
+            ("servers", &self.servers, &other.servers),
+            ("clients", &self.clients, &other.clients),
+            ("harness", &self.harness, &other.harness),
+        ]
+        .into_iter()
+        .find(|(_, a, b)| a != b)
+        .map(|(part, _, _)| part)
+    }
 }
 
 /// The system limits that cap concurrency, read at the start of the run.
@@ -407,6 +546,19 @@ pub struct Measurement {
     pub window_s: f64,
     pub server_cost: Option<ServerCost>,
     pub client_cost: Option<ClientCost>,
+    /// What the measured server instance said of itself on `/health` before the load: its model and its worker
+    /// or executor threads × processes. The cell's prediction uses it. Absent for a server without `/health`
+    /// and in runs made before it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Instance>,
+}
+
+/// A measured server instance's concurrency, from its own `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub model: Model,
+    /// Worker or executor threads × processes; None when unbounded (thread-per-request).
+    pub worker_threads: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

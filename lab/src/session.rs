@@ -45,6 +45,10 @@ pub struct RunHeader {
     /// Anything the reader must know that has no field of its own.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The machine's speed at the start and at the end of the run ([`crate::calibration`]); absent from runs made
+    /// before the lab calibrated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
 }
 
 /// Says on stderr which files a command wrote, and that it was interrupted when it was. Returns the command's
@@ -110,6 +114,8 @@ pub struct Session {
     pub out: PathBuf,
     /// Holds the servers' SQLite files; removed with the session.
     pub scratch: harness::TempDir,
+    /// The machine's details and its speed at the start; [`header`](Self::header) measures the end.
+    pub calibration: crate::calibration::Calibration,
     started_at: SystemTime,
     clock: Instant,
 }
@@ -131,6 +137,8 @@ impl Session {
         let started_at = SystemTime::now();
         let clock = Instant::now();
         let environment = env::capture(&binaries::workspace_root(), limits.clone());
+        // Before any server starts: the machine alone (under a second).
+        let calibration = crate::calibration::Calibration::begin(&bin_dir);
         let run_id = unique_run_id(out, file_prefix, &env::utc_stamp(started_at), &environment.git_commit);
         let scratch =
             harness::temp_dir(&format!("lab-{kind}-{run_id}-")).context("cannot create a scratch directory")?;
@@ -145,6 +153,7 @@ impl Session {
             run_id,
             out: out.to_path_buf(),
             scratch,
+            calibration,
             started_at,
             clock,
         })
@@ -184,8 +193,16 @@ impl Session {
         notes
     }
 
-    /// The document's header, finished now.
+    /// The document's header, finished now: the calibration is measured again (every server has stopped) and
+    /// its drift since the start recorded.
     pub fn header(&self, schema_version: u32, notes: Vec<String>) -> RunHeader {
+        let calibration = self.calibration.finished(crate::calibration::measure(&self.bin_dir));
+        RunHeader { calibration: Some(calibration), ..self.provisional_header(schema_version, notes) }
+    }
+
+    /// The header of a run still in progress (the start calibration only), for a command that fills its
+    /// document as it goes and writes the final [`header`](Self::header) at the end.
+    pub fn provisional_header(&self, schema_version: u32, notes: Vec<String>) -> RunHeader {
         RunHeader {
             schema_version,
             kind: self.kind.to_string(),
@@ -198,6 +215,7 @@ impl Session {
             interrupted: self.is_interrupted(),
             cpus: None,
             notes,
+            calibration: Some(self.calibration.clone()),
         }
     }
 

@@ -103,7 +103,12 @@ pub fn run(runner: &mut Runner, settings: SoakSettings) -> (Vec<ServerRecord>, S
     for spec in &config.servers {
         let label = format!("{} × {} {workload} c={concurrency} soak", spec.name(), client.label());
         if runner.is_interrupted() {
-            records.push(crate::run::server_record(spec, crate::verify::not_run("the run was interrupted"), None));
+            records.push(crate::run::server_record(
+                spec,
+                crate::verify::not_run("the run was interrupted"),
+                None,
+                &crate::process::Server::builtin_flags(spec.name(), None, None),
+            ));
             soaked.push(unmeasured(spec, Status::Skipped, "the run was interrupted before this server", None));
             progress.finish_cell(per_server_ms, &format!("skipped {label}"));
             continue;
@@ -266,7 +271,7 @@ fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, p
                 rate = (m.succeeded + m.failed) as f64 / m.window_s;
             }
         }
-        progress.line(&minute_line(spec.name(), &point));
+        progress.line(&minute_line(spec.name(), &point, settings.chunk.as_secs_f64()));
         if let Some(fault) = fault {
             point.status = Status::Failed;
             point.reason = Some(fault.reason.clone());
@@ -279,16 +284,37 @@ fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, p
         soaked.minutes.push(point);
     }
     server.stop(STOP_GRACE);
-    summarize(&mut soaked);
+    summarize(&mut soaked, settings.chunk.as_secs_f64());
     soaked
 }
 
-fn minute_line(server: &str, m: &SoakMinute) -> String {
+/// What one point of the series is: a minute when a client run lasts one (the default), else a run.
+pub fn point_name(chunk_s: f64) -> &'static str {
+    if (chunk_s - 60.0).abs() < 0.5 {
+        "minute"
+    } else {
+        "run"
+    }
+}
+
+/// `6 minutes`, or `6 runs of 20 s` when a client run does not last a minute.
+pub fn points(n: usize, chunk_s: f64) -> String {
+    let name = point_name(chunk_s);
+    let plural = if n == 1 { name.to_string() } else { format!("{name}s") };
+    if name == "minute" {
+        format!("{n} {plural}")
+    } else {
+        format!("{n} {plural} of {}", format::seconds(chunk_s))
+    }
+}
+
+fn minute_line(server: &str, m: &SoakMinute, chunk_s: f64) -> String {
     let latency = m
         .latency_us
         .map_or("—".to_string(), |l| format!("p50 {} · p99 {}", format::micros(l.p50), format::micros(l.p99)));
     format!(
-        "  {server} minute {}: {} · {latency} · {} failed · RSS {} · {} threads",
+        "  {server} {} {}: {} · {latency} · {} failed · RSS {} · {} threads",
+        point_name(chunk_s),
         m.minute,
         format::rate(m.throughput_rps.unwrap_or(0.0)),
         m.failed,
@@ -297,8 +323,8 @@ fn minute_line(server: &str, m: &SoakMinute) -> String {
     )
 }
 
-/// Totals, drift and growth from the minutes, and the verdict sentence.
-pub fn summarize(s: &mut SoakServer) {
+/// Totals, drift and growth from the points of the series (client runs of `chunk_s` each), and the verdict.
+pub fn summarize(s: &mut SoakServer, chunk_s: f64) {
     s.requests = s.minutes.iter().map(|m| m.succeeded + m.failed).sum();
     s.succeeded = s.minutes.iter().map(|m| m.succeeded).sum();
     s.failed = s.minutes.iter().map(|m| m.failed).sum();
@@ -336,15 +362,15 @@ pub fn summarize(s: &mut SoakServer) {
         (Some(base), Some(growth)) => growth >= GROWTH_MIN_KIB as i64 && growth as f64 >= GROWTH_FRACTION * base as f64,
         _ => false,
     };
-    s.verdict = verdict(s);
+    s.verdict = verdict(s, chunk_s);
 }
 
-fn verdict(s: &SoakServer) -> String {
+fn verdict(s: &SoakServer, chunk_s: f64) -> String {
     let n = s.minutes.len();
     let span = match n {
         0 => return format!("{}: {} — {}", s.server, s.status, s.reason.clone().unwrap_or_default()),
-        1 => "in its one minute".to_string(),
-        _ => format!("from the first to the last of {n} minutes"),
+        1 => format!("in its one {}", points(1, chunk_s).trim_start_matches("1 ")),
+        _ => format!("from the first to the last of {}", points(n, chunk_s)),
     };
     let ratio = |r: Option<f64>| r.map_or("—".to_string(), format::factor);
     let latency = format!("p50 {}, p99 {}", ratio(s.p50_ratio), ratio(s.p99_ratio));
@@ -418,8 +444,24 @@ mod tests {
 
     fn soaked(minutes: Vec<SoakMinute>) -> SoakServer {
         let mut s = SoakServer { server: "x".into(), status: Status::Ok, minutes, ..Default::default() };
-        summarize(&mut s);
+        summarize(&mut s, 60.0);
         s
+    }
+
+    #[test]
+    fn points_are_named_by_their_length() {
+        assert_eq!(points(6, 60.0), "6 minutes");
+        assert_eq!(points(6, 20.0), "6 runs of 20.0 s");
+        assert_eq!(point_name(20.0), "run");
+        let mut s = SoakServer {
+            server: "x".into(),
+            status: Status::Ok,
+            minutes: (1..=6).map(|i| minute(i, 1000.0, 3000.0, 8000)).collect(),
+            ..Default::default()
+        };
+        summarize(&mut s, 20.0);
+        assert!(s.verdict.contains("from the first to the last of 6 runs of 20.0 s"), "{}", s.verdict);
+        assert!(!s.verdict.contains("minutes"), "{}", s.verdict);
     }
 
     #[test]

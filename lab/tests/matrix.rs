@@ -1,6 +1,7 @@
 //! A quick matrix over two servers and two clients, with real processes: its JSON, markdown and CSV agree;
-//! `lab report` rebuilds the same markdown and CSV from the JSON; `lab compare` of the run with itself says
-//! 1.00 and "tie" everywhere (the noise rule, `lab::noise`).
+//! `lab report` rebuilds the same markdown and CSV from the JSON; the run carries its machine's calibration, start
+//! and end; `lab compare` of the run with itself is a noise check that says 1.00 and "tie" everywhere (the noise
+//! rule, `lab::noise`).
 
 mod common;
 
@@ -28,6 +29,18 @@ fn quick_matrix_then_report_and_compare() {
     assert_eq!(run.cpus, Some(lab::plan::CpuPlacement::split_of(&harness::process::allowed_cpus())));
     assert_eq!(run.build, "debug");
     assert!(!run.interrupted);
+    // The machine was calibrated at the start and at the end, by the `calibrate` binary built with the servers.
+    let calibration = run.calibration.as_ref().expect("a calibration");
+    let end = calibration.end.as_ref().expect("the end calibration");
+    for measures in [&calibration.start, end] {
+        assert_eq!(measures.build, run.build, "{measures:?}");
+        for probe in lab::calibration::Probe::ALL {
+            let s = measures.get(*probe).unwrap_or_else(|| panic!("{probe}: {measures:?}"));
+            assert!(s.min > 0.0 && s.min <= s.median && s.median <= s.max, "{probe}: {s:?}");
+        }
+    }
+    assert!(run.started_at <= calibration.start.at && calibration.start.at <= end.at && end.at <= run.finished_at);
+    assert_eq!(calibration.drift.len(), lab::calibration::Probe::ALL.len());
     let ids: Vec<&str> = run.cells.iter().map(|c| c.id.as_str()).collect();
     for server in ["thread-server", "smol-server"] {
         for id in [
@@ -69,6 +82,7 @@ fn quick_matrix_then_report_and_compare() {
     let md_path = out.join(format!("{}.md", run.run_id));
     let md = std::fs::read_to_string(&md_path).unwrap();
     assert!(md.contains("debug build"), "the markdown must say the numbers are from a debug build");
+    assert!(md.contains(&lab::calibration::summary_line(run.calibration.as_ref().unwrap())), "{md}");
     for cell in &run.cells {
         let section = md.split(&format!("## `{}`", cell.workload)).nth(1).expect("workload section");
         let section = section.split("\n## ").next().unwrap();
@@ -115,10 +129,12 @@ fn quick_matrix_then_report_and_compare() {
     assert_eq!(std::fs::read_to_string(rebuilt.join(format!("{}.csv", run.run_id))).unwrap(), csv);
     assert!(rebuilt.join(&run.run_id).join("io.svg").exists());
 
-    // compare with itself: every ratio 1.00, every verdict a tie (a range always overlaps itself).
+    // compare with itself: a noise check (same machine, same code), every ratio 1.00, every verdict a tie (a
+    // range always overlaps itself).
     let output = common::lab().arg("compare").arg(&json_path).arg(&json_path).output().unwrap();
     assert!(output.status.success(), "{}", common::text(&output.stderr));
     let comparison = common::text(&output.stdout);
+    assert!(comparison.contains("same machine, same code: a noise check"), "{comparison}");
     let rows: Vec<&str> = comparison.lines().filter(|l| l.starts_with("| `")).collect();
     assert_eq!(rows.len(), run.cells.len(), "{comparison}");
     for row in rows {

@@ -1,6 +1,7 @@
 //! `lab report` on the committed reference run, with a companion capacity run (`--with`): the headline opens the
 //! markdown, names the companion's file and commit, the figures are embedded in the JSON, and a second report
-//! made from that JSON alone rebuilds the same markdown. A file that is neither kind is refused in one line.
+//! made from that JSON alone rebuilds the same markdown. A file that is neither kind, or a companion that measured
+//! other code (or does not say which), is refused in one line.
 
 mod common;
 
@@ -15,20 +16,42 @@ fn reference_run() -> PathBuf {
 fn report_with_a_capacity_companion_embeds_it_and_rebuilds_without_it() {
     let dir = common::scratch("report-with");
     let run_json = dir.join("20261127T135236Z-ac4c209.json");
-    std::fs::copy(reference_run(), &run_json).unwrap();
-    // A capacity run as `lab capacity` writes it (lab/SCHEMA.md, "The capacity JSON"), with two servers.
-    let capacity = dir.join("capacity-TEST.json");
-    std::fs::write(
-        &capacity,
-        r#"{"schema_version": 1, "kind": "capacity", "run_id": "TEST",
-            "environment": {"git_commit": "feedbee", "git_dirty": false},
-            "settings": {"client": "async-client:lean"},
-            "cells": [
-              {"server": "smol-server", "workload": "io", "capacity_rps": 912.5, "status": "ok"},
-              {"server": "pool-server", "workload": "io", "capacity_rps": 15.9, "status": "ok"}
-            ]}"#,
-    )
-    .unwrap();
+    // The reference run, as if it had recorded the code it measured (runs now do: `environment.trees`).
+    let trees = serde_json::json!({"servers": "1".repeat(40), "clients": "2".repeat(40), "harness": "3".repeat(40)});
+    let mut run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reference_run()).unwrap()).unwrap();
+    run["environment"]["trees"] = trees.clone();
+    std::fs::write(&run_json, serde_json::to_string(&run).unwrap()).unwrap();
+    // A capacity run as `lab capacity` writes it (lab/SCHEMA.md, "The capacity JSON"), with two servers, measured
+    // on the same code; and the same run measured on other code, or on code it does not name.
+    let capacity_of = |name: &str, trees: Option<serde_json::Value>| {
+        let path = dir.join(name);
+        let mut environment = serde_json::json!({"git_commit": "feedbee", "git_dirty": false});
+        if let Some(trees) = trees {
+            environment["trees"] = trees;
+        }
+        let body = serde_json::json!({"schema_version": 1, "kind": "capacity", "run_id": "TEST",
+        "environment": environment,
+        "settings": {"client": "async-client:lean"},
+        "cells": [
+          {"server": "smol-server", "workload": "io", "capacity_rps": 912.5, "status": "ok"},
+          {"server": "pool-server", "workload": "io", "capacity_rps": 15.9, "status": "ok"}
+        ]});
+        std::fs::write(&path, body.to_string()).unwrap();
+        path
+    };
+    let mut other = trees.clone();
+    other["harness"] = serde_json::json!("4".repeat(40));
+    for (name, trees, says) in [
+        ("capacity-OTHER.json", Some(other), "its harness/ differs from this run's"),
+        ("capacity-OLD.json", None, "does not record the code it measured"),
+    ] {
+        let refused = capacity_of(name, trees);
+        let output = common::lab().arg("report").arg(&run_json).arg("--with").arg(&refused).output().unwrap();
+        let stderr = common::text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.trim().lines().count() == 1 && stderr.contains(says), "{name}: {stderr}");
+    }
+    let capacity = capacity_of("capacity-TEST.json", Some(trees));
     let output =
         common::lab().arg("report").arg(&run_json).arg("--reanalyse").arg("--with").arg(&capacity).output().unwrap();
     assert!(output.status.success(), "{}", common::text(&output.stderr));
@@ -37,7 +60,13 @@ fn report_with_a_capacity_companion_embeds_it_and_rebuilds_without_it() {
     assert!(md.find("## The answer").unwrap() < md.find("## The original experiment").unwrap());
     assert!(answer.contains("| capacity io |"), "{answer}");
     assert!(answer.contains("912 req/s") || answer.contains("913 req/s"), "{answer}");
-    assert!(answer.contains("`capacity-TEST.json` (lab capacity, commit feedbee, async-client:lean)"), "{answer}");
+    assert!(
+        answer.contains(
+            "`capacity-TEST.json` (lab capacity, commit feedbee, the same servers/, clients/ and harness/ as this \
+             run, async-client:lean)"
+        ),
+        "{answer}"
+    );
     // The JSON now holds the figures and says the schema that has them (companions came with version 3).
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
     assert_eq!(json["schema_version"], lab::results::SCHEMA_VERSION);

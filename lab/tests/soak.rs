@@ -44,6 +44,8 @@ fn a_short_soak_writes_a_series_per_server() {
     assert_eq!(smol.requests, smol.minutes.iter().map(|m| m.succeeded).sum::<u64>());
     assert!(smol.p50_ratio.is_some() && smol.p99_ratio.is_some() && smol.rss_slope_kib_per_min.is_some());
     assert!(smol.verdict.starts_with("smol-server: ") && smol.verdict.contains("latency"), "{}", smol.verdict);
+    // Its points are 2-second runs, and it says so: not "minutes".
+    assert!(smol.verdict.contains("of 3 runs of 2.00 s"), "{}", smol.verdict);
 
     let dies = &soak.servers[1];
     assert_eq!(dies.status, "failed", "{dies:?}");
@@ -53,7 +55,8 @@ fn a_short_soak_writes_a_series_per_server() {
     let md_path = out.join(format!("{}.md", run.run_id));
     let md = std::fs::read_to_string(&md_path).unwrap();
     assert!(md.contains("## Soak") && md.contains("### smol-server") && md.contains(&smol.verdict), "{md}");
-    assert!(md.contains("| 3 | "), "a row per minute:\n{md}");
+    assert!(md.contains("| 3 | "), "a row per run:\n{md}");
+    assert!(md.contains("| run | start |") && !md.contains("| minute |"), "{md}");
     // The markdown is rebuilt from the JSON alone.
     std::fs::remove_file(&md_path).unwrap();
     let report = common::lab().arg("report").arg(&json).output().unwrap();

@@ -81,7 +81,13 @@ pub fn render(run: &BenchRun) -> String {
     if run.interrupted {
         let _ = writeln!(md, "> **⚠ This bench was interrupted**: the parts it did not reach are marked not run.\n");
     }
+    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+        let _ = writeln!(md, "{warning}\n");
+    }
     let _ = writeln!(md, "{}  ", export::markdown::machine_line(&run.environment));
+    if let Some(calibration) = &run.calibration {
+        let _ = writeln!(md, "{}  ", crate::calibration::summary_line(calibration));
+    }
     let loads: Vec<f64> = run.load.iter().map(|l| l.load1).collect();
     if let (Some(first), Some(last)) = (loads.first(), loads.last()) {
         let _ = writeln!(
@@ -127,6 +133,20 @@ pub fn render(run: &BenchRun) -> String {
     cost(&run.cost, &mut md);
     overhead(run, &mut md);
     machine(run, &mut md);
+    md
+}
+
+/// The targets in a short table for the README: every target but the reach levels other than 10,000 (the level
+/// the targets are set at), with its measured figure and verdict.
+pub fn summary(run: &BenchRun) -> String {
+    let mut md = String::new();
+    let mut table = Table::new(&["part", "figure", "measured", "target", "verdict"]);
+    for t in run.targets.iter().filter(|t| t.part != "reach" || t.figure.contains(" at 10,000")) {
+        table.row(row![t.part, t.figure, measured_figure(t).unwrap_or_else(|| "—".to_string()), bound(t), {
+            verdict(&t.verdict)
+        }]);
+    }
+    table.write(&mut md);
     md
 }
 

@@ -23,6 +23,9 @@ pub fn cell_line(cell: &CapacityCell) -> String {
 }
 
 fn capacity_text(cell: &CapacityCell) -> String {
+    if let (Status::Ok, Some(held), Some(limit)) = (cell.status, cell.capacity_rps, &cell.client_bound) {
+        return format!("≥ {} req/s (client-bound: {limit})", rate(held));
+    }
     match (cell.status, cell.capacity_rps, cell.first_failed_rps) {
         (Status::Ok, Some(held), Some(_)) => format!("{} req/s (p99 < {} ms)", rate(held), cell.target_p99_ms),
         (Status::Ok, Some(held), None) => {
@@ -49,6 +52,9 @@ fn ms(us: f64) -> String {
 pub fn render(run: &CapacityRun) -> String {
     let s = &run.settings;
     let mut md = format!("# Capacity {}\n\n", run.run_id);
+    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+        md += &format!("{warning}\n\n");
+    }
     md += &format!(
         "The highest rate each server holds with its p99 under a target and no failed or unsent request, found \
          open-loop ({}): doubling from a start rate, then {} bisection steps; {} s of load per probe, latency \
@@ -156,6 +162,9 @@ pub fn render(run: &CapacityRun) -> String {
 }
 
 fn short(cell: &CapacityCell) -> String {
+    if let (Status::Ok, Some(held), Some(_)) = (cell.status, cell.capacity_rps, &cell.client_bound) {
+        return format!("≥ {} (client-bound)", rate(held));
+    }
     match (cell.status, cell.capacity_rps, cell.first_failed_rps) {
         (Status::Ok, Some(held), Some(_)) => rate(held),
         (Status::Ok, Some(held), None) => format!("≥ {}", rate(held)),

@@ -41,8 +41,31 @@ use results::{
 /// The workloads a capacity has a target for.
 pub const WORKLOADS: [Workload; 4] = [Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Io];
 
-/// Most connections a probe opens: the cap (`-c`) grows with the rate (Little's law) up to this.
-const MAX_CONNECTIONS: u64 = 4096;
+/// Most connections a probe opens: the cap (`-c`) grows with the rate (Little's law) up to this. High enough
+/// that a server, not the cap, bounds the io sweep (io at 30,000 req/s with D = 0.1 s keeps 3,000 in flight;
+/// twice that for the cap's margin); a figure that still meets it is marked client-bound ([`instrument_limit`]).
+pub const MAX_CONNECTIONS: u64 = 16_384;
+
+/// The share of an instrument's limit (its connection cap, its CPU) from which a capacity is the instrument's.
+pub const INSTRUMENT_SHARE: f64 = 0.9;
+
+/// What limited the load generator rather than the server at a cell's deciding probe — the first rate that
+/// failed, or, when every rate held, the highest — if anything: its connections in flight within
+/// [`INSTRUMENT_SHARE`] of its cap, or its CPU within that share of the `cpus` it could use. The figure is then
+/// printed as a lower bound, "(client-bound)", never as the server's.
+pub fn instrument_limit(probes: &[Probe], failed: Option<f64>, cpus: usize) -> Option<String> {
+    let deciding = match failed {
+        Some(rate) => probes.iter().rev().find(|p| p.rate_rps == rate),
+        None => probes.iter().filter(|p| p.held).max_by(|a, b| a.rate_rps.total_cmp(&b.rate_rps)),
+    }?;
+    let in_flight = deciding.rate_rps * deciding.p50_us / 1e6;
+    if deciding.connections >= MAX_CONNECTIONS && in_flight >= INSTRUMENT_SHARE * deciding.connections as f64 {
+        return Some(format!("the client's connection cap ({})", deciding.connections));
+    }
+    let client_cores = deciding.client_cpu_ms_per_request * deciding.throughput_rps / 1000.0;
+    (client_cores >= INSTRUMENT_SHARE * cpus as f64)
+        .then(|| format!("the client's CPU ({client_cores:.2} of {cpus} cores)"))
+}
 
 /// `lab capacity` flags.
 #[derive(Debug, Clone, Args)]
@@ -283,6 +306,7 @@ fn sweep_cell(options: &Options, session: &Session, spec: &ServerSpec, workload:
         target_p99_ms: target_ms,
         capacity_rps: None,
         first_failed_rps: None,
+        client_bound: None,
         status: Status::Failed,
         reason: None,
         probes: Vec::new(),
@@ -354,6 +378,7 @@ fn sweep_cell(options: &Options, session: &Session, spec: &ServerSpec, workload:
             cell.status = Status::Ok;
             cell.capacity_rps = found.held;
             cell.first_failed_rps = found.failed;
+            cell.client_bound = instrument_limit(&cell.probes, found.failed, harness::process::allowed_cpus().len());
         }
     }
     cell
@@ -456,4 +481,45 @@ fn coordinated_omission_cell(
         connections,
         runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A probe at `rate` with `connections`, a p50 of `p50_ms` and the client's CPU per request.
+    fn probe(rate: f64, connections: u64, p50_ms: f64, client_cpu_ms: f64, held: bool) -> Probe {
+        Probe {
+            rate_rps: rate,
+            requests: 1000,
+            connections,
+            succeeded: 1000,
+            failed: u64::from(!held),
+            unsent: 0,
+            late: 0,
+            throughput_rps: rate,
+            p50_us: p50_ms * 1000.0,
+            p99_us: p50_ms * 2000.0,
+            max_us: p50_ms * 3000.0,
+            client_cpu_ms_per_request: client_cpu_ms,
+            held,
+            verdict: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_capacity_near_an_instrument_limit_is_the_clients() {
+        // Little's law: 40,000 req/s × 0.4 s keeps 16,000 in flight, 98 % of a 16,384 cap.
+        let at_cap = [probe(20_000.0, 16_384, 400.0, 0.01, true), probe(40_000.0, MAX_CONNECTIONS, 400.0, 0.01, false)];
+        let limit = instrument_limit(&at_cap, Some(40_000.0), 2).unwrap();
+        assert!(limit.contains("connection cap (16384)"), "{limit}");
+        // The same rate with room under the cap (100 ms: 4,000 in flight): the server's figure.
+        let room = [probe(40_000.0, MAX_CONNECTIONS, 100.0, 0.01, false)];
+        assert_eq!(instrument_limit(&room, Some(40_000.0), 2), None);
+        // Every rate held, the client spending 1.9 of 2 cores (0.095 ms × 20,000 req/s): the client's CPU.
+        let busy = [probe(10_000.0, 100, 1.0, 0.095, true), probe(20_000.0, 200, 1.0, 0.095, true)];
+        let limit = instrument_limit(&busy, None, 2).unwrap();
+        assert!(limit.contains("client's CPU (1.90 of 2 cores)"), "{limit}");
+        assert_eq!(instrument_limit(&busy, None, 4), None);
+    }
 }

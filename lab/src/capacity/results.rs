@@ -84,6 +84,10 @@ pub struct CapacityCell {
     pub capacity_rps: Option<f64>,
     /// The lowest rate above it that was not held; `None` when every rate up to `max_rate` held.
     pub first_failed_rps: Option<f64>,
+    /// What bounded the load generator instead of the server at the deciding probe, if anything
+    /// (`capacity::instrument_limit`): the capacity is then at least `capacity_rps`, the client's figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_bound: Option<String>,
     /// `ok`; `failed` (the server did not start, failed its verification, or a client run had no report) or
     /// `skipped` (the run was interrupted), with `reason`.
     pub status: Status,

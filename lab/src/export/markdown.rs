@@ -4,6 +4,7 @@
 
 use super::table::Table;
 use super::{chart_path, Artifact, Exporter};
+use crate::findings::{Findings, MISS_BAND};
 use crate::format;
 use crate::results::{Cell, Environment, Run, Saturation, Status};
 use crate::row;
@@ -102,6 +103,9 @@ pub fn render(run: &Run) -> String {
             run.cells.len()
         );
     }
+    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+        let _ = writeln!(md, "{warning}\n");
+    }
     let e = &run.environment;
     let _ = writeln!(
         md,
@@ -118,6 +122,9 @@ pub fn render(run: &Run) -> String {
         run.cells.len()
     );
     let _ = writeln!(md, "{}  ", machine_line(e));
+    if let Some(calibration) = &run.calibration {
+        let _ = writeln!(md, "{}  ", crate::calibration::summary_line(calibration));
+    }
     match &run.cpus {
         Some(cpus) => {
             let _ = writeln!(md, "CPUs: {cpus}.\n");
@@ -125,8 +132,10 @@ pub fn render(run: &Run) -> String {
         None => md.push('\n'),
     }
 
-    headline(run, &mut md);
+    let findings = crate::findings::findings(run);
+    headline(run, &findings, &mut md);
     experiment(run, &mut md);
+    model_misses(&findings, &mut md);
 
     if !run.analysis.narrative.is_empty() {
         let _ = writeln!(md, "## What the numbers show\n");
@@ -149,16 +158,108 @@ pub fn render(run: &Run) -> String {
     md
 }
 
-/// The answer first: one row per server grouped by model, then the paragraph read from it.
-fn headline(run: &Run, md: &mut String) {
-    let Some(h) = crate::headline::headline(run) else { return };
-    let _ = writeln!(md, "## The answer\n");
-    md.push_str(&crate::headline::table(run, &h));
-    let paragraph = crate::headline::paragraph(&h);
-    if !paragraph.is_empty() {
-        let _ = writeln!(md, "\n{paragraph}");
+/// The answer first: at most five claims, each a measured figure with a link to its evidence; one table of at
+/// most seven columns; how many predictions missed. Everything else follows below.
+fn headline(run: &Run, findings: &Findings, md: &mut String) {
+    if findings.headline.is_none() && findings.predictions.checked == 0 {
+        return;
     }
-    let _ = writeln!(md, "\nNoise rule (the table, the sentences and `lab compare`): {}.\n", crate::noise::rule_text());
+    let _ = writeln!(md, "## The answer\n");
+    md.push_str(&answer(run, findings));
+}
+
+/// The answer's body: the claims, the model-miss count, the table and the noise rule. Its links are relative to
+/// the run's own markdown (`#io`, a companion's `bench-….md`); [`rebase_links`] moves them for another page.
+pub fn answer(run: &Run, findings: &Findings) -> String {
+    let mut md = String::new();
+    for claim in &findings.claims {
+        let _ = writeln!(md, "- {} [evidence]({})", claim.text, claim.evidence);
+    }
+    let p = &findings.predictions;
+    let _ = writeln!(
+        md,
+        "- **Model misses: {} of {} predictions** (measured ÷ expected outside {}–{} over the whole repetition \
+         range){}",
+        p.misses.len(),
+        p.checked,
+        MISS_BAND.0,
+        MISS_BAND.1,
+        if p.misses.is_empty() { ".".to_string() } else { ": [listed here](#model-misses).".to_string() }
+    );
+    md.push('\n');
+    let Some(h) = &findings.headline else { return md };
+    md.push_str(&crate::headline::table(run, h));
+    let _ = writeln!(
+        md,
+        "\nNoise rule (every \"<\", \">\" and tie above, and `lab compare`): {}. A model does best only where every \
+         one of its servers beats every server of the other models.\n",
+        crate::noise::rule_text()
+    );
+    md
+}
+
+/// Moves the relative links of `md` (written for `results/RUN-ID.md`) to a page elsewhere: an anchor `#x`
+/// becomes `page#x`, a file `f` becomes `dir/f`. Absolute links stay.
+pub fn rebase_links(md: &str, page: &str, dir: &str) -> String {
+    let mut out = String::with_capacity(md.len());
+    let mut rest = md;
+    while let Some(at) = rest.find("](") {
+        out.push_str(&rest[..at + 2]);
+        rest = &rest[at + 2..];
+        let absolute = ["http://", "https://", "/"].iter().any(|p| rest.starts_with(p));
+        if rest.starts_with('#') {
+            out.push_str(page);
+        } else if !absolute {
+            out.push_str(dir);
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every prediction the measurement did not bear out, with both numbers and no cause the lab did not measure.
+fn model_misses(findings: &Findings, md: &mut String) {
+    let p = &findings.predictions;
+    let _ = writeln!(md, "## Model misses\n");
+    if p.misses.is_empty() {
+        let _ = writeln!(
+            md,
+            "None: all {} predictions were within {}–{} of their measurement.\n",
+            p.checked, MISS_BAND.0, MISS_BAND.1
+        );
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "{} of {} predictions missed: measured ÷ expected lies outside {}–{} over the cell's whole repetition range. \
+         For io and blocking the model predicts the wall time (D × ⌈requests ÷ concurrency⌉); for the throughput \
+         workloads an upper bound on req/s from the same server's c = 1 cell (`lab/src/predict.rs`). The lab has \
+         not measured why these differ; each is an open question, not an explained result.\n",
+        p.misses.len(),
+        p.checked,
+        MISS_BAND.0,
+        MISS_BAND.1
+    );
+    let mut table = Table::new(&["cell", "expected", "measured (range)", "measured ÷ expected", "saturated"]);
+    for m in &p.misses {
+        let show = |x: f64| match m.metric {
+            crate::noise::Metric::Wall => format::seconds(x),
+            crate::noise::Metric::Throughput => format::rate(x),
+        };
+        let ratio = m.measured / m.expected;
+        table.row(row![
+            format!("{} × {} `{}` c={}", m.server, m.client, m.workload, m.concurrency),
+            match m.metric {
+                crate::noise::Metric::Wall => show(m.expected),
+                crate::noise::Metric::Throughput => format!("≤ {}", show(m.expected)),
+            },
+            format!("{} ({})", show(m.measured), crate::headline::span(&[m.range.0, m.range.1], show)),
+            format!("{ratio:.2}"),
+            m.saturation.map_or("—".to_string(), |s| s.to_string())
+        ]);
+    }
+    table.write(md);
+    md.push('\n');
 }
 
 fn experiment(run: &Run, md: &mut String) {
@@ -424,8 +525,8 @@ fn soak_section(run: &Run, md: &mut String) {
         md,
         "Each server ran as one process for {} min of `{}` from {} at concurrency {} (keep-alive {}): back-to-back \
          client runs of about {} each, one row per run. RSS and threads are read between two runs, with the server \
-         idle, so the rows compare. Drift: the last minute's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at the \
-         end ≥ {} above the end of minute 1 and by at least {}.\n",
+         idle, so the rows compare. Drift: the last run's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at \
+         the end ≥ {} above the end of the first run and by at least {}.\n",
         soak.minutes,
         soak.workload,
         soak.client,
@@ -444,7 +545,7 @@ fn soak_section(run: &Run, md: &mut String) {
             continue;
         }
         let mut table = Table::new(&[
-            "minute",
+            crate::soak::point_name(soak.chunk_s),
             "start",
             "requests",
             "failed",
@@ -530,7 +631,7 @@ fn per_connection(run: &Run, md: &mut String) {
             p.server,
             p.client,
             levels.join(", "),
-            format!("{:.1} KiB", p.rss_kib_per_connection),
+            crate::findings::fit_text(p.rss_kib_per_connection, p.rss_r2, p.points.len()),
             format!("{:.2}", p.threads_per_connection),
             format!("{:.2}", p.rss_r2)
         ]);

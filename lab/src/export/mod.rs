@@ -7,6 +7,7 @@
 pub mod csv;
 pub mod json;
 pub mod markdown;
+pub mod readme;
 pub mod svg;
 pub mod table;
 

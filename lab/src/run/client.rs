@@ -130,6 +130,7 @@ impl ClientRun {
             window_s,
             server_cost,
             client_cost: Some(client_cost),
+            instance: None,
         });
         let tails = || {
             let server_tail = server.stderr_tail(20);

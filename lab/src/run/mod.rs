@@ -26,7 +26,7 @@ use crate::model::{self, ConcurrencyModel};
 use crate::plan::{CellSpec, MatrixConfig, ServerSpec, Workload};
 use crate::process::{self, Server};
 use crate::progress::Progress;
-use crate::results::{Cell, Limits, Measurement, ServerCost, ServerRecord, Status};
+use crate::results::{Cell, Instance, Limits, Measurement, ServerCost, ServerRecord, Status};
 use crate::verify;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -96,7 +96,7 @@ impl<'a> Runner<'a> {
         let mut verdicts: Vec<(Option<NotMeasured>, ConcurrencyModel)> = Vec::new();
         for spec in &self.config.servers {
             if self.is_interrupted() {
-                servers.push(server_record(spec, verify::not_run("the run was interrupted"), None));
+                servers.push(server_record(spec, verify::not_run("the run was interrupted"), None, &self.flags(spec)));
                 let reason = "the run was interrupted before this cell".to_string();
                 verdicts.push((Some((Status::Skipped, reason, None)), ConcurrencyModel::Unknown));
                 continue;
@@ -166,7 +166,13 @@ impl<'a> Runner<'a> {
                 }
                 let repetitions = live[i].as_mut().expect("a running cell is live");
                 match self.run_once(&cells[i], repetitions.model) {
-                    Ok(m) => repetitions.runs.push(m),
+                    Ok(m) => {
+                        // The instance measured, not the one verified, sets the model of the cell's prediction.
+                        if let Some(instance) = m.instance {
+                            repetitions.model = ConcurrencyModel::of_instance(instance, repetitions.model);
+                        }
+                        repetitions.runs.push(m)
+                    }
                     Err(f) => repetitions.fault = Some(f),
                 }
                 progress.advance(estimates[i] / u64::from(rounds));
@@ -217,40 +223,58 @@ impl<'a> Runner<'a> {
         self.scratch.join(format!("{server}.sqlite"))
     }
 
-    /// Starts the server once to read /health and run the correctness checks, then stops it. Returns the
-    /// record, the concurrency model read from /health, and the stderr tail if it did not start.
+    /// The server's CPUs (None: not pinned) and the executor size the lab gives it (None: one per CPU).
+    fn placement(&self) -> (Option<&[usize]>, Option<u64>) {
+        (self.config.cpus.pins().map(|p| p.0), self.config.server_threads)
+    }
+
+    /// The flags the lab adds to `spec` when it starts it for this run.
+    fn flags(&self, spec: &ServerSpec) -> Vec<String> {
+        let (cpus, threads) = self.placement();
+        Server::builtin_flags(spec.name(), threads, cpus)
+    }
+
+    /// Starts `spec` as every start of this run does: on the server's CPUs, with the lab's executor size.
+    fn start(&self, spec: &ServerSpec) -> Result<Server, process::StartError> {
+        let (cpus, threads) = self.placement();
+        Server::start_on(spec, &self.bin_dir, &self.db_path(spec.name()), START_TIMEOUT, cpus, threads)
+    }
+
+    /// Starts the server once, placed as its cells will be, to read /health and run the correctness checks, then
+    /// stops it. Returns the record, the concurrency model read from /health, and the stderr tail if it did not
+    /// start. Each measured instance reads its own /health again ([`instance_model`]): the record is checked
+    /// against what ran, not assumed.
     pub(crate) fn verify_server(&self, spec: &ServerSpec) -> (ServerRecord, ConcurrencyModel, Option<String>) {
-        let mut server = match Server::start(spec, &self.bin_dir, &self.db_path(spec.name()), START_TIMEOUT) {
+        let flags = self.flags(spec);
+        let mut server = match self.start(spec) {
             Ok(server) => server,
             Err(e) => {
-                let record = server_record(spec, verify::not_run(&e.message), None);
+                let record = server_record(spec, verify::not_run(&e.message), None, &flags);
                 return (record, ConcurrencyModel::Unknown, Some(e.stderr_tail));
             }
         };
-        let health = crate::http::get(&crate::http::agent(Duration::from_secs(5)), &server.url("/health"))
-            .ok()
-            .filter(|r| r.status == 200)
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok());
+        let health = health_of(&server);
         let foreign = !matches!(spec, ServerSpec::Builtin(_));
         let verification = verify::before_measuring(&server.url(""), foreign, self.config.strict);
         server.stop(STOP_GRACE);
         let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
-        (server_record(spec, verification, health), model, None)
+        (server_record(spec, verification, health, &flags), model, None)
     }
 
     /// One repetition: fresh server, client process, sampler; then the costs and the client's report.
     fn run_once(&mut self, cell: &CellSpec, model: ConcurrencyModel) -> Result<Measurement, Fault> {
         // The server on its CPU set, the client on the other (`--cpus`): each side's figures are its own.
         let pins = self.config.cpus.pins();
-        let db = self.db_path(cell.server.name());
-        let mut server =
-            Server::start_on(&cell.server, &self.bin_dir, &db, START_TIMEOUT, pins.map(|p| p.0)).map_err(|e| {
-                Fault {
-                    reason: format!("server did not start: {}", e.message),
-                    stderr_tail: Some(e.stderr_tail),
-                    partial: None,
-                }
-            })?;
+        let mut server = self.start(&cell.server).map_err(|e| Fault {
+            reason: format!("server did not start: {}", e.message),
+            stderr_tail: Some(e.stderr_tail),
+            partial: None,
+        })?;
+        // What this instance says of itself, before any load: the model its repetition is held against.
+        let instance = health_of(&server).map(|h| ConcurrencyModel::from_health(cell.server.name(), Some(&h)));
+        let model = instance.unwrap_or(model);
+        let record = instance.map(|m| Instance { model: m.kind(), worker_threads: m.threads() });
+        let tag = move |m: Result<Measurement, Fault>| m.map(|m| Measurement { instance: record, ..m });
         let settings = &self.config.settings;
         let args = ClientArgs {
             client: &cell.client,
@@ -296,7 +320,7 @@ impl<'a> Runner<'a> {
             }
         };
         self.measured += client.window;
-        let Some(sampler) = sampler else { return client.outcome(&server, None) };
+        let Some(sampler) = sampler else { return tag(client.outcome(&server, None)) };
         let peaks = sampler.finish();
         let server_usage = match client.server_exit {
             Some((_, usage)) => usage,
@@ -317,7 +341,7 @@ impl<'a> Runner<'a> {
             samples: peaks.samples,
             kernel_growth: peaks.kernel_at_peak.zip(peaks.start_kernel).map(|(peak, start)| peak.since(start)),
         };
-        client.outcome(&server, Some(server_cost))
+        tag(client.outcome(&server, Some(server_cost)))
     }
 
     /// A skipped cell when the model predicts it would take longer than the cell budget (warm-up included).
@@ -397,6 +421,14 @@ impl<'a> Runner<'a> {
         };
         (once + 100) * repeat
     }
+}
+
+/// A running server's `/health` document, if it answers one.
+fn health_of(server: &Server) -> Option<serde_json::Value> {
+    crate::http::get(&crate::http::agent(Duration::from_secs(5)), &server.url("/health"))
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
 }
 
 /// The cells in groups that differ only by server (same client, workload, concurrency and requests), in the

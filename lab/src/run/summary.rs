@@ -10,17 +10,20 @@ use crate::results::{
     Bound, Cell, Failures, Limits, Measurement, ServerKind, ServerRecord, Spread, Status, VerifyRecord, VerifyStatus,
 };
 
+/// A server's record: what the lab ran (`flags`: what [`crate::process::Server::builtin_flags`] gave its start),
+/// its verification, and the model read from the `/health` of an instance started as its cells' are.
 pub(crate) fn server_record(
     spec: &ServerSpec,
     verify: VerifyRecord,
     health: Option<serde_json::Value>,
+    flags: &[String],
 ) -> ServerRecord {
     let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
     let (kind, command) = match spec {
         ServerSpec::Builtin(name) => {
             // Exactly what `process::Server::start` runs, every flag the lab adds included.
             let mut command = format!("{name} --host 127.0.0.1 --port 0 --quiet --db PATH");
-            for flag in crate::process::Server::builtin_flags(name) {
+            for flag in flags {
                 command.push(' ');
                 command.push_str(flag);
             }
@@ -250,6 +253,7 @@ mod tests {
             window_s: wall_s,
             server_cost: Some(ServerCost { cpu_cores: server_cores, ..ServerCost::default() }),
             client_cost: Some(ClientCost { cpu_cores: client_cores, ..ClientCost::default() }),
+            instance: None,
         }
     }
 

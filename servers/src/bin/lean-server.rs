@@ -23,5 +23,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli.server.threads_or_cpus();
     launch::accept_on_every_thread();
-    launch::run("lean-server", "event loops on mio, one per thread (own HTTP/1.1)", cli.server, threads, lean::serve)
+    launch::run(
+        "lean-server",
+        "event loops on mio, one per thread (own HTTP/1.1), factorials and SQLite on a worker pool",
+        cli.server,
+        threads,
+        lean::serve,
+    )
 }

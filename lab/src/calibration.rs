@@ -1,0 +1,229 @@
+//! The calibration of a run: the machine's speed measured at the start and at the end of every run, so that a
+//! figure carries the scale of the machine it was measured on, and a run whose machine changed speed mid-run
+//! says so.
+//!
+//! The probes themselves (a cpu loop, a memory chase, a loopback echo) are [`harness::calibrate`]'s; the lab runs
+//! them in a child process, the `calibrate` binary built with the servers and clients, so that a debug build of
+//! the lab still calibrates with release code, and measures the machine at moments when nothing else of the run
+//! does (before the first server starts, after the last one stopped). The child is not pinned: it measures the
+//! machine as the run found it, not one core of it. Without that binary (an older `--bin-dir`) the lab runs the
+//! probes in its own process, and the record says which build ran them.
+//!
+//! Drift between start and end is judged by the lab's one noise rule ([`crate::noise`]): a probe drifted when its
+//! start and end ranges are disjoint and their medians ≥ 5 % apart. docs/model.md ("Comparing runs across
+//! machines") says how `lab compare` uses these figures.
+
+use crate::noise::{self, Metric, Range, Verdict};
+pub use harness::calibrate::{Measures, Probe, Samples};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// As a range of the noise rule (a time: lower is better).
+pub fn range(samples: &Samples) -> Range {
+    Range { median: samples.median, min: samples.min, max: samples.max }
+}
+
+/// The three probes now, run by `bin_dir/calibrate` (or, without it, in the lab's own process), stamped with the
+/// time.
+pub fn measure(bin_dir: &Path) -> Measures {
+    let at = crate::env::rfc3339(std::time::SystemTime::now());
+    let binary = bin_dir.join("calibrate");
+    let measured = if binary.is_file() {
+        // Blocks for the child's second or so; the echo inside it has its own 5 s read timeout.
+        match std::process::Command::new(&binary).output() {
+            Ok(output) if output.status.success() => serde_json::from_slice::<Measures>(&output.stdout)
+                .map_err(|e| format!("{}: unreadable output: {e}", binary.display())),
+            Ok(output) => Err(format!("{} exited with {}", binary.display(), output.status)),
+            Err(e) => Err(format!("cannot run {}: {e}", binary.display())),
+        }
+    } else {
+        Err(format!("no {}", binary.display()))
+    };
+    let mut measures = measured.unwrap_or_else(|why| {
+        eprintln!("lab: calibrating in the lab's own process ({why})");
+        harness::calibrate::measure()
+    });
+    measures.at = at;
+    measures
+}
+
+/// How one probe moved from the start of the run to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub probe: Probe,
+    /// End median ÷ start median (> 1: the machine was slower at the end).
+    pub factor: f64,
+    /// Whether the noise rule calls start and end different.
+    pub beyond_noise: bool,
+}
+
+/// The calibration of a run, in its header: the machine's details /proc and /sys expose, the probes at the start
+/// and at the end, and the drift between them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// `microcode` of /proc/cpuinfo, when the machine exposes it.
+    #[serde(default)]
+    pub microcode: Option<String>,
+    /// The CPU frequency governor (/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor), when there is one.
+    #[serde(default)]
+    pub governor: Option<String>,
+    pub start: Measures,
+    /// Absent when the run did not reach its end (or wrote its header before it).
+    #[serde(default)]
+    pub end: Option<Measures>,
+    #[serde(default)]
+    pub drift: Vec<Drift>,
+}
+
+impl Calibration {
+    /// A calibration begun now: the machine's details and the start probes (run by `bin_dir/calibrate`).
+    pub fn begin(bin_dir: &Path) -> Calibration {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let microcode = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("microcode"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string());
+        let governor = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        Calibration { microcode, governor, start: measure(bin_dir), end: None, drift: Vec::new() }
+    }
+
+    /// This calibration with `end` as its end, and the drift between start and end.
+    pub fn finished(&self, end: Measures) -> Calibration {
+        let drift = drift_between(&self.start, &end);
+        Calibration { end: Some(end), drift, ..self.clone() }
+    }
+
+    /// The probes that drifted beyond the noise rule.
+    pub fn drifted(&self) -> impl Iterator<Item = &Drift> {
+        self.drift.iter().filter(|d| d.beyond_noise)
+    }
+
+    /// One probe's figures over the whole run (start and end pooled), when it ran.
+    pub fn over_run(&self, probe: Probe) -> Option<Samples> {
+        let start = self.start.get(probe)?;
+        match self.end.as_ref().and_then(|e| e.get(probe)) {
+            Some(end) => Some(start.pooled(&end)),
+            None => Some(start),
+        }
+    }
+}
+
+/// Each probe's drift from `start` to `end`, judged by the noise rule.
+pub fn drift_between(start: &Measures, end: &Measures) -> Vec<Drift> {
+    Probe::ALL
+        .iter()
+        .filter_map(|&probe| {
+            let (s, e) = (start.get(probe)?, end.get(probe)?);
+            let verdict = noise::judge_ranges(range(&s), range(&e), Metric::Wall);
+            Some(Drift { probe, factor: e.median / s.median, beyond_noise: !matches!(verdict, Verdict::Tie) })
+        })
+        .collect()
+}
+
+/// The quote a run's markdown opens with when its machine changed speed between start and end (None otherwise).
+pub fn drift_warning(calibration: Option<&Calibration>) -> Option<String> {
+    let drifted: Vec<String> = calibration?
+        .drifted()
+        .map(|d| {
+            let change = if d.factor >= 1.0 {
+                format!("{} slower", crate::format::factor(d.factor))
+            } else {
+                format!("{} faster", crate::format::factor(1.0 / d.factor))
+            };
+            format!("{} {change} at the end", d.probe)
+        })
+        .collect();
+    (!drifted.is_empty()).then(|| {
+        format!(
+            "> **⚠ The machine changed speed during this run**: its calibration drifted beyond the noise rule \
+             ({}): figures from the start and the end of the run are not measured on the same machine.",
+            drifted.join(", ")
+        )
+    })
+}
+
+/// `Calibration (start → end): cpu 2.9 → 3.0 ns/iteration · …; no drift beyond the noise rule.`: the line a
+/// run's markdown gives its calibration, under the machine.
+pub fn summary_line(calibration: &Calibration) -> String {
+    let figure = |s: Option<Samples>| s.map_or("—".to_string(), |s| significant(s.median));
+    let probes: Vec<String> = Probe::ALL
+        .iter()
+        .map(|&probe| {
+            let start = figure(calibration.start.get(probe));
+            match &calibration.end {
+                Some(end) => format!("{probe} {start} → {} {}", figure(end.get(probe)), probe.unit()),
+                None => format!("{probe} {start} {}", probe.unit()),
+            }
+        })
+        .collect();
+    let verdict = match (&calibration.end, calibration.drifted().count()) {
+        (None, _) => "the end was not measured",
+        (Some(_), 0) => "no drift beyond the noise rule",
+        (Some(_), _) => "**drifted beyond the noise rule**",
+    };
+    let mut details = String::new();
+    if let Some(microcode) = &calibration.microcode {
+        details.push_str(&format!(" · microcode {microcode}"));
+    }
+    if let Some(governor) = &calibration.governor {
+        details.push_str(&format!(" · governor {governor}"));
+    }
+    let when = if calibration.end.is_some() { " (start → end)" } else { "" };
+    format!("Calibration{when}: {}; {verdict}{details}.", probes.join(" · "))
+}
+
+/// Three significant figures: `2.91`, `95.2`, `1234`.
+pub fn significant(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(median: f64, min: f64, max: f64) -> Option<Samples> {
+        Some(Samples { median, min, max, repeats: 5 })
+    }
+
+    fn measures(cpu: (f64, f64, f64)) -> Measures {
+        Measures {
+            cpu_ns: samples(cpu.0, cpu.1, cpu.2),
+            memory_ns: samples(90.0, 88.0, 93.0),
+            echo_us: samples(20.0, 19.0, 22.0),
+            ..Measures::default()
+        }
+    }
+
+    #[test]
+    fn a_probe_that_moved_beyond_the_noise_rule_is_drift_and_is_flagged() {
+        let start = measures((10.0, 9.8, 10.2));
+        // 20 % slower at the end, ranges disjoint: drift (the machine slowed down).
+        let calibration =
+            Calibration { start: start.clone(), ..Calibration::default() }.finished(measures((12.0, 11.9, 12.3)));
+        let drifted: Vec<_> = calibration.drifted().collect();
+        assert_eq!(drifted.len(), 1, "{:?}", calibration.drift);
+        assert_eq!(drifted[0].probe, Probe::Cpu);
+        assert!((drifted[0].factor - 1.2).abs() < 1e-9);
+        let warning = drift_warning(Some(&calibration)).expect("flagged");
+        assert!(warning.contains("changed speed") && warning.contains("cpu"), "{warning}");
+
+        // 3 % apart with disjoint ranges, or 20 % apart with overlapping ranges: the noise rule calls both a tie.
+        for end in [(10.3, 10.25, 10.4), (12.0, 10.1, 13.0)] {
+            let calm = Calibration { start: start.clone(), ..Calibration::default() }.finished(measures(end));
+            assert_eq!(calm.drift.len(), 3);
+            assert_eq!(calm.drifted().count(), 0, "{:?}", calm.drift);
+            assert_eq!(drift_warning(Some(&calm)), None);
+        }
+        assert_eq!(drift_warning(None), None);
+    }
+}
