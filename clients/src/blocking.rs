@@ -20,7 +20,7 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::cli::{url_index, CommonArgs};
+use crate::cli::{url_index, CommonArgs, Method};
 use crate::recorder::{FailureKind, Outcome, Recorder};
 use crate::schedule::{Departure, Schedule, Stop};
 
@@ -28,8 +28,8 @@ use crate::schedule::{Departure, Schedule, Stop};
 pub struct UreqEngine {
     /// The connection pool and configuration, shared by all sending threads.
     agent: Agent,
-    /// The `--url`s, validated once at start-up; a request picks one by index.
-    urls: Vec<String>,
+    /// The `--url`s' methods and URLs, validated once at start-up; a request picks one by index.
+    urls: Vec<(Method, String)>,
     /// With `--keep-alive off`, each request says `Connection: close` so that no connection is reused.
     keep_alive: bool,
     /// `--timeout`, for the failure message.
@@ -51,20 +51,23 @@ impl UreqEngine {
             .build();
         UreqEngine {
             agent: Agent::with_parts(config, DefaultConnector::default(), ResolvedOnce(args.first_url().addr)),
-            urls: args.url_strings(),
+            urls: args.urls.iter().map(|target| (target.method, target.url.to_string())).collect(),
             keep_alive: args.keep_alive.is_on(),
             timeout: args.timeout,
         }
     }
 
-    /// Sends one GET to the `url`-th `--url` and reads the body to the end (so that the connection can go back
-    /// to the pool). Blocks the calling thread for the whole round trip.
+    /// Sends one request to the `url`-th `--url` (a POST with an empty body: `Content-Length: 0`) and reads the
+    /// body to the end (so that the connection can go back to the pool). Blocks the calling thread for the whole
+    /// round trip.
     pub fn send(&self, url: usize) -> Outcome {
-        let mut request = self.agent.get(&self.urls[url]);
-        if !self.keep_alive {
-            request = request.header("Connection", "close");
-        }
-        let mut response = match request.call() {
+        let (method, url) = &self.urls[url];
+        let close = (!self.keep_alive).then_some(("Connection", "close"));
+        let sent = match method {
+            Method::Get => close.into_iter().fold(self.agent.get(url), |r, (n, v)| r.header(n, v)).call(),
+            Method::Post => close.into_iter().fold(self.agent.post(url), |r, (n, v)| r.header(n, v)).send_empty(),
+        };
+        let mut response = match sent {
             Ok(response) => response,
             Err(error) => return self.classify(error),
         };

@@ -8,6 +8,11 @@
 //! request `i` of the run going to URL `i mod len` ([`url_index`]). The URLs must share one origin
 //! (scheme, host and port) because every engine keeps one pool of connections and sends any URL on any of them.
 //!
+//! A `--url` may start with the method, as a request line does: `--url 'POST http://host/db/visit?name=x'`
+//! sends a POST with an empty body (`Content-Length: 0`); without one the method is GET. Every engine
+//! honours it, so that a workload that changes something (the lab's `db`) is sent with the method meant for
+//! that (RFC 9110 §9.3.3) rather than a GET a cache or a prefetcher may repeat.
+//!
 //! `--rate R` turns any client into an open-loop load generator ([`crate::schedule`]).
 
 use std::net::SocketAddr;
@@ -31,7 +36,8 @@ pub const EXIT_ALL_FAILED: u8 = 1;
 /// Flags every client accepts.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// The URL to request (http:// only); repeat it to cycle through several.
+    /// The URL to request (http:// only), optionally after its method: `POST http://…` (GET or POST; GET if
+    /// none). Repeat it to cycle through several.
     ///
     /// With K URLs, request i of the run (numbered from 0 over every slot, thread and process, in the order the
     /// requests start) goes to URL number i mod K, in the order given: each URL gets an equal share (exactly
@@ -102,9 +108,9 @@ impl CommonArgs {
         self.duration.filter(|_| self.rate.is_none())
     }
 
-    /// Every `--url`, in the order given, as text.
+    /// Every `--url`, in the order given, as text: `URL`, or `POST URL` for a POST (what `--url` takes back).
     pub fn url_strings(&self) -> Vec<String> {
-        self.urls.iter().map(|target| target.url.to_string()).collect()
+        self.urls.iter().map(Target::to_string).collect()
     }
 
     /// What clap cannot check one value at a time: every `--url` has the first one's scheme, host and port.
@@ -155,9 +161,27 @@ impl OnOff {
     }
 }
 
-/// A validated `--url`: an http URL whose host resolved at start-up.
+/// The methods a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    /// With an empty body: whatever the request carries is in its URL's query.
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A validated `--url`: a method and an http URL whose host resolved at start-up.
 #[derive(Debug, Clone)]
 pub struct Target {
+    pub method: Method,
     pub url: Url,
     /// The first address the host resolved to; the lean engine connects here directly.
     pub addr: SocketAddr,
@@ -182,7 +206,25 @@ impl Target {
     }
 }
 
+/// `URL` for a GET, `POST URL` otherwise: the form `--url` takes.
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.method {
+            Method::Get => write!(f, "{}", self.url),
+            method => write!(f, "{} {}", method.as_str(), self.url),
+        }
+    }
+}
+
 fn parse_target(text: &str) -> Result<Target, String> {
+    let (method, text) = match text.trim().split_once(' ') {
+        Some(("GET", url)) => (Method::Get, url.trim_start()),
+        Some(("POST", url)) => (Method::Post, url.trim_start()),
+        Some((other, _)) if other.bytes().all(|b| b.is_ascii_uppercase()) => {
+            return Err(format!("method {other:?} is not supported; use GET or POST"))
+        }
+        _ => (Method::Get, text),
+    };
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
     if url.scheme() != "http" {
         return Err(format!("scheme '{}' is not supported; use http://", url.scheme()));
@@ -196,7 +238,7 @@ fn parse_target(text: &str) -> Result<Target, String> {
         .into_iter()
         .next()
         .ok_or("the host resolves to no address")?;
-    Ok(Target { url, addr })
+    Ok(Target { method, url, addr })
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {
@@ -323,6 +365,22 @@ mod tests {
         assert!(parse_target("https://127.0.0.1/").unwrap_err().contains("scheme 'https'"));
         assert!(parse_target("ftp://x/").is_err());
         assert!(parse_target("not a url").unwrap_err().starts_with("not a URL"));
+    }
+
+    #[test]
+    fn a_target_may_name_its_method() {
+        let post = parse_target("POST http://127.0.0.1:8888/db/visit?name=x").unwrap();
+        assert_eq!((post.method, post.path_and_query().as_str()), (Method::Post, "/db/visit?name=x"));
+        assert_eq!(post.to_string(), "POST http://127.0.0.1:8888/db/visit?name=x");
+        assert_eq!(parse_target(&post.to_string()).unwrap().method, Method::Post, "what --url gets back");
+        let get = parse_target("GET http://127.0.0.1:8888/a").unwrap();
+        assert_eq!((get.method, get.to_string().as_str()), (Method::Get, "http://127.0.0.1:8888/a"));
+        assert_eq!(parse_target("http://127.0.0.1:8888/a").unwrap().method, Method::Get);
+        assert_eq!(
+            parse_target("DELETE http://127.0.0.1/").unwrap_err(),
+            r#"method "DELETE" is not supported; use GET or POST"#
+        );
+        assert!(parse_target("post http://127.0.0.1/").is_err(), "methods are case-sensitive (RFC 9110 §9.1)");
     }
 
     #[derive(Debug, Parser)]

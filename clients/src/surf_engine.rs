@@ -27,7 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use surf::http::Method;
 use surf::{Client, Config, Url};
 
-use crate::cli::CommonArgs;
+use crate::cli::{self, CommonArgs};
 use crate::recorder::{FailureKind, Outcome};
 use crate::runner::Slot;
 
@@ -38,8 +38,8 @@ pub struct SurfEngine {
     /// Bumped whenever `current` is replaced. A slot compares it with its own copy before each request — one
     /// atomic load; the lock is taken only after a replacement.
     generation: AtomicU64,
-    /// The `--url`s, parsed once; each request clones the one it goes to.
-    urls: Vec<Url>,
+    /// The `--url`s' methods and URLs, parsed once; each request clones the one it goes to.
+    urls: Vec<(Method, Url)>,
     keep_alive: bool,
     connections: usize,
     /// Requests sent a second time because their pooled connection was closed before any response byte.
@@ -52,7 +52,13 @@ impl SurfEngine {
         let urls = args
             .urls
             .iter()
-            .map(|target| Url::parse(target.url.as_str()).map_err(|e| io::Error::other(e.to_string())))
+            .map(|target| {
+                let method = match target.method {
+                    cli::Method::Get => Method::Get,
+                    cli::Method::Post => Method::Post,
+                };
+                Url::parse(target.url.as_str()).map(|url| (method, url)).map_err(|e| io::Error::other(e.to_string()))
+            })
             .collect::<io::Result<_>>()?;
         let keep_alive = args.keep_alive.is_on();
         let connections = connections.max(1);
@@ -143,12 +149,17 @@ impl Slot for SurfSlot<'_> {
             self.client = current.clone();
             self.generation = self.engine.generation.load(Ordering::Acquire);
         }
-        let request = surf::Request::new(Method::Get, self.engine.urls[url].clone());
+        let (method, url) = &self.engine.urls[url];
+        // A POST goes with an empty body (`Content-Length: 0`).
+        let request = surf::Request::new(*method, url.clone());
         // Yields until a pooled connection is free, the request is written and the response head is in.
         let mut response = match self.client.send(request.clone()).await {
             Ok(response) => response,
-            // A pooled connection the server had closed (see the module's doc): the GET went unanswered, so
-            // once more, on the connection the pool lends next (it drops the closed one).
+            // A pooled connection the server had closed (see the module's doc): the request went unanswered, so
+            // once more, on the connection the pool lends next (it drops the closed one). For a POST too: the
+            // lab's servers close a connection only between requests (after a response that says so, or idle
+            // at their header timeout), never with a request read and unanswered, which is the means to know
+            // that the request was never applied that RFC 9112 §9.3.1 asks for before retrying one.
             Err(error) if self.engine.keep_alive && closed_before_response(&error) => {
                 self.engine.retried.fetch_add(1, Ordering::Relaxed);
                 match self.client.send(request).await {

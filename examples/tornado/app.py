@@ -11,8 +11,8 @@ tornado's `fork_processes` starts N copies of this process, each with its own ev
 The routes are the article's (`/say/hello`, the cached `/fact`, a database route), extended to the lab's
 workload contract (docs/workload.md: `ms`, `/no/param`, `/db/visits`, `/block`, `/health`) so that the lab
 can verify and measure it beside the Rust servers with `--server tornado='python3 examples/tornado/app.py
---port={port}'`. Protocol details are tornado's own: it answers a 405 without an `Allow` header, and its
-bodies are `text/html`; the lab reports those as warnings and measures it anyway.
+--port={port}'`. Protocol details are tornado's own: its
+bodies are `text/html`; the lab reports that as a warning and measures it anyway.
 """
 import os
 import sys

@@ -107,6 +107,9 @@ pub const CASE_FILES: &[(&str, &str)] = &[
     case!("87-nul-in-header-name"),
     case!("88-fragment-in-target"),
     case!("89-percent-encoded-path"),
+    case!("90-form-body-then-pipelined-request"),
+    case!("91-chunked-form-body-then-pipelined-request"),
+    case!("92-form-body-larger-than-the-route-reads"),
 ];
 
 /// Which HTTP implementation a server binary uses: the only thing its answers to bad HTTP depend on.

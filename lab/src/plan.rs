@@ -27,7 +27,7 @@ pub enum Workload {
     Cpu,
     /// `/no/param`: an empty 200, the cost of the server machinery itself.
     Baseline,
-    /// `/db/visit`: a write to SQLite.
+    /// `POST /db/visit`: a write to SQLite.
     Db,
     /// `/block?ms=D`: a blocking sleep inside the handler — the anti-pattern on an async server.
     Blocking,
@@ -55,13 +55,14 @@ impl Workload {
         matches!(self, Workload::Io | Workload::Blocking)
     }
 
-    /// The request paths, cycled by the client in this order.
+    /// The request paths, cycled by the client in this order: `/path?query` for a GET, `POST /path?query` for a
+    /// request that changes something (RFC 9110 §9.3.3), as the clients' `--url` takes it ([`url_for`]).
     pub fn paths(self, settings: &WorkloadSettings) -> Vec<String> {
         match self {
             Workload::Io => vec![format!("/say/hello?name=lab&ms={}", settings.hello_ms)],
             Workload::Cpu => vec![format!("/fact?n={}&cache=0", settings.fact_n)],
             Workload::Baseline => vec!["/no/param".to_string()],
-            Workload::Db => vec!["/db/visit?name=lab".to_string()],
+            Workload::Db => vec!["POST /db/visit?name=lab".to_string()],
             Workload::Blocking => vec![format!("/block?ms={}", settings.block_ms)],
             Workload::Mixed => vec![
                 format!("/say/hello?name=lab&ms={}", MIXED_HELLO_MS),
@@ -86,6 +87,15 @@ impl Workload {
                 settings.fact_n
             ),
         }
+    }
+}
+
+/// The client's `--url` for one of a workload's paths on the server at `origin` (`http://HOST:PORT`): the URL,
+/// after the method when the path names one (`POST /db/visit` → `POST http://HOST:PORT/db/visit`).
+pub fn url_for(origin: &str, path: &str) -> String {
+    match path.split_once(' ') {
+        Some((method, path)) => format!("{method} {origin}{path}"),
+        None => format!("{origin}{path}"),
     }
 }
 
@@ -738,6 +748,17 @@ pub fn parse_number_list(s: &str) -> Result<Vec<u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_db_workload_posts_and_the_others_get() {
+        let settings = WorkloadSettings { hello_ms: 1000, block_ms: 100, fact_n: 1000 };
+        let origin = "http://127.0.0.1:9";
+        let urls = |w: Workload| w.paths(&settings).iter().map(|p| url_for(origin, p)).collect::<Vec<_>>();
+        assert_eq!(urls(Workload::Db), ["POST http://127.0.0.1:9/db/visit?name=lab"]);
+        assert_eq!(urls(Workload::Baseline), ["http://127.0.0.1:9/no/param"]);
+        // mixed only reads the database: GETs throughout.
+        assert!(urls(Workload::Mixed).iter().all(|u| u.starts_with("http://")), "{:?}", urls(Workload::Mixed));
+    }
 
     #[test]
     fn quick_profile_contains_the_original_experiment() {

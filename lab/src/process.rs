@@ -234,10 +234,12 @@ impl Server {
         self.pgid
     }
 
+    /// The URL of `path` on this server; for a workload's path that names its method (`POST /db/visit`), the
+    /// clients' `--url` form, the method first ([`crate::plan::url_for`]).
     pub fn url(&self, path: &str) -> String {
         match &self.inner {
-            Inner::Remote { origin } => format!("{origin}{path}"),
-            _ => format!("http://{}{}", self.addr, path),
+            Inner::Remote { origin } => crate::plan::url_for(origin, path),
+            _ => crate::plan::url_for(&format!("http://{}", self.addr), path),
         }
     }
 

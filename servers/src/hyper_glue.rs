@@ -13,10 +13,12 @@
 use crate::access_log::AccessLog;
 use crate::cli::Limits;
 use crate::launch::{Drain, Served};
-use crate::workload::{Plan, Reply, Workload};
-use http_body_util::Full;
+use crate::workload::{BodyError, Plan, Reply, Workload, MAX_FORM_BYTES};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, SERVER, TRANSFER_ENCODING};
+use hyper::header::{
+    HeaderMap, HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, SERVER, TRANSFER_ENCODING,
+};
 use hyper::rt::{Read, Write};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -155,22 +157,34 @@ async fn respond<R: Runtime>(
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let _in_flight = workload.start_request();
-    let method = request.method().as_str();
-    let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let (head, body) = request.into_parts();
+    let method = head.method.as_str();
+    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
     // No server here accepts an upgrade: close after answering, so that bytes a client (or a proxy that took the
     // upgrade for granted) sends after the request are never read as requests. The thread servers do the same.
-    let upgrade = request
-        .headers()
+    let upgrade = head
+        .headers
         .get_all(CONNECTION)
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("upgrade"))));
-    if let Some(reason) = refused(request.headers()) {
+    if let Some(reason) = refused(&head.headers) {
         let mut response = Response::new(Full::new(Bytes::from_static(reason.as_bytes())));
         *response.status_mut() = StatusCode::BAD_REQUEST;
         response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         return response;
     }
-    let reply = match workload.plan(method, target) {
+    let content_type = head.headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
+    let mut plan = workload.plan(method, target, content_type);
+    if let Plan::ReadForm(pending) = plan {
+        // The task yields while the body arrives (hyper sends `100 Continue` first if the client asked).
+        let body = match Limited::new(body, MAX_FORM_BYTES).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+            Err(_) => Err(BodyError::Unreadable),
+        };
+        plan = workload.plan_form(pending, body.as_deref().map_err(|e| *e));
+    }
+    let reply = match plan {
         Plan::Sleep { wait, reply } => {
             // The task yields here; the executor thread goes on with other connections until the timer fires.
             R::sleep(wait).await;
@@ -186,8 +200,9 @@ async fn respond<R: Runtime>(
         other => workload.run_blocking(other),
     };
     log.record(started, reply.status, method, target, Some(peer));
+    let close = reply.close;
     let mut response = to_response(reply, workload.info.server);
-    if upgrade {
+    if upgrade || close {
         response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
@@ -216,6 +231,7 @@ fn to_response(reply: Reply, server: &'static str) -> Response<Full<Bytes>> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
     headers.insert(SERVER, HeaderValue::from_static(server));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(reply.cache.header_value()));
     if let Some(allow) = reply.allow {
         headers.insert(ALLOW, HeaderValue::from_static(allow));
     }

@@ -7,8 +7,8 @@
 
 use crate::access_log::AccessLog;
 use crate::launch::Served;
-use crate::workload::{Reply, Workload};
-use std::io;
+use crate::workload::{BodyError, Plan, Reply, Workload, MAX_FORM_BYTES};
+use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::Instant;
 use tiny_http::{ConnectionLimits, ConnectionRequests, Header, Request, Response, Server, StatusCode};
@@ -72,20 +72,40 @@ pub fn answer(request: Request, workload: &Workload, log: AccessLog) {
 
 /// [`answer`], with `Connection: close` on the response if `close`.
 /// Answers `request`, with `Connection: close` if `close()` says so once the reply is ready; returns whether it did.
-fn respond(request: Request, workload: &Workload, log: AccessLog, close: impl Fn() -> bool) -> bool {
+fn respond(mut request: Request, workload: &Workload, log: AccessLog, close: impl Fn() -> bool) -> bool {
     let started = Instant::now();
     let _in_flight = workload.start_request();
     let target = origin_form(request.url()).into_owned();
-    let plan = workload.plan(request.method().as_str(), &target);
+    let content_type = request.headers().iter().find(|h| h.field.equiv("Content-Type")).map(|h| h.value.as_str());
+    let mut plan = workload.plan(request.method().as_str(), &target, content_type);
+    if let Plan::ReadForm(pending) = plan {
+        let body = read_form(&mut request);
+        plan = workload.plan_form(pending, body.as_deref().map_err(|e| *e));
+    }
     // Blocks this thread through any sleep, factorial or database call the request needs.
     let reply = workload.run_blocking(plan);
     let (status, method, peer) = (reply.status, request.method().to_string(), request.remote_addr().copied());
     // respond() blocks on the socket write; an error means the client went away, which is not ours to report.
+    let reply_close = reply.close;
     let response = to_response(reply, workload.info.server);
-    let close = close();
+    let close = reply_close || close();
     let _ = request.respond(if close { response.with_connection_close() } else { response });
     log.record(started, status, &method, &target, peer);
     close
+}
+
+/// Reads a request body of at most [`MAX_FORM_BYTES`], blocking this thread until it has arrived (tiny_http
+/// sends `100 Continue` first if the client asked). A larger one is left unread.
+fn read_form(request: &mut Request) -> Result<Vec<u8>, BodyError> {
+    if request.body_length().is_some_and(|length| length > MAX_FORM_BYTES) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    match request.as_reader().take(MAX_FORM_BYTES as u64 + 1).read_to_end(&mut body) {
+        Ok(n) if n > MAX_FORM_BYTES => Err(BodyError::TooLarge),
+        Ok(_) => Ok(body),
+        Err(_) => Err(BodyError::Unreadable),
+    }
 }
 
 /// Runs `job(value)` on a new thread from `builder`. When the kernel refuses the thread (EAGAIN: out of threads,
@@ -141,6 +161,7 @@ fn to_response(reply: Reply, server: &'static str) -> Response<io::Cursor<Vec<u8
     let mut headers = vec![
         Header::from_bytes("Content-Type", reply.content_type).expect("valid header"),
         Header::from_bytes("Server", server).expect("valid header"),
+        Header::from_bytes("Cache-Control", reply.cache.header_value()).expect("valid header"),
     ];
     if let Some(allow) = reply.allow {
         headers.push(Header::from_bytes("Allow", allow).expect("valid header"));

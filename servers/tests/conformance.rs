@@ -15,6 +15,9 @@ for_each_server!(
     fact_bad_input,
     no_param,
     db_visits,
+    db_visit_by_post,
+    db_visit_expect_continue,
+    cache_control,
     block,
     health,
     unknown_path,
@@ -162,6 +165,98 @@ fn db_visits(name: &'static str) {
     assert!(server.db.exists(), "{name}: the counts live in the --db file {}", server.db.display());
 }
 
+/// `POST /db/visit` counts a visit, the name in the query or in an `application/x-www-form-urlencoded` body
+/// (RFC 9110 §9.3.3; the form's encoding is the query's, docs/workload.md), and refuses what it cannot read.
+fn db_visit_by_post(name: &'static str) {
+    let server = Server::start(name, &[]);
+    const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+    let post = |target: &str, fields: &[(&str, &str)], body: &str| server.send("POST", target, fields, body.as_bytes());
+    post("/db/visit?name=p", &[], "").assert(200, "1", name);
+    post("/db/visit", &[FORM], "name=p").assert(200, "2", name);
+    // Parameters are case-insensitive in the media type, and a charset parameter is fine (RFC 9110 §8.3.1).
+    post("/db/visit", &[("Content-Type", "Application/X-WWW-Form-Urlencoded; charset=utf-8")], "name=p")
+        .assert(200, "3", name);
+    // A form is decoded like a query: `+` is a space.
+    post("/db/visit", &[FORM], "name=a+b").assert(200, "1", name);
+    server.expect("/db/visits?name=a%20b", 200, "1");
+    // A chunked body is read to its end.
+    post("/db/visit", &[FORM, ("Transfer-Encoding", "chunked")], "3\r\nnam\r\n3\r\ne=p\r\n0\r\n\r\n")
+        .assert(200, "4", name);
+    // GET still counts, for the article's parity.
+    server.expect("/db/visit?name=p", 200, "5");
+    let response = post("/db/visit?name=p", &[], "");
+    response.assert(200, "6", name);
+    assert_eq!(response.header("Cache-Control"), Some("no-store"), "{name}: {response:?}");
+
+    // Refusals: none of these counts.
+    post("/db/visit", &[], "").assert(400, r#"missing parameter "name""#, name);
+    post("/db/visit", &[FORM], "name=").assert(400, r#"parameter "name" is empty"#, name);
+    post("/db/visit?name=p", &[FORM], "name=q").assert(400, r#"parameter "name" is given more than once"#, name);
+    post("/db/visit", &[FORM], "name=%zz").assert(400, r#"bad percent-encoding in "%zz""#, name);
+    post("/db/visit", &[FORM], "name=%ff").assert(400, r#"query component "%ff" is not UTF-8"#, name);
+    post("/db/visit", &[("Content-Type", "application/json")], r#"{"name":"p"}"#).assert(
+        415,
+        r#"POST /db/visit takes an application/x-www-form-urlencoded body, not "application/json""#,
+        name,
+    );
+    // Larger than the route reads (4 KiB): 413, and the connection is not kept (RFC 9110 §15.5.14).
+    let long = format!("name=p&pad={}", "x".repeat(5000));
+    let response = post("/db/visit", &[FORM], &long);
+    response.assert(413, "the request body is larger than 4096 bytes", name);
+    server.expect("/db/visits?name=p", 200, "6");
+}
+
+/// A client that sends `Expect: 100-continue` holds its form body back until told: the server says
+/// `100 Continue` (RFC 9110 §10.1.1, §15.2.1), then reads the body and answers.
+fn db_visit_expect_continue(name: &'static str) {
+    use std::io::{BufRead, BufReader, Write};
+    let server = Server::start(name, &[]);
+    let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+    stream.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    let head = "POST /db/visit HTTP/1.1\r\nHost: lab\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 6\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut interim = String::new();
+    while !interim.ends_with("\r\n\r\n") {
+        let n = reader.read_line(&mut interim).unwrap_or_else(|e| panic!("{name}: waiting for 100 Continue: {e}"));
+        assert!(n > 0, "{name}: closed before 100 Continue: {interim:?}");
+    }
+    assert!(interim.starts_with("HTTP/1.1 100 "), "{name}: want 100 Continue first, got {interim:?}");
+    stream.write_all(b"name=e").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert!(rest.starts_with("HTTP/1.1 200 "), "{name}: {rest:?}");
+    assert!(rest.ends_with("\r\n\r\n1"), "{name}: the new count, 1: {rest:?}");
+    server.expect("/db/visits?name=e", 200, "1");
+}
+
+/// Every answer says how long a cache may keep it (RFC 9111 §5.2.2), from the one policy in the workload
+/// module: `/fact` is a function of its target and may be kept a day; the rest changes or is the work being
+/// measured, and errors are never stored.
+fn cache_control(name: &'static str) {
+    let server = Server::start(name, &[]);
+    for (method, target, status, cache) in [
+        ("GET", "/fact?n=5", 200, "max-age=86400"),
+        ("GET", "/fact?n=5&cache=0", 200, "max-age=86400"),
+        ("GET", "/say/hello?name=x&ms=0", 200, "no-store"),
+        ("GET", "/no/param", 200, "no-store"),
+        ("GET", "/db/visit?name=c", 200, "no-store"),
+        ("POST", "/db/visit?name=c", 200, "no-store"),
+        ("GET", "/db/visits?name=c", 200, "no-store"),
+        ("GET", "/block?ms=0", 200, "no-store"),
+        ("GET", "/health", 200, "no-store"),
+        ("GET", "/fact?n=-1", 400, "no-store"),
+        ("GET", "/nope", 404, "no-store"),
+        ("POST", "/fact?n=5", 405, "no-store"),
+    ] {
+        let response = server.request(method, target);
+        assert_eq!(response.status, status, "{name} {method} {target}: {response:?}");
+        assert_eq!(response.header_count("Cache-Control"), 1, "{name} {method} {target}: {response:?}");
+        assert_eq!(response.header("Cache-Control"), Some(cache), "{name} {method} {target}: {response:?}");
+    }
+}
+
 fn block(name: &'static str) {
     let server = Server::start(name, &[]);
     let started = Instant::now();
@@ -255,8 +350,9 @@ fn wrong_method(name: &'static str) {
         ("POST", "/say/hello"),
         ("PUT", "/say/hello"),
         ("DELETE", "/fact"),
-        ("POST", "/db/visit"),
         ("PUT", "/no/param"),
+        ("POST", "/db/visits"),
+        ("POST", "/fact"),
         ("POST", "/health"),
     ] {
         let response = server.request(method, &format!("{path}?name=x&n=3"));
@@ -268,6 +364,13 @@ fn wrong_method(name: &'static str) {
         assert_eq!(response.header("Allow"), Some("GET"), "{name} {method} {path}: {response:?}");
     }
     // A refused POST must not have counted a visit.
+    server.expect("/db/visits?name=x", 200, "0");
+    // `/db/visit` takes POST as well: its 405 lists both (RFC 9110 §15.5.6: a 405 MUST carry Allow).
+    for method in ["DELETE", "PUT", "PATCH"] {
+        let response = server.request(method, "/db/visit?name=x");
+        response.assert(405, &format!("{method} is not allowed on /db/visit; use GET or POST"), name);
+        assert_eq!(response.header("Allow"), Some("GET, POST"), "{name} {method} /db/visit: {response:?}");
+    }
     server.expect("/db/visits?name=x", 200, "0");
 }
 

@@ -1,4 +1,4 @@
-//! The lean engine: HTTP/1.1 keep-alive GETs straight over smol's `Async<TcpStream>`, for raw throughput.
+//! The lean engine: HTTP/1.1 keep-alive GETs (or body-less POSTs) straight over smol's `Async<TcpStream>`, for raw throughput.
 //!
 //! surf stays the default engine of async-client — it is the library under comparison. This one is the lab's
 //! instrument, built to cost as little as possible per request: the request bytes are encoded once per `--url`
@@ -25,7 +25,7 @@ use smol::io::AsyncWriteExt;
 use smol::Async;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, Method};
 use crate::recorder::{FailureKind, Outcome};
 use crate::runner::Slot;
 use http1::{parse_head, FramingError};
@@ -39,7 +39,7 @@ const MAX_BUFFER_BYTES: usize = 1024 * 1024;
 pub struct LeanEngine {
     /// The first `--url`'s address: every `--url` shares its origin, so any request can go on any connection.
     addr: SocketAddr,
-    /// One request per `--url` (`GET /path HTTP/1.1` and headers), encoded once at start-up and written as-is:
+    /// One request per `--url` (`GET /path HTTP/1.1` and headers, or a POST's), encoded once at start-up and written as-is:
     /// sending picks one by index and copies nothing.
     requests: Box<[Box<[u8]>]>,
     keep_alive: bool,
@@ -56,8 +56,15 @@ impl LeanEngine {
             .urls
             .iter()
             .map(|target| {
+                // A POST carries an empty body, announced (RFC 9110 §8.6: a request whose method defines a meaning
+                // for content says its length).
+                let body = match target.method {
+                    Method::Get => "",
+                    Method::Post => "Content-Length: 0\r\n",
+                };
                 let request = format!(
-                    "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: clients/lean\r\nAccept: */*\r\n{}\r\n",
+                    "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: clients/lean\r\nAccept: */*\r\n{body}{}\r\n",
+                    target.method.as_str(),
                     target.path_and_query(),
                     target.host_header(),
                     if keep_alive { "" } else { "Connection: close\r\n" }

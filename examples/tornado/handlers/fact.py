@@ -58,6 +58,8 @@ class FactHandler(Handler):
             bad(f'parameter "cache" must be 0 or 1, not "{cache}"')
         # CPU work on the event loop's thread: other requests wait while it runs.
         self.write(str(fact(n) if cache == "1" else compute(n)))
+        # N! depends on N alone: a cache may keep it a day (docs/workload.md).
+        self.set_header("Cache-Control", "max-age=86400")
 
 
 class NoParamHandler(Handler):

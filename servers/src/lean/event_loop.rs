@@ -8,7 +8,7 @@ use super::http1::{self, ChunkedSkip, Framing, Parsed, ResponseHead};
 use crate::access_log::AccessLog;
 use crate::cli::Limits;
 use crate::launch::{self, Draining};
-use crate::workload::{InFlight, Plan, Reply, Workload};
+use crate::workload::{BodyError, InFlight, PendingForm, Plan, Reply, Workload, MAX_FORM_BYTES};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -29,6 +29,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How long a connection being closed keeps reading (and discarding) what the client still sends, so that
 /// closing with unread bytes does not reset the connection before the client has read the response.
 const LINGER: Duration = Duration::from_secs(2);
+
+/// The interim response a client that sent `Expect: 100-continue` waits for before its body (RFC 9110 §15.2.1).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The answer to one connection too many (the same as the other servers').
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\
@@ -92,6 +95,11 @@ enum State {
     Writing,
     /// Reading the request's body, after the response, to throw it away.
     Skipping(Skip),
+    /// Writing `100 Continue` to a client that holds its form body back until told (RFC 9110 §10.1.1), `sent`
+    /// bytes of it so far; then reading the form.
+    Continuing(Box<Form>),
+    /// Reading a form body (`POST /db/visit`) before the request can be planned.
+    ReadingForm(Box<Form>),
     /// Closing: our side is shut down, and what the client still sends is read and thrown away until it closes
     /// too or the deadline passes.
     Lingering,
@@ -100,6 +108,13 @@ enum State {
 enum Skip {
     Length(u64),
     Chunked(ChunkedSkip),
+}
+
+/// A form body being read: the request it belongs to, the data so far and where the body ends.
+struct Form {
+    pending: PendingForm,
+    data: Vec<u8>,
+    rest: Skip,
 }
 
 /// One connection's state machine: all that a connection costs, with its buffers (empty while idle).
@@ -368,8 +383,8 @@ impl<'w> EventLoop<'w> {
                 connection.readable |= readable;
                 connection.read_closed |= read_closed;
                 let wanted = match state {
-                    State::Writing => writable,
-                    State::Head | State::Skipping(_) | State::Lingering => readable,
+                    State::Writing | State::Continuing(_) => writable,
+                    State::Head | State::Skipping(_) | State::ReadingForm(_) | State::Lingering => readable,
                     // A waiting request reads nothing more until it is answered (pipelined bytes wait in the
                     // socket); a client that went away is noticed when the response is written.
                     State::Sleeping(_) | State::Pooled => false,
@@ -411,7 +426,7 @@ impl<'w> EventLoop<'w> {
             match &mut connection.state {
                 State::Head => {
                     let shared = self.shared;
-                    let (plan, len, body, keep_alive, head_only, logged) =
+                    let (plan, len, body, keep_alive, head_only, logged, held_back) =
                         match http1::parse_head(&connection.input[connection.start..], shared.limits.max_head_bytes) {
                             Parsed::Partial => match self.fill(connection) {
                                 Ok(true) => continue,
@@ -430,12 +445,13 @@ impl<'w> EventLoop<'w> {
                                 continue;
                             }
                             Parsed::Head(head) => {
-                                let plan = shared.workload.plan(head.method, &head.target);
+                                let plan = shared.workload.plan(head.method, &head.target, head.content_type);
                                 let logged = shared.log.enabled().then(|| {
                                     let (method, target) = (head.method.into(), head.target.as_ref().into());
                                     Box::new(Logged { started: Instant::now(), method, target })
                                 });
-                                (plan, head.len, head.body, head.keep_alive, head.method == "HEAD", logged)
+                                let head_only = head.method == "HEAD";
+                                (plan, head.len, head.body, head.keep_alive, head_only, logged, head.held_back)
                             }
                         };
                     connection.start += len;
@@ -445,33 +461,108 @@ impl<'w> EventLoop<'w> {
                     connection.head_only = head_only;
                     connection.deadline = None;
                     connection.request = Some(InProgress { _in_flight: self.shared.workload.start_request(), logged });
-                    match plan {
-                        Plan::Ready(reply) => self.respond(connection, reply),
-                        Plan::Sleep { wait, reply } => {
-                            // The request yields here: it waits on the timer heap, holding no thread and no
-                            // buffer, while the loop serves other connections.
-                            connection.state = State::Sleeping(reply);
-                            connection.deadline = Some(self.now + wait);
-                            return Step::Wait;
+                    let plan = match plan {
+                        Plan::ReadForm(pending) => {
+                            // A body held back for `100 Continue` is read once the client has been told.
+                            let told = held_back.is_some();
+                            let framing = held_back.unwrap_or(connection.body);
+                            connection.body = Framing::None;
+                            let rest = match framing {
+                                Framing::None => {
+                                    let plan = self.shared.workload.plan_form(pending, Ok(b""));
+                                    if let Some(step) = self.start(slot, connection, plan) {
+                                        return step;
+                                    }
+                                    continue;
+                                }
+                                Framing::Length(n) if n <= MAX_FORM_BYTES as u64 => Skip::Length(n),
+                                Framing::Chunked => Skip::Chunked(ChunkedSkip::default()),
+                                // Too large: answered unread (without a `100 Continue`), and the connection
+                                // closes after the answer.
+                                Framing::Length(_) | Framing::Unread => {
+                                    connection.body = Framing::Unread;
+                                    let plan = self.shared.workload.plan_form(pending, Err(BodyError::TooLarge));
+                                    if let Some(step) = self.start(slot, connection, plan) {
+                                        return step;
+                                    }
+                                    continue;
+                                }
+                            };
+                            // The request yields until its body has arrived (header timeout as the deadline).
+                            connection.deadline = Some(self.now + self.shared.limits.header_timeout);
+                            let form = Box::new(Form { pending, data: Vec::new(), rest });
+                            connection.sent = 0;
+                            connection.state = if told { State::Continuing(form) } else { State::ReadingForm(form) };
+                            continue;
                         }
-                        Plan::Block { wait, reply } => {
-                            // The anti-pattern, on purpose: this sleeps the loop's thread, and every other
-                            // connection of this loop waits with it.
-                            std::thread::sleep(wait);
-                            self.now = Instant::now();
-                            self.respond(connection, reply);
+                        plan => plan,
+                    };
+                    if let Some(step) = self.start(slot, connection, plan) {
+                        return step;
+                    }
+                }
+                State::Continuing(_) => {
+                    while connection.sent < CONTINUE.len() {
+                        match connection.stream.write(&CONTINUE[connection.sent..]) {
+                            Ok(0) => return Step::Close,
+                            Ok(n) => connection.sent += n,
+                            // The socket buffer is full: wait until the client has read some.
+                            Err(error) if error.kind() == ErrorKind::WouldBlock => return Step::Wait,
+                            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                            Err(_) => return Step::Close,
                         }
-                        blocking => {
-                            // The database or the factorial goes to the worker pool; the request yields until
-                            // its reply comes back through the mailbox.
-                            let generation = self.slots[slot].generation;
-                            let mailbox = Arc::clone(&self.mailbox);
-                            if self.shared.jobs.send(Job { plan: blocking, slot, generation, mailbox }).is_err() {
-                                return Step::Close;
+                    }
+                    connection.sent = 0;
+                    let State::Continuing(form) = std::mem::replace(&mut connection.state, State::Head) else {
+                        unreachable!("matched above")
+                    };
+                    connection.state = State::ReadingForm(form);
+                }
+                State::ReadingForm(form) => {
+                    let buffered = &connection.input[connection.start..];
+                    let read = match &mut form.rest {
+                        Skip::Length(left) => {
+                            let used = (*left).min(buffered.len() as u64) as usize;
+                            form.data.extend_from_slice(&buffered[..used]);
+                            *left -= used as u64;
+                            Ok((used, *left == 0))
+                        }
+                        Skip::Chunked(chunked) => chunked.read(buffered, &mut form.data),
+                    };
+                    let too_large = form.data.len() > MAX_FORM_BYTES;
+                    let body = match read {
+                        Ok((used, done)) => {
+                            connection.start += used;
+                            release_input(connection);
+                            match done {
+                                _ if too_large => Some(Err(BodyError::TooLarge)),
+                                true => Some(Ok(())),
+                                false => None,
                             }
-                            connection.state = State::Pooled;
-                            return Step::Wait;
                         }
+                        Err(http1::BadChunk) => Some(Err(BodyError::Unreadable)),
+                    };
+                    let Some(body) = body else {
+                        match self.fill(connection) {
+                            Ok(true) => continue,
+                            Ok(false) => return Step::Wait,
+                            // The client went away mid-body: nobody to answer.
+                            Err(()) => return Step::Close,
+                        }
+                    };
+                    let State::ReadingForm(form) = std::mem::replace(&mut connection.state, State::Head) else {
+                        unreachable!("matched above")
+                    };
+                    let Form { pending, data, .. } = *form;
+                    connection.deadline = None;
+                    if body.is_err() {
+                        // The rest of the body is not read: close after the answer.
+                        connection.keep_alive = false;
+                        connection.body = Framing::Unread;
+                    }
+                    let plan = self.shared.workload.plan_form(pending, body.map(|()| data.as_slice()));
+                    if let Some(step) = self.start(slot, connection, plan) {
+                        return step;
                     }
                 }
                 State::Sleeping(_) | State::Pooled => return Step::Wait,
@@ -544,6 +635,40 @@ impl<'w> EventLoop<'w> {
         }
     }
 
+    /// Carries out a planned request: answers it at once, or makes it wait on a timer or the worker pool
+    /// (`Some(Step::Wait)`: the request yields). `None` when the response is ready to be written.
+    fn start(&mut self, slot: usize, connection: &mut Connection<'w>, plan: Plan) -> Option<Step> {
+        match plan {
+            Plan::Ready(reply) => self.respond(connection, reply),
+            Plan::Sleep { wait, reply } => {
+                // The request yields here: it waits on the timer heap, holding no thread and no buffer, while
+                // the loop serves other connections.
+                connection.state = State::Sleeping(reply);
+                connection.deadline = Some(self.now + wait);
+                return Some(Step::Wait);
+            }
+            Plan::Block { wait, reply } => {
+                // The anti-pattern, on purpose: this sleeps the loop's thread, and every other connection of
+                // this loop waits with it.
+                std::thread::sleep(wait);
+                self.now = Instant::now();
+                self.respond(connection, reply);
+            }
+            blocking => {
+                // The database or the factorial goes to the worker pool; the request yields until its reply
+                // comes back through the mailbox.
+                let generation = self.slots[slot].generation;
+                let mailbox = Arc::clone(&self.mailbox);
+                if self.shared.jobs.send(Job { plan: blocking, slot, generation, mailbox }).is_err() {
+                    return Some(Step::Close);
+                }
+                connection.state = State::Pooled;
+                return Some(Step::Wait);
+            }
+        }
+        None
+    }
+
     /// Reads what the socket has into the connection's input: Ok(true) if bytes came, Ok(false) if none are
     /// there yet, Err at the end of the stream or on an error.
     fn fill(&mut self, connection: &mut Connection) -> Result<bool, ()> {
@@ -582,13 +707,14 @@ impl<'w> EventLoop<'w> {
             let peer = connection.stream.peer_addr().ok();
             self.shared.log.record(logged.started, reply.status, &logged.method, &logged.target, peer);
         }
-        connection.keep_alive &= !self.stopping;
+        connection.keep_alive &= !self.stopping && !reply.close;
         let body = reply.body.as_bytes();
         let mut output = Vec::with_capacity(256 + body.len());
         ResponseHead {
             status: reply.status,
             content_type: reply.content_type,
             allow: reply.allow,
+            cache_control: reply.cache.header_value(),
             server: self.shared.workload.info.server,
             date: &self.date.text,
             content_length: body.len(),

@@ -34,6 +34,11 @@ pub struct Head<'b> {
     pub body: Framing,
     /// Whether the connection may carry another request after this one.
     pub keep_alive: bool,
+    /// The `Content-Type` field, for the one route that reads a body.
+    pub content_type: Option<&'b str>,
+    /// The body the client holds back until it is told `100 Continue` (RFC 9110 §10.1.1): its framing, `body`
+    /// being `Unread` then. A route that reads the body sends the `100 Continue` and reads it by this framing.
+    pub held_back: Option<Framing>,
 }
 
 /// Where the request's body ends.
@@ -95,6 +100,7 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
     let mut chunked = false;
     let mut expects_continue = false;
     let mut hosts = 0;
+    let mut content_type = None;
     for field in request.headers.iter() {
         let name = field.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -130,6 +136,8 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
                 return refuse(400, "more than one Host header");
             }
             hosts += 1;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            content_type = Some(std::str::from_utf8(field.value).unwrap_or("(not text)"));
         } else if name.eq_ignore_ascii_case("expect") {
             expects_continue |= list(field.value).any(|token| token.eq_ignore_ascii_case(b"100-continue"));
         }
@@ -146,9 +154,10 @@ pub fn parse_head(buffered: &[u8], max_head: usize) -> Parsed<'_> {
         (false, Some(_)) => Framing::Unread,
     };
     // The client sends the body only once told to continue, and is answered before that: leave it unsent.
-    let body = if expects_continue && body != Framing::None { Framing::Unread } else { body };
+    let held_back = (expects_continue && body != Framing::None).then_some(body);
+    let body = if held_back.is_some() { Framing::Unread } else { body };
     let keep_alive = !close && body != Framing::Unread;
-    Parsed::Head(Head { len, method, target, body, keep_alive })
+    Parsed::Head(Head { len, method, target, body, keep_alive, content_type, held_back })
 }
 
 /// The target in origin form: as is when it is a path (or `*`), the path of an absolute URL, None otherwise.
@@ -234,10 +243,22 @@ impl Default for ChunkedSkip {
 impl ChunkedSkip {
     /// Skips what it can of `bytes`: how many bytes belonged to the body, and whether the body is over.
     pub fn skip(&mut self, bytes: &[u8]) -> Result<(usize, bool), BadChunk> {
+        self.decode(bytes, None)
+    }
+
+    /// Like [`ChunkedSkip::skip`], appending the chunks' data to `data`.
+    pub fn read(&mut self, bytes: &[u8], data: &mut Vec<u8>) -> Result<(usize, bool), BadChunk> {
+        self.decode(bytes, Some(data))
+    }
+
+    fn decode(&mut self, bytes: &[u8], mut data: Option<&mut Vec<u8>>) -> Result<(usize, bool), BadChunk> {
         let mut used = 0;
         while used < bytes.len() && self.state != Chunk::Done {
             if let Chunk::Data { left } = self.state {
                 let n = left.min((bytes.len() - used) as u64);
+                if let Some(data) = data.as_deref_mut() {
+                    data.extend_from_slice(&bytes[used..used + n as usize]);
+                }
                 used += n as usize;
                 self.state = if n == left { Chunk::DataCr } else { Chunk::Data { left: left - n } };
                 continue;
@@ -288,6 +309,8 @@ pub struct ResponseHead<'a> {
     pub status: u16,
     pub content_type: &'a str,
     pub allow: Option<&'a str>,
+    /// The `Cache-Control` value.
+    pub cache_control: &'a str,
     pub server: &'a str,
     /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
     pub date: &'a str,
@@ -301,13 +324,15 @@ impl ResponseHead<'_> {
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let _ = write!(
             out,
-            "HTTP/1.1 {} {}\r\nServer: {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            "HTTP/1.1 {} {}\r\nServer: {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+             Cache-Control: {}\r\n",
             self.status,
             reason_phrase(self.status),
             self.server,
             self.date,
             self.content_type,
-            self.content_length
+            self.content_length,
+            self.cache_control
         );
         if let Some(allow) = self.allow {
             let _ = write!(out, "Allow: {allow}\r\n");
@@ -325,6 +350,9 @@ fn reason_phrase(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -389,7 +417,10 @@ mod tests {
         let huge = head("GET / HTTP/1.1\r\nContent-Length: 1000000000000\r\n\r\n");
         assert_eq!((huge.body, huge.keep_alive), (Framing::Unread, false));
         let waiting = head("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
-        assert_eq!((waiting.body, waiting.keep_alive), (Framing::Unread, false));
+        assert_eq!(
+            (waiting.body, waiting.keep_alive, waiting.held_back),
+            (Framing::Unread, false, Some(Framing::Length(5)))
+        );
         assert!(head("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n").keep_alive);
         let both = head("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!((both.body, both.keep_alive), (Framing::Chunked, false));
@@ -440,6 +471,10 @@ mod tests {
         assert!(ends.last().unwrap());
         assert_eq!(skip_all(b"0\r\n\r\n"), Ok((5, true)));
         assert_eq!(skip_all(b"5\r\nhel"), Ok((6, false)));
+        // Read, the data comes out without the framing.
+        let mut data = Vec::new();
+        assert_eq!(ChunkedSkip::default().read(body, &mut data), Ok((body.len() - "GET /next".len(), true)));
+        assert_eq!(data, b"helloabc");
     }
 
     #[test]
@@ -468,6 +503,7 @@ mod tests {
             status: 405,
             content_type: "text/plain",
             allow: Some("GET"),
+            cache_control: "no-store",
             server: "lean-server",
             date,
             content_length: 3,
@@ -481,6 +517,7 @@ mod tests {
         let field = |name: &str| response.headers.iter().find(|h| h.name == name).map(|h| h.value);
         assert_eq!(field("Content-Length"), Some(&b"3"[..]));
         assert_eq!(field("Allow"), Some(&b"GET"[..]));
+        assert_eq!(field("Cache-Control"), Some(&b"no-store"[..]));
         assert_eq!(field("Connection"), Some(&b"close"[..]));
         assert_eq!(field("Date"), Some(date.as_bytes()));
     }

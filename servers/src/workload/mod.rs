@@ -10,6 +10,11 @@
 //! | `Factorial`     | CPU on the thread       | CPU on the executor thread (the default)       |
 //! | `Database`      | blocking call           | moved off the executor to a blocking pool      |
 //! | `Ready`         | answer at once          | answer at once                                 |
+//! | `ReadForm`      | read the body (blocking) | read the body: the task yields               |
+//!
+//! The HTTP semantics every server shares are decided here too, so that no HTTP layer has a say in them: which
+//! methods a route takes ([`Route`], the `Allow` header of a 405) and how long a cache may keep each answer
+//! ([`CacheControl`], RFC 9111). The HTTP layers only copy them into headers.
 //!
 //! The contract itself is documented in `docs/workload.md`; the tests in `servers/tests/` check it.
 
@@ -30,6 +35,11 @@ use query::{BadRequest, Query};
 pub const MAX_WAIT_MS: u64 = 60_000;
 /// The longest `name=` accepted.
 pub const MAX_NAME_LEN: usize = 256;
+/// The largest form body `POST /db/visit` reads: a name of 256 bytes percent-encoded is 768, with room to
+/// spare. A larger body is a 413 and is not read (RFC 9110 §15.5.14).
+pub const MAX_FORM_BYTES: usize = 4096;
+/// The media type of the one body a route takes (`POST /db/visit`): `name=NAME`, encoded as in a query.
+pub const FORM_MEDIA_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// Who is serving: reported by `/health` and in the `Server` header.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,6 +62,34 @@ pub struct Reply {
     pub content_type: &'static str,
     /// The `Allow` header of a 405.
     pub allow: Option<&'static str>,
+    /// The `Cache-Control` header: every response states whether and how long it may be reused.
+    pub cache: CacheControl,
+    /// The request's body was left unread (too large for the route): the connection must close after this
+    /// response (RFC 9110 §15.5.14), since what follows on it is still that body.
+    pub close: bool,
+}
+
+/// How long a cache (a browser's, a proxy's, a CDN's) may reuse a response (RFC 9111 §5.2.2), the
+/// `Cache-Control` header of every response the workload gives. A response without one may be given a
+/// heuristic lifetime by any cache (RFC 9111 §4.2.2), which for a visit count means serving a stale number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheControl {
+    /// `no-store`: never reused. The answer changes from one request to the next (`/db/visit`, `/db/visits`,
+    /// `/health`), or the point of the request is the work the server does for it (`/say/hello`'s wait,
+    /// `/block`, `/no/param`'s bare cost): a cache that answered instead would measure nothing. Every error too.
+    NoStore,
+    /// `max-age=86400`: the same target always gets the same answer (`/fact?n=N`).
+    MaxAge,
+}
+
+impl CacheControl {
+    /// The header's value.
+    pub const fn header_value(self) -> &'static str {
+        match self {
+            CacheControl::NoStore => "no-store",
+            CacheControl::MaxAge => "max-age=86400",
+        }
+    }
 }
 
 /// A response body: most are short strings; cached factorials are shared, not copied.
@@ -71,8 +109,16 @@ impl Body {
 }
 
 impl Reply {
+    /// A `text/plain` reply that no cache may store.
     pub fn text(status: u16, body: impl Into<String>) -> Reply {
-        Reply { status, body: Body::Text(body.into()), content_type: "text/plain; charset=utf-8", allow: None }
+        Reply {
+            status,
+            body: Body::Text(body.into()),
+            content_type: "text/plain; charset=utf-8",
+            allow: None,
+            cache: CacheControl::NoStore,
+            close: false,
+        }
     }
 
     fn bad_request(reason: BadRequest) -> Reply {
@@ -97,7 +143,46 @@ pub enum Plan {
     Factorial { n: u64, use_cache: bool },
     /// A blocking database call (`/db/...`).
     Database(DbCall),
+    /// `POST /db/visit`: read the request's body (at most [`MAX_FORM_BYTES`]; an empty one is fine), then
+    /// plan again with [`Workload::plan_form`].
+    ReadForm(PendingForm),
 }
+
+/// A `POST /db/visit` whose body has not been read yet: its query, already checked.
+#[derive(Debug)]
+pub struct PendingForm {
+    query: Query,
+}
+
+/// Why a request body could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Larger than [`MAX_FORM_BYTES`]: left unread.
+    TooLarge,
+    /// Cut short or badly framed (the client went away, a broken chunk).
+    Unreadable,
+}
+
+/// A route and the methods it takes: a known path with another method is a 405 whose `Allow` header is the
+/// route's list.
+struct Route {
+    path: &'static str,
+    /// The `Allow` header's value.
+    allow: &'static str,
+}
+
+/// Every path the server knows: anything else is a 404.
+const ROUTES: &[Route] = &[
+    Route { path: "/say/hello", allow: "GET" },
+    Route { path: "/fact", allow: "GET" },
+    Route { path: "/no/param", allow: "GET" },
+    // POST is the method for a request that changes something (RFC 9110 §9.3.3). GET stays for the article's
+    // parity (its tornado app counts a visit on GET): docs/workload.md says why that GET is not ours.
+    Route { path: "/db/visit", allow: "GET, POST" },
+    Route { path: "/db/visits", allow: "GET" },
+    Route { path: "/block", allow: "GET" },
+    Route { path: "/health", allow: "GET" },
+];
 
 /// A database call, carried out by [`Workload::call_database`] on a thread that may block.
 #[derive(Debug)]
@@ -130,23 +215,58 @@ impl Workload {
         })
     }
 
-    /// Routes one request. `target` is the request target: path and optional `?query`.
-    pub fn plan(&self, method: &str, target: &str) -> Plan {
+    /// Routes one request. `target` is the request target: path and optional `?query`; `content_type` the
+    /// request's `Content-Type`, which matters only to a route that reads a body.
+    pub fn plan(&self, method: &str, target: &str, content_type: Option<&str>) -> Plan {
         let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-        if !KNOWN_PATHS.contains(&path) {
+        let Some(route) = ROUTES.iter().find(|route| route.path == path) else {
             return Plan::Ready(Reply::text(404, format!("no route for {path}")));
-        }
-        if method != "GET" {
+        };
+        if !route.allow.split(", ").any(|allowed| allowed == method) {
+            let allowed = route.allow.replace(", ", " or ");
             return Plan::Ready(Reply {
-                allow: Some("GET"),
-                ..Reply::text(405, format!("{method} is not allowed on {path}; use GET"))
+                allow: Some(route.allow),
+                ..Reply::text(405, format!("{method} is not allowed on {path}; use {allowed}"))
             });
         }
         let query = match Query::parse(raw_query) {
             Ok(query) => query,
             Err(reason) => return Plan::Ready(Reply::bad_request(reason)),
         };
+        if method == "POST" {
+            // The one route that takes a body. A body of another type is refused before it is read.
+            if let Some(other) = content_type.filter(|t| !is_form(t)) {
+                let reason = format!("{method} {path} takes an {FORM_MEDIA_TYPE} body, not {other:?}");
+                return Plan::Ready(Reply::text(415, reason));
+            }
+            return Plan::ReadForm(PendingForm { query });
+        }
         self.route(path, &query).unwrap_or_else(|reason| Plan::Ready(Reply::bad_request(reason)))
+    }
+
+    /// Plans a `POST /db/visit` once its body has been read: `name` comes from the query or the form, not both.
+    pub fn plan_form(&self, pending: PendingForm, body: Result<&[u8], BodyError>) -> Plan {
+        let body = match body {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
+                let reason = format!("the request body is larger than {MAX_FORM_BYTES} bytes");
+                return Plan::Ready(Reply { close: true, ..Reply::text(413, reason) });
+            }
+            Err(BodyError::Unreadable) => {
+                return Plan::Ready(Reply { close: true, ..Reply::text(400, "the request body could not be read") })
+            }
+        };
+        let form = match std::str::from_utf8(body) {
+            Ok(form) => Query::parse(form),
+            Err(_) => Err(BadRequest("the form body is not UTF-8".into())),
+        };
+        let visit = form
+            .and_then(|form| pending.query.merged(form))
+            .and_then(|query| Ok(DbCall::Visit { name: query.text("name", MAX_NAME_LEN)?.to_string() }));
+        match visit {
+            Ok(call) => Plan::Database(call),
+            Err(reason) => Plan::Ready(Reply::bad_request(reason)),
+        }
     }
 
     fn route(&self, path: &str, query: &Query) -> Result<Plan, BadRequest> {
@@ -167,7 +287,7 @@ impl Workload {
                 Plan::Block { wait: Duration::from_millis(ms), reply: Reply::text(200, format!("blocked {ms} ms")) }
             }
             "/health" => Plan::Ready(self.health()),
-            _ => unreachable!("KNOWN_PATHS and route() list the same paths"),
+            _ => unreachable!("ROUTES and route() list the same paths"),
         })
     }
 
@@ -193,10 +313,14 @@ impl Workload {
                 std::thread::sleep(wait);
                 reply
             }
-            Plan::Factorial { n, use_cache } => {
-                Reply { body: Body::Shared(self.factorials.get(n, use_cache)), ..Reply::text(200, "") }
-            }
+            Plan::Factorial { n, use_cache } => Reply {
+                body: Body::Shared(self.factorials.get(n, use_cache)),
+                cache: CacheControl::MaxAge,
+                ..Reply::text(200, "")
+            },
             Plan::Database(call) => self.call_database(call),
+            // A server reads the body and calls `plan_form` first; one that did not is a bug, answered as such.
+            Plan::ReadForm(_) => Reply::internal_error("the request body was not read"),
         }
     }
 
@@ -223,8 +347,12 @@ impl Workload {
     }
 }
 
-/// Every path the server knows: anything else is a 404, these with a method other than GET a 405.
-const KNOWN_PATHS: &[&str] = &["/say/hello", "/fact", "/no/param", "/db/visit", "/db/visits", "/block", "/health"];
+/// Whether a `Content-Type` value is the form media type (case-insensitive, parameters such as `charset`
+/// allowed: RFC 9110 §8.3.1).
+fn is_form(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case(FORM_MEDIA_TYPE)
+}
 
 /// A request in flight; see [`Workload::start_request`].
 pub struct InFlight<'a>(&'a Workload);

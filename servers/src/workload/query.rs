@@ -37,6 +37,17 @@ impl Query {
         Ok(Query { pairs })
     }
 
+    /// This query and a form body's pairs as one list: a name given in both is given more than once.
+    pub fn merged(mut self, form: Query) -> Result<Query, BadRequest> {
+        for (name, value) in form.pairs {
+            if self.get(&name).is_some() {
+                return Err(BadRequest(format!("parameter {name:?} is given more than once")));
+            }
+            self.pairs.push((name, value));
+        }
+        Ok(self)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
@@ -125,5 +136,13 @@ mod tests {
         assert!(q.number("m", None, 10).is_err());
         assert!(q.number("k", None, u64::MAX).is_err());
         assert_eq!(q.number("absent", Some(7), 10).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_form_adds_to_the_query() {
+        let both = Query::parse("ms=1").unwrap().merged(Query::parse("name=a+b").unwrap()).unwrap();
+        assert_eq!((both.get("ms"), both.get("name")), (Some("1"), Some("a b")));
+        let twice = Query::parse("name=a").unwrap().merged(Query::parse("%6Eame=b").unwrap());
+        assert_eq!(twice.unwrap_err().0, r#"parameter "name" is given more than once"#);
     }
 }

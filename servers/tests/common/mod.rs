@@ -128,6 +128,16 @@ impl Server {
         response
     }
 
+    /// One request with `fields` (name, value) and `body` on a fresh connection (a `Content-Length` is added
+    /// unless a `Transfer-Encoding` is given); checks the headers every response must carry.
+    pub fn send(&self, method: &str, target: &str, fields: &[(&str, &str)], body: &[u8]) -> Response {
+        let what = format!("{method} {target} {fields:?}");
+        let response = request_with(self.addr(), method, target, fields, body)
+            .unwrap_or_else(|e| panic!("{} {what}: {e}; server stderr:\n{}", self.name, self.process.stderr_tail(20)));
+        response.assert_common_headers(self.name, &what);
+        response
+    }
+
     /// `GET target` must answer `status` with exactly `body`.
     pub fn expect(&self, target: &str, status: u16, body: &str) -> Response {
         let response = self.get(target);
@@ -240,6 +250,30 @@ fn request_bytes(addr: SocketAddr, method: &str, target: &str, close: bool) -> V
 pub fn request(addr: SocketAddr, method: &str, target: &str) -> io::Result<Response> {
     let mut stream = connect(addr, READ_TIMEOUT)?;
     stream.write_all(&request_bytes(addr, method, target, true))?;
+    let mut reader = BufReader::new(stream);
+    read_response(&mut reader, true)
+}
+
+/// One request with header `fields` and `body` on a new connection with `Connection: close`; reads the whole
+/// response. `Content-Length` is added unless `fields` has a `Transfer-Encoding` (then `body` must be framed).
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    fields: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in fields {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !fields.iter().any(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding")) {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut stream = connect(addr, READ_TIMEOUT)?;
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
     let mut reader = BufReader::new(stream);
     read_response(&mut reader, true)
 }
