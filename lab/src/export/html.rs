@@ -752,23 +752,37 @@ enum BarLegend {
     Parts,
 }
 
+/// One server's bar: its parts, and what to write at its end instead of their sum (an unclear fit).
+struct BarRow {
+    server: String,
+    color: RGBColor,
+    parts: Vec<f64>,
+    note: Option<String>,
+}
+
+impl BarRow {
+    fn new(run: &Run, server: &str, parts: Vec<f64>) -> BarRow {
+        BarRow { server: server.to_string(), color: server_color(run, server), parts, note: None }
+    }
+}
+
 /// Horizontal bars, one row per server (the first on top): each row's parts stacked left to right, part `k`
 /// drawn in the row's colour at the opacity `parts[k].1`, the total written at the end of the bar.
 struct Bars<'a> {
     title: &'a str,
     x_desc: &'a str,
-    rows: Vec<(String, RGBColor, Vec<f64>)>,
+    rows: Vec<BarRow>,
     parts: Vec<(&'a str, f64)>,
     legend: BarLegend,
 }
 
 fn draw_bars(area: &DrawingArea<SVGBackend<'_>, Shift>, bars: &Bars) -> Draw<()> {
     let n = bars.rows.len().max(1);
-    let top = bars.rows.iter().map(|(_, _, v)| v.iter().sum::<f64>()).fold(0.0f64, f64::max);
+    let top = bars.rows.iter().map(|r| r.parts.iter().sum::<f64>()).fold(0.0f64, f64::max);
     let top = if top > 0.0 { top * 1.2 } else { 1.0 };
     // Segment 0 is at the bottom: the first server goes in the top one.
     let slot = |i: usize| (n - 1 - i) as i32;
-    let names: Vec<String> = bars.rows.iter().map(|(s, _, _)| s.clone()).collect();
+    let names: Vec<String> = bars.rows.iter().map(|r| r.server.clone()).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(bars.title, ("sans-serif", 16))
         .margin(10)
@@ -795,8 +809,8 @@ fn draw_bars(area: &DrawingArea<SVGBackend<'_>, Shift>, bars: &Bars) -> Draw<()>
         .x_label_formatter(&|x| format_figure(*x))
         .draw()
         .map_err(err)?;
-    for (i, (_, color, values)) in bars.rows.iter().enumerate() {
-        let color = *color;
+    for (i, row) in bars.rows.iter().enumerate() {
+        let (color, values) = (row.color, &row.parts);
         let mut from = 0.0;
         let mut rects = Vec::new();
         for (k, v) in values.iter().enumerate() {
@@ -816,7 +830,7 @@ fn draw_bars(area: &DrawingArea<SVGBackend<'_>, Shift>, bars: &Bars) -> Draw<()>
         );
         chart
             .draw_series(std::iter::once(Text::new(
-                format_figure(from),
+                row.note.clone().unwrap_or_else(|| format_figure(from)),
                 (from + top * 0.01, SegmentValue::CenterOf(slot(i))),
                 TextStyle::from(("sans-serif", 12).into_font()).pos(anchor),
             )))
@@ -851,7 +865,7 @@ fn bar_pair(left: &Bars, right: &Bars, split: u32, caption: String, body: &mut S
         for bars in [left, right] {
             match bars.legend {
                 BarLegend::Rows => {
-                    entries.extend(bars.rows.iter().map(|r| (r.0.clone(), Swatch::Block(r.1, 1.0))));
+                    entries.extend(bars.rows.iter().map(|r| (r.server.clone(), Swatch::Block(r.color, 1.0))));
                 }
                 BarLegend::Parts => entries
                     .extend(bars.parts.iter().map(|p| (p.0.to_string(), Swatch::Block(RGBColor(80, 80, 80), p.1)))),
@@ -881,28 +895,24 @@ fn costs(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()> {
         "<section id=\"cost-per-in-flight-connection-io\">\n<h2>What a connection and a request cost</h2>"
     );
     let mut drew = false;
-    // One fit per server: the headline client's, else the first.
-    let mut fits: Vec<&crate::results::ConnectionCost> = Vec::new();
-    for p in &run.analysis.per_connection {
-        match fits.iter().position(|f| f.server == p.server) {
-            Some(k) if h.is_some_and(|h| p.client == h.client && fits[k].client != h.client) => fits[k] = p,
-            Some(_) => {}
-            None => fits.push(p),
-        }
-    }
+    // The headline's fits: the figures its table shows (a bench companion's when it gave them), kernel memory
+    // only where the fit reaches a thousand connections.
+    let fits: Vec<(&str, &headline::Memory)> =
+        h.map_or(vec![], |h| h.rows.iter().filter_map(|r| Some((r.server.as_str(), r.memory.as_ref()?))).collect());
     if !fits.is_empty() {
-        let kernel = fits.iter().any(|p| p.kernel_kib_per_connection.is_some());
+        let kernel = fits.iter().any(|(_, m)| m.kernel_kib.is_some());
+        let clear = |m: &headline::Memory| m.r2 >= findings::FIT_R2_MIN;
+        let unclear_note = |m: &headline::Memory| (!clear(m)).then(|| format!("unclear (r² {:.2})", m.r2));
         let memory = Bars {
             title: "memory per waiting connection",
             x_desc: "KiB per connection",
             rows: fits
                 .iter()
-                .map(|p| {
-                    let mut parts = vec![p.rss_kib_per_connection.max(0.0)];
-                    if let Some(k) = p.kernel_kib_per_connection {
-                        parts.push(k.max(0.0));
-                    }
-                    (p.server.clone(), server_color(run, &p.server), parts)
+                .map(|(server, m)| {
+                    let mut parts = vec![m.rss_kib.max(0.0)];
+                    parts.extend(m.kernel_kib.map(|k| k.max(0.0)));
+                    let parts = if clear(m) { parts } else { vec![] };
+                    BarRow { note: unclear_note(m), ..BarRow::new(run, server, parts) }
                 })
                 .collect(),
             parts: if kernel { vec![("server RSS", 1.0), ("kernel memory", 0.4)] } else { vec![("server RSS", 1.0)] },
@@ -913,41 +923,28 @@ fn costs(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()> {
             x_desc: "threads per connection",
             rows: fits
                 .iter()
-                .map(|p| (p.server.clone(), server_color(run, &p.server), vec![p.threads_per_connection.max(0.0)]))
+                .map(|(server, m)| {
+                    let parts = if clear(m) { vec![m.threads.max(0.0)] } else { vec![] };
+                    BarRow { note: unclear_note(m), ..BarRow::new(run, server, parts) }
+                })
                 .collect(),
             parts: vec![],
             legend: BarLegend::Rows,
         };
-        let unclear: Vec<String> = fits
-            .iter()
-            .filter(|p| p.rss_r2 < findings::FIT_R2_MIN)
-            .map(|p| format!("{} (r² {:.2})", p.server, p.rss_r2))
-            .collect();
-        let levels: Vec<String> = fits[0].points.iter().map(|x| format::thousands(x.0)).collect();
-        let mut caption = format!(
-            "Slopes of peak server RSS{} and of server threads over {} requests in flight (this run's `io` sweep, \
-             one request per connection, `{}`).",
+        let caption = format!(
+            "Slopes of peak server RSS{} and of server threads over {}. Below r² {} a fit says nothing: no bar.",
             if kernel { " (plus the machine's kernel memory, paler)" } else { "" },
-            levels.join(", "),
-            fits[0].client
+            h.map_or(String::new(), headline::memory_levels),
+            findings::FIT_R2_MIN,
         );
-        if !unclear.is_empty() {
-            caption.push_str(&format!(
-                " Below r² {} a fit says nothing, whatever its bar: {}.",
-                findings::FIT_R2_MIN,
-                unclear.join(", ")
-            ));
-        }
         bar_pair(&memory, &threads, (1100 - LEGEND_STRIP) / 2, caption, body)?;
         drew = true;
     }
     if let Some(h) = h {
-        let per = |pick: fn(&headline::Row) -> Option<(f64, u64)>| -> Vec<(String, RGBColor, Vec<f64>)> {
+        let per = |pick: fn(&headline::Row) -> Option<(f64, u64)>| -> Vec<BarRow> {
             h.rows
                 .iter()
-                .filter_map(|r| {
-                    pick(r).map(|(us, _)| (r.server.clone(), server_color(run, &r.server), vec![us.max(0.0)]))
-                })
+                .filter_map(|r| pick(r).map(|(us, _)| BarRow::new(run, &r.server, vec![us.max(0.0)])))
                 .collect()
         };
         let baseline = per(|r| r.cpu_us_baseline);
@@ -1051,10 +1048,16 @@ fn provenance(run: &Run, body: &mut String) {
     item("build", format!("{} (`{}`)", run.build, run.bin_dir));
     item("ran", format!("{} to {}", run.started_at, run.finished_at));
     item("command", format!("`{}`", e.command_line.join(" ")));
-    for note in &run.notes {
-        item("note", note.clone());
+    body.push_str("</dl>\n");
+    if !run.notes.is_empty() {
+        let _ =
+            writeln!(body, "<details>\n<summary>{} notes of the run</summary>\n<ul class=\"note\">", run.notes.len());
+        for note in &run.notes {
+            let _ = writeln!(body, "<li>{}</li>", inline(note));
+        }
+        body.push_str("</ul>\n</details>\n");
     }
-    body.push_str("</dl>\n</section>\n");
+    body.push_str("</section>\n");
 }
 
 #[cfg(test)]
