@@ -85,6 +85,11 @@ pub struct CommonArgs {
     /// Print one JSON document (schema in clients/SCHEMA.md) instead of the human output.
     #[arg(long)]
     pub json: bool,
+
+    /// Add each request's send and response times to the JSON report (`timeline`, the first 100 requests by
+    /// send time): what a picture of a small run is drawn from. One process only (not with --processes).
+    #[arg(long)]
+    pub timeline: bool,
 }
 
 impl CommonArgs {
@@ -308,7 +313,12 @@ pub fn parse_or_exit<T: Parser + WithCommonArgs>() -> T {
     let name = || T::command().get_name().to_string();
     match T::try_parse() {
         Ok(args) => match args.common().check() {
-            Ok(()) => args,
+            Ok(()) => {
+                if args.common().timeline {
+                    crate::recorder::record_timelines();
+                }
+                args
+            }
             Err(message) => {
                 eprintln!("{}: {message}", name());
                 std::process::exit(i32::from(EXIT_USAGE));

@@ -5,15 +5,37 @@
 //! worker that sent the request. No lock, no atomic, no cache line bouncing between cores; the cost of
 //! combining is paid once, after the clock has stopped ([`Recorder::merge`]). Child processes of
 //! `async-client --processes` ship their recorder to the parent as a [`RecorderSnapshot`].
+//!
+//! With `--timeline` each recorder also keeps its first [`TIMELINE_CAP`] requests' send and response instants
+//! (still its own memory, no sharing); the report turns them into offsets from the first send. A timeline does
+//! not cross processes: a snapshot leaves it behind.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::export::human;
 use crate::histogram;
-use crate::report::{ConnectTime, Failures, Latency};
+use crate::report::{ConnectTime, Failures, Latency, TimelineEntry, TIMELINE_CAP};
+
+/// Set once by `--timeline`, before any recorder exists: every recorder made afterwards keeps a timeline.
+static TIMELINES: AtomicBool = AtomicBool::new(false);
+
+/// Makes every recorder created from now on keep a timeline (`--timeline`).
+pub fn record_timelines() {
+    TIMELINES.store(true, Ordering::Relaxed);
+}
+
+/// One request of a timeline, as instants of this process.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    request: u64,
+    start: Instant,
+    end: Instant,
+    ok: bool,
+}
 
 /// Why a request did not succeed; the kinds of the report's `failures` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +119,8 @@ pub struct Recorder {
     /// Human mode: print a line per response as it arrives. This takes the stdout lock, which is why `--json`
     /// (the mode the lab measures with) never echoes.
     echo: bool,
+    /// `--timeline`: the first [`TIMELINE_CAP`] requests this recorder saw; None without the flag.
+    timeline: Option<Vec<Span>>,
 }
 
 impl Recorder {
@@ -110,13 +134,25 @@ impl Recorder {
             failures: Failures::default(),
             first_failure: None,
             echo,
+            timeline: TIMELINES.load(Ordering::Relaxed).then(Vec::new),
         }
+    }
+
+    /// A recorder that keeps a timeline whatever the flag says (for tests and merges).
+    pub fn with_timeline(echo: bool) -> Recorder {
+        Recorder { timeline: Some(Vec::new()), ..Recorder::new(echo) }
     }
 
     /// Notes the outcome of request number `index` (0-based) that took `latency` from send to last byte.
     pub fn record(&mut self, index: u64, outcome: Outcome, latency: Duration) {
         if self.echo {
             println!("{}", human::response_line(index, &outcome, latency));
+        }
+        if let Some(spans) = self.timeline.as_mut().filter(|s| s.len() < TIMELINE_CAP) {
+            // The response has just ended: the request left `latency` ago.
+            let end = Instant::now();
+            let start = end.checked_sub(latency).unwrap_or(end);
+            spans.push(Span { request: index, start, end, ok: matches!(outcome, Outcome::Success { .. }) });
         }
         match outcome {
             Outcome::Success { .. } => {
@@ -171,6 +207,30 @@ impl Recorder {
         // Both histograms auto-resize, so adding cannot run out of range.
         let _ = self.latency_us.add(&other.latency_us);
         let _ = self.connect_us.add(&other.connect_us);
+        if let Some(theirs) = &other.timeline {
+            let ours = self.timeline.get_or_insert_with(Vec::new);
+            ours.extend_from_slice(theirs);
+            ours.sort_by_key(|s| (s.start, s.request));
+            ours.truncate(TIMELINE_CAP);
+        }
+    }
+
+    /// The timeline (`--timeline`): each request's send and end in µs from the earliest send, in send order;
+    /// None when the recorder kept none.
+    pub fn timeline(&self) -> Option<Vec<TimelineEntry>> {
+        let spans = self.timeline.as_ref()?;
+        let first = spans.iter().map(|s| s.start).min();
+        let mut out: Vec<TimelineEntry> = spans
+            .iter()
+            .map(|s| {
+                let us = |t: Instant| {
+                    first.map_or(0, |f| u64::try_from(t.duration_since(f).as_micros()).unwrap_or(u64::MAX))
+                };
+                TimelineEntry { request: s.request, start_us: us(s.start), end_us: us(s.end), ok: s.ok }
+            })
+            .collect();
+        out.sort_by_key(|e| (e.start_us, e.request));
+        Some(out)
     }
 
     /// Merges every recorder of a run into one.
@@ -318,6 +378,28 @@ mod tests {
         assert!((495..=505).contains(&connect.p50), "p50 {}", connect.p50);
         assert!((985..=995).contains(&connect.p99), "p99 {}", connect.p99);
         assert!((1_029_000..=1_031_000).contains(&connect.max), "max {}", connect.max);
+    }
+
+    #[test]
+    fn a_timeline_merges_workers_in_send_order_and_is_capped() {
+        assert_eq!(Recorder::new(false).timeline(), None, "no timeline unless asked");
+        let (mut a, mut b) = (Recorder::with_timeline(false), Recorder::with_timeline(false));
+        b.record(1, Outcome::Success { status: 200 }, Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(5));
+        a.record(0, Outcome::from_status(500), Duration::from_millis(10));
+        let total = Recorder::merge_all([a, b]);
+        let t = total.timeline().unwrap();
+        assert_eq!(t.len(), 2);
+        // b's request left 30 ms before its end; a's 10 ms before an end at least 5 ms later: b's went first.
+        assert_eq!((t[0].request, t[0].start_us, t[0].ok), (1, 0, true));
+        assert!((29_000..=31_000).contains(&t[0].end_us), "{:?}", t[0]);
+        assert_eq!((t[1].request, t[1].ok), (0, false));
+        assert!(t[1].start_us >= 25_000 - 1_000 && t[1].end_us - t[1].start_us >= 9_000, "{:?}", t[1]);
+        let mut many = Recorder::with_timeline(false);
+        for i in 0..(TIMELINE_CAP as u64 + 20) {
+            many.record(i, Outcome::Success { status: 200 }, Duration::from_micros(100));
+        }
+        assert_eq!(many.timeline().unwrap().len(), TIMELINE_CAP);
     }
 
     #[test]

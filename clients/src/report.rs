@@ -59,6 +59,7 @@ pub fn from_run(meta: &RunMeta, recorder: &Recorder, wall_s: f64, cost: Cost) ->
         cost,
         first_failure: recorder.first_failure().map(str::to_string),
         connect_us: recorder.connect_time(),
+        timeline: recorder.timeline(),
     }
 }
 

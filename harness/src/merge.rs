@@ -100,5 +100,7 @@ pub fn merge(reports: &[ClientReport]) -> Result<ClientReport, String> {
         // Connect times travel as a summary, not a histogram: percentiles of several reports cannot be merged
         // exactly, so a merged report has none (clients/SCHEMA.md).
         connect_us: if reports.len() == 1 { first.connect_us } else { None },
+        // Offsets from different processes' first sends do not share an origin: one report keeps its own.
+        timeline: if reports.len() == 1 { first.timeline.clone() } else { None },
     })
 }

@@ -68,6 +68,24 @@ pub struct ClientReport {
     /// opened no connection in the measured phase. Absent from documents written before it was added.
     #[serde(default)]
     pub connect_us: Option<ConnectTime>,
+    /// `--timeline` only: each measured request's send and response, as offsets from the first send, ordered by
+    /// send time and capped at [`TIMELINE_CAP`] requests. Absent without the flag and from older documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<TimelineEntry>>,
+}
+
+/// The most requests a `timeline` holds: enough to draw a small experiment, small enough for any report.
+pub const TIMELINE_CAP: usize = 100;
+
+/// One request of a `timeline`: when it was sent and when its response ended, in µs from the first send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// The request's number (0-based, warm-up excluded): which URL it went to.
+    pub request: u64,
+    pub start_us: u64,
+    pub end_us: u64,
+    /// Whether it succeeded (a 2xx response read to the end).
+    pub ok: bool,
 }
 
 /// What ended a run's measured phase.

@@ -13,6 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+/// Cells of at most this many requests (the article's experiment, the `/block` cell) ask the client for its
+/// `--timeline`: each request's send and response, drawn by the HTML report.
+pub const TIMELINE_MAX_REQUESTS: u64 = 10;
+
 /// What the lab asks of one client run.
 #[derive(Debug, Clone)]
 pub struct ClientArgs<'a> {
@@ -32,7 +36,8 @@ impl ClientArgs<'_> {
     }
 
     /// [`ClientArgs::command`], or with a `duration`, `--duration SECONDS` in place of `-n N`: the client runs
-    /// for that long after its warm-up, however many requests that takes.
+    /// for that long after its warm-up, however many requests that takes. A run of at most
+    /// [`TIMELINE_MAX_REQUESTS`] requests also asks for `--timeline`.
     pub fn command_for(&self, bin_dir: &Path, duration: Option<Duration>) -> Command {
         let mut command = Command::new(bin_dir.join(&self.client.binary));
         for url in &self.urls {
@@ -53,6 +58,9 @@ impl ClientArgs<'_> {
             .arg("--warmup")
             .arg(self.warmup.to_string())
             .arg("--json");
+        if duration.is_none() && self.requests <= TIMELINE_MAX_REQUESTS {
+            command.arg("--timeline");
+        }
         if let Some(engine) = &self.client.engine {
             command.arg("--engine").arg(engine.as_str());
         }
@@ -111,7 +119,12 @@ mod tests {
         let argv: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(
             argv.join(" "),
-            "--url http://a/ --url http://b/ -n 5 --timeout 10 --keep-alive on --warmup 1 --json"
+            "--url http://a/ --url http://b/ -n 5 --timeout 10 --keep-alive on --warmup 1 --json --timeline"
         );
+        // A larger cell, or one bounded by a duration, does not ask for a timeline.
+        let large = ClientArgs { requests: TIMELINE_MAX_REQUESTS + 1, ..args.clone() };
+        assert!(!large.command(Path::new("/bin")).get_args().any(|a| a == "--timeline"));
+        let timed = args.command_for(Path::new("/bin"), Some(Duration::from_secs(2)));
+        assert!(!timed.get_args().any(|a| a == "--timeline"));
     }
 }

@@ -561,8 +561,7 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
             }
             // The JSON itself is rewritten when companions were added, so that the next `lab report` rebuilds the
             // same headline without their files.
-            let mut exporters: Vec<Box<dyn export::Exporter>> =
-                vec![Box::new(export::MarkdownExporter), Box::new(export::CsvExporter), Box::new(export::SvgExporter)];
+            let mut exporters = export::report_exporters();
             if !with.is_empty() {
                 exporters.push(Box::new(export::JsonExporter));
             }

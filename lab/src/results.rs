@@ -551,6 +551,11 @@ pub struct Measurement {
     /// and in runs made before it was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<Instance>,
+    /// Cells of at most [`crate::client::TIMELINE_MAX_REQUESTS`] requests: each request's send and response in µs
+    /// from the first send, in send order, as the client reported it (`--timeline`). Absent otherwise and from
+    /// older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<harness::report::TimelineEntry>>,
 }
 
 /// A measured server instance's concurrency, from its own `/health`.

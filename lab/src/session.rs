@@ -220,14 +220,20 @@ impl Session {
     }
 
     /// Writes `doc` in every format of `exporters` under the output directory, then copies its markdown to
-    /// `{file_prefix}latest.md`: the newest run under a stable name. Returns the files written.
+    /// `{file_prefix}latest.md` (and its HTML page, when an exporter wrote one, to `{file_prefix}latest.html`):
+    /// the newest run under a stable name. Returns the files written.
     pub fn write<D: JsonDocument>(&self, doc: &D, exporters: &[Box<dyn Exporter<D>>]) -> Result<Vec<PathBuf>> {
         let mut files = export::write(doc, exporters, &self.out).context("writing the results")?;
-        let markdown = self.out.join(format!("{}.md", doc.file_stem()));
-        let latest = self.out.join(format!("{}latest.md", self.file_prefix));
-        std::fs::copy(&markdown, &latest)
-            .with_context(|| format!("copying {} to {}", markdown.display(), latest.display()))?;
-        files.push(latest);
+        for extension in ["md", "html"] {
+            let written = self.out.join(format!("{}.{extension}", doc.file_stem()));
+            if extension == "html" && !files.contains(&written) {
+                continue;
+            }
+            let latest = self.out.join(format!("{}latest.{extension}", self.file_prefix));
+            std::fs::copy(&written, &latest)
+                .with_context(|| format!("copying {} to {}", written.display(), latest.display()))?;
+            files.push(latest);
+        }
         Ok(files)
     }
 

@@ -5,6 +5,7 @@
 //! done once, here.
 
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod readme;
@@ -12,6 +13,7 @@ pub mod svg;
 pub mod table;
 
 pub use csv::CsvExporter;
+pub use html::HtmlExporter;
 pub use json::JsonExporter;
 pub use markdown::MarkdownExporter;
 pub use svg::{chart_path, SvgExporter};
@@ -32,9 +34,16 @@ pub trait Exporter<D = Run> {
     fn render(&self, run: &D) -> io::Result<Vec<Artifact>>;
 }
 
-/// Every format: JSON, markdown, CSV, SVG charts.
+/// Every format: JSON, markdown, CSV, SVG charts, the HTML page.
 pub fn all() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(JsonExporter), Box::new(MarkdownExporter), Box::new(CsvExporter), Box::new(SvgExporter)]
+    let mut all: Vec<Box<dyn Exporter>> = vec![Box::new(JsonExporter)];
+    all.extend(report_exporters());
+    all
+}
+
+/// What `lab report` rebuilds from a matrix run's JSON: everything but the JSON itself.
+pub fn report_exporters() -> Vec<Box<dyn Exporter>> {
+    vec![Box::new(MarkdownExporter), Box::new(CsvExporter), Box::new(SvgExporter), Box::new(HtmlExporter)]
 }
 
 /// Renders `run` with `exporters` and writes the files under `dir`. Returns the paths written.

@@ -131,6 +131,7 @@ impl ClientRun {
             server_cost,
             client_cost: Some(client_cost),
             instance: None,
+            timeline: r.timeline.clone(),
         });
         let tails = || {
             let server_tail = server.stderr_tail(20);

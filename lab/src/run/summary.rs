@@ -254,6 +254,7 @@ mod tests {
             server_cost: Some(ServerCost { cpu_cores: server_cores, ..ServerCost::default() }),
             client_cost: Some(ClientCost { cpu_cores: client_cores, ..ClientCost::default() }),
             instance: None,
+            timeline: None,
         }
     }
 
