@@ -18,14 +18,16 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
-/// The short commit and whether the work tree has uncommitted changes; ("unknown", false) outside git.
+/// The short commit and whether the work tree has uncommitted changes to anything but `results/` (the lab's
+/// own outputs: a bench run rewriting `results/bench-latest.md` does not change the code the next run
+/// measures); ("unknown", false) outside git.
 pub fn git_state(root: &Path) -> (String, bool) {
     let commit = first_line_of(Command::new("git").arg("-C").arg(root).args(["rev-parse", "--short", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_string());
     let dirty = Command::new("git")
         .arg("-C")
         .arg(root)
-        .args(["status", "--porcelain", "--untracked-files=no"])
+        .args(["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"])
         .output()
         .map(|o| o.status.success() && !o.stdout.is_empty())
         .unwrap_or(false);
@@ -102,6 +104,27 @@ mod tests {
         assert_eq!(trees.first_difference(&trees.clone()), None);
         let other = CodeTrees { clients: "0".repeat(40), ..trees.clone() };
         assert_eq!(trees.first_difference(&other), Some("clients"));
+    }
+
+    #[test]
+    fn the_labs_own_outputs_do_not_make_the_tree_dirty() {
+        // A scratch repository: a committed file under results/ and one elsewhere.
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let ok = Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success();
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        std::fs::create_dir(dir.path().join("results")).unwrap();
+        std::fs::write(dir.path().join("results/latest.md"), "a").unwrap();
+        std::fs::write(dir.path().join("code.rs"), "a").unwrap();
+        git(&["add", "."]);
+        git(&["-c", "user.name=lab", "-c", "user.email=lab@localhost", "commit", "-qm", "one"]);
+        assert!(!git_state(dir.path()).1);
+        std::fs::write(dir.path().join("results/latest.md"), "b").unwrap();
+        assert!(!git_state(dir.path()).1, "a rewritten result is not a change of code");
+        std::fs::write(dir.path().join("code.rs"), "b").unwrap();
+        assert!(git_state(dir.path()).1, "a changed source file is");
     }
 
     #[test]
