@@ -70,8 +70,9 @@ fn blocking_run(cpus: &str) -> lab::results::Run {
 #[test]
 fn the_recorded_executor_size_is_the_measured_instances() {
     let allowed = allowed_cpus();
-    if allowed.len() < 2 {
-        eprintln!("SKIP: the_recorded_executor_size_is_the_measured_instances: needs 2 CPUs, this machine has 1");
+    let test = "the_recorded_executor_size_is_the_measured_instances";
+    let install = "run on a machine or cgroup with 2 or more CPUs";
+    if !harness::tools::require(test, "a second CPU", allowed.len() >= 2, install) {
         return;
     }
     let one = format!("server={},client={}", allowed[0], allowed[1]);
