@@ -20,7 +20,6 @@ use super::{Artifact, Exporter};
 use crate::findings::{self, Findings, MISS_BAND};
 use crate::format;
 use crate::headline::{self, Headline};
-use crate::noise::Metric;
 use crate::results::{Cell, Run};
 use harness::report::TimelineEntry;
 use plotters::coord::Shift;
@@ -1001,23 +1000,7 @@ fn model_misses(f: &Findings, body: &mut String) {
         MISS_BAND.0,
         MISS_BAND.1
     );
-    let mut t = super::table::Table::new(&["cell", "expected", "measured (range)", "measured ÷ expected", "saturated"]);
-    for m in &p.misses {
-        let show = |x: f64| match m.metric {
-            Metric::Wall => format::seconds(x),
-            Metric::Throughput => format::rate(x),
-        };
-        t.row(vec![
-            format!("{} × {} `{}` c={}", m.server, m.client, m.workload, m.concurrency),
-            match m.metric {
-                Metric::Wall => show(m.expected),
-                Metric::Throughput => format!("≤ {}", show(m.expected)),
-            },
-            format!("{} ({})", show(m.measured), headline::span(&[m.range.0, m.range.1], show)),
-            format!("{:.2}", m.measured / m.expected),
-            m.saturation.map_or("—".to_string(), |s| s.to_string()),
-        ]);
-    }
+    let t = super::markdown::misses_table(f);
     let mut md = String::new();
     t.write(&mut md);
     body.push_str(&blocks(&md));

@@ -217,6 +217,28 @@ pub fn rebase_links(md: &str, page: &str, dir: &str) -> String {
     out
 }
 
+/// The model misses as a table: the cell, both numbers (a throughput bound as "≤"), their ratio, saturation.
+pub fn misses_table(findings: &Findings) -> Table {
+    let mut table = Table::new(&["cell", "expected", "measured (range)", "measured ÷ expected", "saturated"]);
+    for m in &findings.predictions.misses {
+        let show = |x: f64| match m.metric {
+            crate::noise::Metric::Wall => format::seconds(x),
+            crate::noise::Metric::Throughput => format::rate(x),
+        };
+        table.row(row![
+            format!("{} × {} `{}` c={}", m.server, m.client, m.workload, m.concurrency),
+            match m.metric {
+                crate::noise::Metric::Wall => show(m.expected),
+                crate::noise::Metric::Throughput => format!("≤ {}", show(m.expected)),
+            },
+            format!("{} ({})", show(m.measured), crate::headline::span(&[m.range.0, m.range.1], show)),
+            format!("{:.2}", m.measured / m.expected),
+            m.saturation.map_or("—".to_string(), |s| s.to_string())
+        ]);
+    }
+    table
+}
+
 /// Every prediction the measurement did not bear out, with both numbers and no cause the lab did not measure.
 fn model_misses(findings: &Findings, md: &mut String) {
     let p = &findings.predictions;
@@ -240,25 +262,7 @@ fn model_misses(findings: &Findings, md: &mut String) {
         MISS_BAND.0,
         MISS_BAND.1
     );
-    let mut table = Table::new(&["cell", "expected", "measured (range)", "measured ÷ expected", "saturated"]);
-    for m in &p.misses {
-        let show = |x: f64| match m.metric {
-            crate::noise::Metric::Wall => format::seconds(x),
-            crate::noise::Metric::Throughput => format::rate(x),
-        };
-        let ratio = m.measured / m.expected;
-        table.row(row![
-            format!("{} × {} `{}` c={}", m.server, m.client, m.workload, m.concurrency),
-            match m.metric {
-                crate::noise::Metric::Wall => show(m.expected),
-                crate::noise::Metric::Throughput => format!("≤ {}", show(m.expected)),
-            },
-            format!("{} ({})", show(m.measured), crate::headline::span(&[m.range.0, m.range.1], show)),
-            format!("{ratio:.2}"),
-            m.saturation.map_or("—".to_string(), |s| s.to_string())
-        ]);
-    }
-    table.write(md);
+    misses_table(findings).write(md);
     md.push('\n');
 }
 
