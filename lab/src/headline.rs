@@ -230,8 +230,6 @@ pub struct Row {
     pub worker_threads: Option<u64>,
     /// `io` wall time at [`Headline::level`] requests in flight.
     pub io: Option<Ranked>,
-    /// The model's expectation for that cell (the pool's bound shows here).
-    pub io_expected_s: Option<f64>,
     /// `io` wall time at [`Headline::far_level`], requests that failed there, and what stopped it (bench).
     pub io_far: Option<(f64, u64, Option<String>)>,
     /// Server CPU µs per request on `baseline` and `cpu`, and the level read (see [`cpu_per_request`]).
@@ -430,7 +428,6 @@ pub fn headline(run: &Run) -> Option<Headline> {
                 group: group_of(run, server),
                 worker_threads: measured_threads.unwrap_or_else(|| record.and_then(|r| r.worker_threads)),
                 io: io_ranked[i],
-                io_expected_s: io_cells[i].and_then(|c| c.expected_wall_s),
                 io_far,
                 cpu_us_baseline: cpu_us("baseline"),
                 cpu_us_cpu: cpu_us("cpu"),
