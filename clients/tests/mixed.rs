@@ -69,11 +69,13 @@ enum Connections {
     SharedAfterPoolRace,
 }
 
+/// A client's run: its name, flags, requests, warm-up requests, requests in flight at once, connection rule.
+type Case = (&'static str, &'static [&'static str], u64, u64, usize, Connections);
+
 #[test]
 fn requests_cycle_through_the_urls_on_every_client() {
     use Connections::{Shared, SharedAfterPoolRace};
-    // (client, its flags, requests, warm-up requests, requests in flight at once, connection rule)
-    let cases: [(&str, &[&str], u64, u64, usize, Connections); 9] = [
+    let cases: [Case; 9] = [
         ("blocking-client", &[], 30, 3, 1, Shared),
         ("pool-client", &["-c", "3"], 30, 3, 3, Shared),
         ("async-client", &["-c", "4", "--engine", "surf"], 30, 3, 4, SharedAfterPoolRace),
