@@ -39,6 +39,26 @@ pub fn measure(unit: Unit, count: u64) -> anyhow::Result<Duration> {
                 start.elapsed()
             })))
         }
+        Unit::SmolTaskFromTask => {
+            let executor = std::rc::Rc::new(smol::LocalExecutor::new());
+            let spawner = std::rc::Rc::clone(&executor);
+            let creator = executor.spawn(async move {
+                let start = Instant::now();
+                for _ in 0..count {
+                    spawner.spawn(async {}).await;
+                }
+                start.elapsed()
+            });
+            Ok(smol::block_on(executor.run(creator)))
+        }
+        Unit::AsyncStdTaskFromTask => Ok(async_std::task::block_on(async_std::task::spawn(async move {
+            let start = Instant::now();
+            for _ in 0..count {
+                // Spawned from a worker thread: the new task is queued on this worker.
+                async_std::task::spawn(async {}).await;
+            }
+            start.elapsed()
+        }))),
         Unit::AsyncStdTask => Ok(async_std::task::block_on(async {
             let start = Instant::now();
             for _ in 0..count {

@@ -46,7 +46,7 @@ enum What {
     },
     /// Parks COUNT idle UNITs, prints `ready COUNT`, and holds them until standard input closes.
     Memory {
-        unit: Unit,
+        unit: Idle,
         #[arg(long)]
         count: u64,
     },
@@ -61,7 +61,24 @@ pub enum Unit {
     TokioTask,
     /// A task on a smol local executor.
     SmolTask,
-    /// A task on async-std's global executor.
+    /// A task on async-std's global executor, created by the main thread (`block_on`).
+    AsyncStdTask,
+    /// A smol task created by another task of the same local executor (not by `block_on`'s future).
+    SmolTaskFromTask,
+    /// An async-std task created by another async-std task (on one of the executor's threads).
+    AsyncStdTaskFromTask,
+}
+
+/// What is held idle.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Idle {
+    /// An OS thread blocked on a condition variable.
+    Thread,
+    /// A tokio task pending on a channel.
+    TokioTask,
+    /// A smol task pending on a channel.
+    SmolTask,
+    /// An async-std task pending on a channel.
     AsyncStdTask,
 }
 
@@ -74,8 +91,10 @@ pub enum Pair {
     ThreadPipe,
     /// Two tasks on one tokio current-thread runtime, a channel each way.
     TokioChannel,
-    /// Two tasks on one smol local executor, a channel each way.
+    /// Two tasks on one smol local executor, a channel each way (one of them `block_on`'s future).
     SmolChannel,
+    /// The same, both of them tasks of the executor.
+    SmolChannelTasks,
     /// Two tasks on one smol local executor, a Unix socket pair between them: the wake-up arrives through
     /// epoll's readiness instead of a channel's waker.
     SmolSocketpair,

@@ -3,17 +3,17 @@
 //! process only parks them and says `ready COUNT`; the parent reads its resident memory and the kernel's
 //! (`KernelStack`, `Slab`), then closes our standard input to let them go.
 
-use crate::Unit;
+use crate::Idle;
 use anyhow::Context;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Parks `count` units of `unit`, says so on stdout, and holds them until standard input closes.
-pub fn hold(unit: Unit, count: u64) -> anyhow::Result<()> {
+pub fn hold(unit: Idle, count: u64) -> anyhow::Result<()> {
     match unit {
-        Unit::Thread => threads(count),
-        Unit::TokioTask => {
+        Idle::Thread => threads(count),
+        Idle::TokioTask => {
             let runtime = tokio::runtime::Builder::new_current_thread().build().context("a tokio runtime")?;
             runtime.block_on(async {
                 let (release, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -40,7 +40,7 @@ pub fn hold(unit: Unit, count: u64) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Unit::SmolTask => {
+        Idle::SmolTask => {
             let executor = smol::LocalExecutor::new();
             smol::block_on(executor.run(async {
                 let (release, released) = smol::channel::bounded::<()>(1);
@@ -65,7 +65,7 @@ pub fn hold(unit: Unit, count: u64) -> anyhow::Result<()> {
                 Ok(())
             }))
         }
-        Unit::AsyncStdTask => async_std::task::block_on(async {
+        Idle::AsyncStdTask => async_std::task::block_on(async {
             let (release, released) = smol::channel::bounded::<()>(1);
             let parked = Arc::new(AtomicU64::new(0));
             let tasks: Vec<_> = (0..count)

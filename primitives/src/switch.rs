@@ -17,6 +17,7 @@ pub fn measure(pair: Pair, count: u64) -> anyhow::Result<Duration> {
         Pair::ThreadPipe => pipes(count),
         Pair::TokioChannel => tokio_channel(count),
         Pair::SmolChannel => Ok(smol_channel(count)),
+        Pair::SmolChannelTasks => Ok(smol_channel_tasks(count)),
         Pair::SmolSocketpair => smol_socketpair(count),
     }
 }
@@ -116,6 +117,32 @@ fn smol_channel(count: u64) -> Duration {
         }
         let elapsed = start.elapsed();
         drop(there_tx);
+        partner.await;
+        elapsed
+    }))
+}
+
+fn smol_channel_tasks(count: u64) -> Duration {
+    let executor = smol::LocalExecutor::new();
+    let (there_tx, there_rx) = smol::channel::bounded::<u64>(1);
+    let (back_tx, back_rx) = smol::channel::bounded::<u64>(1);
+    let partner = executor.spawn(async move {
+        while let Ok(token) = there_rx.recv().await {
+            if back_tx.send(token).await.is_err() {
+                break;
+            }
+        }
+    });
+    let main = executor.spawn(async move {
+        let start = Instant::now();
+        for token in 0..count {
+            there_tx.send(token).await.ok();
+            back_rx.recv().await.ok();
+        }
+        start.elapsed()
+    });
+    smol::block_on(executor.run(async {
+        let elapsed = main.await;
         partner.await;
         elapsed
     }))

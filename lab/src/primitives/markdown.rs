@@ -154,6 +154,7 @@ pub fn render(run: &PrimitivesRun) -> String {
     }
     memory_section(&mut md, run);
     beyond_section(&mut md, run);
+    experiments_section(&mut md, run);
     models_section(&mut md, run);
     let _ = writeln!(
         md,
@@ -280,6 +281,37 @@ fn memory_words(m: &MemoryFit) -> String {
         }
         _ => format!("{} in user memory here, no kernel growth measurable", kib(user)),
     }
+}
+
+/// Each experiment with both figures and whether they bore the hypothesis out.
+fn experiments_section(md: &mut String, run: &PrimitivesRun) {
+    let one = run.settings.cpu_sets.first().cloned().unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "## Experiments\n\nThe same primitive two ways, in the same rounds on {}: a hypothesis holds where the \
+         variant is at least {}× cheaper.\n",
+        cpus_label(&one),
+        super::EXPERIMENT_FACTOR
+    );
+    for e in &super::EXPERIMENTS {
+        let median = |word: &str| {
+            run.timings.iter().find(|t| t.measure == e.measure && t.subject == word && t.cpus == one)?.median_ns
+        };
+        let verdict = match (median(e.baseline), median(e.variant)) {
+            (Some(b), Some(v)) if v > 0.0 => format!(
+                "`{}` {}, `{}` {} ({} cheaper): {}.",
+                e.baseline,
+                ns(b),
+                e.variant,
+                ns(v),
+                crate::format::factor(b / v),
+                if b / v >= super::EXPERIMENT_FACTOR { "holds" } else { "does not hold" }
+            ),
+            _ => "not measured.".to_string(),
+        };
+        let _ = writeln!(md, "- {} `{}`: {} — {verdict}", e.measure, e.baseline, e.hypothesis);
+    }
+    md.push('\n');
 }
 
 /// The chain from primitive to model: the costs docs/model.md uses, as measured here.

@@ -57,7 +57,7 @@ pub struct Subject {
 }
 
 /// Everything timed, in the order of the tables.
-pub const SUBJECTS: [Subject; 9] = [
+pub const SUBJECTS: [Subject; 12] = [
     Subject { measure: Measure::Create, word: "thread", what: "an OS thread", anchor_ns: Some(17_000.0) },
     Subject { measure: Measure::Create, word: "tokio-task", what: "a tokio task", anchor_ns: Some(300.0) },
     Subject { measure: Measure::Create, word: "smol-task", what: "a smol task", anchor_ns: Some(300.0) },
@@ -65,6 +65,18 @@ pub const SUBJECTS: [Subject; 9] = [
         measure: Measure::Create,
         word: "async-std-task",
         what: "an async-std task (global executor)",
+        anchor_ns: Some(300.0),
+    },
+    Subject {
+        measure: Measure::Create,
+        word: "smol-task-from-task",
+        what: "a smol task, created by a task",
+        anchor_ns: Some(300.0),
+    },
+    Subject {
+        measure: Measure::Create,
+        word: "async-std-task-from-task",
+        what: "an async-std task, created by a task",
         anchor_ns: Some(300.0),
     },
     Subject {
@@ -93,10 +105,53 @@ pub const SUBJECTS: [Subject; 9] = [
     },
     Subject {
         measure: Measure::Switch,
+        word: "smol-channel-tasks",
+        what: "two smol tasks on one thread, a channel, neither of them `block_on`'s future",
+        anchor_ns: Some(200.0),
+    },
+    Subject {
+        measure: Measure::Switch,
         word: "smol-socketpair",
         what: "two smol tasks on one thread, woken by epoll through a socket pair",
         // The published finding: woken through I/O readiness, tasks converge on the threads' figure.
         anchor_ns: Some(1_700.0),
+    },
+];
+
+/// Experiments run beside the figures they question: the same primitive measured two ways in the same rounds.
+/// Each says what it tests; the run's figures decide whether the hypothesis held.
+pub struct Experiment {
+    pub measure: Measure,
+    /// The figure questioned, and the variant that removes one suspected cost.
+    pub baseline: &'static str,
+    pub variant: &'static str,
+    /// The suspected cost, as a hypothesis.
+    pub hypothesis: &'static str,
+}
+
+/// The hypothesis holds where the variant is at least this many times cheaper than the baseline.
+pub const EXPERIMENT_FACTOR: f64 = 2.0;
+
+pub const EXPERIMENTS: [Experiment; 3] = [
+    Experiment {
+        measure: Measure::Create,
+        baseline: "smol-task",
+        variant: "smol-task-from-task",
+        hypothesis: "the time goes to waking the future `block_on` drives (the creator, not a task of the executor), \
+                     not to the task",
+    },
+    Experiment {
+        measure: Measure::Create,
+        baseline: "async-std-task",
+        variant: "async-std-task-from-task",
+        hypothesis: "the time goes to handing the task to an executor thread and waking the main thread, which a \
+                     task on a worker thread does not need",
+    },
+    Experiment {
+        measure: Measure::Switch,
+        baseline: "smol-channel",
+        variant: "smol-channel-tasks",
+        hypothesis: "the time goes to waking `block_on`'s future at every hand-off, not to the channel",
     },
 ];
 
