@@ -670,10 +670,12 @@ impl<'w> RingLoop<'w> {
     fn arm_timer(&mut self, slot: usize, connection: &mut Connection) {
         let Some(deadline) = connection.deadline else { return };
         let tag = Tag::connection(slot, self.slots[slot].generation, Op::Timer);
+        if connection.timer.is_some_and(|armed| armed <= deadline) {
+            // Set earlier: when it goes off, the timer is set again for the (later) deadline.
+            return;
+        }
         let timespec = self.timespec(deadline.saturating_duration_since(Instant::now()));
         match connection.timer {
-            // Set earlier: when it goes off, the timer is set again for the (later) deadline.
-            Some(armed) if armed <= deadline => {}
             Some(_) => {
                 // The deadline came closer (a keep-alive connection's idle timeout, then a short sleep): move it.
                 let entry = opcode::TimeoutUpdate::new(tag.encode(), timespec).build();
