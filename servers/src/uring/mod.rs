@@ -8,7 +8,7 @@
 //! submission queue and results come back on a completion queue, two rings of memory shared with the kernel,
 //! so that one `io_uring_enter` both submits every operation queued during a turn and waits for the next
 //! completions. On 20,000 keep-alive requests over 64 connections, lean-server made 2.04 system calls per
-//! request (a `recvfrom`, a `sendto`, a share of `epoll_wait`) and uring-server 0.07 to 0.13, all of them
+//! request (a `recvfrom`, a `sendto`, a share of `epoll_wait`) and uring-server 0.06 to 0.13, all of them
 //! `io_uring_enter` (results/experiments/syscalls-per-request.md).
 //!
 //! What completion changes in the program:
