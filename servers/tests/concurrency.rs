@@ -63,10 +63,12 @@ async_server_tests!(
     async_std_server = "async-std-server",
     smol_server = "smol-server",
     tokio_server = "tokio-server",
-    lean_server = "lean-server"
+    lean_server = "lean-server",
+    uring_server = "uring-server"
 );
 // The hyper servers accept on threads of their own, so connections are taken even while every executor thread
-// is stalled. (lean-server's event loop accepts between turns: a stalled loop accepts nothing, as documented.)
+// is stalled. (lean-server's event loops and uring-server's completion loops accept between turns: a stalled loop
+// accepts nothing, as documented.)
 mod acceptor {
     use super::*;
     tests_for!(async_std_server = "async-std-server", [accepts_while_the_executor_is_blocked]);

@@ -298,16 +298,16 @@ fn health(name: &'static str) {
     assert_eq!(listening_sockets(server.addr()), listeners, "{name} ({model}): listening sockets on its port");
 }
 
-/// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …") and the
-/// event-loop models ("event loops …") do, the thread models ("thread per request …", "fixed thread pool …") do
+/// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …"), the
+/// event-loop models ("event loops …") and the completion-loop models ("completion loops …") do, the thread models ("thread per request …", "fixed thread pool …") do
 /// not. A model this rule does not know fails the test, so that a new server states which it is.
 fn accepts_on_every_thread(model: &str) -> bool {
-    if model.starts_with("async tasks") || model.starts_with("event loops") {
+    if ["async tasks", "event loops", "completion loops"].iter().any(|kind| model.starts_with(kind)) {
         true
     } else if model.starts_with("thread per request") || model.starts_with("fixed thread pool") {
         false
     } else {
-        panic!("/health model {model:?} is neither an async, event-loop nor thread model (docs/workload.md)")
+        panic!("/health model {model:?} is neither an async, event-loop, completion-loop nor thread model (docs/workload.md)")
     }
 }
 

@@ -29,6 +29,10 @@ tests_for!(
     [ten_thousand_visits_from_three_clients_count_exactly, sigkill_loses_no_acknowledged_visit]
 );
 tests_for!(
+    uring_server = "uring-server",
+    [ten_thousand_visits_from_three_clients_count_exactly, sigkill_loses_no_acknowledged_visit]
+);
+tests_for!(
     smol_server = "smol-server",
     [ten_thousand_visits_from_three_clients_count_exactly, sigkill_loses_no_acknowledged_visit]
 );

@@ -1,7 +1,8 @@
 //! lean-server's own HTTP/1.1 (servers/src/lean/http1.rs), where the other servers rely on hyper or tiny_http:
 //! a HEAD response has no body, pipelined requests are answered in order, a request body is read and thrown
 //! away so that the connection can carry the next request, a client waiting for `100 Continue` is answered and
-//! the connection closed — and what a connection costs it in memory while idle or waiting (docs/model.md).
+//! the connection closed — and what a connection costs it in memory while idle or waiting (docs/model.md). The
+//! same tests run against uring-server, which shares this HTTP/1.1 under completion-driven I/O.
 
 mod common;
 mod raw;
@@ -12,8 +13,36 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-const NAME: &str = "lean-server";
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+// uring-server parses and frames with the same module (servers/src/lean/http1.rs) under completion-driven I/O:
+// every property here holds for it too.
+tests_for!(
+    lean_server = "lean-server",
+    [
+        head_response_has_no_body,
+        pipelined_requests_are_answered_in_order,
+        request_bodies_are_skipped_and_the_connection_kept,
+        a_client_waiting_for_100_continue_is_answered_and_closed,
+        the_end_of_a_stream_that_came_with_its_last_bytes_is_seen,
+        each_loop_listens_on_its_own_socket,
+        idle_and_waiting_connections_cost_little,
+        no_thread_starts_a_second_reactor
+    ]
+);
+tests_for!(
+    uring_server = "uring-server",
+    [
+        head_response_has_no_body,
+        pipelined_requests_are_answered_in_order,
+        request_bodies_are_skipped_and_the_connection_kept,
+        a_client_waiting_for_100_continue_is_answered_and_closed,
+        the_end_of_a_stream_that_came_with_its_last_bytes_is_seen,
+        each_loop_listens_on_its_own_socket,
+        idle_and_waiting_connections_cost_little,
+        no_thread_starts_a_second_reactor
+    ]
+);
 
 fn body_of(outcome: &Outcome) -> String {
     match outcome {
@@ -24,9 +53,8 @@ fn body_of(outcome: &Outcome) -> String {
 
 /// RFC 9110 §9.3.2: the response to HEAD is the GET response's head, Content-Length included, and no body; the
 /// next response on the connection starts right after it.
-#[test]
-fn head_response_has_no_body() {
-    let server = Server::start(NAME, &[]);
+fn head_response_has_no_body(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut stream = TcpStream::connect(server.addr()).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     stream
@@ -47,9 +75,8 @@ fn head_response_has_no_body() {
 
 /// Requests written all at once are answered one after the other, in order, whatever each waits for: a timer
 /// (`/say/hello`), the worker pool (`/fact`) or nothing (`/no/param`).
-#[test]
-fn pipelined_requests_are_answered_in_order() {
-    let server = Server::start(NAME, &[]);
+fn pipelined_requests_are_answered_in_order(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut connection = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
     let targets: Vec<String> = (0..60)
         .map(|i| match i % 3 {
@@ -73,9 +100,8 @@ fn pipelined_requests_are_answered_in_order() {
 
 /// A body on a request no route wants is read and thrown away, by its Content-Length or its chunks, and the
 /// connection goes on; what the body contains is never taken for a request.
-#[test]
-fn request_bodies_are_skipped_and_the_connection_kept() {
-    let server = Server::start(NAME, &[]);
+fn request_bodies_are_skipped_and_the_connection_kept(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut connection = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
     let smuggled = "GET /fact?n=-1 HTTP/1.1\r\nHost: x\r\n\r\n";
     let chunked = format!("{:x}\r\n{smuggled}\r\n0\r\nTrailer: t\r\n\r\n", smuggled.len());
@@ -95,9 +121,8 @@ fn request_bodies_are_skipped_and_the_connection_kept() {
 
 /// A client that sent `Expect: 100-continue` waits before sending its body; the server answers at once, never
 /// asks for the body, and closes the connection rather than wait for bytes that may never come.
-#[test]
-fn a_client_waiting_for_100_continue_is_answered_and_closed() {
-    let server = Server::start(NAME, &[]);
+fn a_client_waiting_for_100_continue_is_answered_and_closed(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut connection = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
     connection
         .send(b"POST /no/param HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
@@ -111,9 +136,8 @@ fn a_client_waiting_for_100_continue_is_answered_and_closed() {
 /// here), even when the bytes and the FIN reach the socket together, before the loop reads either: the loop is
 /// held by a `/block` meanwhile. Edge-triggered, a short read that empties the socket means no new bytes will
 /// come without an event — but the end of the stream, already there, will not come with one.
-#[test]
-fn the_end_of_a_stream_that_came_with_its_last_bytes_is_seen() {
-    let server = Server::start(NAME, &["--threads", "1"]);
+fn the_end_of_a_stream_that_came_with_its_last_bytes_is_seen(name: &'static str) {
+    let server = Server::start(name, &["--threads", "1"]);
     let mut blocker = KeepAlive::connect(server.addr(), TIMEOUT).expect("connect");
     blocker.send("/block?ms=500").expect("send");
     let client = blocker.local_addr().expect("local addr");
@@ -128,9 +152,8 @@ fn the_end_of_a_stream_that_came_with_its_last_bytes_is_seen() {
 
 /// `--threads 3` runs three event loops, each with a listening socket of its own on the port (SO_REUSEPORT), so
 /// that the kernel, not a shared accept queue, spreads the connections; all of them are served.
-#[test]
-fn each_loop_listens_on_its_own_socket() {
-    let server = Server::start(NAME, &["--threads", "3"]);
+fn each_loop_listens_on_its_own_socket(name: &'static str) {
+    let server = Server::start(name, &["--threads", "3"]);
     let port = format!(":{:04X}", server.addr().port());
     let listening = || {
         let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
@@ -174,10 +197,10 @@ fn unread_on(server: std::net::SocketAddr) -> u64 {
 }
 
 /// RSS per connection between LOW and HIGH connections opened by `open` on a fresh server, in bytes.
-fn slope(open: impl Fn(&Server) -> KeepAlive) -> f64 {
+fn slope(name: &'static str, open: impl Fn(&Server) -> KeepAlive) -> f64 {
     const LOW: usize = 200;
     const HIGH: usize = 2_200;
-    let server = Server::start(NAME, &["--threads", "1", "--header-timeout-s", "120"]);
+    let server = Server::start(name, &["--threads", "1", "--header-timeout-s", "120"]);
     let mut connections = Vec::new();
     let mut rss_at = |level: usize| {
         while connections.len() < level {
@@ -196,22 +219,21 @@ fn slope(open: impl Fn(&Server) -> KeepAlive) -> f64 {
 /// The floor's memory targets, checked as a slope between two levels: an idle keep-alive connection
 /// costs at most 1 KiB of RSS, a connection whose request waits on a timer at most 4 KiB (nginx keeps an idle
 /// one in about 250 bytes; hyper's buffers alone are 16 KiB).
-#[test]
-fn idle_and_waiting_connections_cost_little() {
+fn idle_and_waiting_connections_cost_little(name: &'static str) {
     raw::raise_fd_limit();
-    let idle = slope(|server| {
+    let idle = slope(name, |server| {
         let mut connection = KeepAlive::connect(server.addr(), TIMEOUT).expect("connect");
         let response = connection.get("/no/param").expect("a response");
         assert_eq!(response.status, 200);
         connection
     });
     // Each request sleeps on the timer heap for longer than the test takes.
-    let waiting = slope(|server| {
+    let waiting = slope(name, |server| {
         let mut connection = KeepAlive::connect(server.addr(), TIMEOUT).expect("connect");
         connection.send("/say/hello?name=w&ms=60000").expect("send");
         connection
     });
-    println!("{NAME}: {idle:.0} bytes per idle keep-alive connection, {waiting:.0} per waiting request");
+    println!("{name}: {idle:.0} bytes per idle keep-alive connection, {waiting:.0} per waiting request");
     assert!(idle <= 1024.0, "{idle:.0} bytes of RSS per idle keep-alive connection, want at most 1 KiB");
     assert!(waiting <= 4096.0, "{waiting:.0} bytes of RSS per waiting request, want at most 4 KiB");
 }
@@ -219,9 +241,8 @@ fn idle_and_waiting_connections_cost_little() {
 /// lean-server's loops are mio's; no thread of it may start async-io's reactor, which opens descriptors lazily
 /// and panics when a flood of connections has taken the last one (EMFILE). async-io names its driver thread
 /// `async-io`: once the shutdown thread (`drain`) is asleep waiting for a signal, that thread must not exist.
-#[test]
-fn no_thread_starts_a_second_reactor() {
-    let server = Server::start(NAME, &[]);
+fn no_thread_starts_a_second_reactor(name: &'static str) {
+    let server = Server::start(name, &[]);
     let pid = server.process.pid();
     let threads = || -> Vec<(String, char)> {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };

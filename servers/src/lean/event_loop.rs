@@ -4,7 +4,7 @@
 //! pool or the earliest deadline passes, then moves each concerned connection's state machine as far as it
 //! can go without waiting. Nothing here blocks, except `/block`, on purpose.
 
-use super::http1::{self, ChunkedSkip, Framing, Parsed, ResponseHead};
+use super::http1::{self, ChunkedSkip, Framing, HttpDate, Parsed, ResponseHead};
 use crate::access_log::AccessLog;
 use crate::cli::Limits;
 use crate::launch::{self, Draining};
@@ -18,7 +18,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
 const MAILBOX: Token = Token(usize::MAX - 1);
@@ -796,24 +796,6 @@ fn release_input(connection: &mut Connection) {
     if connection.start >= connection.input.len() {
         connection.input = Vec::new();
         connection.start = 0;
-    }
-}
-
-/// The `Date` header's value, formatted once a second.
-#[derive(Default)]
-struct HttpDate {
-    second: u64,
-    text: String,
-}
-
-impl HttpDate {
-    fn refresh(&mut self) {
-        let now = SystemTime::now();
-        let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if second != self.second || self.text.is_empty() {
-            self.second = second;
-            self.text = httpdate::fmt_http_date(now);
-        }
     }
 }
 

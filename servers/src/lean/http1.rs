@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::io::Write;
 use std::mem::MaybeUninit;
+use std::time::SystemTime;
 
 /// Header fields a request may carry; one more is a 431 (hyper's limit too).
 pub const MAX_HEADERS: usize = 100;
@@ -341,6 +342,26 @@ impl ResponseHead<'_> {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The `Date` header's value, formatted once a second.
+#[derive(Default)]
+pub struct HttpDate {
+    second: u64,
+    /// The value, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+    pub text: String,
+}
+
+impl HttpDate {
+    /// Formats the value again if the second has changed since the last call.
+    pub fn refresh(&mut self) {
+        let now = SystemTime::now();
+        let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second || self.text.is_empty() {
+            self.second = second;
+            self.text = httpdate::fmt_http_date(now);
+        }
     }
 }
 
