@@ -64,6 +64,11 @@ fn original_experiment_lean_server() {
     original_experiment(common::SERVERS[5]);
 }
 
+#[test]
+fn original_experiment_coroutine_server() {
+    original_experiment(common::SERVERS[6]);
+}
+
 /// The tests above cover every server binary of the workspace (servers/src/bin), and only those.
 #[test]
 fn the_experiment_runs_against_every_server() {

@@ -63,15 +63,17 @@ async_server_tests!(
     async_std_server = "async-std-server",
     smol_server = "smol-server",
     tokio_server = "tokio-server",
-    lean_server = "lean-server"
+    lean_server = "lean-server",
+    coroutine_server = "coroutine-server"
 );
-// The hyper servers accept on threads of their own, so connections are taken even while every executor thread
-// is stalled. (lean-server's event loop accepts between turns: a stalled loop accepts nothing, as documented.)
+// The hyper servers and coroutine-server accept on threads of their own, so connections are taken even while
+// every executor (or may worker) thread is stalled. (lean-server's event loop accepts between turns: a stalled loop accepts nothing, as documented.)
 mod acceptor {
     use super::*;
     tests_for!(async_std_server = "async-std-server", [accepts_while_the_executor_is_blocked]);
     tests_for!(smol_server = "smol-server", [accepts_while_the_executor_is_blocked]);
     tests_for!(tokio_server = "tokio-server", [accepts_while_the_executor_is_blocked]);
+    tests_for!(coroutine_server = "coroutine-server", [accepts_while_the_executor_is_blocked]);
 }
 
 /// 20 concurrent `/say/hello?ms=300` take about 300 ms, not 20 × 300: each waits without holding the others.

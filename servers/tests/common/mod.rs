@@ -26,7 +26,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HELLO_MS: u64 = 50;
 
 /// Expands to one module per server binary (thread-server, pool-server, async-std-server, smol-server,
-/// tokio-server, lean-server), each
+/// tokio-server, lean-server, coroutine-server), each
 /// holding one `#[test]` per name that calls `super::NAME(server)`: `for_each_server!(say_hello, fact)` gives
 /// `thread_server::say_hello`, `smol_server::fact`, … so that nextest can run (or filter out) one server's tests.
 #[macro_export]
@@ -38,6 +38,7 @@ macro_rules! for_each_server {
         $crate::tests_for!(smol_server = "smol-server", [$($test),+]);
         $crate::tests_for!(tokio_server = "tokio-server", [$($test),+]);
         $crate::tests_for!(lean_server = "lean-server", [$($test),+]);
+        $crate::tests_for!(coroutine_server = "coroutine-server", [$($test),+]);
     };
 }
 
