@@ -298,11 +298,13 @@ fn health(name: &'static str) {
     assert_eq!(listening_sockets(server.addr()), listeners, "{name} ({model}): listening sockets on its port");
 }
 
-/// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …") and the
-/// event-loop models ("event loops …") do, the thread models ("thread per request …", "fixed thread pool …") do
-/// not. A model this rule does not know fails the test, so that a new server states which it is.
+/// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …"), the
+/// event-loop models ("event loops …") and the coroutine models ("stackful coroutines …", whose workers each run
+/// many coroutines) do, the thread models ("thread per request …", "fixed thread pool …") do not. A model this
+/// rule does not know fails the test, so that a new server states which it is.
 fn accepts_on_every_thread(model: &str) -> bool {
-    if model.starts_with("async tasks") || model.starts_with("event loops") {
+    if model.starts_with("async tasks") || model.starts_with("event loops") || model.starts_with("stackful coroutines")
+    {
         true
     } else if model.starts_with("thread per request") || model.starts_with("fixed thread pool") {
         false

@@ -2,6 +2,8 @@
 //! a HEAD response has no body, pipelined requests are answered in order, a request body is read and thrown
 //! away so that the connection can carry the next request, a client waiting for `100 Continue` is answered and
 //! the connection closed — and what a connection costs it in memory while idle or waiting (docs/model.md).
+//! coroutine-server speaks the same HTTP/1.1 from blocking code (servers/src/coro/): the protocol's tests run
+//! on it too.
 
 mod common;
 mod raw;
@@ -15,6 +17,28 @@ use std::time::Duration;
 const NAME: &str = "lean-server";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+// The protocol, on both servers that speak lean's HTTP/1.1.
+tests_for!(
+    lean_server = "lean-server",
+    [
+        head_response_has_no_body,
+        pipelined_requests_are_answered_in_order,
+        request_bodies_are_skipped_and_the_connection_kept,
+        a_client_waiting_for_100_continue_is_answered_and_closed,
+        the_end_of_a_stream_that_came_with_its_last_bytes_is_seen
+    ]
+);
+tests_for!(
+    coroutine_server = "coroutine-server",
+    [
+        head_response_has_no_body,
+        pipelined_requests_are_answered_in_order,
+        request_bodies_are_skipped_and_the_connection_kept,
+        a_client_waiting_for_100_continue_is_answered_and_closed,
+        the_end_of_a_stream_that_came_with_its_last_bytes_is_seen
+    ]
+);
+
 fn body_of(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Response { body, .. } => String::from_utf8_lossy(body).into_owned(),
@@ -24,9 +48,8 @@ fn body_of(outcome: &Outcome) -> String {
 
 /// RFC 9110 §9.3.2: the response to HEAD is the GET response's head, Content-Length included, and no body; the
 /// next response on the connection starts right after it.
-#[test]
-fn head_response_has_no_body() {
-    let server = Server::start(NAME, &[]);
+fn head_response_has_no_body(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut stream = TcpStream::connect(server.addr()).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     stream
@@ -47,9 +70,8 @@ fn head_response_has_no_body() {
 
 /// Requests written all at once are answered one after the other, in order, whatever each waits for: a timer
 /// (`/say/hello`), the worker pool (`/fact`) or nothing (`/no/param`).
-#[test]
-fn pipelined_requests_are_answered_in_order() {
-    let server = Server::start(NAME, &[]);
+fn pipelined_requests_are_answered_in_order(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut connection = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
     let targets: Vec<String> = (0..60)
         .map(|i| match i % 3 {
@@ -73,9 +95,8 @@ fn pipelined_requests_are_answered_in_order() {
 
 /// A body on a request no route wants is read and thrown away, by its Content-Length or its chunks, and the
 /// connection goes on; what the body contains is never taken for a request.
-#[test]
-fn request_bodies_are_skipped_and_the_connection_kept() {
-    let server = Server::start(NAME, &[]);
+fn request_bodies_are_skipped_and_the_connection_kept(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut connection = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
     let smuggled = "GET /fact?n=-1 HTTP/1.1\r\nHost: x\r\n\r\n";
     let chunked = format!("{:x}\r\n{smuggled}\r\n0\r\nTrailer: t\r\n\r\n", smuggled.len());
@@ -95,9 +116,8 @@ fn request_bodies_are_skipped_and_the_connection_kept() {
 
 /// A client that sent `Expect: 100-continue` waits before sending its body; the server answers at once, never
 /// asks for the body, and closes the connection rather than wait for bytes that may never come.
-#[test]
-fn a_client_waiting_for_100_continue_is_answered_and_closed() {
-    let server = Server::start(NAME, &[]);
+fn a_client_waiting_for_100_continue_is_answered_and_closed(name: &'static str) {
+    let server = Server::start(name, &[]);
     let mut connection = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
     connection
         .send(b"POST /no/param HTTP/1.1\r\nHost: lab\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
@@ -111,9 +131,8 @@ fn a_client_waiting_for_100_continue_is_answered_and_closed() {
 /// here), even when the bytes and the FIN reach the socket together, before the loop reads either: the loop is
 /// held by a `/block` meanwhile. Edge-triggered, a short read that empties the socket means no new bytes will
 /// come without an event — but the end of the stream, already there, will not come with one.
-#[test]
-fn the_end_of_a_stream_that_came_with_its_last_bytes_is_seen() {
-    let server = Server::start(NAME, &["--threads", "1"]);
+fn the_end_of_a_stream_that_came_with_its_last_bytes_is_seen(name: &'static str) {
+    let server = Server::start(name, &["--threads", "1"]);
     let mut blocker = KeepAlive::connect(server.addr(), TIMEOUT).expect("connect");
     blocker.send("/block?ms=500").expect("send");
     let client = blocker.local_addr().expect("local addr");
