@@ -169,29 +169,6 @@ fn each_loop_listens_on_its_own_socket() {
     assert!(responses.iter().all(|r| r.text() == "hello x"));
 }
 
-/// The server's resident memory, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).expect("VmRSS");
-    line.trim().trim_end_matches("kB").trim().parse().expect("a number")
-}
-
-/// Bytes that the server's sockets on `server`'s port have received and it has not read yet, over all of them
-/// (one read of /proc/net/tcp: checking thousands of connections one by one would take minutes).
-fn unread_on(server: std::net::SocketAddr) -> u64 {
-    let port = format!(":{:04X}", server.port());
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (_, rx) = fields.get(4)?.split_once(':')?;
-            fields.get(1)?.ends_with(&port).then(|| u64::from_str_radix(rx, 16).ok()).flatten()
-        })
-        .sum()
-}
-
 /// RSS per connection between LOW and HIGH connections opened by `open` on a fresh server, in bytes.
 fn slope(open: impl Fn(&Server) -> KeepAlive) -> f64 {
     const LOW: usize = 200;
@@ -203,9 +180,9 @@ fn slope(open: impl Fn(&Server) -> KeepAlive) -> f64 {
             connections.push(open(&server));
         }
         // Every request has been read once the server's sockets hold no unread bytes.
-        let settled = common::wait_until(Duration::from_secs(10), || unread_on(server.addr()) == 0);
+        let settled = common::wait_until(Duration::from_secs(10), || common::unread_on(server.addr()) == 0);
         assert!(settled, "the server did not read every request");
-        rss_kib(server.process.pid())
+        common::rss_kib(server.process.pid())
     };
     let low = rss_at(LOW);
     let high = rss_at(HIGH);
