@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     launch::accept_on_every_thread();
     launch::run(
         "coroutine-server",
-        "stackful coroutines on may, one per connection (own HTTP/1.1), factorials and SQLite on a worker pool",
+        "stackful coroutines on may, one per connection (own HTTP/1.1), run by an event loop per worker thread; \
+         factorials and SQLite on a worker pool",
         cli.server,
         threads,
         coro::serve,
