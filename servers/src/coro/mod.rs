@@ -24,6 +24,9 @@
 //! is 8 MiB of virtual memory by default and comes with a kernel task and a 16 KiB kernel stack. may keeps up
 //! to 1,000 finished coroutines for reuse, stacks included (their touched pages stay resident).
 //!
+//! may's workers each wait in their own epoll; an idle one wakes every 10 ms (may's default poll timeout) to
+//! look for coroutines to steal from the others' queues.
+//!
 //! Where things run:
 //! - **acceptor threads**, one per listener (SO_REUSEPORT, one per worker, as the hyper servers), block in
 //!   `accept(2)` and spawn a coroutine per connection on may's scheduler ([`launch::accept_on_threads`]);
