@@ -4,7 +4,10 @@
 //! One [`surf::Client`] per process, shared by every slot on every executor thread; its pool opens at most
 //! `-c` connections to the host (surf's `max_connections_per_host`), with TCP_NODELAY set on each. A slot
 //! borrows a connection from the pool for one request and gives it back when the body has been read. The pool
-//! is keyed by origin, and every `--url` shares one, so a mix of URLs shares the same connections.
+//! is keyed by origin, and every `--url` shares one, so a mix of URLs shares the same connections. At the start
+//! of a run it may open a few more, left as surf's cost: http-client's h1 client looks the host's pool up and,
+//! when missing, creates and inserts one in two steps, so slots whose first requests start together may each
+//! create a pool; all but one are dropped after that request, with their connection (tests/mixed.rs).
 //!
 //! One surf behaviour needs working around: when a request future is dropped mid-response (our `--timeout`),
 //! its connection goes back to the pool, and the next request on it reads the *late* response — a timed-out

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{run, run_json, start_logging_server};
@@ -19,8 +19,8 @@ struct Logged {
     ok: BTreeMap<String, u64>,
     /// Log lines for these paths with any other status.
     not_ok: Vec<String>,
-    /// Client ends (`IP:PORT`) of the connections the requests came on.
-    peers: BTreeSet<String>,
+    /// Client ends (`IP:PORT`) of the connections the requests came on, with the requests each carried.
+    peers: BTreeMap<String, u64>,
 }
 
 /// Reads the access log until it holds `expected` lines for `PATHS` (the last lines may still be in the pipe
@@ -38,7 +38,7 @@ fn wait_for_log(server: &ServerProcess, expected: u64) -> Logged {
 }
 
 fn read_log(server: &ServerProcess) -> Logged {
-    let mut logged = Logged { ok: BTreeMap::new(), not_ok: Vec::new(), peers: BTreeSet::new() };
+    let mut logged = Logged { ok: BTreeMap::new(), not_ok: Vec::new(), peers: BTreeMap::new() };
     for line in server.stderr_lines() {
         // TIME STATUS METHOD TARGET PEER DURATION
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -46,7 +46,7 @@ fn read_log(server: &ServerProcess) -> Logged {
         if !PATHS.contains(&target) {
             continue;
         }
-        logged.peers.insert(peer.to_string());
+        *logged.peers.entry(peer.to_string()).or_default() += 1;
         if status == "200" {
             *logged.ok.entry(target.to_string()).or_default() += 1;
         } else {
@@ -56,26 +56,40 @@ fn read_log(server: &ServerProcess) -> Logged {
     logged
 }
 
+/// How many connections a client may open for `in_flight` requests at once.
+#[derive(Clone, Copy)]
+enum Connections {
+    /// At most one per request in flight, for the whole run: the lab's own engines and clients.
+    Shared,
+    /// surf (http-client 6.5.3's h1 pool): the same, plus connections that each carried a single request. The
+    /// pool for a host is looked up and, when missing, created and inserted in two steps (h1/mod.rs, `send`), so
+    /// slots whose first requests start together may each create a pool; all but the last inserted are dropped
+    /// after that one request, with their connection. Measured: 29 of 150 runs of `-c 4 -n 30 --warmup 3`
+    /// opened a fifth connection, and every extra one carried one request.
+    SharedAfterPoolRace,
+}
+
+/// A client's run: its name, flags, requests, warm-up requests, requests in flight at once, connection rule.
+type Case = (&'static str, &'static [&'static str], u64, u64, usize, Connections);
+
 #[test]
 fn requests_cycle_through_the_urls_on_every_client() {
-    // (client, its flags, requests, warm-up requests, connections it may open at most)
-    let cases: [(&str, &[&str], u64, u64, usize); 9] = [
-        ("blocking-client", &[], 30, 3, 1),
-        ("pool-client", &["-c", "3"], 30, 3, 3),
-        // surf's pool (http-client's h1 pool) occasionally opens one connection more than its limit under CI
-        // load (seen once in a few hundred runs); the lab's own engines must not.
-        ("async-client", &["-c", "4", "--engine", "surf"], 30, 3, 5),
-        ("async-client", &["-c", "4", "--engine", "lean"], 30, 3, 4),
-        ("async-client", &["-c", "4", "--engine", "loop"], 30, 3, 4),
+    use Connections::{Shared, SharedAfterPoolRace};
+    let cases: [Case; 9] = [
+        ("blocking-client", &[], 30, 3, 1, Shared),
+        ("pool-client", &["-c", "3"], 30, 3, 3, Shared),
+        ("async-client", &["-c", "4", "--engine", "surf"], 30, 3, 4, SharedAfterPoolRace),
+        ("async-client", &["-c", "4", "--engine", "lean"], 30, 3, 4, Shared),
+        ("async-client", &["-c", "4", "--engine", "loop"], 30, 3, 4, Shared),
         // 33 requests over 2 processes: 17 + 16. The second child's first request is number 17, so only a
         // cycle that runs over the whole run (not restarting in each child) gives every URL exactly 11.
         // Warm-up is 0 here: each child numbers its own warm-up from 0.
-        ("async-client", &["-c", "2", "--processes", "2", "--engine", "surf"], 33, 0, 6),
-        ("async-client", &["-c", "2", "--processes", "2", "--engine", "lean"], 33, 0, 4),
-        ("async-client", &["-c", "5", "--threads", "2", "--engine", "lean"], 60, 0, 5),
-        ("async-client", &["-c", "2", "--processes", "2", "--engine", "loop"], 33, 0, 4),
+        ("async-client", &["-c", "2", "--processes", "2", "--engine", "surf"], 33, 0, 4, SharedAfterPoolRace),
+        ("async-client", &["-c", "2", "--processes", "2", "--engine", "lean"], 33, 0, 4, Shared),
+        ("async-client", &["-c", "5", "--threads", "2", "--engine", "lean"], 60, 0, 5, Shared),
+        ("async-client", &["-c", "2", "--processes", "2", "--engine", "loop"], 33, 0, 4, Shared),
     ];
-    for (client, flags, requests, warmup, max_connections) in cases {
+    for (client, flags, requests, warmup, in_flight, rule) in cases {
         // A fresh server per run, so that its access log holds this run only.
         let server = start_logging_server("smol-server");
         let urls: Vec<String> = PATHS.iter().map(|path| server.url(path)).collect();
@@ -98,10 +112,16 @@ fn requests_cycle_through_the_urls_on_every_client() {
         let share = total / PATHS.len() as u64;
         let expected: BTreeMap<String, u64> = PATHS.iter().map(|path| (path.to_string(), share)).collect();
         assert_eq!(logged.ok, expected, "{what}: requests per URL");
-        // Connections are shared between the URLs: no more of them than requests in flight.
+        // Connections are shared between the URLs: no more of them than requests in flight (surf: no more that
+        // carried several requests, and at most one single-request connection per slot beside them).
+        let reused = logged.peers.values().filter(|&&carried| carried > 1).count();
+        let (reused_at_most, all_at_most) = match rule {
+            Shared => (in_flight, in_flight),
+            SharedAfterPoolRace => (in_flight, 2 * in_flight),
+        };
         assert!(
-            (1..=max_connections).contains(&logged.peers.len()),
-            "{what}: {} connections for {max_connections} in flight: {:?}",
+            !logged.peers.is_empty() && reused <= reused_at_most && logged.peers.len() <= all_at_most,
+            "{what}: {} connections ({reused} carried more than one request) for {in_flight} in flight: {:?}",
             logged.peers.len(),
             logged.peers
         );

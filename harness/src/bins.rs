@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The packages whose binaries the tests start.
-const PACKAGES: [&str; 2] = ["servers", "clients"];
+const PACKAGES: [&str; 3] = ["servers", "clients", "primitives"];
 
 /// Where the running test's profile keeps its binaries: `target/<profile>` (the test executable sits in
 /// `target/<profile>/deps`).

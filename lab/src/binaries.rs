@@ -35,11 +35,12 @@ pub fn target_dir(root: &Path) -> PathBuf {
     root.join("target")
 }
 
-/// `cargo build --release -p servers -p clients --bins`, announced on stderr. Returns target/release.
+/// `cargo build --release -p servers -p clients -p primitives --bins`, announced on stderr. Returns
+/// target/release.
 pub fn build_release(root: &Path) -> anyhow::Result<PathBuf> {
-    eprintln!("lab: building release binaries: cargo build --release -p servers -p clients --bins");
+    eprintln!("lab: building release binaries: cargo build --release -p servers -p clients -p primitives --bins");
     let status = Command::new(cargo())
-        .args(["build", "--release", "-p", "servers", "-p", "clients", "--bins", "--manifest-path"])
+        .args(["build", "--release", "-p", "servers", "-p", "clients", "-p", "primitives", "--bins", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .status()
         .context("cannot run cargo")?;

@@ -157,6 +157,8 @@ pub enum Group {
     ThreadPerRequest,
     Pool,
     Async,
+    Coroutine,
+    Completion,
     Foreign,
     Unknown,
 }
@@ -167,6 +169,8 @@ impl Group {
             Group::ThreadPerRequest => "thread-per-request",
             Group::Pool => "pool",
             Group::Async => "async",
+            Group::Coroutine => "coroutine",
+            Group::Completion => "completion",
             Group::Foreign => "foreign",
             Group::Unknown => "unknown model",
         }
@@ -181,6 +185,8 @@ pub fn group_of(run: &Run, server: &str) -> Group {
             Model::ThreadPerRequest => Group::ThreadPerRequest,
             Model::Pool => Group::Pool,
             Model::Async => Group::Async,
+            Model::Coroutine => Group::Coroutine,
+            Model::Completion => Group::Completion,
             Model::Unknown => Group::Unknown,
         },
         None => Group::Unknown,

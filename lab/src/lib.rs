@@ -44,6 +44,7 @@ pub mod narrative;
 pub mod noise;
 pub mod plan;
 pub mod predict;
+pub mod primitives;
 pub mod process;
 pub mod progress;
 pub mod results;

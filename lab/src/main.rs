@@ -38,7 +38,8 @@ enum Command {
     Soak(SoakArgs),
     /// Only the correctness checks, for every server: exit 1 if one answers wrongly.
     Verify(VerifyArgs),
-    /// Rebuild the markdown, CSV and charts of a run (matrix, soak, bench, slowloris, capacity) from its JSON.
+    /// Rebuild the markdown, CSV and charts of a run (matrix, soak, bench, slowloris, capacity, primitives) from its
+    /// JSON.
     Report {
         /// The run's JSON (results/<run-id>.json).
         run: PathBuf,
@@ -67,6 +68,9 @@ enum Command {
     /// Capacity: the highest open-loop request rate each server holds per workload with p99 under a target; writes
     /// results/capacity-<run-id>.{json,md,svg}.
     Capacity(Box<lab::capacity::CapacityArgs>),
+    /// The costs behind the models: create, switch and idle memory of a thread, a task and a coroutine, each
+    /// beside its published figure; writes results/primitives-<run-id>.{json,md,html}.
+    Primitives(lab::primitives::PrimitivesArgs),
     /// Merge client reports (`--json` of clients run at the same time, e.g. on several machines) into one,
     /// with exact percentiles: prints the merged report as JSON (docs/distributed.md).
     Merge {
@@ -542,6 +546,9 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
     let files = match kind.as_str() {
         "bench" => export::write(&lab::bench::results::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir),
         "slowloris" => export::write(&slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir),
+        "primitives" => {
+            export::write(&lab::primitives::PrimitivesRun::load(&path)?, &lab::primitives::report_exporters(), &dir)
+        }
         "capacity" => {
             export::write(&lab::capacity::results::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
         }
@@ -641,6 +648,7 @@ fn main() -> ExitCode {
         Command::Slowloris(args) => cmd_slowloris(args),
         Command::Bench(args) => lab::bench::command(*args),
         Command::Capacity(args) => lab::capacity::command(*args),
+        Command::Primitives(args) => lab::primitives::command(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,6 +5,9 @@
 //! the server's. A thread-per-request server and an async server can wait on any number of requests at once; a
 //! pool-server only on as many as it has worker threads. Blocking work (`/block`) turns an async server into a
 //! pool of its executor threads: a task that blocks holds its thread, so only that many requests progress.
+//! The same holds for stackful coroutines (a coroutine that calls a blocking function holds its worker thread)
+//! and for completion loops (a loop that sleeps submits nothing and reaps nothing): for the model they are
+//! async servers with their own names, so that the tables and verdicts keep them apart.
 
 use crate::plan::Workload;
 use crate::results::{Bottleneck, Model};
@@ -19,6 +22,10 @@ pub enum ConcurrencyModel {
     Pool { workers: u64 },
     /// An async executor with this many threads (× processes): unbounded waiting, blocking bounded by threads.
     Async { executor_threads: u64 },
+    /// Stackful coroutines on this many scheduler threads (× processes): as `Async` for the model.
+    Coroutine { worker_threads: u64 },
+    /// Completion loops (io_uring), this many (× processes): as `Async` for the model.
+    Completion { loops: u64 },
     /// A foreign server without `/health`: unbounded waiting assumed, no blocking prediction.
     Unknown,
 }
@@ -33,6 +40,8 @@ impl ConcurrencyModel {
         let says = |words: &[&str]| words.iter().any(|w| model.contains(w) || name.contains(w));
         match threads {
             Some(0) => ConcurrencyModel::ThreadPerRequest,
+            Some(t) if says(&["coroutine"]) => ConcurrencyModel::Coroutine { worker_threads: t * processes },
+            Some(t) if says(&["completion", "uring"]) => ConcurrencyModel::Completion { loops: t * processes },
             Some(t) if says(&["async", "smol", "executor", "task", "event"]) => {
                 ConcurrencyModel::Async { executor_threads: t * processes }
             }
@@ -50,6 +59,8 @@ impl ConcurrencyModel {
             (Model::ThreadPerRequest, _) => ConcurrencyModel::ThreadPerRequest,
             (Model::Pool, Some(workers)) => ConcurrencyModel::Pool { workers },
             (Model::Async, Some(executor_threads)) => ConcurrencyModel::Async { executor_threads },
+            (Model::Coroutine, Some(worker_threads)) => ConcurrencyModel::Coroutine { worker_threads },
+            (Model::Completion, Some(loops)) => ConcurrencyModel::Completion { loops },
             _ => fallback,
         }
     }
@@ -64,6 +75,8 @@ impl ConcurrencyModel {
             ConcurrencyModel::ThreadPerRequest => Model::ThreadPerRequest,
             ConcurrencyModel::Pool { .. } => Model::Pool,
             ConcurrencyModel::Async { .. } => Model::Async,
+            ConcurrencyModel::Coroutine { .. } => Model::Coroutine,
+            ConcurrencyModel::Completion { .. } => Model::Completion,
             ConcurrencyModel::Unknown => Model::Unknown,
         }
     }
@@ -73,6 +86,8 @@ impl ConcurrencyModel {
         match self {
             ConcurrencyModel::Pool { workers } => Some(workers),
             ConcurrencyModel::Async { executor_threads } => Some(executor_threads),
+            ConcurrencyModel::Coroutine { worker_threads } => Some(worker_threads),
+            ConcurrencyModel::Completion { loops } => Some(loops),
             _ => None,
         }
     }
@@ -86,6 +101,8 @@ impl ConcurrencyModel {
             (Workload::Blocking, ConcurrencyModel::ThreadPerRequest) => Some(None),
             (Workload::Blocking, ConcurrencyModel::Pool { workers }) => Some(Some(workers)),
             (Workload::Blocking, ConcurrencyModel::Async { executor_threads }) => Some(Some(executor_threads)),
+            (Workload::Blocking, ConcurrencyModel::Coroutine { worker_threads }) => Some(Some(worker_threads)),
+            (Workload::Blocking, ConcurrencyModel::Completion { loops }) => Some(Some(loops)),
             _ => None,
         }
     }
@@ -170,7 +187,29 @@ mod tests {
             ConcurrencyModel::from_health("lean-server", Some(&h)),
             ConcurrencyModel::Async { executor_threads: 2 }
         );
+        // A coroutine scheduler and completion loops are models of their own, whatever else their words say.
+        let h = json!({"server":"coroutine-server","model":"stackful coroutines on may, one per connection, on a worker pool","threads":2,"processes":2});
+        assert_eq!(
+            ConcurrencyModel::from_health("coroutine-server", Some(&h)),
+            ConcurrencyModel::Coroutine { worker_threads: 4 }
+        );
+        let h = json!({"server":"uring-server","model":"completion loops on io_uring, one per thread (own HTTP/1.1), factorials and SQLite on a worker pool","threads":1});
+        assert_eq!(ConcurrencyModel::from_health("uring-server", Some(&h)), ConcurrencyModel::Completion { loops: 1 });
         assert_eq!(ConcurrencyModel::from_health("tornado", None), ConcurrencyModel::Unknown);
+    }
+
+    #[test]
+    fn coroutines_and_completion_loops_wait_unbounded_and_block_their_threads() {
+        // Ten sleeps of 100 ms on one coroutine worker or one completion loop: one at a time (the thread is held);
+        // on two, two at a time. Ten waits of 1 s at once: 1 s on either, as on any async server.
+        for one in [ConcurrencyModel::Coroutine { worker_threads: 1 }, ConcurrencyModel::Completion { loops: 1 }] {
+            assert_eq!(predict(one, Workload::Blocking, 100, 10, 10).unwrap().expected_wall_s, 1.0);
+            assert_eq!(predict(one, Workload::Io, 1000, 10, 10).unwrap().expected_wall_s, 1.0);
+        }
+        let two = ConcurrencyModel::Coroutine { worker_threads: 2 };
+        assert_eq!(predict(two, Workload::Blocking, 100, 10, 10).unwrap().expected_wall_s, 0.5);
+        assert_eq!(two.kind(), Model::Coroutine);
+        assert_eq!(ConcurrencyModel::Completion { loops: 3 }.threads(), Some(3));
     }
 
     #[test]

@@ -189,7 +189,7 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
     // (stalled, figure text, threads) → servers
     type Outcome = (bool, String, String);
     let mut groups: Vec<(Outcome, Vec<&Cell>)> = Vec::new();
-    for server in run.servers.iter().filter(|s| s.model == "async") {
+    for server in run.servers.iter().filter(|s| s.model.waits_without_a_thread()) {
         let Some(cell) = run
             .cells_of("blocking")
             .filter(good)
@@ -210,9 +210,9 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
             ),
             // The threads the measured instance reported, else the verified one's.
             match cell.runs.iter().find_map(|m| m.instance).map_or(server.worker_threads, |i| i.worker_threads) {
-                Some(1) => "its one executor thread".to_string(),
-                Some(t) => format!("one of {t} executor threads"),
-                None => "one of its executor threads".to_string(),
+                Some(1) => format!("its one {}", server.model.thread_word()),
+                Some(t) => format!("one of {t} {}s", server.model.thread_word()),
+                None => format!("one of its {}s", server.model.thread_word()),
             },
         );
         match groups.iter_mut().find(|(k, _)| *k == key) {

@@ -120,8 +120,29 @@ word_enum! {
         ThreadPerRequest = "thread-per-request",
         Pool = "pool",
         Async = "async",
+        /// Stackful coroutines on a user-space scheduler (coroutine-server).
+        Coroutine = "coroutine",
+        /// Completion-based I/O: the kernel does the reads and writes and reports them done (uring-server).
+        Completion = "completion",
         #[default]
         Unknown = "unknown",
+    }
+}
+
+impl Model {
+    /// Whether a waiting request holds no thread: async tasks, stackful coroutines and completion loops wait on
+    /// any number of requests with a few threads, and a blocking call holds one of those few.
+    pub fn waits_without_a_thread(self) -> bool {
+        matches!(self, Model::Async | Model::Coroutine | Model::Completion)
+    }
+
+    /// What one of the server's few threads is called in a sentence: "executor thread", …
+    pub fn thread_word(self) -> &'static str {
+        match self {
+            Model::Coroutine => "scheduler thread",
+            Model::Completion => "loop thread",
+            _ => "executor thread",
+        }
     }
 }
 
@@ -429,6 +450,30 @@ pub struct ServerRecord {
     pub model: Model,
     /// Worker or executor threads × processes, from `/health` (None when unknown or unbounded).
     pub worker_threads: Option<u64>,
+}
+
+#[cfg(test)]
+impl ServerRecord {
+    /// A built-in server that passed its verification, for tests.
+    pub fn passed(name: &str, model: Model, worker_threads: Option<u64>) -> ServerRecord {
+        ServerRecord {
+            name: name.into(),
+            kind: ServerKind::Builtin,
+            command: String::new(),
+            cost_not_sampled: None,
+            verify: VerifyRecord {
+                status: VerifyStatus::Passed,
+                passed: 1,
+                failed: 0,
+                warnings: 0,
+                reason: None,
+                checks: vec![],
+            },
+            health: None,
+            model,
+            worker_threads,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

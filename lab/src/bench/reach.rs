@@ -39,6 +39,9 @@ pub const CLIENT: &str = "async-client:loop";
 pub const REACH_EFFICIENCY: f64 = 0.8;
 /// …or, where the floor itself cannot reach that on this machine, within this factor of the floor's wall.
 pub const FLOOR_MARGIN: f64 = 1.10;
+/// Reach: a completion loop at the top level, at most this multiple of the same run's HTTP floor (the floor
+/// with HTTP's bytes, where nothing but the connections and the bytes cost).
+pub const COMPLETION_OVER_HTTP_FLOOR: f64 = 1.05;
 /// Descriptors a process keeps for itself besides its connections (std streams, epoll, the database, threads).
 const SPARE_DESCRIPTORS: u64 = 1_000;
 /// Connections per client process at most (`--processes` splits a level over several).
@@ -401,7 +404,7 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
             }
             t
         };
-    let async_cells: Vec<&ReachCell> = part.cells.iter().filter(|c| c.model == "async").collect();
+    let async_cells: Vec<&ReachCell> = part.cells.iter().filter(|c| c.model.waits_without_a_thread()).collect();
     if async_cells.is_empty() {
         return vec![make(
             "async servers at every level".to_string(),
@@ -412,7 +415,25 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
             part.reason.clone(),
         )];
     }
-    async_cells
+    let top = part.cells.iter().map(|c| c.connections).max().unwrap_or(0);
+    let completion: Vec<super::results::Target> = part
+        .cells
+        .iter()
+        .filter(|c| c.model == Model::Completion && c.connections == top)
+        .map(|c| {
+            let http_floor = part.http_floors.iter().find(|f| f.connections == c.connections);
+            let ratio = c.wall_s.zip(http_floor).map(|(wall, f)| wall / f.wall_s);
+            let detail = Some(match (c.wall_s, http_floor) {
+                (Some(wall), Some(f)) => {
+                    format!("wall {}, HTTP floor {}", format::seconds(wall), format::seconds(f.wall_s))
+                }
+                _ => "no wall for both the server and the HTTP floor".to_string(),
+            });
+            let figure = format!("{} at {}: wall ÷ HTTP floor, no failure", c.server, format::thousands(top));
+            make(figure, ratio, COMPLETION_OVER_HTTP_FLOOR, "<=", c.clean(), detail)
+        })
+        .collect();
+    let targets: Vec<super::results::Target> = async_cells
         .into_iter()
         .map(|c| {
             let floor = part.floors.iter().find(|f| f.connections == c.connections);
@@ -456,7 +477,8 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
                 ),
             }
         })
-        .collect()
+        .collect();
+    targets.into_iter().chain(completion).collect()
 }
 
 /// `bench-RUN-ID-reach.svg`: wall time and connect-time p99 against connections, one line per server and one
@@ -506,6 +528,32 @@ impl crate::export::Exporter<super::results::BenchRun> for ReachChart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::results::{ReachCell, ReachPart};
+
+    #[test]
+    fn a_completion_loop_at_the_top_level_is_held_to_the_http_floor() {
+        let floor = |connections, wall_s| Floor { connections, http: true, wall_s, ..Floor::default() };
+        let cell = |connections, wall| ReachCell {
+            server: "uring-server".into(),
+            model: Model::Completion,
+            connections,
+            status: Status::Ok,
+            wall_s: Some(wall),
+            ..ReachCell::default()
+        };
+        // 1.04 s against a floor of 1.00 s is within 5 %; 1.08 s is not. Only the top level is held to it.
+        for (wall, verdict) in [(1.04, "met"), (1.08, "not met")] {
+            let part = ReachPart {
+                http_floors: vec![floor(1_000, 0.5), floor(10_000, 1.0)],
+                cells: vec![cell(1_000, 0.9), cell(10_000, wall)],
+                ..ReachPart::default()
+            };
+            let held: Vec<_> = targets(&part).into_iter().filter(|t| t.figure.contains("HTTP floor")).collect();
+            assert_eq!(held.len(), 1, "{held:?}");
+            assert!(held[0].figure.starts_with("uring-server at 10,000"), "{}", held[0].figure);
+            assert_eq!(held[0].verdict, verdict);
+        }
+    }
 
     #[test]
     fn levels_end_at_what_the_descriptors_allow() {

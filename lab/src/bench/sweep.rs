@@ -28,6 +28,9 @@ pub const CLIENT: &str = "async-client:lean";
 pub const ASYNC_KIB_PER_CONNECTION: f64 = 8.0;
 /// Cost: lean-server, the floor, at most this much (KiB): its state machine, no buffer while a request waits.
 pub const LEAN_KIB_PER_CONNECTION: f64 = 4.0;
+/// Cost: a stackful coroutine's connection, user and kernel memory together, at most this fraction of
+/// thread-server's (a stack of its own in user space, none in the kernel).
+pub const COROUTINE_OVER_THREAD_MEMORY: f64 = 0.25;
 
 /// Where and how a sweep runs.
 pub struct SweepRun<'a> {

@@ -5,6 +5,7 @@
 use super::results::{BenchRun, Contender, PartStatus, Ratio, SweepPart, Target, ThroughputPart};
 use super::{sweep, throughput};
 use crate::format;
+use crate::results::Model;
 
 fn target(part: &str, figure: String, unit: &str, comparison: &str, bound: f64) -> Target {
     Target {
@@ -37,8 +38,10 @@ pub fn targets(run: &BenchRun) -> Vec<Target> {
     for (name, part) in [("instrument", &run.instrument), ("servers", &run.servers)] {
         out.extend(ratio_targets(name, part));
     }
+    out.extend(uring_cpu_target(&run.servers));
     out.extend(super::reach::targets(&run.reach));
     out.extend(cost_targets(&run.cost));
+    out.extend(coroutine_memory_targets(&run.cost));
     let o = &run.overhead;
     let detail = match (o.overhead, o.outside_per_cell_s) {
         (Some(x), Some(per_cell)) if o.status == PartStatus::Ok => Some(format!(
@@ -112,8 +115,53 @@ fn cpu_profile(part: &str, a: &Contender, b: &Contender) -> String {
     }
 }
 
+/// uring-server's server CPU per request ÷ nginx's, when the servers part measured both.
+fn uring_cpu_target(part: &ThroughputPart) -> Option<Target> {
+    let find = |n: &str| part.contenders.iter().find(|c| c.name == n);
+    let uring = find("uring-server")?;
+    let figure = "uring-server / nginx: server CPU per request".to_string();
+    let t = target("servers", figure, "×", "<=", throughput::URING_CPU_OVER_NGINX);
+    Some(match (uring.server_cpu_us_per_request, find("nginx").and_then(|n| n.server_cpu_us_per_request)) {
+        (Some(u), Some(n)) if n > 0.0 => {
+            t.measured(Some(u / n), true, Some(cpu_profile("servers", uring, find("nginx")?)))
+        }
+        _ => t.measured(None, true, Some("no CPU per request for both".to_string())),
+    })
+}
+
+/// The servers held to the RSS bound per connection: async tasks and completion loops (a coroutine's own stack
+/// is held to a ratio against a thread's instead).
 fn async_servers(part: &SweepPart) -> Vec<String> {
-    part.servers.iter().filter(|s| s.model == "async").map(|s| s.name.clone()).collect()
+    part.servers
+        .iter()
+        .filter(|s| s.model.waits_without_a_thread() && s.model != Model::Coroutine)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// User and kernel memory per in-flight connection of each coroutine server ÷ thread-server's.
+fn coroutine_memory_targets(part: &SweepPart) -> Vec<Target> {
+    let memory = |server: &str| part.per_connection.iter().find(|p| p.server == server)?.total_kib_per_connection;
+    let thread = memory("thread-server");
+    part.servers
+        .iter()
+        .filter(|s| s.model == Model::Coroutine)
+        .map(|s| {
+            let figure = format!("{} / thread-server: user + kernel memory per in-flight connection", s.name);
+            let t = target("cost", figure, "×", "<=", sweep::COROUTINE_OVER_THREAD_MEMORY);
+            match (memory(&s.name), thread) {
+                (Some(c), Some(th)) if th > 0.0 => {
+                    let detail = format!(
+                        "{} vs {} per connection (RSS + KernelStack + Slab)",
+                        format::kib(c.round() as u64),
+                        format::kib(th.round() as u64)
+                    );
+                    t.measured(Some(c / th), true, Some(detail))
+                }
+                _ => t.measured(None, true, Some("no user + kernel fit for both servers".to_string())),
+            }
+        })
+        .collect()
 }
 
 fn cost_targets(part: &SweepPart) -> Vec<Target> {
@@ -149,6 +197,7 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::{ConnectionCost, ServerRecord};
 
     #[test]
     fn targets_are_met_not_met_or_not_run() {
@@ -159,6 +208,76 @@ mod tests {
         assert_eq!(t.measured(None, true, None).verdict, "not run");
         let low = target("x", "f".into(), "", "<=", 8.0);
         assert_eq!(low.measured(Some(7.5), true, None).verdict, "met");
+    }
+
+    fn contender(name: &str, server_cpu_us: f64) -> Contender {
+        Contender {
+            name: name.into(),
+            status: PartStatus::Ok,
+            server_cpu_us_per_request: Some(server_cpu_us),
+            ..Contender::default()
+        }
+    }
+
+    #[test]
+    fn completion_is_held_to_nginx_s_cpu_per_request() {
+        // The bound is 0.9 × nginx's server CPU per request: 10 µs against 12 µs is 0.83 (met), 11.5 µs 0.96.
+        for (uring_us, verdict) in [(10.0, "met"), (11.5, "not met")] {
+            let part = ThroughputPart {
+                contenders: vec![contender("uring-server", uring_us), contender("nginx", 12.0)],
+                ..ThroughputPart::default()
+            };
+            let t = uring_cpu_target(&part).expect("uring-server was measured");
+            assert_eq!((t.measured, t.verdict.as_str()), (Some(uring_us / 12.0), verdict));
+        }
+        // Without nginx there is nothing to hold it to; without uring-server, no target.
+        let alone = ThroughputPart { contenders: vec![contender("uring-server", 10.0)], ..ThroughputPart::default() };
+        assert_eq!(uring_cpu_target(&alone).map(|t| t.verdict), Some("not run".to_string()));
+        assert!(uring_cpu_target(&ThroughputPart::default()).is_none());
+    }
+
+    fn cost(server: &str, total_kib: Option<f64>) -> ConnectionCost {
+        ConnectionCost {
+            server: server.into(),
+            client: String::new(),
+            workload: "io".into(),
+            points: vec![],
+            rss_kib_per_connection: 0.0,
+            threads_per_connection: 0.0,
+            rss_r2: 1.0,
+            kernel_stack_kib_per_connection: None,
+            slab_kib_per_connection: None,
+            kernel_kib_per_connection: None,
+            total_kib_per_connection: total_kib,
+        }
+    }
+
+    #[test]
+    fn a_coroutine_costs_at_most_a_quarter_of_a_thread_and_is_not_held_to_the_async_bound() {
+        let servers = vec![
+            ServerRecord::passed("thread-server", Model::ThreadPerRequest, None),
+            ServerRecord::passed("coroutine-server", Model::Coroutine, Some(2)),
+            ServerRecord::passed("uring-server", Model::Completion, Some(2)),
+        ];
+        // 6 KiB against thread-server's 40 KiB (user + kernel) is 0.15 ≤ 0.25; 12 KiB is 0.30.
+        for (coroutine_kib, verdict) in [(6.0, "met"), (12.0, "not met")] {
+            let part = SweepPart {
+                servers: servers.clone(),
+                per_connection: vec![cost("thread-server", Some(40.0)), cost("coroutine-server", Some(coroutine_kib))],
+                ..SweepPart::default()
+            };
+            let t = coroutine_memory_targets(&part);
+            assert_eq!(t.len(), 1);
+            assert_eq!((t[0].measured, t[0].verdict.as_str()), (Some(coroutine_kib / 40.0), verdict));
+            // The RSS bound of 8 KiB is for async tasks and completion loops only.
+            assert_eq!(async_servers(&part), vec!["uring-server".to_string()]);
+        }
+        let no_kernel = SweepPart {
+            servers,
+            per_connection: vec![cost("thread-server", None), cost("coroutine-server", Some(6.0))],
+            ..SweepPart::default()
+        };
+        assert_eq!(coroutine_memory_targets(&no_kernel)[0].verdict, "not run");
     }
 
     #[test]

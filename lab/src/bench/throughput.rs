@@ -29,6 +29,10 @@ pub const BEST_OVER_NGINX: f64 = 0.8;
 pub const TOKIO_OVER_NGINX: f64 = 0.8;
 /// The floor's target: lean-server's one event loop against one nginx worker.
 pub const LEAN_SERVER_OVER_NGINX: f64 = 1.0;
+/// Completion-based I/O against readiness: uring-server's one completion loop against one nginx worker.
+pub const URING_OVER_NGINX: f64 = 1.1;
+/// … and the server CPU it spends per request, against nginx's.
+pub const URING_CPU_OVER_NGINX: f64 = 0.9;
 /// The lab's clients in part 1, the fast engine first (the target is its); then its bytes on an explicit event
 /// loop, the library engine and the thread pool.
 pub const CLIENTS: [&str; 4] = ["async-client:lean", "async-client:loop", "async-client:surf", "pool-client"];
@@ -325,6 +329,7 @@ pub fn servers(bench: &Bench, tools: &Tools, names: &[String]) -> ThroughputPart
             let target = match name.as_str() {
                 "lean-server" => Some(LEAN_SERVER_OVER_NGINX),
                 "tokio-server" => Some(TOKIO_OVER_NGINX),
+                "uring-server" => Some(URING_OVER_NGINX),
                 name => (best.as_deref() == Some(name)).then_some(BEST_OVER_NGINX),
             };
             ratio(&contenders, name, "nginx", target)

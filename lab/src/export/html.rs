@@ -267,7 +267,7 @@ pub fn render(run: &Run) -> Draw<String> {
     ))
 }
 
-const CSS: &str = "
+pub(crate) const CSS: &str = "
 body { margin: 0; background: #fafafa; color: #222; font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', sans-serif; }
 main { max-width: 1140px; margin: 0 auto; padding: 16px 24px 48px; background: #fff; }
 h1 { font-size: 26px; margin: 8px 0 4px; }

@@ -1,0 +1,360 @@
+//! `primitives-<run-id>.md` and `.html`: the costs in three tables (create, switch, memory), each figure beside
+//! its published one, the figures more than 2× away listed, and what the models take from them. Both are
+//! rebuilt from the JSON alone (`lab report`).
+
+use super::{Anchor, MemoryFit, PrimitivesRun, Timing, ANCHOR_FACTOR, MEMORY_UNITS, SUBJECTS};
+use crate::export::table::Table;
+use crate::export::{html, markdown, Artifact, Exporter};
+use crate::results::Status;
+use std::fmt::Write as _;
+use std::io;
+
+pub struct PrimitivesMarkdown;
+pub struct PrimitivesHtml;
+
+impl Exporter<PrimitivesRun> for PrimitivesMarkdown {
+    fn render(&self, run: &PrimitivesRun) -> io::Result<Vec<Artifact>> {
+        let path = format!("primitives-{}.md", run.run_id).into();
+        Ok(vec![Artifact { path, bytes: render(run).into_bytes() }])
+    }
+}
+
+impl Exporter<PrimitivesRun> for PrimitivesHtml {
+    fn render(&self, run: &PrimitivesRun) -> io::Result<Vec<Artifact>> {
+        let mut body = String::new();
+        for section in render(run).split("\n## ") {
+            let (title, text) = section.split_once('\n').unwrap_or((section, ""));
+            let (tag, title) = match title.strip_prefix("# ") {
+                Some(t) => ("h1", t),
+                None => ("h2", title),
+            };
+            let _ = writeln!(body, "<{tag}>{}</{tag}>\n{}", html::inline(title), html::blocks(text));
+        }
+        let page = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" \
+             content=\"width=device-width, initial-scale=1\">\n<title>Primitives {}</title>\n<style>{}</style>\n\
+             </head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+            html::escape(&run.run_id),
+            html::CSS
+        );
+        Ok(vec![Artifact { path: format!("primitives-{}.html", run.run_id).into(), bytes: page.into_bytes() }])
+    }
+}
+
+/// A duration in ns as people read it: `310 ns`, `1.72 µs`, `39.1 µs`.
+fn ns(value: f64) -> String {
+    if value >= 10_000.0 {
+        format!("{:.1} µs", value / 1000.0)
+    } else if value >= 1_000.0 {
+        format!("{:.2} µs", value / 1000.0)
+    } else {
+        format!("{value:.0} ns")
+    }
+}
+
+fn kib(value: f64) -> String {
+    if value.abs() >= 10.0 {
+        format!("{value:.1} KiB")
+    } else {
+        format!("{value:.2} KiB")
+    }
+}
+
+/// `1.72 µs (1.70–1.80)`, or why there is no figure.
+fn timing_cell(t: Option<&Timing>) -> String {
+    match t {
+        None => "not run".to_string(),
+        Some(t) => match (t.median_ns, t.min_ns, t.max_ns) {
+            (Some(m), Some(lo), Some(hi)) if t.ns_per_operation.len() > 1 => {
+                format!("{} ({}–{})", ns(m), ns(lo), ns(hi))
+            }
+            (Some(m), _, _) => ns(m),
+            _ => format!("{}: {}", t.status, t.reason.as_deref().unwrap_or("no figure")),
+        },
+    }
+}
+
+/// `CPU 0` or `CPUs 0-1`.
+fn cpus_label(cpus: &str) -> String {
+    if cpus.contains(['-', ',']) {
+        format!("CPUs {cpus}")
+    } else {
+        format!("CPU {cpus}")
+    }
+}
+
+/// `0.43×` or `2.3× ⚠` (beyond the factor either way).
+fn ratio_cell(anchor: Option<&Anchor>) -> String {
+    match anchor.and_then(|a| a.ratio.map(|r| (r, a.beyond()))) {
+        Some((r, true)) => format!("{} ⚠", crate::format::factor(r)),
+        Some((r, false)) => crate::format::factor(r),
+        None => "—".to_string(),
+    }
+}
+
+/// The markdown document.
+pub fn render(run: &PrimitivesRun) -> String {
+    let mut md = String::new();
+    let s = &run.settings;
+    let _ = writeln!(md, "# What the primitives cost here — primitives-{}\n", run.run_id);
+    let _ = writeln!(
+        md,
+        "{} · {} build · {} to {}\n",
+        markdown::machine_line(&run.environment),
+        run.build,
+        run.started_at,
+        run.finished_at
+    );
+    let _ = writeln!(
+        md,
+        "Each timing is `primitive create|switch SUBJECT --count N` (package `primitives`) in a process of its own, \
+         pinned to CPU {}{}, repeated {} times in rounds: median (min–max). A create is a create-and-join of {} \
+         units one after another; a switch is one hand-off of a token, {} round trips. Published figures: {}; \
+         measured ÷ published beyond {}× either way is marked ⚠.\n",
+        s.cpu_sets.first().map_or("0", String::as_str),
+        s.cpu_sets.get(1).map_or(String::new(), |two| format!(", then to CPUs {two}")),
+        s.repetitions,
+        crate::format::thousands(s.create_count),
+        crate::format::thousands(s.switch_count),
+        super::CONTEXT_SWITCH,
+        ANCHOR_FACTOR
+    );
+    if run.interrupted {
+        md.push_str("**Interrupted**: what was not reached is marked skipped.\n\n");
+    }
+    for note in &run.notes {
+        let _ = writeln!(md, "Note: {note}\n");
+    }
+    for (measure, title) in
+        [(super::Measure::Create, "Create and join"), (super::Measure::Switch, "Switch (one hand-off)")]
+    {
+        let _ = writeln!(md, "## {title}\n");
+        let one = s.cpu_sets.first().cloned().unwrap_or_default();
+        let two = s.cpu_sets.get(1).cloned();
+        let mut header = vec!["primitive".to_string(), cpus_label(&one)];
+        header.extend(two.iter().map(|t| cpus_label(t)));
+        header.extend(["published".to_string(), format!("measured ÷ published ({})", cpus_label(&one))]);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let mut table = Table::new(&header).align_right(1..header.len());
+        for subject in SUBJECTS.iter().filter(|x| x.measure == measure) {
+            let find = |cpus: &str| {
+                run.timings.iter().find(|t| t.measure == measure && t.subject == subject.word && t.cpus == cpus)
+            };
+            let first = find(&one);
+            let mut row = vec![format!("{} (`{}`)", subject.what, subject.word), timing_cell(first)];
+            if let Some(two) = &two {
+                row.push(timing_cell(find(two)));
+            }
+            row.push(subject.anchor_ns.map_or("—".to_string(), ns));
+            row.push(ratio_cell(first.and_then(|t| t.anchor.as_ref())));
+            table.row(row);
+        }
+        table.write(&mut md);
+        md.push('\n');
+    }
+    memory_section(&mut md, run);
+    beyond_section(&mut md, run);
+    experiments_section(&mut md, run);
+    models_section(&mut md, run);
+    let _ = writeln!(
+        md,
+        "Written by `lab primitives` from `primitives-{id}.json`; `lab report primitives-{id}.json` rebuilds it.",
+        id = run.run_id
+    );
+    md
+}
+
+fn memory_section(md: &mut String, run: &PrimitivesRun) {
+    let counts: Vec<String> = run.settings.memory_counts.iter().map(|&c| crate::format::thousands(c)).collect();
+    let _ = writeln!(
+        md,
+        "## Memory of an idle unit\n\nSlopes of lines through {} idle units held at once, pinned to one CPU: the \
+         process's resident memory (RSS), and the growth of the machine's `KernelStack` and `Slab` (/proc/meminfo; \
+         machine-wide, so r² shows how much else moved). A slope whose line has r² under {} is unclear.\n",
+        counts.join(", "),
+        crate::analysis::FIT_R2_MIN
+    );
+    let mut table = Table::new(&[
+        "idle unit",
+        "user (RSS)",
+        "KernelStack",
+        "Slab",
+        "user + kernel",
+        "published (user)",
+        "measured ÷ published",
+    ])
+    .align_right(1..7);
+    for fit in &run.memory {
+        let what = MEMORY_UNITS.iter().find(|u| u.0 == fit.unit).map_or(fit.unit.as_str(), |u| u.1);
+        if fit.status != Status::Ok {
+            let reason = format!("{}: {}", fit.status, fit.reason.as_deref().unwrap_or(""));
+            table.row(vec![
+                what.to_string(),
+                reason,
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            continue;
+        }
+        let clear = |value: Option<f64>, r2: Option<f64>| match (value, r2) {
+            (Some(v), Some(r2)) if r2 >= crate::analysis::FIT_R2_MIN => kib(v),
+            (Some(v), Some(r2)) => format!("unclear ({}, r² {r2:.2})", kib(v)),
+            _ => "—".to_string(),
+        };
+        let kernel = fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b);
+        let total = fit.user_kib_per_unit.zip(kernel).map(|(u, k)| u + k);
+        let user_r2 = fit.user_r2.map(|r| format!(" (r² {r:.2})")).unwrap_or_default();
+        table.row(vec![
+            what.to_string(),
+            format!("{}{user_r2}", clear(fit.user_kib_per_unit, fit.user_r2)),
+            clear(fit.kernel_stack_kib_per_unit, fit.kernel_r2),
+            clear(fit.slab_kib_per_unit, fit.kernel_r2),
+            clear(total, fit.kernel_r2.zip(fit.user_r2).map(|(a, b)| a.min(b))),
+            fit.user_anchor.as_ref().map_or("—".to_string(), |a| kib(a.value)),
+            ratio_cell(fit.user_anchor.as_ref()),
+        ]);
+    }
+    table.write(md);
+    md.push('\n');
+}
+
+/// Every figure beyond the factor, said as it is: the lab reports the difference, it does not explain it.
+fn beyond_section(md: &mut String, run: &PrimitivesRun) {
+    let mut lines = Vec::new();
+    for t in run.timings.iter().filter(|t| t.anchor.as_ref().is_some_and(Anchor::beyond)) {
+        let (Some(a), Some(m)) = (&t.anchor, t.median_ns) else { continue };
+        lines.push(format!(
+            "- {} `{}` on {}: {} here, {} published ({}).",
+            t.measure,
+            t.subject,
+            cpus_label(&t.cpus),
+            ns(m),
+            ns(a.value),
+            crate::format::factor(m / a.value)
+        ));
+    }
+    for fit in &run.memory {
+        for (what, anchor, value) in [
+            ("user memory", &fit.user_anchor, fit.user_kib_per_unit),
+            ("KernelStack", &fit.kernel_stack_anchor, fit.kernel_stack_kib_per_unit),
+        ] {
+            if let (Some(a), Some(v)) = (anchor, value) {
+                if a.beyond() {
+                    lines.push(format!(
+                        "- {what} of an idle `{}`: {} here, {} published ({}; {}).",
+                        fit.unit,
+                        kib(v),
+                        kib(a.value),
+                        crate::format::factor(v / a.value),
+                        a.source
+                    ));
+                }
+            }
+        }
+    }
+    let _ = writeln!(md, "## Beyond {ANCHOR_FACTOR}× of the published figure\n");
+    if lines.is_empty() {
+        md.push_str("None: every figure is within the factor of its published one.\n\n");
+    } else {
+        md.push_str(
+            "These differ from the published figure by more than the factor. This run measures them; it does not \
+             say why — a cause is a hypothesis until an experiment (the kernel, the allocator, the CPU's \
+             mitigations, the executor's threads) has tested it.\n\n",
+        );
+        for line in lines {
+            let _ = writeln!(md, "{line}");
+        }
+        md.push('\n');
+    }
+}
+
+/// `29.0 KiB in user and kernel memory`, or `0.47 KiB in user memory, no kernel growth measurable` when the
+/// kernel's line is unclear.
+fn memory_words(m: &MemoryFit) -> String {
+    let user = m.user_kib_per_unit.unwrap_or(0.0);
+    match (m.kernel_stack_kib_per_unit.zip(m.slab_kib_per_unit), m.kernel_r2) {
+        (Some((stack, slab)), Some(r2)) if r2 >= crate::analysis::FIT_R2_MIN => {
+            format!("{} in user and kernel memory here", kib(user + stack + slab))
+        }
+        _ => format!("{} in user memory here, no kernel growth measurable", kib(user)),
+    }
+}
+
+/// Each experiment with both figures and whether they bore the hypothesis out.
+fn experiments_section(md: &mut String, run: &PrimitivesRun) {
+    let one = run.settings.cpu_sets.first().cloned().unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "## Experiments\n\nThe same primitive two ways, in the same rounds on {}: a hypothesis holds where the \
+         variant is at least {}× cheaper.\n",
+        cpus_label(&one),
+        super::EXPERIMENT_FACTOR
+    );
+    for e in &super::EXPERIMENTS {
+        let median = |word: &str| {
+            run.timings.iter().find(|t| t.measure == e.measure && t.subject == word && t.cpus == one)?.median_ns
+        };
+        let verdict = match (median(e.baseline), median(e.variant)) {
+            (Some(b), Some(v)) if v > 0.0 => format!(
+                "`{}` {}, `{}` {} ({} cheaper): {}.",
+                e.baseline,
+                ns(b),
+                e.variant,
+                ns(v),
+                crate::format::factor(b / v),
+                if b / v >= super::EXPERIMENT_FACTOR { "holds" } else { "does not hold" }
+            ),
+            _ => "not measured.".to_string(),
+        };
+        let _ = writeln!(md, "- {} `{}`: {} — {verdict}", e.measure, e.baseline, e.hypothesis);
+    }
+    md.push('\n');
+}
+
+/// The chain from primitive to model: the costs docs/model.md uses, as measured here.
+fn models_section(md: &mut String, run: &PrimitivesRun) {
+    let one = run.settings.cpu_sets.first().cloned().unwrap_or_default();
+    let median = |measure, subject: &str| {
+        run.timings.iter().find(|t| t.measure == measure && t.subject == subject && t.cpus == one)?.median_ns
+    };
+    let memory = |unit: &str| run.memory.iter().find(|m| m.unit == unit && m.status == Status::Ok);
+    let _ = writeln!(md, "## What the models take from them\n");
+    if let (Some(thread), Some(task)) =
+        (median(super::Measure::Create, "thread"), median(super::Measure::Create, "tokio-task"))
+    {
+        let _ = writeln!(
+            md,
+            "- A thread-per-request server creates a thread for every request: {} of CPU each here, against {} \
+             for a tokio task ({} as much). At 1,000 requests/s that is {:.1} % of one CPU for the threads alone.",
+            ns(thread),
+            ns(task),
+            crate::format::factor(thread / task),
+            thread * 1000.0 / 1e9 * 100.0
+        );
+    }
+    if let (Some(thread), Some(task)) = (memory("thread"), memory("tokio-task")) {
+        let _ = writeln!(
+            md,
+            "- A request that waits holds a thread on thread-server ({}) and a task on an async server ({}); both \
+             also hold the connection's socket and the request's state, which the bench's cost part measures whole \
+             (`lab bench --parts cost`).",
+            memory_words(thread),
+            memory_words(task)
+        );
+    }
+    if let (Some(threads), Some(tasks)) =
+        (median(super::Measure::Switch, "thread-condvar"), median(super::Measure::Switch, "tokio-channel"))
+    {
+        let _ = writeln!(
+            md,
+            "- Handing work from one waiting unit to the next costs {} between threads and {} between tasks on \
+             one thread here: what an executor saves each time a request's wait ends.",
+            ns(threads),
+            ns(tasks)
+        );
+    }
+    md.push('\n');
+}

@@ -1,0 +1,530 @@
+//! `lab primitives`: what a thread, a task and a coroutine cost on this machine — create and join, a switch,
+//! the memory of an idle one — each figure beside the published one it is usually quoted from.
+//!
+//! Concurrency idea: every verdict of the matrix rests on these few costs. A thread-per-request server pays a
+//! thread creation per request and a kernel stack per waiting request; an async server pays a task; a switch
+//! between threads goes through the kernel, between tasks on one executor thread it does not. docs/model.md
+//! reasons with them; this command measures them, so a reader can follow primitive → model → server.
+//!
+//! Plan → measure → record → render: each measurement is one run of the `primitive` binary (package
+//! `primitives`) in a process of its own, pinned to one CPU and to two; repetitions are interleaved in rounds so
+//! that the machine's drift widens each figure's range instead of moving one figure. Memory is a line through
+//! the resident and kernel memory at several counts of idle units (its slope is one unit's cost, r² says how
+//! straight the line is). Writes `primitives-<run-id>.{json,md,html}`.
+
+pub mod markdown;
+
+use crate::analysis::linear_fit;
+use crate::export::json::JsonDocument;
+use crate::export::Exporter;
+use crate::kernel_memory::KernelMemory;
+use crate::results::{RunHeader, Status};
+use crate::session::Session;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The version of the primitives JSON (top-level `schema_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A primitive that differs from its published figure by more than this factor either way is flagged.
+pub const ANCHOR_FACTOR: f64 = 2.0;
+
+/// Where the published figures come from.
+pub const CONTEXT_SWITCH: &str = "jimblandy/context-switch (README: Rust async vs Linux threads, 2020)";
+const KERNEL_STACK_SOURCE: &str = "Linux x86-64 THREAD_SIZE (arch/x86/include/asm/page_64_types.h): 16 KiB";
+
+crate::results::word_enum! {
+    /// What a timing measures.
+    Measure {
+        /// Create a unit and join it, one after another.
+        #[default]
+        Create = "create",
+        /// One hand-off of a token between two units.
+        Switch = "switch",
+    }
+}
+
+/// One subject of a timing: the `primitive` binary's word for it, what it is in a sentence, and the published
+/// figure it is compared with (ns), if any.
+pub struct Subject {
+    pub measure: Measure,
+    pub word: &'static str,
+    pub what: &'static str,
+    pub anchor_ns: Option<f64>,
+}
+
+/// Everything timed, in the order of the tables.
+pub const SUBJECTS: [Subject; 12] = [
+    Subject { measure: Measure::Create, word: "thread", what: "an OS thread", anchor_ns: Some(17_000.0) },
+    Subject { measure: Measure::Create, word: "tokio-task", what: "a tokio task", anchor_ns: Some(300.0) },
+    Subject { measure: Measure::Create, word: "smol-task", what: "a smol task", anchor_ns: Some(300.0) },
+    Subject {
+        measure: Measure::Create,
+        word: "async-std-task",
+        what: "an async-std task (global executor)",
+        anchor_ns: Some(300.0),
+    },
+    Subject {
+        measure: Measure::Create,
+        word: "smol-task-from-task",
+        what: "a smol task, created by a task",
+        anchor_ns: Some(300.0),
+    },
+    Subject {
+        measure: Measure::Create,
+        word: "async-std-task-from-task",
+        what: "an async-std task, created by a task",
+        anchor_ns: Some(300.0),
+    },
+    Subject {
+        measure: Measure::Switch,
+        word: "thread-condvar",
+        what: "two threads, a condition variable (futex)",
+        anchor_ns: Some(1_700.0),
+    },
+    Subject {
+        measure: Measure::Switch,
+        word: "thread-pipe",
+        what: "two threads, a pipe each way",
+        anchor_ns: Some(1_700.0),
+    },
+    Subject {
+        measure: Measure::Switch,
+        word: "tokio-channel",
+        what: "two tokio tasks on one thread, a channel",
+        anchor_ns: Some(200.0),
+    },
+    Subject {
+        measure: Measure::Switch,
+        word: "smol-channel",
+        what: "two smol tasks on one thread, a channel",
+        anchor_ns: Some(200.0),
+    },
+    Subject {
+        measure: Measure::Switch,
+        word: "smol-channel-tasks",
+        what: "two smol tasks on one thread, a channel, neither of them `block_on`'s future",
+        anchor_ns: Some(200.0),
+    },
+    Subject {
+        measure: Measure::Switch,
+        word: "smol-socketpair",
+        what: "two smol tasks on one thread, woken by epoll through a socket pair",
+        // The published finding: woken through I/O readiness, tasks converge on the threads' figure.
+        anchor_ns: Some(1_700.0),
+    },
+];
+
+/// Experiments run beside the figures they question: the same primitive measured two ways in the same rounds.
+/// Each says what it tests; the run's figures decide whether the hypothesis held.
+pub struct Experiment {
+    pub measure: Measure,
+    /// The figure questioned, and the variant that removes one suspected cost.
+    pub baseline: &'static str,
+    pub variant: &'static str,
+    /// The suspected cost, as a hypothesis.
+    pub hypothesis: &'static str,
+}
+
+/// The hypothesis holds where the variant is at least this many times cheaper than the baseline.
+pub const EXPERIMENT_FACTOR: f64 = 2.0;
+
+pub const EXPERIMENTS: [Experiment; 3] = [
+    Experiment {
+        measure: Measure::Create,
+        baseline: "smol-task",
+        variant: "smol-task-from-task",
+        hypothesis: "the time goes to waking the future `block_on` drives (the creator, not a task of the executor), \
+                     not to the task",
+    },
+    Experiment {
+        measure: Measure::Create,
+        baseline: "async-std-task",
+        variant: "async-std-task-from-task",
+        hypothesis: "the time goes to handing the task to an executor thread and waking the main thread, which a \
+                     task on a worker thread does not need",
+    },
+    Experiment {
+        measure: Measure::Switch,
+        baseline: "smol-channel",
+        variant: "smol-channel-tasks",
+        hypothesis: "the time goes to waking `block_on`'s future at every hand-off, not to the channel",
+    },
+];
+
+/// Units held idle for the memory part, with the published user-space figure (KiB per unit).
+pub const MEMORY_UNITS: [(&str, &str, f64); 4] = [
+    ("thread", "an idle OS thread (blocked on a condition variable)", 9.5),
+    ("tokio-task", "an idle tokio task (pending on a channel)", 0.4),
+    ("smol-task", "an idle smol task (pending on a channel)", 0.4),
+    ("async-std-task", "an idle async-std task (pending on a channel)", 0.4),
+];
+
+/// The published kernel figure per thread (KiB): the kernel stack.
+pub const KERNEL_STACK_ANCHOR_KIB: f64 = 16.0;
+
+/// What `lab primitives` was asked to do.
+#[derive(Debug, Clone)]
+pub struct PrimitivesOptions {
+    pub bin_dir: Option<PathBuf>,
+    pub out: PathBuf,
+    pub repetitions: u32,
+    pub create_count: u64,
+    pub switch_count: u64,
+    /// Idle units held at once for the memory fit, ascending, 0 first (the process without them).
+    pub memory_counts: Vec<u64>,
+}
+
+/// `lab primitives`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct PrimitivesArgs {
+    /// Repetitions of every timing, interleaved in rounds.
+    #[arg(long, default_value_t = 5)]
+    pub repetitions: u32,
+    /// A short run for tests: fewer operations and smaller counts (figures noisier).
+    #[arg(long)]
+    pub quick: bool,
+    /// Where to write (default: results/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Use the binaries in DIR (with `primitive` and `calibrate`) instead of building release ones.
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl PrimitivesOptions {
+    pub fn from_args(args: PrimitivesArgs, out: PathBuf) -> Result<PrimitivesOptions, crate::UsageError> {
+        if !(1..=50).contains(&args.repetitions) {
+            return Err(crate::UsageError("--repetitions must be from 1 to 50".to_string()));
+        }
+        let (create_count, switch_count, memory_counts) = if args.quick {
+            (2_000, 20_000, vec![0, 500, 1_000, 2_000])
+        } else {
+            (20_000, 200_000, vec![0, 1_000, 2_500, 5_000, 10_000])
+        };
+        Ok(PrimitivesOptions {
+            bin_dir: args.bin_dir,
+            out,
+            repetitions: args.repetitions,
+            create_count,
+            switch_count,
+            memory_counts,
+        })
+    }
+}
+
+/// `primitives-<run-id>.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PrimitivesRun {
+    #[serde(flatten)]
+    pub header: RunHeader,
+    pub settings: PrimitivesSettings,
+    pub timings: Vec<Timing>,
+    pub memory: Vec<MemoryFit>,
+}
+
+impl std::ops::Deref for PrimitivesRun {
+    type Target = RunHeader;
+    fn deref(&self) -> &RunHeader {
+        &self.header
+    }
+}
+
+impl JsonDocument for PrimitivesRun {
+    fn file_stem(&self) -> String {
+        format!("primitives-{}", self.run_id)
+    }
+}
+
+impl PrimitivesRun {
+    /// Reads a primitives JSON; a file that is not one is the user's input error.
+    pub fn load(path: &Path) -> Result<PrimitivesRun, crate::UsageError> {
+        crate::export::json::load(path, "primitives")
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PrimitivesSettings {
+    pub repetitions: u32,
+    /// Units created and joined per run of a create timing.
+    pub create_count: u64,
+    /// Round trips per run of a switch timing (each is two hand-offs).
+    pub switch_count: u64,
+    pub memory_counts: Vec<u64>,
+    /// The CPU sets timings ran on (`0`, `0-1`): one CPU, then two.
+    pub cpu_sets: Vec<String>,
+}
+
+/// One subject on one CPU set: a figure per repetition.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Timing {
+    pub measure: Measure,
+    /// The `primitive` binary's word: `thread`, `tokio-task`, `thread-condvar`, …
+    pub subject: String,
+    pub cpus: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    /// ns per operation (a create-and-join, or one hand-off), one per repetition in the order measured.
+    pub ns_per_operation: Vec<f64>,
+    pub median_ns: Option<f64>,
+    pub min_ns: Option<f64>,
+    pub max_ns: Option<f64>,
+    pub anchor: Option<Anchor>,
+}
+
+/// A published figure beside the measured one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Anchor {
+    pub value: f64,
+    pub source: String,
+    /// measured ÷ published.
+    pub ratio: Option<f64>,
+}
+
+impl Anchor {
+    fn new(value: f64, source: &str, measured: Option<f64>) -> Anchor {
+        Anchor { value, source: source.to_string(), ratio: measured.map(|m| m / value) }
+    }
+
+    /// Whether the measured figure is more than [`ANCHOR_FACTOR`] away from the published one.
+    pub fn beyond(&self) -> bool {
+        self.ratio.is_some_and(|r| !(1.0 / ANCHOR_FACTOR..=ANCHOR_FACTOR).contains(&r))
+    }
+}
+
+/// One unit's memory: the points measured and the slopes through them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryFit {
+    pub unit: String,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub points: Vec<MemoryPoint>,
+    /// Resident memory per idle unit (KiB): the slope of the process's RSS over the counts, and its r².
+    pub user_kib_per_unit: Option<f64>,
+    pub user_r2: Option<f64>,
+    /// The machine's `KernelStack` and `Slab` growth per idle unit (KiB), and the r² of their sum's line.
+    pub kernel_stack_kib_per_unit: Option<f64>,
+    pub slab_kib_per_unit: Option<f64>,
+    pub kernel_r2: Option<f64>,
+    /// The published user figure, and for threads the kernel stack's size.
+    pub user_anchor: Option<Anchor>,
+    pub kernel_stack_anchor: Option<Anchor>,
+}
+
+/// Memory with `count` idle units parked.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct MemoryPoint {
+    pub count: u64,
+    pub rss_kib: u64,
+    /// Growth of the machine's `KernelStack` and `Slab` from before the process started to the moment its units
+    /// were parked (machine-wide, so other processes' churn is in it: the fit's r² shows how much).
+    pub kernel_stack_growth_kib: i64,
+    pub slab_growth_kib: i64,
+}
+
+/// The `primitive` binary's one-line report of a timing.
+#[derive(Deserialize)]
+struct Report {
+    ns_per_operation: f64,
+}
+
+/// Runs `lab primitives` and writes its files. Returns the run and the files written.
+pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<PathBuf>)> {
+    let session = Session::start("primitives", "primitives-", &options.out, options.bin_dir.clone())?;
+    let binary = session.bin_dir.join("primitive");
+    if !binary.is_file() {
+        return Err(crate::UsageError(format!(
+            "{} not found: build it with `cargo build --release -p primitives` (or give --bin-dir)",
+            binary.display()
+        ))
+        .into());
+    }
+    let allowed = harness::process::allowed_cpus();
+    let mut cpu_sets: Vec<Vec<usize>> = vec![allowed[..1].to_vec()];
+    let mut notes = session.notes();
+    if allowed.len() >= 2 {
+        cpu_sets.push(allowed[..2].to_vec());
+    } else {
+        notes.push("Only one CPU is available: the two-CPU timings were not run.".to_string());
+    }
+    let settings = PrimitivesSettings {
+        repetitions: options.repetitions,
+        create_count: options.create_count,
+        switch_count: options.switch_count,
+        memory_counts: options.memory_counts.clone(),
+        cpu_sets: cpu_sets.iter().map(|c| harness::process::cpu_list(c)).collect(),
+    };
+    let mut timings: Vec<Timing> = cpu_sets
+        .iter()
+        .flat_map(|cpus| {
+            SUBJECTS.iter().map(|s| Timing {
+                measure: s.measure,
+                subject: s.word.to_string(),
+                cpus: harness::process::cpu_list(cpus),
+                ..Timing::default()
+            })
+        })
+        .collect();
+    // Rounds: every timing once per round, so that slow drift of the machine spreads over all of them.
+    for round in 0..options.repetitions {
+        for (i, timing) in timings.iter_mut().enumerate() {
+            if session.is_interrupted() {
+                break;
+            }
+            if timing.status == Status::Failed {
+                continue;
+            }
+            let cpus = &cpu_sets[i / SUBJECTS.len()];
+            let count = match timing.measure {
+                Measure::Create => options.create_count,
+                Measure::Switch => options.switch_count,
+            };
+            eprintln!(
+                "lab: primitives round {}/{}: {} {} on CPUs {}",
+                round + 1,
+                options.repetitions,
+                timing.measure,
+                timing.subject,
+                timing.cpus
+            );
+            match time_one(&binary, timing.measure, &timing.subject, count, cpus) {
+                Ok(ns) => timing.ns_per_operation.push(ns),
+                Err(error) => {
+                    timing.status = Status::Failed;
+                    timing.reason = Some(format!("{error:#}"));
+                }
+            }
+        }
+    }
+    for timing in &mut timings {
+        summarise(timing, session.is_interrupted());
+    }
+    let memory = MEMORY_UNITS
+        .iter()
+        .map(|&(unit, _, anchor)| {
+            if session.is_interrupted() {
+                let reason = Some("interrupted".to_string());
+                return MemoryFit { unit: unit.to_string(), status: Status::Skipped, reason, ..MemoryFit::default() };
+            }
+            eprintln!("lab: primitives memory: {unit} at {:?} idle", options.memory_counts);
+            memory_fit(&binary, unit, anchor, &options.memory_counts, &cpu_sets[0])
+        })
+        .collect();
+    let doc = PrimitivesRun { header: session.header(SCHEMA_VERSION, notes), settings, timings, memory };
+    let files = session.write_with_json(&doc, report_exporters())?;
+    Ok((doc, files))
+}
+
+/// What `lab report` rebuilds from a primitives JSON.
+pub fn report_exporters() -> Vec<Box<dyn Exporter<PrimitivesRun>>> {
+    vec![Box::new(markdown::PrimitivesMarkdown), Box::new(markdown::PrimitivesHtml)]
+}
+
+/// `lab primitives`: the command line's entry.
+pub fn command(args: PrimitivesArgs) -> anyhow::Result<u8> {
+    let out = args.out.clone().unwrap_or_else(|| crate::binaries::workspace_root().join("results"));
+    let options = PrimitivesOptions::from_args(args, out)?;
+    let (run, files) = run(&options)?;
+    Ok(crate::session::say_written(&files, run.interrupted))
+}
+
+/// One run of `primitive MEASURE SUBJECT --count N`, pinned to `cpus`: ns per operation.
+fn time_one(binary: &Path, measure: Measure, subject: &str, count: u64, cpus: &[usize]) -> anyhow::Result<f64> {
+    let mut command = Command::new(binary);
+    command.args([measure.as_str(), subject, "--count", &count.to_string()]);
+    harness::process::pin(&mut command, cpus);
+    let output = command.output().with_context(|| format!("running {}", binary.display()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        anyhow::bail!("primitive {measure} {subject} failed ({}): {}", output.status, stderr.trim());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Report = serde_json::from_str(stdout.trim())
+        .with_context(|| format!("primitive {measure} {subject} printed {stdout:?}"))?;
+    Ok(report.ns_per_operation)
+}
+
+/// The median and range of a timing's repetitions, and its published figure.
+fn summarise(timing: &mut Timing, interrupted: bool) {
+    let mut sorted = timing.ns_per_operation.clone();
+    sorted.sort_by(f64::total_cmp);
+    timing.median_ns = harness::stats::median(&sorted);
+    timing.min_ns = sorted.first().copied();
+    timing.max_ns = sorted.last().copied();
+    if timing.status != Status::Failed && sorted.is_empty() {
+        timing.status = Status::Skipped;
+        timing.reason = Some(if interrupted { "interrupted" } else { "not measured" }.to_string());
+    }
+    let subject = SUBJECTS.iter().find(|s| s.measure == timing.measure && s.word == timing.subject);
+    timing.anchor = subject.and_then(|s| s.anchor_ns).map(|ns| Anchor::new(ns, CONTEXT_SWITCH, timing.median_ns));
+}
+
+/// Memory of `unit` at each of `counts` idle, and the lines through it.
+fn memory_fit(binary: &Path, unit: &str, anchor_kib: f64, counts: &[u64], cpus: &[usize]) -> MemoryFit {
+    let mut fit = MemoryFit { unit: unit.to_string(), ..MemoryFit::default() };
+    for &count in counts {
+        match hold_one(binary, unit, count, cpus) {
+            Ok(point) => fit.points.push(point),
+            Err(error) => {
+                fit.status = Status::Failed;
+                fit.reason = Some(format!("{count} idle: {error:#}"));
+                return fit;
+            }
+        }
+    }
+    let line = |y: &dyn Fn(&MemoryPoint) -> f64| {
+        linear_fit(&fit.points.iter().map(|p| (p.count as f64, y(p))).collect::<Vec<_>>())
+    };
+    let user = line(&|p| p.rss_kib as f64);
+    let stack = line(&|p| p.kernel_stack_growth_kib as f64);
+    let slab = line(&|p| p.slab_growth_kib as f64);
+    let kernel = line(&|p| (p.kernel_stack_growth_kib + p.slab_growth_kib) as f64);
+    fit.user_kib_per_unit = user.map(|l| l.0);
+    fit.user_r2 = user.map(|l| l.1);
+    fit.kernel_stack_kib_per_unit = stack.map(|l| l.0);
+    fit.slab_kib_per_unit = slab.map(|l| l.0);
+    fit.kernel_r2 = kernel.map(|l| l.1);
+    fit.user_anchor = Some(Anchor::new(anchor_kib, CONTEXT_SWITCH, fit.user_kib_per_unit));
+    if unit == "thread" {
+        fit.kernel_stack_anchor =
+            Some(Anchor::new(KERNEL_STACK_ANCHOR_KIB, KERNEL_STACK_SOURCE, fit.kernel_stack_kib_per_unit));
+    }
+    fit
+}
+
+/// Starts `primitive memory UNIT --count N`, waits for `ready N`, reads its RSS and the kernel's memory, then
+/// closes its standard input and waits for it to exit.
+fn hold_one(binary: &Path, unit: &str, count: u64, cpus: &[usize]) -> anyhow::Result<MemoryPoint> {
+    let before = KernelMemory::read().context("reading /proc/meminfo")?;
+    let mut command = Command::new(binary);
+    command.args(["memory", unit, "--count", &count.to_string()]);
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    harness::process::pin(&mut command, cpus);
+    harness::process::die_with_parent(&mut command);
+    let mut child = command.spawn().with_context(|| format!("running {}", binary.display()))?;
+    let mut line = String::new();
+    // Blocks until the child has parked its units (or died).
+    BufReader::new(child.stdout.take().context("the child's stdout")?).read_line(&mut line)?;
+    let sample = harness::proc::ProcSample::read(child.id());
+    let after = KernelMemory::read();
+    drop(child.stdin.take());
+    let status = child.wait()?;
+    if line.trim() != format!("ready {count}") {
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut stderr).ok();
+        }
+        anyhow::bail!("primitive memory {unit} --count {count} did not get ready ({status}): {}", stderr.trim());
+    }
+    let sample = sample.context("reading the child's /proc status")?;
+    let after = after.context("reading /proc/meminfo")?;
+    Ok(MemoryPoint {
+        count,
+        rss_kib: sample.rss_kib,
+        kernel_stack_growth_kib: after.kernel_stack_kib as i64 - before.kernel_stack_kib as i64,
+        slab_growth_kib: after.slab_kib as i64 - before.slab_kib as i64,
+    })
+}
