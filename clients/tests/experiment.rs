@@ -69,6 +69,11 @@ fn original_experiment_uring_server() {
     original_experiment(common::SERVERS[6]);
 }
 
+#[test]
+fn original_experiment_coroutine_server() {
+    original_experiment(common::SERVERS[7]);
+}
+
 /// The tests above cover every server binary of the workspace (servers/src/bin), and only those.
 #[test]
 fn the_experiment_runs_against_every_server() {

@@ -50,7 +50,7 @@ fn every_engine_posts_and_each_post_counts_one_visit() {
         // The children get the method with the URL.
         ("async-client", &["-c", "2", "--processes", "2", "--engine", "lean"], 21, 0),
     ];
-    for server_name in ["smol-server", "thread-server", "lean-server"] {
+    for server_name in ["smol-server", "thread-server", "lean-server", "coroutine-server"] {
         let server = start_logging_server(server_name);
         for (i, (client, flags, requests, warmup)) in cases.into_iter().enumerate() {
             let name = format!("post{i}");

@@ -119,7 +119,8 @@ pub enum Family {
     TinyHttp,
     /// async-std-server, smol-server and tokio-server.
     Hyper,
-    /// lean-server and uring-server: lean's own HTTP/1.1 on httparse, held to the catalogue's plain `expect:`.
+    /// lean-server, uring-server and coroutine-server: lean's own HTTP/1.1 on httparse, held to the catalogue's
+    /// plain `expect:`.
     Lean,
 }
 
@@ -128,7 +129,7 @@ impl Family {
         match server {
             "thread-server" | "pool-server" => Family::TinyHttp,
             "async-std-server" | "smol-server" | "tokio-server" => Family::Hyper,
-            "lean-server" | "uring-server" => Family::Lean,
+            "lean-server" | "uring-server" | "coroutine-server" => Family::Lean,
             other => panic!("unknown server binary {other}"),
         }
     }

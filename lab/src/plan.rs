@@ -11,8 +11,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The lab's own servers, in the order they are reported.
-pub const BUILTIN_SERVERS: [&str; 7] =
-    ["thread-server", "pool-server", "async-std-server", "smol-server", "tokio-server", "lean-server", "uring-server"];
+pub const BUILTIN_SERVERS: [&str; 8] = [
+    "thread-server",
+    "pool-server",
+    "async-std-server",
+    "smol-server",
+    "tokio-server",
+    "lean-server",
+    "uring-server",
+    "coroutine-server",
+];
 /// The lab's own clients (async-client also as `async-client:surf`, `async-client:lean` or `async-client:loop`).
 pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
 

@@ -64,16 +64,18 @@ async_server_tests!(
     smol_server = "smol-server",
     tokio_server = "tokio-server",
     lean_server = "lean-server",
-    uring_server = "uring-server"
+    uring_server = "uring-server",
+    coroutine_server = "coroutine-server"
 );
-// The hyper servers accept on threads of their own, so connections are taken even while every executor thread
-// is stalled. (lean-server's event loops and uring-server's completion loops accept between turns: a stalled loop
-// accepts nothing, as documented.)
+// The hyper servers and coroutine-server accept on threads of their own, so connections are taken even while
+// every executor (or may worker) thread is stalled. (lean-server's event loops and uring-server's completion
+// loops accept between turns: a stalled loop accepts nothing, as documented.)
 mod acceptor {
     use super::*;
     tests_for!(async_std_server = "async-std-server", [accepts_while_the_executor_is_blocked]);
     tests_for!(smol_server = "smol-server", [accepts_while_the_executor_is_blocked]);
     tests_for!(tokio_server = "tokio-server", [accepts_while_the_executor_is_blocked]);
+    tests_for!(coroutine_server = "coroutine-server", [accepts_while_the_executor_is_blocked]);
 }
 
 /// 20 concurrent `/say/hello?ms=300` take about 300 ms, not 20 × 300: each waits without holding the others.

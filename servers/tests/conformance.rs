@@ -299,10 +299,15 @@ fn health(name: &'static str) {
 }
 
 /// Whether a server of this `/health` model accepts on every thread: the async models ("async tasks …"), the
-/// event-loop models ("event loops …") and the completion-loop models ("completion loops …") do, the thread models ("thread per request …", "fixed thread pool …") do
-/// not. A model this rule does not know fails the test, so that a new server states which it is.
+/// event-loop models ("event loops …"), the completion-loop models ("completion loops …") and the coroutine models
+/// ("stackful coroutines …", whose workers each run many coroutines) do, the thread models ("thread per request …",
+/// "fixed thread pool …") do not. A model this rule does not know fails the test, so that a new server states
+/// which it is.
 fn accepts_on_every_thread(model: &str) -> bool {
-    if ["async tasks", "event loops", "completion loops"].iter().any(|kind| model.starts_with(kind)) {
+    if ["async tasks", "event loops", "completion loops", "stackful coroutines"]
+        .iter()
+        .any(|kind| model.starts_with(kind))
+    {
         true
     } else if model.starts_with("thread per request") || model.starts_with("fixed thread pool") {
         false

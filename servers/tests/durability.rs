@@ -36,6 +36,10 @@ tests_for!(
     smol_server = "smol-server",
     [ten_thousand_visits_from_three_clients_count_exactly, sigkill_loses_no_acknowledged_visit]
 );
+tests_for!(
+    coroutine_server = "coroutine-server",
+    [ten_thousand_visits_from_three_clients_count_exactly, sigkill_loses_no_acknowledged_visit]
+);
 
 const VISITS: usize = 10_000;
 const CLIENTS: usize = 3;

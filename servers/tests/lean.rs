@@ -2,12 +2,13 @@
 //! a HEAD response has no body, pipelined requests are answered in order, a request body is read and thrown
 //! away so that the connection can carry the next request, a client waiting for `100 Continue` is answered and
 //! the connection closed — and what a connection costs it in memory while idle or waiting (docs/model.md). The
-//! same tests run against uring-server, which shares this HTTP/1.1 under completion-driven I/O.
+//! same tests run against uring-server, which shares this HTTP/1.1 under completion-driven I/O; the protocol's
+//! tests also run on coroutine-server, which speaks it from blocking code (servers/src/coro/).
 
 mod common;
 mod raw;
 
-use common::{KeepAlive, Server};
+use common::{rss_kib, unread_on, KeepAlive, Server};
 use raw::{Outcome, RawConnection};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -41,6 +42,17 @@ tests_for!(
         each_loop_listens_on_its_own_socket,
         idle_and_waiting_connections_cost_little,
         no_thread_starts_a_second_reactor
+    ]
+);
+// coroutine-server: the protocol only (its loops, reactor and memory are its own: servers/tests/coroutine.rs).
+tests_for!(
+    coroutine_server = "coroutine-server",
+    [
+        head_response_has_no_body,
+        pipelined_requests_are_answered_in_order,
+        request_bodies_are_skipped_and_the_connection_kept,
+        a_client_waiting_for_100_continue_is_answered_and_closed,
+        the_end_of_a_stream_that_came_with_its_last_bytes_is_seen
     ]
 );
 
@@ -171,29 +183,6 @@ fn each_loop_listens_on_its_own_socket(name: &'static str) {
     assert_eq!(listening, 3, "listening sockets on the port");
     let (_, responses) = common::concurrent_gets(&server, 30, "/say/hello?name=x&ms=10");
     assert!(responses.iter().all(|r| r.text() == "hello x"));
-}
-
-/// The server's resident memory, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).expect("VmRSS");
-    line.trim().trim_end_matches("kB").trim().parse().expect("a number")
-}
-
-/// Bytes that the server's sockets on `server`'s port have received and it has not read yet, over all of them
-/// (one read of /proc/net/tcp: checking thousands of connections one by one would take minutes).
-fn unread_on(server: std::net::SocketAddr) -> u64 {
-    let port = format!(":{:04X}", server.port());
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (_, rx) = fields.get(4)?.split_once(':')?;
-            fields.get(1)?.ends_with(&port).then(|| u64::from_str_radix(rx, 16).ok()).flatten()
-        })
-        .sum()
 }
 
 /// RSS per connection between LOW and HIGH connections opened by `open` on a fresh server, in bytes.

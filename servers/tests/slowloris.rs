@@ -177,8 +177,10 @@ fn report(name: &str, timeout: &str, m: &Measured) {
 
 fn slowloris(name: &'static str) {
     raw::raise_fd_limit();
-    let asynchronous =
-        matches!(name, "async-std-server" | "smol-server" | "tokio-server" | "lean-server" | "uring-server");
+    let asynchronous = matches!(
+        name,
+        "async-std-server" | "smol-server" | "tokio-server" | "lean-server" | "uring-server" | "coroutine-server"
+    );
     let timeouts: &[&str] = if asynchronous { &["10"] } else { &["10", "1"] };
     for &timeout in timeouts {
         let mut server = Server::start(name, &["--header-timeout-s", timeout]);

@@ -13,8 +13,16 @@ use servers::process::{workspace_binary, ServerProcess};
 
 /// Every server binary of the workspace; the experiment runs against each.
 /// Every server of the workspace, in the lab's order (`lab::plan::BUILTIN_SERVERS`).
-pub const SERVERS: [&str; 7] =
-    ["thread-server", "pool-server", "async-std-server", "smol-server", "tokio-server", "lean-server", "uring-server"];
+pub const SERVERS: [&str; 8] = [
+    "thread-server",
+    "pool-server",
+    "async-std-server",
+    "smol-server",
+    "tokio-server",
+    "lean-server",
+    "uring-server",
+    "coroutine-server",
+];
 
 /// Starts `name` on a free port and waits for its `listening on` line. pool-server gets 16 threads so that
 /// its pool is not what a test measures.

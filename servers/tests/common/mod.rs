@@ -26,7 +26,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HELLO_MS: u64 = 50;
 
 /// Expands to one module per server binary (thread-server, pool-server, async-std-server, smol-server,
-/// tokio-server, lean-server, uring-server), each
+/// tokio-server, lean-server, uring-server, coroutine-server), each
 /// holding one `#[test]` per name that calls `super::NAME(server)`: `for_each_server!(say_hello, fact)` gives
 /// `thread_server::say_hello`, `smol_server::fact`, … so that nextest can run (or filter out) one server's tests.
 #[macro_export]
@@ -39,6 +39,7 @@ macro_rules! for_each_server {
         $crate::tests_for!(tokio_server = "tokio-server", [$($test),+]);
         $crate::tests_for!(lean_server = "lean-server", [$($test),+]);
         $crate::tests_for!(uring_server = "uring-server", [$($test),+]);
+        $crate::tests_for!(coroutine_server = "coroutine-server", [$($test),+]);
     };
 }
 
@@ -547,4 +548,27 @@ pub fn server_names() -> Vec<&'static str> {
     let body = &source[start..];
     let body = &body[..body.find("\n}\n").expect("the macro ends")];
     body.lines().filter(|line| line.contains("tests_for!(")).filter_map(|line| line.split('"').nth(1)).collect()
+}
+
+/// The server's resident memory, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).expect("VmRSS");
+    line.trim().trim_end_matches("kB").trim().parse().expect("a number")
+}
+
+/// Bytes that the server's sockets on `server`'s port have received and it has not read yet, over all of them
+/// (one read of /proc/net/tcp: checking thousands of connections one by one would take minutes).
+pub fn unread_on(server: std::net::SocketAddr) -> u64 {
+    let port = format!(":{:04X}", server.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (_, rx) = fields.get(4)?.split_once(':')?;
+            fields.get(1)?.ends_with(&port).then(|| u64::from_str_radix(rx, 16).ok()).flatten()
+        })
+        .sum()
 }
