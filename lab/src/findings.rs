@@ -425,16 +425,7 @@ mod tests {
     use crate::results::{Model, ServerKind, ServerRecord};
 
     fn server(name: &str, model: Model) -> ServerRecord {
-        ServerRecord {
-            name: name.into(),
-            kind: ServerKind::Builtin,
-            command: name.into(),
-            cost_not_sampled: None,
-            verify: crate::verify::not_run(""),
-            health: None,
-            model,
-            worker_threads: None,
-        }
+        ServerRecord::passed(name, model, None)
     }
 
     /// A `cpu` cell at c=10 whose throughput is `rps` (four repetitions within ±1 %).

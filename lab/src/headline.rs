@@ -659,26 +659,10 @@ pub(crate) fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
-    use crate::results::{ConnectionCost, Saturation, ServerRecord, VerifyRecord, VerifyStatus};
+    use crate::results::{ConnectionCost, Saturation, ServerRecord};
 
     fn server(name: &str, model: Model, kind: ServerKind, threads: Option<u64>) -> ServerRecord {
-        ServerRecord {
-            name: name.into(),
-            kind,
-            command: String::new(),
-            verify: VerifyRecord {
-                status: VerifyStatus::Passed,
-                passed: 1,
-                failed: 0,
-                warnings: 0,
-                reason: None,
-                checks: vec![],
-            },
-            health: None,
-            cost_not_sampled: None,
-            model,
-            worker_threads: threads,
-        }
+        ServerRecord { kind, ..ServerRecord::passed(name, model, threads) }
     }
 
     /// A measured cell at `level`, with `requests`, its median and range (wall time), and server CPU per request.

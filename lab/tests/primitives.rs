@@ -58,6 +58,13 @@ fn the_primitives_are_measured_and_hold_to_the_published_shape() {
         "RSS per idle thread {thread_user}, per task {task_user}"
     );
 
+    // A parked coroutine has touched at least a page of its own stack and cannot hold more than that 64 KiB
+    // stack (coroutine-server's size, which the primitive uses) plus may's small record of it.
+    let coroutine = memory("coroutine");
+    assert_eq!(coroutine.status, Status::Ok, "{coroutine:?}");
+    let coroutine_user = coroutine.user_kib_per_unit.unwrap();
+    assert!((4.0..=68.0).contains(&coroutine_user), "RSS per idle coroutine {coroutine_user} KiB");
+
     // `lab report` rebuilds the markdown and the page from the JSON alone, byte for byte.
     let stem = json.file_stem().unwrap().to_string_lossy().into_owned();
     let written: Vec<Vec<u8>> =

@@ -59,6 +59,7 @@ pub fn measure(unit: Unit, count: u64) -> anyhow::Result<Duration> {
             }
             start.elapsed()
         }))),
+        Unit::Coroutine => crate::coroutine::create(count),
         Unit::AsyncStdTask => Ok(async_std::task::block_on(async {
             let start = Instant::now();
             for _ in 0..count {

@@ -14,6 +14,7 @@
 //! Output: one JSON line on stdout (`create`, `switch`), or `ready N` once N idle units are parked (`memory`),
 //! after which the process waits for its standard input to close.
 
+mod coroutine;
 mod create;
 mod memory;
 mod switch;
@@ -67,6 +68,8 @@ pub enum Unit {
     SmolTaskFromTask,
     /// An async-std task created by another async-std task (on one of the executor's threads).
     AsyncStdTaskFromTask,
+    /// A may coroutine (64 KiB stack, as coroutine-server's) created by another coroutine, on one worker.
+    Coroutine,
 }
 
 /// What is held idle.
@@ -80,6 +83,8 @@ pub enum Idle {
     SmolTask,
     /// An async-std task pending on a channel.
     AsyncStdTask,
+    /// A may coroutine (64 KiB stack) parked on a may channel.
+    Coroutine,
 }
 
 /// What hands the token back and forth.
@@ -95,6 +100,8 @@ pub enum Pair {
     SmolChannel,
     /// The same, both of them tasks of the executor.
     SmolChannelTasks,
+    /// Two may coroutines on one worker, a may channel each way.
+    CoroutineChannel,
     /// Two tasks on one smol local executor, a Unix socket pair between them: the wake-up arrives through
     /// epoll's readiness instead of a channel's waker.
     SmolSocketpair,

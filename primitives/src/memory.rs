@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 pub fn hold(unit: Idle, count: u64) -> anyhow::Result<()> {
     match unit {
         Idle::Thread => threads(count),
+        Idle::Coroutine => crate::coroutine::hold(count, ready_then_wait),
         Idle::TokioTask => {
             let runtime = tokio::runtime::Builder::new_current_thread().build().context("a tokio runtime")?;
             runtime.block_on(async {
@@ -120,7 +121,7 @@ fn threads(count: u64) -> anyhow::Result<()> {
 }
 
 /// Says `ready COUNT` and blocks until the parent closes our standard input.
-fn ready_then_wait(count: u64) -> anyhow::Result<()> {
+pub fn ready_then_wait(count: u64) -> anyhow::Result<()> {
     println!("ready {count}");
     let mut rest = Vec::new();
     std::io::stdin().read_to_end(&mut rest).context("waiting for standard input to close")?;

@@ -19,6 +19,7 @@ pub fn measure(pair: Pair, count: u64) -> anyhow::Result<Duration> {
         Pair::SmolChannel => Ok(smol_channel(count)),
         Pair::SmolChannelTasks => Ok(smol_channel_tasks(count)),
         Pair::SmolSocketpair => smol_socketpair(count),
+        Pair::CoroutineChannel => crate::coroutine::switch(count),
     }
 }
 

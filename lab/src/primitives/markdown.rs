@@ -345,6 +345,14 @@ fn models_section(md: &mut String, run: &PrimitivesRun) {
             memory_words(task)
         );
     }
+    if let (Some(thread), Some(coroutine)) = (memory("thread"), memory("coroutine")) {
+        let _ = writeln!(
+            md,
+            "- coroutine-server holds a coroutine per waiting request ({}) where thread-server holds a thread ({}).",
+            memory_words(coroutine),
+            memory_words(thread)
+        );
+    }
     if let (Some(threads), Some(tasks)) =
         (median(super::Measure::Switch, "thread-condvar"), median(super::Measure::Switch, "tokio-channel"))
     {

@@ -57,7 +57,7 @@ pub struct Subject {
 }
 
 /// Everything timed, in the order of the tables.
-pub const SUBJECTS: [Subject; 12] = [
+pub const SUBJECTS: [Subject; 14] = [
     Subject { measure: Measure::Create, word: "thread", what: "an OS thread", anchor_ns: Some(17_000.0) },
     Subject { measure: Measure::Create, word: "tokio-task", what: "a tokio task", anchor_ns: Some(300.0) },
     Subject { measure: Measure::Create, word: "smol-task", what: "a smol task", anchor_ns: Some(300.0) },
@@ -78,6 +78,12 @@ pub const SUBJECTS: [Subject; 12] = [
         word: "async-std-task-from-task",
         what: "an async-std task, created by a task",
         anchor_ns: Some(300.0),
+    },
+    Subject {
+        measure: Measure::Create,
+        word: "coroutine",
+        what: "a may coroutine (64 KiB stack), created by a coroutine",
+        anchor_ns: None,
     },
     Subject {
         measure: Measure::Switch,
@@ -108,6 +114,12 @@ pub const SUBJECTS: [Subject; 12] = [
         word: "smol-channel-tasks",
         what: "two smol tasks on one thread, a channel, neither of them `block_on`'s future",
         anchor_ns: Some(200.0),
+    },
+    Subject {
+        measure: Measure::Switch,
+        word: "coroutine-channel",
+        what: "two may coroutines on one worker, a channel",
+        anchor_ns: None,
     },
     Subject {
         measure: Measure::Switch,
@@ -155,12 +167,13 @@ pub const EXPERIMENTS: [Experiment; 3] = [
     },
 ];
 
-/// Units held idle for the memory part, with the published user-space figure (KiB per unit).
-pub const MEMORY_UNITS: [(&str, &str, f64); 4] = [
-    ("thread", "an idle OS thread (blocked on a condition variable)", 9.5),
-    ("tokio-task", "an idle tokio task (pending on a channel)", 0.4),
-    ("smol-task", "an idle smol task (pending on a channel)", 0.4),
-    ("async-std-task", "an idle async-std task (pending on a channel)", 0.4),
+/// Units held idle for the memory part, with the published user-space figure (KiB per unit), if any.
+pub const MEMORY_UNITS: [(&str, &str, Option<f64>); 5] = [
+    ("thread", "an idle OS thread (blocked on a condition variable)", Some(9.5)),
+    ("tokio-task", "an idle tokio task (pending on a channel)", Some(0.4)),
+    ("smol-task", "an idle smol task (pending on a channel)", Some(0.4)),
+    ("async-std-task", "an idle async-std task (pending on a channel)", Some(0.4)),
+    ("coroutine", "an idle may coroutine (64 KiB stack, parked on a channel)", None),
 ];
 
 /// The published kernel figure per thread (KiB): the kernel stack.
@@ -463,7 +476,7 @@ fn summarise(timing: &mut Timing, interrupted: bool) {
 }
 
 /// Memory of `unit` at each of `counts` idle, and the lines through it.
-fn memory_fit(binary: &Path, unit: &str, anchor_kib: f64, counts: &[u64], cpus: &[usize]) -> MemoryFit {
+fn memory_fit(binary: &Path, unit: &str, anchor_kib: Option<f64>, counts: &[u64], cpus: &[usize]) -> MemoryFit {
     let mut fit = MemoryFit { unit: unit.to_string(), ..MemoryFit::default() };
     for &count in counts {
         match hold_one(binary, unit, count, cpus) {
@@ -487,7 +500,7 @@ fn memory_fit(binary: &Path, unit: &str, anchor_kib: f64, counts: &[u64], cpus: 
     fit.kernel_stack_kib_per_unit = stack.map(|l| l.0);
     fit.slab_kib_per_unit = slab.map(|l| l.0);
     fit.kernel_r2 = kernel.map(|l| l.1);
-    fit.user_anchor = Some(Anchor::new(anchor_kib, CONTEXT_SWITCH, fit.user_kib_per_unit));
+    fit.user_anchor = anchor_kib.map(|kib| Anchor::new(kib, CONTEXT_SWITCH, fit.user_kib_per_unit));
     if unit == "thread" {
         fit.kernel_stack_anchor =
             Some(Anchor::new(KERNEL_STACK_ANCHOR_KIB, KERNEL_STACK_SOURCE, fit.kernel_stack_kib_per_unit));
