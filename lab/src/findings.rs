@@ -422,7 +422,7 @@ fn memory_claim(h: &Headline) -> Option<String> {
 mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
-    use crate::results::{Model, ServerKind, ServerRecord};
+    use crate::results::{Model, ServerRecord};
 
     fn server(name: &str, model: Model) -> ServerRecord {
         ServerRecord::passed(name, model, None)
