@@ -100,7 +100,7 @@ pub fn render(run: &PrimitivesRun) -> String {
     let _ = writeln!(
         md,
         "{} · {} build · {} to {}\n",
-        markdown::machine_line(&run.environment),
+        markdown::machine_line(&run.environment).trim_end_matches('.'),
         run.build,
         run.started_at,
         run.finished_at
