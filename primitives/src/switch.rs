@@ -16,8 +16,8 @@ pub fn measure(pair: Pair, count: u64) -> anyhow::Result<Duration> {
         Pair::ThreadCondvar => Ok(condvar(count)),
         Pair::ThreadPipe => pipes(count),
         Pair::TokioChannel => tokio_channel(count),
-        Pair::SmolChannel => Ok(smol_channel(count)),
-        Pair::SmolChannelTasks => Ok(smol_channel_tasks(count)),
+        Pair::SmolChannel => Ok(smol_channel(count, false)),
+        Pair::SmolChannelTasks => Ok(smol_channel(count, true)),
         Pair::SmolSocketpair => smol_socketpair(count),
         Pair::CoroutineChannel => crate::coroutine::switch(count),
     }
@@ -98,52 +98,40 @@ fn tokio_channel(count: u64) -> anyhow::Result<Duration> {
     }))
 }
 
-fn smol_channel(count: u64) -> Duration {
-    let executor = smol::LocalExecutor::new();
-    smol::block_on(executor.run(async {
-        let (there_tx, there_rx) = smol::channel::bounded::<u64>(1);
-        let (back_tx, back_rx) = smol::channel::bounded::<u64>(1);
-        let partner = executor.spawn(async move {
-            // Yields to the executor while the channel is empty.
-            while let Ok(token) = there_rx.recv().await {
-                if back_tx.send(token).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let start = Instant::now();
-        for token in 0..count {
-            there_tx.send(token).await.ok();
-            back_rx.recv().await.ok();
+/// The partner of a smol ping-pong: sends back every token until the other side hangs up.
+async fn smol_echo(there_rx: smol::channel::Receiver<u64>, back_tx: smol::channel::Sender<u64>) {
+    // Yields to the executor while the channel is empty.
+    while let Ok(token) = there_rx.recv().await {
+        if back_tx.send(token).await.is_err() {
+            break;
         }
-        let elapsed = start.elapsed();
-        drop(there_tx);
-        partner.await;
-        elapsed
-    }))
+    }
 }
 
-fn smol_channel_tasks(count: u64) -> Duration {
+/// `count` round trips against [`smol_echo`]; hangs up at the end (its sender is dropped).
+async fn smol_ping(
+    there_tx: smol::channel::Sender<u64>,
+    back_rx: smol::channel::Receiver<u64>,
+    count: u64,
+) -> Duration {
+    let start = Instant::now();
+    for token in 0..count {
+        there_tx.send(token).await.ok();
+        back_rx.recv().await.ok();
+    }
+    start.elapsed()
+}
+
+/// Two smol tasks' worth of ping-pong on one local executor: the pinging side is `block_on`'s own future
+/// (`main_is_a_task` false) or a task of the executor like its partner (true).
+fn smol_channel(count: u64, main_is_a_task: bool) -> Duration {
     let executor = smol::LocalExecutor::new();
     let (there_tx, there_rx) = smol::channel::bounded::<u64>(1);
     let (back_tx, back_rx) = smol::channel::bounded::<u64>(1);
-    let partner = executor.spawn(async move {
-        while let Ok(token) = there_rx.recv().await {
-            if back_tx.send(token).await.is_err() {
-                break;
-            }
-        }
-    });
-    let main = executor.spawn(async move {
-        let start = Instant::now();
-        for token in 0..count {
-            there_tx.send(token).await.ok();
-            back_rx.recv().await.ok();
-        }
-        start.elapsed()
-    });
+    let partner = executor.spawn(smol_echo(there_rx, back_tx));
+    let ping = smol_ping(there_tx, back_rx, count);
     smol::block_on(executor.run(async {
-        let elapsed = main.await;
+        let elapsed = if main_is_a_task { executor.spawn(ping).await } else { ping.await };
         partner.await;
         elapsed
     }))
