@@ -1,7 +1,7 @@
 //! Conclusions drawn from the cells: the original experiment per server and whether its shape holds, and the
 //! cost of one more in-flight connection (slopes of a least-squares line over the io concurrency sweep).
 
-use crate::results::{Analysis, Cell, ConnectionCost, ExperimentPoint, ExperimentRow, Run, ShapeCheck};
+use crate::records::run::{Analysis, Cell, ConnectionCost, ExperimentPoint, ExperimentRow, Run, ShapeCheck};
 
 /// How far each timing of the original experiment may be from the model's prediction, either way: one request
 /// within 10 % of D, ten sent one after another within 10 % of 10 D, ten at once within 10 % of what the model
@@ -264,8 +264,9 @@ pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{CellSpec, ServerSpec, Workload};
-    use crate::results::Latency;
+    use crate::plan::{CellSpec, ServerSpec};
+    use crate::records::run::Latency;
+    use crate::records::run::Workload;
 
     /// An io cell of `server` measured at `wall_s` (None: failed).
     fn io_cell(server: &str, client: &str, c: u64, n: u64, wall_s: Option<f64>) -> Cell {
@@ -280,7 +281,7 @@ mod tests {
         };
         match wall_s {
             Some(wall) => {
-                let mut cell = crate::run::unmeasured(&spec, crate::results::Status::Ok, "", None);
+                let mut cell = crate::run::unmeasured(&spec, crate::records::run::Status::Ok, "", None);
                 cell.reason = None;
                 cell.wall_s = Some(wall);
                 cell.throughput_rps = Some(n as f64 / wall);
@@ -288,9 +289,12 @@ mod tests {
                 cell.succeeded = n;
                 cell
             }
-            None => {
-                crate::run::unmeasured(&spec, crate::results::Status::Failed, "the server exited during the cell", None)
-            }
+            None => crate::run::unmeasured(
+                &spec,
+                crate::records::run::Status::Failed,
+                "the server exited during the cell",
+                None,
+            ),
         }
     }
 

@@ -18,19 +18,20 @@ pub mod floor;
 pub mod markdown;
 pub mod nginx;
 pub mod reach;
-pub mod results;
 pub mod sweep;
 pub mod targets;
 pub mod throughput;
 pub mod tools;
 
-use self::results::*;
 use self::sweep::SweepRun;
 use self::throughput::Bench;
 use self::tools::Tools;
+use crate::export::json::JsonDocument;
 use crate::export::Exporter;
 use crate::matrix::{self, MatrixOptions};
-use crate::plan::{self, MatrixConfig, ProfileName, BUILTIN_SERVERS};
+use crate::plan::{self, MatrixConfig, BUILTIN_SERVERS};
+use crate::records::bench::*;
+use crate::records::run::ProfileName;
 use crate::session::Session;
 use crate::{binaries, format};
 use std::path::{Path, PathBuf};
@@ -438,6 +439,28 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
             command,
             ..OverheadPart::default()
         },
+    }
+}
+
+impl JsonDocument for BenchRun {
+    fn file_stem(&self) -> String {
+        format!("bench-{}", self.run_id)
+    }
+}
+
+impl BenchRun {
+    /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
+    pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
+        let run: BenchRun = crate::export::json::load(path, "bench")?;
+        if run.kind != "bench" || run.schema_version != BENCH_SCHEMA_VERSION {
+            return Err(crate::UsageError(format!(
+                "{}: kind {:?}, schema_version {}; this lab reads bench version {BENCH_SCHEMA_VERSION}",
+                path.display(),
+                run.kind,
+                run.schema_version
+            )));
+        }
+        Ok(run)
     }
 }
 

@@ -14,8 +14,8 @@
 //! machines") says how `lab compare` uses these figures.
 
 use crate::noise::{self, Metric, Range, Verdict};
+use crate::records::header::{Calibration, Drift};
 pub use harness::calibrate::{Measures, Probe, Samples};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// As a range of the noise rule (a time: lower is better).
@@ -47,34 +47,6 @@ pub fn measure(bin_dir: &Path) -> Measures {
     measures
 }
 
-/// How one probe moved from the start of the run to its end.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Drift {
-    pub probe: Probe,
-    /// End median ÷ start median (> 1: the machine was slower at the end).
-    pub factor: f64,
-    /// Whether the noise rule calls start and end different.
-    pub beyond_noise: bool,
-}
-
-/// The calibration of a run, in its header: the machine's details /proc and /sys expose, the probes at the start
-/// and at the end, and the drift between them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    /// `microcode` of /proc/cpuinfo, when the machine exposes it.
-    #[serde(default)]
-    pub microcode: Option<String>,
-    /// The CPU frequency governor (/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor), when there is one.
-    #[serde(default)]
-    pub governor: Option<String>,
-    pub start: Measures,
-    /// Absent when the run did not reach its end (or wrote its header before it).
-    #[serde(default)]
-    pub end: Option<Measures>,
-    #[serde(default)]
-    pub drift: Vec<Drift>,
-}
-
 impl Calibration {
     /// A calibration begun now: the machine's details and the start probes (run by `bin_dir/calibrate`).
     pub fn begin(bin_dir: &Path) -> Calibration {
@@ -95,20 +67,6 @@ impl Calibration {
     pub fn finished(&self, end: Measures) -> Calibration {
         let drift = drift_between(&self.start, &end);
         Calibration { end: Some(end), drift, ..self.clone() }
-    }
-
-    /// The probes that drifted beyond the noise rule.
-    pub fn drifted(&self) -> impl Iterator<Item = &Drift> {
-        self.drift.iter().filter(|d| d.beyond_noise)
-    }
-
-    /// One probe's figures over the whole run (start and end pooled), when it ran.
-    pub fn over_run(&self, probe: Probe) -> Option<Samples> {
-        let start = self.start.get(probe)?;
-        match self.end.as_ref().and_then(|e| e.get(probe)) {
-            Some(end) => Some(start.pooled(&end)),
-            None => Some(start),
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! lab; here it becomes the run JSON's records.
 
 use crate::plan::ClientSpec;
-use crate::results::{Failures, Latency};
+use crate::records::run::{Failures, Latency};
 use harness::report;
 pub use harness::report::{ClientReport, ConnectTime};
 use std::path::Path;

@@ -18,7 +18,11 @@ use crate::calibration::{self, Probe, Samples};
 use crate::export::table::Table;
 use crate::format;
 use crate::noise::{self, Metric, Range, Side, Verdict};
-use crate::results::{Cell, Run, RunHeader};
+use crate::records::header::Calibration;
+use crate::records::{
+    header::RunHeader,
+    run::{Cell, Run},
+};
 use crate::row;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -90,17 +94,14 @@ pub struct Options {
 }
 
 /// Both runs' calibrations, when both exist and were run by the same build (a debug probe is not the machine).
-fn calibrations<'r>(
-    a: &'r RunHeader,
-    b: &'r RunHeader,
-) -> Option<(&'r calibration::Calibration, &'r calibration::Calibration)> {
+fn calibrations<'r>(a: &'r RunHeader, b: &'r RunHeader) -> Option<(&'r Calibration, &'r Calibration)> {
     let (ca, cb) = (a.calibration.as_ref()?, b.calibration.as_ref()?);
     (ca.start.build == cb.start.build).then_some((ca, cb))
 }
 
 /// B's speed ÷ A's on a probe over the whole run (> 1: B's machine is faster), and whether the noise rule
 /// tells them apart.
-fn probe_ratio(a: &calibration::Calibration, b: &calibration::Calibration, probe: Probe) -> Option<(f64, bool)> {
+fn probe_ratio(a: &Calibration, b: &Calibration, probe: Probe) -> Option<(f64, bool)> {
     let (sa, sb) = (a.over_run(probe)?, b.over_run(probe)?);
     let verdict = noise::judge_ranges(calibration::range(&sa), calibration::range(&sb), Metric::Wall);
     Some((sa.median / sb.median, !verdict.is_tie()))
@@ -195,18 +196,18 @@ fn header(md: &mut String, a: &Run, b: &Run, setting: &Setting) {
         format!("{} × {}", eb.cpu_model, eb.cpu_count)
     ]);
     table.row(row!["kernel", ea.kernel, eb.kernel]);
-    let detail = |run: &Run, pick: fn(&calibration::Calibration) -> Option<String>| {
+    let detail = |run: &Run, pick: fn(&Calibration) -> Option<String>| {
         run.calibration.as_ref().map_or("not recorded".to_string(), |c| pick(c).unwrap_or_else(|| "—".to_string()))
     };
     table.row(row!["microcode", detail(a, |c| c.microcode.clone()), detail(b, |c| c.microcode.clone())]);
     table.row(row!["governor", detail(a, |c| c.governor.clone()), detail(b, |c| c.governor.clone())]);
     table.row(row!["rustc", ea.rustc, eb.rustc]);
     table.row(row!["build · profile", format!("{} · {}", a.build, a.profile), format!("{} · {}", b.build, b.profile)]);
-    let commit = |e: &crate::results::Environment| {
+    let commit = |e: &crate::records::header::Environment| {
         format!("{}{}", e.git_commit, if e.git_dirty { " (with uncommitted changes)" } else { "" })
     };
     table.row(row!["commit", commit(ea), commit(eb)]);
-    let trees = |e: &crate::results::Environment| {
+    let trees = |e: &crate::records::header::Environment| {
         e.trees.as_ref().map_or("not recorded".to_string(), |t| {
             format!("{} · {} · {}", short(&t.servers), short(&t.clients), short(&t.harness))
         })
@@ -688,9 +689,9 @@ mod tests {
         assert_eq!(verdict_text(Verdict::Differ { better: Side::A, factor: 2.0 }), "B 2.0× worse");
     }
 
-    use crate::calibration::{Calibration, Measures};
     use crate::noise::synthetic_cell;
-    use crate::results::CodeTrees;
+    use crate::records::header::CodeTrees;
+    use crate::records::header::{Calibration, Measures};
 
     const SERVERS: [&str; 3] = ["thread-server", "smol-server", "tokio-server"];
     const WORKLOADS: [&str; 3] = ["cpu", "db", "io"];

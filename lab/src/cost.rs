@@ -9,7 +9,7 @@
 //! switches only the main thread), and thread-per-request servers' threads are gone by the end of a cell. The
 //! exact totals come from wait4's rusage when the server is reaped (see `process::reaping`).
 
-use crate::kernel_memory::KernelMemory;
+use crate::records::run::KernelMemory;
 use harness::proc::ProcSample;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};

@@ -1,7 +1,7 @@
 //! The machine and the code behind a run: CPU, memory, kernel, rustc, git commit — recorded in every run so a
 //! number is never separated from where it was measured.
 
-use crate::results::{CodeTrees, Environment, Limits};
+use crate::records::header::{CodeTrees, Environment, Limits};
 use std::path::Path;
 use std::process::Command;
 

@@ -16,7 +16,7 @@ pub use crate::analysis::{fit_text, FIT_R2_MIN};
 use crate::format;
 use crate::headline::{self, Group, Headline};
 use crate::noise::{self, Metric, Range, Side, Verdict};
-use crate::results::{Cell, Run, Saturation};
+use crate::records::run::{Cell, Run, Saturation};
 
 /// measured ÷ expected outside this band, over the cell's whole repetition range, is a model miss. The band is
 /// symmetric on a log scale (÷ 1.25 to × 1.25): a quarter off is more than the model's known simplifications
@@ -422,7 +422,7 @@ fn memory_claim(h: &Headline) -> Option<String> {
 mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
-    use crate::results::{Model, ServerRecord};
+    use crate::records::run::{Model, ServerRecord};
 
     fn server(name: &str, model: Model) -> ServerRecord {
         ServerRecord::passed(name, model, None)

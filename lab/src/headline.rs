@@ -13,13 +13,16 @@
 
 use crate::format;
 use crate::noise::{self, Metric, Verdict};
-use crate::results::{Cell, CodeTrees, Model, Run, ServerKind};
+use crate::records::{
+    header::CodeTrees,
+    run::{Cell, Model, Run, ServerKind},
+};
 use std::path::Path;
 
 /// The `io` level the headline reads first: 100 requests in flight at once.
 pub const HEADLINE_LEVEL: u64 = 100;
 
-pub use crate::results::{CapacityFigure, Companion, CompanionKind, ReachFigure};
+use crate::records::run::{CapacityFigure, Companion, CompanionKind, ReachFigure};
 
 /// A capacity figure as the headline shows it: the rate held and the lowest that failed, if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -659,7 +662,7 @@ pub(crate) fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
-    use crate::results::{ConnectionCost, Saturation, ServerRecord};
+    use crate::records::run::{ConnectionCost, Saturation, ServerRecord};
 
     fn server(name: &str, model: Model, kind: ServerKind, threads: Option<u64>) -> ServerRecord {
         ServerRecord { kind, ..ServerRecord::passed(name, model, threads) }
@@ -851,7 +854,7 @@ pub(crate) mod tests {
 
     #[test]
     fn reads_a_capacity_run_as_lab_capacity_writes_it() {
-        use crate::capacity::results::{CapacityCell, CapacityRun};
+        use crate::records::capacity::{CapacityCell, CapacityRun};
         let mut run = CapacityRun::default();
         run.header.kind = "capacity".into();
         run.header.run_id = "R9".into();
@@ -859,13 +862,13 @@ pub(crate) mod tests {
         run.settings.client = "async-client:lean".into();
         run.cells.push(CapacityCell {
             server: "smol-server".into(),
-            workload: crate::plan::Workload::Cpu,
+            workload: crate::records::run::Workload::Cpu,
             paths: vec![],
             target_p99_ms: 100.0,
             capacity_rps: Some(3_000.0),
             first_failed_rps: None,
             client_bound: Some("the client's connection cap (16384)".into()),
-            status: crate::results::Status::Ok,
+            status: crate::records::run::Status::Ok,
             reason: None,
             probes: vec![],
         });
@@ -885,7 +888,8 @@ pub(crate) mod tests {
     #[test]
     fn clients_are_named_with_engine_and_threads() {
         let mut run = fixture();
-        run.cells[0].client_cost = Some(crate::results::ClientCost { peak_threads: Some(2), ..Default::default() });
+        run.cells[0].client_cost =
+            Some(crate::records::run::ClientCost { peak_threads: Some(2), ..Default::default() });
         assert_eq!(client_name(&run, "async-client"), "async-client (surf, 2 threads)");
         assert_eq!(client_name(&run, "async-client:lean"), "async-client (lean)");
         assert!(client_name(&run, "blocking-client").contains("1 thread"));

@@ -13,30 +13,12 @@
 //! accept queue). `/proc/net/tcp` does not show a listener's backlog (`ss -lnt` does); the servers report theirs
 //! in `/health`.
 
-use serde::{Deserialize, Serialize};
+use crate::records::bench::{AcceptQueue, TcpCounters};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
-
-/// The TCP counters that tell where connection setup went wrong, as read at one moment or as a difference.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TcpCounters {
-    /// A completed handshake found its listener's accept queue full (`TcpExt: ListenOverflows`).
-    pub listen_overflows: u64,
-    /// SYNs or ACKs dropped at a listener, for any reason, overflows included (`TcpExt: ListenDrops`).
-    pub listen_drops: u64,
-    /// SYNs retransmitted by a connecting client (`TcpExt: TCPSynRetrans`): each costs its connect a second.
-    pub syn_retrans: u64,
-    /// SYN cookies sent: the SYN queue (`tcp_max_syn_backlog`) was full (`TcpExt: SyncookiesSent`).
-    pub syncookies_sent: u64,
-    /// Connects that failed (`Tcp: AttemptFails`).
-    pub attempt_fails: u64,
-    /// Connections opened by connecting (`Tcp: ActiveOpens`) and by accepting (`Tcp: PassiveOpens`).
-    pub active_opens: u64,
-    pub passive_opens: u64,
-}
 
 impl TcpCounters {
     /// The counters now; zeros for any the kernel does not expose.
@@ -108,21 +90,6 @@ pub fn listen_snapshot(rows: impl IntoIterator<Item = harness::net::TcpRow>, por
         snapshot.queued += row.rx_queue;
     }
     snapshot
-}
-
-/// The accept queues of a port over a run: what [`QueueSampler`] found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AcceptQueue {
-    /// The backlog of the server's listening sockets, as its `/health` reports it (0 when it does not).
-    pub backlog: u64,
-    /// Most listening sockets seen on the port at once (one per acceptor with SO_REUSEPORT).
-    pub listeners: u64,
-    /// The fullest any one accept queue was seen; equal to `backlog` means it overflowed or nearly did.
-    pub peak_depth: u64,
-    /// Most connections seen waiting in all the port's accept queues together.
-    pub peak_queued: u64,
-    /// Samples taken (every [`QueueSampler`] interval while the cell ran).
-    pub samples: u64,
 }
 
 /// Samples the accept queues of one port on a thread of its own until [`QueueSampler::finish`].

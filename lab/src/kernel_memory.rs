@@ -9,14 +9,7 @@
 //! client's side of each connection (its socket is in `Slab` too) and other processes on a shared machine.
 //! Fitted over several levels, the noise averages out and the slope is what one more connection costs.
 
-use serde::{Deserialize, Serialize};
-
-/// `KernelStack` and `Slab` of `/proc/meminfo`, KiB.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KernelMemory {
-    pub kernel_stack_kib: u64,
-    pub slab_kib: u64,
-}
+use crate::records::run::KernelMemory;
 
 impl KernelMemory {
     /// Now; `None` where /proc/meminfo is missing or lacks the lines.
@@ -29,26 +22,6 @@ impl KernelMemory {
         // The same `Name:   value kB` lines as /proc/PID/status.
         let field = |name: &str| harness::proc::status_field(meminfo, name);
         Some(KernelMemory { kernel_stack_kib: field("KernelStack:")?, slab_kib: field("Slab:")? })
-    }
-
-    /// Each figure's larger value.
-    pub fn max(self, other: KernelMemory) -> KernelMemory {
-        KernelMemory {
-            kernel_stack_kib: self.kernel_stack_kib.max(other.kernel_stack_kib),
-            slab_kib: self.slab_kib.max(other.slab_kib),
-        }
-    }
-
-    /// Growth from `start` to `self`, each figure at least 0.
-    pub fn since(self, start: KernelMemory) -> KernelMemory {
-        KernelMemory {
-            kernel_stack_kib: self.kernel_stack_kib.saturating_sub(start.kernel_stack_kib),
-            slab_kib: self.slab_kib.saturating_sub(start.slab_kib),
-        }
-    }
-
-    pub fn total_kib(self) -> u64 {
-        self.kernel_stack_kib + self.slab_kib
     }
 }
 

@@ -5,7 +5,7 @@
 //! fails, [`hint`] names the limit it most likely ran into — nofile, threads, somaxconn or ephemeral ports — so
 //! a reader sees a limit of the machine, not a mystery.
 
-use crate::results::Limits;
+use crate::records::header::Limits;
 use harness::limits::read_number;
 use std::fs;
 

@@ -10,8 +10,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lab::matrix::{self, MatrixOutcome};
-use lab::plan::{self, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workload, BUILTIN_SERVERS};
-use lab::results::Run;
+use lab::plan::{self, ClientSpec, MatrixConfig, ServerSpec, BUILTIN_SERVERS};
+use lab::records::run::{ProfileName, Run, Workload};
 use lab::soak::{self, SoakSettings};
 use lab::{compare, export, format, slowloris, verify, UsageError};
 use std::path::{Path, PathBuf};
@@ -374,8 +374,8 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     config.server_threads = args.threads;
     let allowed = harness::process::allowed_cpus();
     config.cpus = match &args.cpus {
-        None => plan::CpuPlacement::split_of(&allowed),
-        Some(spec) => plan::CpuPlacement::parse(spec, &allowed).map_err(usage)?,
+        None => lab::records::header::CpuPlacement::split_of(&allowed),
+        Some(spec) => lab::records::header::CpuPlacement::parse(spec, &allowed).map_err(usage)?,
     };
     Ok(config)
 }
@@ -504,9 +504,9 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
 /// (`trees`, `dirty`: that run's).
 fn load_companions(
     paths: &[PathBuf],
-    trees: Option<&lab::results::CodeTrees>,
+    trees: Option<&lab::records::header::CodeTrees>,
     dirty: bool,
-) -> Result<Vec<lab::headline::Companion>> {
+) -> Result<Vec<lab::records::run::Companion>> {
     let mut companions = Vec::new();
     for path in paths {
         let companion = lab::headline::load_companion(path)?;
@@ -544,13 +544,17 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
         );
     }
     let files = match kind.as_str() {
-        "bench" => export::write(&lab::bench::results::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir),
-        "slowloris" => export::write(&slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir),
-        "primitives" => {
-            export::write(&lab::primitives::PrimitivesRun::load(&path)?, &lab::primitives::report_exporters(), &dir)
+        "bench" => export::write(&lab::records::bench::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir),
+        "slowloris" => {
+            export::write(&lab::records::slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir)
         }
+        "primitives" => export::write(
+            &lab::records::primitives::PrimitivesRun::load(&path)?,
+            &lab::primitives::report_exporters(),
+            &dir,
+        ),
         "capacity" => {
-            export::write(&lab::capacity::results::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
+            export::write(&lab::records::capacity::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
         }
         _ => {
             let mut run = Run::load(&path)?;
@@ -560,7 +564,7 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
             run.companions.retain(|old| !companions.iter().any(|new| new.kind == old.kind));
             if !companions.is_empty() {
                 run.companions.extend(companions);
-                run.schema_version = run.schema_version.max(lab::results::SCHEMA_VERSION);
+                run.schema_version = run.schema_version.max(lab::records::run::SCHEMA_VERSION);
             }
             if reanalyse {
                 run.analysis = lab::analysis::analyse(&run);

@@ -1,10 +1,12 @@
 //! `lab matrix`: the plan (every server × client × workload × concurrency) run cell by cell in a [`Session`], then
 //! the analysis, the sentences, and the files.
 
-use crate::plan::{MatrixConfig, Workload};
-use crate::results::{Analysis, Overhead, Run, Settings, WorkloadPaths, SCHEMA_VERSION};
+use crate::plan::MatrixConfig;
+use crate::records::header::RunHeader;
+use crate::records::run::Workload;
+use crate::records::run::{Analysis, Overhead, Run, Settings, WorkloadPaths, SCHEMA_VERSION};
 use crate::run::{self, Runner};
-use crate::session::{RunHeader, Session};
+use crate::session::Session;
 use crate::{analysis, export, narrative};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ pub struct MatrixOptions {
     /// Exit non-zero when the original experiment's shape does not hold.
     pub check_shape: bool,
     /// Companion runs' figures for the headline (`--with`).
-    pub companions: Vec<crate::headline::Companion>,
+    pub companions: Vec<crate::records::run::Companion>,
 }
 
 /// What `lab matrix` (or `lab soak`) produced and how it should exit.
@@ -65,7 +67,7 @@ pub(crate) fn finish_run(
     config: &MatrixConfig,
     outcome: run::Outcome,
     measured: Duration,
-    soak: Option<crate::results::Soak>,
+    soak: Option<crate::records::run::Soak>,
 ) -> Run {
     let mut run = Run {
         header: RunHeader { cpus: Some(config.cpus.clone()), ..session.header(SCHEMA_VERSION, session.notes()) },

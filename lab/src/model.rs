@@ -9,8 +9,8 @@
 //! and for completion loops (a loop that sleeps submits nothing and reaps nothing): for the model they are
 //! async servers with their own names, so that the tables and verdicts keep them apart.
 
-use crate::plan::Workload;
-use crate::results::{Bottleneck, Model};
+use crate::records::run::Workload;
+use crate::records::run::{Bottleneck, Model};
 use serde_json::Value;
 
 /// How a server runs requests concurrently, as far as the model is concerned.
@@ -54,7 +54,7 @@ impl ConcurrencyModel {
     }
 
     /// The model a measured instance reported on `/health` (`fallback` when it said too little).
-    pub fn of_instance(instance: crate::results::Instance, fallback: ConcurrencyModel) -> ConcurrencyModel {
+    pub fn of_instance(instance: crate::records::run::Instance, fallback: ConcurrencyModel) -> ConcurrencyModel {
         match (instance.model, instance.worker_threads) {
             (Model::ThreadPerRequest, _) => ConcurrencyModel::ThreadPerRequest,
             (Model::Pool, Some(workers)) => ConcurrencyModel::Pool { workers },
@@ -139,8 +139,8 @@ pub const FULL_CORE: f64 = 0.85;
 pub const SATURATED: f64 = 0.85;
 
 /// Which side used its CPU set to the full, from each side's utilisation of its own set.
-pub fn saturation(server_utilisation: f64, client_utilisation: f64) -> crate::results::Saturation {
-    use crate::results::Saturation;
+pub fn saturation(server_utilisation: f64, client_utilisation: f64) -> crate::records::run::Saturation {
+    use crate::records::run::Saturation;
     match (server_utilisation >= SATURATED, client_utilisation >= SATURATED) {
         (true, true) => Saturation::Both,
         (true, false) => Saturation::Server,

@@ -4,7 +4,7 @@
 
 use crate::format;
 use crate::noise;
-use crate::results::{Bottleneck, Cell, Run};
+use crate::records::run::{Bottleneck, Cell, Run};
 
 pub fn sentences(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
@@ -311,7 +311,10 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
         .iter()
         .filter(|c| {
             c.bottleneck == Some(Bottleneck::ClientBound)
-                || matches!(c.saturation, Some(crate::results::Saturation::Client | crate::results::Saturation::Both))
+                || matches!(
+                    c.saturation,
+                    Some(crate::records::run::Saturation::Client | crate::records::run::Saturation::Both)
+                )
         })
         .map(|c| format!("{} × {} {} c={}", c.server, c.client, c.workload, c.concurrency))
         .collect();
@@ -332,7 +335,7 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
 fn failure_sentence(run: &Run) -> Option<String> {
     // Grouped by reason: the same fault on twenty cells is one line, not twenty.
     let mut groups: Vec<(String, Vec<&Cell>)> = Vec::new();
-    for cell in run.cells.iter().filter(|c| c.status == crate::results::Status::Failed) {
+    for cell in run.cells.iter().filter(|c| c.status == crate::records::run::Status::Failed) {
         let mut reason = cell.reason.clone().unwrap_or_default();
         if let Some(h) = &cell.limit_hint {
             reason.push_str(&format!(" — limit: {h}"));
@@ -369,7 +372,7 @@ fn failure_sentence(run: &Run) -> Option<String> {
 mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
-    use crate::results::Saturation;
+    use crate::records::run::Saturation;
 
     /// A run of `cells` whose servers are the headline fixture's: thread-server (thread-per-request),
     /// pool-server (pool, 16 threads), smol-server (async, 2 threads), tornado (foreign).

@@ -15,7 +15,7 @@
 //! default profile repeats each cell 4 times, spread over the whole run (`run::schedule`), so that slow drift of
 //! the machine widens each range instead of separating two runs.
 
-use crate::results::Cell;
+use crate::records::run::Cell;
 use std::fmt;
 
 /// The relative half-width given to a cell measured once (its range is `value × (1 ± SINGLE_RUN_NOISE)`).
@@ -49,7 +49,7 @@ pub fn chance_disjoint(m: u64, n: u64) -> f64 {
 /// CPU set saturated, or, in runs without placement, the client-bound flag). Conclusions and the headline read
 /// only such cells.
 pub fn evidence(cell: &Cell) -> bool {
-    use crate::results::{Bottleneck, Saturation};
+    use crate::records::run::{Bottleneck, Saturation};
     cell.is_ok()
         && cell.failed == 0
         && cell.wall_s.is_some()
@@ -173,7 +173,7 @@ pub fn judge(a: &Cell, b: &Cell, metric: Metric) -> Option<Verdict> {
 /// median wall time and its repetitions' min and max.
 #[cfg(test)]
 pub(crate) fn synthetic_cell(server: &str, workload: &str, median: f64, min: f64, max: f64, repeats: u64) -> Cell {
-    use crate::results::{Latency, Spread, Status};
+    use crate::records::run::{Latency, Spread, Status};
     let spec = crate::plan::CellSpec {
         server: crate::plan::ServerSpec::Builtin(server.into()),
         client: "async-client".parse().unwrap(),
@@ -203,7 +203,7 @@ pub(crate) fn synthetic_cell(server: &str, workload: &str, median: f64, min: f64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Status;
+    use crate::records::run::Status;
 
     fn cell(median: f64, min: f64, max: f64, repeats: u64) -> Cell {
         synthetic_cell("thread-server", "io", median, min, max, repeats)
@@ -213,7 +213,7 @@ mod tests {
         crate::plan::CellSpec {
             server: crate::plan::ServerSpec::Builtin("thread-server".into()),
             client: "async-client".parse().unwrap(),
-            workload: crate::plan::Workload::Io,
+            workload: crate::records::run::Workload::Io,
             concurrency: 10,
             requests: 10,
             warmup: 0,
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn client_saturated_or_failed_cells_are_not_evidence() {
-        use crate::results::{Bottleneck, Saturation};
+        use crate::records::run::{Bottleneck, Saturation};
         assert!(evidence(&cell(1.0, 0.9, 1.1, 3)));
         let mut saturated = cell(1.0, 0.9, 1.1, 3);
         saturated.saturation = Some(Saturation::Client);

@@ -4,9 +4,8 @@
 //! runs, so that progress can show "cell 7 of 40" with an estimate of what is left, and so that a run cut short
 //! by Ctrl-C can still list the cells it did not reach.
 
-use crate::results::Engine;
-pub use crate::results::ProfileName;
-use std::fmt;
+use crate::records::header::CpuPlacement;
+use crate::records::run::{Engine, ProfileName, Workload};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -24,45 +23,7 @@ pub const BUILTIN_SERVERS: [&str; 8] = [
 /// The lab's own clients (async-client also as `async-client:surf`, `async-client:lean` or `async-client:loop`).
 pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
 
-/// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
-/// In JSON, its name (`io`, `cpu`…).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Workload {
-    /// `/say/hello?ms=D`: waiting, not working. Where async should shine.
-    Io,
-    /// `/fact?n=N&cache=0`: pure computation on the handler's thread.
-    Cpu,
-    /// `/no/param`: an empty 200, the cost of the server machinery itself.
-    Baseline,
-    /// `POST /db/visit`: a write to SQLite.
-    Db,
-    /// `/block?ms=D`: a blocking sleep inside the handler — the anti-pattern on an async server.
-    Blocking,
-    /// A blend: one short wait, one factorial, one empty 200, one database read, in turn.
-    Mixed,
-}
-
 impl Workload {
-    pub const ALL: [Workload; 6] =
-        [Workload::Io, Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Blocking, Workload::Mixed];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Io => "io",
-            Workload::Cpu => "cpu",
-            Workload::Baseline => "baseline",
-            Workload::Db => "db",
-            Workload::Blocking => "blocking",
-            Workload::Mixed => "mixed",
-        }
-    }
-
-    /// Wall-time workloads are read as "how long did N requests take" (io, blocking); the others as throughput.
-    pub fn is_wait(self) -> bool {
-        matches!(self, Workload::Io | Workload::Blocking)
-    }
-
     /// The request paths, cycled by the client in this order: `/path?query` for a GET, `POST /path?query` for a
     /// request that changes something (RFC 9110 §9.3.3), as the clients' `--url` takes it ([`url_for`]).
     pub fn paths(self, settings: &WorkloadSettings) -> Vec<String> {
@@ -109,22 +70,6 @@ pub fn url_for(origin: &str, path: &str) -> String {
 
 /// How long the `/say/hello` part of `mixed` waits: short, so that mixed stays a throughput workload.
 pub const MIXED_HELLO_MS: u64 = 20;
-
-impl fmt::Display for Workload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Workload {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Workload::ALL
-            .into_iter()
-            .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload {s:?} (known: io, cpu, baseline, db, blocking, mixed)"))
-    }
-}
 
 /// The figures that go into request paths.
 #[derive(Debug, Clone, Copy)]
@@ -282,15 +227,6 @@ impl FromStr for ClientSpec {
     }
 }
 
-/// Where the server and the client run (`--cpus`): on CPU sets of their own, so that a cell's throughput is
-/// the server's and not the machine's, or shared (both on every CPU, as before).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase", tag = "placement")]
-pub enum CpuPlacement {
-    Shared { cpus: Vec<usize> },
-    Split { server: Vec<usize>, client: Vec<usize> },
-}
-
 impl CpuPlacement {
     /// The default on these CPUs: with two or more, the server on the first half (rounded down, at least one)
     /// and the client on the rest; with one, shared.
@@ -324,42 +260,6 @@ impl CpuPlacement {
         match (server, client) {
             (Some(server), Some(client)) => Ok(CpuPlacement::Split { server, client }),
             _ => Err(format!("--cpus {s:?}: name both sides, e.g. server=0,client=1")),
-        }
-    }
-
-    /// The server's CPUs.
-    pub fn server(&self) -> &[usize] {
-        match self {
-            CpuPlacement::Shared { cpus } => cpus,
-            CpuPlacement::Split { server, .. } => server,
-        }
-    }
-
-    /// The client's CPUs.
-    pub fn client(&self) -> &[usize] {
-        match self {
-            CpuPlacement::Shared { cpus } => cpus,
-            CpuPlacement::Split { client, .. } => client,
-        }
-    }
-
-    /// The CPUs to pin the server and the client to; None when shared (nothing to apply).
-    pub fn pins(&self) -> Option<(&[usize], &[usize])> {
-        match self {
-            CpuPlacement::Shared { .. } => None,
-            CpuPlacement::Split { server, client } => Some((server, client)),
-        }
-    }
-}
-
-impl fmt::Display for CpuPlacement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use harness::process::cpu_list;
-        match self {
-            CpuPlacement::Shared { cpus } => write!(f, "shared (server and client both on CPUs {})", cpu_list(cpus)),
-            CpuPlacement::Split { server, client } => {
-                write!(f, "server on CPU {}, client on CPU {}", cpu_list(server), cpu_list(client))
-            }
         }
     }
 }

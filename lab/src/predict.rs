@@ -19,8 +19,8 @@
 //! from the cell of the same server and workload at c = 1 (the same client if there is one), so that cell's
 //! own efficiency is about 1 by construction: it calibrates the others.
 
-use crate::plan::Workload;
-use crate::results::{Cell, Run};
+use crate::records::run::Workload;
+use crate::records::run::{Cell, Run};
 
 /// What one request costs, measured at c = 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,7 +157,7 @@ fn inputs_of(run: &Run, calibration: &Cell) -> Inputs {
         client_cpu_s: (client.user_s + client.sys_s) / sent,
         latency_s,
         server_threads: threads,
-        pool: record.is_some_and(|r| r.model == crate::results::Model::Pool),
+        pool: record.is_some_and(|r| r.model == crate::records::run::Model::Pool),
         commit_s,
     }
 }
@@ -331,7 +331,7 @@ mod tests {
     /// `wall` s, `latency_ms` each on average, the server and client having burnt `server_s` and `client_s`.
     fn cell(server: &str, workload: &str, c: u64, n: u64, wall: f64, latency_ms: f64, cpu: (f64, f64)) -> Cell {
         use crate::plan::{CellSpec, ServerSpec};
-        use crate::results::{ClientCost, Latency, ServerCost};
+        use crate::records::run::{ClientCost, Latency, ServerCost};
         let spec = CellSpec {
             server: ServerSpec::Builtin(server.into()),
             client: "async-client:lean".parse().unwrap(),
@@ -341,7 +341,7 @@ mod tests {
             warmup: n / 10,
             duration: None,
         };
-        let mut cell = crate::run::unmeasured(&spec, crate::results::Status::Ok, "", None);
+        let mut cell = crate::run::unmeasured(&spec, crate::records::run::Status::Ok, "", None);
         cell.reason = None;
         cell.wall_s = Some(wall);
         cell.succeeded = n;

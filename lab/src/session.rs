@@ -10,46 +10,13 @@
 //! what it did not reach as skipped, and still writes every file — a partial run is a run, flagged `interrupted`.
 
 use crate::export::{self, json::JsonDocument, Exporter};
-use crate::results::{Environment, Limits};
+use crate::records::header::{Calibration, Environment, Limits, RunHeader};
 use crate::{binaries, env, limits};
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-/// The fields every run document starts with (flattened into it: the JSON keeps them at the top level).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RunHeader {
-    pub schema_version: u32,
-    /// What wrote the document: `matrix`, `soak`, `bench`, `slowloris` or `capacity` (absent from matrix runs written
-    /// before it was added).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub kind: String,
-    /// UTC start time plus short git commit, e.g. `20261126T150102Z-1a2b3c4`; names every file of the run.
-    pub run_id: String,
-    /// RFC 3339 start and end of the run (builds excluded).
-    pub started_at: String,
-    pub finished_at: String,
-    /// Which cargo profile built the measured binaries: `release`, `debug` or `unknown`. Debug numbers say so.
-    pub build: String,
-    /// Where the server and client binaries were taken from.
-    pub bin_dir: String,
-    pub environment: Environment,
-    /// True when Ctrl-C (or SIGTERM) stopped the run: what was not reached is `skipped` or `not-run`.
-    pub interrupted: bool,
-    /// Where the servers and the clients ran (matrix and soak): split onto CPU sets of their own, or shared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpus: Option<crate::plan::CpuPlacement>,
-    /// Anything the reader must know that has no field of its own.
-    #[serde(default)]
-    pub notes: Vec<String>,
-    /// The machine's speed at the start and at the end of the run ([`crate::calibration`]); absent from runs made
-    /// before the lab calibrated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<crate::calibration::Calibration>,
-}
 
 /// Says on stderr which files a command wrote, and that it was interrupted when it was. Returns the command's
 /// exit code: 0, or 130 when interrupted (what was measured is written).
@@ -115,7 +82,7 @@ pub struct Session {
     /// Holds the servers' SQLite files; removed with the session.
     pub scratch: harness::TempDir,
     /// The machine's details and its speed at the start; [`header`](Self::header) measures the end.
-    pub calibration: crate::calibration::Calibration,
+    pub calibration: Calibration,
     started_at: SystemTime,
     clock: Instant,
 }
@@ -138,7 +105,7 @@ impl Session {
         let clock = Instant::now();
         let environment = env::capture(&binaries::workspace_root(), limits.clone());
         // Before any server starts: the machine alone (under a second).
-        let calibration = crate::calibration::Calibration::begin(&bin_dir);
+        let calibration = Calibration::begin(&bin_dir);
         let run_id = unique_run_id(out, file_prefix, &env::utc_stamp(started_at), &environment.git_commit);
         let scratch =
             harness::temp_dir(&format!("lab-{kind}-{run_id}-")).context("cannot create a scratch directory")?;

@@ -16,7 +16,7 @@ use crate::matrix::MatrixOutcome;
 use crate::plan::{MatrixConfig, ServerSpec};
 use crate::process::{self, Server};
 use crate::progress::Progress;
-use crate::results::{Failures, Measurement, ServerRecord, Soak, SoakMinute, SoakServer, Status};
+use crate::records::run::{Failures, Measurement, ServerRecord, Soak, SoakMinute, SoakServer, Status};
 use crate::run::{run_client, Fault, Runner, START_TIMEOUT, STOP_GRACE};
 use crate::session::Session;
 use std::process::Stdio;
@@ -422,7 +422,7 @@ fn verdict(s: &SoakServer, chunk_s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Latency;
+    use crate::records::run::Latency;
 
     fn minute(i: u32, p50: f64, p99: f64, rss: u64) -> SoakMinute {
         SoakMinute {

@@ -4,35 +4,7 @@
 //! connect times and failures, the processes' own error messages, their CPU time — and names one cause, or
 //! [`Cause::Unknown`]. It never guesses: each cause needs its own evidence, and the evidence travels with it.
 
-use crate::kernel::TcpCounters;
-use serde::{Deserialize, Serialize};
-
-/// Why a cell took longer than predicted (or failed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "cause", rename_all = "kebab-case")]
-pub enum Cause {
-    /// Handshakes found the accept queue full and were dropped; their SYNs were retransmitted a second later.
-    ListenOverflow { overflows: u64, syn_retransmits: u64, backlog: u64 },
-    /// A process ran out of file descriptors (EMFILE/ENFILE).
-    FdLimit { limit: u64 },
-    /// The server could not start a thread (EAGAIN from clone, a thread cap).
-    ThreadCreation,
-    /// The client ran out of local ports for one destination (EADDRNOTAVAIL), or came so close that `connect(2)`
-    /// spent its time searching for a free one: the client's CPU, not the server's, grew with the connections.
-    EphemeralPorts { ports: u64, connections: u64, time_wait: u64 },
-    /// The server answered 503 to connections over its `--max-connections`.
-    Refused { refused: u64 },
-    /// An allocation failed, or a process was killed for memory.
-    Memory,
-    /// The server's and the client's CPU time over the cell is at least [`CPU_BUSY`] of what the cores give in
-    /// the time beyond D: their work could not have fitted in less (the connect and answer phases of a burst
-    /// saturate the cores: results/experiments/burst-timeline.txt).
-    Cpu { server_s: f64, client_s: f64, cores: u64, busy: f64 },
-    /// The machine's CPUs were busy, but mostly with other processes than this cell's server and client.
-    OtherLoad { machine_busy: f64, own_busy: f64 },
-    /// The evidence names none of the above.
-    Unknown,
-}
+use crate::records::bench::{Cause, TcpCounters};
 
 impl Cause {
     /// One line for tables.

@@ -12,7 +12,7 @@
 use crate::http::{self, Reply};
 use crate::plan::ServerSpec;
 use crate::process::Server;
-use crate::results::{CheckOutcome, CheckRecord, VerifyRecord, VerifyStatus};
+use crate::records::run::{CheckOutcome, CheckRecord, VerifyRecord, VerifyStatus};
 use anyhow::Context;
 use harness::catalogue::{self, Judgement};
 use harness::compare;

@@ -5,7 +5,7 @@
 mod common;
 
 use lab::bench::markdown::figure;
-use lab::bench::results::BenchRun;
+use lab::records::bench::BenchRun;
 use std::path::Path;
 
 /// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.

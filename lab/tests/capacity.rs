@@ -5,7 +5,7 @@
 
 mod common;
 
-use lab::capacity::results::{CapacityRun, LoopMode};
+use lab::records::capacity::{CapacityRun, LoopMode};
 
 #[test]
 fn capacity_of_a_serial_server_is_one_over_its_service_time() {

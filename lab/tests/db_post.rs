@@ -5,7 +5,7 @@
 mod common;
 
 use harness::process::ServerProcess;
-use lab::results::Run;
+use lab::records::run::Run;
 use std::process::Command;
 use std::time::Duration;
 

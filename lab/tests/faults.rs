@@ -3,7 +3,7 @@
 
 mod common;
 
-use lab::results::Run;
+use lab::records::run::Run;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use lab::results::Run;
+use lab::records::run::Run;
 use scraper::{Html, Selector};
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use lab::bench::results::BenchRun;
+use lab::records::bench::BenchRun;
 
 #[test]
 fn thread_server_pays_kernel_memory_per_thread() {

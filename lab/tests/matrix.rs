@@ -7,7 +7,7 @@ mod common;
 
 use lab::export::csv::{parse as parse_csv, COLUMNS};
 use lab::export::markdown::cell_text;
-use lab::results::Run;
+use lab::records::run::Run;
 
 #[test]
 fn quick_matrix_then_report_and_compare() {
@@ -26,7 +26,7 @@ fn quick_matrix_then_report_and_compare() {
     let run = Run::load(&json_path).unwrap();
     assert_eq!(run.schema_version, 4);
     // The default placement is recorded: the server on its CPUs, the client on the rest (shared on one CPU).
-    assert_eq!(run.cpus, Some(lab::plan::CpuPlacement::split_of(&harness::process::allowed_cpus())));
+    assert_eq!(run.cpus, Some(lab::records::header::CpuPlacement::split_of(&harness::process::allowed_cpus())));
     assert_eq!(run.build, "debug");
     assert!(!run.interrupted);
     // The machine was calibrated at the start and at the end, by the `calibrate` binary built with the servers.
@@ -61,7 +61,7 @@ fn quick_matrix_then_report_and_compare() {
         assert!(cost.peak_rss_kib > 0 && cost.peak_threads > 0 && cost.samples > 0, "{}: {cost:?}", cell.id);
         assert!(cell.client_cost.is_some() && cell.bottleneck.is_some());
         // `--requests` bounds every cell by a count, and each completed it.
-        assert_eq!((cell.bound, cell.duration_s), (lab::results::Bound::Requests, None), "{}", cell.id);
+        assert_eq!((cell.bound, cell.duration_s), (lab::records::run::Bound::Requests, None), "{}", cell.id);
         assert_eq!(cell.requests_completed, cell.requests, "{}", cell.id);
     }
     for server in &run.servers {
@@ -161,7 +161,7 @@ fn throughput_cells_run_for_their_duration() {
     let cell = &run.cells[0];
     assert_eq!(cell.id, "smol-server/async-client/baseline/c10/d0.5s");
     assert_eq!(cell.status, "ok", "{:?} {:?}", cell.reason, cell.stderr_tail);
-    assert_eq!((cell.bound, cell.duration_s, cell.requests), (lab::results::Bound::Duration, Some(0.5), 0));
+    assert_eq!((cell.bound, cell.duration_s, cell.requests), (lab::records::run::Bound::Duration, Some(0.5), 0));
     assert_eq!(cell.requests_completed, cell.succeeded + cell.failed);
     // Empty answers: far more than one round of 10 fits in half a second, even in a debug build.
     assert!(cell.succeeded > 100 && cell.failed == 0, "{cell:?}");

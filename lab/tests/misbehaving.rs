@@ -6,7 +6,7 @@
 
 mod common;
 
-use lab::results::Run;
+use lab::records::run::Run;
 use std::path::Path;
 
 /// `NAME=python3 contract_server.py --port {port} --fault NAME --fault-from-start 2 --starts-file DIR/NAME`.

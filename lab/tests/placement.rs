@@ -5,8 +5,9 @@
 mod common;
 
 use harness::process::{allowed_cpus, cpu_list};
-use lab::plan::{CpuPlacement, ServerSpec};
+use lab::plan::ServerSpec;
 use lab::process::Server;
+use lab::records::header::CpuPlacement;
 use std::time::Duration;
 
 fn allowed_list(status: &str) -> String {
@@ -53,7 +54,7 @@ fn the_server_and_all_its_threads_run_on_the_recorded_cpus() {
 }
 
 /// Runs `/block` (10 at once, 200 ms each) on smol-server placed by `cpus`; returns the run.
-fn blocking_run(cpus: &str) -> lab::results::Run {
+fn blocking_run(cpus: &str) -> lab::records::run::Run {
     let (out, code, stderr) = common::run_lab(
         "placement-threads",
         common::lab()
@@ -61,7 +62,7 @@ fn blocking_run(cpus: &str) -> lab::results::Run {
             .args(["--workloads", "blocking", "--concurrency", "10", "--block-ms", "200", "--cpus", cpus]),
     );
     assert_eq!(code, Some(0), "lab matrix --cpus {cpus} failed:\n{stderr}");
-    lab::results::Run::load(&common::run_json(&out)).unwrap()
+    lab::records::run::Run::load(&common::run_json(&out)).unwrap()
 }
 
 /// The executor size is set from the server's CPUs and recorded from what the measured instance said on /health;

@@ -6,8 +6,8 @@
 
 mod common;
 
-use lab::primitives::{Measure, PrimitivesRun};
-use lab::results::Status;
+use lab::records::primitives::{Measure, PrimitivesRun};
+use lab::records::run::Status;
 
 #[test]
 fn the_primitives_are_measured_and_hold_to_the_published_shape() {

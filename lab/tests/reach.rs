@@ -3,10 +3,11 @@
 
 mod common;
 
-use lab::bench::reach::{self, ReachCell};
+use lab::bench::reach;
 use lab::bench::sweep::SweepRun;
 use lab::plan::ServerSpec;
-use lab::stopped::Cause;
+use lab::records::bench::Cause;
+use lab::records::bench::ReachCell;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

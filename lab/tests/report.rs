@@ -69,7 +69,7 @@ fn report_with_a_capacity_companion_embeds_it_and_rebuilds_without_it() {
     );
     // The JSON now holds the figures and says the schema that has them (companions came with version 3).
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
-    assert_eq!(json["schema_version"], lab::results::SCHEMA_VERSION);
+    assert_eq!(json["schema_version"], lab::records::run::SCHEMA_VERSION);
     assert_eq!(json["companions"][0]["source"], "capacity-TEST.json");
     // Without the companion file, a report from the JSON alone is the same page.
     std::fs::remove_file(&capacity).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use lab::results::Run;
+use lab::records::run::Run;
 
 #[test]
 fn check_shape_fails_on_a_server_that_serialises_requests() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use lab::slowloris::SlowlorisRun;
+use lab::records::slowloris::SlowlorisRun;
 
 #[test]
 fn slow_clients_against_an_async_and_a_thread_server() {

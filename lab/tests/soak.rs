@@ -4,7 +4,7 @@
 
 mod common;
 
-use lab::results::Run;
+use lab::records::run::Run;
 
 #[test]
 fn a_short_soak_writes_a_series_per_server() {
@@ -25,7 +25,7 @@ fn a_short_soak_writes_a_series_per_server() {
     assert_eq!(code, Some(0), "{stderr}");
     let json = common::run_json(&out);
     let run = Run::load(&json).unwrap();
-    assert_eq!((run.profile, run.kind.as_str()), (lab::plan::ProfileName::Soak, "soak"));
+    assert_eq!((run.profile, run.kind.as_str()), (lab::records::run::ProfileName::Soak, "soak"));
     assert!(run.cells.is_empty());
     let soak = run.soak.as_ref().expect("a soak section");
     assert_eq!((soak.workload.as_str(), soak.client.as_str(), soak.concurrency), ("mixed", "async-client", 8));

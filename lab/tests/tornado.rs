@@ -8,7 +8,7 @@
 mod common;
 
 use harness::tools;
-use lab::results::Run;
+use lab::records::run::Run;
 use std::path::Path;
 
 fn app() -> String {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use lab::results::Run;
+use lab::records::run::Run;
 
 #[test]
 fn verify_rejects_a_wrong_factorial_and_accepts_a_right_one() {

@@ -13,6 +13,7 @@
 //! thread switch or two: a server at the floor has no overhead left to remove. Both sides report their own CPU
 //! time (getrusage), so the lab gives the CPU per connection of each side.
 
+use crate::records::bench::Floor;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -41,36 +42,6 @@ const HTTP_REQUEST: &[u8] =
 /// A response of the size hyper writes for `/say/hello`.
 const HTTP_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\nserver: floor\r\n\
 content-length: 13\r\ndate: Fri, 27 Nov 2026 15:00:00 GMT\r\n\r\nHello, world!";
-
-/// One floor measurement at one level.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Floor {
-    pub connections: u64,
-    /// The floor with HTTP's bytes ([`HTTP_VAR`]): the least an HTTP server needs, not just any server.
-    #[serde(default)]
-    pub http: bool,
-    /// Threads on each side.
-    pub threads: u64,
-    /// Loopback source addresses the client's connections were spread over (see [`super::reach::source_addresses`]).
-    #[serde(default)]
-    pub source_addresses: u64,
-    /// From the first connect to the last close the client saw (s); D ÷ this is the best efficiency possible.
-    pub wall_s: f64,
-    pub efficiency: f64,
-    /// Connects that failed.
-    pub failed: u64,
-    /// The client's connect times (µs).
-    pub connect_p99_us: u64,
-    pub connect_max_us: u64,
-    /// CPU time of each side (user + sys, s) and per connection (µs).
-    pub server_cpu_s: f64,
-    pub client_cpu_s: f64,
-    pub server_cpu_us_per_connection: f64,
-    pub client_cpu_us_per_connection: f64,
-    /// The wall time of every round at this level, in order (the other figures are the median round's).
-    #[serde(default)]
-    pub round_walls_s: Vec<f64>,
-}
 
 impl Floor {
     /// One record for a level from its rounds: the round with the median wall, with every round's wall. None for

@@ -2,11 +2,11 @@
 //! part, the machine and its load, the tools and the exact commands. Rendered from the bench JSON alone.
 
 use super::reach::{chart_data, CONNECTIONS_PER_CLIENT, QUEUE_SAMPLE};
-use super::results::{BenchRun, Contender, PartStatus, Ratio, ReachPart, SweepPart, Target, ThroughputPart};
 use crate::export::table::Table;
 use crate::export::{self, Artifact, Exporter};
 use crate::format;
-use crate::results::{Cell, Status};
+use crate::records::bench::{BenchRun, Contender, PartStatus, Ratio, ReachPart, SweepPart, Target, ThroughputPart};
+use crate::records::run::{Cell, Status};
 use crate::row;
 use std::fmt::Write;
 use std::io;

@@ -11,19 +11,25 @@
 //! connects reaches the server's kernel before the server has accepted much. What the kernel does with it — queue
 //! it, or drop it and make the client retransmit a second later — is the first limit to C.
 
-use super::floor::{self, Floor};
-use super::results::SweepHead;
-pub use super::results::{ReachCell, ReachPart};
+use super::floor;
 use super::sweep::SweepRun;
 use super::tools::shell_line;
 use crate::client::{ClientArgs, ClientReport};
 use crate::cost::Sampler;
 use crate::format;
-use crate::kernel::{AcceptQueue, CpuTimes, QueueSampler, TcpCounters};
+use crate::kernel::{CpuTimes, QueueSampler};
 use crate::model::ConcurrencyModel;
-use crate::plan::{MatrixConfig, ProfileName, ServerSpec, Workload};
+use crate::plan::{MatrixConfig, ServerSpec};
 use crate::process::Server;
-use crate::results::{Limits, Model, Status};
+use crate::records::bench::Floor;
+use crate::records::bench::SweepHead;
+use crate::records::bench::{AcceptQueue, TcpCounters};
+use crate::records::bench::{ReachCell, ReachPart};
+use crate::records::run::{ProfileName, Workload};
+use crate::records::{
+    header::Limits,
+    run::{Model, Status},
+};
 use crate::run;
 use crate::stopped::{self, Evidence};
 use std::path::Path;
@@ -152,7 +158,7 @@ pub fn run(plan: SweepRun, rounds: u64) -> ReachPart {
         .iter()
         .map(|name| {
             let (record, model, _) = runner.verify_server(&ServerSpec::Builtin(name.clone()));
-            let skip = if record.verify.status != crate::results::VerifyStatus::Passed {
+            let skip = if record.verify.status != crate::records::run::VerifyStatus::Passed {
                 Some(Skip::Verify(record.verify.reason.clone().unwrap_or_default()))
             } else if let ConcurrencyModel::Pool { workers } = model {
                 Some(Skip::Pool(workers))
@@ -386,8 +392,8 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
 /// The reach targets: for each async server, every level: no failure, no listen overflow, no SYN
 /// retransmission, and efficiency ≥ 0.8 — or, when the floor at that level is itself below 0.8, a wall within
 /// 10 % of the floor's.
-pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
-    use super::results::Target;
+pub fn targets(part: &ReachPart) -> Vec<crate::records::bench::Target> {
+    use crate::records::bench::Target;
     let make =
         |figure: String, measured: Option<f64>, bound: f64, comparison: &str, ok: bool, detail: Option<String>| {
             let mut t = Target {
@@ -417,7 +423,7 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
             part.reason.clone(),
         )];
     }
-    let completion: Vec<super::results::Target> = part
+    let completion: Vec<crate::records::bench::Target> = part
         .cells
         .iter()
         .filter(|c| c.model == Model::Completion && c.connections == TARGET_LEVEL)
@@ -434,7 +440,7 @@ pub fn targets(part: &ReachPart) -> Vec<super::results::Target> {
             make(figure, ratio, COMPLETION_OVER_HTTP_FLOOR, "<=", c.clean(), detail)
         })
         .collect();
-    let targets: Vec<super::results::Target> = async_cells
+    let targets: Vec<crate::records::bench::Target> = async_cells
         .into_iter()
         .map(|c| {
             let floor = part.floors.iter().find(|f| f.connections == c.connections);
@@ -510,8 +516,8 @@ pub fn chart_data(part: &ReachPart) -> crate::export::svg::ChartData {
     crate::export::svg::ChartData { client: part.client.clone(), series }
 }
 
-impl crate::export::Exporter<super::results::BenchRun> for ReachChart {
-    fn render(&self, run: &super::results::BenchRun) -> std::io::Result<Vec<crate::export::Artifact>> {
+impl crate::export::Exporter<crate::records::bench::BenchRun> for ReachChart {
+    fn render(&self, run: &crate::records::bench::BenchRun) -> std::io::Result<Vec<crate::export::Artifact>> {
         let data = chart_data(&run.reach);
         if data.series.is_empty() {
             return Ok(vec![]);
@@ -526,10 +532,31 @@ impl crate::export::Exporter<super::results::BenchRun> for ReachChart {
     }
 }
 
+impl ReachCell {
+    /// One record for a server at a level from its rounds (in order): the first round that was not clean if any
+    /// (its target is missed whatever the others did), else the round with the median wall; with the wall of
+    /// every round and the median of their ratios to their rounds' floors. None for no rounds.
+    pub fn median_round(rounds: Vec<ReachCell>) -> Option<ReachCell> {
+        let walls: Vec<f64> = rounds.iter().filter_map(|c| c.wall_s).collect();
+        let ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_floor).collect();
+        let http_ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_http_floor).collect();
+        let chosen = match rounds.iter().position(|c| !c.clean()) {
+            Some(first_unclean) => first_unclean,
+            // Clean rounds all have a wall.
+            None => harness::stats::median_position(&walls)?,
+        };
+        let mut cell = rounds.into_iter().nth(chosen)?;
+        cell.vs_floor = harness::stats::median(&ratios).or(cell.vs_floor);
+        cell.vs_http_floor = harness::stats::median(&http_ratios).or(cell.vs_http_floor);
+        cell.round_walls_s = walls;
+        Some(cell)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::results::{ReachCell, ReachPart};
+    use crate::records::bench::{ReachCell, ReachPart};
 
     #[test]
     fn a_completion_loop_at_the_top_level_is_held_to_the_http_floor() {

@@ -8,14 +8,15 @@
 //! what C waiting requests cost it; a line through the peaks at several C has the price of one more connection
 //! as its slope.
 
-use super::results::{KernelCounters, SweepHead, SweepPart};
 use super::tools::shell_line;
+use crate::analysis;
 use crate::client::ClientArgs;
-use crate::kernel::TcpCounters;
-use crate::plan::{CellSpec, ClientSpec, MatrixConfig, ProfileName, ServerSpec, Workload};
-use crate::results::{Limits, Run};
+use crate::plan::{CellSpec, ClientSpec, MatrixConfig, ServerSpec};
+use crate::records::bench::TcpCounters;
+use crate::records::bench::{KernelCounters, SweepHead, SweepPart};
+use crate::records::run::{Cell, ProfileName, Workload};
+use crate::records::{header::Limits, run::Run};
 use crate::run::Runner;
-use crate::{analysis, results};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -131,7 +132,7 @@ pub fn run(plan: SweepRun) -> SweepPart {
     }
     let run = Run { servers: records.clone(), cells: measured.clone(), ..Run::default() };
     let per_connection = analysis::per_connection(&run);
-    let any_ok = measured.iter().any(results::Cell::is_ok);
+    let any_ok = measured.iter().any(Cell::is_ok);
     let head = SweepHead {
         client: client.label(),
         hello_ms: plan.hello_ms,

@@ -2,10 +2,10 @@
 //! verdict, and a line of profile — the figures of the same run that show where the time or the memory went
 //! (CPU per request of both sides of a ratio, the kernel's listen-queue drops at 10,000 connections, …).
 
-use super::results::{BenchRun, Contender, PartStatus, Ratio, SweepPart, Target, ThroughputPart};
 use super::{sweep, throughput};
 use crate::format;
-use crate::results::Model;
+use crate::records::bench::{BenchRun, Contender, PartStatus, Ratio, SweepPart, Target, ThroughputPart};
+use crate::records::run::Model;
 
 fn target(part: &str, figure: String, unit: &str, comparison: &str, bound: f64) -> Target {
     Target {
@@ -197,7 +197,7 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{ConnectionCost, ServerRecord};
+    use crate::records::run::{ConnectionCost, ServerRecord};
 
     #[test]
     fn targets_are_met_not_met_or_not_run() {

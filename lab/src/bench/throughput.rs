@@ -6,12 +6,12 @@
 //! share the machine's mood, each run gets a fresh server process (no run inherits another's heap or
 //! connections), and a ratio is computed inside each round before the median is taken over the rounds.
 
-use super::results::{Contender, LoadRun, PartStatus, Ratio, ThroughputPart};
 use super::tools::{failed_run, shell_line, LoadGenerator, LoadSpec, Tools};
 use super::{median, nginx};
 use crate::plan::{ClientSpec, ServerSpec};
 use crate::process::{self, Server, StartError};
 use crate::progress::Progress;
+use crate::records::bench::{Contender, LoadRun, PartStatus, Ratio, ThroughputPart};
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
 use harness::proc::ProcSample;
 use std::path::Path;

@@ -5,10 +5,10 @@
 //! Every generator runs as a child process of its own (like the matrix's clients), so its CPU time comes exact
 //! from wait4's rusage and its work never competes with the lab's bookkeeping inside one process.
 
-use super::results::{LoadRun, PartStatus, ToolRecord};
 use crate::client::{ClientArgs, ClientReport};
 use crate::plan::ClientSpec;
-use crate::results::Latency;
+use crate::records::bench::{LoadRun, PartStatus, ToolRecord};
+use crate::records::run::Latency;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,10 +1,10 @@
 //! `capacity-<run-id>.md`: the capacity table, every probe, and the coordinated-omission cell in words.
 
-use super::results::{CapacityCell, CapacityRun, CoRun, CoordinatedOmission, LoopMode};
 use crate::export::json::JsonDocument;
 use crate::export::table::Table;
 use crate::export::{Artifact, Exporter};
-use crate::results::Status;
+use crate::records::capacity::{CapacityCell, CapacityRun, CoRun, CoordinatedOmission, LoopMode};
+use crate::records::run::Status;
 use crate::row;
 use std::io;
 

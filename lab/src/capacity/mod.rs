@@ -14,7 +14,6 @@
 //! four-times-longer run, open-loop and closed-loop (docs/capacity.md).
 
 pub mod markdown;
-pub mod results;
 pub mod search;
 pub mod svg;
 
@@ -27,16 +26,18 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 
 use crate::client::ClientReport;
+use crate::export::json::JsonDocument;
 use crate::export::Exporter;
-use crate::plan::{server_specs, ServerSpec, Workload, WorkloadSettings, BUILTIN_SERVERS};
+use crate::plan::{server_specs, ServerSpec, WorkloadSettings, BUILTIN_SERVERS};
 use crate::process::{self, Server};
-use crate::results::{Latency, Status, VerifyStatus};
+use crate::records::capacity::{
+    CapacityCell, CapacityRun, CapacitySettings, CoRun, CoordinatedOmission, LoopMode, Probe, SCHEMA_VERSION,
+};
+use crate::records::run::Workload;
+use crate::records::run::{Latency, Status, VerifyStatus};
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
 use crate::session::Session;
 use crate::{binaries, verify, UsageError};
-use results::{
-    CapacityCell, CapacityRun, CapacitySettings, CoRun, CoordinatedOmission, LoopMode, Probe, SCHEMA_VERSION,
-};
 
 /// The workloads a capacity has a target for.
 pub const WORKLOADS: [Workload; 4] = [Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Io];
@@ -481,6 +482,19 @@ fn coordinated_omission_cell(
         connections,
         runs,
     })
+}
+
+impl JsonDocument for CapacityRun {
+    fn file_stem(&self) -> String {
+        format!("capacity-{}", self.run_id)
+    }
+}
+
+impl CapacityRun {
+    /// Reads a capacity JSON; a file that is not one is the user's input error.
+    pub fn load(path: &Path) -> Result<CapacityRun, crate::UsageError> {
+        crate::export::json::load(path, "capacity")
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 
 use plotters::prelude::*;
 
-use super::results::CapacityRun;
 use crate::export::json::JsonDocument;
 use crate::export::svg::{draw_legend, draw_line, COLORS};
 use crate::export::{Artifact, Exporter};
+use crate::records::capacity::CapacityRun;
 use std::io;
 
 /// `capacity-RUN-ID.svg`.

@@ -2,7 +2,7 @@
 //! the JSON); absent figures are empty fields. Quoting follows RFC 4180.
 
 use super::{Artifact, Exporter};
-use crate::results::{Cell, Run};
+use crate::records::run::{Cell, Run};
 use std::io;
 
 pub struct CsvExporter;

@@ -20,7 +20,7 @@ use super::{Artifact, Exporter};
 use crate::findings::{self, Findings, MISS_BAND};
 use crate::format;
 use crate::headline::{self, Headline};
-use crate::results::{Cell, Run};
+use crate::records::run::{Cell, Run};
 use harness::report::TimelineEntry;
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -1,8 +1,8 @@
 //! `RUN-ID.json`: the run itself, pretty-printed; the source every other format is rebuilt from. The same
-//! exporter writes a bench run (`bench-RUN-ID.json`).
+//! exporter writes every other document (`bench-RUN-ID.json`, …), and this module reads them back.
 
 use super::{Artifact, Exporter};
-use crate::results::Run;
+use crate::records::run::{Run, SCHEMA_VERSION};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io;
@@ -18,6 +18,32 @@ pub trait JsonDocument: Serialize {
 impl JsonDocument for Run {
     fn file_stem(&self) -> String {
         self.run_id.clone()
+    }
+}
+
+impl Run {
+    /// Reads a run JSON; a file that is not one (of this schema version) is the user's input error.
+    pub fn load(path: &Path) -> Result<Run, crate::UsageError> {
+        Run::read(path).map_err(crate::UsageError)
+    }
+
+    fn read(path: &Path) -> Result<Run, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            // Versions 2 and 3 only added optional fields (placement, CPU per request, saturation; companions):
+            // 1 still reads.
+            Some(v) if (1..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
+            Some(v) => {
+                return Err(format!(
+                    "{} has schema_version {v}; this lab reads versions 1 to {SCHEMA_VERSION}",
+                    path.display()
+                ))
+            }
+            None => return Err(format!("{} has no schema_version: not a lab run", path.display())),
+        }
+        serde_json::from_value(value).map_err(|e| format!("{} is not a lab run: {e}", path.display()))
     }
 }
 

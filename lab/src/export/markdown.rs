@@ -6,7 +6,10 @@ use super::table::Table;
 use super::{chart_path, Artifact, Exporter};
 use crate::findings::{Findings, MISS_BAND};
 use crate::format;
-use crate::results::{Cell, Environment, Run, Saturation, Status};
+use crate::records::{
+    header::Environment,
+    run::{Cell, Run, Saturation, Status},
+};
 use crate::row;
 use std::fmt::Write;
 use std::io;
@@ -284,7 +287,7 @@ fn experiment(run: &Run, md: &mut String) {
     );
     let ten_at_once = format!("10 at once ({client})");
     let mut table = Table::new(&["server", "model", "1 request", "10 blocking", &ten_at_once]);
-    let show = |p: Option<crate::results::ExperimentPoint>| match p {
+    let show = |p: Option<crate::records::run::ExperimentPoint>| match p {
         Some(p) => format!(
             "{} = {:.1} D (expected {:.1} D)",
             format::seconds(p.measured_s),
@@ -308,7 +311,7 @@ pub fn shape_verdict(run: &Run) -> String {
     let shape = &run.analysis.shape;
     let d = run.settings.hello_ms as f64 / 1000.0;
     let rows = &run.analysis.experiment;
-    let multiples = |pick: fn(&crate::results::ExperimentRow) -> Option<crate::results::ExperimentPoint>| {
+    let multiples = |pick: fn(&crate::records::run::ExperimentRow) -> Option<crate::records::run::ExperimentPoint>| {
         let xs: Vec<f64> = rows.iter().filter_map(|r| pick(r).map(|p| p.measured_s / d)).collect();
         let lo = xs.iter().copied().fold(f64::MAX, f64::min);
         let hi = xs.iter().copied().fold(f64::MIN, f64::max);
@@ -562,8 +565,9 @@ fn soak_section(run: &Run, md: &mut String) {
         ]);
         let opt = |v: Option<u64>, f: fn(u64) -> String| v.map_or("—".to_string(), f);
         for m in &s.minutes {
-            let lat =
-                |p: fn(&crate::results::Latency) -> f64| m.latency_us.map_or("—".into(), |l| format::micros(p(&l)));
+            let lat = |p: fn(&crate::records::run::Latency) -> f64| {
+                m.latency_us.map_or("—".into(), |l| format::micros(p(&l)))
+            };
             table.row(row![
                 format!("{}{}", m.minute, if m.status == Status::Ok { "" } else { " ✘" }),
                 format::seconds(m.start_s),

@@ -18,7 +18,7 @@ pub use json::JsonExporter;
 pub use markdown::MarkdownExporter;
 pub use svg::{chart_path, SvgExporter};
 
-use crate::results::Run;
+use crate::records::run::Run;
 use std::io;
 use std::path::{Path, PathBuf};
 

@@ -4,8 +4,8 @@
 //! `lab report RUN.json --readme README.md` rewrites the block; a test renders every block again from the JSON it
 //! names and compares, so no figure in them can drift from its source.
 
-use crate::bench::results::BenchRun;
-use crate::results::Run;
+use crate::records::bench::BenchRun;
+use crate::records::run::Run;
 use std::path::Path;
 
 const START: &str = "<!-- figures: ";

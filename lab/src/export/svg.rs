@@ -2,7 +2,7 @@
 //! server. Drawn with plotters' SVG backend only: text is left to the SVG viewer, so no system font is needed.
 
 use super::{Artifact, Exporter};
-use crate::results::{Cell, Run};
+use crate::records::run::{Cell, Run};
 use plotters::prelude::*;
 use std::io;
 use std::path::PathBuf;

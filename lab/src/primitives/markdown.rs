@@ -5,7 +5,7 @@
 use super::{Anchor, MemoryFit, PrimitivesRun, Timing, ANCHOR_FACTOR, MEMORY_UNITS, SUBJECTS};
 use crate::export::table::Table;
 use crate::export::{html, markdown, Artifact, Exporter};
-use crate::results::Status;
+use crate::records::run::Status;
 use std::fmt::Write as _;
 use std::io;
 

@@ -17,17 +17,14 @@ pub mod markdown;
 use crate::analysis::linear_fit;
 use crate::export::json::JsonDocument;
 use crate::export::Exporter;
-use crate::kernel_memory::KernelMemory;
-use crate::results::{RunHeader, Status};
+use crate::records::primitives::*;
+use crate::records::run::{KernelMemory, Status};
 use crate::session::Session;
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// The version of the primitives JSON (top-level `schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// A primitive that differs from its published figure by more than this factor either way is flagged.
 pub const ANCHOR_FACTOR: f64 = 2.0;
@@ -35,17 +32,6 @@ pub const ANCHOR_FACTOR: f64 = 2.0;
 /// Where the published figures come from.
 pub const CONTEXT_SWITCH: &str = "jimblandy/context-switch (README: Rust async vs Linux threads, 2020)";
 const KERNEL_STACK_SOURCE: &str = "Linux x86-64 THREAD_SIZE (arch/x86/include/asm/page_64_types.h): 16 KiB";
-
-crate::results::word_enum! {
-    /// What a timing measures.
-    Measure {
-        /// Create a unit and join it, one after another.
-        #[default]
-        Create = "create",
-        /// One hand-off of a token between two units.
-        Switch = "switch",
-    }
-}
 
 /// One subject of a timing: the `primitive` binary's word for it, what it is in a sentence, and the published
 /// figure it is compared with (ns), if any.
@@ -229,23 +215,6 @@ impl PrimitivesOptions {
     }
 }
 
-/// `primitives-<run-id>.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PrimitivesRun {
-    #[serde(flatten)]
-    pub header: RunHeader,
-    pub settings: PrimitivesSettings,
-    pub timings: Vec<Timing>,
-    pub memory: Vec<MemoryFit>,
-}
-
-impl std::ops::Deref for PrimitivesRun {
-    type Target = RunHeader;
-    fn deref(&self) -> &RunHeader {
-        &self.header
-    }
-}
-
 impl JsonDocument for PrimitivesRun {
     fn file_stem(&self) -> String {
         format!("primitives-{}", self.run_id)
@@ -259,44 +228,6 @@ impl PrimitivesRun {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PrimitivesSettings {
-    pub repetitions: u32,
-    /// Units created and joined per run of a create timing.
-    pub create_count: u64,
-    /// Round trips per run of a switch timing (each is two hand-offs).
-    pub switch_count: u64,
-    pub memory_counts: Vec<u64>,
-    /// The CPU sets timings ran on (`0`, `0-1`): one CPU, then two.
-    pub cpu_sets: Vec<String>,
-}
-
-/// One subject on one CPU set: a figure per repetition.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Timing {
-    pub measure: Measure,
-    /// The `primitive` binary's word: `thread`, `tokio-task`, `thread-condvar`, …
-    pub subject: String,
-    pub cpus: String,
-    pub status: Status,
-    pub reason: Option<String>,
-    /// ns per operation (a create-and-join, or one hand-off), one per repetition in the order measured.
-    pub ns_per_operation: Vec<f64>,
-    pub median_ns: Option<f64>,
-    pub min_ns: Option<f64>,
-    pub max_ns: Option<f64>,
-    pub anchor: Option<Anchor>,
-}
-
-/// A published figure beside the measured one.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Anchor {
-    pub value: f64,
-    pub source: String,
-    /// measured ÷ published.
-    pub ratio: Option<f64>,
-}
-
 impl Anchor {
     fn new(value: f64, source: &str, measured: Option<f64>) -> Anchor {
         Anchor { value, source: source.to_string(), ratio: measured.map(|m| m / value) }
@@ -306,36 +237,6 @@ impl Anchor {
     pub fn beyond(&self) -> bool {
         self.ratio.is_some_and(|r| !(1.0 / ANCHOR_FACTOR..=ANCHOR_FACTOR).contains(&r))
     }
-}
-
-/// One unit's memory: the points measured and the slopes through them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct MemoryFit {
-    pub unit: String,
-    pub status: Status,
-    pub reason: Option<String>,
-    pub points: Vec<MemoryPoint>,
-    /// Resident memory per idle unit (KiB): the slope of the process's RSS over the counts, and its r².
-    pub user_kib_per_unit: Option<f64>,
-    pub user_r2: Option<f64>,
-    /// The machine's `KernelStack` and `Slab` growth per idle unit (KiB), and the r² of their sum's line.
-    pub kernel_stack_kib_per_unit: Option<f64>,
-    pub slab_kib_per_unit: Option<f64>,
-    pub kernel_r2: Option<f64>,
-    /// The published user figure, and for threads the kernel stack's size.
-    pub user_anchor: Option<Anchor>,
-    pub kernel_stack_anchor: Option<Anchor>,
-}
-
-/// Memory with `count` idle units parked.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct MemoryPoint {
-    pub count: u64,
-    pub rss_kib: u64,
-    /// Growth of the machine's `KernelStack` and `Slab` from before the process started to the moment its units
-    /// were parked (machine-wide, so other processes' churn is in it: the fit's r² shows how much).
-    pub kernel_stack_growth_kib: i64,
-    pub slab_growth_kib: i64,
 }
 
 /// The `primitive` binary's one-line report of a timing.

@@ -3,7 +3,7 @@
 
 use crate::client::ClientReport;
 use crate::process::{self, reaping, OutputTail, Server, Usage};
-use crate::results::{ClientCost, Measurement, ServerCost};
+use crate::records::run::{ClientCost, Measurement, ServerCost};
 use std::io::Read;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -23,10 +23,14 @@ pub(crate) use summary::{server_record, unverified};
 use crate::client::ClientArgs;
 use crate::cost::Sampler;
 use crate::model::{self, ConcurrencyModel};
-use crate::plan::{CellSpec, MatrixConfig, ServerSpec, Workload};
+use crate::plan::{CellSpec, MatrixConfig, ServerSpec};
 use crate::process::{self, Server};
 use crate::progress::Progress;
-use crate::results::{Cell, Instance, Limits, Measurement, ServerCost, ServerRecord, Status};
+use crate::records::run::Workload;
+use crate::records::{
+    header::Limits,
+    run::{Cell, Instance, Measurement, ServerCost, ServerRecord, Status},
+};
 use crate::verify;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -456,7 +460,7 @@ fn schedule(groups: usize, rounds: u32) -> impl Iterator<Item = (u32, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::ProfileName;
+    use crate::records::run::ProfileName;
 
     #[test]
     fn each_round_runs_every_group_once_before_any_cell_repeats() {

@@ -5,9 +5,11 @@
 use super::Fault;
 use crate::limits::{self, Trouble};
 use crate::model::{self, ConcurrencyModel};
-use crate::plan::{CellSpec, MatrixConfig, ServerSpec, Workload};
-use crate::results::{
-    Bound, Cell, Failures, Limits, Measurement, ServerKind, ServerRecord, Spread, Status, VerifyRecord, VerifyStatus,
+use crate::plan::{CellSpec, MatrixConfig, ServerSpec};
+use crate::records::run::Workload;
+use crate::records::{
+    header::Limits,
+    run::{Bound, Cell, Failures, Measurement, ServerKind, ServerRecord, Spread, Status, VerifyRecord, VerifyStatus},
 };
 
 /// A server's record: what the lab ran (`flags`: what [`crate::process::Server::builtin_flags`] gave its start),
@@ -222,8 +224,8 @@ pub(super) fn result_line(cell: &Cell) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::ProfileName;
-    use crate::results::{Bottleneck, ClientCost, Latency, ServerCost};
+    use crate::records::run::ProfileName;
+    use crate::records::run::{Bottleneck, ClientCost, Latency, ServerCost};
     use crate::verify;
 
     /// An io cell of thread-server × async-client, 10 requests at concurrency 10, with D = 100 ms.
@@ -297,8 +299,8 @@ mod tests {
 
     #[test]
     fn each_side_is_held_against_its_own_cpus() {
-        use crate::plan::CpuPlacement;
-        use crate::results::Saturation;
+        use crate::records::header::CpuPlacement;
+        use crate::records::run::Saturation;
         let (spec, mut config) = io_cell();
         config.cpus = CpuPlacement::Split { server: vec![0], client: vec![1, 2] };
         let cell = |client: f64, server: f64| {

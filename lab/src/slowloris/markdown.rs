@@ -4,7 +4,7 @@ use super::SlowlorisRun;
 use crate::export::table::Table;
 use crate::export::{markdown, Artifact, Exporter};
 use crate::format;
-use crate::results::Status;
+use crate::records::run::Status;
 use crate::row;
 use std::fmt::Write;
 use std::io;

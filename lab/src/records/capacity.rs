@@ -1,12 +1,9 @@
-//! The `lab capacity` run as JSON (`results/capacity-<run-id>.json`, schema version 1): every probe, the
-//! capacity found per server and workload, and the coordinated-omission cell.
+//! The capacity document (`capacity-RUN-ID.json`, schema version 1): what one `lab capacity` found — every
+//! probe, the capacity per server and workload, and the coordinated-omission cell.
 
+use super::header::RunHeader;
+use super::run::{Status, Workload};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
-
-use crate::export::json::JsonDocument;
-use crate::plan::Workload;
-use crate::results::{RunHeader, Status};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -26,12 +23,6 @@ impl std::ops::Deref for CapacityRun {
     type Target = RunHeader;
     fn deref(&self) -> &RunHeader {
         &self.header
-    }
-}
-
-impl JsonDocument for CapacityRun {
-    fn file_stem(&self) -> String {
-        format!("capacity-{}", self.run_id)
     }
 }
 
@@ -150,11 +141,6 @@ pub struct CoRun {
 }
 
 impl CapacityRun {
-    /// Reads a capacity JSON; a file that is not one is the user's input error.
-    pub fn load(path: &Path) -> Result<CapacityRun, crate::UsageError> {
-        crate::export::json::load(path, "capacity")
-    }
-
     /// The workloads and the servers of the cells, each in first-seen order: the table's columns and rows, the
     /// chart's panels and lines.
     pub fn workloads_and_servers(&self) -> (Vec<Workload>, Vec<&str>) {

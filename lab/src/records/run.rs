@@ -1,67 +1,13 @@
-//! The run JSON: what one `lab matrix` measured, versioned and documented in `lab/SCHEMA.md`.
+//! The run document (`RUN-ID.json`): what one `lab matrix` (or `lab soak`) measured, versioned and documented in
+//! `lab/SCHEMA.md`.
 //!
 //! Everything the lab prints (markdown, CSV, charts, comparisons) is rebuilt from this one document, so it holds
 //! the raw figures of every repetition, not only the medians. Bump [`SCHEMA_VERSION`] on any change that renames,
-//! removes or re-types a field; adding an optional field is not a change of version.
+//! removes or re-types a field; adding an optional field is not a change of version. The words shared by every
+//! document (`Status`, `Failures`, `Latency`, the concurrency `Model`…) live here too.
 
-pub use crate::session::RunHeader;
+use super::header::{CodeTrees, RunHeader};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
-
-/// A closed set of words in the JSON: an enum in the code, its word in the document (`"ok"`, `"not-run"`).
-/// It compares equal to its word, so `cell.status == "ok"` reads as before.
-macro_rules! word_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $word)] $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The word the JSON and the tables use.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $word),+
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
-
-        impl PartialEq<$name> for &str {
-            fn eq(&self, other: &$name) -> bool {
-                *self == other.as_str()
-            }
-        }
-
-        impl PartialEq<$name> for String {
-            fn eq(&self, other: &$name) -> bool {
-                self == other.as_str()
-            }
-        }
-    };
-}
-pub(crate) use word_enum;
 
 word_enum! {
     /// What became of a cell, a soaked server, a minute of a soak, an attacked server.
@@ -158,7 +104,7 @@ word_enum! {
 }
 
 word_enum! {
-    /// Which side used (nearly) all of its own CPU set: [`model::SATURATED`](crate::model::SATURATED) of it.
+    /// Which side used (nearly) all of its own CPU set: `model::SATURATED` of it.
     Saturation {
         /// The server's CPUs were busy and the client's were not: the figure is the server's.
         Server = "server-saturated",
@@ -181,6 +127,91 @@ word_enum! {
         ServerBound = "server-bound",
         #[default]
         None = "none",
+    }
+}
+
+/// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
+/// In JSON, its name (`io`, `cpu`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// `/say/hello?ms=D`: waiting, not working. Where async should shine.
+    Io,
+    /// `/fact?n=N&cache=0`: pure computation on the handler's thread.
+    Cpu,
+    /// `/no/param`: an empty 200, the cost of the server machinery itself.
+    Baseline,
+    /// `POST /db/visit`: a write to SQLite.
+    Db,
+    /// `/block?ms=D`: a blocking sleep inside the handler — the anti-pattern on an async server.
+    Blocking,
+    /// A blend: one short wait, one factorial, one empty 200, one database read, in turn.
+    Mixed,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 6] =
+        [Workload::Io, Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Blocking, Workload::Mixed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Io => "io",
+            Workload::Cpu => "cpu",
+            Workload::Baseline => "baseline",
+            Workload::Db => "db",
+            Workload::Blocking => "blocking",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    /// Wall-time workloads are read as "how long did N requests take" (io, blocking); the others as throughput.
+    pub fn is_wait(self) -> bool {
+        matches!(self, Workload::Io | Workload::Blocking)
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown workload {s:?} (known: io, cpu, baseline, db, blocking, mixed)"))
+    }
+}
+
+/// `KernelStack` and `Slab` of `/proc/meminfo`, KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelMemory {
+    pub kernel_stack_kib: u64,
+    pub slab_kib: u64,
+}
+
+impl KernelMemory {
+    /// Each figure's larger value.
+    pub fn max(self, other: KernelMemory) -> KernelMemory {
+        KernelMemory {
+            kernel_stack_kib: self.kernel_stack_kib.max(other.kernel_stack_kib),
+            slab_kib: self.slab_kib.max(other.slab_kib),
+        }
+    }
+
+    /// Growth from `start` to `self`, each figure at least 0.
+    pub fn since(self, start: KernelMemory) -> KernelMemory {
+        KernelMemory {
+            kernel_stack_kib: self.kernel_stack_kib.saturating_sub(start.kernel_stack_kib),
+            slab_kib: self.slab_kib.saturating_sub(start.slab_kib),
+        }
+    }
+
+    pub fn total_kib(self) -> u64 {
+        self.kernel_stack_kib + self.slab_kib
     }
 }
 
@@ -368,68 +399,6 @@ pub struct WorkloadPaths {
     pub description: String,
 }
 
-/// The machine and the code that produced the numbers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Environment {
-    pub cpu_model: String,
-    pub cpu_count: u64,
-    pub memory_kib: u64,
-    pub kernel: String,
-    pub os: String,
-    pub hostname: String,
-    pub rustc: String,
-    pub git_commit: String,
-    pub git_dirty: bool,
-    /// The git tree hashes of the code that ran (`servers/`, `clients/`, `harness/`) at `git_commit`: two runs
-    /// measured the same code exactly when these match and neither tree was dirty. Absent in runs made before
-    /// the lab recorded them, or outside git.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trees: Option<CodeTrees>,
-    /// The exact command line of the lab.
-    pub command_line: Vec<String>,
-    pub limits: Limits,
-}
-
-/// The git tree hash of each part of the code a measurement depends on (`git rev-parse HEAD:servers`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CodeTrees {
-    pub servers: String,
-    pub clients: String,
-    pub harness: String,
-}
-
-impl CodeTrees {
-    /// The first part whose tree differs from `other`'s, if any.
-    pub fn first_difference(&self, other: &CodeTrees) -> Option<&'static str> {
-        [
-            ("servers", &self.servers, &other.servers),
-            ("clients", &self.clients, &other.clients),
-            ("harness", &self.harness, &other.harness),
-        ]
-        .into_iter()
-        .find(|(_, a, b)| a != b)
-        .map(|(part, _, _)| part)
-    }
-}
-
-/// The system limits that cap concurrency, read at the start of the run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Limits {
-    /// RLIMIT_NOFILE soft limit before the lab raised it, and after (the hard limit).
-    pub nofile_soft_before: u64,
-    pub nofile_soft: u64,
-    pub nofile_hard: u64,
-    /// net.core.somaxconn: the cap on a listen backlog.
-    pub somaxconn: Option<u64>,
-    /// net.ipv4.ip_local_port_range size: outgoing connections to one address:port.
-    pub ephemeral_ports: Option<u64>,
-    /// kernel.threads-max, kernel.pid_max, vm.max_map_count and RLIMIT_NPROC: the caps on threads.
-    pub threads_max: Option<u64>,
-    pub pid_max: Option<u64>,
-    pub max_map_count: Option<u64>,
-    pub nproc_soft: Option<u64>,
-}
-
 /// A server of the run: the lab's own or a foreign one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerRecord {
@@ -596,7 +565,7 @@ pub struct Measurement {
     /// and in runs made before it was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<Instance>,
-    /// Cells of at most [`crate::client::TIMELINE_MAX_REQUESTS`] requests: each request's send and response in µs
+    /// Cells of at most `client::TIMELINE_MAX_REQUESTS` requests: each request's send and response in µs
     /// from the first send, in send order, as the client reported it (`--timeline`). Absent otherwise and from
     /// older runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -662,7 +631,7 @@ pub struct ServerCost {
     /// threads, sockets of both ends, and anything else
     /// the machine did meanwhile. Absent from runs made before it was added.
     #[serde(default)]
-    pub kernel_growth: Option<crate::kernel_memory::KernelMemory>,
+    pub kernel_growth: Option<KernelMemory>,
 }
 
 /// The client's cost: from wait4's rusage of the client process, plus what the client reported of itself.
@@ -846,30 +815,6 @@ pub struct SoakMinute {
 }
 
 impl Run {
-    /// Reads a run JSON; a file that is not one (of this schema version) is the user's input error.
-    pub fn load(path: &Path) -> Result<Run, crate::UsageError> {
-        Run::read(path).map_err(crate::UsageError)
-    }
-
-    fn read(path: &Path) -> Result<Run, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-        match value.get("schema_version").and_then(|v| v.as_u64()) {
-            // Versions 2 and 3 only added optional fields (placement, CPU per request, saturation; companions):
-            // 1 still reads.
-            Some(v) if (1..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
-            Some(v) => {
-                return Err(format!(
-                    "{} has schema_version {v}; this lab reads versions 1 to {SCHEMA_VERSION}",
-                    path.display()
-                ))
-            }
-            None => return Err(format!("{} has no schema_version: not a lab run", path.display())),
-        }
-        serde_json::from_value(value).map_err(|e| format!("{} is not a lab run: {e}", path.display()))
-    }
-
     /// The cells of one workload, in run order.
     pub fn cells_of<'a>(&'a self, workload: &'a str) -> impl Iterator<Item = &'a Cell> + 'a {
         self.cells.iter().filter(move |c| c.workload == workload)

@@ -1,22 +1,20 @@
-//! The bench JSON: what one `lab bench` measured, versioned and documented in `lab/SCHEMA.md` ("The bench JSON").
+//! The bench document (`bench-RUN-ID.json`): what one `lab bench` measured, versioned and documented in
+//! `lab/SCHEMA.md` ("The bench JSON").
 //!
-//! Like the matrix's run JSON, it holds every round's raw figures, not only the medians, and the markdown is
-//! rendered from it alone. The io sweeps (reach, cost) reuse the matrix's [`Cell`] as they are: a cell of the
-//! bench reads exactly like a cell of `lab matrix`.
+//! Like the run document, it holds every round's raw figures, not only the medians, and the markdown is rendered
+//! from it alone. The io sweeps (reach, cost) reuse the run's [`Cell`] as they are: a cell of the bench reads
+//! exactly like a cell of `lab matrix`. The kernel's figures (`TcpCounters`, `AcceptQueue`), the floor and the
+//! cause of a missed level are records of this document too; `kernel`, `bench::floor` and `stopped` measure them.
 
-use super::floor::Floor;
-use crate::client::ConnectTime;
-use crate::export::json::JsonDocument;
-use crate::kernel::{AcceptQueue, TcpCounters};
-use crate::results::{Cell, ConnectionCost, Failures, Model, Overhead, RunHeader, ServerRecord, Status};
-use crate::stopped::Cause;
+use super::header::RunHeader;
+use super::run::{Cell, ConnectionCost, Failures, Model, Overhead, ServerRecord, Status};
+pub use harness::report::ConnectTime;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// The version of the bench JSON this lab writes (top-level `schema_version`).
 pub const BENCH_SCHEMA_VERSION: u32 = 2;
 
-crate::results::word_enum! {
+word_enum! {
     /// What became of a part of the bench, a contender or one round of it (`status` in the JSON).
     PartStatus {
         /// Measured.
@@ -76,28 +74,6 @@ impl std::ops::Deref for BenchRun {
     type Target = RunHeader;
     fn deref(&self) -> &RunHeader {
         &self.header
-    }
-}
-
-impl JsonDocument for BenchRun {
-    fn file_stem(&self) -> String {
-        format!("bench-{}", self.run_id)
-    }
-}
-
-impl BenchRun {
-    /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
-    pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
-        let run: BenchRun = crate::export::json::load(path, "bench")?;
-        if run.kind != "bench" || run.schema_version != BENCH_SCHEMA_VERSION {
-            return Err(crate::UsageError(format!(
-                "{}: kind {:?}, schema_version {}; this lab reads bench version {BENCH_SCHEMA_VERSION}",
-                path.display(),
-                run.kind,
-                run.schema_version
-            )));
-        }
-        Ok(run)
     }
 }
 
@@ -231,7 +207,7 @@ pub struct Ratio {
 }
 
 /// Part 4 (cost): the io workload swept over concurrency levels by `async-client --engine lean`, one request per
-/// connection, through the matrix's own runner. (Part 3, reach, has a record of its own: `reach::ReachPart`.)
+/// connection, through the matrix's own runner. (Part 3, reach, has a record of its own: `ReachPart`.)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SweepPart {
     /// Status, reason, client, D, levels, the client's command. Read through `Deref`.
@@ -368,7 +344,7 @@ pub struct ReachCell {
     pub model: Model,
     pub connections: u64,
     pub client_processes: u64,
-    /// Loopback source addresses the client spread its connections over ([`super::reach::source_addresses`]).
+    /// Loopback source addresses the client spread its connections over (`bench::reach::source_addresses`).
     pub source_addresses: u64,
     /// `ok`, `failed` (see `reason`) or `skipped`.
     pub status: Status,
@@ -414,23 +390,94 @@ impl ReachCell {
             && self.kernel.listen_overflows == 0
             && self.kernel.syn_retrans == 0
     }
+}
 
-    /// One record for a server at a level from its rounds (in order): the first round that was not clean if any
-    /// (its target is missed whatever the others did), else the round with the median wall; with the wall of
-    /// every round and the median of their ratios to their rounds' floors. None for no rounds.
-    pub fn median_round(rounds: Vec<ReachCell>) -> Option<ReachCell> {
-        let walls: Vec<f64> = rounds.iter().filter_map(|c| c.wall_s).collect();
-        let ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_floor).collect();
-        let http_ratios: Vec<f64> = rounds.iter().filter_map(|c| c.vs_http_floor).collect();
-        let chosen = match rounds.iter().position(|c| !c.clean()) {
-            Some(first_unclean) => first_unclean,
-            // Clean rounds all have a wall.
-            None => harness::stats::median_position(&walls)?,
-        };
-        let mut cell = rounds.into_iter().nth(chosen)?;
-        cell.vs_floor = harness::stats::median(&ratios).or(cell.vs_floor);
-        cell.vs_http_floor = harness::stats::median(&http_ratios).or(cell.vs_http_floor);
-        cell.round_walls_s = walls;
-        Some(cell)
-    }
+/// One floor measurement at one level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Floor {
+    pub connections: u64,
+    /// The floor with HTTP's bytes (`bench::floor::HTTP_VAR`): the least an HTTP server needs, not just any server.
+    #[serde(default)]
+    pub http: bool,
+    /// Threads on each side.
+    pub threads: u64,
+    /// Loopback source addresses the client's connections were spread over (see `bench::reach::source_addresses`).
+    #[serde(default)]
+    pub source_addresses: u64,
+    /// From the first connect to the last close the client saw (s); D ÷ this is the best efficiency possible.
+    pub wall_s: f64,
+    pub efficiency: f64,
+    /// Connects that failed.
+    pub failed: u64,
+    /// The client's connect times (µs).
+    pub connect_p99_us: u64,
+    pub connect_max_us: u64,
+    /// CPU time of each side (user + sys, s) and per connection (µs).
+    pub server_cpu_s: f64,
+    pub client_cpu_s: f64,
+    pub server_cpu_us_per_connection: f64,
+    pub client_cpu_us_per_connection: f64,
+    /// The wall time of every round at this level, in order (the other figures are the median round's).
+    #[serde(default)]
+    pub round_walls_s: Vec<f64>,
+}
+
+/// The TCP counters that tell where connection setup went wrong, as read at one moment or as a difference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpCounters {
+    /// A completed handshake found its listener's accept queue full (`TcpExt: ListenOverflows`).
+    pub listen_overflows: u64,
+    /// SYNs or ACKs dropped at a listener, for any reason, overflows included (`TcpExt: ListenDrops`).
+    pub listen_drops: u64,
+    /// SYNs retransmitted by a connecting client (`TcpExt: TCPSynRetrans`): each costs its connect a second.
+    pub syn_retrans: u64,
+    /// SYN cookies sent: the SYN queue (`tcp_max_syn_backlog`) was full (`TcpExt: SyncookiesSent`).
+    pub syncookies_sent: u64,
+    /// Connects that failed (`Tcp: AttemptFails`).
+    pub attempt_fails: u64,
+    /// Connections opened by connecting (`Tcp: ActiveOpens`) and by accepting (`Tcp: PassiveOpens`).
+    pub active_opens: u64,
+    pub passive_opens: u64,
+}
+
+/// The accept queues of a port over a run: what `kernel::QueueSampler` found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptQueue {
+    /// The backlog of the server's listening sockets, as its `/health` reports it (0 when it does not).
+    pub backlog: u64,
+    /// Most listening sockets seen on the port at once (one per acceptor with SO_REUSEPORT).
+    pub listeners: u64,
+    /// The fullest any one accept queue was seen; equal to `backlog` means it overflowed or nearly did.
+    pub peak_depth: u64,
+    /// Most connections seen waiting in all the port's accept queues together.
+    pub peak_queued: u64,
+    /// Samples taken (every `kernel::QueueSampler` interval while the cell ran).
+    pub samples: u64,
+}
+
+/// Why a cell took longer than predicted (or failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cause", rename_all = "kebab-case")]
+pub enum Cause {
+    /// Handshakes found the accept queue full and were dropped; their SYNs were retransmitted a second later.
+    ListenOverflow { overflows: u64, syn_retransmits: u64, backlog: u64 },
+    /// A process ran out of file descriptors (EMFILE/ENFILE).
+    FdLimit { limit: u64 },
+    /// The server could not start a thread (EAGAIN from clone, a thread cap).
+    ThreadCreation,
+    /// The client ran out of local ports for one destination (EADDRNOTAVAIL), or came so close that `connect(2)`
+    /// spent its time searching for a free one: the client's CPU, not the server's, grew with the connections.
+    EphemeralPorts { ports: u64, connections: u64, time_wait: u64 },
+    /// The server answered 503 to connections over its `--max-connections`.
+    Refused { refused: u64 },
+    /// An allocation failed, or a process was killed for memory.
+    Memory,
+    /// The server's and the client's CPU time over the cell is at least `stopped::CPU_BUSY` of what the cores give in
+    /// the time beyond D: their work could not have fitted in less (the connect and answer phases of a burst
+    /// saturate the cores: results/experiments/burst-timeline.txt).
+    Cpu { server_s: f64, client_s: f64, cores: u64, busy: f64 },
+    /// The machine's CPUs were busy, but mostly with other processes than this cell's server and client.
+    OtherLoad { machine_busy: f64, own_busy: f64 },
+    /// The evidence names none of the above.
+    Unknown,
 }

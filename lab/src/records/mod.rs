@@ -1,0 +1,68 @@
+//! The lab's documents as data: every record the lab writes to JSON and reads back, and nothing else.
+//!
+//! One file per document — [`run`] (a `lab matrix` or `lab soak` run, its cells and their parts), [`header`]
+//! (what every document starts with; a soak is a run with no cells and a `soak` section), [`bench`], [`capacity`], [`slowloris`], [`primitives`] — with the
+//! serde attributes that fix their JSON words and a few accessors. The code that *computes* a record lives with
+//! the command that measures it; this module imports nothing else of the lab, so every other module may depend on
+//! it and it on none of them. `lab/SCHEMA.md` documents the JSON.
+
+/// A closed set of words in the JSON: an enum in the code, its word in the document (`"ok"`, `"not-run"`).
+/// It compares equal to its word, so `cell.status == "ok"` reads as before.
+macro_rules! word_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word the JSON and the tables use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+    };
+}
+
+pub mod bench;
+pub mod capacity;
+pub mod header;
+pub mod primitives;
+pub mod run;
+pub mod slowloris;
