@@ -1,7 +1,9 @@
 //! Conclusions drawn from the cells: the original experiment per server and whether its shape holds, and the
 //! cost of one more in-flight connection (slopes of a least-squares line over the io concurrency sweep).
 
-use crate::records::run::{Analysis, Cell, ConnectionCost, ExperimentPoint, ExperimentRow, Run, ShapeCheck};
+use crate::records::run::{
+    Analysis, Cell, Client, ClientKind, ConnectionCost, ExperimentPoint, ExperimentRow, Run, ShapeCheck, Workload,
+};
 
 /// How far each timing of the original experiment may be from the model's prediction, either way: one request
 /// within 10 % of D, ten sent one after another within 10 % of 10 D, ten at once within 10 % of what the model
@@ -15,20 +17,25 @@ pub fn analyse(run: &Run) -> Analysis {
     Analysis { experiment, shape, per_connection: per_connection(run), narrative: vec![] }
 }
 
-fn find<'a>(run: &'a Run, server: &str, client: impl Fn(&str) -> bool, c: u64, n: u64) -> Option<&'a Cell> {
+fn find<'a>(run: &'a Run, server: &str, client: impl Fn(&Client) -> bool, c: u64, n: u64) -> Option<&'a Cell> {
     run.cells.iter().find(|x| {
-        x.server == server && x.workload == "io" && client(&x.client) && x.concurrency == c && x.requests == n
+        x.server == server && x.workload == Workload::Io && client(&x.client) && x.concurrency == c && x.requests == n
     })
 }
 
 /// The concurrent client of the "10 async" column: async-client if the run has it, else any concurrent client.
-pub fn experiment_client(run: &Run) -> Option<String> {
+pub fn experiment_client(run: &Run) -> Option<Client> {
     let candidates: Vec<&Cell> = run
         .cells
         .iter()
-        .filter(|c| c.workload == "io" && c.concurrency == 10 && c.requests == 10 && c.client != "blocking-client")
+        .filter(|c| {
+            c.workload == Workload::Io
+                && c.concurrency == 10
+                && c.requests == 10
+                && c.client.kind != ClientKind::BlockingClient
+        })
         .collect();
-    candidates.iter().find(|c| c.client.starts_with("async-client")).or(candidates.first()).map(|c| c.client.clone())
+    candidates.iter().find(|c| c.client.is_async()).or(candidates.first()).map(|c| c.client)
 }
 
 fn point(cell: Option<&Cell>, default_expected: f64) -> Option<ExperimentPoint> {
@@ -44,16 +51,16 @@ pub fn experiment_rows(run: &Run) -> Vec<ExperimentRow> {
     let async_client = experiment_client(run);
     run.server_names()
         .into_iter()
-        .filter(|s| run.cells.iter().any(|c| &c.server == s && c.workload == "io"))
+        .filter(|s| run.cells.iter().any(|c| &c.server == s && c.workload == Workload::Io))
         .map(|server| {
-            let blocking = |n| find(run, &server, |c| c == "blocking-client", 1, n);
+            let blocking = |n| find(run, &server, |c| c.kind == ClientKind::BlockingClient, 1, n);
             let ten_async = async_client.as_ref().and_then(|name| find(run, &server, |c| c == name, 10, 10));
             ExperimentRow {
                 d_s: d,
                 one_request: point(blocking(1), d),
                 ten_blocking: point(blocking(10), 10.0 * d),
                 ten_async: point(ten_async, d),
-                async_client: async_client.clone(),
+                async_client,
                 server,
             }
         })
@@ -100,12 +107,12 @@ pub fn shape_check(run: &Run, rows: &[ExperimentRow]) -> ShapeCheck {
     for row in rows {
         let d = row.d_s;
         // Why a cell gave no point: None when the run did not plan it (the rule is then not evaluated).
-        let cell_reason = |client: &str, c: u64, n: u64| {
+        let cell_reason = |client: Client, c: u64, n: u64| {
             run.cells
                 .iter()
                 .find(|x| {
                     x.server == row.server
-                        && x.workload == "io"
+                        && x.workload == Workload::Io
                         && x.client == client
                         && x.concurrency == c
                         && x.requests == n
@@ -116,14 +123,15 @@ pub fn shape_check(run: &Run, rows: &[ExperimentRow]) -> ShapeCheck {
                     _ => x.status.to_string(),
                 })
         };
-        let async_client = row.async_client.as_deref();
+        let async_client = row.async_client;
+        let blocking = Client::plain(ClientKind::BlockingClient);
         let rules = [
-            (Rule::OneRequest, row.one_request, Some(("blocking-client", 1, 1))),
-            (Rule::TenBlocking, row.ten_blocking, Some(("blocking-client", 1, 10))),
+            (Rule::OneRequest, row.one_request, Some((blocking, 1, 1))),
+            (Rule::TenBlocking, row.ten_blocking, Some((blocking, 1, 10))),
             (Rule::TenAtOnce, row.ten_async, async_client.map(|client| (client, 10, 10))),
         ];
         for (rule, point, cell) in rules {
-            let label = rule.label(async_client.unwrap_or("no concurrent client"));
+            let label = rule.label(&async_client.map_or("no concurrent client".to_string(), |c| c.label()));
             match (point, cell) {
                 (_, None) => details.push(format!("{}: no concurrent client in this run (not evaluated)", row.server)),
                 (Some(p), Some(_)) => {
@@ -190,14 +198,14 @@ pub fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 
 /// `KernelStack` and `Slab` KiB per in-flight connection: slopes of the kernel growth of the cells behind
 /// `points` (the fit's levels); `None` when one of them has no kernel figures.
-fn kernel_per_connection(run: &Run, server: &str, client: &str, points: &[(u64, u64, u64)]) -> Option<(f64, f64)> {
+fn kernel_per_connection(run: &Run, server: &str, client: Client, points: &[(u64, u64, u64)]) -> Option<(f64, f64)> {
     let mut stack = Vec::new();
     let mut slab = Vec::new();
     for &(level, _, _) in points {
         let cell = run.cells.iter().find(|c| {
             c.server == server
                 && c.client == client
-                && c.workload == "io"
+                && c.workload == Workload::Io
                 && c.is_ok()
                 && c.failed == 0
                 && c.requests == c.concurrency
@@ -214,11 +222,14 @@ fn kernel_per_connection(run: &Run, server: &str, client: &str, points: &[(u64, 
 pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
     let mut out = Vec::new();
     for server in run.server_names() {
-        let mut clients: Vec<String> = Vec::new();
-        for c in run.cells.iter().filter(|c| c.server == server && c.workload == "io" && c.client != "blocking-client")
+        let mut clients: Vec<Client> = Vec::new();
+        for c in run
+            .cells
+            .iter()
+            .filter(|c| c.server == server && c.workload == Workload::Io && c.client.kind != ClientKind::BlockingClient)
         {
             if !clients.contains(&c.client) {
-                clients.push(c.client.clone());
+                clients.push(c.client);
             }
         }
         for client in clients {
@@ -226,7 +237,7 @@ pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
                 .cells
                 .iter()
                 .filter(|c| {
-                    c.server == server && c.client == client && c.workload == "io" && c.is_ok() && c.failed == 0
+                    c.server == server && c.client == client && c.workload == Workload::Io && c.is_ok() && c.failed == 0
                 })
                 // One request per connection: every request is in flight at once.
                 .filter(|c| c.requests == c.concurrency)
@@ -242,11 +253,11 @@ pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
             let (Some((rss_slope, rss_r2)), Some((thread_slope, _))) = (linear_fit(&rss), linear_fit(&threads)) else {
                 continue;
             };
-            let kernel = kernel_per_connection(run, &server, &client, &points);
+            let kernel = kernel_per_connection(run, &server, client, &points);
             out.push(ConnectionCost {
                 server: server.clone(),
                 client,
-                workload: "io".to_string(),
+                workload: Workload::Io,
                 points,
                 rss_kib_per_connection: rss_slope,
                 threads_per_connection: thread_slope,

@@ -31,6 +31,7 @@ use crate::export::Exporter;
 use crate::matrix::{self, MatrixOptions};
 use crate::plan::{self, MatrixConfig, BUILTIN_SERVERS};
 use crate::records::bench::*;
+use crate::records::header::RunKind;
 use crate::records::run::ProfileName;
 use crate::session::Session;
 use crate::{binaries, format};
@@ -93,37 +94,10 @@ pub struct BenchArgs {
     nginx: Option<PathBuf>,
 }
 
-/// A part of the bench.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Instrument,
-    Servers,
-    Reach,
-    Cost,
-    Overhead,
-}
-
-impl Part {
-    /// The order they run in: servers before instrument, which loads the fastest server of part 2.
-    pub const RUN_ORDER: [Part; 5] = [Part::Servers, Part::Instrument, Part::Reach, Part::Cost, Part::Overhead];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Part::Instrument => "instrument",
-            Part::Servers => "servers",
-            Part::Reach => "reach",
-            Part::Cost => "cost",
-            Part::Overhead => "overhead",
-        }
-    }
-}
-
 impl FromStr for Part {
     type Err = String;
     fn from_str(s: &str) -> Result<Part, String> {
-        Part::RUN_ORDER
-            .into_iter()
-            .find(|p| p.name() == s)
+        Part::from_word(s)
             .ok_or_else(|| format!("unknown part {s:?} (known: instrument, servers, reach, cost, overhead)"))
     }
 }
@@ -268,11 +242,11 @@ fn part_mut(run: &mut BenchRun, part: Part) -> &mut dyn PartOutcome {
 }
 
 pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
-    let session = Session::start("bench", "bench-", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(RunKind::Bench, "bench-", &options.out, options.bin_dir.clone())?;
     let (run_id, bin_dir, limits, interrupted) =
         (session.run_id.clone(), session.bin_dir.clone(), session.limits.clone(), session.interrupted.clone());
     let tools = Tools::find(options.wrk.as_deref(), options.oha.as_deref(), options.nginx.as_deref());
-    let names: Vec<&str> = options.parts.iter().map(|p| p.name()).collect();
+    let names: Vec<&str> = options.parts.iter().map(|p| p.as_str()).collect();
     eprintln!(
         "lab: bench {run_id}: {} (about {}; the machine's load average now: {:.2})",
         names.join(", "),
@@ -291,7 +265,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
     let mut bench = BenchRun {
         header: session.provisional_header(BENCH_SCHEMA_VERSION, vec![]),
         settings: BenchSettings {
-            parts: names.iter().map(|n| n.to_string()).collect(),
+            parts: options.parts.clone(),
             rounds: options.rounds,
             duration_s: options.duration.as_secs(),
             connections: options.connections,
@@ -335,8 +309,8 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
             part_mut(&mut bench, part).set(PartStatus::NotRun, "the bench was interrupted before this part");
             continue;
         }
-        eprintln!("lab: bench part {}/{}: {}", i + 1, options.parts.len(), part.name());
-        bench.load.push(load_sample(part.name()));
+        eprintln!("lab: bench part {}/{}: {}", i + 1, options.parts.len(), part);
+        bench.load.push(load_sample(part.as_str()));
         match part {
             Part::Servers => bench.servers = throughput::servers(&throughput, &tools, &options.servers),
             Part::Instrument => {
@@ -452,11 +426,11 @@ impl BenchRun {
     /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
     pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
         let run: BenchRun = crate::export::json::load(path, "bench")?;
-        if run.kind != "bench" || run.schema_version != BENCH_SCHEMA_VERSION {
+        if run.kind() != RunKind::Bench || run.schema_version != BENCH_SCHEMA_VERSION {
             return Err(crate::UsageError(format!(
                 "{}: kind {:?}, schema_version {}; this lab reads bench version {BENCH_SCHEMA_VERSION}",
                 path.display(),
-                run.kind,
+                run.written_by.map_or("", |k| k.as_str()),
                 run.schema_version
             )));
         }

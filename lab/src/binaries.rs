@@ -2,6 +2,7 @@
 //! so; `--bin-dir DIR` points at prebuilt ones instead, and the run records which cargo profile built them, so a
 //! debug build is never measured silently.
 
+use crate::records::header::Build;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,18 +53,18 @@ pub fn build_release(root: &Path) -> anyhow::Result<PathBuf> {
 
 /// Which profile built the binaries in `dir`: the directory's name under target/ (`release`, `debug`), else
 /// `unknown`.
-pub fn profile_of(dir: &Path) -> String {
+pub fn profile_of(dir: &Path) -> Build {
     match dir.file_name().and_then(|n| n.to_str()) {
-        Some("release") => "release".to_string(),
-        Some("debug") => "debug".to_string(),
-        _ => "unknown".to_string(),
+        Some("release") => Build::Release,
+        Some("debug") => Build::Debug,
+        _ => Build::Unknown,
     }
 }
 
 /// [`profile_of`], said on stderr when it is not `release`: a debug build is never measured silently.
-pub fn announce_profile(dir: &Path) -> String {
+pub fn announce_profile(dir: &Path) -> Build {
     let build = profile_of(dir);
-    if build != "release" {
+    if build != Build::Release {
         eprintln!("lab: measuring the {build} binaries in {} — the numbers will say so", dir.display());
     }
     build

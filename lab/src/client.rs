@@ -5,7 +5,7 @@
 //! types ([`harness::report`]), which ignore unknown fields, so the clients can add figures without breaking the
 //! lab; here it becomes the run JSON's records.
 
-use crate::plan::ClientSpec;
+use crate::records::run::Client;
 use crate::records::run::{Failures, Latency};
 use harness::report;
 pub use harness::report::{ClientReport, ConnectTime};
@@ -20,7 +20,7 @@ pub const TIMELINE_MAX_REQUESTS: u64 = 10;
 /// What the lab asks of one client run.
 #[derive(Debug, Clone)]
 pub struct ClientArgs<'a> {
-    pub client: &'a ClientSpec,
+    pub client: &'a Client,
     pub urls: Vec<String>,
     pub requests: u64,
     pub concurrency: u64,
@@ -39,7 +39,7 @@ impl ClientArgs<'_> {
     /// for that long after its warm-up, however many requests that takes. A run of at most
     /// [`TIMELINE_MAX_REQUESTS`] requests also asks for `--timeline`.
     pub fn command_for(&self, bin_dir: &Path, duration: Option<Duration>) -> Command {
-        let mut command = Command::new(bin_dir.join(&self.client.binary));
+        let mut command = Command::new(bin_dir.join(self.client.binary()));
         for url in &self.urls {
             command.arg("--url").arg(url);
         }
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn sequential_clients_get_no_concurrency_flag() {
-        let blocking: ClientSpec = "blocking-client".parse().unwrap();
+        let blocking: Client = "blocking-client".parse().unwrap();
         let args = ClientArgs {
             client: &blocking,
             urls: vec!["http://a/".into(), "http://b/".into()],

@@ -339,11 +339,12 @@ fn pairs<'r>(a: &'r Run, b: &'r Run) -> Vec<(&'r Cell, &'r Cell)> {
 }
 
 /// Each workload's shift: the median over its cells of B's speed ÷ A's.
-pub fn shifts(a: &Run, b: &Run) -> BTreeMap<String, f64> {
-    let mut speeds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+/// Keyed by the workload's word, so that the table lists workloads alphabetically.
+pub fn shifts(a: &Run, b: &Run) -> BTreeMap<&'static str, f64> {
+    let mut speeds: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     for (ca, cb) in pairs(a, b) {
-        if let Some(s) = speed(ca, cb, Metric::for_workload(&ca.workload)) {
-            speeds.entry(ca.workload.clone()).or_default().push(s);
+        if let Some(s) = speed(ca, cb, Metric::for_workload(ca.workload)) {
+            speeds.entry(ca.workload.name()).or_default().push(s);
         }
     }
     speeds.into_iter().filter_map(|(w, s)| Some((w, median(&s)?))).collect()
@@ -351,7 +352,7 @@ pub fn shifts(a: &Run, b: &Run) -> BTreeMap<String, f64> {
 
 /// The noise rule on a cell once its workload's shift is taken out of B.
 fn judge_beyond_shift(ca: &Cell, cb: &Cell, shift: f64) -> Option<Verdict> {
-    let metric = Metric::for_workload(&ca.workload);
+    let metric = Metric::for_workload(ca.workload);
     Some(noise::judge_ranges(Range::of(ca, metric)?, unshifted(Range::of(cb, metric)?, metric, shift), metric))
 }
 
@@ -383,8 +384,10 @@ fn machine_shift(md: &mut String, a: &Run, b: &Run) -> usize {
     let mut all_speeds = Vec::new();
     let mut beyond = 0;
     for (workload, &shift) in &shifts {
-        let metric = Metric::for_workload(workload);
-        let cells: Vec<(&Cell, &Cell)> = pairs(a, b).into_iter().filter(|(ca, _)| ca.workload == *workload).collect();
+        let cells: Vec<(&Cell, &Cell)> =
+            pairs(a, b).into_iter().filter(|(ca, _)| ca.workload.name() == *workload).collect();
+        let Some((first, _)) = cells.first() else { continue };
+        let metric = Metric::for_workload(first.workload);
         let speeds: Vec<f64> = cells.iter().filter_map(|(ca, cb)| speed(ca, cb, metric)).collect();
         let differ =
             cells.iter().filter(|(ca, cb)| judge_beyond_shift(ca, cb, shift).is_some_and(|v| !v.is_tie())).count();
@@ -445,7 +448,7 @@ fn relative_to_reference(run: &Run, control: Option<&str>) -> BTreeMap<String, R
     }
     let mut ratios = BTreeMap::new();
     for cells in points.values() {
-        let metric = Metric::for_workload(&cells[0].workload);
+        let metric = Metric::for_workload(cells[0].workload);
         // In speed terms: throughput, or 1 ÷ wall time.
         let speed_range = |c: &Cell| {
             let r = Range::of(c, metric)?;
@@ -489,7 +492,7 @@ fn servers_within_runs(md: &mut String, a: &Run, b: &Run, control: Option<&str>)
     let mut moved = Vec::new();
     for cell in &a.cells {
         let (Some(x), Some(y)) = (ra.get(&cell.id), rb.get(&cell.id)) else { continue };
-        let group = groups.entry((cell.workload.clone(), cell.server.clone())).or_default();
+        let group = groups.entry((cell.workload.to_string(), cell.server.clone())).or_default();
         group.0.push(x.median);
         group.1.push(y.median);
         if let Verdict::Differ { .. } = noise::judge_ranges(*x, *y, Metric::Throughput) {
@@ -609,18 +612,22 @@ pub fn compare_with(a: &Run, b: &Run, options: &Options) -> String {
         let wall = ratio(ca.wall_s, cb.wall_s);
         let rate = ratio(ca.throughput_rps, cb.throughput_rps);
         let p99 = ratio(ca.latency_us.map(|l| l.p99), cb.latency_us.map(|l| l.p99));
-        let verdict = if across {
-            let shift = shifts.get(&ca.workload).copied().unwrap_or(1.0);
-            judge_beyond_shift(ca, cb, shift).map_or("—".to_string(), |v| match v {
-                Verdict::Tie => "tie".to_string(),
-                v => format!("{} beyond the shift", verdict_text(v)),
-            })
+        let judged = if across {
+            let shift = shifts.get(ca.workload.name()).copied().unwrap_or(1.0);
+            judge_beyond_shift(ca, cb, shift)
         } else {
-            noise::judge(ca, cb, Metric::for_workload(&ca.workload)).map_or("—".to_string(), verdict_text)
+            noise::judge(ca, cb, Metric::for_workload(ca.workload))
         };
-        if verdict != "tie" {
+        // A cell the rule cannot judge (a figure missing) counts as differing, as a tie does not.
+        if !judged.is_some_and(|v| v.is_tie()) {
             differing += 1;
         }
+        let verdict = match judged {
+            None => "—".to_string(),
+            Some(Verdict::Tie) => "tie".to_string(),
+            Some(v) if across => format!("{} beyond the shift", verdict_text(v)),
+            Some(v) => verdict_text(v),
+        };
         by_chance += match (ca.spread, cb.spread) {
             (Some(sa), Some(sb)) if sa.repeats > 1 && sb.repeats > 1 => noise::chance_disjoint(sa.repeats, sb.repeats),
             _ => 0.0,
@@ -721,7 +728,7 @@ mod tests {
     fn run(id: &str, cpu_model: &str, speed: f64) -> Run {
         let mut run = Run::default();
         run.header.run_id = id.into();
-        run.header.build = "release".into();
+        run.header.build = crate::records::header::Build::Release;
         let e = &mut run.header.environment;
         (e.cpu_model, e.cpu_count, e.kernel, e.rustc) = (cpu_model.into(), 2, "6.18".into(), "rustc 1.95".into());
         e.git_commit = "1234567".into();
@@ -780,7 +787,11 @@ mod tests {
     fn a_cell_that_moved_against_the_machine_is_named_beyond_the_shift() {
         let (a, mut b) = (run("A", "Intel", 1.0), run("B", "AMD", 1.4));
         // smol-server's db cell got twice as slow on B's machine while everything else went 1.4× faster.
-        let cell = b.cells.iter_mut().find(|c| c.server == "smol-server" && c.workload == "db").unwrap();
+        let cell = b
+            .cells
+            .iter_mut()
+            .find(|c| c.server == "smol-server" && c.workload == crate::records::run::Workload::Db)
+            .unwrap();
         let base = 1.3 * 2.0 * 2.0;
         *cell = synthetic_cell("smol-server", "db", base, base * 0.97, base * 1.03, 4);
         let md = compare(&a, &b);

@@ -16,7 +16,7 @@ pub use crate::analysis::{fit_text, FIT_R2_MIN};
 use crate::format;
 use crate::headline::{self, Group, Headline};
 use crate::noise::{self, Metric, Range, Side, Verdict};
-use crate::records::run::{Cell, Run, Saturation};
+use crate::records::run::{Cell, Client, Run, Saturation, Workload};
 
 /// measured ÷ expected outside this band, over the cell's whole repetition range, is a model miss. The band is
 /// symmetric on a log scale (÷ 1.25 to × 1.25): a quarter off is more than the model's known simplifications
@@ -30,8 +30,8 @@ pub const MISS_BAND: (f64, f64) = (0.8, 1.25);
 pub struct ModelMiss {
     pub cell: String,
     pub server: String,
-    pub client: String,
-    pub workload: String,
+    pub client: Client,
+    pub workload: Workload,
     pub concurrency: u64,
     /// What the comparison is in: seconds for a count of requests, req/s for a duration.
     pub metric: Metric,
@@ -65,7 +65,7 @@ pub fn model_misses(run: &Run) -> Predictions {
         if lo / expected_s <= band_hi && hi / expected_s >= band_lo {
             continue;
         }
-        let metric = Metric::for_workload(&cell.workload);
+        let metric = Metric::for_workload(cell.workload);
         let (expected, measured, range) = match metric {
             Metric::Wall => (expected_s, wall_s, (lo, hi)),
             // A duration-bound cell's expected time is its completed requests at the predicted rate.
@@ -78,8 +78,8 @@ pub fn model_misses(run: &Run) -> Predictions {
         out.misses.push(ModelMiss {
             cell: cell.id.clone(),
             server: cell.server.clone(),
-            client: cell.client.clone(),
-            workload: cell.workload.clone(),
+            client: cell.client,
+            workload: cell.workload,
             concurrency: cell.concurrency,
             metric,
             expected,
@@ -136,7 +136,7 @@ fn beats(a: &Cell, b: &Cell, metric: Metric) -> bool {
 
 /// The servers' evidence cells at `workload` × `client` × `level` ranked by the noise rule; None with fewer
 /// than two servers.
-pub fn rank(run: &Run, workload: &str, client: &str, level: u64) -> Option<Ranking> {
+pub fn rank(run: &Run, workload: Workload, client: Client, level: u64) -> Option<Ranking> {
     let metric = Metric::for_workload(workload);
     let mut cells: Vec<&Cell> = Vec::new();
     for cell in run.cells.iter().filter(|c| c.workload == workload && c.client == client && c.concurrency == level) {
@@ -290,7 +290,7 @@ pub fn findings(run: &Run) -> Findings {
     let mut claims = Vec::new();
     let mut rankings = Vec::new();
     let d = format::seconds(run.settings.hello_ms as f64 / 1000.0);
-    if let Some(r) = rank(run, "io", &h.client, h.level) {
+    if let Some(r) = rank(run, Workload::Io, h.client, h.level) {
         let mut text = format!(
             "**Waiting** (`io`, {} requests at once, D = {d}): {}; {}",
             h.level,
@@ -304,7 +304,7 @@ pub fn findings(run: &Run) -> Findings {
         claims.push(Claim { topic: Topic::Waiting, text, evidence: "#io".into() });
         rankings.push(r);
     }
-    if let Some(r) = rank(run, "cpu", &h.client, h.level) {
+    if let Some(r) = rank(run, Workload::Cpu, h.client, h.level) {
         claims.push(Claim {
             topic: Topic::CpuWork,
             text: format!(
@@ -318,7 +318,7 @@ pub fn findings(run: &Run) -> Findings {
         });
         rankings.push(r);
     }
-    if let Some(r) = rank(run, "blocking", &h.client, h.blocking_level) {
+    if let Some(r) = rank(run, Workload::Blocking, h.client, h.blocking_level) {
         claims.push(Claim {
             topic: Topic::BlockingCall,
             text: format!(
@@ -451,7 +451,7 @@ mod tests {
             cpu("smol-server", 3813.0)
         }];
         let run = run_of(servers.clone(), cells);
-        let r = rank(&run, "cpu", "async-client", 10).unwrap();
+        let r = rank(&run, Workload::Cpu, "async-client".parse().unwrap(), 10).unwrap();
         assert_eq!(r.winner, None);
         let order: Vec<Vec<&str>> = r.tiers.iter().map(|t| t.iter().map(|s| s.server.as_str()).collect()).collect();
         assert_eq!(order, vec![vec!["tokio-server", "lean-server"], vec!["pool-server"], vec!["smol-server"]]);
@@ -463,7 +463,7 @@ mod tests {
 
         // Every async server above the pool: async does best.
         let cells = vec![cpu("pool-server", 3000.0), cpu("tokio-server", 5170.0), cpu("smol-server", 3813.0)];
-        let r = rank(&run_of(servers, cells), "cpu", "async-client", 10).unwrap();
+        let r = rank(&run_of(servers, cells), Workload::Cpu, "async-client".parse().unwrap(), 10).unwrap();
         assert_eq!(r.winner, Some(Group::Async));
         assert!(ranking_text(&r).starts_with("tokio-server 5,170 req/s > smol-server"), "{}", ranking_text(&r));
     }

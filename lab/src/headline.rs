@@ -13,16 +13,17 @@
 
 use crate::format;
 use crate::noise::{self, Metric, Verdict};
-use crate::records::{
-    header::CodeTrees,
-    run::{Cell, Model, Run, ServerKind},
+use crate::records::bench::{BenchRun, PartStatus};
+use crate::records::capacity::CapacityRun;
+use crate::records::header::{CodeTrees, RunHeader, RunKind};
+use crate::records::run::{
+    CapacityFigure, Cell, Client, ClientKind, Companion, CompanionKind, Engine, Model, ReachFigure, Run, ServerKind,
+    Status, Workload,
 };
 use std::path::Path;
 
 /// The `io` level the headline reads first: 100 requests in flight at once.
 pub const HEADLINE_LEVEL: u64 = 100;
-
-use crate::records::run::{CapacityFigure, Companion, CompanionKind, ReachFigure};
 
 /// A capacity figure as the headline shows it: the rate held and the lowest that failed, if any.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,17 +47,82 @@ impl Held {
     }
 }
 
-fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(|x| x.as_str())
-}
-
-/// Reads a companion file: a `capacity-*.json` or a `bench-*.json` with a reach part. Anything else is the
-/// user's input error, in one line.
+/// Reads a companion file: a `capacity-*.json` or a `bench-*.json` with a reach part, by the kind its header
+/// names. Anything else is the user's input error, in one line.
 pub fn load_companion(path: &Path) -> Result<Companion, crate::UsageError> {
     let err = |m: String| crate::UsageError(format!("--with {}: {m}", path.display()));
-    let body = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
-    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| err(format!("not JSON: {e}")))?;
-    companion_of(&v, &path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned())).map_err(err)
+    let source = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    match crate::export::json::kind_of(path)? {
+        RunKind::Capacity => companion_of_capacity(&crate::export::json::load(path, "capacity")?, &source),
+        RunKind::Bench => companion_of_bench(&crate::export::json::load(path, "bench")?, &source),
+        other => Err(format!("not a capacity or bench run (kind {other}); give a capacity-*.json or a bench-*.json")),
+    }
+    .map_err(err)
+}
+
+/// The part of a companion every kind fills: where it came from and the code it measured.
+fn companion_head(kind: CompanionKind, header: &RunHeader, source: &str) -> Companion {
+    Companion {
+        kind,
+        source: source.to_string(),
+        run_id: header.run_id.clone(),
+        git_commit: header.environment.git_commit.clone(),
+        git_dirty: header.environment.git_dirty,
+        trees: header.environment.trees.clone(),
+        client: None,
+        capacity: vec![],
+        reach: vec![],
+        per_connection: vec![],
+    }
+}
+
+/// The capacity figures of a `lab capacity` run.
+fn companion_of_capacity(run: &CapacityRun, source: &str) -> Result<Companion, String> {
+    let mut companion = companion_head(CompanionKind::Capacity, &run.header, source);
+    companion.client = Some(run.settings.client.clone());
+    companion.capacity = run
+        .cells
+        .iter()
+        .map(|cell| CapacityFigure {
+            server: cell.server.clone(),
+            workload: cell.workload,
+            capacity_rps: cell.capacity_rps,
+            first_failed_rps: cell.first_failed_rps,
+            status: cell.status,
+            client_bound: cell.client_bound.clone(),
+        })
+        .collect();
+    if companion.capacity.is_empty() {
+        return Err("a capacity run without cells".into());
+    }
+    Ok(companion)
+}
+
+/// The reach figures and the cost per connection of a `lab bench` run.
+fn companion_of_bench(run: &BenchRun, source: &str) -> Result<Companion, String> {
+    let mut companion = companion_head(CompanionKind::Reach, &run.header, source);
+    let reach = &run.reach;
+    if reach.status == PartStatus::NotRequested {
+        return Err("a bench run without its reach part (--parts reach)".into());
+    }
+    companion.client = Some(reach.client.clone());
+    companion.reach = reach
+        .cells
+        .iter()
+        .map(|cell| ReachFigure {
+            server: cell.server.clone(),
+            connections: cell.connections,
+            wall_s: cell.wall_s,
+            failed: cell.failed,
+            status: cell.status,
+            stopped: cell.stopped.as_ref().map(|cause| cause.word().to_string()),
+        })
+        .collect();
+    if companion.reach.is_empty() {
+        return Err("a bench run whose reach part has no cells".into());
+    }
+    companion.per_connection = run.cost.per_connection.clone();
+    Ok(companion)
 }
 
 /// Refuses a companion that measured other code than the run it joins (`trees`, `dirty`: that run's): one answer
@@ -87,71 +153,6 @@ pub fn same_code(companion: &Companion, trees: Option<&CodeTrees>, dirty: bool) 
             "it measured other code: its {part}/ differs from this run's (commit {commit}): rerun it from this run's commit"
         )),
     }
-}
-
-fn companion_of(v: &serde_json::Value, source: &str) -> Result<Companion, String> {
-    let env = v.get("environment");
-    let mut companion = Companion {
-        kind: CompanionKind::Capacity,
-        source: source.to_string(),
-        run_id: text(v, "run_id").unwrap_or_default().to_string(),
-        git_commit: env.and_then(|e| text(e, "git_commit")).unwrap_or("?").to_string(),
-        git_dirty: env.and_then(|e| e.get("git_dirty")).and_then(|d| d.as_bool()).unwrap_or(false),
-        trees: env.and_then(|e| e.get("trees")).and_then(|t| serde_json::from_value(t.clone()).ok()),
-        client: None,
-        capacity: vec![],
-        reach: vec![],
-        per_connection: vec![],
-    };
-    let cells = |v: Option<&serde_json::Value>| -> Vec<serde_json::Value> {
-        v.and_then(|c| c.get("cells")).and_then(|c| c.as_array()).cloned().unwrap_or_default()
-    };
-    match text(v, "kind") {
-        Some("capacity") => {
-            companion.client = v.get("settings").and_then(|s| text(s, "client")).map(String::from);
-            for cell in cells(Some(v)) {
-                companion.capacity.push(CapacityFigure {
-                    server: text(&cell, "server").unwrap_or("?").to_string(),
-                    workload: text(&cell, "workload").unwrap_or("?").to_string(),
-                    capacity_rps: cell.get("capacity_rps").and_then(|r| r.as_f64()),
-                    first_failed_rps: cell.get("first_failed_rps").and_then(|r| r.as_f64()),
-                    client_bound: cell.get("client_bound").and_then(|r| r.as_str()).map(str::to_string),
-                    status: text(&cell, "status").unwrap_or("?").to_string(),
-                });
-            }
-            if companion.capacity.is_empty() {
-                return Err("a capacity run without cells".into());
-            }
-        }
-        Some("bench") => {
-            companion.kind = CompanionKind::Reach;
-            let reach = v.get("reach").filter(|r| !r.is_null());
-            let Some(reach) = reach else { return Err("a bench run without its reach part (--parts reach)".into()) };
-            companion.client = text(reach, "client").map(String::from);
-            for cell in cells(Some(reach)) {
-                companion.reach.push(ReachFigure {
-                    server: text(&cell, "server").unwrap_or("?").to_string(),
-                    connections: cell.get("connections").and_then(|c| c.as_u64()).unwrap_or(0),
-                    wall_s: cell.get("wall_s").and_then(|w| w.as_f64()),
-                    failed: cell.get("failed").and_then(|f| f.as_u64()).unwrap_or(0),
-                    status: text(&cell, "status").unwrap_or("?").to_string(),
-                    stopped: cell.get("stopped").and_then(|s| text(s, "cause")).map(String::from),
-                });
-            }
-            if companion.reach.is_empty() {
-                return Err("a bench run whose reach part has no cells".into());
-            }
-            let fits = v.get("cost").and_then(|c| c.get("per_connection")).cloned();
-            companion.per_connection = fits.and_then(|f| serde_json::from_value(f).ok()).unwrap_or_default();
-        }
-        other => {
-            return Err(format!(
-                "not a capacity or bench run (kind {}); give a capacity-*.json or a bench-*.json",
-                other.unwrap_or("missing")
-            ))
-        }
-    }
-    Ok(companion)
 }
 
 /// How the headline groups servers: by concurrency model, and a foreign server (tornado, nginx) on its own.
@@ -198,25 +199,24 @@ pub fn group_of(run: &Run, server: &str) -> Group {
 
 /// A client as the tables name it: its engine and its threads. The async client's threads are the most OS
 /// threads it was seen using in this run (its executor threads and the main thread, `client_cost.peak_threads`).
-pub fn client_name(run: &Run, label: &str) -> String {
+pub fn client_name(run: &Run, client: Client) -> String {
     let peak = run
         .cells
         .iter()
-        .filter(|c| c.client == label)
+        .filter(|c| c.client == client)
         .filter_map(|c| c.client_cost.as_ref().and_then(|k| k.peak_threads))
         .max();
     let threads = |n: u64| if n == 1 { "1 thread".to_string() } else { format!("{n} threads") };
-    match label.split_once(':').map_or((label, None), |(b, e)| (b, Some(e))) {
-        ("blocking-client", _) => "blocking-client (one request at a time, 1 thread)".to_string(),
-        ("pool-client", _) => "pool-client (one thread per connection)".to_string(),
-        ("async-client", engine) => {
-            let engine = engine.unwrap_or("surf");
+    match client.kind {
+        ClientKind::BlockingClient => "blocking-client (one request at a time, 1 thread)".to_string(),
+        ClientKind::PoolClient => "pool-client (one thread per connection)".to_string(),
+        ClientKind::AsyncClient => {
+            let engine = client.engine.unwrap_or(Engine::Surf);
             match peak {
                 Some(n) => format!("async-client ({engine}, {})", threads(n)),
                 None => format!("async-client ({engine})"),
             }
         }
-        _ => label.to_string(),
     }
 }
 
@@ -253,7 +253,7 @@ pub struct Row {
     /// `blocking` wall at [`Headline::blocking_level`] concurrent requests, and the model's expectation.
     pub blocking: Option<(f64, Option<f64>)>,
     /// (workload, the rate held or None) from the capacity companion.
-    pub capacity: Vec<(String, Option<Held>)>,
+    pub capacity: Vec<(Workload, Option<Held>)>,
 }
 
 /// What one waiting connection costs a server: slopes over the levels of a fit, and the fit's r² (RSS).
@@ -281,13 +281,13 @@ pub enum FarSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Headline {
     /// The concurrent client every matrix column reads.
-    pub client: String,
+    pub client: Client,
     pub level: u64,
     /// The `io` level of the reach column, and where it comes from (None: no column).
     pub far_level: Option<(u64, FarSource)>,
     /// The capacity companion's file, commit and client, and its workloads in order.
     pub capacity_source: Option<(String, String, String, bool)>,
-    pub capacity_workloads: Vec<String>,
+    pub capacity_workloads: Vec<Workload>,
     pub block_s: f64,
     /// The `blocking` level the penalty is read at.
     pub blocking_level: u64,
@@ -295,7 +295,7 @@ pub struct Headline {
 }
 
 /// An evidence cell of `server` × `client` × `workload` at `level`: the one with the most requests.
-fn cell_at<'a>(run: &'a Run, server: &str, client: &str, workload: &str, level: u64) -> Option<&'a Cell> {
+fn cell_at<'a>(run: &'a Run, server: &str, client: Client, workload: Workload, level: u64) -> Option<&'a Cell> {
     run.cells
         .iter()
         .filter(|c| c.server == server && c.client == client && c.workload == workload && c.concurrency == level)
@@ -327,7 +327,7 @@ fn rank(cells: &[Option<&Cell>], metric: Metric) -> Vec<Option<Ranked>> {
 /// Server CPU µs per request of `workload` and the level it was read at: the headline level, or the highest
 /// level below it with an evidence cell (a client-saturated cell at c=100 leaves the c=10 one). None for a foreign
 /// server run through a wrapper (`sh -c` with a child process): the lab's rusage covers the wrapper only.
-fn cpu_per_request(run: &Run, server: &str, client: &str, workload: &str, level: u64) -> Option<(f64, u64)> {
+fn cpu_per_request(run: &Run, server: &str, client: Client, workload: Workload, level: u64) -> Option<(f64, u64)> {
     run.cells
         .iter()
         .filter(|c| c.server == server && c.client == client && c.workload == workload && c.concurrency <= level)
@@ -348,7 +348,7 @@ pub fn server_cpu_us(run: &Run, cell: &Cell) -> Option<f64> {
 /// The headline of a run; None when it has no concurrent client's cells to read.
 pub fn headline(run: &Run) -> Option<Headline> {
     let client = crate::analysis::experiment_client(run).or_else(|| {
-        run.cells.iter().find(|c| c.client != "blocking-client" && noise::evidence(c)).map(|c| c.client.clone())
+        run.cells.iter().find(|c| c.client.kind != ClientKind::BlockingClient && noise::evidence(c)).map(|c| c.client)
     })?;
     let mut servers: Vec<String> = run.servers.iter().map(|s| s.name.clone()).collect();
     for c in &run.cells {
@@ -360,7 +360,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
     // Grouped by model, the run's order kept within a group.
     servers.sort_by_key(|s| group_of(run, s));
     let io_levels: Vec<u64> =
-        run.cells.iter().filter(|c| c.workload == "io" && c.client == client).map(|c| c.concurrency).collect();
+        run.cells.iter().filter(|c| c.workload == Workload::Io && c.client == client).map(|c| c.concurrency).collect();
     let level = if io_levels.contains(&HEADLINE_LEVEL) {
         HEADLINE_LEVEL
     } else {
@@ -381,24 +381,24 @@ pub fn headline(run: &Run) -> Option<Headline> {
         None => (top > level).then_some((top, FarSource::Run)),
     };
     let capacity = run.companions.iter().rev().find(|c| c.kind == CompanionKind::Capacity);
-    let mut capacity_workloads: Vec<String> = Vec::new();
+    let mut capacity_workloads: Vec<Workload> = Vec::new();
     for f in capacity.iter().flat_map(|c| &c.capacity) {
         if !capacity_workloads.contains(&f.workload) {
-            capacity_workloads.push(f.workload.clone());
+            capacity_workloads.push(f.workload);
         }
     }
     let blocking_level = run
         .cells
         .iter()
-        .filter(|c| c.workload == "blocking" && c.client == client && c.concurrency <= 10)
+        .filter(|c| c.workload == Workload::Blocking && c.client == client && c.concurrency <= 10)
         .map(|c| c.concurrency)
         .max()
         .unwrap_or(10);
     let block_s = run.settings.block_ms as f64 / 1000.0;
 
-    let io_cells: Vec<Option<&Cell>> = servers.iter().map(|s| cell_at(run, s, &client, "io", level)).collect();
+    let io_cells: Vec<Option<&Cell>> = servers.iter().map(|s| cell_at(run, s, client, Workload::Io, level)).collect();
     let io_ranked = rank(&io_cells, Metric::Wall);
-    let cpu_cells: Vec<Option<&Cell>> = servers.iter().map(|s| cell_at(run, s, &client, "cpu", level)).collect();
+    let cpu_cells: Vec<Option<&Cell>> = servers.iter().map(|s| cell_at(run, s, client, Workload::Cpu, level)).collect();
     let cpu_ranked = rank(&cpu_cells, Metric::Throughput);
     let rows = servers
         .iter()
@@ -406,22 +406,24 @@ pub fn headline(run: &Run) -> Option<Headline> {
         .map(|(i, server)| {
             let record = run.servers.iter().find(|s| &s.name == server);
             let io_far = match &far_level {
-                Some((l, FarSource::Bench { .. })) => reach
-                    .and_then(|r| r.reach.iter().find(|f| &f.server == server && f.connections == *l))
-                    .and_then(|f| f.wall_s.filter(|_| f.status == "ok").map(|w| (w, f.failed, f.stopped.clone()))),
+                Some((l, FarSource::Bench { .. })) => {
+                    reach.and_then(|r| r.reach.iter().find(|f| &f.server == server && f.connections == *l)).and_then(
+                        |f| f.wall_s.filter(|_| f.status == Status::Ok).map(|w| (w, f.failed, f.stopped.clone())),
+                    )
+                }
                 Some((l, FarSource::Run)) => {
-                    cell_at(run, server, &client, "io", *l).and_then(|c| Some((c.wall_s?, c.failed, None)))
+                    cell_at(run, server, client, Workload::Io, *l).and_then(|c| Some((c.wall_s?, c.failed, None)))
                 }
                 None => None,
             };
-            let cpu_us = |w: &str| cpu_per_request(run, server, &client, w, level);
+            let cpu_us = |w: Workload| cpu_per_request(run, server, client, w, level);
             // Memory per connection: the bench's fit over hundreds to thousands of connections when a bench
             // companion gives one, else this run's over its io sweep.
             let fit = match reach.filter(|r| !r.per_connection.is_empty()) {
                 Some(r) => r.per_connection.iter().find(|p| &p.server == server),
                 None => run.analysis.per_connection.iter().find(|p| &p.server == server && p.client == client),
             };
-            let blocking = cell_at(run, server, &client, "blocking", blocking_level)
+            let blocking = cell_at(run, server, client, Workload::Blocking, blocking_level)
                 .and_then(|c| Some((c.wall_s?, c.expected_wall_s)));
             // The executor size the measured instances reported; the verified instance's when none did.
             let measured_threads = run
@@ -438,8 +440,8 @@ pub fn headline(run: &Run) -> Option<Headline> {
                 worker_threads: measured_threads.unwrap_or_else(|| record.and_then(|r| r.worker_threads)),
                 io: io_ranked[i],
                 io_far,
-                cpu_us_baseline: cpu_us("baseline"),
-                cpu_us_cpu: cpu_us("cpu"),
+                cpu_us_baseline: cpu_us(Workload::Baseline),
+                cpu_us_cpu: cpu_us(Workload::Cpu),
                 cpu_rps: cpu_ranked[i],
                 offloads_cpu_work: health_model.is_some_and(|m| m.contains("worker pool")),
                 memory: fit.map(|f| Memory {
@@ -456,7 +458,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
                     .iter()
                     .map(|w| {
                         let held = capacity
-                            .and_then(|c| c.capacity.iter().find(|f| &f.server == server && &f.workload == w))
+                            .and_then(|c| c.capacity.iter().find(|f| &f.server == server && f.workload == *w))
                             .and_then(|f| {
                                 f.capacity_rps.map(|rps| Held {
                                     rps,
@@ -464,7 +466,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
                                     client_bound: f.client_bound.is_some(),
                                 })
                             });
-                        (w.clone(), held)
+                        (*w, held)
                     })
                     .collect(),
             }
@@ -491,7 +493,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
 /// Capacity figures, when a companion gave them, follow in a table of their own.
 pub fn table(run: &Run, h: &Headline) -> String {
     use crate::export::table::Table;
-    let client = client_name(run, &h.client);
+    let client = client_name(run, h.client);
     let io_head = format!("waiting: io, {} at once", h.level);
     let far_head = h.far_level.as_ref().map(|(l, _)| format!("waiting: io, {} at once", format::thousands(*l)));
     let cpu_head = format!("CPU work: cpu, {} at once", h.level);
@@ -662,6 +664,7 @@ pub(crate) fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::noise::synthetic_cell;
+    use crate::records::capacity::CapacityCell;
     use crate::records::run::{ConnectionCost, Saturation, ServerRecord};
 
     fn server(name: &str, model: Model, kind: ServerKind, threads: Option<u64>) -> ServerRecord {
@@ -718,8 +721,8 @@ pub(crate) mod tests {
         run.cells.push(saturated);
         run.analysis.per_connection = vec![ConnectionCost {
             server: "thread-server".into(),
-            client: "async-client".into(),
-            workload: "io".into(),
+            client: "async-client".parse().unwrap(),
+            workload: Workload::Io,
             points: vec![(1, 100, 3), (100, 900, 102)],
             rss_kib_per_connection: 8.1,
             threads_per_connection: 1.0,
@@ -739,7 +742,7 @@ pub(crate) mod tests {
     #[test]
     fn computes_the_figures_of_a_fixture_run() {
         let h = headline(&fixture()).unwrap();
-        assert_eq!(h.client, "async-client");
+        assert_eq!(h.client.label(), "async-client");
         assert_eq!(h.level, 100);
         assert_eq!(h.far_level, None);
         // Grouped by model: thread-per-request, pool, async, foreign.
@@ -801,37 +804,75 @@ pub(crate) mod tests {
         assert!(waiting.contains("smol-server, tornado 1.00–1.02 s > thread-server 2.00 s > pool-server"), "{waiting}");
     }
 
+    /// A capacity run of `cells` (server, io capacity, first failed rate), as `lab capacity` records it.
+    fn capacity_run(run_id: &str, commit: &str, cells: &[(&str, f64, f64)]) -> CapacityRun {
+        let mut run = CapacityRun::default();
+        run.header.written_by = Some(RunKind::Capacity);
+        run.header.run_id = run_id.into();
+        run.header.environment.git_commit = commit.into();
+        run.settings.client = "async-client:lean".into();
+        run.cells = cells
+            .iter()
+            .map(|&(server, rps, failed)| CapacityCell {
+                server: server.into(),
+                workload: Workload::Io,
+                paths: vec![],
+                target_p99_ms: 100.0,
+                capacity_rps: Some(rps),
+                first_failed_rps: Some(failed),
+                client_bound: None,
+                status: Status::Ok,
+                reason: None,
+                probes: vec![],
+            })
+            .collect();
+        run
+    }
+
+    /// Writes `document` as JSON under `dir` and reads it back as a companion.
+    fn companion_from_file(dir: &Path, name: &str, document: &impl serde::Serialize) -> Result<Companion, String> {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_string(document).unwrap()).unwrap();
+        load_companion(&path).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn companions_fill_reach_and_capacity_with_their_source() {
-        let capacity = serde_json::json!({
-            "kind": "capacity", "run_id": "R1", "environment": {"git_commit": "abc1234", "git_dirty": false},
-            "settings": {"client": "async-client:lean"},
-            "cells": [
-                {"server": "smol-server", "workload": "io", "capacity_rps": 950.0, "first_failed_rps": 1000.0,
-                 "status": "ok"},
-                {"server": "pool-server", "workload": "io", "capacity_rps": 15.5, "first_failed_rps": 16.0,
-                 "status": "ok"}
-            ]
-        });
-        let bench = serde_json::json!({
-            "kind": "bench", "run_id": "R2", "environment": {"git_commit": "def5678", "git_dirty": false},
-            "reach": {"client": "async-client:lean", "cells": [
-                {"server": "smol-server", "connections": 1000, "wall_s": 1.05, "failed": 0, "status": "ok"},
-                {"server": "smol-server", "connections": 10000, "wall_s": 1.3, "failed": 0, "status": "ok"},
-                {"server": "thread-server", "connections": 10000, "wall_s": 5.4, "failed": 2, "status": "ok",
-                 "stopped": {"cause": "fd-limit", "limit": 20000}}
-            ]}
-        });
+        use crate::records::bench::{Cause, ReachCell};
+        let capacity = capacity_run("R1", "abc1234", &[("smol-server", 950.0, 1000.0), ("pool-server", 15.5, 16.0)]);
+        let mut bench = BenchRun::default();
+        bench.header.written_by = Some(RunKind::Bench);
+        bench.header.run_id = "R2".into();
+        bench.header.environment.git_commit = "def5678".into();
+        bench.reach.head.status = PartStatus::Ok;
+        bench.reach.head.client = "async-client:lean".into();
+        let reach = |server: &str, connections: u64, wall_s: f64, failed: u64, stopped: Option<Cause>| ReachCell {
+            server: server.into(),
+            connections,
+            wall_s: Some(wall_s),
+            failed,
+            status: Status::Ok,
+            stopped,
+            ..ReachCell::default()
+        };
+        bench.reach.cells = vec![
+            reach("smol-server", 1000, 1.05, 0, None),
+            reach("smol-server", 10_000, 1.3, 0, None),
+            reach("thread-server", 10_000, 5.4, 2, Some(Cause::FdLimit { limit: 20_000 })),
+        ];
+        let dir = tempfile::tempdir().unwrap();
         let mut run = fixture();
-        run.companions =
-            vec![companion_of(&capacity, "capacity-R1.json").unwrap(), companion_of(&bench, "bench-R2.json").unwrap()];
+        run.companions = vec![
+            companion_from_file(dir.path(), "capacity-R1.json", &capacity).unwrap(),
+            companion_from_file(dir.path(), "bench-R2.json", &bench).unwrap(),
+        ];
         let h = headline(&run).unwrap();
         assert!(matches!(&h.far_level, Some((10_000, FarSource::Bench { source, .. })) if source == "bench-R2.json"));
         assert_eq!(row(&h, "smol-server").io_far, Some((1.3, 0, None)));
         assert_eq!(row(&h, "thread-server").io_far, Some((5.4, 2, Some("fd-limit".to_string()))));
         assert_eq!(
             row(&h, "smol-server").capacity,
-            vec![("io".to_string(), Some(Held { rps: 950.0, first_failed: Some(1_000.0), client_bound: false }))]
+            vec![(Workload::Io, Some(Held { rps: 950.0, first_failed: Some(1_000.0), client_bound: false }))]
         );
         let md = table(&run, &h);
         // Neither companion records its code trees: the table says it cannot vouch for them.
@@ -846,43 +887,34 @@ pub(crate) mod tests {
         at_max.companions[0].capacity[0].first_failed_rps = None;
         assert!(table(&at_max, &headline(&at_max).unwrap()).contains("| ≥ 950 req/s |"));
         // Neither kind: a one-line error.
-        let e = companion_of(&serde_json::json!({"kind": "matrix"}), "x.json").unwrap_err();
-        assert!(e.contains("not a capacity or bench run"), "{e}");
-        let e = companion_of(&serde_json::json!({"kind": "bench", "reach": null}), "b.json").unwrap_err();
+        let e = companion_from_file(dir.path(), "x.json", &fixture()).unwrap_err();
+        assert!(e.contains("not a capacity or bench run (kind matrix)"), "{e}");
+        bench.reach.head.status = PartStatus::NotRequested;
+        let e = companion_from_file(dir.path(), "b.json", &bench).unwrap_err();
         assert!(e.contains("without its reach part"), "{e}");
+        let e = companion_from_file(dir.path(), "c.json", &capacity_run("R3", "abc1234", &[])).unwrap_err();
+        assert!(e.contains("a capacity run without cells"), "{e}");
     }
 
     #[test]
     fn reads_a_capacity_run_as_lab_capacity_writes_it() {
-        use crate::records::capacity::{CapacityCell, CapacityRun};
-        let mut run = CapacityRun::default();
-        run.header.kind = "capacity".into();
-        run.header.run_id = "R9".into();
-        run.header.environment.git_commit = "0123abc".into();
-        run.settings.client = "async-client:lean".into();
-        run.cells.push(CapacityCell {
-            server: "smol-server".into(),
-            workload: crate::records::run::Workload::Cpu,
-            paths: vec![],
-            target_p99_ms: 100.0,
-            capacity_rps: Some(3_000.0),
-            first_failed_rps: None,
-            client_bound: Some("the client's connection cap (16384)".into()),
-            status: crate::records::run::Status::Ok,
-            reason: None,
-            probes: vec![],
-        });
-        let value = serde_json::to_value(&run).unwrap();
-        let companion = companion_of(&value, "capacity-R9.json").unwrap();
+        let mut run = capacity_run("R9", "0123abc", &[("smol-server", 3_000.0, 3_100.0)]);
+        run.cells[0].workload = Workload::Cpu;
+        run.cells[0].first_failed_rps = None;
+        run.cells[0].client_bound = Some("the client's connection cap (16384)".into());
+        let dir = tempfile::tempdir().unwrap();
+        let companion = companion_from_file(dir.path(), "capacity-R9.json", &run).unwrap();
         assert_eq!(companion.kind, CompanionKind::Capacity);
-        assert_eq!((companion.run_id.as_str(), companion.git_commit.as_str()), ("R9", "0123abc"));
+        assert_eq!((companion.source.as_str(), companion.run_id.as_str()), ("capacity-R9.json", "R9"));
+        assert_eq!(companion.git_commit, "0123abc");
         assert_eq!(companion.client.as_deref(), Some("async-client:lean"));
         let figure = &companion.capacity[0];
         assert_eq!(
-            (figure.server.as_str(), figure.workload.as_str(), figure.capacity_rps),
-            ("smol-server", "cpu", Some(3_000.0))
+            (figure.server.as_str(), figure.workload, figure.capacity_rps),
+            ("smol-server", Workload::Cpu, Some(3_000.0))
         );
-        assert_eq!(figure.status, "ok");
+        assert_eq!((figure.first_failed_rps, figure.status), (None, Status::Ok));
+        assert_eq!(figure.client_bound.as_deref(), Some("the client's connection cap (16384)"));
     }
 
     #[test]
@@ -890,8 +922,8 @@ pub(crate) mod tests {
         let mut run = fixture();
         run.cells[0].client_cost =
             Some(crate::records::run::ClientCost { peak_threads: Some(2), ..Default::default() });
-        assert_eq!(client_name(&run, "async-client"), "async-client (surf, 2 threads)");
-        assert_eq!(client_name(&run, "async-client:lean"), "async-client (lean)");
-        assert!(client_name(&run, "blocking-client").contains("1 thread"));
+        assert_eq!(client_name(&run, "async-client".parse().unwrap()), "async-client (surf, 2 threads)");
+        assert_eq!(client_name(&run, "async-client:lean".parse().unwrap()), "async-client (lean)");
+        assert!(client_name(&run, "blocking-client".parse().unwrap()).contains("1 thread"));
     }
 }

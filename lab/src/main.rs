@@ -10,8 +10,9 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lab::matrix::{self, MatrixOutcome};
-use lab::plan::{self, ClientSpec, MatrixConfig, ServerSpec, BUILTIN_SERVERS};
-use lab::records::run::{ProfileName, Run, Workload};
+use lab::plan::{self, MatrixConfig, ServerSpec, BUILTIN_SERVERS};
+use lab::records::header::RunKind;
+use lab::records::run::{Client, ProfileName, Run, Workload};
 use lab::soak::{self, SoakSettings};
 use lab::{compare, export, format, slowloris, verify, UsageError};
 use std::path::{Path, PathBuf};
@@ -338,7 +339,7 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     config.servers = server_specs(&args.servers, config.servers)?;
     config.strict = args.servers.strict;
     if let Some(list) = &args.clients {
-        config.clients = parse_list(list, |s| s.parse::<ClientSpec>())?;
+        config.clients = parse_list(list, |s| s.parse::<Client>())?;
         if config.clients.is_empty() {
             return Err(usage("--clients is empty"));
         }
@@ -450,7 +451,7 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
         SoakWorkload::Mixed => Workload::Mixed,
     }];
     if let Some(client) = &args.client {
-        let client: ClientSpec = client.parse().map_err(usage)?;
+        let client: Client = client.parse().map_err(usage)?;
         if client.is_sequential() {
             return Err(usage("the soak needs a concurrent client (pool-client or async-client)"));
         }
@@ -538,25 +539,27 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
     // The JSON is the source: rewrite only what is rebuilt from it, by the exporters of the command that wrote it.
     let kind = export::json::kind_of(&path)?;
-    if !with.is_empty() && !matches!(kind.as_str(), "matrix" | "soak") {
+    if !with.is_empty() && !matches!(kind, RunKind::Matrix | RunKind::Soak) {
         return Err(
             lab::UsageError(format!("--with applies to a matrix run; {} is a {kind} run", path.display())).into()
         );
     }
-    let files = match kind.as_str() {
-        "bench" => export::write(&lab::records::bench::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir),
-        "slowloris" => {
+    let files = match kind {
+        RunKind::Bench => {
+            export::write(&lab::records::bench::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir)
+        }
+        RunKind::Slowloris => {
             export::write(&lab::records::slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir)
         }
-        "primitives" => export::write(
+        RunKind::Primitives => export::write(
             &lab::records::primitives::PrimitivesRun::load(&path)?,
             &lab::primitives::report_exporters(),
             &dir,
         ),
-        "capacity" => {
+        RunKind::Capacity => {
             export::write(&lab::records::capacity::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
         }
-        _ => {
+        RunKind::Matrix | RunKind::Soak => {
             let mut run = Run::load(&path)?;
             let e = &run.environment;
             let companions = load_companions(&with, e.trees.as_ref(), e.git_dirty)?;

@@ -32,7 +32,7 @@ pub struct MatrixOutcome {
 }
 
 pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
-    let session = Session::start("matrix", "", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(crate::records::header::RunKind::Matrix, "", &options.out, options.bin_dir.clone())?;
     let config = &options.config;
     let cells = config.cells();
     eprintln!(
@@ -105,14 +105,14 @@ fn settings_of(config: &MatrixConfig) -> Settings {
         timeout_s: config.client_timeout().as_secs_f64(),
         cell_budget_s: config.cell_budget.as_secs_f64(),
         servers: config.servers.iter().map(|s| s.name().to_string()).collect(),
-        clients: config.clients.iter().map(|c| c.label()).collect(),
-        workloads: config.workloads.iter().map(|w| w.name().to_string()).collect(),
+        clients: config.clients.clone(),
+        workloads: config.workloads.clone(),
         concurrency: config.concurrency.clone(),
         workload_paths: Workload::ALL
             .iter()
             .filter(|w| config.workloads.contains(w))
             .map(|w| WorkloadPaths {
-                workload: w.name().to_string(),
+                workload: *w,
                 paths: w.paths(&config.settings),
                 description: w.description(&config.settings),
             })

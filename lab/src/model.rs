@@ -231,8 +231,8 @@ mod tests {
 
     #[test]
     fn bottleneck_flags() {
-        assert_eq!(bottleneck(0.95, 0.3), "client-bound");
-        assert_eq!(bottleneck(0.95, 0.95), "server-bound");
-        assert_eq!(bottleneck(0.1, 0.1), "none");
+        assert_eq!(bottleneck(0.95, 0.3), Bottleneck::ClientBound);
+        assert_eq!(bottleneck(0.95, 0.95), Bottleneck::ServerBound);
+        assert_eq!(bottleneck(0.1, 0.1), Bottleneck::None);
     }
 }

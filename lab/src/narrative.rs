@@ -4,7 +4,7 @@
 
 use crate::format;
 use crate::noise;
-use crate::records::run::{Bottleneck, Cell, Run};
+use crate::records::run::{Bottleneck, Cell, Client, ClientKind, Model, Run, Workload};
 
 pub fn sentences(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
@@ -12,7 +12,7 @@ pub fn sentences(run: &Run) -> Vec<String> {
         out.push(s);
     }
     for workload in run.workloads() {
-        if let Some(s) = winner_sentence(run, &workload) {
+        if let Some(s) = winner_sentence(run, workload) {
             out.push(s);
         }
     }
@@ -78,16 +78,17 @@ fn experiment_sentence(run: &Run) -> Option<String> {
 
 /// The comparison point of a workload: the concurrent client with the most measured cells, at the highest
 /// concurrency that at least two servers finished cleanly.
-fn comparison<'a>(run: &'a Run, workload: &'a str) -> Option<(String, u64, Vec<&'a Cell>)> {
-    let cells: Vec<&Cell> = run.cells_of(workload).filter(evidence).filter(|c| c.client != "blocking-client").collect();
-    let mut clients: Vec<(String, usize)> = Vec::new();
+fn comparison(run: &Run, workload: Workload) -> Option<(Client, u64, Vec<&Cell>)> {
+    let cells: Vec<&Cell> =
+        run.cells_of(workload).filter(evidence).filter(|c| c.client.kind != ClientKind::BlockingClient).collect();
+    let mut clients: Vec<(Client, usize)> = Vec::new();
     for c in &cells {
-        match clients.iter_mut().find(|(n, _)| n == &c.client) {
+        match clients.iter_mut().find(|(n, _)| *n == c.client) {
             Some((_, count)) => *count += 1,
-            None => clients.push((c.client.clone(), 1)),
+            None => clients.push((c.client, 1)),
         }
     }
-    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.starts_with("async").cmp(&a.0.starts_with("async"))));
+    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.is_async().cmp(&a.0.is_async())));
     for (client, _) in clients {
         let mut levels: Vec<u64> = cells.iter().filter(|c| c.client == client).map(|c| c.concurrency).collect();
         levels.sort_unstable();
@@ -109,22 +110,22 @@ fn comparison<'a>(run: &'a Run, workload: &'a str) -> Option<(String, u64, Vec<&
 /// noise rule, and a model said to do best only where every one of its servers beats every other server — never
 /// a model scored by its best server. Client-saturated cells measure the client, so they are left out (and named
 /// by [`client_bound_sentence`]).
-fn winner_sentence(run: &Run, workload: &str) -> Option<String> {
+fn winner_sentence(run: &Run, workload: Workload) -> Option<String> {
     let (client, level, _) = comparison(run, workload)?;
-    let ranking = crate::findings::rank(run, workload, &client, level)?;
+    let ranking = crate::findings::rank(run, workload, client, level)?;
     Some(format!(
         "On `{workload}` at concurrency {level} ({}): {}; {}.",
-        crate::headline::client_name(run, &client),
+        crate::headline::client_name(run, client),
         crate::findings::ranking_text(&ranking),
         crate::findings::model_verdict(&ranking)
     ))
 }
 
 fn pool_sentence(run: &Run) -> Option<String> {
-    let pool = run.servers.iter().find(|s| s.model == "pool")?;
+    let pool = run.servers.iter().find(|s| s.model == Model::Pool)?;
     let workers = pool.worker_threads?;
     let cell = run
-        .cells_of("io")
+        .cells_of(Workload::Io)
         .filter(good)
         .filter(|c| c.server == pool.name && c.concurrency > workers && c.expected_wall_s.is_some())
         .max_by_key(|c| c.concurrency)?;
@@ -141,9 +142,9 @@ fn pool_sentence(run: &Run) -> Option<String> {
 
 fn memory_sentence(run: &Run) -> Option<String> {
     let threaded: Vec<&str> =
-        run.servers.iter().filter(|s| s.model == "thread-per-request").map(|s| s.name.as_str()).collect();
-    let asyncs: Vec<&str> = run.servers.iter().filter(|s| s.model == "async").map(|s| s.name.as_str()).collect();
-    let io: Vec<&Cell> = run.cells_of("io").filter(good).filter(|c| c.server_cost.is_some()).collect();
+        run.servers.iter().filter(|s| s.model == Model::ThreadPerRequest).map(|s| s.name.as_str()).collect();
+    let asyncs: Vec<&str> = run.servers.iter().filter(|s| s.model == Model::Async).map(|s| s.name.as_str()).collect();
+    let io: Vec<&Cell> = run.cells_of(Workload::Io).filter(good).filter(|c| c.server_cost.is_some()).collect();
     // The highest concurrency where a thread-per-request and an async server were both measured by one client.
     let mut best: Option<(&Cell, &Cell)> = None;
     for t in io.iter().filter(|c| threaded.contains(&c.server.as_str())) {
@@ -191,7 +192,7 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
     let mut groups: Vec<(Outcome, Vec<&Cell>)> = Vec::new();
     for server in run.servers.iter().filter(|s| s.model.waits_without_a_thread()) {
         let Some(cell) = run
-            .cells_of("blocking")
+            .cells_of(Workload::Blocking)
             .filter(good)
             .filter(|c| c.server == server.name && c.concurrency > 1)
             .max_by_key(|c| c.concurrency)
@@ -244,7 +245,7 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
                     missed.join(", ")
                 )
             };
-            let threaded = run.cells_of("blocking").filter(good).find(|c| {
+            let threaded = run.cells_of(Workload::Blocking).filter(good).find(|c| {
                 c.concurrency == cell.concurrency
                     && c.client == cell.client
                     && model_of(run, &c.server) == "thread-per-request"
@@ -264,10 +265,10 @@ fn blocking_sentences(run: &Run) -> Vec<String> {
 
 fn per_connection_sentences(run: &Run) -> Vec<String> {
     // One sentence per client, servers side by side, from fits that reach at least 100 connections.
-    let mut clients: Vec<&str> = Vec::new();
+    let mut clients: Vec<Client> = Vec::new();
     for p in &run.analysis.per_connection {
-        if !clients.contains(&p.client.as_str()) {
-            clients.push(&p.client);
+        if !clients.contains(&p.client) {
+            clients.push(p.client);
         }
     }
     clients
@@ -356,7 +357,7 @@ fn failure_sentence(run: &Run) -> Option<String> {
                 let c = cells[0];
                 return format!("{} × {} {} c={}: {reason}", c.server, c.client, c.workload, c.concurrency);
             }
-            let mut workloads: Vec<&str> = cells.iter().map(|c| c.workload.as_str()).collect();
+            let mut workloads: Vec<&str> = cells.iter().map(|c| c.workload.name()).collect();
             workloads.sort_unstable();
             workloads.dedup();
             let mut servers: Vec<&str> = cells.iter().map(|c| c.server.as_str()).collect();
@@ -388,14 +389,14 @@ mod tests {
             synthetic_cell("thread-server", "io", 1.01, 1.00, 1.05, 3),
             synthetic_cell("smol-server", "io", 1.03, 1.02, 1.20, 3),
         ]);
-        let s = winner_sentence(&run, "io").unwrap();
+        let s = winner_sentence(&run, Workload::Io).unwrap();
         assert!(s.contains("thread-server, smol-server 1.01–1.03 s; no model wins"), "{s}");
         // Disjoint but 2 % apart: below the minimum effect size, still a tie.
         let run = run_of(vec![
             synthetic_cell("thread-server", "io", 1.00, 0.999, 1.001, 3),
             synthetic_cell("smol-server", "io", 1.02, 1.019, 1.021, 3),
         ]);
-        assert!(winner_sentence(&run, "io").unwrap().contains("share the best tier"));
+        assert!(winner_sentence(&run, Workload::Io).unwrap().contains("share the best tier"));
     }
 
     #[test]
@@ -407,13 +408,13 @@ mod tests {
             synthetic_cell("smol-server", "io", 1.02, 1.01, 1.05, 3),
             pool,
         ]);
-        let s = winner_sentence(&run, "io").unwrap();
+        let s = winner_sentence(&run, Workload::Io).unwrap();
         assert!(s.contains("thread-server, smol-server 1.00–1.02 s > pool-server 5.00 s"), "{s}");
         assert!(s.contains("no model wins: thread-per-request and async share the best tier"), "{s}");
         // cpu: every async server beats every thread-per-request one: async does best.
         let thread = synthetic_cell("thread-server", "cpu", 0.02, 0.0198, 0.0202, 3);
         let smol = synthetic_cell("smol-server", "cpu", 0.01, 0.0099, 0.0101, 3);
-        let s = winner_sentence(&run_of(vec![thread, smol]), "cpu").unwrap();
+        let s = winner_sentence(&run_of(vec![thread, smol]), Workload::Cpu).unwrap();
         assert!(s.contains("smol-server 1,000 req/s > thread-server 500 req/s; async does best"), "{s}");
     }
 
@@ -428,18 +429,18 @@ mod tests {
             synthetic_cell("smol-server", "io", 1.02, 1.01, 1.05, 3),
             bound,
         ]);
-        let s = winner_sentence(&run, "io").unwrap();
+        let s = winner_sentence(&run, Workload::Io).unwrap();
         assert!(!s.contains("pool-server"), "{s}");
         assert!(s.contains("tie"), "{s}");
         // With only the client-bound cell and one other, there is nothing to compare.
         let mut bound = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
         bound.bottleneck = Some(Bottleneck::ClientBound);
         let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), bound]);
-        assert_eq!(winner_sentence(&run, "io"), None);
+        assert_eq!(winner_sentence(&run, Workload::Io), None);
         // The same with a saturated client CPU set (the placement's flag).
         let mut saturated = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
         saturated.saturation = Some(Saturation::Client);
         let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), saturated]);
-        assert_eq!(winner_sentence(&run, "io"), None);
+        assert_eq!(winner_sentence(&run, Workload::Io), None);
     }
 }

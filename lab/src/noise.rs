@@ -15,7 +15,7 @@
 //! default profile repeats each cell 4 times, spread over the whole run (`run::schedule`), so that slow drift of
 //! the machine widens each range instead of separating two runs.
 
-use crate::records::run::Cell;
+use crate::records::run::{Cell, Workload};
 use std::fmt;
 
 /// The relative half-width given to a cell measured once (its range is `value × (1 ± SINGLE_RUN_NOISE)`).
@@ -68,8 +68,8 @@ pub enum Metric {
 
 impl Metric {
     /// The figure a workload is read by: wall time for the waiting ones, throughput for the others.
-    pub fn for_workload(workload: &str) -> Metric {
-        if workload == "io" || workload == "blocking" {
+    pub fn for_workload(workload: Workload) -> Metric {
+        if workload.is_wait() {
             Metric::Wall
         } else {
             Metric::Throughput

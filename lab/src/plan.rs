@@ -5,8 +5,7 @@
 //! by Ctrl-C can still list the cells it did not reach.
 
 use crate::records::header::CpuPlacement;
-use crate::records::run::{Engine, ProfileName, Workload};
-use std::str::FromStr;
+use crate::records::run::{Client, ClientKind, ProfileName, Workload};
 use std::time::Duration;
 
 /// The lab's own servers, in the order they are reported.
@@ -20,8 +19,6 @@ pub const BUILTIN_SERVERS: [&str; 8] = [
     "uring-server",
     "coroutine-server",
 ];
-/// The lab's own clients (async-client also as `async-client:surf`, `async-client:lean` or `async-client:loop`).
-pub const BUILTIN_CLIENTS: [&str; 3] = ["blocking-client", "pool-client", "async-client"];
 
 impl Workload {
     /// The request paths, cycled by the client in this order: `/path?query` for a GET, `POST /path?query` for a
@@ -178,55 +175,6 @@ pub fn tornado_spec(workspace: &std::path::Path) -> Option<ServerSpec> {
 pub const TORNADO_MISSING: &str =
     "the article's tornado app is left out: python3 cannot import tornado (pip install tornado)";
 
-/// A client: one of the lab's client binaries, with its engine for async-client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientSpec {
-    /// The binary: blocking-client, pool-client or async-client.
-    pub binary: String,
-    /// `--engine` for async-client (surf, lean or loop); None = the client's default.
-    pub engine: Option<Engine>,
-}
-
-impl ClientSpec {
-    /// The name used in tables and cell ids: `async-client` or `async-client:lean`.
-    pub fn label(&self) -> String {
-        match &self.engine {
-            Some(engine) => format!("{}:{engine}", self.binary),
-            None => self.binary.clone(),
-        }
-    }
-
-    /// blocking-client sends one request at a time and takes no `-c`.
-    pub fn is_sequential(&self) -> bool {
-        self.binary == "blocking-client"
-    }
-
-    pub fn is_async(&self) -> bool {
-        self.binary == "async-client"
-    }
-}
-
-impl FromStr for ClientSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (binary, engine) = match s.split_once(':') {
-            Some((b, e)) => (b, Some(e)),
-            None => (s, None),
-        };
-        if !BUILTIN_CLIENTS.contains(&binary) {
-            return Err(format!("unknown client {s:?} (known: {})", BUILTIN_CLIENTS.join(", ")));
-        }
-        let engine = match engine {
-            None => None,
-            Some(e) => match Engine::ALL.iter().find(|known| **known == e) {
-                Some(&engine) if binary == "async-client" => Some(engine),
-                _ => return Err(format!("client {s:?}: only async-client has engines (surf, lean, loop)")),
-            },
-        };
-        Ok(ClientSpec { binary: binary.to_string(), engine })
-    }
-}
-
 impl CpuPlacement {
     /// The default on these CPUs: with two or more, the server on the first half (rounded down, at least one)
     /// and the client on the rest; with one, shared.
@@ -290,7 +238,7 @@ fn parse_cpus(list: &str) -> Result<Vec<usize>, String> {
 pub struct MatrixConfig {
     pub profile: ProfileName,
     pub servers: Vec<ServerSpec>,
-    pub clients: Vec<ClientSpec>,
+    pub clients: Vec<Client>,
     pub workloads: Vec<Workload>,
     /// The concurrency sweep of every concurrent client.
     pub concurrency: Vec<u64>,
@@ -323,7 +271,7 @@ pub struct MatrixConfig {
 impl MatrixConfig {
     pub fn for_profile(profile: ProfileName) -> MatrixConfig {
         let all_servers = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
-        let all_clients = BUILTIN_CLIENTS.iter().map(|c| c.parse().unwrap()).collect();
+        let all_clients = ClientKind::ALL.iter().map(|&kind| Client { kind, engine: None }).collect();
         match profile {
             // CI's reproduction: the original experiment's shape on every server the lab has (the article's tornado
             // app joins them when tornado is installed, see `main.rs`), with D small enough to stay near a minute.
@@ -460,7 +408,7 @@ impl MatrixConfig {
                         let duration = self.duration.filter(|_| !workload.is_wait());
                         let spec = CellSpec {
                             server: server.clone(),
-                            client: client.clone(),
+                            client: *client,
                             workload,
                             concurrency,
                             requests: if duration.is_some() { 0 } else { requests },
@@ -478,7 +426,7 @@ impl MatrixConfig {
     }
 
     /// (concurrency, requests) points of one client on one workload.
-    fn points(&self, workload: Workload, client: &ClientSpec) -> Vec<(u64, u64)> {
+    fn points(&self, workload: Workload, client: &Client) -> Vec<(u64, u64)> {
         let mut points = Vec::new();
         match workload {
             Workload::Io if client.is_sequential() => {
@@ -519,7 +467,7 @@ impl MatrixConfig {
 
     /// The concurrent client that plays "ten async requests" in the original experiment: the first async-client
     /// of the list, or else the first concurrent client.
-    pub fn is_experiment_client(&self, client: &ClientSpec) -> bool {
+    pub fn is_experiment_client(&self, client: &Client) -> bool {
         let chosen =
             self.clients.iter().find(|c| c.is_async()).or_else(|| self.clients.iter().find(|c| !c.is_sequential()));
         chosen == Some(client)
@@ -540,7 +488,7 @@ pub fn warmup_for(workload: Workload, concurrency: u64, requests: u64) -> u64 {
 #[derive(Debug, Clone)]
 pub struct CellSpec {
     pub server: ServerSpec,
-    pub client: ClientSpec,
+    pub client: Client,
     pub workload: Workload,
     pub concurrency: u64,
     /// Requests per repetition; 0 when `duration` bounds the cell instead.
@@ -722,11 +670,11 @@ mod tests {
     #[test]
     fn client_and_server_specs_parse_or_say_why_not() {
         assert_eq!(
-            "async-client:lean".parse::<ClientSpec>().unwrap(),
-            ClientSpec { binary: "async-client".into(), engine: Some(Engine::Lean) }
+            "async-client:lean".parse::<Client>().unwrap(),
+            Client { kind: ClientKind::AsyncClient, engine: Some(crate::records::run::Engine::Lean) }
         );
-        assert!("pool-client:lean".parse::<ClientSpec>().is_err());
-        assert!("curl".parse::<ClientSpec>().is_err());
+        assert!("pool-client:lean".parse::<Client>().is_err());
+        assert!("curl".parse::<Client>().is_err());
         assert!(ServerSpec::parse_foreign("py=python3 app.py --port {port}").is_ok());
         assert!(ServerSpec::parse_foreign("py=python3 app.py").unwrap_err().contains("{port}"));
         assert!(ServerSpec::parse_foreign("python3 app.py").is_err());

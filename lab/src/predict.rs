@@ -19,8 +19,7 @@
 //! from the cell of the same server and workload at c = 1 (the same client if there is one), so that cell's
 //! own efficiency is about 1 by construction: it calibrates the others.
 
-use crate::records::run::Workload;
-use crate::records::run::{Cell, Run};
+use crate::records::run::{Cell, Client, Model, Run, Workload};
 
 /// What one request costs, measured at c = 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,7 +112,7 @@ pub const WORKLOADS: [Workload; 4] = [Workload::Cpu, Workload::Baseline, Workloa
 
 /// The c = 1 cell that calibrates `cell`: same server and workload, measured cleanly, the same client if
 /// possible, the most requests among equals.
-fn calibration<'a>(run: &'a Run, server: &str, workload: &str, client: &str) -> Option<&'a Cell> {
+fn calibration<'a>(run: &'a Run, server: &str, workload: Workload, client: Client) -> Option<&'a Cell> {
     let usable = |c: &&Cell| {
         c.server == server
             && c.workload == workload
@@ -136,8 +135,8 @@ fn inputs_of(run: &Run, calibration: &Cell) -> Inputs {
     let server = calibration.server_cost.as_ref().expect("checked by calibration()");
     let client = calibration.client_cost.as_ref().expect("checked by calibration()");
     let latency_s = calibration.latency_us.map_or(0.0, |l| l.mean) / 1e6;
-    let commit_s = (calibration.workload == "db").then(|| {
-        let baseline = calibration_latency(run, &calibration.server, "baseline", &calibration.client);
+    let commit_s = (calibration.workload == Workload::Db).then(|| {
+        let baseline = calibration_latency(run, &calibration.server, Workload::Baseline, calibration.client);
         (latency_s - baseline.unwrap_or(0.0)).max(latency_s * 0.05)
     });
     // The threads the calibrating instance reported on /health, else the verified instance's.
@@ -157,12 +156,12 @@ fn inputs_of(run: &Run, calibration: &Cell) -> Inputs {
         client_cpu_s: (client.user_s + client.sys_s) / sent,
         latency_s,
         server_threads: threads,
-        pool: record.is_some_and(|r| r.model == crate::records::run::Model::Pool),
+        pool: record.is_some_and(|r| r.model == Model::Pool),
         commit_s,
     }
 }
 
-fn calibration_latency(run: &Run, server: &str, workload: &str, client: &str) -> Option<f64> {
+fn calibration_latency(run: &Run, server: &str, workload: Workload, client: Client) -> Option<f64> {
     calibration(run, server, workload, client).and_then(|c| c.latency_us).map(|l| l.mean / 1e6)
 }
 
@@ -172,14 +171,14 @@ fn calibration_latency(run: &Run, server: &str, workload: &str, client: &str) ->
 pub fn fill(run: &mut Run) {
     let mut notes = Vec::new();
     let mut predictions: Vec<(usize, f64)> = Vec::new();
-    let mut explained: Vec<(String, String)> = Vec::new();
+    let mut explained: Vec<(String, Workload)> = Vec::new();
     for (index, cell) in run.cells.iter().enumerate() {
-        let predicted = cell.workload.parse::<Workload>().is_ok_and(|w| WORKLOADS.contains(&w));
+        let predicted = WORKLOADS.contains(&cell.workload);
         if !predicted || cell.expected_wall_s.is_some() || !cell.is_ok() {
             continue;
         }
-        let key = (cell.server.clone(), cell.workload.clone());
-        let Some(calibration) = calibration(run, &cell.server, &cell.workload, &cell.client) else {
+        let key = (cell.server.clone(), cell.workload);
+        let Some(calibration) = calibration(run, &cell.server, cell.workload, cell.client) else {
             if !explained.contains(&key) {
                 notes.push(format!(
                     "no prediction for {} {}: no clean c = 1 cell to measure its service time",

@@ -10,7 +10,7 @@
 //! what it did not reach as skipped, and still writes every file — a partial run is a run, flagged `interrupted`.
 
 use crate::export::{self, json::JsonDocument, Exporter};
-use crate::records::header::{Calibration, Environment, Limits, RunHeader};
+use crate::records::header::{Build, Calibration, Environment, Limits, RunHeader, RunKind};
 use crate::{binaries, env, limits};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -64,8 +64,8 @@ pub fn unique_run_id(out: &Path, file_prefix: &str, stamp: &str, commit: &str) -
 
 /// A run in progress.
 pub struct Session {
-    /// `matrix`, `soak`, `bench`, `slowloris`, `capacity`: the header's `kind`.
-    pub kind: &'static str,
+    /// The header's `kind`.
+    pub kind: RunKind,
     /// What the files' names start with: none for matrix and soak runs (`RUN-ID.json`, `latest.md`), `bench-` or
     /// `slowloris-` for the others (`bench-RUN-ID.json`, `bench-latest.md`).
     pub file_prefix: &'static str,
@@ -73,7 +73,7 @@ pub struct Session {
     pub interrupted: Arc<AtomicBool>,
     pub bin_dir: PathBuf,
     /// The cargo profile that built `bin_dir`.
-    pub build: String,
+    pub build: Build,
     /// The system limits, read after raising the file-descriptor limit.
     pub limits: Limits,
     pub environment: Environment,
@@ -90,12 +90,7 @@ pub struct Session {
 impl Session {
     /// Starts a run of `kind` writing `{file_prefix}RUN-ID.*` under `out`, with the binaries in `bin_dir` (None:
     /// build release ones). The run's clock starts after the build: builds are not the lab's overhead.
-    pub fn start(
-        kind: &'static str,
-        file_prefix: &'static str,
-        out: &Path,
-        bin_dir: Option<PathBuf>,
-    ) -> Result<Session> {
+    pub fn start(kind: RunKind, file_prefix: &'static str, out: &Path, bin_dir: Option<PathBuf>) -> Result<Session> {
         let limits = limits::read_limits();
         let interrupted = interrupt_flag();
         let bin_dir = binaries_dir(bin_dir)?;
@@ -143,7 +138,7 @@ impl Session {
     /// What every run says of its setting: binaries that are not a release build, a raised descriptor limit.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        if self.build != "release" {
+        if self.build != Build::Release {
             notes.push(format!(
                 "Measured {} binaries from {}: not representative of release performance.",
                 self.build,
@@ -172,11 +167,11 @@ impl Session {
     pub fn provisional_header(&self, schema_version: u32, notes: Vec<String>) -> RunHeader {
         RunHeader {
             schema_version,
-            kind: self.kind.to_string(),
+            written_by: Some(self.kind),
             run_id: self.run_id.clone(),
             started_at: env::rfc3339(self.started_at),
             finished_at: env::rfc3339(SystemTime::now()),
-            build: self.build.clone(),
+            build: self.build,
             bin_dir: self.bin_dir.display().to_string(),
             environment: self.environment.clone(),
             interrupted: self.is_interrupted(),

@@ -70,7 +70,7 @@ pub struct SoakOptions {
 /// `lab soak`: every server soaked in turn in one [`Session`]; the run document is a matrix run with no cells and
 /// a `soak` section, written in every format.
 pub fn run_soak(options: SoakOptions) -> anyhow::Result<MatrixOutcome> {
-    let session = Session::start("soak", "", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(crate::records::header::RunKind::Soak, "", &options.out, options.bin_dir.clone())?;
     let config = &options.config;
     eprintln!(
         "lab: run {}: soak of {} server(s), {} × {} min of {} at concurrency {}",
@@ -93,7 +93,7 @@ pub fn run_soak(options: SoakOptions) -> anyhow::Result<MatrixOutcome> {
 pub fn run(runner: &mut Runner, settings: SoakSettings) -> (Vec<ServerRecord>, Soak) {
     let config = runner.config;
     let workload = config.workloads[0];
-    let client = config.clients[0].clone();
+    let client = config.clients[0];
     let concurrency = config.concurrency[0];
     let chunk_ms = settings.chunk.as_millis() as u64;
     let per_server_ms = chunk_ms * u64::from(settings.chunks()) + 3_000;
@@ -130,8 +130,8 @@ pub fn run(runner: &mut Runner, settings: SoakSettings) -> (Vec<ServerRecord>, S
     }
     progress.finish();
     let soak = Soak {
-        workload: workload.name().to_string(),
-        client: client.label(),
+        workload,
+        client,
         concurrency,
         minutes: settings.minutes,
         chunk_s: settings.chunk.as_secs_f64(),
@@ -183,7 +183,7 @@ fn client_run(
             run.outcome(server, None)
         }
         Err(e) => Err(Fault {
-            reason: format!("cannot start {}: {e}", runner.bin_dir.join(&args.client.binary).display()),
+            reason: format!("cannot start {}: {e}", runner.bin_dir.join(args.client.binary()).display()),
             stderr_tail: None,
             partial: None,
         }),

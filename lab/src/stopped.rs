@@ -214,5 +214,19 @@ mod tests {
             serde_json::json!({"cause": "listen-overflow", "overflows": 3, "syn_retransmits": 2, "backlog": 8})
         );
         assert_eq!(serde_json::to_value(Cause::Unknown).unwrap(), serde_json::json!({"cause": "unknown"}));
+        // The word a companion records of a cause is its tag in the JSON.
+        for cause in [
+            Cause::ListenOverflow { overflows: 3, syn_retransmits: 2, backlog: 8 },
+            Cause::FdLimit { limit: 1024 },
+            Cause::ThreadCreation,
+            Cause::EphemeralPorts { ports: 1, connections: 2, time_wait: 3 },
+            Cause::Refused { refused: 4 },
+            Cause::Memory,
+            Cause::Cpu { server_s: 1.0, client_s: 1.0, cores: 2, busy: 0.9 },
+            Cause::OtherLoad { machine_busy: 0.95, own_busy: 0.1 },
+            Cause::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(&cause).unwrap()["cause"], cause.word(), "{cause:?}");
+        }
     }
 }

@@ -272,7 +272,7 @@ pub fn verify_servers(servers: &[ServerSpec], bin_dir: Option<PathBuf>, strict: 
                 n => format!(", {n} warnings"),
             }
         );
-        for check in record.checks.iter().filter(|c| c.outcome != "pass") {
+        for check in record.checks.iter().filter(|c| c.outcome != CheckOutcome::Pass) {
             println!("    {} {}: {}", check.outcome, check.name, check.detail);
         }
         if strict {

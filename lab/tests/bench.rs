@@ -5,7 +5,7 @@
 mod common;
 
 use lab::bench::markdown::figure;
-use lab::records::bench::BenchRun;
+use lab::records::bench::{BenchRun, Part, PartStatus};
 use std::path::Path;
 
 /// Runs `lab bench ARGS --bin-dir DEBUG --out OUT` with a marker, checks it exited 0 and left no process behind.
@@ -67,16 +67,16 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
         ],
         None,
     );
-    assert_eq!((run.schema_version, run.kind.as_str(), run.build.as_str()), (2, "bench", "debug"));
-    assert_eq!(run.settings.parts, vec!["reach", "cost"]);
+    assert_eq!((run.schema_version, run.kind().as_str(), run.build.as_str()), (2, "bench", "debug"));
+    assert_eq!(run.settings.parts, vec![Part::Reach, Part::Cost]);
     for part in [&run.instrument.status, &run.servers.status, &run.overhead.status] {
-        assert_eq!(part, "not-requested");
+        assert_eq!(*part, PartStatus::NotRequested);
     }
     assert!(md.contains("debug build"));
 
     // Reach: the floor and every cell measured, near D, with connect times, the server's accept queues and
     // backlog, and in their rows of the markdown with the same figures.
-    assert_eq!(run.reach.status, "ok");
+    assert_eq!(run.reach.status.as_str(), "ok");
     let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
     assert_eq!(run.reach.floors.iter().map(|f| f.connections).collect::<Vec<_>>(), vec![20, 40]);
     // Two rounds: each floor and cell is its median round — with two, the faster of the two, a measured wall.
@@ -138,7 +138,7 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
     assert!(md.contains(&format!("](bench-{}-reach.svg)", run.run_id)), "the markdown shows the chart");
 
     // Cost: a line per server; a thread per connection shows in thread-server's slope and not in smol-server's.
-    assert_eq!(run.cost.status, "ok");
+    assert_eq!(run.cost.status.as_str(), "ok");
     assert_eq!(run.cost.per_connection.len(), 2, "{:?}", run.cost.per_connection);
     for fit in &run.cost.per_connection {
         assert_eq!(fit.points.iter().map(|p| p.0).collect::<Vec<_>>(), vec![20, 40]);
@@ -152,16 +152,16 @@ fn tiny_reach_and_cost_sweeps_agree_in_json_and_markdown() {
     }
 
     // Targets: the async server's reach and cost, and the parts not run; each in the markdown's table.
-    let smol_reach = run.targets.iter().find(|t| t.part == "reach" && t.figure.starts_with("smol-server")).unwrap();
+    let smol_reach = run.targets.iter().find(|t| t.part == Part::Reach && t.figure.starts_with("smol-server")).unwrap();
     assert!(smol_reach.measured.is_some(), "{smol_reach:?}");
-    assert!(run.targets.iter().any(|t| t.part == "reach" && t.figure.starts_with("smol-server at 40:")));
-    assert!(run.targets.iter().any(|t| t.part == "cost" && t.figure.starts_with("smol-server")));
+    assert!(run.targets.iter().any(|t| t.part == Part::Reach && t.figure.starts_with("smol-server at 40:")));
+    assert!(run.targets.iter().any(|t| t.part == Part::Cost && t.figure.starts_with("smol-server")));
     assert!(!run.targets.iter().any(|t| t.figure.starts_with("thread-server")), "no target for thread-server");
     for t in &run.targets {
         let line = row(&md, "## Targets", &format!("| {} | {} |", t.part, t.figure));
         let measured = t.measured.map_or("—".to_string(), |v| figure(v, &t.unit));
-        assert!(line.contains(&format!("| {measured} |")) && line.contains(&t.verdict), "{line} vs {t:?}");
-        if t.part == "instrument" || t.part == "servers" || t.part == "overhead" {
+        assert!(line.contains(&format!("| {measured} |")) && line.contains(t.verdict.as_str()), "{line} vs {t:?}");
+        if t.part == Part::Instrument || t.part == Part::Servers || t.part == Part::Overhead {
             assert_eq!((t.verdict.as_str(), t.detail.as_deref()), ("not run", Some("not in --parts")));
         }
     }
@@ -181,7 +181,7 @@ fn parts_whose_tool_is_missing_are_reported_not_run() {
         assert!(tool.path.is_none(), "{tool:?}");
     }
     for part in [&run.servers, &run.instrument] {
-        assert_eq!(part.status, "not-run");
+        assert_eq!(part.status.as_str(), "not-run");
         assert!(part.contenders.is_empty());
     }
     assert_eq!(run.servers.reason.as_deref(), Some("wrk not installed (apt-get install wrk)"));
@@ -189,8 +189,8 @@ fn parts_whose_tool_is_missing_are_reported_not_run() {
         run.instrument.reason.as_deref(),
         Some("wrk not installed (apt-get install wrk) and oha not installed (cargo install oha)")
     );
-    for t in run.targets.iter().filter(|t| t.part == "servers" || t.part == "instrument") {
-        assert_eq!(t.verdict, "not run", "{t:?}");
+    for t in run.targets.iter().filter(|t| t.part == Part::Servers || t.part == Part::Instrument) {
+        assert_eq!(t.verdict.as_str(), "not run", "{t:?}");
         assert!(t.detail.as_deref().unwrap_or("").contains("not installed"), "{t:?}");
     }
     assert!(md.contains("**not-run**: wrk not installed (apt-get install wrk)"), "{md}");
@@ -219,18 +219,18 @@ fn throughput_parts_take_ratios_round_by_round() {
     );
     // Part 2: smol-server with one worker, and nginx when it is installed.
     let smol = run.servers.contenders.iter().find(|c| c.name == "smol-server").unwrap();
-    assert_eq!(smol.status, "ok", "{smol:?}");
+    assert_eq!(smol.status.as_str(), "ok", "{smol:?}");
     assert!(smol.server_command.ends_with("--threads 1"), "{}", smol.server_command);
     assert!(smol.server_cpu_us_per_request.unwrap() > 0.0);
     let nginx = run.servers.contenders.iter().find(|c| c.name == "nginx").unwrap();
     let nginx_found = run.tools.iter().any(|t| t.name == "nginx" && t.path.is_some());
     if tools::require(&format!("{test} (nginx's half)"), "nginx", nginx_found, tools::INSTALL_NGINX) {
-        assert_eq!(nginx.status, "ok", "{nginx:?}");
+        assert_eq!(nginx.status.as_str(), "ok", "{nginx:?}");
         let ratio = run.servers.ratios.iter().find(|r| r.numerator == "smol-server").unwrap();
         let expected = smol.runs[0].rps / nginx.runs[0].rps;
         assert!((ratio.value.unwrap() - expected).abs() < 1e-9 && ratio.target == Some(0.8), "{ratio:?}");
     } else {
-        assert_eq!(nginx.status, "not-run");
+        assert_eq!(nginx.status.as_str(), "not-run");
     }
     // Part 1: it loads the fastest server of part 2; the clients send about what wrk did in the same time.
     assert_eq!(run.instrument.server.as_deref(), Some("smol-server"));

@@ -5,7 +5,7 @@
 mod common;
 
 use harness::process::ServerProcess;
-use lab::records::run::Run;
+use lab::records::run::{Run, Workload};
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,11 +28,11 @@ fn the_db_workload_posts_and_every_post_counts_once() {
     );
     assert_eq!(code, Some(0), "{stderr}");
     let run = Run::load(&common::run_json(&out)).unwrap();
-    let cells: Vec<_> = run.cells.iter().filter(|c| c.workload == "db").collect();
+    let cells: Vec<_> = run.cells.iter().filter(|c| c.workload == Workload::Db).collect();
     assert_eq!(cells.len(), 5, "one db cell per client: {:?}", run.cells.iter().map(|c| &c.id).collect::<Vec<_>>());
     let mut sent = 0;
     for cell in &cells {
-        assert_eq!(cell.status, "ok", "{}: {:?}", cell.id, cell.reason);
+        assert_eq!(cell.status.as_str(), "ok", "{}: {:?}", cell.id, cell.reason);
         assert_eq!(cell.failed, 0, "{}: {:?}", cell.id, cell.failures);
         sent += cell.runs.len() as u64 * (cell.requests + cell.warmup);
     }

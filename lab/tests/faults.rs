@@ -3,7 +3,7 @@
 
 mod common;
 
-use lab::records::run::Run;
+use lab::records::run::{Run, Status, Workload};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;
@@ -23,11 +23,11 @@ fn a_server_crashing_mid_cell_fails_that_cell_only() {
     );
     assert_eq!(code, Some(0), "{stderr}");
     let run = Run::load(&common::run_json(&out)).unwrap();
-    assert_eq!(run.servers[0].verify.status, "passed");
-    let io = run.cells.iter().find(|c| c.workload == "io").unwrap();
-    assert_eq!(io.status, "ok", "{:?}", io.reason);
-    let baseline = run.cells.iter().find(|c| c.workload == "baseline").unwrap();
-    assert_eq!(baseline.status, "failed");
+    assert_eq!(run.servers[0].verify.status.as_str(), "passed");
+    let io = run.cells.iter().find(|c| c.workload == Workload::Io).unwrap();
+    assert_eq!(io.status.as_str(), "ok", "{:?}", io.reason);
+    let baseline = run.cells.iter().find(|c| c.workload == Workload::Baseline).unwrap();
+    assert_eq!(baseline.status.as_str(), "failed");
     let reason = baseline.reason.as_deref().unwrap();
     assert!(reason.starts_with("the server exited during the cell"), "{reason}");
     let tail = baseline.stderr_tail.as_deref().unwrap_or("");
@@ -91,13 +91,17 @@ fn ctrl_c_writes_partial_results_and_stops_every_child() {
 
     let run = Run::load(&common::run_json(&out)).unwrap();
     assert!(run.interrupted);
-    let baseline = run.cells.iter().find(|c| c.workload == "baseline").unwrap();
-    assert_eq!(baseline.status, "ok", "measured before Ctrl-C: kept");
+    let baseline = run.cells.iter().find(|c| c.workload == Workload::Baseline).unwrap();
+    assert_eq!(baseline.status.as_str(), "ok", "measured before Ctrl-C: kept");
     assert!(baseline.throughput_rps.unwrap() > 0.0);
-    let io: Vec<_> = run.cells.iter().filter(|c| c.workload == "io").collect();
+    let io: Vec<_> = run.cells.iter().filter(|c| c.workload == Workload::Io).collect();
     assert!(!io.is_empty());
-    assert!(io[0].status == "failed" && io[0].reason.as_deref().unwrap().contains("interrupted"), "{:?}", io[0]);
-    assert!(io[1..].iter().all(|c| c.status == "skipped"));
+    assert!(
+        io[0].status.as_str() == "failed" && io[0].reason.as_deref().unwrap().contains("interrupted"),
+        "{:?}",
+        io[0]
+    );
+    assert!(io[1..].iter().all(|c| c.status == Status::Skipped));
     let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
     assert!(md.contains("This run was interrupted"));
     assert!(rest.iter().any(|l| l.contains("partial results written")), "{rest:?}");

@@ -7,7 +7,7 @@ mod common;
 
 use lab::export::csv::{parse as parse_csv, COLUMNS};
 use lab::export::markdown::cell_text;
-use lab::records::run::Run;
+use lab::records::run::{Run, Status};
 
 #[test]
 fn quick_matrix_then_report_and_compare() {
@@ -27,13 +27,13 @@ fn quick_matrix_then_report_and_compare() {
     assert_eq!(run.schema_version, 4);
     // The default placement is recorded: the server on its CPUs, the client on the rest (shared on one CPU).
     assert_eq!(run.cpus, Some(lab::records::header::CpuPlacement::split_of(&harness::process::allowed_cpus())));
-    assert_eq!(run.build, "debug");
+    assert_eq!(run.build.as_str(), "debug");
     assert!(!run.interrupted);
     // The machine was calibrated at the start and at the end, by the `calibrate` binary built with the servers.
     let calibration = run.calibration.as_ref().expect("a calibration");
     let end = calibration.end.as_ref().expect("the end calibration");
     for measures in [&calibration.start, end] {
-        assert_eq!(measures.build, run.build, "{measures:?}");
+        assert_eq!(measures.build, run.build.as_str(), "{measures:?}");
         for probe in lab::calibration::Probe::ALL {
             let s = measures.get(*probe).unwrap_or_else(|| panic!("{probe}: {measures:?}"));
             assert!(s.min > 0.0 && s.min <= s.median && s.median <= s.max, "{probe}: {s:?}");
@@ -55,7 +55,7 @@ fn quick_matrix_then_report_and_compare() {
     }
     assert_eq!(run.cells.len(), 10, "{ids:?}");
     for cell in &run.cells {
-        assert_eq!(cell.status, "ok", "{}: {:?} {:?}", cell.id, cell.reason, cell.stderr_tail);
+        assert_eq!(cell.status.as_str(), "ok", "{}: {:?} {:?}", cell.id, cell.reason, cell.stderr_tail);
         assert_eq!(cell.failed, 0, "{}", cell.id);
         let cost = cell.server_cost.as_ref().expect("server cost");
         assert!(cost.peak_rss_kib > 0 && cost.peak_threads > 0 && cost.samples > 0, "{}: {cost:?}", cell.id);
@@ -65,7 +65,7 @@ fn quick_matrix_then_report_and_compare() {
         assert_eq!(cell.requests_completed, cell.requests, "{}", cell.id);
     }
     for server in &run.servers {
-        assert_eq!(server.verify.status, "passed", "{}: {:?}", server.name, server.verify.reason);
+        assert_eq!(server.verify.status.as_str(), "passed", "{}: {:?}", server.name, server.verify.reason);
     }
     // The model: io cells carry a prediction, and the original experiment's shape is there.
     let one = run.cells.iter().find(|c| c.id == "smol-server/async-client/io/c10/n10").unwrap();
@@ -110,7 +110,7 @@ fn quick_matrix_then_report_and_compare() {
     let col = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();
     for (row, cell) in rows[1..].iter().zip(&run.cells) {
         assert_eq!(row[col("id")], cell.id);
-        assert_eq!(row[col("status")], cell.status);
+        assert_eq!(row[col("status")], cell.status.as_str());
         assert_eq!(row[col("wall_s")].parse::<f64>().unwrap(), cell.wall_s.unwrap());
         assert_eq!(row[col("throughput_rps")].parse::<f64>().unwrap(), cell.throughput_rps.unwrap());
         assert_eq!(row[col("p99_us")].parse::<f64>().unwrap(), cell.latency_us.unwrap().p99);
@@ -160,7 +160,7 @@ fn throughput_cells_run_for_their_duration() {
     assert_eq!(run.cells.len(), 1, "{:?}", run.cells);
     let cell = &run.cells[0];
     assert_eq!(cell.id, "smol-server/async-client/baseline/c10/d0.5s");
-    assert_eq!(cell.status, "ok", "{:?} {:?}", cell.reason, cell.stderr_tail);
+    assert_eq!(cell.status.as_str(), "ok", "{:?} {:?}", cell.reason, cell.stderr_tail);
     assert_eq!((cell.bound, cell.duration_s, cell.requests), (lab::records::run::Bound::Duration, Some(0.5), 0));
     assert_eq!(cell.requests_completed, cell.succeeded + cell.failed);
     // Empty answers: far more than one round of 10 fits in half a second, even in a debug build.
@@ -201,7 +201,7 @@ fn repetitions_run_in_rounds_over_the_whole_run() {
     }
     let run = Run::load(&common::run_json(&out)).unwrap();
     assert_eq!(run.cells.len(), 4);
-    assert!(run.cells.iter().all(|c| c.status == "ok" && c.runs.len() == 2), "{:?}", run.cells);
+    assert!(run.cells.iter().all(|c| c.status == Status::Ok && c.runs.len() == 2), "{:?}", run.cells);
 }
 
 #[test]

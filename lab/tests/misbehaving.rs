@@ -33,9 +33,9 @@ fn survives(faults: &[(&str, &[&str])], name: &str) {
     assert_eq!(run.cells.len(), faults.len() + 1, "{stderr}");
     for (fault, reasons) in faults {
         let server = run.servers.iter().find(|s| s.name == *fault).unwrap();
-        assert_eq!(server.verify.status, "passed", "{fault}: the fault starts after verification");
+        assert_eq!(server.verify.status.as_str(), "passed", "{fault}: the fault starts after verification");
         let cell = run.cells.iter().find(|c| c.server == *fault).unwrap();
-        assert_eq!(cell.status, "failed", "{fault}: {cell:?}");
+        assert_eq!(cell.status.as_str(), "failed", "{fault}: {cell:?}");
         let reason = cell.reason.as_deref().unwrap();
         assert!(reasons.iter().any(|r| reason.contains(r)), "{fault}: reason {reason:?}, expected one of {reasons:?}");
         let tail = cell.stderr_tail.as_deref().unwrap_or("");

@@ -8,6 +8,7 @@ use harness::process::{allowed_cpus, cpu_list};
 use lab::plan::ServerSpec;
 use lab::process::Server;
 use lab::records::header::CpuPlacement;
+use lab::records::run::Workload;
 use std::time::Duration;
 
 fn allowed_list(status: &str) -> String {
@@ -83,7 +84,8 @@ fn the_recorded_executor_size_is_the_measured_instances() {
         let record = &run.servers[0];
         assert_eq!(record.worker_threads, Some(threads), "--cpus {cpus}: {:?}", record.health);
         assert!(record.command.ends_with(&format!("--threads {threads}")), "{}", record.command);
-        let cell = run.cells.iter().find(|c| c.workload == "blocking" && c.concurrency == 10).expect("the cell");
+        let cell =
+            run.cells.iter().find(|c| c.workload == Workload::Blocking && c.concurrency == 10).expect("the cell");
         for repetition in &cell.runs {
             let instance = repetition.instance.expect("each measured instance answered /health");
             assert_eq!(instance.worker_threads, Some(threads), "--cpus {cpus}");

@@ -21,7 +21,7 @@ fn the_primitives_are_measured_and_hold_to_the_published_shape() {
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .expect("a JSON file");
     let run = PrimitivesRun::load(&json).unwrap();
-    assert_eq!((run.kind.as_str(), run.settings.repetitions), ("primitives", 2));
+    assert_eq!((run.kind().as_str(), run.settings.repetitions), ("primitives", 2));
     let two_cpus = harness::process::allowed_cpus().len() >= 2;
     assert_eq!(run.settings.cpu_sets.len(), if two_cpus { 2 } else { 1 });
     assert_eq!(run.timings.len(), lab::primitives::SUBJECTS.len() * run.settings.cpu_sets.len());

@@ -6,8 +6,8 @@ mod common;
 use lab::bench::reach;
 use lab::bench::sweep::SweepRun;
 use lab::plan::ServerSpec;
-use lab::records::bench::Cause;
-use lab::records::bench::ReachCell;
+use lab::records::bench::{Cause, ReachCell};
+use lab::records::run::Status;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ fn an_overflowing_accept_queue_is_named_from_its_evidence() {
     let cell = burst("overflow", 60, "--backlog 2 --accept-every-ms 10");
     // Measured: some requests got through. (Others may time out: a handshake whose last ACK was dropped leaves
     // the client connected and the server not, until the server's SYN-ACK retransmissions catch up.)
-    assert!(cell.status == "ok" && cell.succeeded > 0 && cell.wall_s.is_some(), "{cell:?}");
+    assert!(cell.status == Status::Ok && cell.succeeded > 0 && cell.wall_s.is_some(), "{cell:?}");
     // The kernel dropped handshakes at this listener, and this client's SYNs were retransmitted a second later.
     assert!(cell.kernel.listen_overflows > 0, "{:?}", cell.kernel);
     assert!(cell.kernel.syn_retrans > 0, "{:?}", cell.kernel);

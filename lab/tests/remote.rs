@@ -38,11 +38,11 @@ fn target_measures_a_server_started_outside_the_lab() {
     assert_eq!(run.servers.len(), 1);
     let far = &run.servers[0];
     assert_eq!((far.name.as_str(), far.kind.as_str(), far.command.as_str()), ("far", "remote", origin.as_str()));
-    assert_eq!(far.verify.status, "passed", "{:?}", far.verify);
+    assert_eq!(far.verify.status.as_str(), "passed", "{:?}", far.verify);
     assert!(far.cost_not_sampled.as_deref().unwrap().starts_with("not sampled (remote)"));
     assert!(!run.cells.is_empty());
     for cell in &run.cells {
-        assert_eq!(cell.status, "ok", "{}: {:?}", cell.id, cell.reason);
+        assert_eq!(cell.status.as_str(), "ok", "{}: {:?}", cell.id, cell.reason);
         assert_eq!((cell.succeeded, cell.failed), (200, 0), "{}", cell.id);
         assert!(cell.wall_s.unwrap() > 0.0 && cell.latency_us.unwrap().p50 > 0.0, "{}", cell.id);
         // Measured on the client's side; the server's side is out of sight and says so (null, not zero).

@@ -7,6 +7,11 @@ mod common;
 
 use std::path::PathBuf;
 
+/// The committed capacity run the companions are made from.
+fn reference_capacity() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results/capacity-20261206T181134Z-50d3ea2.json")
+}
+
 /// The committed default run the headline is read from.
 fn reference_run() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results/20261127T135236Z-ac4c209.json")
@@ -21,21 +26,30 @@ fn report_with_a_capacity_companion_embeds_it_and_rebuilds_without_it() {
     let mut run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reference_run()).unwrap()).unwrap();
     run["environment"]["trees"] = trees.clone();
     std::fs::write(&run_json, serde_json::to_string(&run).unwrap()).unwrap();
-    // A capacity run as `lab capacity` writes it (lab/SCHEMA.md, "The capacity JSON"), with two servers, measured
-    // on the same code; and the same run measured on other code, or on code it does not name.
+    // A capacity run as `lab capacity` wrote it (the committed reference capacity run, lab/SCHEMA.md "The capacity
+    // JSON"), cut to two io cells with figures of this test, measured on the same code; and the same run measured
+    // on other code, or on code it does not name.
     let capacity_of = |name: &str, trees: Option<serde_json::Value>| {
         let path = dir.join(name);
-        let mut environment = serde_json::json!({"git_commit": "feedbee", "git_dirty": false});
-        if let Some(trees) = trees {
-            environment["trees"] = trees;
-        }
-        let body = serde_json::json!({"schema_version": 1, "kind": "capacity", "run_id": "TEST",
-        "environment": environment,
-        "settings": {"client": "async-client:lean"},
-        "cells": [
-          {"server": "smol-server", "workload": "io", "capacity_rps": 912.5, "status": "ok"},
-          {"server": "pool-server", "workload": "io", "capacity_rps": 15.9, "status": "ok"}
-        ]});
+        let mut body: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(reference_capacity()).unwrap()).unwrap();
+        body["run_id"] = "TEST".into();
+        body["settings"]["client"] = "async-client:lean".into();
+        let environment = body["environment"].as_object_mut().unwrap();
+        environment.insert("git_commit".into(), "feedbee".into());
+        environment.insert("git_dirty".into(), false.into());
+        match trees {
+            Some(trees) => environment.insert("trees".into(), trees),
+            None => environment.remove("trees"),
+        };
+        let io_cell = |server: &str, rps: f64| {
+            let cells = body["cells"].as_array().unwrap();
+            let mut cell = cells.iter().find(|c| c["server"] == server && c["workload"] == "io").unwrap().clone();
+            cell["capacity_rps"] = rps.into();
+            cell["first_failed_rps"] = serde_json::Value::Null;
+            cell
+        };
+        body["cells"] = serde_json::json!([io_cell("smol-server", 912.5), io_cell("pool-server", 15.9)]);
         std::fs::write(&path, body.to_string()).unwrap();
         path
     };

@@ -4,7 +4,7 @@
 
 mod common;
 
-use lab::records::run::Run;
+use lab::records::run::{Run, Workload};
 
 #[test]
 fn a_short_soak_writes_a_series_per_server() {
@@ -25,16 +25,19 @@ fn a_short_soak_writes_a_series_per_server() {
     assert_eq!(code, Some(0), "{stderr}");
     let json = common::run_json(&out);
     let run = Run::load(&json).unwrap();
-    assert_eq!((run.profile, run.kind.as_str()), (lab::records::run::ProfileName::Soak, "soak"));
+    assert_eq!((run.profile, run.kind().as_str()), (lab::records::run::ProfileName::Soak, "soak"));
     assert!(run.cells.is_empty());
     let soak = run.soak.as_ref().expect("a soak section");
-    assert_eq!((soak.workload.as_str(), soak.client.as_str(), soak.concurrency), ("mixed", "async-client", 8));
+    assert_eq!(
+        (soak.workload, soak.client.label(), soak.concurrency),
+        (Workload::Mixed, "async-client".to_string(), 8)
+    );
 
     let smol = &soak.servers[0];
     assert_eq!((smol.server.as_str(), smol.status.as_str()), ("smol-server", "ok"), "{:?}", smol.reason);
     assert_eq!(smol.minutes.len(), 3);
     for m in &smol.minutes {
-        assert_eq!(m.status, "ok", "{m:?}");
+        assert_eq!(m.status.as_str(), "ok", "{m:?}");
         assert!(m.succeeded > 0 && m.failed == 0, "{m:?}");
         assert!(m.latency_us.is_some_and(|l| l.p99 >= l.p50 && l.p50 > 0.0), "{m:?}");
         assert!(m.rss_end_kib.is_some_and(|r| r > 0) && m.threads_end.is_some_and(|t| t > 0), "{m:?}");
@@ -48,7 +51,7 @@ fn a_short_soak_writes_a_series_per_server() {
     assert!(smol.verdict.contains("of 3 runs of 2.00 s"), "{}", smol.verdict);
 
     let dies = &soak.servers[1];
-    assert_eq!(dies.status, "failed", "{dies:?}");
+    assert_eq!(dies.status.as_str(), "failed", "{dies:?}");
     assert!(dies.reason.as_deref().unwrap().contains("exit"), "{:?}", dies.reason);
     assert!(dies.stderr_tail.as_deref().unwrap().contains("fault die-after-listening"), "{:?}", dies.stderr_tail);
 

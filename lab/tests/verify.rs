@@ -5,7 +5,7 @@
 
 mod common;
 
-use lab::records::run::Run;
+use lab::records::run::{CheckOutcome, Run, Status};
 
 #[test]
 fn verify_rejects_a_wrong_factorial_and_accepts_a_right_one() {
@@ -57,7 +57,7 @@ fn matrix_skips_a_server_that_fails_verify() {
     assert!(wrong.verify.reason.as_deref().unwrap().contains("/fact"), "{:?}", wrong.verify.reason);
     assert!(!run.cells.is_empty());
     for cell in &run.cells {
-        assert_eq!(cell.status, "skipped", "{}", cell.id);
+        assert_eq!(cell.status.as_str(), "skipped", "{}", cell.id);
         let reason = cell.reason.as_deref().unwrap();
         assert!(reason.starts_with("failed verify: GET /fact"), "{reason}");
         assert!(cell.wall_s.is_none());
@@ -117,13 +117,13 @@ fn matrix_measures_a_server_with_warnings_unless_strict() {
         let noallow = run.servers.iter().find(|s| s.name == "noallow").unwrap();
         assert!(noallow.verify.warnings >= 1, "{:?}", noallow.verify);
         let cells = |server: &'static str| run.cells.iter().filter(move |c| c.server == server);
-        assert!(cells("wrong").all(|c| c.status == "skipped"));
+        assert!(cells("wrong").all(|c| c.status == Status::Skipped));
         if strict {
             assert_eq!(noallow.verify.status.as_str(), "failed");
-            assert!(cells("noallow").all(|c| c.status == "skipped"));
+            assert!(cells("noallow").all(|c| c.status == Status::Skipped));
         } else {
             assert_eq!(noallow.verify.status.as_str(), "passed");
-            assert!(cells("noallow").count() > 0 && cells("noallow").all(|c| c.status == "ok"));
+            assert!(cells("noallow").count() > 0 && cells("noallow").all(|c| c.status == Status::Ok));
             let md = std::fs::read_to_string(out.join(format!("{}.md", run.run_id))).unwrap();
             assert!(md.contains("noallow ⚠") && md.contains("405 without an Allow header"), "{md}");
         }
@@ -145,7 +145,7 @@ fn a_foreign_server_behind_sh_is_the_process_whose_cpu_is_counted() {
     );
     assert_eq!(code, Some(0), "{stderr}");
     let run = Run::load(&common::run_json(&out)).unwrap();
-    let cell = run.cells.iter().find(|c| c.server == "py" && c.status == "ok").expect("a measured cell");
+    let cell = run.cells.iter().find(|c| c.server == "py" && c.status == Status::Ok).expect("a measured cell");
     let cost = cell.server_cost.as_ref().expect("server cost sampled");
     assert_eq!(cost.peak_processes, 1, "the shell execs the server: one process, {cost:?}");
     let us = cell.server_cpu_us_per_request.expect("CPU per request");
@@ -221,8 +221,8 @@ fn strict_verify_fails_a_server_that_parses_a_body_as_a_request() {
         .verify
         .checks
         .iter()
-        .any(|c| c.name == "catalogue 40-body-on-get-is-not-a-request" && c.outcome == "fail"));
-    assert!(run.cells.iter().filter(|c| c.server == "desync").all(|c| c.status == "skipped"));
+        .any(|c| c.name == "catalogue 40-body-on-get-is-not-a-request" && c.outcome == CheckOutcome::Fail));
+    assert!(run.cells.iter().filter(|c| c.server == "desync").all(|c| c.status == Status::Skipped));
 }
 
 /// tornado: what `--strict` says of a well-known foreign server is printed, not asserted (its choices are its

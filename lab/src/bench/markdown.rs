@@ -5,7 +5,10 @@ use super::reach::{chart_data, CONNECTIONS_PER_CLIENT, QUEUE_SAMPLE};
 use crate::export::table::Table;
 use crate::export::{self, Artifact, Exporter};
 use crate::format;
-use crate::records::bench::{BenchRun, Contender, PartStatus, Ratio, ReachPart, SweepPart, Target, ThroughputPart};
+use crate::records::bench::{
+    BenchRun, Comparison, Contender, Part, PartStatus, Ratio, ReachPart, SweepPart, Target, TargetVerdict,
+    ThroughputPart,
+};
 use crate::records::run::{Cell, Status};
 use crate::row;
 use std::fmt::Write;
@@ -46,11 +49,11 @@ fn measured_figure(t: &Target) -> Option<String> {
 }
 
 /// `✔ met`, `✘ not met`, `– not run`.
-fn verdict(text: &str) -> String {
-    match text {
-        "met" => "✔ met".to_string(),
-        "not met" => "✘ not met".to_string(),
-        other => format!("– {other}"),
+fn verdict(verdict: TargetVerdict) -> String {
+    match verdict {
+        TargetVerdict::Met => "✔ met".to_string(),
+        TargetVerdict::NotMet => "✘ not met".to_string(),
+        TargetVerdict::NotRun => format!("– {verdict}"),
     }
 }
 
@@ -65,7 +68,7 @@ pub fn target_line(t: &Target) -> String {
 }
 
 fn bound(t: &Target) -> String {
-    let sign = if t.comparison == "<=" { "≤" } else { "≥" };
+    let sign = if t.comparison == Comparison::AtMost { "≤" } else { "≥" };
     format!("{sign} {}", figure(t.bound, &t.unit))
 }
 
@@ -76,7 +79,7 @@ fn opt(value: Option<f64>, show: impl Fn(f64) -> String) -> String {
 pub fn render(run: &BenchRun) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Lab bench {}\n", run.run_id);
-    if let Some(warning) = export::markdown::build_warning(&run.build, &run.bin_dir) {
+    if let Some(warning) = export::markdown::build_warning(run.build, &run.bin_dir) {
         let _ = writeln!(md, "{warning}\n");
     }
     if run.interrupted {
@@ -103,7 +106,7 @@ pub fn render(run: &BenchRun) -> String {
         md,
         "Parts: {}. Throughput: {} round(s) of {} s, {} keep-alive connections on `{}`. Reach: D = {} at {}{}. \
          Cost: D = {} at {}.\n",
-        s.parts.join(", "),
+        s.parts.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
         s.rounds,
         s.duration_s,
         s.connections,
@@ -119,7 +122,7 @@ pub fn render(run: &BenchRun) -> String {
     let _ = writeln!(md, "## Targets\n");
     let mut table = Table::new(&["part", "figure", "measured", "target", "verdict"]);
     for t in &run.targets {
-        let mut text = verdict(&t.verdict);
+        let mut text = verdict(t.verdict);
         if let Some(detail) = &t.detail {
             text.push_str(&format!(" — {detail}"));
         }
@@ -142,9 +145,9 @@ pub fn render(run: &BenchRun) -> String {
 pub fn summary(run: &BenchRun) -> String {
     let mut md = String::new();
     let mut table = Table::new(&["part", "figure", "measured", "target", "verdict"]);
-    for t in run.targets.iter().filter(|t| t.part != "reach" || t.figure.contains(" at 10,000")) {
+    for t in run.targets.iter().filter(|t| t.part != Part::Reach || t.figure.contains(" at 10,000")) {
         table.row(row![t.part, t.figure, measured_figure(t).unwrap_or_else(|| "—".to_string()), bound(t), {
-            verdict(&t.verdict)
+            verdict(t.verdict)
         }]);
     }
     table.write(&mut md);
@@ -201,9 +204,9 @@ fn ratio_table(ratios: &[Ratio], md: &mut String) {
     for r in ratios {
         let target = r.target.map_or("—".to_string(), |t| format!("≥ {}", format::factor(t)));
         let met = match r.met {
-            Some(true) => verdict("met"),
-            Some(false) => verdict("not met"),
-            None if r.target.is_some() => verdict("not run"),
+            Some(true) => verdict(TargetVerdict::Met),
+            Some(false) => verdict(TargetVerdict::NotMet),
+            None if r.target.is_some() => verdict(TargetVerdict::NotRun),
             None => String::new(),
         };
         table.row(row![

@@ -372,7 +372,7 @@ pub fn measure_cell(
 }
 
 /// The client's command line with `PORT`, `C` and `P` as placeholders.
-fn client_command(config: &MatrixConfig, client: &crate::plan::ClientSpec, bin_dir: &Path) -> String {
+fn client_command(config: &MatrixConfig, client: &crate::records::run::Client, bin_dir: &Path) -> String {
     use super::sweep::MARK;
     let mut command = super::sweep::marked_command(config, client, bin_dir, 0);
     command.arg("--processes").arg("P").arg("--source-addresses").arg("S");
@@ -393,32 +393,36 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
 /// retransmission, and efficiency ≥ 0.8 — or, when the floor at that level is itself below 0.8, a wall within
 /// 10 % of the floor's.
 pub fn targets(part: &ReachPart) -> Vec<crate::records::bench::Target> {
-    use crate::records::bench::Target;
-    let make =
-        |figure: String, measured: Option<f64>, bound: f64, comparison: &str, ok: bool, detail: Option<String>| {
-            let mut t = Target {
-                part: "reach".to_string(),
-                figure,
-                unit: String::new(),
-                comparison: comparison.to_string(),
-                bound,
-                verdict: "not run".to_string(),
-                measured,
-                detail,
-            };
-            if let Some(v) = measured {
-                let within = if comparison == "<=" { v <= bound } else { v >= bound };
-                t.verdict = if within && ok { "met" } else { "not met" }.to_string();
-            }
-            t
+    use crate::records::bench::{Comparison, Part, Target, TargetVerdict};
+    let make = |figure: String,
+                measured: Option<f64>,
+                bound: f64,
+                comparison: Comparison,
+                ok: bool,
+                detail: Option<String>| {
+        let mut t = Target {
+            part: Part::Reach,
+            figure,
+            unit: String::new(),
+            comparison,
+            bound,
+            verdict: TargetVerdict::NotRun,
+            measured,
+            detail,
         };
+        if let Some(v) = measured {
+            let within = comparison.holds(v, bound);
+            t.verdict = if within && ok { TargetVerdict::Met } else { TargetVerdict::NotMet };
+        }
+        t
+    };
     let async_cells: Vec<&ReachCell> = part.cells.iter().filter(|c| c.model.waits_without_a_thread()).collect();
     if async_cells.is_empty() {
         return vec![make(
             "async servers at every level".to_string(),
             None,
             REACH_EFFICIENCY,
-            ">=",
+            Comparison::AtLeast,
             true,
             part.reason.clone(),
         )];
@@ -437,7 +441,7 @@ pub fn targets(part: &ReachPart) -> Vec<crate::records::bench::Target> {
                 _ => "no wall for both the server and the HTTP floor".to_string(),
             });
             let figure = format!("{} at {}: wall ÷ HTTP floor, no failure", c.server, format::thousands(TARGET_LEVEL));
-            make(figure, ratio, COMPLETION_OVER_HTTP_FLOOR, "<=", c.clean(), detail)
+            make(figure, ratio, COMPLETION_OVER_HTTP_FLOOR, Comparison::AtMost, c.clean(), detail)
         })
         .collect();
     let targets: Vec<crate::records::bench::Target> = async_cells
@@ -470,7 +474,7 @@ pub fn targets(part: &ReachPart) -> Vec<crate::records::bench::Target> {
                     format!("{} at {level}: wall ÷ floor, no failure/overflow/retransmit", c.server),
                     c.vs_floor,
                     FLOOR_MARGIN,
-                    "<=",
+                    Comparison::AtMost,
                     clean,
                     detail,
                 ),
@@ -478,7 +482,7 @@ pub fn targets(part: &ReachPart) -> Vec<crate::records::bench::Target> {
                     format!("{} at {level}: efficiency, no failure/overflow/retransmit", c.server),
                     c.efficiency,
                     REACH_EFFICIENCY,
-                    ">=",
+                    Comparison::AtLeast,
                     clean,
                     detail,
                 ),
@@ -556,7 +560,7 @@ impl ReachCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::bench::{ReachCell, ReachPart};
+    use crate::records::bench::{ReachCell, ReachPart, TargetVerdict};
 
     #[test]
     fn a_completion_loop_at_the_top_level_is_held_to_the_http_floor() {
@@ -571,7 +575,7 @@ mod tests {
         };
         // 1.04 s against a floor of 1.00 s is within 5 %; 1.08 s is not. Only 10,000 connections are held to it,
         // not the levels below or above.
-        for (wall, verdict) in [(1.04, "met"), (1.08, "not met")] {
+        for (wall, verdict) in [(1.04, TargetVerdict::Met), (1.08, TargetVerdict::NotMet)] {
             let part = ReachPart {
                 http_floors: vec![floor(1_000, 0.5), floor(10_000, 1.0), floor(19_000, 1.2)],
                 cells: vec![cell(1_000, 0.9), cell(10_000, wall), cell(19_000, 2.0)],

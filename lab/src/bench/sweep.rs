@@ -11,10 +11,10 @@
 use super::tools::shell_line;
 use crate::analysis;
 use crate::client::ClientArgs;
-use crate::plan::{CellSpec, ClientSpec, MatrixConfig, ServerSpec};
+use crate::plan::{CellSpec, MatrixConfig, ServerSpec};
 use crate::records::bench::TcpCounters;
 use crate::records::bench::{KernelCounters, SweepHead, SweepPart};
-use crate::records::run::{Cell, ProfileName, Workload};
+use crate::records::run::{Cell, Client, ProfileName, Workload};
 use crate::records::{header::Limits, run::Run};
 use crate::run::Runner;
 use std::path::Path;
@@ -63,7 +63,7 @@ pub(super) const MARK: u64 = 987_654_321;
 
 /// The io client's command for a sweep: one request per connection, `MARK` requests and connections (and
 /// `warmup` warm-up requests), for the caller to turn into placeholders.
-pub(super) fn marked_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: u64) -> Command {
+pub(super) fn marked_command(config: &MatrixConfig, client: &Client, bin_dir: &Path, warmup: u64) -> Command {
     let args = ClientArgs {
         client,
         urls: Workload::Io.paths(&config.settings).iter().map(|p| format!("http://127.0.0.1:PORT{p}")).collect(),
@@ -77,7 +77,7 @@ pub(super) fn marked_command(config: &MatrixConfig, client: &ClientSpec, bin_dir
 }
 
 /// The client's command line with `PORT` and `C` (the level) as placeholders.
-fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, warmup: &str) -> String {
+fn client_command(config: &MatrixConfig, client: &Client, bin_dir: &Path, warmup: &str) -> String {
     shell_line(&marked_command(config, client, bin_dir, MARK))
         .replace(&format!("--warmup {MARK}"), &format!("--warmup {warmup}"))
         .replace(&MARK.to_string(), "C")
@@ -85,11 +85,11 @@ fn client_command(config: &MatrixConfig, client: &ClientSpec, bin_dir: &Path, wa
 
 /// Runs the cost sweep. No warm-up: the peaks are what is measured, and a round of D each would only lengthen it.
 pub fn run(plan: SweepRun) -> SweepPart {
-    let client: ClientSpec = CLIENT.parse().expect("a known client");
+    let client: Client = CLIENT.parse().expect("a known client");
     let servers: Vec<ServerSpec> = plan.servers.iter().map(|s| ServerSpec::Builtin(s.clone())).collect();
     let mut config = MatrixConfig::for_profile(ProfileName::Full);
     config.servers = servers.clone();
-    config.clients = vec![client.clone()];
+    config.clients = vec![client];
     config.workloads = vec![Workload::Io];
     config.concurrency = plan.levels.to_vec();
     config.io_high_concurrency = vec![];
@@ -101,7 +101,7 @@ pub fn run(plan: SweepRun) -> SweepPart {
         .flat_map(|server| {
             plan.levels.iter().map(|&c| CellSpec {
                 server: server.clone(),
-                client: client.clone(),
+                client,
                 workload: Workload::Io,
                 concurrency: c,
                 requests: c,

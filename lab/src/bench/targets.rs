@@ -4,17 +4,19 @@
 
 use super::{sweep, throughput};
 use crate::format;
-use crate::records::bench::{BenchRun, Contender, PartStatus, Ratio, SweepPart, Target, ThroughputPart};
+use crate::records::bench::{
+    BenchRun, Comparison, Contender, Part, PartStatus, Ratio, SweepPart, Target, TargetVerdict, ThroughputPart,
+};
 use crate::records::run::Model;
 
-fn target(part: &str, figure: String, unit: &str, comparison: &str, bound: f64) -> Target {
+fn target(part: Part, figure: String, unit: &str, comparison: Comparison, bound: f64) -> Target {
     Target {
-        part: part.to_string(),
+        part,
         figure,
         unit: unit.to_string(),
-        comparison: comparison.to_string(),
+        comparison,
         bound,
-        verdict: "not run".to_string(),
+        verdict: TargetVerdict::NotRun,
         ..Target::default()
     }
 }
@@ -25,8 +27,8 @@ impl Target {
         self.measured = value;
         self.detail = detail;
         if let Some(v) = value {
-            let within = if self.comparison == "<=" { v <= self.bound } else { v >= self.bound };
-            self.verdict = if within && extra_ok { "met" } else { "not met" }.to_string();
+            let within = self.comparison.holds(v, self.bound);
+            self.verdict = if within && extra_ok { TargetVerdict::Met } else { TargetVerdict::NotMet };
         }
         self
     }
@@ -35,7 +37,7 @@ impl Target {
 /// Every performance target, with what was measured.
 pub fn targets(run: &BenchRun) -> Vec<Target> {
     let mut out = Vec::new();
-    for (name, part) in [("instrument", &run.instrument), ("servers", &run.servers)] {
+    for (name, part) in [(Part::Instrument, &run.instrument), (Part::Servers, &run.servers)] {
         out.extend(ratio_targets(name, part));
     }
     out.extend(uring_cpu_target(&run.servers));
@@ -55,8 +57,14 @@ pub fn targets(run: &BenchRun) -> Vec<Target> {
         _ => part_reason(o.status, &o.reason),
     };
     out.push(
-        target("overhead", "quick matrix: wall time outside measured cells".to_string(), "fraction", "<=", 0.10)
-            .measured(o.overhead.map(|x| x.fraction), o.status == PartStatus::Ok, detail),
+        target(
+            Part::Overhead,
+            "quick matrix: wall time outside measured cells".to_string(),
+            "fraction",
+            Comparison::AtMost,
+            0.10,
+        )
+        .measured(o.overhead.map(|x| x.fraction), o.status == PartStatus::Ok, detail),
     );
     out
 }
@@ -65,14 +73,14 @@ fn part_reason(status: PartStatus, reason: &Option<String>) -> Option<String> {
     (status != PartStatus::Ok).then(|| reason.clone()).flatten()
 }
 
-fn ratio_targets(name: &str, part: &ThroughputPart) -> Vec<Target> {
+fn ratio_targets(part_of: Part, part: &ThroughputPart) -> Vec<Target> {
     let rows: Vec<&Ratio> = part.ratios.iter().filter(|r| r.target.is_some()).collect();
     if rows.is_empty() {
-        let (figure, bound) = match name {
-            "instrument" => ("async-client:lean / wrk", throughput::LEAN_OVER_WRK),
+        let (figure, bound) = match part_of {
+            Part::Instrument => ("async-client:lean / wrk", throughput::LEAN_OVER_WRK),
             _ => ("fastest server / nginx", throughput::BEST_OVER_NGINX),
         };
-        let t = target(name, figure.to_string(), "×", ">=", bound);
+        let t = target(part_of, figure.to_string(), "×", Comparison::AtLeast, bound);
         return vec![t.measured(None, true, part_reason(part.status, &part.reason))];
     }
     rows.into_iter()
@@ -82,19 +90,19 @@ fn ratio_targets(name: &str, part: &ThroughputPart) -> Vec<Target> {
                 (None, _, Some(c)) if c.status != PartStatus::Ok => c.reason.clone(),
                 (None, Some(c), _) if c.status != PartStatus::Ok => c.reason.clone(),
                 (None, _, _) => Some("no round measured both".to_string()),
-                (Some(_), Some(a), Some(b)) => Some(cpu_profile(name, a, b)),
+                (Some(_), Some(a), Some(b)) => Some(cpu_profile(part_of, a, b)),
                 _ => None,
             };
             let figure = format!("{} / {} (req/s)", r.numerator, r.denominator);
-            target(name, figure, "×", ">=", r.target.unwrap_or(0.0)).measured(r.value, true, detail)
+            target(part_of, figure, "×", Comparison::AtLeast, r.target.unwrap_or(0.0)).measured(r.value, true, detail)
         })
         .collect()
 }
 
 /// Where a ratio's CPU went: the load generators' own CPU per request (instrument), or the servers' (servers).
-fn cpu_profile(part: &str, a: &Contender, b: &Contender) -> String {
+fn cpu_profile(part: Part, a: &Contender, b: &Contender) -> String {
     let us = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1} µs"));
-    if part == "instrument" {
+    if part == Part::Instrument {
         format!(
             "CPU per request of the load generator: {} {}, {} {}; of the server: {} vs {}",
             a.name,
@@ -120,10 +128,10 @@ fn uring_cpu_target(part: &ThroughputPart) -> Option<Target> {
     let find = |n: &str| part.contenders.iter().find(|c| c.name == n);
     let uring = find("uring-server")?;
     let figure = "uring-server / nginx: server CPU per request".to_string();
-    let t = target("servers", figure, "×", "<=", throughput::URING_CPU_OVER_NGINX);
+    let t = target(Part::Servers, figure, "×", Comparison::AtMost, throughput::URING_CPU_OVER_NGINX);
     Some(match (uring.server_cpu_us_per_request, find("nginx").and_then(|n| n.server_cpu_us_per_request)) {
         (Some(u), Some(n)) if n > 0.0 => {
-            t.measured(Some(u / n), true, Some(cpu_profile("servers", uring, find("nginx")?)))
+            t.measured(Some(u / n), true, Some(cpu_profile(Part::Servers, uring, find("nginx")?)))
         }
         _ => t.measured(None, true, Some("no CPU per request for both".to_string())),
     })
@@ -148,7 +156,7 @@ fn coroutine_memory_targets(part: &SweepPart) -> Vec<Target> {
         .filter(|s| s.model == Model::Coroutine)
         .map(|s| {
             let figure = format!("{} / thread-server: user + kernel memory per in-flight connection", s.name);
-            let t = target("cost", figure, "×", "<=", sweep::COROUTINE_OVER_THREAD_MEMORY);
+            let t = target(Part::Cost, figure, "×", Comparison::AtMost, sweep::COROUTINE_OVER_THREAD_MEMORY);
             match (memory(&s.name), thread) {
                 (Some(c), Some(th)) if th > 0.0 => {
                     let detail = format!(
@@ -169,7 +177,11 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
     let servers = async_servers(part);
     if servers.is_empty() {
         let figure = "async servers: RSS per in-flight connection".to_string();
-        return vec![target("cost", figure, "KiB", "<=", bound).measured(None, true, part.reason.clone())];
+        return vec![target(Part::Cost, figure, "KiB", Comparison::AtMost, bound).measured(
+            None,
+            true,
+            part.reason.clone(),
+        )];
     }
     servers
         .into_iter()
@@ -189,7 +201,11 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
                 _ => Some("fewer than two levels measured without failure".to_string()),
             };
             let bound = if server == "lean-server" { sweep::LEAN_KIB_PER_CONNECTION } else { bound };
-            target("cost", figure, "KiB", "<=", bound).measured(fit.map(|f| f.rss_kib_per_connection), true, detail)
+            target(Part::Cost, figure, "KiB", Comparison::AtMost, bound).measured(
+                fit.map(|f| f.rss_kib_per_connection),
+                true,
+                detail,
+            )
         })
         .collect()
 }
@@ -197,17 +213,17 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::run::{ConnectionCost, ServerRecord};
+    use crate::records::run::{Client, ConnectionCost, ServerRecord, Workload};
 
     #[test]
     fn targets_are_met_not_met_or_not_run() {
-        let t = target("x", "f".into(), "", ">=", 0.8);
-        assert_eq!(t.clone().measured(Some(0.9), true, None).verdict, "met");
-        assert_eq!(t.clone().measured(Some(0.9), false, None).verdict, "not met");
-        assert_eq!(t.clone().measured(Some(0.7), true, None).verdict, "not met");
-        assert_eq!(t.measured(None, true, None).verdict, "not run");
-        let low = target("x", "f".into(), "", "<=", 8.0);
-        assert_eq!(low.measured(Some(7.5), true, None).verdict, "met");
+        let t = target(Part::Cost, "f".into(), "", Comparison::AtLeast, 0.8);
+        assert_eq!(t.clone().measured(Some(0.9), true, None).verdict, TargetVerdict::Met);
+        assert_eq!(t.clone().measured(Some(0.9), false, None).verdict, TargetVerdict::NotMet);
+        assert_eq!(t.clone().measured(Some(0.7), true, None).verdict, TargetVerdict::NotMet);
+        assert_eq!(t.measured(None, true, None).verdict, TargetVerdict::NotRun);
+        let low = target(Part::Cost, "f".into(), "", Comparison::AtMost, 8.0);
+        assert_eq!(low.measured(Some(7.5), true, None).verdict, TargetVerdict::Met);
     }
 
     fn contender(name: &str, server_cpu_us: f64) -> Contender {
@@ -232,15 +248,15 @@ mod tests {
         }
         // Without nginx there is nothing to hold it to; without uring-server, no target.
         let alone = ThroughputPart { contenders: vec![contender("uring-server", 10.0)], ..ThroughputPart::default() };
-        assert_eq!(uring_cpu_target(&alone).map(|t| t.verdict), Some("not run".to_string()));
+        assert_eq!(uring_cpu_target(&alone).map(|t| t.verdict), Some(TargetVerdict::NotRun));
         assert!(uring_cpu_target(&ThroughputPart::default()).is_none());
     }
 
     fn cost(server: &str, total_kib: Option<f64>) -> ConnectionCost {
         ConnectionCost {
             server: server.into(),
-            client: String::new(),
-            workload: "io".into(),
+            client: Client::default(),
+            workload: Workload::Io,
             points: vec![],
             rss_kib_per_connection: 0.0,
             threads_per_connection: 0.0,
@@ -277,7 +293,7 @@ mod tests {
             per_connection: vec![cost("thread-server", None), cost("coroutine-server", Some(6.0))],
             ..SweepPart::default()
         };
-        assert_eq!(coroutine_memory_targets(&no_kernel)[0].verdict, "not run");
+        assert_eq!(coroutine_memory_targets(&no_kernel)[0].verdict, TargetVerdict::NotRun);
     }
 
     #[test]
@@ -286,6 +302,6 @@ mod tests {
         let all = targets(&run);
         let parts: Vec<&str> = all.iter().map(|t| t.part.as_str()).collect();
         assert_eq!(parts, vec!["instrument", "servers", "reach", "cost", "overhead"]);
-        assert!(all.iter().all(|t| t.verdict == "not run"));
+        assert!(all.iter().all(|t| t.verdict == TargetVerdict::NotRun));
     }
 }

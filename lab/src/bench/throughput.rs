@@ -8,10 +8,11 @@
 
 use super::tools::{failed_run, shell_line, LoadGenerator, LoadSpec, Tools};
 use super::{median, nginx};
-use crate::plan::{ClientSpec, ServerSpec};
+use crate::plan::ServerSpec;
 use crate::process::{self, Server, StartError};
 use crate::progress::Progress;
 use crate::records::bench::{Contender, LoadRun, PartStatus, Ratio, ThroughputPart};
+use crate::records::run::Client;
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
 use harness::proc::ProcSample;
 use std::path::Path;
@@ -366,7 +367,7 @@ pub fn instrument(bench: &Bench, tools: &Tools, server: &str, why: String) -> Th
         return not_run_part(format!("{} and {}", tools.wrk.missing(), tools.oha.missing()));
     }
     for client in CLIENTS {
-        let spec: ClientSpec = client.parse().expect("a known client");
+        let spec: Client = client.parse().expect("a known client");
         entries.push(Entry { server: plan.clone(), load: LoadGenerator::Client(spec) });
     }
     let (mut contenders, client_requests) = bench.round_robin("instrument", &entries, false);

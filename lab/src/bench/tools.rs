@@ -6,8 +6,8 @@
 //! from wait4's rusage and its work never competes with the lab's bookkeeping inside one process.
 
 use crate::client::{ClientArgs, ClientReport};
-use crate::plan::ClientSpec;
 use crate::records::bench::{LoadRun, PartStatus, ToolRecord};
+use crate::records::run::Client;
 use crate::records::run::Latency;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,7 @@ pub enum LoadGenerator {
     /// differ between versions and are read from its `--help`.
     Oha { path: PathBuf, json_flags: Vec<String>, no_tui: bool },
     /// One of the lab's clients: sends a number of requests (sized from the reference tool's rate).
-    Client(ClientSpec),
+    Client(Client),
 }
 
 /// What one run needs to know.
@@ -191,7 +191,7 @@ impl LoadGenerator {
                 }
                 .command(spec.bin_dir);
                 // One event-loop thread, like `wrk -t1`: the same budget, and the other core stays the server's.
-                if client.binary == "async-client" {
+                if client.is_async() {
                     command.args(["--threads", "1"]);
                 }
                 command

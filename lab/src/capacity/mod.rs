@@ -255,7 +255,8 @@ impl Load<'_> {
 /// Runs the sweep for every server and workload, then the coordinated-omission cell, in one [`Session`]; writes
 /// `capacity-<run-id>.{json,md,svg}` (and `capacity-latest.md`) in `options.out`.
 pub fn run(options: &Options) -> anyhow::Result<(CapacityRun, Vec<PathBuf>)> {
-    let session = Session::start("capacity", "capacity-", &options.out, options.bin_dir.clone())?;
+    let session =
+        Session::start(crate::records::header::RunKind::Capacity, "capacity-", &options.out, options.bin_dir.clone())?;
     eprintln!(
         "lab: capacity {}: {} server(s) × {} workload(s), {} s per probe",
         session.run_id,

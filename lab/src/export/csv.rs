@@ -58,8 +58,8 @@ fn row(run: &Run, c: &Cell) -> Vec<String> {
         run.run_id.clone(),
         c.id.clone(),
         c.server.clone(),
-        c.client.clone(),
-        c.workload.clone(),
+        c.client.label(),
+        c.workload.to_string(),
         c.concurrency.to_string(),
         c.requests.to_string(),
         c.warmup.to_string(),
@@ -90,9 +90,9 @@ fn row(run: &Run, c: &Cell) -> Vec<String> {
         c.limit_hint.clone().unwrap_or_default(),
         // Provenance: async-client's HTTP engine (surf unless the label says `:lean`), and the client's most OS
         // threads seen during the cell.
-        match c.client.split_once(':') {
-            Some((_, engine)) => engine.to_string(),
-            None if c.client == "async-client" => "surf".to_string(),
+        match c.client.engine {
+            Some(engine) => engine.to_string(),
+            None if c.client.is_async() => "surf".to_string(),
             None => String::new(),
         },
         opt(cc.and_then(|s| s.peak_threads)),

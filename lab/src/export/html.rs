@@ -20,7 +20,7 @@ use super::{Artifact, Exporter};
 use crate::findings::{self, Findings, MISS_BAND};
 use crate::format;
 use crate::headline::{self, Headline};
-use crate::records::run::{Cell, Run};
+use crate::records::run::{Cell, Client, ClientKind, Run, Workload};
 use harness::report::TimelineEntry;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -311,7 +311,7 @@ fn settings_line(run: &Run) -> String {
 
 fn warnings(run: &Run) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(w) = super::markdown::build_warning(&run.build, &run.bin_dir) {
+    if let Some(w) = super::markdown::build_warning(run.build, &run.bin_dir) {
         out.push(w.trim_start_matches("> ").to_string());
     }
     if run.environment.git_dirty {
@@ -376,7 +376,7 @@ fn timeline_of(cell: &Cell) -> Option<&[TimelineEntry]> {
 }
 
 /// The evidence-grade cell with exactly these coordinates, the most requests first.
-fn find<'a>(run: &'a Run, server: &str, client: &str, workload: &str, c: u64, n: u64) -> Option<&'a Cell> {
+fn find<'a>(run: &'a Run, server: &str, client: Client, workload: Workload, c: u64, n: u64) -> Option<&'a Cell> {
     run.cells.iter().find(|x| {
         x.server == server
             && x.client == client
@@ -459,9 +459,9 @@ fn experiment(run: &Run, body: &mut String) -> Draw<()> {
     let async_client = crate::analysis::experiment_client(run);
     let mut pairs = Vec::new();
     for server in run.server_names() {
-        let blocking = find(run, &server, "blocking-client", "io", 1, 10).and_then(timeline_of);
-        let concurrent =
-            async_client.as_deref().and_then(|c| find(run, &server, c, "io", 10, 10)).and_then(timeline_of);
+        let blocking =
+            find(run, &server, Client::plain(ClientKind::BlockingClient), Workload::Io, 1, 10).and_then(timeline_of);
+        let concurrent = async_client.and_then(|c| find(run, &server, c, Workload::Io, 10, 10)).and_then(timeline_of);
         if blocking.is_some() || concurrent.is_some() {
             pairs.push((server, blocking, concurrent));
         }
@@ -486,7 +486,7 @@ fn experiment(run: &Run, body: &mut String) -> Draw<()> {
          sends the next request only when the previous response has arrived — a staircase of about 10 D. Right: \
          {} has all ten in flight at once — side by side, about D in all, on every server that does not serialise \
          them.</p>",
-        escape(&async_client.clone().unwrap_or_default())
+        escape(&async_client.map(|c| c.label()).unwrap_or_default())
     );
     let longest =
         |t: Option<&[TimelineEntry]>| t.map_or(0.0, |t| t.iter().map(|e| e.end_us).max().unwrap_or(0) as f64 / 1e6);
@@ -497,7 +497,7 @@ fn experiment(run: &Run, body: &mut String) -> Draw<()> {
         let mut svg_text = String::new();
         let titles = [
             format!("{server}: blocking-client, one request at a time"),
-            format!("{server}: {}, ten at once", async_client.clone().unwrap_or_default()),
+            format!("{server}: {}, ten at once", async_client.map(|c| c.label()).unwrap_or_default()),
         ];
         {
             let root = SVGBackend::with_string(&mut svg_text, (1100, 300)).into_drawing_area();
@@ -533,7 +533,7 @@ fn experiment(run: &Run, body: &mut String) -> Draw<()> {
 /// `/block` sleeping on the handler's thread: ten at once, per server, queueing behind the threads that may sleep.
 fn blocking_call(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()> {
     let block_s = run.settings.block_ms as f64 / 1000.0;
-    let client = h.map(|h| h.client.clone()).or_else(|| crate::analysis::experiment_client(run));
+    let client = h.map(|h| h.client).or_else(|| crate::analysis::experiment_client(run));
     let level = h.map_or(10, |h| h.blocking_level);
     let Some(client) = client else { return Ok(()) };
     let mut panels = Vec::new();
@@ -541,7 +541,9 @@ fn blocking_call(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()>
         let cell = run
             .cells
             .iter()
-            .filter(|c| c.server == server && c.client == client && c.workload == "blocking" && c.concurrency == level)
+            .filter(|c| {
+                c.server == server && c.client == client && c.workload == Workload::Blocking && c.concurrency == level
+            })
             .filter(|c| c.is_ok())
             .find(|c| timeline_of(c).is_some());
         if let Some(cell) = cell {
@@ -628,8 +630,9 @@ fn workloads(run: &Run, body: &mut String) -> Draw<()> {
          (<code>lab/src/predict.rs</code>). Clean cells only (no failure).</p>"
     );
     for workload in run.workloads() {
-        let Some(data) = svg::chart_data(run, &workload).filter(|d| !d.series.is_empty()) else {
-            let _ = writeln!(body, "<p id=\"{0}\">{0}: no clean cell of a concurrent client.</p>", escape(&workload));
+        let Some(data) = svg::chart_data(run, workload).filter(|d| !d.series.is_empty()) else {
+            let _ =
+                writeln!(body, "<p id=\"{0}\">{0}: no clean cell of a concurrent client.</p>", escape(workload.name()));
             continue;
         };
         let predicted: Vec<(String, Vec<(f64, f64)>)> = data
@@ -640,8 +643,10 @@ fn workloads(run: &Run, body: &mut String) -> Draw<()> {
                     .iter()
                     .filter_map(|p| {
                         let cell = run
-                            .cells_of(&workload)
-                            .filter(|c| c.server == *server && c.client == data.client && c.concurrency as f64 == p.0)
+                            .cells_of(workload)
+                            .filter(|c| {
+                                c.server == *server && c.client.label() == data.client && c.concurrency as f64 == p.0
+                            })
                             .filter(|c| c.is_ok() && c.failed == 0)
                             .max_by_key(|c| c.requests)?;
                         Some((p.0, expected_rps(cell)?))
@@ -728,7 +733,7 @@ fn workloads(run: &Run, body: &mut String) -> Draw<()> {
             .find(|w| w.workload == workload)
             .map_or(String::new(), |w| format!(" {}", w.description));
         let chart = Chart {
-            id: Some(workload.clone()),
+            id: Some(workload.to_string()),
             titles: titles.to_vec(),
             axes: vec!["requests in flight (log scale)".into(), "throughput (req/s)".into(), "p99 latency (ms)".into()],
             legend,

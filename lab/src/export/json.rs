@@ -2,6 +2,7 @@
 //! exporter writes every other document (`bench-RUN-ID.json`, …), and this module reads them back.
 
 use super::{Artifact, Exporter};
+use crate::records::header::RunKind;
 use crate::records::run::{Run, SCHEMA_VERSION};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -55,14 +56,20 @@ pub fn load<D: DeserializeOwned>(path: &Path, kind: &str) -> Result<D, crate::Us
     serde_json::from_str(&text).map_err(|e| crate::UsageError(format!("{} is not a {kind} run: {e}", path.display())))
 }
 
-/// The header's `kind` of a JSON document (`matrix` when it has none: runs written before it was added).
-pub fn kind_of(path: &Path) -> Result<String, crate::UsageError> {
+/// The command that wrote a JSON document, from its header's `kind` (`matrix` when it has none: runs written
+/// before it was added); a kind this lab does not know is the user's input error.
+pub fn kind_of(path: &Path) -> Result<RunKind, crate::UsageError> {
     #[derive(serde::Deserialize)]
     struct Kind {
         kind: Option<String>,
     }
     let document: Kind = load(path, "lab")?;
-    Ok(document.kind.unwrap_or_else(|| "matrix".to_string()))
+    match document.kind {
+        None => Ok(RunKind::Matrix),
+        Some(word) => RunKind::from_word(&word).ok_or_else(|| {
+            crate::UsageError(format!("{}: unknown kind {word:?}: not a document of this lab", path.display()))
+        }),
+    }
 }
 
 impl<D: JsonDocument> Exporter<D> for JsonExporter {

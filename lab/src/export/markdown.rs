@@ -6,10 +6,8 @@ use super::table::Table;
 use super::{chart_path, Artifact, Exporter};
 use crate::findings::{Findings, MISS_BAND};
 use crate::format;
-use crate::records::{
-    header::Environment,
-    run::{Cell, Run, Saturation, Status},
-};
+use crate::records::header::{Build, Environment};
+use crate::records::run::{Cell, Client, Run, Saturation, Status, Workload};
 use crate::row;
 use std::fmt::Write;
 use std::io;
@@ -32,7 +30,7 @@ pub fn cell_text(cell: &Cell) -> String {
     let (Some(wall), Some(rate), Some(lat)) = (cell.wall_s, cell.throughput_rps, cell.latency_us) else {
         return "no figures".to_string();
     };
-    let wait = cell.workload == "io" || cell.workload == "blocking";
+    let wait = cell.workload == Workload::Io || cell.workload == Workload::Blocking;
     let mut text = if wait { format::seconds(wall) } else { format::rate(rate) };
     text.push_str(&format!(" · p99 {}", format::micros(lat.p99)));
     // The median and the range of the repetitions: what the noise rule (`crate::noise`) compares.
@@ -55,13 +53,13 @@ pub fn cell_text(cell: &Cell) -> String {
 }
 
 /// Column key of a cell in its workload's table.
-fn column(cell: &Cell) -> (String, u64, u64) {
-    (cell.client.clone(), cell.concurrency, cell.requests)
+fn column(cell: &Cell) -> (Client, u64, u64) {
+    (cell.client, cell.concurrency, cell.requests)
 }
 
 /// The quote that opens a page of figures not measured on release binaries (None for a release build).
-pub fn build_warning(build: &str, bin_dir: &str) -> Option<String> {
-    (build != "release").then(|| {
+pub fn build_warning(build: Build, bin_dir: &str) -> Option<String> {
+    (build != Build::Release).then(|| {
         format!(
             "> **⚠ These numbers are from a {build} build** (binaries in `{bin_dir}`), not a release build: they show \
              the shape of the comparison, not its real figures."
@@ -87,7 +85,7 @@ pub fn render(run: &Run) -> String {
     let mut md = String::new();
     let d = run.settings.hello_ms as f64 / 1000.0;
     let _ = writeln!(md, "# Lab run {}\n", run.run_id);
-    if let Some(warning) = build_warning(&run.build, &run.bin_dir) {
+    if let Some(warning) = build_warning(run.build, &run.bin_dir) {
         let _ = writeln!(md, "{warning}\n");
     }
     if run.environment.git_dirty {
@@ -99,7 +97,7 @@ pub fn render(run: &Run) -> String {
         );
     }
     if run.interrupted {
-        let measured = run.cells.iter().filter(|c| c.status != "skipped").count();
+        let measured = run.cells.iter().filter(|c| c.status != Status::Skipped).count();
         let _ = writeln!(
             md,
             "> **⚠ This run was interrupted**: {measured} of {} cells ran; the rest are marked skipped.\n",
@@ -150,7 +148,7 @@ pub fn render(run: &Run) -> String {
 
     soak_section(run, &mut md);
     for workload in run.workloads() {
-        workload_table(run, &workload, &mut md);
+        workload_table(run, workload, &mut md);
     }
     model_table(run, &mut md);
     cost_table(run, &mut md);
@@ -277,7 +275,7 @@ fn experiment(run: &Run, md: &mut String) {
     let d = run.settings.hello_ms as f64 / 1000.0;
     let client = rows
         .iter()
-        .find_map(|r| r.async_client.as_deref().map(|c| crate::headline::client_name(run, c)))
+        .find_map(|r| r.async_client.map(|c| crate::headline::client_name(run, c)))
         .unwrap_or_else(|| "concurrent client".into());
     let _ = writeln!(md, "## The original experiment (D = {})\n", format::seconds(d));
     let _ = writeln!(
@@ -342,7 +340,7 @@ pub fn shape_verdict(run: &Run) -> String {
     line
 }
 
-fn workload_table(run: &Run, workload: &str, md: &mut String) {
+fn workload_table(run: &Run, workload: Workload, md: &mut String) {
     let cells: Vec<&Cell> = run.cells_of(workload).collect();
     let first = cells[0];
     let paths = run
@@ -351,7 +349,7 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
         .iter()
         .find(|w| w.workload == workload)
         .map(|w| (w.paths.join(" → "), w.description.clone()));
-    let wait = workload == "io" || workload == "blocking";
+    let wait = workload.is_wait();
     let _ = writeln!(md, "## `{workload}`\n");
     if let Some((paths, description)) = paths {
         let _ = writeln!(md, "`{paths}` — {description}.  ");
@@ -366,21 +364,22 @@ fn workload_table(run: &Run, workload: &str, md: &mut String) {
         "Cells: {} and p99 latency; rows are servers, columns are client × concurrency ({bound}).\n",
         if wait { "wall time for all requests" } else { "throughput" }
     );
-    let mut columns: Vec<(String, u64, u64)> = Vec::new();
+    let mut columns: Vec<(Client, u64, u64)> = Vec::new();
     for c in &cells {
         if !columns.contains(&column(c)) {
             columns.push(column(c));
         }
     }
     columns.sort_by(|a, b| {
-        let order = |c: &str| if c == "blocking-client" { 0 } else { 1 };
-        order(&a.0).cmp(&order(&b.0)).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+        // blocking-client first, then the clients by label.
+        let order = |c: &Client| if c.is_sequential() { 0 } else { 1 };
+        order(&a.0).cmp(&order(&b.0)).then(a.0.label().cmp(&b.0.label())).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
     });
     // Each column names its client's engine and threads (provenance: what measured the cells below).
     let header: Vec<String> = columns
         .iter()
         .map(|(client, c, n)| {
-            let name = crate::headline::client_name(run, client);
+            let name = crate::headline::client_name(run, *client);
             // A duration-bound column (n = 0) says its duration in the line above the table instead.
             if *n == 0 {
                 format!("{name} c={c}")
@@ -714,7 +713,7 @@ fn failures(run: &Run, md: &mut String) {
 fn run_section(run: &Run, md: &mut String) {
     let o = run.overhead;
     let _ = writeln!(md, "## This run\n");
-    command_lines(md, &run.environment, [&run.started_at, &run.finished_at, &run.build, &run.bin_dir]);
+    command_lines(md, &run.environment, [&run.started_at, &run.finished_at, run.build.as_str(), &run.bin_dir]);
     let _ = writeln!(
         md,
         "- Lab overhead: {} of {} spent outside measured cells (starting, verifying and stopping servers, writing) = {}",

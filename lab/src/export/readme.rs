@@ -5,6 +5,7 @@
 //! names and compares, so no figure in them can drift from its source.
 
 use crate::records::bench::BenchRun;
+use crate::records::header::RunKind;
 use crate::records::run::Run;
 use std::path::Path;
 
@@ -36,8 +37,8 @@ pub fn blocks(readme: &str) -> Vec<(String, String)> {
 /// answer or a bench run's targets.
 pub fn render(root: &Path, json: &str) -> anyhow::Result<String> {
     let path = root.join(json);
-    Ok(match super::json::kind_of(&path)?.as_str() {
-        "bench" => bench_body(&BenchRun::load(&path)?, json),
+    Ok(match super::json::kind_of(&path)? {
+        RunKind::Bench => bench_body(&BenchRun::load(&path)?, json),
         _ => body(&Run::load(&path)?, json),
     })
 }

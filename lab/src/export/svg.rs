@@ -2,7 +2,7 @@
 //! server. Drawn with plotters' SVG backend only: text is left to the SVG viewer, so no system font is needed.
 
 use super::{Artifact, Exporter};
-use crate::records::run::{Cell, Run};
+use crate::records::run::{Cell, Client, ClientKind, Run, Workload};
 use plotters::prelude::*;
 use std::io;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub struct SvgExporter;
 
 /// Where the chart of `workload` goes, relative to the output directory.
-pub fn chart_path(run: &Run, workload: &str) -> PathBuf {
+pub fn chart_path(run: &Run, workload: Workload) -> PathBuf {
     PathBuf::from(&run.run_id).join(format!("{workload}.svg"))
 }
 
@@ -31,29 +31,30 @@ pub type ChartPoint = (f64, f64, f64);
 
 /// The lines of one chart: for each server, its points sorted by concurrency.
 pub struct ChartData {
+    /// The client's label (or what loaded the servers), for the caption.
     pub client: String,
     pub series: Vec<(String, Vec<ChartPoint>)>,
 }
 
 /// The concurrent client with the most clean cells in `workload` (async-client first on ties), and its points.
-pub fn chart_data(run: &Run, workload: &str) -> Option<ChartData> {
+pub fn chart_data(run: &Run, workload: Workload) -> Option<ChartData> {
     let usable = |c: &&Cell| {
         c.is_ok()
             && c.failed == 0
-            && c.client != "blocking-client"
+            && c.client.kind != ClientKind::BlockingClient
             && c.throughput_rps.is_some()
             && c.latency_us.is_some()
     };
     let cells: Vec<&Cell> = run.cells_of(workload).filter(usable).collect();
-    let mut clients: Vec<(String, usize)> = Vec::new();
+    let mut clients: Vec<(Client, usize)> = Vec::new();
     for c in &cells {
         match clients.iter_mut().find(|(n, _)| *n == c.client) {
             Some((_, k)) => *k += 1,
-            None => clients.push((c.client.clone(), 1)),
+            None => clients.push((c.client, 1)),
         }
     }
-    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.starts_with("async").cmp(&a.0.starts_with("async"))));
-    let client = clients.first()?.0.clone();
+    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.is_async().cmp(&a.0.is_async())));
+    let client = clients.first()?.0;
     let mut servers: Vec<String> = Vec::new();
     for c in cells.iter().filter(|c| c.client == client) {
         if !servers.contains(&c.server) {
@@ -87,10 +88,10 @@ pub fn chart_data(run: &Run, workload: &str) -> Option<ChartData> {
             (server, points)
         })
         .collect();
-    Some(ChartData { client, series })
+    Some(ChartData { client: client.label(), series })
 }
 
-fn draw(workload: &str, data: &ChartData) -> Result<String, String> {
+fn draw(workload: Workload, data: &ChartData) -> Result<String, String> {
     draw_pair(&format!("{workload}: "), "concurrency", [("throughput", "req/s"), ("p99 latency", "ms")], data)
 }
 
@@ -177,12 +178,12 @@ impl Exporter for SvgExporter {
     fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
         let mut out = Vec::new();
         for workload in run.workloads() {
-            let Some(data) = chart_data(run, &workload) else { continue };
+            let Some(data) = chart_data(run, workload) else { continue };
             if data.series.is_empty() {
                 continue;
             }
-            let svg = draw(&workload, &data).map_err(|e| io::Error::other(format!("chart {workload}: {e}")))?;
-            out.push(Artifact { path: chart_path(run, &workload), bytes: svg.into_bytes() });
+            let svg = draw(workload, &data).map_err(|e| io::Error::other(format!("chart {workload}: {e}")))?;
+            out.push(Artifact { path: chart_path(run, workload), bytes: svg.into_bytes() });
         }
         Ok(out)
     }

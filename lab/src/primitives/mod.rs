@@ -247,7 +247,12 @@ struct Report {
 
 /// Runs `lab primitives` and writes its files. Returns the run and the files written.
 pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<PathBuf>)> {
-    let session = Session::start("primitives", "primitives-", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(
+        crate::records::header::RunKind::Primitives,
+        "primitives-",
+        &options.out,
+        options.bin_dir.clone(),
+    )?;
     let binary = session.bin_dir.join("primitive");
     if !binary.is_file() {
         return Err(crate::UsageError(format!(

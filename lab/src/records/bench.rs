@@ -29,6 +29,55 @@ word_enum! {
     }
 }
 
+word_enum! {
+    /// A part of the bench.
+    Part {
+        #[default]
+        Instrument = "instrument",
+        Servers = "servers",
+        Reach = "reach",
+        Cost = "cost",
+        Overhead = "overhead",
+    }
+}
+
+impl Part {
+    /// The order they run in: servers before instrument, which loads the fastest server of part 2.
+    pub const RUN_ORDER: [Part; 5] = [Part::Servers, Part::Instrument, Part::Reach, Part::Cost, Part::Overhead];
+}
+
+word_enum! {
+    /// Whether a performance target was met.
+    TargetVerdict {
+        Met = "met",
+        NotMet = "not met",
+        /// Its part did not run, or measured nothing (`detail` says why).
+        #[default]
+        NotRun = "not run",
+    }
+}
+
+word_enum! {
+    /// How a measured figure compares with its target's bound.
+    Comparison {
+        /// At least the bound.
+        #[default]
+        AtLeast = ">=",
+        /// At most the bound.
+        AtMost = "<=",
+    }
+}
+
+impl Comparison {
+    /// Whether `value` is on the right side of `bound`.
+    pub fn holds(self, value: f64, bound: f64) -> bool {
+        match self {
+            Comparison::AtLeast => value >= bound,
+            Comparison::AtMost => value <= bound,
+        }
+    }
+}
+
 /// The `status` and `reason` every part has.
 pub trait PartOutcome {
     fn set(&mut self, status: PartStatus, reason: &str);
@@ -81,7 +130,7 @@ impl std::ops::Deref for BenchRun {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BenchSettings {
     /// The parts asked for, in the order they ran.
-    pub parts: Vec<String>,
+    pub parts: Vec<Part>,
     /// Rounds of the throughput parts: every contender once per round, in turn.
     pub rounds: u32,
     /// Seconds of one wrk (or oha) run.
@@ -299,16 +348,16 @@ pub struct OverheadPart {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Target {
     /// `instrument`, `servers`, `reach`, `cost`, `overhead`.
-    pub part: String,
+    pub part: Part,
     /// What is measured, in words: `async-client:lean / wrk`.
     pub figure: String,
     pub measured: Option<f64>,
     pub unit: String,
     /// `>=` or `<=`.
-    pub comparison: String,
+    pub comparison: Comparison,
     pub bound: f64,
     /// `met`, `not met`, `not run`.
-    pub verdict: String,
+    pub verdict: TargetVerdict,
     /// Why not run, or what else was off (failures at 10,000).
     pub detail: Option<String>,
 }
@@ -480,4 +529,21 @@ pub enum Cause {
     OtherLoad { machine_busy: f64, own_busy: f64 },
     /// The evidence names none of the above.
     Unknown,
+}
+
+impl Cause {
+    /// The cause's word in the JSON (its `cause` tag): `listen-overflow`, `fd-limit`, …
+    pub fn word(&self) -> &'static str {
+        match self {
+            Cause::ListenOverflow { .. } => "listen-overflow",
+            Cause::FdLimit { .. } => "fd-limit",
+            Cause::ThreadCreation => "thread-creation",
+            Cause::EphemeralPorts { .. } => "ephemeral-ports",
+            Cause::Refused { .. } => "refused",
+            Cause::Memory => "memory",
+            Cause::Cpu { .. } => "cpu",
+            Cause::OtherLoad { .. } => "other-load",
+            Cause::Unknown => "unknown",
+        }
+    }
 }

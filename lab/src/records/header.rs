@@ -12,17 +12,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunHeader {
     pub schema_version: u32,
-    /// What wrote the document: `matrix`, `soak`, `bench`, `slowloris` or `capacity` (absent from matrix runs written
-    /// before it was added).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub kind: String,
+    /// What wrote the document: `matrix`, `soak`, `bench`, `slowloris`, `capacity` or `primitives` (absent from matrix
+    /// runs written before it was added: see [`RunHeader::kind`]).
+    #[serde(default, rename = "kind", skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<RunKind>,
     /// UTC start time plus short git commit, e.g. `20261126T150102Z-1a2b3c4`; names every file of the run.
     pub run_id: String,
     /// RFC 3339 start and end of the run (builds excluded).
     pub started_at: String,
     pub finished_at: String,
     /// Which cargo profile built the measured binaries: `release`, `debug` or `unknown`. Debug numbers say so.
-    pub build: String,
+    pub build: Build,
     /// Where the server and client binaries were taken from.
     pub bin_dir: String,
     pub environment: Environment,
@@ -38,6 +38,37 @@ pub struct RunHeader {
     /// before the lab calibrated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+}
+
+impl RunHeader {
+    /// The command that wrote the document; a document without a `kind` is a matrix run written before it had one.
+    pub fn kind(&self) -> RunKind {
+        self.written_by.unwrap_or(RunKind::Matrix)
+    }
+}
+
+word_enum! {
+    /// The command that wrote a document (the header's `kind`).
+    RunKind {
+        #[default]
+        Matrix = "matrix",
+        Soak = "soak",
+        Bench = "bench",
+        Slowloris = "slowloris",
+        Capacity = "capacity",
+        Primitives = "primitives",
+    }
+}
+
+word_enum! {
+    /// The cargo profile that built the measured binaries: the name of their directory (`target/release`).
+    Build {
+        Release = "release",
+        Debug = "debug",
+        /// A directory named otherwise: the lab cannot tell.
+        #[default]
+        Unknown = "unknown",
+    }
 }
 
 /// The machine and the code that produced the numbers.

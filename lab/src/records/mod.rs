@@ -7,7 +7,7 @@
 //! it and it on none of them. `lab/SCHEMA.md` documents the JSON.
 
 /// A closed set of words in the JSON: an enum in the code, its word in the document (`"ok"`, `"not-run"`).
-/// It compares equal to its word, so `cell.status == "ok"` reads as before.
+/// Code compares the enum (`cell.status == Status::Ok`); the word is only for the document and the tables.
 macro_rules! word_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -26,35 +26,16 @@ macro_rules! word_enum {
                     $($name::$variant => $word),+
                 }
             }
+
+            /// The value whose word is `word`, if any.
+            pub fn from_word(word: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == word)
+            }
         }
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
-
-        impl PartialEq<$name> for &str {
-            fn eq(&self, other: &$name) -> bool {
-                *self == other.as_str()
-            }
-        }
-
-        impl PartialEq<$name> for String {
-            fn eq(&self, other: &$name) -> bool {
-                self == other.as_str()
             }
         }
     };

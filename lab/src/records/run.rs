@@ -6,7 +6,7 @@
 //! removes or re-types a field; adding an optional field is not a change of version. The words shared by every
 //! document (`Status`, `Failures`, `Latency`, the concurrency `Model`…) live here too.
 
-use super::header::{CodeTrees, RunHeader};
+use super::header::{Build, CodeTrees, RunHeader};
 use serde::{Deserialize, Serialize};
 
 word_enum! {
@@ -104,6 +104,97 @@ word_enum! {
 }
 
 word_enum! {
+    /// The lab's client binaries (clients/src/bin/).
+    ClientKind {
+        /// One request at a time: no `-c`.
+        BlockingClient = "blocking-client",
+        PoolClient = "pool-client",
+        #[default]
+        AsyncClient = "async-client",
+    }
+}
+
+/// A client of a cell: one of the lab's client binaries, with async-client's engine (`--engine`; None = the
+/// client's default). In the JSON and the tables, its label: `async-client` or `async-client:lean`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Client {
+    pub kind: ClientKind,
+    pub engine: Option<Engine>,
+}
+
+impl Client {
+    /// The client binary `kind` with its default engine.
+    pub const fn plain(kind: ClientKind) -> Client {
+        Client { kind, engine: None }
+    }
+
+    /// The name used in tables and cell ids: `async-client` or `async-client:lean`.
+    pub fn label(&self) -> String {
+        self.to_string()
+    }
+
+    /// The binary's file name.
+    pub fn binary(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    /// blocking-client sends one request at a time and takes no `-c`.
+    pub fn is_sequential(&self) -> bool {
+        self.kind == ClientKind::BlockingClient
+    }
+
+    pub fn is_async(&self) -> bool {
+        self.kind == ClientKind::AsyncClient
+    }
+}
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.engine {
+            Some(engine) => write!(f, "{}:{engine}", self.kind),
+            None => f.write_str(self.kind.as_str()),
+        }
+    }
+}
+
+impl std::str::FromStr for Client {
+    type Err = String;
+    /// `blocking-client`, `pool-client`, `async-client`, or `async-client:ENGINE`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (binary, engine) = match s.split_once(':') {
+            Some((b, e)) => (b, Some(e)),
+            None => (s, None),
+        };
+        let Some(kind) = ClientKind::from_word(binary) else {
+            let known: Vec<&str> = ClientKind::ALL.iter().map(|k| k.as_str()).collect();
+            return Err(format!("unknown client {s:?} (known: {})", known.join(", ")));
+        };
+        let engine = match engine {
+            None => None,
+            Some(e) => match Engine::from_word(e) {
+                Some(engine) if kind == ClientKind::AsyncClient => Some(engine),
+                _ => return Err(format!("client {s:?}: only async-client has engines (surf, lean, loop)")),
+            },
+        };
+        Ok(Client { kind, engine })
+    }
+}
+
+impl TryFrom<String> for Client {
+    type Error = String;
+    fn try_from(label: String) -> Result<Self, String> {
+        label.parse()
+    }
+}
+
+impl From<Client> for String {
+    fn from(client: Client) -> String {
+        client.label()
+    }
+}
+
+word_enum! {
     /// Which side used (nearly) all of its own CPU set: `model::SATURATED` of it.
     Saturation {
         /// The server's CPUs were busy and the client's were not: the figure is the server's.
@@ -132,10 +223,11 @@ word_enum! {
 
 /// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
 /// In JSON, its name (`io`, `cpu`…).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Workload {
     /// `/say/hello?ms=D`: waiting, not working. Where async should shine.
+    #[default]
     Io,
     /// `/fact?n=N&cache=0`: pure computation on the handler's thread.
     Cpu,
@@ -300,7 +392,7 @@ pub struct Companion {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CapacityFigure {
     pub server: String,
-    pub workload: String,
+    pub workload: Workload,
     /// req/s held with p99 under the target; None when it held no rate (see `status`).
     pub capacity_rps: Option<f64>,
     /// The lowest rate that failed; None when every rate offered held (the capacity is then at least
@@ -308,7 +400,7 @@ pub struct CapacityFigure {
     /// [`capacity_rps`, `first_failed_rps`). Absent from runs embedded before it was read.
     #[serde(default)]
     pub first_failed_rps: Option<f64>,
-    pub status: String,
+    pub status: Status,
     /// What bounded the load generator instead of the server, if anything: the figure is the client's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_bound: Option<String>,
@@ -321,7 +413,7 @@ pub struct ReachFigure {
     pub connections: u64,
     pub wall_s: Option<f64>,
     pub failed: u64,
-    pub status: String,
+    pub status: Status,
     /// What the bench found stopped the level from reaching D (`cpu`, `fd-limit`, `listen-overflow`), if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
@@ -385,8 +477,8 @@ pub struct Settings {
     #[serde(default)]
     pub cell_budget_s: f64,
     pub servers: Vec<String>,
-    pub clients: Vec<String>,
-    pub workloads: Vec<String>,
+    pub clients: Vec<Client>,
+    pub workloads: Vec<Workload>,
     pub concurrency: Vec<u64>,
     /// The paths of each workload, in the order the clients cycle through them.
     pub workload_paths: Vec<WorkloadPaths>,
@@ -394,7 +486,7 @@ pub struct Settings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkloadPaths {
-    pub workload: String,
+    pub workload: Workload,
     pub paths: Vec<String>,
     pub description: String,
 }
@@ -489,8 +581,8 @@ pub struct Cell {
     pub id: String,
     pub server: String,
     /// The client as named on the command line, with its engine: `async-client:lean`.
-    pub client: String,
-    pub workload: String,
+    pub client: Client,
+    pub workload: Workload,
     pub concurrency: u64,
     /// Requests per repetition when `bound` is `requests`; 0 when a duration bounded the cell.
     pub requests: u64,
@@ -677,7 +769,7 @@ pub struct ExperimentRow {
     pub ten_blocking: Option<ExperimentPoint>,
     pub ten_async: Option<ExperimentPoint>,
     /// The concurrent client used for the "10 async" column.
-    pub async_client: Option<String>,
+    pub async_client: Option<Client>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -698,8 +790,8 @@ pub struct ShapeCheck {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConnectionCost {
     pub server: String,
-    pub client: String,
-    pub workload: String,
+    pub client: Client,
+    pub workload: Workload,
     /// (concurrency, peak RSS KiB, peak threads) of each cell in the fit.
     pub points: Vec<(u64, u64, u64)>,
     pub rss_kib_per_connection: f64,
@@ -733,9 +825,9 @@ pub struct Overhead {
 /// long-lived server process, to see what only time shows (latency drift, memory growth, thread growth).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Soak {
-    pub workload: String,
+    pub workload: Workload,
     /// The client, as in cell ids: `async-client`.
-    pub client: String,
+    pub client: Client,
     pub concurrency: u64,
     /// How long each server was to be loaded (min), and the length of one client run (s): one point of the series.
     pub minutes: f64,
@@ -816,7 +908,7 @@ pub struct SoakMinute {
 
 impl Run {
     /// The cells of one workload, in run order.
-    pub fn cells_of<'a>(&'a self, workload: &'a str) -> impl Iterator<Item = &'a Cell> + 'a {
+    pub fn cells_of(&self, workload: Workload) -> impl Iterator<Item = &Cell> + '_ {
         self.cells.iter().filter(move |c| c.workload == workload)
     }
 
@@ -832,18 +924,18 @@ impl Run {
     }
 
     /// Workloads that have at least one cell, in run order.
-    pub fn workloads(&self) -> Vec<String> {
-        let mut seen: Vec<String> = Vec::new();
+    pub fn workloads(&self) -> Vec<Workload> {
+        let mut seen: Vec<Workload> = Vec::new();
         for cell in &self.cells {
             if !seen.contains(&cell.workload) {
-                seen.push(cell.workload.clone());
+                seen.push(cell.workload);
             }
         }
         seen
     }
 
     pub fn is_release(&self) -> bool {
-        self.build == "release"
+        self.build == Build::Release
     }
 }
 

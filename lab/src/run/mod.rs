@@ -289,7 +289,7 @@ impl<'a> Runner<'a> {
             timeout: self.cell_timeout(cell, model),
             keep_alive: self.config.keep_alive,
         };
-        let binary = self.bin_dir.join(&cell.client.binary);
+        let binary = self.bin_dir.join(cell.client.binary());
         if !binary.exists() {
             server.stop(STOP_GRACE);
             return Err(Fault {

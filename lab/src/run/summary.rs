@@ -65,8 +65,8 @@ pub fn unmeasured(cell: &CellSpec, status: Status, reason: &str, stderr_tail: Op
     Cell {
         id: cell.id(),
         server: cell.server.name().to_string(),
-        client: cell.client.label(),
-        workload: cell.workload.name().to_string(),
+        client: cell.client,
+        workload: cell.workload,
         concurrency: cell.concurrency,
         requests: cell.requests,
         bound: if cell.duration.is_some() { Bound::Duration } else { Bound::Requests },

@@ -4,6 +4,7 @@ use super::SlowlorisRun;
 use crate::export::table::Table;
 use crate::export::{markdown, Artifact, Exporter};
 use crate::format;
+use crate::records::header::Build;
 use crate::records::run::Status;
 use crate::row;
 use std::fmt::Write;
@@ -21,7 +22,7 @@ pub fn render(run: &SlowlorisRun) -> String {
     let mut md = String::new();
     let s = &run.settings;
     let _ = writeln!(md, "# Slow clients (slowloris) — run {}\n", run.run_id);
-    if run.build != "release" {
+    if run.build != Build::Release {
         let _ = writeln!(
             md,
             "> **⚠ These numbers are from a {} build** (binaries in `{}`), not a release build.\n",
@@ -128,7 +129,7 @@ pub fn render(run: &SlowlorisRun) -> String {
         );
     }
     let _ = writeln!(md, "## This run\n");
-    let times = [run.started_at.as_str(), &run.finished_at, &run.build, &run.bin_dir];
+    let times = [run.started_at.as_str(), &run.finished_at, run.build.as_str(), &run.bin_dir];
     markdown::command_lines(&mut md, &run.environment, times);
     markdown::machine_lines(&mut md, &run.environment);
     let e = &run.environment;

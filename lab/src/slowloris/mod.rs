@@ -71,7 +71,12 @@ impl JsonDocument for SlowlorisRun {
 
 /// Runs the attack on every server in turn and writes `slowloris-<run-id>.{json,md}` under `out`.
 pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<PathBuf>)> {
-    let session = Session::start("slowloris", "slowloris-", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(
+        crate::records::header::RunKind::Slowloris,
+        "slowloris-",
+        &options.out,
+        options.bin_dir.clone(),
+    )?;
     let mut notes = session.notes();
     if session.limits.nofile_soft < options.connections + 256 {
         notes.push(format!(
