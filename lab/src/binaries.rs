@@ -26,11 +26,14 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
         .output();
+    /// The one field of `cargo metadata` the lab reads.
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        target_directory: PathBuf,
+    }
     if let Ok(output) = output {
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&output.stdout) {
-            if let Some(dir) = value.get("target_directory").and_then(|v| v.as_str()) {
-                return PathBuf::from(dir);
-            }
+        if let Ok(metadata) = serde_json::from_slice::<Metadata>(&output.stdout) {
+            return metadata.target_directory;
         }
     }
     root.join("target")

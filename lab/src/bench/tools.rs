@@ -9,7 +9,8 @@ use crate::client::{ClientArgs, ClientReport};
 use crate::records::bench::{LoadRun, PartStatus, ToolRecord};
 use crate::records::run::Client;
 use crate::records::run::Latency;
-use serde_json::Value;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -296,24 +297,47 @@ pub fn parse_wrk(stdout: &str) -> Result<LoadRun, String> {
     Ok(run)
 }
 
-/// oha's JSON report: `summary.requestsPerSec`, `summary.total` (s), `latencyPercentiles.p50/p99` (s),
-/// `statusCodeDistribution` and `errorDistribution` (counts by status and by error message).
+/// oha's JSON report, the part the bench reads: `summary.requestsPerSec`, `summary.total` (s),
+/// `latencyPercentiles.p50/p99` (s), `statusCodeDistribution` and `errorDistribution` (counts by status and by
+/// error message).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OhaReport {
+    #[serde(default)]
+    summary: OhaSummary,
+    #[serde(default)]
+    latency_percentiles: OhaPercentiles,
+    #[serde(default)]
+    status_code_distribution: BTreeMap<String, u64>,
+    #[serde(default)]
+    error_distribution: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OhaSummary {
+    total: Option<f64>,
+    requests_per_sec: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct OhaPercentiles {
+    p50: Option<f64>,
+    p99: Option<f64>,
+}
+
+/// A [`LoadRun`] from oha's JSON report (`--json`).
 pub fn parse_oha(stdout: &str) -> Result<LoadRun, String> {
     let start = stdout.find('{').ok_or("oha printed no JSON report")?;
-    let value: Value =
+    let report: OhaReport =
         serde_json::from_str(&stdout[start..]).map_err(|e| format!("oha's JSON report is malformed: {e}"))?;
-    let number = |pointer: &str| value.pointer(pointer).and_then(Value::as_f64);
-    let count = |key: &str, ok: fn(&str) -> bool| -> u64 {
-        value
-            .get(key)
-            .and_then(Value::as_object)
-            .map(|m| m.iter().filter(|(k, _)| ok(k)).filter_map(|(_, v)| v.as_u64()).sum())
-            .unwrap_or(0)
+    let count = |by_status: &BTreeMap<String, u64>, ok: fn(&str) -> bool| -> u64 {
+        by_status.iter().filter(|(k, _)| ok(k)).map(|(_, n)| n).sum()
     };
-    let succeeded = count("statusCodeDistribution", |status| status.starts_with('2'));
-    let non_2xx = count("statusCodeDistribution", |status| !status.starts_with('2'));
-    let errors = count("errorDistribution", |_| true);
-    let wall_s = number("/summary/total").ok_or("oha's report has no summary.total")?;
+    let succeeded = count(&report.status_code_distribution, |status| status.starts_with('2'));
+    let non_2xx = count(&report.status_code_distribution, |status| !status.starts_with('2'));
+    let errors = count(&report.error_distribution, |_| true);
+    let wall_s = report.summary.total.ok_or("oha's report has no summary.total")?;
     if succeeded == 0 {
         return Err(format!("oha got no successful response ({} errors)", errors + non_2xx));
     }
@@ -321,9 +345,9 @@ pub fn parse_oha(stdout: &str) -> Result<LoadRun, String> {
         requests: succeeded,
         errors: errors + non_2xx,
         wall_s,
-        rps: number("/summary/requestsPerSec").unwrap_or(succeeded as f64 / wall_s.max(1e-9)),
-        p50_us: number("/latencyPercentiles/p50").map(|s| s * 1e6),
-        p99_us: number("/latencyPercentiles/p99").map(|s| s * 1e6),
+        rps: report.summary.requests_per_sec.unwrap_or(succeeded as f64 / wall_s.max(1e-9)),
+        p50_us: report.latency_percentiles.p50.map(|s| s * 1e6),
+        p99_us: report.latency_percentiles.p99.map(|s| s * 1e6),
         ..ok_run()
     })
 }

@@ -29,10 +29,19 @@ impl Run {
     }
 
     fn read(path: &Path) -> Result<Run, String> {
+        /// The version, read first: a run of another version is refused before its fields are.
+        #[derive(serde::Deserialize)]
+        struct Version {
+            schema_version: Option<serde_json::Number>,
+        }
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-        match value.get("schema_version").and_then(|v| v.as_u64()) {
+        let version = match serde_json::from_str::<Version>(&text) {
+            Ok(version) => version.schema_version.and_then(|v| v.as_u64()),
+            Err(e) if e.is_syntax() || e.is_eof() => return Err(format!("{} is not JSON: {e}", path.display())),
+            // JSON, but not an object with a numeric version.
+            Err(_) => None,
+        };
+        match version {
             // Versions 2 and 3 only added optional fields (placement, CPU per request, saturation; companions):
             // 1 still reads.
             Some(v) if (1..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
@@ -44,7 +53,7 @@ impl Run {
             }
             None => return Err(format!("{} has no schema_version: not a lab run", path.display())),
         }
-        serde_json::from_value(value).map_err(|e| format!("{} is not a lab run: {e}", path.display()))
+        serde_json::from_str(&text).map_err(|e| format!("{} is not a lab run: {e}", path.display()))
     }
 }
 

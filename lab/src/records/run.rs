@@ -505,7 +505,8 @@ pub struct ServerRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_not_sampled: Option<String>,
     pub verify: VerifyRecord,
-    /// The server's `/health` document, when it has one.
+    /// The server's `/health` document, when it has one, verbatim: its fields are the server's own (a foreign
+    /// server's differ), so it is the one untyped part of a record; `model` and `verify` read what they need of it.
     pub health: Option<serde_json::Value>,
     /// How it runs requests concurrently, as the model uses it: `thread-per-request`, `pool`, `async` or `unknown`.
     pub model: Model,
