@@ -696,9 +696,9 @@ mod tests {
         assert_eq!(verdict_text(Verdict::Differ { better: Side::A, factor: 2.0 }), "B 2.0× worse");
     }
 
-    use crate::noise::synthetic_cell;
     use crate::records::header::CodeTrees;
     use crate::records::header::{Calibration, Measures};
+    use crate::run::synthetic_cell;
 
     const SERVERS: [&str; 3] = ["thread-server", "smol-server", "tokio-server"];
     const WORKLOADS: [&str; 3] = ["cpu", "db", "io"];

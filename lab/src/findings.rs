@@ -421,8 +421,8 @@ fn memory_claim(h: &Headline) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::noise::synthetic_cell;
     use crate::records::run::{Model, ServerRecord};
+    use crate::run::synthetic_cell;
 
     fn server(name: &str, model: Model) -> ServerRecord {
         ServerRecord::passed(name, model, None)

@@ -660,12 +660,16 @@ pub(crate) fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
     }
 }
 
+/// The fixture run of these tests, for the tests of the modules that read the headline.
 #[cfg(test)]
-pub(crate) mod tests {
+pub(crate) use tests::fixture;
+
+#[cfg(test)]
+mod tests {
     use super::*;
-    use crate::noise::synthetic_cell;
     use crate::records::capacity::CapacityCell;
     use crate::records::run::{ConnectionCost, Saturation, ServerRecord};
+    use crate::run::synthetic_cell;
 
     fn server(name: &str, model: Model, kind: ServerKind, threads: Option<u64>) -> ServerRecord {
         ServerRecord { kind, ..ServerRecord::passed(name, model, threads) }

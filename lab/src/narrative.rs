@@ -372,13 +372,13 @@ fn failure_sentence(run: &Run) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::noise::synthetic_cell;
     use crate::records::run::Saturation;
+    use crate::run::synthetic_cell;
 
     /// A run of `cells` whose servers are the headline fixture's: thread-server (thread-per-request),
     /// pool-server (pool, 16 threads), smol-server (async, 2 threads), tornado (foreign).
     fn run_of(cells: Vec<Cell>) -> Run {
-        let servers = crate::headline::tests::fixture().servers;
+        let servers = crate::headline::fixture().servers;
         Run { cells, servers, ..Run::default() }
     }
 

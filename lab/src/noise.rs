@@ -169,41 +169,11 @@ pub fn judge(a: &Cell, b: &Cell, metric: Metric) -> Option<Verdict> {
     Some(judge_ranges(Range::of(a, metric)?, Range::of(b, metric)?, metric))
 }
 
-/// A synthetic measured cell for unit tests: `server` × async-client `workload` at c=10, 10 requests, with its
-/// median wall time and its repetitions' min and max.
-#[cfg(test)]
-pub(crate) fn synthetic_cell(server: &str, workload: &str, median: f64, min: f64, max: f64, repeats: u64) -> Cell {
-    use crate::records::run::{Latency, Spread, Status};
-    let spec = crate::plan::CellSpec {
-        server: crate::plan::ServerSpec::Builtin(server.into()),
-        client: "async-client".parse().unwrap(),
-        workload: workload.parse().unwrap(),
-        concurrency: 10,
-        requests: 10,
-        warmup: 0,
-        duration: None,
-    };
-    let mut cell = crate::run::unmeasured(&spec, Status::Ok, "", None);
-    cell.reason = None;
-    cell.latency_us = Some(Latency::default());
-    cell.succeeded = 10;
-    cell.wall_s = Some(median);
-    cell.throughput_rps = Some(10.0 / median);
-    cell.spread = Some(Spread {
-        repeats,
-        wall_s_min: min,
-        wall_s_max: max,
-        throughput_min: 10.0 / max,
-        throughput_max: 10.0 / min,
-        relative: (max - min) / median,
-    });
-    cell
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::records::run::Status;
+    use crate::run::synthetic_cell;
 
     fn cell(median: f64, min: f64, max: f64, repeats: u64) -> Cell {
         synthetic_cell("thread-server", "io", median, min, max, repeats)

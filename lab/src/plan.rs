@@ -288,7 +288,7 @@ impl MatrixConfig {
             }
             .with_profile(ProfileName::Quick),
             // The reference run: every server and workload, each cell 4 times in rounds over the whole run, so that
-            // every comparison has a range (the noise rule, `crate::noise`: at 4 repetitions two identical cells
+            // every comparison has a range (the noise rule of `noise.rs`: at 4 repetitions two identical cells
             // have disjoint ranges by chance in 2.9 % of comparisons, at 3 in 10 %). To keep it near half an hour it drops the combination that repeats another: pool-client's concurrency sweep measures the same
             // servers at the same points as async-client's (the client-vs-client question is the bench's and the
             // full profile's). blocking-client stays: it is the original experiment and the c=1 reference.

@@ -1,7 +1,7 @@
 //! Part 4 (cost per connection): the io workload — one request per connection, each waiting D — at many
 //! connections at once, run through the matrix's own runner, so that every cell is verified, measured, sampled
 //! and explained exactly like a matrix cell (failures by kind, the limit that stopped it). The reach part has a
-//! module of its own ([`super::reach`]).
+//! module of its own (`bench/reach.rs`).
 //!
 //! Concurrency idea: with one request per connection and D longer than it takes to open them all, every
 //! connection is in flight at the same moment, so the server's peak RSS and thread count at C connections is

@@ -16,6 +16,8 @@ mod summary;
 
 use client::cores;
 pub(crate) use client::{run_client, Fault};
+#[cfg(test)]
+pub(crate) use summary::synthetic_cell;
 pub use summary::unmeasured;
 use summary::{result_line, summarize_cell};
 pub(crate) use summary::{server_record, unverified};

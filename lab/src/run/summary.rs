@@ -221,6 +221,37 @@ pub(super) fn result_line(cell: &Cell) -> String {
     }
 }
 
+/// A synthetic measured cell for unit tests: `server` × async-client `workload` at c=10, 10 requests, with its
+/// median wall time and its repetitions' min and max.
+#[cfg(test)]
+pub(crate) fn synthetic_cell(server: &str, workload: &str, median: f64, min: f64, max: f64, repeats: u64) -> Cell {
+    use crate::records::run::{Latency, Spread, Status};
+    let spec = CellSpec {
+        server: ServerSpec::Builtin(server.into()),
+        client: "async-client".parse().unwrap(),
+        workload: workload.parse().unwrap(),
+        concurrency: 10,
+        requests: 10,
+        warmup: 0,
+        duration: None,
+    };
+    let mut cell = unmeasured(&spec, Status::Ok, "", None);
+    cell.reason = None;
+    cell.latency_us = Some(Latency::default());
+    cell.succeeded = 10;
+    cell.wall_s = Some(median);
+    cell.throughput_rps = Some(10.0 / median);
+    cell.spread = Some(Spread {
+        repeats,
+        wall_s_min: min,
+        wall_s_max: max,
+        throughput_min: 10.0 / max,
+        throughput_max: 10.0 / min,
+        relative: (max - min) / median,
+    });
+    cell
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
