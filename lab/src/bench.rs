@@ -124,22 +124,22 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    pub fn from_args(args: BenchArgs) -> Result<BenchOptions, String> {
+    pub fn from_args(args: BenchArgs) -> Result<BenchOptions, crate::UsageError> {
         let list = |s: &str| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect();
         let requested: Vec<String> = list(&args.parts);
         let requested: Vec<Part> = requested.iter().map(|p| p.parse()).collect::<Result<_, _>>()?;
         if requested.is_empty() {
-            return Err("--parts is empty".to_string());
+            return Err("--parts is empty".to_string().into());
         }
         let servers: Vec<String> = match &args.servers {
             Some(s) => list(s),
             None => BUILTIN_SERVERS.iter().map(|s| s.to_string()).collect(),
         };
         if let Some(unknown) = servers.iter().find(|s| !BUILTIN_SERVERS.contains(&s.as_str())) {
-            return Err(format!("unknown server {unknown:?} (known: {})", BUILTIN_SERVERS.join(", ")));
+            return Err(format!("unknown server {unknown:?} (known: {})", BUILTIN_SERVERS.join(", ")).into());
         }
         if servers.is_empty() {
-            return Err("--servers is empty".to_string());
+            return Err("--servers is empty".to_string().into());
         }
         let positive = |value: u64, flag: &str| {
             if value == 0 {
@@ -150,7 +150,7 @@ impl BenchOptions {
         };
         let cost_levels = plan::parse_number_list(&args.levels).map_err(|e| format!("--levels: {e}"))?;
         if cost_levels.len() < 2 {
-            return Err("--levels needs at least two levels to fit a line".to_string());
+            return Err("--levels needs at least two levels to fit a line".to_string().into());
         }
         Ok(BenchOptions {
             parts: Part::RUN_ORDER.into_iter().filter(|p| requested.contains(p)).collect(),
@@ -213,7 +213,7 @@ pub struct BenchOutcome {
 /// `lab bench`: exit 0 when it ran (targets met or not: the report says), 130 when interrupted (what was measured
 /// is written); bad arguments are a [`UsageError`](crate::UsageError), a run-time failure any other error.
 pub fn command(args: BenchArgs) -> anyhow::Result<u8> {
-    let options = BenchOptions::from_args(args).map_err(crate::UsageError)?;
+    let options = BenchOptions::from_args(args)?;
     let outcome = run_bench(options)?;
     let code = crate::session::say_written(&outcome.files, outcome.run.interrupted);
     for target in &outcome.run.targets {
@@ -486,7 +486,7 @@ mod tests {
         };
         let options = BenchOptions::from_args(args("instrument,servers")).unwrap();
         assert_eq!(options.parts, vec![Part::Servers, Part::Instrument]);
-        assert!(BenchOptions::from_args(args("instrument,speed")).unwrap_err().contains("unknown part"));
+        assert!(BenchOptions::from_args(args("instrument,speed")).unwrap_err().0.contains("unknown part"));
         assert!(BenchOptions::from_args(BenchArgs { levels: "100".into(), ..args("cost") }).is_err());
         assert!(BenchOptions::from_args(BenchArgs { servers: Some("nginx".into()), ..args("cost") }).is_err());
     }

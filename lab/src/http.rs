@@ -1,6 +1,7 @@
 //! The lab's own HTTP requests (verification, readiness, health), made with ureq: one blocking request at a
 //! time on the calling thread. The load itself is never generated here — that is the client binaries' job.
 
+use anyhow::Context;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -29,25 +30,25 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
 }
 
 /// GET `url`. Blocks until the answer or the agent's timeout.
-pub fn get(agent: &ureq::Agent, url: &str) -> Result<Reply, String> {
+pub fn get(agent: &ureq::Agent, url: &str) -> anyhow::Result<Reply> {
     let started = Instant::now();
-    let response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let response = agent.get(url).call()?;
     reply(response, started)
 }
 
 /// POST an empty body to `url`.
-pub fn post(agent: &ureq::Agent, url: &str) -> Result<Reply, String> {
+pub fn post(agent: &ureq::Agent, url: &str) -> anyhow::Result<Reply> {
     let started = Instant::now();
-    let response = agent.post(url).send_empty().map_err(|e| e.to_string())?;
+    let response = agent.post(url).send_empty()?;
     reply(response, started)
 }
 
-fn reply(mut response: ureq::http::Response<ureq::Body>, started: Instant) -> Result<Reply, String> {
+fn reply(mut response: ureq::http::Response<ureq::Body>, started: Instant) -> anyhow::Result<Reply> {
     let status = response.status().as_u16();
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (allow, date, server, content_type) =
         (header("allow"), header("date"), header("server"), header("content-type"));
-    let body = response.body_mut().read_to_string().map_err(|e| format!("reading the body: {e}"))?;
+    let body = response.body_mut().read_to_string().context("reading the body")?;
     Ok(Reply { status, body, allow, date, server, content_type, elapsed: started.elapsed() })
 }
 

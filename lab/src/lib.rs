@@ -57,7 +57,7 @@ pub mod stopped;
 pub mod verify;
 
 /// Bad input — a flag, a list, a file the user named: `lab` exits 2 with this one line (see `main`).
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
 impl std::fmt::Display for UsageError {
@@ -67,3 +67,16 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// A message built as a `String` (`format!`) becomes a usage error through `?` or `.into()`.
+impl From<String> for UsageError {
+    fn from(message: String) -> UsageError {
+        UsageError(message)
+    }
+}
+
+impl From<&str> for UsageError {
+    fn from(message: &str) -> UsageError {
+        UsageError(message.to_string())
+    }
+}

@@ -285,7 +285,7 @@ fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Resu
 }
 
 fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>> {
-    lab::plan::server_specs(args.servers.as_deref(), &args.foreign, &args.targets, defaults).map_err(usage)
+    Ok(lab::plan::server_specs(args.servers.as_deref(), &args.foreign, &args.targets, defaults)?)
 }
 
 /// `--target` where the command needs the server's own process (its memory over time, its open sockets).
@@ -376,7 +376,7 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     let allowed = harness::process::allowed_cpus();
     config.cpus = match &args.cpus {
         None => lab::records::header::CpuPlacement::split_of(&allowed),
-        Some(spec) => lab::records::header::CpuPlacement::parse(spec, &allowed).map_err(usage)?,
+        Some(spec) => lab::records::header::CpuPlacement::parse(spec, &allowed)?,
     };
     Ok(config)
 }

@@ -6,6 +6,7 @@
 
 use crate::records::header::CpuPlacement;
 use crate::records::run::{Client, ClientKind, ProfileName, Workload};
+use crate::UsageError;
 use std::time::Duration;
 
 /// The lab's own servers, in the order they are reported.
@@ -103,24 +104,27 @@ impl ServerSpec {
 
     /// Parses `NAME=URL` (the value of `--target`): an `http://HOST[:PORT][/]` URL, kept as its origin (the port
     /// defaults to 80). The workloads' paths are the server's contract, so a path or query is refused.
-    pub fn parse_target(spec: &str) -> Result<ServerSpec, String> {
+    pub fn parse_target(spec: &str) -> Result<ServerSpec, UsageError> {
         let (name, url) = spec.split_once('=').ok_or_else(|| format!("--target {spec:?}: expected NAME=URL"))?;
         let name = check_name("--target", spec, name)?;
         let uri: ureq::http::Uri =
             url.trim().parse().map_err(|e| format!("--target {name}: {url:?} is not a URL ({e})"))?;
         if uri.scheme_str() != Some("http") {
-            return Err(format!("--target {name}: {url:?} must start with http:// (the clients speak plain HTTP/1.1)"));
+            return Err(
+                format!("--target {name}: {url:?} must start with http:// (the clients speak plain HTTP/1.1)").into()
+            );
         }
         let authority = uri.authority().filter(|a| !a.host().is_empty());
-        let Some(authority) = authority else { return Err(format!("--target {name}: {url:?} has no host")) };
+        let Some(authority) = authority else { return Err(format!("--target {name}: {url:?} has no host").into()) };
         if authority.as_str().contains('@') {
-            return Err(format!("--target {name}: {url:?}: credentials in the URL are not supported"));
+            return Err(format!("--target {name}: {url:?}: credentials in the URL are not supported").into());
         }
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(format!(
                 "--target {name}: {url:?} has a path; give the server's origin (http://HOST:PORT), the lab adds the \
                  workloads' paths"
-            ));
+            )
+            .into());
         }
         let port = match authority.as_str().strip_prefix(authority.host()) {
             Some("") => 80,
@@ -134,12 +138,14 @@ impl ServerSpec {
     }
 
     /// Parses `NAME=COMMAND` (the value of `--server`).
-    pub fn parse_foreign(spec: &str) -> Result<ServerSpec, String> {
+    pub fn parse_foreign(spec: &str) -> Result<ServerSpec, UsageError> {
         let (name, command) =
             spec.split_once('=').ok_or_else(|| format!("--server {spec:?}: expected NAME='COMMAND with {{port}}'"))?;
         let name = check_name("--server", spec, name)?;
         if !command.contains("{port}") {
-            return Err(format!("--server {name}: the command must contain {{port}} (the lab picks a free port)"));
+            return Err(
+                format!("--server {name}: the command must contain {{port}} (the lab picks a free port)").into()
+            );
         }
         Ok(ServerSpec::Foreign { name: name.to_string(), command: command.to_string() })
     }
@@ -147,10 +153,10 @@ impl ServerSpec {
 
 /// A server's name as given to `--server` or `--target`: it names cells (`server/client/…`), so no '/', ','
 /// or spaces.
-fn check_name<'a>(flag: &str, spec: &str, name: &'a str) -> Result<&'a str, String> {
+fn check_name<'a>(flag: &str, spec: &str, name: &'a str) -> Result<&'a str, UsageError> {
     let name = name.trim();
     if name.is_empty() || name.contains(['/', ' ', ',']) {
-        return Err(format!("{flag} {spec:?}: the name must be non-empty, without '/', ',' or spaces"));
+        return Err(format!("{flag} {spec:?}: the name must be non-empty, without '/', ',' or spaces").into());
     }
     Ok(name)
 }
@@ -187,7 +193,7 @@ impl CpuPlacement {
     }
 
     /// `shared`, or `server=LIST,client=LIST` with LIST like `0`, `0-1` or `0+2` (CPUs joined by `+`).
-    pub fn parse(s: &str, allowed: &[usize]) -> Result<CpuPlacement, String> {
+    pub fn parse(s: &str, allowed: &[usize]) -> Result<CpuPlacement, UsageError> {
         if s == "shared" {
             return Ok(CpuPlacement::Shared { cpus: allowed.to_vec() });
         }
@@ -197,17 +203,19 @@ impl CpuPlacement {
                 part.split_once('=').ok_or_else(|| format!("--cpus {s:?}: expected shared or server=0,client=1"))?;
             let cpus = parse_cpus(list).map_err(|e| format!("--cpus {s:?}: {e}"))?;
             if let Some(cpu) = cpus.iter().find(|c| !allowed.contains(c)) {
-                return Err(format!("--cpus {s:?}: CPU {cpu} is not available to the lab (allowed: {allowed:?})"));
+                return Err(
+                    format!("--cpus {s:?}: CPU {cpu} is not available to the lab (allowed: {allowed:?})").into()
+                );
             }
             match side.trim() {
                 "server" => server = Some(cpus),
                 "client" => client = Some(cpus),
-                other => return Err(format!("--cpus {s:?}: {other:?} is neither server nor client")),
+                other => return Err(format!("--cpus {s:?}: {other:?} is neither server nor client").into()),
             }
         }
         match (server, client) {
             (Some(server), Some(client)) => Ok(CpuPlacement::Split { server, client }),
-            _ => Err(format!("--cpus {s:?}: name both sides, e.g. server=0,client=1")),
+            _ => Err(format!("--cpus {s:?}: name both sides, e.g. server=0,client=1").into()),
         }
     }
 }
@@ -549,7 +557,7 @@ pub fn server_specs(
     foreign: &[String],
     targets: &[String],
     defaults: Vec<ServerSpec>,
-) -> Result<Vec<ServerSpec>, String> {
+) -> Result<Vec<ServerSpec>, UsageError> {
     let mut servers = match list {
         None => defaults,
         Some("none") | Some("") => vec![],
@@ -574,7 +582,7 @@ pub fn server_specs(
     for spec in added {
         let spec = spec?;
         if servers.iter().any(|s| s.name() == spec.name()) {
-            return Err(format!("two servers are named {}", spec.name()));
+            return Err(format!("two servers are named {}", spec.name()).into());
         }
         servers.push(spec);
     }
@@ -676,7 +684,7 @@ mod tests {
         assert!("pool-client:lean".parse::<Client>().is_err());
         assert!("curl".parse::<Client>().is_err());
         assert!(ServerSpec::parse_foreign("py=python3 app.py --port {port}").is_ok());
-        assert!(ServerSpec::parse_foreign("py=python3 app.py").unwrap_err().contains("{port}"));
+        assert!(ServerSpec::parse_foreign("py=python3 app.py").unwrap_err().0.contains("{port}"));
         assert!(ServerSpec::parse_foreign("python3 app.py").is_err());
         let target = |s: &str| ServerSpec::parse_target(s);
         let remote = |name: &str, origin: &str| ServerSpec::Remote { name: name.into(), origin: origin.into() };
@@ -695,7 +703,7 @@ mod tests {
             ("a/b=http://h:1", "name"),
             ("far=not a url", "not a URL"),
         ] {
-            let error = target(bad).unwrap_err();
+            let error = target(bad).unwrap_err().0;
             assert!(error.contains(why) && !error.contains('\n'), "{bad}: {error}");
         }
         assert_eq!(parse_number_list("100, 1,10,10").unwrap(), vec![1, 10, 100]);
@@ -712,8 +720,8 @@ mod tests {
         assert_eq!(CpuPlacement::parse("server=0,client=1", &[0, 1]).unwrap(), split);
         assert_eq!(CpuPlacement::parse("server=0-1,client=2+3", &[0, 1, 2, 3]).unwrap().client(), &[2, 3]);
         assert!(CpuPlacement::parse("shared", &[0, 1]).unwrap().pins().is_none());
-        assert!(CpuPlacement::parse("server=0", &[0, 1]).unwrap_err().contains("both sides"));
-        assert!(CpuPlacement::parse("server=0,client=7", &[0, 1]).unwrap_err().contains("not available"));
+        assert!(CpuPlacement::parse("server=0", &[0, 1]).unwrap_err().0.contains("both sides"));
+        assert!(CpuPlacement::parse("server=0,client=7", &[0, 1]).unwrap_err().0.contains("not available"));
         assert!(CpuPlacement::parse("server=x,client=1", &[0, 1]).is_err());
     }
 }

@@ -78,9 +78,9 @@ pub fn verify_at(origin: &str, foreign: bool, strict: bool) -> VerifyRecord {
     let outcome = match &health {
         Ok(reply) if reply.status == 200 => check_health(&reply.body),
         Ok(reply) if foreign => Outcome::Skip(format!("answered {} (optional for a foreign server)", reply.status)),
-        Err(e) if foreign => Outcome::Skip(format!("no answer ({e}); optional for a foreign server")),
+        Err(e) if foreign => Outcome::Skip(format!("no answer ({e:#}); optional for a foreign server")),
         Ok(reply) => Outcome::Fail(format!("status {} (expected 200)", reply.status)),
-        Err(e) => Outcome::Fail(e.clone()),
+        Err(e) => Outcome::Fail(format!("{e:#}")),
     };
     record("GET /health".into(), outcome);
 
@@ -145,7 +145,7 @@ pub fn verify_at(origin: &str, foreign: bool, strict: bool) -> VerifyRecord {
             Outcome::Fail(format!("answered after {:?}; it must block 50 ms", reply.elapsed))
         }
         Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(format!("{e:#}")),
     };
     record("GET /block?ms=50".into(), outcome);
     record("GET /block?ms=abc".into(), expect_bad_request(get("/block?ms=abc")));
@@ -159,7 +159,7 @@ pub fn verify_at(origin: &str, foreign: bool, strict: bool) -> VerifyRecord {
             Some(allow) => Outcome::Warn(format!("405 with Allow: {allow:?}, which does not list GET")),
             None => Outcome::Warn("405 without an Allow header (RFC 9110 §15.5.6: it must list GET)".into()),
         },
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(format!("{e:#}")),
     };
     record("POST /no/param".into(), outcome);
 
@@ -434,15 +434,15 @@ fn check_health(body: &str) -> Outcome {
     Outcome::Pass
 }
 
-fn expect_status(reply: Result<Reply, String>, status: u16) -> Outcome {
+fn expect_status(reply: anyhow::Result<Reply>, status: u16) -> Outcome {
     match reply {
         Ok(r) if r.status == status => Outcome::Pass,
         Ok(r) => Outcome::Fail(format!("status {} (expected {status}), body {}", r.status, shorten(&r.body))),
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(format!("{e:#}")),
     }
 }
 
-fn expect_body(reply: Result<Reply, String>, expected: &str) -> Outcome {
+fn expect_body(reply: anyhow::Result<Reply>, expected: &str) -> Outcome {
     match reply {
         Ok(r) if r.status != 200 => {
             Outcome::Fail(format!("status {} (expected 200), body {}", r.status, shorten(&r.body)))
@@ -451,12 +451,12 @@ fn expect_body(reply: Result<Reply, String>, expected: &str) -> Outcome {
             Outcome::Fail(format!("expected body {}, got {}", shorten(expected), shorten(&r.body)))
         }
         Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(format!("{e:#}")),
     }
 }
 
 /// 400 with a one-line, non-empty reason.
-fn expect_bad_request(reply: Result<Reply, String>) -> Outcome {
+fn expect_bad_request(reply: anyhow::Result<Reply>) -> Outcome {
     match reply {
         Ok(r) if r.status != 400 => {
             Outcome::Fail(format!("status {} (expected 400), body {}", r.status, shorten(&r.body)))
@@ -466,7 +466,7 @@ fn expect_bad_request(reply: Result<Reply, String>) -> Outcome {
             Outcome::Fail(format!("the reason is not one line: {}", shorten(&r.body)))
         }
         Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(format!("{e:#}")),
     }
 }
 

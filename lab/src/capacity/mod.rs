@@ -139,7 +139,7 @@ pub fn connections_for(rate: f64, target_ms: f64) -> u64 {
 /// Runs `lab capacity` and prints the files written. Bad arguments are a [`UsageError`] (exit 2, mapped in
 /// main); the exit code is 0, or 130 when interrupted.
 pub fn command(args: CapacityArgs) -> anyhow::Result<u8> {
-    let options = Options::from_args(args).map_err(UsageError)?;
+    let options = Options::from_args(args)?;
     let (run, files) = run(&options)?;
     Ok(crate::session::say_written(&files, run.interrupted))
 }
@@ -156,7 +156,7 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn from_args(args: CapacityArgs) -> Result<Options, String> {
+    pub fn from_args(args: CapacityArgs) -> Result<Options, UsageError> {
         let builtin = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
         let servers = server_specs(args.servers.as_deref(), &args.foreign, &args.targets, builtin)?;
         let workloads = split(&args.workloads)

@@ -25,10 +25,6 @@ impl JsonDocument for Run {
 impl Run {
     /// Reads a run JSON; a file that is not one (of this schema version) is the user's input error.
     pub fn load(path: &Path) -> Result<Run, crate::UsageError> {
-        Run::read(path).map_err(crate::UsageError)
-    }
-
-    fn read(path: &Path) -> Result<Run, String> {
         /// The version, read first: a run of another version is refused before its fields are.
         #[derive(serde::Deserialize)]
         struct Version {
@@ -37,7 +33,7 @@ impl Run {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let version = match serde_json::from_str::<Version>(&text) {
             Ok(version) => version.schema_version.and_then(|v| v.as_u64()),
-            Err(e) if e.is_syntax() || e.is_eof() => return Err(format!("{} is not JSON: {e}", path.display())),
+            Err(e) if e.is_syntax() || e.is_eof() => return Err(format!("{} is not JSON: {e}", path.display()).into()),
             // JSON, but not an object with a numeric version.
             Err(_) => None,
         };
@@ -49,11 +45,12 @@ impl Run {
                 return Err(format!(
                     "{} has schema_version {v}; this lab reads versions 1 to {SCHEMA_VERSION}",
                     path.display()
-                ))
+                )
+                .into())
             }
-            None => return Err(format!("{} has no schema_version: not a lab run", path.display())),
+            None => return Err(format!("{} has no schema_version: not a lab run", path.display()).into()),
         }
-        serde_json::from_str(&text).map_err(|e| format!("{} is not a lab run: {e}", path.display()))
+        Ok(serde_json::from_str(&text).map_err(|e| format!("{} is not a lab run: {e}", path.display()))?)
     }
 }
 
