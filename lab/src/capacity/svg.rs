@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 
 use crate::export::json::JsonDocument;
-use crate::export::svg::{draw_legend, draw_line, COLORS};
+use crate::export::svg::{draw_legend, draw_line, drawing, Draw, COLORS};
 use crate::export::{Artifact, Exporter};
 use crate::records::capacity::CapacityRun;
 use std::io;
@@ -21,7 +21,7 @@ impl Exporter<CapacityRun> for CapacitySvg {
 }
 
 /// The chart as SVG text.
-pub fn render(run: &CapacityRun) -> Result<String, String> {
+pub fn render(run: &CapacityRun) -> Draw<String> {
     let (workloads, servers) = run.workloads_and_servers();
     let panels = workloads.len().max(1);
     let columns = panels.min(2);
@@ -29,7 +29,7 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (560 * columns as u32, 400 * rows as u32)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(drawing)?;
         let areas = root.split_evenly((rows, columns));
         for (workload, area) in workloads.iter().zip(areas.iter()) {
             let cells: Vec<_> = run.cells.iter().filter(|c| c.workload == *workload).collect();
@@ -53,7 +53,7 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
                 .x_label_area_size(40)
                 .y_label_area_size(70)
                 .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.7..y1 * 1.5).log_scale())
-                .map_err(|e| e.to_string())?;
+                .map_err(drawing)?;
             chart
                 .configure_mesh()
                 .x_desc("offered rate, req/s (log)")
@@ -63,13 +63,13 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
                 .x_label_formatter(&|x| format!("{x:.0}"))
                 .y_label_formatter(&|y| if *y >= 10.0 { format!("{y:.0}") } else { format!("{y:.2}") })
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(drawing)?;
             chart
                 .draw_series(LineSeries::new(
                     vec![(x0 * 0.8, target), (x1 * 1.25, target)],
                     ShapeStyle::from(&BLACK.mix(0.5)).stroke_width(1),
                 ))
-                .map_err(|e| e.to_string())?
+                .map_err(drawing)?
                 .label(format!("target {target} ms"))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.5)));
             for cell in &cells {
@@ -89,11 +89,11 @@ pub fn render(run: &CapacityRun) -> Result<String, String> {
                             Circle::new(at, 3, color.stroke_width(1))
                         }
                     }))
-                    .map_err(|e| e.to_string())?;
+                    .map_err(drawing)?;
             }
             draw_legend(&mut chart)?;
         }
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(drawing)?;
     }
     Ok(svg)
 }

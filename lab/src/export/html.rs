@@ -15,7 +15,7 @@
 //!
 //! A server has one colour everywhere on the page ([`server_color`]). Every text put into the page is escaped.
 
-use super::svg::{self, COLORS};
+use super::svg::{self, Draw, COLORS};
 use super::{Artifact, Exporter};
 use crate::findings::{self, Findings, MISS_BAND};
 use crate::format;
@@ -188,10 +188,9 @@ impl Chart {
     }
 }
 
-type Draw<T> = Result<T, String>;
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
+/// A plotters error, reported as the page's failure.
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    svg::drawing(e)
 }
 
 /// The width of the legend strip at the right of a chart: the legend never covers a line or a bar.

@@ -14,6 +14,14 @@ pub fn chart_path(run: &Run, workload: Workload) -> PathBuf {
     PathBuf::from(&run.run_id).join(format!("{workload}.svg"))
 }
 
+/// What drawing a chart returns: a plotters error is only reported (the exporter's file fails), never branched on.
+pub type Draw<T> = anyhow::Result<T>;
+
+/// A plotters error as a [`Draw`] error, in its own words.
+pub fn drawing<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
 /// Line colours, one per server in run order.
 pub const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -91,17 +99,17 @@ pub fn chart_data(run: &Run, workload: Workload) -> Option<ChartData> {
     Some(ChartData { client: client.label(), series })
 }
 
-fn draw(workload: Workload, data: &ChartData) -> Result<String, String> {
+fn draw(workload: Workload, data: &ChartData) -> Draw<String> {
     draw_pair(&format!("{workload}: "), "concurrency", [("throughput", "req/s"), ("p99 latency", "ms")], data)
 }
 
 /// Two charts side by side against a log-scale x axis, one line per series: the first panel plots each point's
 /// second figure, the second its third. Captions read `{prefix}{title} vs {x_name} ({client})`.
-pub fn draw_pair(prefix: &str, x_name: &str, panels: [(&str, &str); 2], data: &ChartData) -> Result<String, String> {
+pub fn draw_pair(prefix: &str, x_name: &str, panels: [(&str, &str); 2], data: &ChartData) -> Draw<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(drawing)?;
         let (left, right) = root.split_horizontally(550);
         let xs: Vec<f64> = data.series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0)).collect();
         let (mut x0, mut x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
@@ -120,7 +128,7 @@ pub fn draw_pair(prefix: &str, x_name: &str, panels: [(&str, &str); 2], data: &C
                 .x_label_area_size(40)
                 .y_label_area_size(70)
                 .build_cartesian_2d((x0..x1).log_scale(), 0.0..y1)
-                .map_err(|e| e.to_string())?;
+                .map_err(drawing)?;
             chart
                 .configure_mesh()
                 .x_desc(format!("{x_name} (log scale)"))
@@ -132,18 +140,16 @@ pub fn draw_pair(prefix: &str, x_name: &str, panels: [(&str, &str); 2], data: &C
                 .x_label_formatter(&|x| format!("{x:.0}"))
                 .y_label_formatter(&|y| if *y >= 100.0 { format!("{y:.0}") } else { format!("{y:.1}") })
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(drawing)?;
             for (i, (server, points)) in data.series.iter().enumerate() {
                 let color = COLORS[i % COLORS.len()];
                 let line: Vec<(f64, f64)> = points.iter().map(|p| (p.0, value(p))).collect();
                 draw_line(&mut chart, line.clone(), color, server)?;
-                chart
-                    .draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| e.to_string())?;
+                chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(drawing)?;
             }
             draw_legend(&mut chart)?;
         }
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(drawing)?;
     }
     Ok(svg)
 }
@@ -154,24 +160,24 @@ pub fn draw_line<'a, CT: CoordTranslate<From = (f64, f64)>>(
     line: Vec<(f64, f64)>,
     color: RGBColor,
     label: &str,
-) -> Result<(), String> {
+) -> Draw<()> {
     chart
         .draw_series(LineSeries::new(line, color.stroke_width(2)))
-        .map_err(|e| e.to_string())?
+        .map_err(drawing)?
         .label(label)
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
     Ok(())
 }
 
 /// The legend box, upper left, as every chart of the lab draws it.
-pub fn draw_legend<'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBackend<'a>, CT>) -> Result<(), String> {
+pub fn draw_legend<'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBackend<'a>, CT>) -> Draw<()> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| e.to_string())
+        .map_err(drawing)
 }
 
 impl Exporter for SvgExporter {
