@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// `root` and all its descendants (a server started with `--processes` and its workers).
 pub fn process_tree(root: u32) -> Vec<u32> {
-    std::iter::once(root).chain(harness::proc::descendants(root)).collect()
+    harness::proc::tree(root)
 }
 
 /// A whole process tree, summed.
@@ -31,16 +31,8 @@ pub struct TreeSample {
 
 /// Sums the readings of `pids` (those still alive).
 pub fn sample_pids(pids: &[u32]) -> Option<TreeSample> {
-    let mut total = TreeSample::default();
-    for &pid in pids {
-        if let Ok(s) = ProcSample::read(pid) {
-            total.rss_kib += s.rss_kib;
-            total.hwm_kib += s.hwm_kib;
-            total.threads += s.threads;
-            total.processes += 1;
-        }
-    }
-    (total.processes > 0).then_some(total)
+    let sum = ProcSample::read_pids(pids)?;
+    Some(TreeSample { rss_kib: sum.rss_kib, hwm_kib: sum.hwm_kib, threads: sum.threads, processes: sum.processes })
 }
 
 /// How many samples between two scans of /proc for the tree's members (scanning every process is the costly part).
