@@ -251,9 +251,10 @@ impl Watch {
         let mut phase = lock(&self.phase);
         if *phase == Phase::Waiting {
             *phase = Phase::Cut;
-            // SAFETY: shutdown(2) on a descriptor that is still open: the coroutine removes its watch from the
-            // registry, whose lock the caller holds, before it closes the socket. No memory is involved.
-            unsafe { libc::shutdown(self.fd, libc::SHUT_RD) };
+            // SAFETY: the descriptor is still open while it is borrowed here: the coroutine removes its watch
+            // from the registry, whose lock the caller holds, before it closes the socket.
+            let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+            let _ = rustix::net::shutdown(socket, rustix::net::Shutdown::Read);
         }
     }
 }
