@@ -500,6 +500,23 @@ mod tests {
         assert!(!os_release().is_empty() && !hostname().is_empty());
     }
 
+    /// The value of the first `name: value` line of a /proc text, read by hand: the oracle for procfs's tables.
+    fn first_value(text: &str, name: &str) -> Option<String> {
+        let line = text.lines().find(|l| l.split(':').next().is_some_and(|key| key.trim() == name))?;
+        Some(line.split_once(':')?.1.trim().to_string())
+    }
+
+    #[test]
+    fn procfs_tables_agree_with_the_files_read_by_hand() {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        assert_eq!(cpu_field("model name"), first_value(&cpuinfo, "model name"));
+        assert_eq!(cpu_field("microcode"), first_value(&cpuinfo, "microcode"));
+        let text = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kib = |name| first_value(&text, name).and_then(|v| v.trim_end_matches(" kB").parse::<u64>().ok());
+        // MemTotal does not move; Slab and KernelStack may between two readings, so only MemTotal is compared.
+        assert_eq!(Some(meminfo().unwrap().total_kib), kib("MemTotal"));
+    }
+
     #[test]
     fn a_busy_thread_shows_in_the_machine_cpu_ticks() {
         let before = cpu_ticks().expect("/proc/stat");
