@@ -31,6 +31,7 @@ const BUFFER_LEN: usize = 4096;
 /// the loop copying it out, within one turn; when all are out, a receive fails with ENOBUFS and is posted again
 /// once they are back.
 const BUFFERS: u16 = 256;
+const _: () = assert!(BUFFERS.is_power_of_two(), "the buffer ring is indexed by masking its tail");
 /// The loop's one buffer group.
 const BUFFER_GROUP: u16 = 0;
 
@@ -135,17 +136,44 @@ enum Wake {
     Reply(Reply),
 }
 
-/// The provided buffers: one allocation the kernel writes received bytes into, a buffer at a time.
+/// The provided buffers: one allocation the kernel writes received bytes into, a buffer at a time, and the
+/// buffer ring (`IORING_REGISTER_PBUF_RING`) through which the loop lends them to the kernel. Giving a buffer
+/// back is a write to that ring in shared memory — no operation on the submission queue, no system call.
 struct BufferPool {
     /// From `Box::into_raw`, freed in `Drop`; kept as a raw pointer because the kernel writes into it while the
     /// loop reads other buffers of it.
     base: *mut u8,
+    /// [`BUFFERS`] entries, page-aligned as the kernel requires; from `std::alloc`, freed in `Drop`.
+    ring: *mut types::BufRingEntry,
+    /// The ring's tail as the loop has written it: entries before it are the kernel's to take.
+    tail: u16,
 }
 
 impl BufferPool {
+    fn ring_layout() -> std::alloc::Layout {
+        let bytes = std::mem::size_of::<types::BufRingEntry>() * usize::from(BUFFERS);
+        std::alloc::Layout::from_size_align(bytes, 4096).expect("a valid layout")
+    }
+
     fn new() -> BufferPool {
         let memory = vec![0u8; BUFFER_LEN * usize::from(BUFFERS)].into_boxed_slice();
-        BufferPool { base: Box::into_raw(memory).cast() }
+        // SAFETY: the layout's size is not zero. Zeroed: an entry is plain data, and the tail starts at 0.
+        let ring = unsafe { std::alloc::alloc_zeroed(Self::ring_layout()) }.cast::<types::BufRingEntry>();
+        if ring.is_null() {
+            std::alloc::handle_alloc_error(Self::ring_layout());
+        }
+        let mut pool = BufferPool { base: Box::into_raw(memory).cast(), ring, tail: 0 };
+        for id in 0..BUFFERS {
+            pool.give_back(id);
+        }
+        pool
+    }
+
+    /// Registers the ring with the kernel as [`BUFFER_GROUP`].
+    fn register(&self, ring: &IoUring) -> io::Result<()> {
+        // SAFETY: the ring's memory is BUFFERS entries, page-aligned, and lives until the pool is dropped,
+        // which happens only after the io_uring is dropped (field order in `RingLoop`).
+        unsafe { ring.submitter().register_buf_ring_with_flags(self.ring as u64, BUFFERS, BUFFER_GROUP, 0) }
     }
 
     fn buffer(&self, id: u16) -> *mut u8 {
@@ -153,18 +181,38 @@ impl BufferPool {
         // allocation.
         unsafe { self.base.add(usize::from(id) * BUFFER_LEN) }
     }
+
+    /// Lends buffer `id` to the kernel again: an entry at the tail, then the tail moved past it.
+    fn give_back(&mut self, id: u16) {
+        let index = usize::from(self.tail & (BUFFERS - 1));
+        // SAFETY: `index` < BUFFERS. The kernel reads only entries before the tail, and at most BUFFERS are
+        // lent at once, so this entry is not one it may be reading.
+        let entry = unsafe { &mut *self.ring.add(index) };
+        entry.set_addr(self.buffer(id) as u64);
+        entry.set_len(BUFFER_LEN as u32);
+        entry.set_bid(id);
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail field lies in the ring's first entry, which is allocated; the kernel reads it with
+        // acquire ordering, so the entry written above is seen before the new tail.
+        let tail = unsafe { std::sync::atomic::AtomicU16::from_ptr(types::BufRingEntry::tail(self.ring).cast_mut()) };
+        tail.store(self.tail, Ordering::Release);
+    }
 }
 
-// SAFETY: the pool is one allocation owned by one loop, moved to the loop's thread before it runs and used
-// only there (the kernel's writes into it are synchronised by the ring's completions).
+// SAFETY: the pool is memory owned by one loop, moved to the loop's thread before it runs and used only there
+// (the kernel's writes into it are synchronised by the ring's completions).
 unsafe impl Send for BufferPool {}
 
 impl Drop for BufferPool {
     fn drop(&mut self) {
         let all = std::ptr::slice_from_raw_parts_mut(self.base, BUFFER_LEN * usize::from(BUFFERS));
-        // SAFETY: `base` came from `Box::into_raw` of a slice this long. The pool is dropped only when the
-        // loop has no receive in flight (see `RingLoop::run`), so the kernel holds no pointer into it.
-        drop(unsafe { Box::from_raw(all) });
+        // SAFETY: `base` came from `Box::into_raw` of a slice this long, `ring` from `alloc_zeroed` with this
+        // layout. The pool is dropped only when the loop has no receive in flight (see `RingLoop::run`) and
+        // after its io_uring, so the kernel holds no pointer into either.
+        unsafe {
+            drop(Box::from_raw(all));
+            std::alloc::dealloc(self.ring.cast(), Self::ring_layout());
+        }
     }
 }
 
@@ -202,7 +250,15 @@ impl runtime::Loop for RingLoop {
     fn new(shared: &'static Shared<Mailbox>, listener: TcpListener, draining: Draining) -> io::Result<Self> {
         let setup = || {
             let mailbox = Arc::new(Mailbox::new()?);
-            let ring = IoUring::builder().setup_cqsize(COMPLETION_ENTRIES).build(SUBMISSION_ENTRIES)?;
+            // One thread submits and reaps (SINGLE_ISSUER), and the kernel runs completion work only when that
+            // thread waits in io_uring_enter (DEFER_TASKRUN), not by interrupting it. Disabled until the loop's
+            // own thread enables it in `run`: the ring is made here, on the thread that starts the server.
+            let ring = IoUring::builder()
+                .setup_cqsize(COMPLETION_ENTRIES)
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_r_disabled()
+                .build(SUBMISSION_ENTRIES)?;
             Ok::<_, io::Error>((mailbox, ring))
         };
         let (mailbox, ring) =
@@ -224,10 +280,7 @@ impl runtime::Loop for RingLoop {
             timespecs: Vec::new(),
             _draining: draining,
         };
-        let provide =
-            opcode::ProvideBuffers::new(ring_loop.pool.base, BUFFER_LEN as i32, BUFFERS, BUFFER_GROUP, 0).build();
-        // SAFETY: the pool's memory lives as long as the loop, which ends only with no receive in flight.
-        unsafe { ring_loop.push(provide, Tag::of_loop(Op::Control)) };
+        ring_loop.pool.register(&ring_loop.ring)?;
         ring_loop.arm_accept();
         ring_loop.arm_mailbox();
         Ok(ring_loop)
@@ -251,6 +304,8 @@ impl runtime::Loop for RingLoop {
 
 impl RingLoop {
     fn turn_until_drained(&mut self) -> io::Result<()> {
+        // From here on, this thread is the ring's only submitter.
+        self.ring.submitter().register_enable_rings()?;
         let mut completions = Vec::with_capacity(COMPLETION_ENTRIES as usize);
         loop {
             if !self.core.stopping && self.core.shared.stopping.load(Ordering::SeqCst) {
@@ -473,11 +528,7 @@ impl RingLoop {
 
     /// Returns a provided buffer to the pool.
     fn give_back(&mut self, id: u16) {
-        let entry = opcode::ProvideBuffers::new(self.pool.buffer(id), BUFFER_LEN as i32, 1, BUFFER_GROUP, id)
-            .build()
-            .flags(squeue::Flags::SKIP_SUCCESS);
-        // SAFETY: the pool's memory lives as long as the loop, which ends only with no receive in flight.
-        unsafe { self.push(entry, Tag::of_loop(Op::Control)) };
+        self.pool.give_back(id);
     }
 
     /// After a receive or a send: free a closed connection's slot once nothing is in flight, or run it.
