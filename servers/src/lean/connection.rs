@@ -1,6 +1,6 @@
 //! One HTTP/1.1 connection as a state machine that a loop owning many connections drives: the protocol steps
-//! lean-server's readiness loop ([`super::event_loop`]) and uring-server's completion loop
-//! (`crate::uring`) share.
+//! lean-server's readiness loop (`lean/event_loop.rs`) and uring-server's completion loop
+//! (`uring/ring_loop.rs`) share.
 //!
 //! Each [`State`] is a point where an `async fn` would `.await`. The steps are the same whichever way bytes
 //! move: parse a head; read a form body (after a `100 Continue` if the client asked for one); answer at once,
