@@ -21,7 +21,8 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 use crate::cli::{url_index, CommonArgs, Method};
-use crate::recorder::{FailureKind, Outcome, Recorder};
+use crate::outcome::{FailureKind, Outcome};
+use crate::recorder::Recorder;
 use crate::schedule::{Departure, Schedule, Stop};
 
 /// ureq, configured for measuring: no status-as-error, TCP_NODELAY, an idle pool as large as the thread pool.

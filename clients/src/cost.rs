@@ -39,11 +39,8 @@ impl CostMeter {
             thread::Builder::new()
                 .name("cost-sampler".into())
                 .spawn(move || {
-                    // Reused for every sample: /proc files report no size, so a fresh String would grow
-                    // through several small reads each time.
-                    let mut status = String::with_capacity(4096);
                     while !stop.load(Ordering::Relaxed) {
-                        if let Ok(threads) = own_thread_count(&mut status) {
+                        if let Ok(threads) = own_thread_count() {
                             peak.fetch_max(threads, Ordering::Relaxed);
                         }
                         // Blocks this (otherwise idle) thread until the next sample or until `finish` unparks it.
@@ -59,7 +56,7 @@ impl CostMeter {
     pub fn finish(mut self) -> Cost {
         // One last sample while everything is still alive.
         let sampler_running = self.sampler.is_some();
-        if let Ok(threads) = own_thread_count(&mut String::with_capacity(4096)) {
+        if let Ok(threads) = own_thread_count() {
             self.peak_threads.fetch_max(threads, Ordering::Relaxed);
         }
         self.stop.store(true, Ordering::Relaxed);

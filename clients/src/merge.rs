@@ -9,7 +9,8 @@ mod tests {
 
     use super::*;
     use crate::histogram;
-    use crate::recorder::{FailureKind, Outcome, Recorder};
+    use crate::outcome::{FailureKind, Outcome};
+    use crate::recorder::Recorder;
     use crate::report::{from_run, RunMeta};
     use crate::report::{Cost, OpenLoop};
 

@@ -20,7 +20,7 @@ use std::time::Instant;
 use crossbeam_channel::{unbounded, Sender};
 use serde::{Deserialize, Serialize};
 
-use crate::async_client::{run_in_process, AsyncArgs};
+use crate::async_process::{run_in_process, AsyncArgs};
 use crate::cli;
 use crate::cost::CostMeter;
 use crate::recorder::{Recorder, RecorderSnapshot};

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::export::human;
 use crate::histogram;
-use crate::report::{ConnectTime, Failures, Latency, TimelineEntry, TIMELINE_CAP};
+use crate::outcome::{response_line, FailureKind, Outcome};
+use harness::report::{ConnectTime, Failures, Latency, TimelineEntry, TIMELINE_CAP};
 
 /// Set once by `--timeline`, before any recorder exists: every recorder made afterwards keeps a timeline.
 static TIMELINES: AtomicBool = AtomicBool::new(false);
@@ -35,69 +35,6 @@ struct Span {
     start: Instant,
     end: Instant,
     ok: bool,
-}
-
-/// Why a request did not succeed; the kinds of the report's `failures` object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The connection could not be opened (refused, unreachable).
-    Connect,
-    /// No complete response within `--timeout`.
-    Timeout,
-    /// A complete response with a status other than 2xx.
-    Status,
-    /// Anything else (reset, malformed or truncated response).
-    Other,
-    /// Open loop (`--rate`): never sent, because no connection came free within `--timeout` of the request's
-    /// intended send time ([`crate::schedule`]).
-    Unsent,
-}
-
-impl FailureKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FailureKind::Connect => "connect",
-            FailureKind::Timeout => "timeout",
-            FailureKind::Status => "status",
-            FailureKind::Other => "other",
-            FailureKind::Unsent => "unsent",
-        }
-    }
-}
-
-/// What became of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// A 2xx response whose body was read to the end.
-    Success { status: u16 },
-    /// Anything else.
-    Failure {
-        kind: FailureKind,
-        /// The response status, when a response arrived.
-        status: Option<u16>,
-        /// A short human-readable reason (only the first one is kept by the recorder).
-        reason: String,
-    },
-}
-
-impl Outcome {
-    pub fn failure(kind: FailureKind, reason: impl Into<String>) -> Outcome {
-        Outcome::Failure { kind, status: None, reason: reason.into() }
-    }
-
-    /// The outcome of a complete response: success for 2xx, a `status` failure otherwise.
-    pub fn from_status(status: u16) -> Outcome {
-        if (200..300).contains(&status) {
-            Outcome::Success { status }
-        } else {
-            Outcome::Failure { kind: FailureKind::Status, status: Some(status), reason: format!("HTTP {status}") }
-        }
-    }
-
-    /// The outcome of a request cut short by `--timeout`.
-    pub fn timed_out(timeout: Duration) -> Outcome {
-        Outcome::failure(FailureKind::Timeout, format!("no complete response within {timeout:?}"))
-    }
 }
 
 /// One worker's tally. Owned by exactly one thread (or one executor thread's tasks, through a `RefCell`).
@@ -146,7 +83,7 @@ impl Recorder {
     /// Notes the outcome of request number `index` (0-based) that took `latency` from send to last byte.
     pub fn record(&mut self, index: u64, outcome: Outcome, latency: Duration) {
         if self.echo {
-            println!("{}", human::response_line(index, &outcome, latency));
+            println!("{}", response_line(index, &outcome, latency));
         }
         if let Some(spans) = self.timeline.as_mut().filter(|s| s.len() < TIMELINE_CAP) {
             // The response has just ended: the request left `latency` ago.

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use smol::{LocalExecutor, Timer};
 
 use crate::cli::url_index;
-use crate::recorder::{FailureKind, Outcome, Recorder};
+use crate::outcome::{FailureKind, Outcome};
+use crate::phase::{Phase, Plan, ThreadRun};
+use crate::recorder::Recorder;
 use crate::schedule::{Departure, Schedule, Stop};
 
 /// One request in flight at a time: an HTTP engine's per-slot state (a connection, buffers, a client handle).
@@ -43,31 +45,6 @@ pub trait Slot {
     fn take_connect_time(&mut self) -> Option<std::time::Duration> {
         None
     }
-}
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// Counted requests at most (`u64::MAX` when only the deadline ends the run).
-    pub requests: u64,
-    /// Closed-loop `--duration`: no counted request starts this long after the measured phase's start.
-    pub duration: Option<Duration>,
-    /// Uncounted requests sent first.
-    pub warmup: u64,
-    /// Slots (requests in flight at once).
-    pub concurrency: usize,
-    /// How many `--url`s the requests cycle through (1 for a single URL).
-    pub urls: usize,
-    /// Executor threads (at most one per slot is used).
-    pub threads: usize,
-    /// Per-request deadline.
-    pub timeout: Duration,
-    /// Print a line per response.
-    pub echo: bool,
-    /// Number of this process's first request, for the printed lines (non-zero in `--processes` children).
-    pub first_index: u64,
-    /// Open loop: this process's requests per second (`None`: closed loop).
-    pub rate: Option<f64>,
 }
 
 /// The measured phase's result.
@@ -87,28 +64,6 @@ where
     F: Fn() -> S + Sync,
 {
     run_threads(plan, |slots_here| Slots((0..slots_here).map(|_| make_slot()).collect()), before_measure)
-}
-
-/// One phase (warm-up or measured) as one thread runs it.
-#[derive(Clone, Copy)]
-pub struct Phase<'a> {
-    /// Request numbers: one counter per phase, shared by every thread.
-    pub next: &'a AtomicU64,
-    pub plan: &'a Plan,
-    pub stop: Stop,
-    /// This thread's results; borrowed for one record at a time, never across an `.await`.
-    pub recorder: &'a RefCell<Recorder>,
-    /// The run-wide number of this process's first request of the phase (non-zero in `--processes` children).
-    pub first_index: u64,
-    /// Open loop: when each request is due.
-    pub schedule: Option<Schedule>,
-}
-
-/// What one executor thread runs its phases with, keeping its connections from one phase to the next: a task per
-/// slot on a smol executor ([`Slots`]), or an explicit event loop ([`crate::lean::event_loop`]).
-pub trait ThreadRun {
-    /// Runs `phase` on this thread until its stop.
-    fn phase(&mut self, phase: &Phase);
 }
 
 /// A thread's slots, each driven by a task on a fresh [`LocalExecutor`] per phase.

@@ -31,7 +31,7 @@ use surf::http::Method;
 use surf::{Client, Config, Url};
 
 use crate::cli::{self, CommonArgs};
-use crate::recorder::{FailureKind, Outcome};
+use crate::outcome::{FailureKind, Outcome};
 use crate::runner::Slot;
 
 /// The shared client, replaceable after a timeout.

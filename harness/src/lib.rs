@@ -5,7 +5,8 @@
 //!   buffer, process groups, death signals, and what a reaped child cost (rusage);
 //! - [`limits`]: raise the open-file limit, read the thread limit;
 //! - [`net`]: listeners with a backlog of `net.core.somaxconn` and SO_REUSEPORT, IP_BIND_ADDRESS_NO_PORT;
-//! - [`proc`]: read a process (or a process tree) from `/proc`;
+//! - [`proc`]: everything read from `/proc`: a process or a process tree, the machine's memory, CPU time and
+//!   load, its TCP counters and socket table, and the kernel limits (on the `procfs` crate);
 //! - [`bins`]: the workspace's binaries for tests, built once per test run (never stale);
 //! - [`calibrate`]: the machine's calibration probes (a cpu loop, a memory chase, a loopback echo);
 //! - [`stats`]: nearest-rank quantiles;

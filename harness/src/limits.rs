@@ -21,7 +21,7 @@ pub fn raise_nofile() -> Nofile {
     let before = limit.current.unwrap_or(u64::MAX);
     let hard = limit.maximum.unwrap_or(u64::MAX);
     let target = match limit.maximum {
-        None => read_number("/proc/sys/fs/nr_open").unwrap_or(u64::MAX),
+        None => crate::proc::nr_open().unwrap_or(u64::MAX),
         Some(max) => max,
     };
     if before < target && setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum }).is_ok()
@@ -68,11 +68,6 @@ pub fn limit_nofile(command: &mut std::process::Command, limit: u64) {
 /// RLIMIT_NPROC's soft limit: the cap on this user's threads and processes (None when unlimited).
 pub fn nproc_soft() -> Option<u64> {
     getrlimit(Resource::Nproc).current
-}
-
-/// A number in a /proc/sys file, e.g. `/proc/sys/net/core/somaxconn`.
-pub fn read_number(path: &str) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]

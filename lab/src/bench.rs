@@ -224,10 +224,8 @@ pub fn command(args: BenchArgs) -> anyhow::Result<u8> {
 
 /// `/proc/loadavg` now.
 fn load_sample(at: &str) -> LoadSample {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut numbers = text.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(0.0));
-    let mut next = || numbers.next().unwrap_or(0.0);
-    LoadSample { at: at.to_string(), load1: next(), load5: next(), load15: next() }
+    let [load1, load5, load15] = harness::proc::load_average().unwrap_or_default();
+    LoadSample { at: at.to_string(), load1, load5, load15 }
 }
 
 /// The part's record in the run, to set its status.

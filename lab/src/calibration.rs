@@ -50,12 +50,7 @@ pub fn measure(bin_dir: &Path) -> Measures {
 impl Calibration {
     /// A calibration begun now: the machine's details and the start probes (run by `bin_dir/calibrate`).
     pub fn begin(bin_dir: &Path) -> Calibration {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let microcode = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("microcode"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string());
+        let microcode = harness::proc::cpu_field("microcode");
         let governor = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
             .ok()
             .map(|s| s.trim().to_string())

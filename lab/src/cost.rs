@@ -15,34 +15,6 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-/// `root` and all its descendants (a server started with `--processes` and its workers).
-pub fn process_tree(root: u32) -> Vec<u32> {
-    std::iter::once(root).chain(harness::proc::descendants(root)).collect()
-}
-
-/// A whole process tree, summed.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TreeSample {
-    pub rss_kib: u64,
-    pub hwm_kib: u64,
-    pub threads: u64,
-    pub processes: u64,
-}
-
-/// Sums the readings of `pids` (those still alive).
-pub fn sample_pids(pids: &[u32]) -> Option<TreeSample> {
-    let mut total = TreeSample::default();
-    for &pid in pids {
-        if let Ok(s) = ProcSample::read(pid) {
-            total.rss_kib += s.rss_kib;
-            total.hwm_kib += s.hwm_kib;
-            total.threads += s.threads;
-            total.processes += 1;
-        }
-    }
-    (total.processes > 0).then_some(total)
-}
-
 /// How many samples between two scans of /proc for the tree's members (scanning every process is the costly part).
 const TREE_RESCAN_EVERY: u64 = 20;
 
@@ -76,12 +48,12 @@ impl Sampler {
             .name(format!("sampler-{pid}"))
             .spawn(move || {
                 let mut peaks = Peaks::default();
-                let mut tree = process_tree(pid);
+                let mut tree = harness::proc::tree(pid);
                 let mut record = |peaks: &mut Peaks| {
                     if peaks.samples % TREE_RESCAN_EVERY == TREE_RESCAN_EVERY - 1 {
-                        tree = process_tree(pid);
+                        tree = harness::proc::tree(pid);
                     }
-                    if let Some(s) = sample_pids(&tree) {
+                    if let Some(s) = ProcSample::read_pids(&tree) {
                         if peaks.samples == 0 {
                             peaks.start_rss_kib = s.rss_kib;
                         }
@@ -126,15 +98,6 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tree_includes_children() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
-        let tree = process_tree(std::process::id());
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(tree.contains(&child.id()), "{tree:?}");
-    }
 
     #[test]
     fn sampler_sees_peaks() {

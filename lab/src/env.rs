@@ -43,19 +43,8 @@ pub fn code_trees(root: &Path) -> Option<CodeTrees> {
 }
 
 pub fn capture(root: &Path, limits: Limits) -> Environment {
-    let cpuinfo = read("/proc/cpuinfo");
-    let cpu_model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_else(|| "unknown".to_string());
-    let memory_kib = read("/proc/meminfo")
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let cpu_model = harness::proc::cpu_field("model name").unwrap_or_else(|| "unknown".to_string());
+    let memory_kib = harness::proc::meminfo().map_or(0, |m| m.total_kib);
     let os = read("/etc/os-release")
         .lines()
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
@@ -66,9 +55,9 @@ pub fn capture(root: &Path, limits: Limits) -> Environment {
         cpu_model,
         cpu_count: std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1),
         memory_kib,
-        kernel: read("/proc/sys/kernel/osrelease"),
+        kernel: harness::proc::os_release(),
         os,
-        hostname: read("/proc/sys/kernel/hostname"),
+        hostname: harness::proc::hostname(),
         rustc: first_line_of(Command::new("rustc").arg("--version")).unwrap_or_else(|| "unknown".to_string()),
         git_commit,
         git_dirty,

@@ -440,7 +440,7 @@ mod tests {
 
     #[test]
     fn a_model_wins_only_when_every_server_of_it_beats_every_other() {
-        // The figures: two async servers above the pool, two below it.
+        // A split verdict: two async servers above the pool, two below it, so no model wins.
         let servers = vec![
             server("pool-server", Model::Pool),
             server("tokio-server", Model::Async),

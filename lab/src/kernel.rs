@@ -23,23 +23,15 @@ use std::time::Duration;
 impl TcpCounters {
     /// The counters now; zeros for any the kernel does not expose.
     pub fn read() -> TcpCounters {
-        let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
-        let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
-        TcpCounters::parse(&netstat, &snmp)
-    }
-
-    /// From the texts of `/proc/net/netstat` and `/proc/net/snmp`: pairs of lines, names then values.
-    pub fn parse(netstat: &str, snmp: &str) -> TcpCounters {
-        let ext = |name| counter(netstat, "TcpExt:", name);
-        let tcp = |name| counter(snmp, "Tcp:", name);
+        let now = harness::proc::tcp_counters();
         TcpCounters {
-            listen_overflows: ext("ListenOverflows"),
-            listen_drops: ext("ListenDrops"),
-            syn_retrans: ext("TCPSynRetrans"),
-            syncookies_sent: ext("SyncookiesSent"),
-            attempt_fails: tcp("AttemptFails"),
-            active_opens: tcp("ActiveOpens"),
-            passive_opens: tcp("PassiveOpens"),
+            listen_overflows: now.listen_overflows,
+            listen_drops: now.listen_drops,
+            syn_retrans: now.syn_retrans,
+            syncookies_sent: now.syncookies_sent,
+            attempt_fails: now.attempt_fails,
+            active_opens: now.active_opens,
+            passive_opens: now.passive_opens,
         }
     }
 
@@ -57,18 +49,6 @@ impl TcpCounters {
     }
 }
 
-/// The value of `name` in the first `prefix` section of a `/proc/net/{netstat,snmp}` text (0 when absent).
-fn counter(text: &str, prefix: &str, name: &str) -> u64 {
-    let mut lines = text.lines().filter(|l| l.starts_with(prefix));
-    let (Some(names), Some(values)) = (lines.next(), lines.next()) else { return 0 };
-    names
-        .split_whitespace()
-        .position(|n| n == name)
-        .and_then(|i| values.split_whitespace().nth(i))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The listening sockets on one port at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListenSnapshot {
@@ -81,10 +61,10 @@ pub struct ListenSnapshot {
 }
 
 /// The listening sockets on `port` among `rows` (of `/proc/net/tcp` and `/proc/net/tcp6`).
-pub fn listen_snapshot(rows: impl IntoIterator<Item = harness::net::TcpRow>, port: u16) -> ListenSnapshot {
+pub fn listen_snapshot(rows: impl IntoIterator<Item = harness::proc::TcpRow>, port: u16) -> ListenSnapshot {
     let mut snapshot = ListenSnapshot::default();
     // A listening socket's `rx_queue` is its accept queue's depth.
-    for row in rows.into_iter().filter(|r| r.state == harness::net::TCP_LISTEN && r.local.port() == port) {
+    for row in rows.into_iter().filter(|r| r.state == harness::proc::TCP_LISTEN && r.local.port() == port) {
         snapshot.listeners += 1;
         snapshot.deepest = snapshot.deepest.max(row.rx_queue);
         snapshot.queued += row.rx_queue;
@@ -107,7 +87,7 @@ impl QueueSampler {
             let mut seen = AcceptQueue::default();
             loop {
                 // Only the listening part of the table: the rest would cost the burst a CPU.
-                let now = listen_snapshot(harness::net::listening_sockets(addr.ip()), addr.port());
+                let now = listen_snapshot(harness::proc::listening_sockets(addr.ip()), addr.port());
                 seen.samples += 1;
                 seen.listeners = seen.listeners.max(now.listeners);
                 seen.peak_depth = seen.peak_depth.max(now.deepest);
@@ -131,14 +111,7 @@ impl QueueSampler {
 /// TCP sockets in TIME_WAIT now, machine-wide (`/proc/net/sockstat`): each holds a local port for 60 s after
 /// its connection closed, and every one makes `connect(2)`'s search for a free ephemeral port longer.
 pub fn time_wait_sockets() -> u64 {
-    let text = std::fs::read_to_string("/proc/net/sockstat").unwrap_or_default();
-    parse_time_wait(&text)
-}
-
-fn parse_time_wait(sockstat: &str) -> u64 {
-    let Some(tcp) = sockstat.lines().find(|l| l.starts_with("TCP:")) else { return 0 };
-    let fields: Vec<&str> = tcp.split_whitespace().collect();
-    fields.windows(2).find(|w| w[0] == "tw").and_then(|w| w[1].parse().ok()).unwrap_or(0)
+    harness::proc::time_wait_sockets()
 }
 
 /// The share of all CPUs' time that was busy between two readings of `/proc/stat`'s `cpu` line.
@@ -149,17 +122,10 @@ pub struct CpuTimes {
 }
 
 impl CpuTimes {
+    /// Now (zeros where /proc/stat cannot be read); idle and iowait are not busy.
     pub fn read() -> CpuTimes {
-        let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        CpuTimes::parse(text.lines().next().unwrap_or(""))
-    }
-
-    /// `cpu  user nice system idle iowait irq softirq steal …` (in clock ticks); idle and iowait are not busy.
-    fn parse(line: &str) -> CpuTimes {
-        let ticks: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-        let total: u64 = ticks.iter().take(8).sum();
-        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-        CpuTimes { busy: total.saturating_sub(idle), total }
+        let ticks = harness::proc::cpu_ticks().unwrap_or_default();
+        CpuTimes { busy: ticks.busy, total: ticks.total }
     }
 
     /// The busy fraction of every CPU since `before` (0 when no tick passed).
@@ -177,24 +143,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_are_read_by_name_from_their_section() {
-        let netstat = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans\n\
-                       TcpExt: 1 20 22 7\n\
-                       IpExt: ListenOverflows\nIpExt: 999\n";
-        let snmp = "Ip: Forwarding\nIp: 1\nTcp: RtoAlgorithm ActiveOpens PassiveOpens AttemptFails\nTcp: 1 100 90 3\n";
-        let c = TcpCounters::parse(netstat, snmp);
-        assert_eq!(
-            c,
-            TcpCounters {
-                listen_overflows: 20,
-                listen_drops: 22,
-                syn_retrans: 7,
-                syncookies_sent: 1,
-                attempt_fails: 3,
-                active_opens: 100,
-                passive_opens: 90
-            }
-        );
+    fn counters_move_forward_only() {
+        let c = TcpCounters {
+            listen_overflows: 20,
+            listen_drops: 22,
+            syn_retrans: 7,
+            syncookies_sent: 1,
+            attempt_fails: 3,
+            active_opens: 100,
+            passive_opens: 90,
+        };
         let later = TcpCounters { listen_overflows: 25, ..c };
         assert_eq!(later.since(&c).listen_overflows, 5);
         assert_eq!(c.since(&later).listen_overflows, 0, "a counter never moves backwards");
@@ -208,22 +166,15 @@ mod tests {
            1: 0100007F:1F90 00000000:0000 0A 00001000:00000FFF 00:00000000 00000000  1000        0 2 1\n\
            2: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 3 1\n\
            3: 0100007F:0050 00000000:0000 0A 00000080:00000009 00:00000000 00000000  1000        0 4 1\n";
-        let s = listen_snapshot(harness::net::tcp_rows(tcp), 8080);
+        let s = listen_snapshot(harness::proc::tcp_rows(tcp), 8080);
         assert_eq!(s, ListenSnapshot { listeners: 2, deepest: 0xFFF, queued: 0xFFF + 5 });
-        assert_eq!(listen_snapshot(harness::net::tcp_rows(tcp), 9), ListenSnapshot::default());
-    }
-
-    #[test]
-    fn time_wait_sockets_from_sockstat() {
-        let text = "sockets: used 54\nTCP: inuse 32 orphan 0 tw 77134 alloc 32 mem 143\nUDP: inuse 0 mem 0\n";
-        assert_eq!(parse_time_wait(text), 77_134);
-        assert_eq!(parse_time_wait(""), 0);
+        assert_eq!(listen_snapshot(harness::proc::tcp_rows(tcp), 9), ListenSnapshot::default());
     }
 
     #[test]
     fn machine_cpu_busy_between_two_readings() {
-        let before = CpuTimes::parse("cpu  100 0 100 800 0 0 0 0 0 0");
-        let after = CpuTimes::parse("cpu  250 0 200 850 50 0 0 0 0 0");
+        let before = CpuTimes { busy: 200, total: 1000 };
+        let after = CpuTimes { busy: 450, total: 1350 };
         // 250 busy ticks of 350.
         assert!((after.busy_since(&before) - 250.0 / 350.0).abs() < 1e-9);
         assert_eq!(before.busy_since(&before), 0.0);

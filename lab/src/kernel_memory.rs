@@ -14,14 +14,8 @@ use crate::records::run::KernelMemory;
 impl KernelMemory {
     /// Now; `None` where /proc/meminfo is missing or lacks the lines.
     pub fn read() -> Option<KernelMemory> {
-        KernelMemory::parse(&std::fs::read_to_string("/proc/meminfo").ok()?)
-    }
-
-    /// Parses the text of `/proc/meminfo`.
-    pub fn parse(meminfo: &str) -> Option<KernelMemory> {
-        // The same `Name:   value kB` lines as /proc/PID/status.
-        let field = |name: &str| harness::proc::status_field(meminfo, name);
-        Some(KernelMemory { kernel_stack_kib: field("KernelStack:")?, slab_kib: field("Slab:")? })
+        let meminfo = harness::proc::meminfo()?;
+        Some(KernelMemory { kernel_stack_kib: meminfo.kernel_stack_kib?, slab_kib: meminfo.slab_kib })
     }
 }
 
@@ -30,13 +24,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_meminfo() {
-        let text = "MemTotal:       16000000 kB\nSlab:             863652 kB\nSReclaimable:     700000 kB\n\
-                    KernelStack:        2720 kB\n";
-        let m = KernelMemory::parse(text).unwrap();
-        assert_eq!(m, KernelMemory { kernel_stack_kib: 2720, slab_kib: 863_652 });
+    fn growth_peaks_and_totals() {
+        let m = KernelMemory { kernel_stack_kib: 2720, slab_kib: 863_652 };
         assert_eq!(m.total_kib(), 866_372);
-        assert_eq!(KernelMemory::parse("MemTotal: 1 kB\n"), None);
         let later = KernelMemory { kernel_stack_kib: 3000, slab_kib: 800_000 };
         assert_eq!(later.since(m), KernelMemory { kernel_stack_kib: 280, slab_kib: 0 });
         assert_eq!(later.max(m), KernelMemory { kernel_stack_kib: 3000, slab_kib: 863_652 });

@@ -6,8 +6,6 @@
 //! a reader sees a limit of the machine, not a mystery.
 
 use crate::records::header::Limits;
-use harness::limits::read_number;
-use std::fs;
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit. Returns (soft before, soft after, hard).
 pub fn raise_nofile() -> (u64, u64, u64) {
@@ -18,20 +16,15 @@ pub fn raise_nofile() -> (u64, u64, u64) {
 /// Raises nofile and reads every other limit.
 pub fn read_limits() -> Limits {
     let (before, soft, hard) = raise_nofile();
-    let ephemeral_ports = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok().and_then(|s| {
-        let mut parts = s.split_whitespace().map(|p| p.parse::<u64>().ok());
-        let (low, high) = (parts.next()??, parts.next()??);
-        Some(high.saturating_sub(low) + 1)
-    });
     Limits {
         nofile_soft_before: before,
         nofile_soft: soft,
         nofile_hard: hard,
-        somaxconn: read_number("/proc/sys/net/core/somaxconn"),
-        ephemeral_ports,
-        threads_max: read_number("/proc/sys/kernel/threads-max"),
-        pid_max: read_number("/proc/sys/kernel/pid_max"),
-        max_map_count: read_number("/proc/sys/vm/max_map_count"),
+        somaxconn: harness::proc::somaxconn(),
+        ephemeral_ports: harness::proc::ephemeral_ports(),
+        threads_max: harness::proc::threads_max(),
+        pid_max: harness::proc::pid_max(),
+        max_map_count: harness::proc::max_map_count(),
         nproc_soft: harness::limits::nproc_soft(),
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::analysis::linear_fit;
 use crate::client::ClientArgs;
-use crate::cost::{process_tree, sample_pids, Sampler};
+use crate::cost::Sampler;
 use crate::format;
 use crate::matrix::MatrixOutcome;
 use crate::plan::{MatrixConfig, ServerSpec};
@@ -19,6 +19,7 @@ use crate::progress::Progress;
 use crate::records::run::{Failures, Measurement, ServerRecord, Soak, SoakMinute, SoakServer, Status};
 use crate::run::{run_client, Fault, Runner, START_TIMEOUT, STOP_GRACE};
 use crate::session::Session;
+use harness::proc::{tree, ProcSample};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -206,7 +207,7 @@ fn soak_server(runner: &mut Runner, spec: &ServerSpec, settings: SoakSettings, p
         }
     };
     let pid = server.pid();
-    let idle = || sample_pids(&process_tree(pid));
+    let idle = || ProcSample::read_pids(&tree(pid));
     soaked.start_rss_kib = idle().map(|s| s.rss_kib);
     // A chunk that takes three times its length (or a hung server) is killed.
     let time_limit = settings.chunk * 3 + Duration::from_secs(30);

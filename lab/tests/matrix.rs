@@ -104,7 +104,7 @@ fn quick_matrix_then_report_and_compare() {
     // CSV: one row per cell, the same figures as the JSON.
     let csv_path = out.join(format!("{}.csv", run.run_id));
     let csv = std::fs::read_to_string(&csv_path).unwrap();
-    let rows = parse_csv(&csv);
+    let rows = parse_csv(&csv).unwrap();
     assert_eq!(rows[0], COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>());
     assert_eq!(rows.len(), run.cells.len() + 1);
     let col = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();

@@ -21,6 +21,17 @@ impl AccessLog {
         !self.quiet
     }
 
+    /// Starts a request's line: its start time, method and target, kept until the reply is known (across a
+    /// wait, in the servers that answer later). `None` when the log is off: nothing is kept.
+    pub fn begin(&self, method: &str, target: &str) -> Option<Pending> {
+        self.enabled().then(|| Pending { started: Instant::now(), method: method.into(), target: target.into() })
+    }
+
+    /// Writes the line that [`AccessLog::begin`] started, now that the reply's status is known.
+    pub fn finish(&self, pending: Pending, status: u16, peer: Option<SocketAddr>) {
+        self.record(pending.started, status, &pending.method, &pending.target, peer);
+    }
+
     pub fn record(&self, started: Instant, status: u16, method: &str, target: &str, peer: Option<SocketAddr>) {
         if self.quiet {
             return;
@@ -32,4 +43,11 @@ impl AccessLog {
         let line = format!("{now} {status} {method} {target} {peer} {ms:.2}ms\n");
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
+}
+
+/// A request's line in the making: what [`AccessLog::finish`] needs once the reply is known.
+pub struct Pending {
+    started: Instant,
+    method: Box<str>,
+    target: Box<str>,
 }

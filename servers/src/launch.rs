@@ -173,8 +173,10 @@ fn serve_in_this_process(
             // refuses new connections; connections already accepted are served to the end.
             let more = MORE_LISTENERS.lock().map(|fds| fds.clone()).unwrap_or_default();
             for fd in std::iter::once(listener_fd).chain(more) {
-                // SAFETY: shutdown(2) on a descriptor this process owns; no memory is involved.
-                unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+                // SAFETY: `fd` is one of this process's listening sockets, all open until it exits, so borrowing
+                // it for the one call is sound.
+                let listener = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let _ = rustix::net::shutdown(listener, rustix::net::Shutdown::Read);
             }
             start_drain.close();
             let deadline = Instant::now() + Duration::from_secs_f64(args.grace_s.max(0.0));

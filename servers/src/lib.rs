@@ -9,6 +9,7 @@
 //! Read two servers side by side: their diff is the lesson.
 
 pub mod access_log;
+pub mod blocking_pool;
 pub mod cli;
 pub mod coro;
 pub mod hyper_glue;

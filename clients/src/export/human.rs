@@ -9,11 +9,13 @@
 //! 10 requests: 10 succeeded, 0 failed in 0.208 s (48.1 req/s)
 //! latency: min 200.9 ms  p50 201.3 ms  p90 202.0 ms  p99 202.3 ms  max 202.3 ms
 //! ```
+//!
+//! The line per response is [`crate::outcome::response_line`], printed by each worker's recorder as the
+//! response arrives.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::Exporter;
-use crate::recorder::Outcome;
 use crate::report::{describe_urls, ClientReport, RunMeta};
 
 /// The line printed before the first request.
@@ -33,21 +35,6 @@ pub fn start_line(meta: &RunMeta) -> String {
         meta.concurrency,
         if meta.keep_alive { "on" } else { "off" },
     )
-}
-
-/// The line printed for each response (or failure) as it arrives; `index` is 0-based.
-pub fn response_line(index: u64, outcome: &Outcome, latency: Duration) -> String {
-    let ms = latency.as_secs_f64() * 1e3;
-    let number = format!("#{}", index + 1);
-    match outcome {
-        Outcome::Success { status } => format!("{number:<5} {status}  {ms:.1} ms"),
-        Outcome::Failure { kind, status: Some(status), .. } => {
-            format!("{number:<5} {status}  {ms:.1} ms  (failed: {})", kind.name())
-        }
-        Outcome::Failure { kind, status: None, reason } => {
-            format!("{number:<5} ---  {ms:.1} ms  (failed: {}: {reason})", kind.name())
-        }
-    }
 }
 
 /// The current wall-clock time, RFC 3339 with milliseconds.

@@ -28,8 +28,9 @@ use super::{
     BUFFER_BYTES, UNSENT,
 };
 use crate::cli::url_index;
-use crate::recorder::{Outcome, Recorder};
-use crate::runner::{Phase, ThreadRun};
+use crate::outcome::Outcome;
+use crate::phase::{Phase, ThreadRun};
+use crate::recorder::Recorder;
 
 /// Readiness events taken from the kernel per `epoll_wait`.
 const EVENTS: usize = 1024;

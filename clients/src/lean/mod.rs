@@ -26,7 +26,7 @@ use smol::Async;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cli::{CommonArgs, Method};
-use crate::recorder::{FailureKind, Outcome};
+use crate::outcome::{FailureKind, Outcome};
 use crate::runner::Slot;
 use http1::{parse_head, FramingError};
 

@@ -99,57 +99,24 @@ fn row(run: &Run, c: &Cell) -> Vec<String> {
     ]
 }
 
-/// Quotes a field when it holds a comma, a quote or a line break.
-pub fn field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_string()
-    }
-}
-
 impl Exporter for CsvExporter {
     fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
-        let mut text = COLUMNS.join(",");
-        text.push('\n');
+        // The csv crate's default writer is RFC 4180's format with `\n` line ends: a field is quoted only when it
+        // holds a comma, a quote or a line break, and a quote inside is doubled.
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(COLUMNS)?;
         for cell in &run.cells {
-            let fields: Vec<String> = row(run, cell).iter().map(|f| field(f)).collect();
-            text.push_str(&fields.join(","));
-            text.push('\n');
+            writer.write_record(row(run, cell))?;
         }
-        Ok(vec![Artifact { path: format!("{}.csv", run.run_id).into(), bytes: text.into_bytes() }])
+        let bytes = writer.into_inner().map_err(|e| e.into_error())?;
+        Ok(vec![Artifact { path: format!("{}.csv", run.run_id).into(), bytes }])
     }
 }
 
-/// Parses CSV text written by this exporter (quoted fields included) into rows of fields.
-pub fn parse(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
+/// Parses CSV text written by this exporter (header row included, quoted fields unquoted) into rows of fields.
+pub fn parse(text: &str) -> csv::Result<Vec<Vec<String>>> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    reader.records().map(|record| Ok(record?.iter().map(str::to_string).collect())).collect()
 }
 
 #[cfg(test)]
@@ -157,10 +124,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quoting_round_trips() {
+    fn fields_are_quoted_as_rfc_4180_says_and_read_back() {
         let values = ["plain", "a,b", "say \"hi\"", "two\nlines", ""];
-        let line: Vec<String> = values.iter().map(|v| field(v)).collect();
-        let text = format!("{}\n", line.join(","));
-        assert_eq!(parse(&text), vec![values.iter().map(|v| v.to_string()).collect::<Vec<_>>()]);
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(values).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        // RFC 4180 section 2: fields with commas, quotes or line breaks are enclosed in quotes (rule 6), and a
+        // quote inside is doubled (rule 7); others are written as they are.
+        assert_eq!(text, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\n");
+        assert_eq!(parse(&text).unwrap(), vec![values.iter().map(|v| v.to_string()).collect::<Vec<_>>()]);
     }
 }

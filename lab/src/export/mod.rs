@@ -12,7 +12,7 @@ pub mod readme;
 pub mod svg;
 pub mod table;
 
-pub use csv::CsvExporter;
+pub use self::csv::CsvExporter;
 pub use html::HtmlExporter;
 pub use json::JsonExporter;
 pub use markdown::MarkdownExporter;

@@ -15,7 +15,6 @@ pub mod attack;
 pub mod markdown;
 pub mod probe;
 
-use crate::cost::{process_tree, sample_pids};
 use crate::export::json::JsonDocument;
 use crate::export::Exporter;
 use crate::format;
@@ -25,6 +24,7 @@ use crate::records::run::Status;
 use crate::records::slowloris::*;
 use crate::session::Session;
 use attack::Fate;
+use harness::proc::ProcSample;
 use probe::{Outcome, Probe, Prober};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -177,8 +177,8 @@ fn attack_server(
     result.baseline_probe_us = baseline.get(baseline.len() / 2).copied();
 
     let pid = server.pid();
-    let mut tree = process_tree(pid);
-    let before = sample_pids(&tree).unwrap_or_default();
+    let mut tree = harness::proc::tree(pid);
+    let before = ProcSample::read_pids(&tree).unwrap_or_default();
     let start = Instant::now();
     let attack = {
         let (addr, count, duration, stop) =
@@ -194,9 +194,9 @@ fn attack_server(
     let mut died = None;
     while !attack.is_finished() {
         if samples.len() % 10 == 9 {
-            tree = process_tree(pid);
+            tree = harness::proc::tree(pid);
         }
-        if let Some(s) = sample_pids(&tree) {
+        if let Some(s) = ProcSample::read_pids(&tree) {
             samples.push((start.elapsed(), s.threads, s.rss_kib));
         }
         if died.is_none() {

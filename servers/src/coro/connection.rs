@@ -7,30 +7,25 @@
 //! can yield the coroutine (each is marked where it happens); nothing else here does.
 //!
 //! The framing and the limits are lean's: the same parser decides, and this code acts on its decisions the way
-//! lean's `event_loop.rs` does (pipelined requests are parsed from the buffer before reading more; a body is
+//! lean's `connection.rs` does (pipelined requests are parsed from the buffer before reading more; a body is
 //! skipped after the response, or left unread and the connection closed; a refusal closes the connection).
 
 use super::{Shared, Watch};
-use crate::lean::http1::{self, ChunkedSkip, Framing, Parsed, ResponseHead};
+use crate::access_log::Pending;
+use crate::lean::connection::{CONTINUE, LINGER, LINGER_BYTES};
+use crate::lean::http1::{self, ChunkedSkip, Framing, Parsed};
 use crate::workload::{BodyError, PendingForm, Plan, Reply, MAX_FORM_BYTES};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 /// Bytes read from the socket at a time, into a buffer on the coroutine's stack; they are copied to the
-/// connection's input only while they wait to be parsed.
-const READ_CHUNK: usize = 4 * 1024;
-
-/// How long a connection being closed keeps reading (and discarding) what the client still sends, so that
-/// closing with unread bytes does not reset the connection before the client has read the response (lean's).
-const LINGER: Duration = Duration::from_secs(2);
-
-/// The most a lingering close reads before it gives up on the client.
-const LINGER_BYTES: usize = 64 * 1024;
-
-/// The interim response a client that sent `Expect: 100-continue` waits for before its body (RFC 9110 §15.2.1).
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// connection's input only while they wait to be parsed. Small on purpose: every 4 KiB page of stack a
+/// coroutine has touched stays resident while it waits, and a 4 KiB chunk cost each waiting connection one more
+/// page (19.4 against 15.0 KiB per in-flight connection, results/experiments/coroutine-memory.md). A head
+/// longer than this takes a few reads.
+const READ_CHUNK: usize = 1024;
 
 /// A connection and what it has read: owned by its coroutine.
 pub(super) struct Connection {
@@ -68,14 +63,7 @@ struct Request {
     head_only: bool,
     /// The framing of a body held back for `100 Continue`.
     held_back: Option<Framing>,
-    logged: Option<Logged>,
-}
-
-/// What the access log needs once the reply is known; kept only when the log is on.
-struct Logged {
-    started: Instant,
-    method: Box<str>,
-    target: Box<str>,
+    logged: Option<Pending>,
 }
 
 /// Where a body being read or skipped ends.
@@ -124,11 +112,7 @@ impl Connection {
                     return Ok(Next::Close);
                 }
                 Parsed::Head(head) => {
-                    let logged = shared.log.enabled().then(|| Logged {
-                        started: Instant::now(),
-                        method: head.method.into(),
-                        target: head.target.as_ref().into(),
-                    });
+                    let logged = shared.log.begin(head.method, &head.target);
                     break Request {
                         plan: shared.workload.plan(head.method, &head.target, head.content_type),
                         len: head.len,
@@ -270,27 +254,13 @@ impl Connection {
     }
 
     /// Logs the reply and writes the response.
-    fn respond(&mut self, reply: Reply, keep_alive: bool, head_only: bool, logged: Option<Logged>) -> Result<()> {
-        if let Some(Logged { started, method, target }) = logged {
-            self.shared.log.record(started, reply.status, &method, &target, Some(self.peer));
+    fn respond(&mut self, reply: Reply, keep_alive: bool, head_only: bool, logged: Option<Pending>) -> Result<()> {
+        if let Some(logged) = logged {
+            self.shared.log.finish(logged, reply.status, Some(self.peer));
         }
-        let body = reply.body.as_bytes();
-        let mut output = Vec::with_capacity(256 + body.len());
-        ResponseHead {
-            status: reply.status,
-            content_type: reply.content_type,
-            allow: reply.allow,
-            cache_control: reply.cache.header_value(),
-            server: self.shared.workload.info.server,
-            date: &httpdate::fmt_http_date(SystemTime::now()),
-            content_length: body.len(),
-            close: !keep_alive,
-        }
-        .write_to(&mut output);
-        if !head_only {
-            output.extend_from_slice(body);
-        }
-        self.write_all(&output)
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let server = self.shared.workload.info.server;
+        self.write_all(&http1::encode_response(&reply, server, &date, keep_alive, head_only))
     }
 
     /// Closes our side after the last response, then reads (and discards) what the client still sends until it

@@ -49,8 +49,10 @@
 mod connection;
 
 use crate::access_log::AccessLog;
+use crate::blocking_pool;
 use crate::cli::Limits;
 use crate::launch::{self, Drain, Served};
+use crate::lean::connection::BUSY;
 use crate::workload::{Plan, Reply, Workload};
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -64,13 +66,6 @@ use std::thread;
 /// Each coroutine's stack, reserved (virtual) memory: see the module's documentation for what is touched.
 pub const STACK_BYTES: usize = 64 * 1024;
 
-/// The fewest worker threads for database calls and factorials (more on a machine with more CPUs), as lean's.
-const MIN_POOL_THREADS: usize = 4;
-
-/// The answer to one connection too many (the same as the other servers').
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\
-                      Connection: close\r\n\r\ntoo many connections\n";
-
 /// Starts may's scheduler with `served.threads` workers and serves until the process exits.
 pub fn serve(served: Served) -> io::Result<()> {
     let Served { listener, workload, log, threads, limits, drain } = served;
@@ -79,8 +74,11 @@ pub fn serve(served: Served) -> io::Result<()> {
     // several processes would otherwise pin their first worker to the same core.
     may::config().set_workers(threads).set_stack_size(STACK_BYTES / std::mem::size_of::<usize>()).set_worker_pin(false);
     let listeners = launch::acceptors(listener, threads)?;
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = start_pool(&workload, cpus.max(MIN_POOL_THREADS))?;
+    // Sending the reply wakes the parked coroutine: may schedules it on one of its workers. It fails only if
+    // the connection is gone, and then nobody waits for the reply.
+    let jobs = blocking_pool::start(&workload, blocking_pool::threads(), |reply_to: ReplyTo, reply| {
+        let _ = reply_to.send(reply);
+    })?;
     let shared = Arc::new(Shared {
         workload,
         log,
@@ -113,7 +111,7 @@ struct Shared {
     log: AccessLog,
     limits: Limits,
     /// The worker pool's queue.
-    jobs: crossbeam_channel::Sender<Job>,
+    jobs: crossbeam_channel::Sender<(Plan, ReplyTo)>,
     drain: Drain,
     /// Connections open, for `--max-connections`.
     open: AtomicUsize,
@@ -194,7 +192,7 @@ impl Shared {
     /// pool thread answers; its worker thread runs other coroutines meanwhile.
     fn on_pool(&self, plan: Plan) -> Reply {
         let (reply_to, reply) = may::sync::mpsc::channel();
-        if self.jobs.send(Job { plan, reply_to }).is_err() {
+        if self.jobs.send((plan, reply_to)).is_err() {
             return Reply::text(500, "internal error: the worker pool is gone");
         }
         // The coroutine yields here until the pool thread sends.
@@ -251,9 +249,10 @@ impl Watch {
         let mut phase = lock(&self.phase);
         if *phase == Phase::Waiting {
             *phase = Phase::Cut;
-            // SAFETY: shutdown(2) on a descriptor that is still open: the coroutine removes its watch from the
-            // registry, whose lock the caller holds, before it closes the socket. No memory is involved.
-            unsafe { libc::shutdown(self.fd, libc::SHUT_RD) };
+            // SAFETY: the descriptor is still open while it is borrowed here: the coroutine removes its watch
+            // from the registry, whose lock the caller holds, before it closes the socket.
+            let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+            let _ = rustix::net::shutdown(socket, rustix::net::Shutdown::Read);
         }
     }
 }
@@ -279,33 +278,8 @@ fn refuse_busy(mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// A blocking call for the worker pool, and the channel its coroutine waits on.
-struct Job {
-    plan: Plan,
-    reply_to: may::sync::mpsc::Sender<Reply>,
-}
-
-/// Starts the worker pool and returns the queue of its jobs.
-fn start_pool(workload: &Arc<Workload>, threads: usize) -> io::Result<crossbeam_channel::Sender<Job>> {
-    let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
-    for id in 0..threads {
-        let queue = queue.clone();
-        let workload = Arc::clone(workload);
-        thread::Builder::new().name(format!("pool-{id}")).spawn(move || {
-            // A pool thread blocks here until a job comes, then on SQLite or the CPU for as long as the job
-            // takes: this is where blocking belongs, off may's workers.
-            for Job { plan, reply_to } in queue {
-                // A panic would be a bug (stderr shows it); the request still gets an answer.
-                let reply = panic::catch_unwind(AssertUnwindSafe(|| workload.run_blocking(plan)))
-                    .unwrap_or_else(|_| Reply::text(500, "internal error: the request's worker panicked"));
-                // Sending wakes the parked coroutine: may schedules it on one of its workers. It fails only if
-                // the connection is gone, and then nobody waits for the reply.
-                let _ = reply_to.send(reply);
-            }
-        })?;
-    }
-    Ok(jobs)
-}
+/// Where a blocking call's reply goes: the channel its coroutine waits on.
+type ReplyTo = may::sync::mpsc::Sender<Reply>;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@
 //!   is closed; so is one whose client waits for `100 Continue` (RFC 9110 §10.1.1), which no route asks for;
 //! - any refusal closes the connection, since after a framing error nothing that follows can be trusted.
 
+use crate::workload::Reply;
 use std::borrow::Cow;
 use std::io::Write;
 use std::mem::MaybeUninit;
@@ -343,6 +344,28 @@ impl ResponseHead<'_> {
         }
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The whole response to `reply`: its head, then its body unless the request was a HEAD (RFC 9110 §9.3.2).
+/// `keep_alive: false` says `Connection: close`.
+pub fn encode_response(reply: &Reply, server: &str, date: &str, keep_alive: bool, head_only: bool) -> Vec<u8> {
+    let body = reply.body.as_bytes();
+    let mut output = Vec::with_capacity(256 + body.len());
+    ResponseHead {
+        status: reply.status,
+        content_type: reply.content_type,
+        allow: reply.allow,
+        cache_control: reply.cache.header_value(),
+        server,
+        date,
+        content_length: body.len(),
+        close: !keep_alive,
+    }
+    .write_to(&mut output);
+    if !head_only {
+        output.extend_from_slice(body);
+    }
+    output
 }
 
 /// The `Date` header's value, formatted once a second.

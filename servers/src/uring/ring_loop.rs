@@ -6,13 +6,14 @@
 //! each completion moves its connection's state machine as far as it can go, which queues the next
 //! operations. Nothing here blocks, except `/block`, on purpose.
 
-use super::{Finished, Job, Mailbox, Shared};
+use super::Mailbox;
 use crate::launch::{self, Draining};
-use crate::lean::http1::{self, ChunkedSkip, Framing, HttpDate, Parsed, ResponseHead};
-use crate::workload::{BodyError, InFlight, PendingForm, Plan, Reply, MAX_FORM_BYTES};
+use crate::lean::connection::{self, Connection, Core, Progress, State, Step, Transport, BUSY, LINGER_BYTES};
+use crate::lean::runtime::{self, Finished, Shared};
+use crate::workload::Reply;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::io::{self, ErrorKind, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,21 +31,9 @@ const BUFFER_LEN: usize = 4096;
 /// the loop copying it out, within one turn; when all are out, a receive fails with ENOBUFS and is posted again
 /// once they are back.
 const BUFFERS: u16 = 256;
+const _: () = assert!(BUFFERS.is_power_of_two(), "the buffer ring is indexed by masking its tail");
 /// The loop's one buffer group.
 const BUFFER_GROUP: u16 = 0;
-
-/// How long a connection being closed keeps reading (and discarding) what the client still sends, so that
-/// closing with unread bytes does not reset the connection before the client has read the response.
-const LINGER: Duration = Duration::from_secs(2);
-/// How much a lingering connection discards before it is closed anyway.
-const LINGER_BYTES: usize = 64 * 1024;
-
-/// The interim response a client that sent `Expect: 100-continue` waits for before its body (RFC 9110 §15.2.1).
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// The answer to one connection too many (the same as the other servers').
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\
-                      Connection: close\r\n\r\ntoo many connections\n";
 
 /// What an operation on the ring is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,54 +98,11 @@ impl Tag {
     }
 }
 
-/// What a connection is doing: each variant is a point where an `async fn` would `.await`.
-enum State {
-    /// Reading a request head (or waiting for the next one on a keep-alive connection).
-    Head,
-    /// `/say/hello`: the reply is ready, the connection's deadline is when to send it.
-    Sleeping(Reply),
-    /// A database call or a factorial is on the worker pool; its reply comes back through the mailbox.
-    Pooled,
-    /// Sending `output`.
-    Writing,
-    /// Reading the request's body, after the response, to throw it away.
-    Skipping(Skip),
-    /// Sending `100 Continue` (in `output`) to a client that holds its form body back until told (RFC 9110
-    /// §10.1.1); then reading the form.
-    Continuing(Box<Form>),
-    /// Reading a form body (`POST /db/visit`) before the request can be planned.
-    ReadingForm(Box<Form>),
-    /// Closing: our side is shut down, and what the client still sends is received and thrown away until it
-    /// closes too or the deadline passes.
-    Lingering,
-    /// Closed: operations still in flight are being cancelled; the slot is freed when their completions are in.
-    Closed,
-}
-
-enum Skip {
-    Length(u64),
-    Chunked(ChunkedSkip),
-}
-
-/// A form body being read: the request it belongs to, the data so far and where the body ends.
-struct Form {
-    pending: PendingForm,
-    data: Vec<u8>,
-    rest: Skip,
-}
-
-/// One connection's state machine, its buffers (empty while idle) and what it has in flight on the ring.
-struct Connection<'w> {
+/// What the loop keeps about a connection's socket: what it has in flight on the ring.
+pub struct Ring {
     stream: TcpStream,
-    state: State,
-    /// Bytes received and not yet parsed start at `input[start]`; empty, and unallocated, between requests.
-    input: Vec<u8>,
-    start: usize,
-    /// A response being sent, `sent` bytes of it already. The kernel reads it while a send is in flight: it is
-    /// neither changed nor freed until the send's completion.
-    output: Vec<u8>,
-    sent: usize,
-    /// Operations in flight: a receive, a send, a timer (set to go off at this instant).
+    /// Operations in flight: a receive, a send (the kernel reads the connection's output until it completes:
+    /// the output is neither changed nor freed until then), a timer (set to go off at this instant).
     receiving: bool,
     sending: bool,
     timer: Option<Instant>,
@@ -164,40 +110,20 @@ struct Connection<'w> {
     ended: bool,
     /// Bytes thrown away while lingering.
     discarded: usize,
-    /// When the current wait ends: the header timeout, a sleep, the lingering close.
-    deadline: Option<Instant>,
-    keep_alive: bool,
-    /// The request being answered is a HEAD: its response carries no body (RFC 9110 §9.3.2).
-    head_only: bool,
-    /// The body of the request being answered, skipped after the response.
-    body: Framing,
-    request: Option<InProgress<'w>>,
+    /// Closed: operations still in flight are being cancelled; the slot is freed when their completions are in.
+    closed: bool,
 }
 
-impl Connection<'_> {
+impl Ring {
     fn in_flight(&self) -> bool {
         self.receiving || self.sending || self.timer.is_some()
     }
 }
 
-/// A request between its head and its response.
-struct InProgress<'w> {
-    /// Counts the request for a clean shutdown until dropped.
-    _in_flight: InFlight<'w>,
-    /// What the access log needs once the reply is known; kept only when the log is on.
-    logged: Option<Box<Logged>>,
-}
-
-struct Logged {
-    started: Instant,
-    method: Box<str>,
-    target: Box<str>,
-}
-
-struct Slot<'w> {
+struct Slot {
     /// Bumped when the slot is freed, so that a late reply from the pool for its last connection is recognised.
     generation: u32,
-    connection: Option<Connection<'w>>,
+    connection: Option<Connection<'static, Ring>>,
 }
 
 /// Why a connection's state machine is run.
@@ -210,24 +136,44 @@ enum Wake {
     Reply(Reply),
 }
 
-/// What the state machine says when it cannot go further.
-enum Step {
-    /// Wait for an operation's completion, the deadline or the pool.
-    Wait,
-    Close,
-}
-
-/// The provided buffers: one allocation the kernel writes received bytes into, a buffer at a time.
+/// The provided buffers: one allocation the kernel writes received bytes into, a buffer at a time, and the
+/// buffer ring (`IORING_REGISTER_PBUF_RING`) through which the loop lends them to the kernel. Giving a buffer
+/// back is a write to that ring in shared memory — no operation on the submission queue, no system call.
 struct BufferPool {
     /// From `Box::into_raw`, freed in `Drop`; kept as a raw pointer because the kernel writes into it while the
     /// loop reads other buffers of it.
     base: *mut u8,
+    /// [`BUFFERS`] entries, page-aligned as the kernel requires; from `std::alloc`, freed in `Drop`.
+    ring: *mut types::BufRingEntry,
+    /// The ring's tail as the loop has written it: entries before it are the kernel's to take.
+    tail: u16,
 }
 
 impl BufferPool {
+    fn ring_layout() -> std::alloc::Layout {
+        let bytes = std::mem::size_of::<types::BufRingEntry>() * usize::from(BUFFERS);
+        std::alloc::Layout::from_size_align(bytes, 4096).expect("a valid layout")
+    }
+
     fn new() -> BufferPool {
         let memory = vec![0u8; BUFFER_LEN * usize::from(BUFFERS)].into_boxed_slice();
-        BufferPool { base: Box::into_raw(memory).cast() }
+        // SAFETY: the layout's size is not zero. Zeroed: an entry is plain data, and the tail starts at 0.
+        let ring = unsafe { std::alloc::alloc_zeroed(Self::ring_layout()) }.cast::<types::BufRingEntry>();
+        if ring.is_null() {
+            std::alloc::handle_alloc_error(Self::ring_layout());
+        }
+        let mut pool = BufferPool { base: Box::into_raw(memory).cast(), ring, tail: 0 };
+        for id in 0..BUFFERS {
+            pool.give_back(id);
+        }
+        pool
+    }
+
+    /// Registers the ring with the kernel as [`BUFFER_GROUP`].
+    fn register(&self, ring: &IoUring) -> io::Result<()> {
+        // SAFETY: the ring's memory is BUFFERS entries, page-aligned, and lives until the pool is dropped,
+        // which happens only after the io_uring is dropped (field order in `RingLoop`).
+        unsafe { ring.submitter().register_buf_ring_with_flags(self.ring as u64, BUFFERS, BUFFER_GROUP, 0) }
     }
 
     fn buffer(&self, id: u16) -> *mut u8 {
@@ -235,31 +181,50 @@ impl BufferPool {
         // allocation.
         unsafe { self.base.add(usize::from(id) * BUFFER_LEN) }
     }
+
+    /// Lends buffer `id` to the kernel again: an entry at the tail, then the tail moved past it.
+    fn give_back(&mut self, id: u16) {
+        let index = usize::from(self.tail & (BUFFERS - 1));
+        // SAFETY: `index` < BUFFERS. The kernel reads only entries before the tail, and at most BUFFERS are
+        // lent at once, so this entry is not one it may be reading.
+        let entry = unsafe { &mut *self.ring.add(index) };
+        entry.set_addr(self.buffer(id) as u64);
+        entry.set_len(BUFFER_LEN as u32);
+        entry.set_bid(id);
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail field lies in the ring's first entry, which is allocated; the kernel reads it with
+        // acquire ordering, so the entry written above is seen before the new tail.
+        let tail = unsafe { std::sync::atomic::AtomicU16::from_ptr(types::BufRingEntry::tail(self.ring).cast_mut()) };
+        tail.store(self.tail, Ordering::Release);
+    }
 }
 
-// SAFETY: the pool is one allocation owned by one loop, moved to the loop's thread before it runs and used
-// only there (the kernel's writes into it are synchronised by the ring's completions).
+// SAFETY: the pool is memory owned by one loop, moved to the loop's thread before it runs and used only there
+// (the kernel's writes into it are synchronised by the ring's completions).
 unsafe impl Send for BufferPool {}
 
 impl Drop for BufferPool {
     fn drop(&mut self) {
         let all = std::ptr::slice_from_raw_parts_mut(self.base, BUFFER_LEN * usize::from(BUFFERS));
-        // SAFETY: `base` came from `Box::into_raw` of a slice this long. The pool is dropped only when the
-        // loop has no receive in flight (see `RingLoop::run`), so the kernel holds no pointer into it.
-        drop(unsafe { Box::from_raw(all) });
+        // SAFETY: `base` came from `Box::into_raw` of a slice this long, `ring` from `alloc_zeroed` with this
+        // layout. The pool is dropped only when the loop has no receive in flight (see `RingLoop::run`) and
+        // after its io_uring, so the kernel holds no pointer into either.
+        unsafe {
+            drop(Box::from_raw(all));
+            std::alloc::dealloc(self.ring.cast(), Self::ring_layout());
+        }
     }
 }
 
-pub(super) struct RingLoop<'w> {
-    shared: &'w Shared,
+pub(super) struct RingLoop {
+    core: Core<'static, Mailbox>,
     ring: IoUring,
     /// None once a shutdown has started.
     listener: Option<TcpListener>,
-    mailbox: Arc<Mailbox>,
     /// What the mailbox's eventfd read writes into: a counter the loop ignores.
     wakes: Box<u64>,
     pool: BufferPool,
-    slots: Vec<Slot<'w>>,
+    slots: Vec<Slot>,
     free: Vec<usize>,
     /// Slots in use, closed ones waiting for completions included.
     occupied: usize,
@@ -275,27 +240,33 @@ pub(super) struct RingLoop<'w> {
     /// Boxed: a pointer handed to the kernel must not move when the vector grows.
     #[allow(clippy::vec_box)]
     timespecs: Vec<Box<types::Timespec>>,
-    /// The time at the start of this turn of the loop.
-    now: Instant,
-    date: HttpDate,
-    stopping: bool,
     /// Counts this loop as busy for a clean shutdown until it ends.
     _draining: Draining,
 }
 
-impl<'w> RingLoop<'w> {
-    pub fn new(
-        shared: &'w Shared,
-        listener: TcpListener,
-        mailbox: Arc<Mailbox>,
-        draining: Draining,
-    ) -> io::Result<RingLoop<'w>> {
-        let ring = IoUring::builder().setup_cqsize(COMPLETION_ENTRIES).build(SUBMISSION_ENTRIES)?;
+impl runtime::Loop for RingLoop {
+    type Mailbox = Mailbox;
+
+    fn new(shared: &'static Shared<Mailbox>, listener: TcpListener, draining: Draining) -> io::Result<Self> {
+        let setup = || {
+            let mailbox = Arc::new(Mailbox::new()?);
+            // One thread submits and reaps (SINGLE_ISSUER), and the kernel runs completion work only when that
+            // thread waits in io_uring_enter (DEFER_TASKRUN), not by interrupting it. Disabled until the loop's
+            // own thread enables it in `run`: the ring is made here, on the thread that starts the server.
+            let ring = IoUring::builder()
+                .setup_cqsize(COMPLETION_ENTRIES)
+                .setup_single_issuer()
+                .setup_defer_taskrun()
+                .setup_r_disabled()
+                .build(SUBMISSION_ENTRIES)?;
+            Ok::<_, io::Error>((mailbox, ring))
+        };
+        let (mailbox, ring) =
+            setup().map_err(|e| io::Error::new(e.kind(), format!("cannot set up an io_uring loop: {e}")))?;
         let mut ring_loop = RingLoop {
-            shared,
+            core: Core::new(shared, mailbox),
             ring,
             listener: Some(listener),
-            mailbox,
             wakes: Box::new(0),
             pool: BufferPool::new(),
             slots: Vec::new(),
@@ -307,26 +278,20 @@ impl<'w> RingLoop<'w> {
             mailbox_cancelled: false,
             starved: Vec::new(),
             timespecs: Vec::new(),
-            now: Instant::now(),
-            date: HttpDate::default(),
-            stopping: false,
             _draining: draining,
         };
-        let provide =
-            opcode::ProvideBuffers::new(ring_loop.pool.base, BUFFER_LEN as i32, BUFFERS, BUFFER_GROUP, 0).build();
-        // SAFETY: the pool's memory lives as long as the loop, which ends only with no receive in flight.
-        unsafe { ring_loop.push(provide, Tag::of_loop(Op::Control)) };
+        ring_loop.pool.register(&ring_loop.ring)?;
         ring_loop.arm_accept();
         ring_loop.arm_mailbox();
         Ok(ring_loop)
     }
 
-    pub fn mailbox(&self) -> Arc<Mailbox> {
-        Arc::clone(&self.mailbox)
+    fn mailbox(&self) -> Arc<Mailbox> {
+        Arc::clone(&self.core.mailbox)
     }
 
     /// Runs until a clean shutdown has closed every connection and every operation has completed.
-    pub fn run(mut self) -> io::Result<()> {
+    fn run(mut self: Box<Self>) -> io::Result<()> {
         let result = self.turn_until_drained();
         if result.is_err() {
             // Operations may still be in flight, with pointers into the buffer pool, the mailbox's counter or
@@ -335,14 +300,18 @@ impl<'w> RingLoop<'w> {
         }
         result
     }
+}
 
+impl RingLoop {
     fn turn_until_drained(&mut self) -> io::Result<()> {
+        // From here on, this thread is the ring's only submitter.
+        self.ring.submitter().register_enable_rings()?;
         let mut completions = Vec::with_capacity(COMPLETION_ENTRIES as usize);
         loop {
-            if !self.stopping && self.shared.stopping.load(Ordering::SeqCst) {
+            if !self.core.stopping && self.core.shared.stopping.load(Ordering::SeqCst) {
                 self.stop();
             }
-            if self.stopping && self.occupied == 0 {
+            if self.core.stopping && self.occupied == 0 {
                 if self.reading_mailbox && !self.mailbox_cancelled {
                     // Nothing can come from the pool any more: take the mailbox's read back.
                     self.cancel(Tag::of_loop(Op::Mailbox));
@@ -362,8 +331,8 @@ impl<'w> RingLoop<'w> {
                 Err(error) => return Err(error),
             }
             self.timespecs.clear();
-            self.now = Instant::now();
-            self.date.refresh();
+            self.core.now = Instant::now();
+            self.core.date.refresh();
             completions.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
             for (data, result, flags) in completions.drain(..) {
                 if let Some(tag) = Tag::decode(data) {
@@ -430,7 +399,7 @@ impl<'w> RingLoop<'w> {
 
     fn arm_mailbox(&mut self) {
         let counter: *mut u64 = &mut *self.wakes;
-        let entry = opcode::Read::new(types::Fd(self.mailbox.eventfd.as_raw_fd()), counter.cast(), 8).build();
+        let entry = opcode::Read::new(types::Fd(self.core.mailbox.eventfd.as_raw_fd()), counter.cast(), 8).build();
         // SAFETY: `wakes` is a box owned by the loop, which ends only after this read has completed (it is
         // cancelled and waited for in `turn_until_drained`), or leaks it on an error.
         unsafe { self.push(entry, Tag::of_loop(Op::Mailbox)) };
@@ -450,7 +419,7 @@ impl<'w> RingLoop<'w> {
                     // SAFETY: a successful accept's result is a new descriptor, ours alone.
                     let stream = unsafe { TcpStream::from_raw_fd(result) };
                     self.admit(stream);
-                } else if result != -libc::ECANCELED && !self.stopping {
+                } else if result != -libc::ECANCELED && !self.core.stopping {
                     // Out of file descriptors, say: stop accepting for a while, then try again.
                     launch::report_accept_error(&io::Error::from_raw_os_error(-result));
                     if more {
@@ -465,49 +434,50 @@ impl<'w> RingLoop<'w> {
                     }
                     return;
                 }
-                if !self.accepting && !self.backing_off && !self.stopping {
+                if !self.accepting && !self.backing_off && !self.core.stopping {
                     self.arm_accept();
                 }
             }
             Op::AcceptBackoff => {
                 self.backing_off = false;
-                if !self.stopping {
+                if !self.core.stopping {
                     self.arm_accept();
                 }
             }
             Op::Mailbox => {
                 self.reading_mailbox = false;
-                if !self.stopping && self.shared.stopping.load(Ordering::SeqCst) {
+                if !self.core.stopping && self.core.shared.stopping.load(Ordering::SeqCst) {
                     self.stop();
                 }
-                let replies = std::mem::take(&mut *self.mailbox.finished.lock().unwrap_or_else(|e| e.into_inner()));
+                let replies =
+                    std::mem::take(&mut *self.core.mailbox.finished.lock().unwrap_or_else(|e| e.into_inner()));
                 for Finished { slot, generation, reply } in replies {
                     if self.slots.get(slot).is_some_and(|s| s.generation == generation) {
                         self.advance(slot, Wake::Reply(reply));
                     }
                 }
-                if !(self.stopping && self.occupied == 0) {
+                if !(self.core.stopping && self.occupied == 0) {
                     self.arm_mailbox();
                 }
             }
             Op::Recv => self.received(tag, result, flags),
             Op::Send => {
                 let Some(connection) = self.connection_of(tag) else { return };
-                connection.sending = false;
+                connection.io.sending = false;
                 match result {
                     1.. => connection.sent += result as usize,
                     // Nothing sent or the socket failed: nobody to answer any more.
-                    _ => connection.ended = true,
+                    _ => connection.io.ended = true,
                 }
                 self.after_completion(tag);
             }
             Op::Timer => {
-                let now = self.now;
+                let now = self.core.now;
                 let Some(connection) = self.connection_of(tag) else { return };
-                connection.timer = None;
+                connection.io.timer = None;
                 let slot = tag.slot as usize;
                 let passed = connection.deadline.is_some_and(|deadline| deadline <= now);
-                if matches!(connection.state, State::Closed) {
+                if connection.io.closed {
                     self.reap(slot);
                 } else if passed {
                     self.advance(slot, Wake::Deadline);
@@ -535,24 +505,17 @@ impl<'w> RingLoop<'w> {
             }
             return;
         };
-        connection.receiving = false;
+        connection.io.receiving = false;
         let starved = result == -libc::ENOBUFS;
         match result {
-            1.. if matches!(connection.state, State::Lingering) => connection.discarded += bytes.len(),
-            1.. => {
-                if connection.start > 0 {
-                    connection.input.drain(..connection.start);
-                    connection.start = 0;
-                }
-                // Allocated here, sized to what came: an idle connection holds no buffer.
-                connection.input.extend_from_slice(bytes);
-            }
+            1.. if matches!(connection.state, State::Lingering) => connection.io.discarded += bytes.len(),
+            1.. => connection.take_in(bytes),
             // The pool is empty for now: the receive is posted again once buffers are back.
             _ if starved => {}
             // The end of the stream, or the socket failed (or the receive was cancelled for a close).
-            _ => connection.ended = true,
+            _ => connection.io.ended = true,
         }
-        let closed = matches!(connection.state, State::Closed);
+        let closed = connection.io.closed;
         if let Some(id) = buffer {
             self.give_back(id);
         }
@@ -565,17 +528,13 @@ impl<'w> RingLoop<'w> {
 
     /// Returns a provided buffer to the pool.
     fn give_back(&mut self, id: u16) {
-        let entry = opcode::ProvideBuffers::new(self.pool.buffer(id), BUFFER_LEN as i32, 1, BUFFER_GROUP, id)
-            .build()
-            .flags(squeue::Flags::SKIP_SUCCESS);
-        // SAFETY: the pool's memory lives as long as the loop, which ends only with no receive in flight.
-        unsafe { self.push(entry, Tag::of_loop(Op::Control)) };
+        self.pool.give_back(id);
     }
 
     /// After a receive or a send: free a closed connection's slot once nothing is in flight, or run it.
     fn after_completion(&mut self, tag: Tag) {
         let slot = tag.slot as usize;
-        if self.connection_of(tag).is_some_and(|c| matches!(c.state, State::Closed)) {
+        if self.connection_of(tag).is_some_and(|c| c.io.closed) {
             self.reap(slot);
         } else if self.connection_of(tag).is_some() {
             self.advance(slot, Wake::Io);
@@ -583,26 +542,31 @@ impl<'w> RingLoop<'w> {
     }
 
     /// The connection a completion is for, if its slot still holds that generation's connection.
-    fn connection_of(&mut self, tag: Tag) -> Option<&mut Connection<'w>> {
+    fn connection_of(&mut self, tag: Tag) -> Option<&mut Connection<'static, Ring>> {
         let slot = self.slots.get_mut(tag.slot as usize)?;
         slot.connection.as_mut().filter(|_| slot.generation == tag.generation)
     }
 
-    fn with_connection(&mut self, slot: usize, generation: u32, f: impl FnOnce(&mut Self, usize, &mut Connection<'w>)) {
+    fn with_connection(
+        &mut self,
+        slot: usize,
+        generation: u32,
+        f: impl FnOnce(&mut Self, usize, &mut Connection<'static, Ring>),
+    ) {
         let Some(entry) = self.slots.get_mut(slot).filter(|s| s.generation == generation) else { return };
         let Some(mut connection) = entry.connection.take() else { return };
-        if !matches!(connection.state, State::Closed) {
+        if !connection.io.closed {
             f(self, slot, &mut connection);
         }
         self.slots[slot].connection = Some(connection);
     }
 
     fn admit(&mut self, mut stream: TcpStream) {
-        if self.stopping {
+        if self.core.stopping {
             return; // Accepted just before the accept was cancelled: closed unanswered, as after a shutdown.
         }
-        if self.shared.open.fetch_add(1, Ordering::SeqCst) >= self.shared.limits.max_connections {
-            self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        if self.core.shared.open.fetch_add(1, Ordering::SeqCst) >= self.core.shared.limits.max_connections {
+            self.core.shared.open.fetch_sub(1, Ordering::SeqCst);
             // A few dozen bytes into an empty socket buffer: this write does not block.
             let _ = stream.write(BUSY);
             let _ = stream.shutdown(Shutdown::Write);
@@ -613,80 +577,66 @@ impl<'w> RingLoop<'w> {
             self.slots.len() - 1
         });
         self.occupied += 1;
-        self.slots[slot].connection = Some(Connection {
-            stream,
-            state: State::Head,
-            input: Vec::new(),
-            start: 0,
-            output: Vec::new(),
-            sent: 0,
-            receiving: false,
-            sending: false,
-            timer: None,
-            ended: false,
-            discarded: 0,
-            deadline: Some(self.now + self.shared.limits.header_timeout),
-            keep_alive: true,
-            head_only: false,
-            body: Framing::None,
-            request: None,
-        });
+        let ring =
+            Ring { stream, receiving: false, sending: false, timer: None, ended: false, discarded: 0, closed: false };
+        let deadline = self.core.now + self.core.shared.limits.header_timeout;
+        self.slots[slot].connection = Some(Connection::new(ring, deadline));
         self.advance(slot, Wake::Io);
     }
 
     /// Posts a receive unless one is in flight. The kernel picks its buffer from the pool when bytes arrive.
-    fn post_recv(&mut self, slot: usize, connection: &mut Connection) {
-        if connection.receiving {
+    fn post_recv(&mut self, slot: usize, connection: &mut Connection<'static, Ring>) {
+        if connection.io.receiving {
             return;
         }
         let entry =
-            opcode::Recv::new(types::Fd(connection.stream.as_raw_fd()), std::ptr::null_mut(), BUFFER_LEN as u32)
+            opcode::Recv::new(types::Fd(connection.io.stream.as_raw_fd()), std::ptr::null_mut(), BUFFER_LEN as u32)
                 .buf_group(BUFFER_GROUP)
                 .build()
                 .flags(squeue::Flags::BUFFER_SELECT);
         let tag = Tag::connection(slot, self.slots[slot].generation, Op::Recv);
         // SAFETY: no buffer of ours is named: the kernel takes one from the pool, which outlives every receive.
         unsafe { self.push(entry, tag) };
-        connection.receiving = true;
+        connection.io.receiving = true;
     }
 
     /// Posts a send of what is left of the output unless one is in flight.
-    fn post_send(&mut self, slot: usize, connection: &mut Connection) {
-        if connection.sending {
+    fn post_send(&mut self, slot: usize, connection: &mut Connection<'static, Ring>) {
+        if connection.io.sending {
             return;
         }
         let rest = &connection.output[connection.sent..];
-        let entry = opcode::Send::new(types::Fd(connection.stream.as_raw_fd()), rest.as_ptr(), rest.len() as u32)
+        let entry = opcode::Send::new(types::Fd(connection.io.stream.as_raw_fd()), rest.as_ptr(), rest.len() as u32)
             .flags(libc::MSG_NOSIGNAL)
             .build();
         let tag = Tag::connection(slot, self.slots[slot].generation, Op::Send);
         // SAFETY: `output` is heap memory that moves with the connection without being reallocated; it is not
         // changed or dropped while `sending` is set — a closed connection keeps it until the send completes.
         unsafe { self.push(entry, tag) };
-        connection.sending = true;
+        connection.io.sending = true;
     }
 
     /// Makes sure a timer is set to go off no later than the connection's deadline.
-    fn arm_timer(&mut self, slot: usize, connection: &mut Connection) {
+    fn arm_timer(&mut self, slot: usize, connection: &mut Connection<'static, Ring>) {
         let Some(deadline) = connection.deadline else { return };
         let tag = Tag::connection(slot, self.slots[slot].generation, Op::Timer);
-        if connection.timer.is_some_and(|armed| armed <= deadline) {
+        if connection.io.timer.is_some_and(|armed| armed <= deadline) {
             // Set earlier: when it goes off, the timer is set again for the (later) deadline.
             return;
         }
         let timespec = self.timespec(deadline.saturating_duration_since(Instant::now()));
-        match connection.timer {
+        match connection.io.timer {
             Some(_) => {
                 // The deadline came closer (a keep-alive connection's idle timeout, then a short sleep): move it.
                 let entry = opcode::TimeoutUpdate::new(tag.encode(), timespec).build();
                 // SAFETY: the timespec lives in `timespecs` until the next submission.
                 unsafe { self.push(entry, Tag::of_loop(Op::Control)) };
-                connection.timer = Some(deadline);
+                connection.io.timer = Some(deadline);
             }
             None => {
                 // SAFETY: the timespec lives in `timespecs` until the next submission.
                 unsafe { self.push(opcode::Timeout::new(timespec).build(), tag) };
-                connection.timer = Some(deadline);
+                connection.io.timer = Some(deadline);
             }
         }
     }
@@ -694,28 +644,15 @@ impl<'w> RingLoop<'w> {
     /// Moves one connection's state machine on after `wake`, then puts it back to wait, or closes it.
     fn advance(&mut self, slot: usize, wake: Wake) {
         let Some(mut connection) = self.slots.get_mut(slot).and_then(|s| s.connection.take()) else { return };
-        let step = match (wake, &connection.state) {
-            (_, State::Closed) => Step::Wait,
-            (Wake::Io, _) => self.drive(slot, &mut connection),
-            (Wake::Deadline, State::Sleeping(_)) => {
-                let State::Sleeping(reply) = std::mem::replace(&mut connection.state, State::Writing) else {
-                    unreachable!()
-                };
-                self.respond(&mut connection, reply);
-                self.drive(slot, &mut connection)
-            }
-            // The header timeout (a slow or idle client), a body too slow to come, or the end of a lingering
-            // close.
-            (Wake::Deadline, _) => Step::Close,
-            (Wake::Reply(reply), State::Pooled) => {
-                self.respond(&mut connection, reply);
-                self.drive(slot, &mut connection)
-            }
-            (Wake::Reply(_), _) => Step::Wait,
+        let step = match wake {
+            _ if connection.io.closed => Step::Wait,
+            Wake::Io => connection::drive(self, slot, &mut connection),
+            Wake::Deadline => connection::deadline(self, slot, &mut connection),
+            Wake::Reply(reply) => connection::reply(self, slot, &mut connection, reply),
         };
         match step {
             Step::Wait => {
-                if !matches!(connection.state, State::Closed) {
+                if !connection.io.closed {
                     self.arm_timer(slot, &mut connection);
                 }
                 self.slots[slot].connection = Some(connection);
@@ -724,302 +661,14 @@ impl<'w> RingLoop<'w> {
         }
     }
 
-    /// The state machine needs more bytes: a receive is posted, and the connection yields until it completes.
-    fn want_bytes(&mut self, slot: usize, connection: &mut Connection) -> Step {
-        if connection.ended {
-            return Step::Close;
-        }
-        self.post_recv(slot, connection);
-        Step::Wait
-    }
-
-    /// Runs the state machine until it must wait for a completion, a deadline or the pool.
-    fn drive(&mut self, slot: usize, connection: &mut Connection<'w>) -> Step {
-        loop {
-            match &mut connection.state {
-                State::Closed => return Step::Wait,
-                State::Head => {
-                    let shared = self.shared;
-                    let (plan, len, body, keep_alive, head_only, logged, held_back) =
-                        match http1::parse_head(&connection.input[connection.start..], shared.limits.max_head_bytes) {
-                            Parsed::Partial => return self.want_bytes(slot, connection),
-                            Parsed::Dropped => return Step::Close,
-                            Parsed::Refused { status, reason } => {
-                                // Nothing after a malformed head can be trusted: answer, then close.
-                                connection.input = Vec::new();
-                                connection.start = 0;
-                                connection.keep_alive = false;
-                                connection.head_only = false;
-                                connection.body = Framing::None;
-                                self.respond(connection, Reply::text(status, reason));
-                                continue;
-                            }
-                            Parsed::Head(head) => {
-                                let plan = shared.workload.plan(head.method, &head.target, head.content_type);
-                                let logged = shared.log.enabled().then(|| {
-                                    let (method, target) = (head.method.into(), head.target.as_ref().into());
-                                    Box::new(Logged { started: Instant::now(), method, target })
-                                });
-                                let head_only = head.method == "HEAD";
-                                (plan, head.len, head.body, head.keep_alive, head_only, logged, head.held_back)
-                            }
-                        };
-                    connection.start += len;
-                    release_input(connection);
-                    connection.body = body;
-                    connection.keep_alive = keep_alive;
-                    connection.head_only = head_only;
-                    connection.deadline = None;
-                    connection.request = Some(InProgress { _in_flight: self.shared.workload.start_request(), logged });
-                    let plan = match plan {
-                        Plan::ReadForm(pending) => {
-                            // A body held back for `100 Continue` is read once the client has been told.
-                            let told = held_back.is_some();
-                            let framing = held_back.unwrap_or(connection.body);
-                            connection.body = Framing::None;
-                            let rest = match framing {
-                                Framing::None => {
-                                    let plan = self.shared.workload.plan_form(pending, Ok(b""));
-                                    if let Some(step) = self.start(slot, connection, plan) {
-                                        return step;
-                                    }
-                                    continue;
-                                }
-                                Framing::Length(n) if n <= MAX_FORM_BYTES as u64 => Skip::Length(n),
-                                Framing::Chunked => Skip::Chunked(ChunkedSkip::default()),
-                                // Too large: answered unread (without a `100 Continue`), and the connection
-                                // closes after the answer.
-                                Framing::Length(_) | Framing::Unread => {
-                                    connection.body = Framing::Unread;
-                                    let plan = self.shared.workload.plan_form(pending, Err(BodyError::TooLarge));
-                                    if let Some(step) = self.start(slot, connection, plan) {
-                                        return step;
-                                    }
-                                    continue;
-                                }
-                            };
-                            // The request yields until its body has arrived (header timeout as the deadline).
-                            connection.deadline = Some(self.now + self.shared.limits.header_timeout);
-                            let form = Box::new(Form { pending, data: Vec::new(), rest });
-                            connection.state = if told {
-                                connection.output = CONTINUE.to_vec();
-                                connection.sent = 0;
-                                State::Continuing(form)
-                            } else {
-                                State::ReadingForm(form)
-                            };
-                            continue;
-                        }
-                        plan => plan,
-                    };
-                    if let Some(step) = self.start(slot, connection, plan) {
-                        return step;
-                    }
-                }
-                State::Continuing(_) => {
-                    if connection.ended {
-                        return Step::Close;
-                    }
-                    if connection.sent < connection.output.len() {
-                        // The connection yields until the kernel has sent it.
-                        self.post_send(slot, connection);
-                        return Step::Wait;
-                    }
-                    connection.output = Vec::new();
-                    connection.sent = 0;
-                    let State::Continuing(form) = std::mem::replace(&mut connection.state, State::Head) else {
-                        unreachable!("matched above")
-                    };
-                    connection.state = State::ReadingForm(form);
-                }
-                State::ReadingForm(form) => {
-                    let buffered = &connection.input[connection.start..];
-                    let read = match &mut form.rest {
-                        Skip::Length(left) => {
-                            let used = (*left).min(buffered.len() as u64) as usize;
-                            form.data.extend_from_slice(&buffered[..used]);
-                            *left -= used as u64;
-                            Ok((used, *left == 0))
-                        }
-                        Skip::Chunked(chunked) => chunked.read(buffered, &mut form.data),
-                    };
-                    let too_large = form.data.len() > MAX_FORM_BYTES;
-                    let body = match read {
-                        Ok((used, done)) => {
-                            connection.start += used;
-                            release_input(connection);
-                            match done {
-                                _ if too_large => Some(Err(BodyError::TooLarge)),
-                                true => Some(Ok(())),
-                                false => None,
-                            }
-                        }
-                        Err(http1::BadChunk) => Some(Err(BodyError::Unreadable)),
-                    };
-                    let Some(body) = body else {
-                        // The client went away mid-body: nobody to answer.
-                        return self.want_bytes(slot, connection);
-                    };
-                    let State::ReadingForm(form) = std::mem::replace(&mut connection.state, State::Head) else {
-                        unreachable!("matched above")
-                    };
-                    let Form { pending, data, .. } = *form;
-                    connection.deadline = None;
-                    if body.is_err() {
-                        // The rest of the body is not read: close after the answer.
-                        connection.keep_alive = false;
-                        connection.body = Framing::Unread;
-                    }
-                    let plan = self.shared.workload.plan_form(pending, body.map(|()| data.as_slice()));
-                    if let Some(step) = self.start(slot, connection, plan) {
-                        return step;
-                    }
-                }
-                State::Sleeping(_) | State::Pooled => return Step::Wait,
-                State::Writing => {
-                    if connection.ended {
-                        return Step::Close;
-                    }
-                    if connection.sent < connection.output.len() {
-                        // The connection yields until the kernel has sent it (all of it, or part: then the
-                        // rest is sent next).
-                        self.post_send(slot, connection);
-                        return Step::Wait;
-                    }
-                    connection.output = Vec::new();
-                    connection.sent = 0;
-                    connection.state = match std::mem::replace(&mut connection.body, Framing::None) {
-                        Framing::Length(n) => State::Skipping(Skip::Length(n)),
-                        Framing::Chunked => State::Skipping(Skip::Chunked(ChunkedSkip::default())),
-                        Framing::None | Framing::Unread => self.next_request(connection),
-                    };
-                    if matches!(connection.state, State::Skipping(_)) {
-                        connection.deadline = Some(self.now + self.shared.limits.header_timeout);
-                    }
-                }
-                State::Skipping(skip) => {
-                    let buffered = &connection.input[connection.start..];
-                    let (used, done) = match skip {
-                        Skip::Length(left) => {
-                            let used = (*left).min(buffered.len() as u64);
-                            *left -= used;
-                            (used as usize, *left == 0)
-                        }
-                        Skip::Chunked(chunked) => match chunked.skip(buffered) {
-                            Ok(skipped) => skipped,
-                            // Answered already; the connection cannot be trusted with another request.
-                            Err(http1::BadChunk) => return Step::Close,
-                        },
-                    };
-                    connection.start += used;
-                    release_input(connection);
-                    if done {
-                        connection.state = self.next_request(connection);
-                        continue;
-                    }
-                    return self.want_bytes(slot, connection);
-                }
-                State::Lingering => {
-                    // Closing for a shutdown: the response has been sent whole, and the process will exit.
-                    if self.stopping || connection.discarded > LINGER_BYTES {
-                        return Step::Close;
-                    }
-                    return self.want_bytes(slot, connection);
-                }
-            }
-        }
-    }
-
-    /// Carries out a planned request: answers it at once, or makes it wait on a timer or the worker pool
-    /// (`Some(Step::Wait)`: the request yields). `None` when the response is ready to be sent.
-    fn start(&mut self, slot: usize, connection: &mut Connection<'w>, plan: Plan) -> Option<Step> {
-        match plan {
-            Plan::Ready(reply) => self.respond(connection, reply),
-            Plan::Sleep { wait, reply } => {
-                // The request yields here: it waits on a timer on the ring, holding no thread and no buffer,
-                // while the loop serves other connections.
-                connection.state = State::Sleeping(reply);
-                connection.deadline = Some(self.now + wait);
-                return Some(Step::Wait);
-            }
-            Plan::Block { wait, reply } => {
-                // The anti-pattern, on purpose: this sleeps the loop's thread, and every other connection of
-                // this loop waits with it.
-                std::thread::sleep(wait);
-                self.now = Instant::now();
-                self.respond(connection, reply);
-            }
-            blocking => {
-                // The database or the factorial goes to the worker pool; the request yields until its reply
-                // comes back through the mailbox.
-                let generation = self.slots[slot].generation;
-                let mailbox = Arc::clone(&self.mailbox);
-                if self.shared.jobs.send(Job { plan: blocking, slot, generation, mailbox }).is_err() {
-                    return Some(Step::Close);
-                }
-                connection.state = State::Pooled;
-                return Some(Step::Wait);
-            }
-        }
-        None
-    }
-
-    /// Logs the reply, encodes the response into the connection's output and makes sending it the next step.
-    fn respond(&mut self, connection: &mut Connection, reply: Reply) {
-        if let Some(InProgress { logged: Some(logged), .. }) = connection.request.take() {
-            let peer = connection.stream.peer_addr().ok();
-            self.shared.log.record(logged.started, reply.status, &logged.method, &logged.target, peer);
-        }
-        connection.keep_alive &= !self.stopping && !reply.close;
-        let body = reply.body.as_bytes();
-        let mut output = Vec::with_capacity(256 + body.len());
-        ResponseHead {
-            status: reply.status,
-            content_type: reply.content_type,
-            allow: reply.allow,
-            cache_control: reply.cache.header_value(),
-            server: self.shared.workload.info.server,
-            date: &self.date.text,
-            content_length: body.len(),
-            close: !connection.keep_alive,
-        }
-        .write_to(&mut output);
-        if !connection.head_only {
-            output.extend_from_slice(body);
-        }
-        // No send is in flight here (the connection was reading or waiting), so the old output may go.
-        debug_assert!(!connection.sending);
-        connection.output = output;
-        connection.sent = 0;
-        connection.deadline = None;
-        connection.state = State::Writing;
-    }
-
-    /// After a response (and its request's body): wait for the next request, or close.
-    fn next_request(&self, connection: &mut Connection) -> State {
-        if connection.keep_alive && !self.stopping {
-            connection.deadline = Some(self.now + self.shared.limits.header_timeout);
-            State::Head
-        } else {
-            let _ = connection.stream.shutdown(Shutdown::Write);
-            connection.input = Vec::new();
-            connection.start = 0;
-            connection.deadline = Some(self.now + LINGER);
-            State::Lingering
-        }
-    }
-
     /// Closes a connection: its operations in flight are cancelled, and its slot is freed once they have all
     /// completed ([`RingLoop::reap`]).
-    fn close(&mut self, slot: usize, mut connection: Connection<'w>) {
-        connection.state = State::Closed;
-        connection.request = None;
-        connection.input = Vec::new();
-        connection.start = 0;
-        connection.deadline = None;
+    fn close(&mut self, slot: usize, mut connection: Connection<'static, Ring>) {
+        connection.io.closed = true;
+        connection.clear();
         let generation = self.slots[slot].generation;
-        for (op, in_flight) in
-            [(Op::Recv, connection.receiving), (Op::Send, connection.sending), (Op::Timer, connection.timer.is_some())]
+        let ring = &connection.io;
+        for (op, in_flight) in [(Op::Recv, ring.receiving), (Op::Send, ring.sending), (Op::Timer, ring.timer.is_some())]
         {
             if in_flight {
                 self.cancel(Tag::connection(slot, generation, op));
@@ -1032,7 +681,7 @@ impl<'w> RingLoop<'w> {
     /// Frees a closed connection's slot if none of its operations is in flight any more.
     fn reap(&mut self, slot: usize) {
         let entry = &mut self.slots[slot];
-        let done = entry.connection.as_ref().is_some_and(|c| matches!(c.state, State::Closed) && !c.in_flight());
+        let done = entry.connection.as_ref().is_some_and(|c| c.io.closed && !c.io.in_flight());
         if !done {
             return;
         }
@@ -1041,13 +690,13 @@ impl<'w> RingLoop<'w> {
         entry.generation = entry.generation.wrapping_add(1);
         self.free.push(slot);
         self.occupied -= 1;
-        self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        self.core.shared.open.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// A clean shutdown starts: stop accepting, and close every connection that is not in a request (or is
     /// closing already).
     fn stop(&mut self) {
-        self.stopping = true;
+        self.core.stopping = true;
         if self.accepting {
             self.cancel(Tag::of_loop(Op::Accept));
         }
@@ -1057,7 +706,7 @@ impl<'w> RingLoop<'w> {
         // Closed after the cancellation is queued; the accept's file stays open in the kernel until then.
         self.listener = None;
         for slot in 0..self.slots.len() {
-            let idle = |c: &Connection| matches!(c.state, State::Head | State::Lingering);
+            let idle = |c: &Connection<'static, Ring>| !c.io.closed && c.idle();
             if self.slots[slot].connection.as_ref().is_some_and(idle) {
                 let connection = self.slots[slot].connection.take().expect("checked");
                 self.close(slot, connection);
@@ -1066,11 +715,61 @@ impl<'w> RingLoop<'w> {
     }
 }
 
-/// Frees the input buffer once every byte in it has been parsed.
-fn release_input(connection: &mut Connection) {
-    if connection.start >= connection.input.len() {
-        connection.input = Vec::new();
-        connection.start = 0;
+impl Transport<'static> for RingLoop {
+    type Io = Ring;
+    type Mailbox = Mailbox;
+
+    fn core(&mut self) -> &mut Core<'static, Mailbox> {
+        &mut self.core
+    }
+
+    fn generation(&self, slot: usize) -> u32 {
+        self.slots[slot].generation
+    }
+
+    /// Posts a receive: the connection yields until it completes, and the bytes are in its input then.
+    fn receive(&mut self, slot: usize, connection: &mut Connection<'static, Ring>) -> Progress {
+        if connection.io.ended {
+            return Progress::Close;
+        }
+        self.post_recv(slot, connection);
+        Progress::Wait
+    }
+
+    /// Posts a send of what is left of the output: the connection yields until the kernel has sent it (all of
+    /// it, or part: then the rest is sent next).
+    fn send(&mut self, slot: usize, connection: &mut Connection<'static, Ring>) -> Progress {
+        if connection.io.ended {
+            return Progress::Close;
+        }
+        if connection.sent < connection.output.len() {
+            self.post_send(slot, connection);
+            return Progress::Wait;
+        }
+        Progress::Done
+    }
+
+    fn discard(&mut self, slot: usize, connection: &mut Connection<'static, Ring>) -> Step {
+        // What a receive brings while lingering is counted in `discarded` and thrown away.
+        if connection.io.discarded > LINGER_BYTES {
+            return Step::Close;
+        }
+        match self.receive(slot, connection) {
+            Progress::Close => Step::Close,
+            Progress::Done | Progress::Wait => Step::Wait,
+        }
+    }
+
+    fn shut_write(io: &Ring) {
+        let _ = io.stream.shutdown(Shutdown::Write);
+    }
+
+    fn peer(io: &Ring) -> Option<SocketAddr> {
+        io.stream.peer_addr().ok()
+    }
+
+    fn output_free(io: &Ring) -> bool {
+        !io.sending
     }
 }
 
