@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 /// Bytes read from the socket at a time, into a buffer on the coroutine's stack; they are copied to the
 /// connection's input only while they wait to be parsed. Small on purpose: every 4 KiB page of stack a
 /// coroutine has touched stays resident while it waits, and a 4 KiB chunk cost each waiting connection one more
-/// page (19.4 against 15.0 KiB per in-flight connection, results/experiments/coroutine-memory.md). A head
+/// page (19.2 against 15.6 KiB per in-flight connection, results/experiments/coroutine-memory.md). A head
 /// longer than this takes a few reads.
 const READ_CHUNK: usize = 1024;
 

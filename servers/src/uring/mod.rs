@@ -36,8 +36,9 @@
 //! - **completions are reaped by the loop's own thread**: each ring is set up `SINGLE_ISSUER` and
 //!   `DEFER_TASKRUN`, so the kernel finishes an operation's work (the receive after its socket became readable,
 //!   say) when the loop next enters the kernel to wait, instead of interrupting the thread to do it as soon as
-//!   it can. On this machine that alone took a request's CPU from 8.4 to 6.7 µs, and the buffer ring (giving a
-//!   buffer back without a `ProvideBuffers` operation) to 6.4 µs (results/experiments/uring-cpu.md).
+//!   it can. On this machine that alone took a request's CPU from 10.7 to 8.7 µs (medians of 5 interleaved
+//!   rounds), and the buffer ring (giving a buffer back without a `ProvideBuffers` operation) to 7.5 µs, a tie
+//!   on its own by the lab's noise rule (results/experiments/uring-cpu.md).
 //!
 //! `--threads N` runs N loops, each with its own ring and its own listening socket (SO_REUSEPORT) on which one
 //! multishot accept (`AcceptMulti`) stays posted. `/block` sleeps the loop's thread, as in every async server.
