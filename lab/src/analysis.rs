@@ -164,18 +164,8 @@ pub fn shape_check(run: &Run, rows: &[ExperimentRow]) -> ShapeCheck {
     ShapeCheck { evaluated, holds, details }
 }
 
-/// The memory of one waiting connection as a fit shows it: the slope, or "unclear" below r² 0.9.
+/// The memory of one waiting connection as a fit shows it: the slope, or "unclear" below r² 0.9 (`export::prose::fit_text`).
 pub const FIT_R2_MIN: f64 = 0.9;
-
-/// `16.4 KiB (r² 0.99, 3 points)` or `unclear (r² 0.32, 3 points)`.
-pub fn fit_text(kib: f64, r2: f64, points: usize) -> String {
-    if r2 < FIT_R2_MIN {
-        format!("unclear (r² {r2:.2}, {points} points)")
-    } else {
-        let digits = if kib.abs() < 1.0 { 2 } else { 1 };
-        format!("{kib:.digits$} KiB (r² {r2:.2}, {points} points)")
-    }
-}
 
 /// Least squares y = a + b x; returns (slope b, r²).
 pub fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {

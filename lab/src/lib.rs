@@ -10,14 +10,16 @@
 //! - [`verify`]: correctness before speed — a wrong server is not measured;
 //! - [`cost`], [`limits`]: what a server costs (/proc, rusage), and which system limit stopped a cell;
 //! - [`kernel`], [`stopped`]: the kernel's TCP counters and accept queues, and the cause of a missed cell named from them;
-//! - [`model`], [`predict`], [`analysis`], [`narrative`], [`headline`]: the predictions (waits; throughput from
-//!   measured inputs), the original experiment, sentences from numbers, and the answer first;
+//! - [`model`], [`predict`], [`analysis`], [`findings`]: the predictions (waits; throughput from measured
+//!   inputs), the original experiment, and what the run shows (model misses, tiers, the headline, the claims) as
+//!   numbers, computed once before any writer; [`companion`]: capacity and bench runs joined to a matrix run;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
 //! - [`records`]: every document the lab writes (run, header, bench, capacity, slowloris, primitives), as data
-//!   that imports nothing else of the lab; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs;
+//!   that imports nothing else of the lab; [`export`]: JSON, markdown, CSV, SVG and HTML from it, with the words
+//!   they share in `export::prose`; [`compare`]: two runs;
 //! - [`noise`]: the one rule that says when two cells differ and when they tie; [`calibration`]: the machine's own
 //!   speed at the start and the end of every run, so that runs on different machines can be compared.
 
@@ -27,13 +29,13 @@ pub mod binaries;
 pub mod calibration;
 pub mod capacity;
 pub mod client;
+pub mod companion;
 pub mod compare;
 pub mod cost;
 pub mod env;
 pub mod export;
 pub mod findings;
 pub mod format;
-pub mod headline;
 pub mod http;
 pub mod kernel;
 pub mod kernel_memory;
@@ -41,7 +43,6 @@ pub mod limits;
 pub mod matrix;
 pub mod merge;
 pub mod model;
-pub mod narrative;
 pub mod noise;
 pub mod plan;
 pub mod predict;

@@ -510,8 +510,8 @@ fn load_companions(
 ) -> Result<Vec<lab::records::run::Companion>> {
     let mut companions = Vec::new();
     for path in paths {
-        let companion = lab::headline::load_companion(path)?;
-        lab::headline::same_code(&companion, trees, dirty)
+        let companion = lab::export::json::load_companion(path)?;
+        lab::companion::same_code(&companion, trees, dirty)
             .map_err(|reason| UsageError(format!("--with {}: {reason}", path.display())))?;
         companions.push(companion);
     }
@@ -571,7 +571,7 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
             }
             if reanalyse {
                 run.analysis = lab::analysis::analyse(&run);
-                run.analysis.narrative = lab::narrative::sentences(&run);
+                run.analysis.narrative = export::prose::narrative::sentences(&run, &lab::findings::Findings::of(&run));
             }
             // The JSON itself is rewritten when companions were added, so that the next `lab report` rebuilds the
             // same headline without their files.

@@ -1,13 +1,14 @@
 //! `lab matrix`: the plan (every server × client × workload × concurrency) run cell by cell in a [`Session`], then
 //! the analysis, the sentences, and the files.
 
+use crate::findings::Findings;
 use crate::plan::MatrixConfig;
 use crate::records::header::RunHeader;
 use crate::records::run::Workload;
 use crate::records::run::{Analysis, Overhead, Run, Settings, WorkloadPaths, SCHEMA_VERSION};
 use crate::run::{self, Runner};
 use crate::session::Session;
-use crate::{analysis, export, narrative};
+use crate::{analysis, export};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -83,7 +84,7 @@ pub(crate) fn finish_run(
     run.interrupted = outcome.interrupted;
     crate::predict::fill(&mut run);
     run.analysis = analysis::analyse(&run);
-    run.analysis.narrative = narrative::sentences(&run);
+    run.analysis.narrative = export::prose::narrative::sentences(&run, &Findings::of(&run));
     let total = session.elapsed().as_secs_f64();
     let measured = measured.as_secs_f64().min(total);
     run.overhead = Overhead {

@@ -92,10 +92,10 @@ fn the_page_shows_the_findings_loads_nothing_and_rebuilds_byte_for_byte() {
     assert!(!style.contains("url(") && !style.contains("@import"), "{style}");
 
     // The verdict and the table: every number shown is one the run's findings (built from its JSON) give.
-    let findings = lab::findings::findings(&run);
+    let findings = lab::findings::Findings::of(&run);
     let h = findings.headline.as_ref().expect("a headline");
-    let mut source: String = findings.claims.iter().map(|c| c.text.clone() + " ").collect();
-    source.push_str(&lab::headline::table(&run, h));
+    let mut source: String = lab::export::prose::claims(&run, &findings).iter().map(|c| c.0.clone() + " ").collect();
+    source.push_str(&lab::export::prose::headline::table(&run, h));
     source.push_str(&lab::noise::rule_text());
     let p = &findings.predictions;
     source.push_str(&format!(

@@ -52,7 +52,7 @@ fn a_server_that_serialises_while_claiming_two_threads_is_a_model_miss() {
     let cell = run.cells.iter().find(|c| c.id == "fake/async-client/blocking/c10/n10").expect("the cell");
     assert_eq!(cell.expected_wall_s, Some(0.5), "{cell:?}");
     assert!(cell.wall_s.unwrap() > 0.9, "one at a time: {:?}", cell.wall_s);
-    let findings = lab::findings::findings(&run);
+    let findings = lab::findings::Findings::of(&run);
     let miss = findings.predictions.misses.iter().find(|m| m.cell == cell.id).expect("a model miss");
     assert_eq!(miss.expected, 0.5);
     let md = std::fs::read_to_string(common::run_json(&out).with_extension("md")).unwrap();

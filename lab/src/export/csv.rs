@@ -1,7 +1,7 @@
 //! `RUN-ID.csv`: one row per cell, for spreadsheets. Figures are written at full precision (the same values as
 //! the JSON); absent figures are empty fields. Quoting follows RFC 4180.
 
-use super::{Artifact, Exporter};
+use super::{Artifact, Exporter, Report};
 use crate::records::run::{Cell, Run};
 use std::io;
 
@@ -99,8 +99,9 @@ fn row(run: &Run, c: &Cell) -> Vec<String> {
     ]
 }
 
-impl Exporter for CsvExporter {
-    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
+impl Exporter<Report<'_>> for CsvExporter {
+    fn render(&self, report: &Report) -> io::Result<Vec<Artifact>> {
+        let run = report.run;
         // The csv crate's default writer is RFC 4180's format with `\n` line ends: a field is quoted only when it
         // holds a comma, a quote or a line break, and a quote inside is doubled.
         let mut writer = csv::Writer::from_writer(Vec::new());

@@ -3,8 +3,8 @@
 //! request to anything outside the page, so it reads the same offline, from a mail, or years later.
 //!
 //! What it shows, in order, one idea per chart (after hyperfine's and criterion's reports):
-//! - the verdict, the headline table, the noise rule: the writers' shared [`crate::findings`], formatted, never
-//!   recomputed;
+//! - the verdict, the headline table, the noise rule: the run's [`Findings`] in the writers' shared words
+//!   ([`super::prose`]), never recomputed;
 //! - the article's experiment as a timeline: one bar per request, send to response. A blocking client's ten
 //!   requests form a staircase (each waits for the one before); the async client's ten lie side by side (each
 //!   waits, none blocks the others). Drawn from the clients' `--timeline` (cells of at most ten requests);
@@ -15,11 +15,12 @@
 //!
 //! A server has one colour everywhere on the page ([`server_color`]). Every text put into the page is escaped.
 
+use super::prose;
 use super::svg::{self, Draw, COLORS};
-use super::{Artifact, Exporter};
-use crate::findings::{self, Findings, MISS_BAND};
+use super::{Artifact, Exporter, Report};
+use crate::findings::headline::{Memory, Row};
+use crate::findings::{Findings, Headline, FIT_R2_MIN, MISS_BAND};
 use crate::format;
-use crate::headline::{self, Headline};
 use crate::records::run::{Cell, Client, ClientKind, Run, Workload};
 use harness::report::TimelineEntry;
 use plotters::coord::Shift;
@@ -35,10 +36,10 @@ pub fn page_path(run: &Run) -> PathBuf {
     PathBuf::from(format!("{}.html", run.run_id))
 }
 
-impl Exporter for HtmlExporter {
-    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
-        let page = render(run).map_err(|e| io::Error::other(format!("HTML report: {e}")))?;
-        Ok(vec![Artifact { path: page_path(run), bytes: page.into_bytes() }])
+impl Exporter<Report<'_>> for HtmlExporter {
+    fn render(&self, r: &Report) -> io::Result<Vec<Artifact>> {
+        let page = render(r.run, &r.findings).map_err(|e| io::Error::other(format!("HTML report: {e}")))?;
+        Ok(vec![Artifact { path: page_path(r.run), bytes: page.into_bytes() }])
     }
 }
 
@@ -237,20 +238,19 @@ fn legend_strip(area: &DrawingArea<SVGBackend<'_>, Shift>, entries: &[(String, S
 }
 
 /// The page.
-pub fn render(run: &Run) -> Draw<String> {
-    let findings = findings::findings(run);
+pub fn render(run: &Run, findings: &Findings) -> Draw<String> {
     let mut body = String::new();
     let _ = writeln!(body, "<h1>Lab run {}</h1>", escape(&run.run_id));
     let _ = writeln!(body, "<p class=\"sub\">{}</p>", inline(&settings_line(run)));
     for warning in warnings(run) {
         let _ = writeln!(body, "<p class=\"warn\">{}</p>", inline(&warning));
     }
-    answer(run, &findings, &mut body);
-    experiment(run, &mut body)?;
-    blocking_call(run, findings.headline.as_ref(), &mut body)?;
+    answer(run, findings, &mut body);
+    experiment(run, findings, &mut body)?;
+    blocking_call(run, findings, &mut body)?;
     workloads(run, &mut body)?;
     costs(run, findings.headline.as_ref(), &mut body)?;
-    model_misses(&findings, &mut body);
+    model_misses(findings, &mut body);
     provenance(run, &mut body);
     let _ = writeln!(
         body,
@@ -331,36 +331,14 @@ fn warnings(run: &Run) -> Vec<String> {
 /// The verdict: the findings' claims, the model-miss count, the headline table, the noise rule.
 fn answer(run: &Run, f: &Findings, body: &mut String) {
     let _ = writeln!(body, "<section id=\"answer\">\n<h2>The answer</h2>\n<ul class=\"claims\">");
-    for claim in &f.claims {
-        let _ =
-            writeln!(body, "<li>{} {}</li>", inline(&claim.text), inline(&format!("[evidence]({})", claim.evidence)));
+    for (text, evidence) in prose::claims(run, f) {
+        let _ = writeln!(body, "<li>{} {}</li>", inline(&text), inline(&format!("[evidence]({evidence})")));
     }
-    let p = &f.predictions;
-    let _ = writeln!(
-        body,
-        "<li>{}</li>\n</ul>",
-        inline(&format!(
-            "**Model misses: {} of {} predictions** (measured ÷ expected outside {}–{} over the whole repetition \
-             range){}",
-            p.misses.len(),
-            p.checked,
-            MISS_BAND.0,
-            MISS_BAND.1,
-            if p.misses.is_empty() { ".".to_string() } else { ": [listed below](#model-misses).".to_string() }
-        ))
-    );
+    let _ = writeln!(body, "<li>{}</li>\n</ul>", inline(&prose::misses_line(f, "below")));
     if let Some(h) = &f.headline {
-        body.push_str(&blocks(&headline::table(run, h)));
+        body.push_str(&blocks(&prose::headline::table(run, h)));
     }
-    let _ = writeln!(
-        body,
-        "<p class=\"note\">{}</p>\n</section>",
-        inline(&format!(
-            "Noise rule (every \"<\", \">\" and tie above): {}. A model does best only where every one of its \
-             servers beats every server of the other models.",
-            crate::noise::rule_text()
-        ))
-    );
+    let _ = writeln!(body, "<p class=\"note\">{}</p>\n</section>", inline(&prose::noise_note("")));
 }
 
 /// The repetition whose timeline is drawn: the one whose wall time is the cell's (its median), among those that
@@ -453,9 +431,9 @@ fn timeline_panel(
 }
 
 /// The article's experiment: for each server, the blocking client's ten requests beside the async client's ten.
-fn experiment(run: &Run, body: &mut String) -> Draw<()> {
+fn experiment(run: &Run, f: &Findings, body: &mut String) -> Draw<()> {
     let d = run.settings.hello_ms as f64 / 1000.0;
-    let async_client = crate::analysis::experiment_client(run);
+    let async_client = f.experiment_client;
     let mut pairs = Vec::new();
     for server in run.server_names() {
         let blocking =
@@ -530,9 +508,10 @@ fn experiment(run: &Run, body: &mut String) -> Draw<()> {
 }
 
 /// `/block` sleeping on the handler's thread: ten at once, per server, queueing behind the threads that may sleep.
-fn blocking_call(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()> {
+fn blocking_call(run: &Run, f: &Findings, body: &mut String) -> Draw<()> {
     let block_s = run.settings.block_ms as f64 / 1000.0;
-    let client = h.map(|h| h.client).or_else(|| crate::analysis::experiment_client(run));
+    let h = f.headline.as_ref();
+    let client = h.map(|h| h.client).or(f.experiment_client);
     let level = h.map_or(10, |h| h.blocking_level);
     let Some(client) = client else { return Ok(()) };
     let mut panels = Vec::new();
@@ -900,12 +879,12 @@ fn costs(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()> {
     let mut drew = false;
     // The headline's fits: the figures its table shows (a bench companion's when it gave them), kernel memory
     // only where the fit reaches a thousand connections.
-    let fits: Vec<(&str, &headline::Memory)> =
+    let fits: Vec<(&str, &Memory)> =
         h.map_or(vec![], |h| h.rows.iter().filter_map(|r| Some((r.server.as_str(), r.memory.as_ref()?))).collect());
     if !fits.is_empty() {
         let kernel = fits.iter().any(|(_, m)| m.kernel_kib.is_some());
-        let clear = |m: &headline::Memory| m.r2 >= findings::FIT_R2_MIN;
-        let unclear_note = |m: &headline::Memory| (!clear(m)).then(|| format!("unclear (r² {:.2})", m.r2));
+        let clear = |m: &Memory| m.r2 >= FIT_R2_MIN;
+        let unclear_note = |m: &Memory| (!clear(m)).then(|| format!("unclear (r² {:.2})", m.r2));
         let memory = Bars {
             title: "memory per waiting connection",
             x_desc: "KiB per connection",
@@ -937,14 +916,14 @@ fn costs(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()> {
         let caption = format!(
             "Slopes of peak server RSS{} and of server threads over {}. Below r² {} a fit says nothing: no bar.",
             if kernel { " (plus the machine's kernel memory, paler)" } else { "" },
-            h.map_or(String::new(), headline::memory_levels),
-            findings::FIT_R2_MIN,
+            h.map_or(String::new(), prose::headline::memory_levels),
+            FIT_R2_MIN,
         );
         bar_pair(&memory, &threads, (1100 - LEGEND_STRIP) / 2, caption, body)?;
         drew = true;
     }
     if let Some(h) = h {
-        let per = |pick: fn(&headline::Row) -> Option<(f64, u64)>| -> Vec<BarRow> {
+        let per = |pick: fn(&Row) -> Option<(f64, u64)>| -> Vec<BarRow> {
             h.rows
                 .iter()
                 .filter_map(|r| pick(r).map(|(us, _)| BarRow::new(run, &r.server, vec![us.max(0.0)])))
@@ -1004,7 +983,7 @@ fn model_misses(f: &Findings, body: &mut String) {
         MISS_BAND.0,
         MISS_BAND.1
     );
-    let t = super::markdown::misses_table(f);
+    let t = prose::misses_table(f);
     let mut md = String::new();
     t.write(&mut md);
     body.push_str(&blocks(&md));

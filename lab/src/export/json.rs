@@ -3,7 +3,7 @@
 
 use super::{Artifact, Exporter};
 use crate::records::header::RunKind;
-use crate::records::run::{Run, SCHEMA_VERSION};
+use crate::records::run::{Companion, Run, SCHEMA_VERSION};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io;
@@ -76,6 +76,19 @@ pub fn kind_of(path: &Path) -> Result<RunKind, crate::UsageError> {
             crate::UsageError(format!("{}: unknown kind {word:?}: not a document of this lab", path.display()))
         }),
     }
+}
+
+/// Reads a companion file: a `capacity-*.json` or a `bench-*.json` with a reach part, by the kind its header
+/// names. Anything else is the user's input error, in one line.
+pub fn load_companion(path: &Path) -> Result<Companion, crate::UsageError> {
+    let err = |m: String| crate::UsageError(format!("--with {}: {m}", path.display()));
+    let source = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    match kind_of(path)? {
+        RunKind::Capacity => crate::companion::of_capacity(&load(path, "capacity")?, &source),
+        RunKind::Bench => crate::companion::of_bench(&load(path, "bench")?, &source),
+        other => Err(format!("not a capacity or bench run (kind {other}); give a capacity-*.json or a bench-*.json")),
+    }
+    .map_err(err)
 }
 
 impl<D: JsonDocument> Exporter<D> for JsonExporter {

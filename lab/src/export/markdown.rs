@@ -2,9 +2,10 @@
 //! concurrency), the original experiment expected vs measured, the sentences the numbers support, then the
 //! model, the costs, verification, failures and the machine.
 
+use super::prose;
 use super::table::Table;
-use super::{chart_path, Artifact, Exporter};
-use crate::findings::{Findings, MISS_BAND};
+use super::{chart_path, Artifact, Exporter, Report};
+use crate::findings::{Findings, MISS_BAND, SHAPE_TOLERANCE};
 use crate::format;
 use crate::records::header::{Build, Environment};
 use crate::records::run::{Cell, Client, Run, Saturation, Status, Workload};
@@ -14,9 +15,10 @@ use std::io;
 
 pub struct MarkdownExporter;
 
-impl Exporter for MarkdownExporter {
-    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
-        Ok(vec![Artifact { path: format!("{}.md", run.run_id).into(), bytes: render(run).into_bytes() }])
+impl Exporter<Report<'_>> for MarkdownExporter {
+    fn render(&self, r: &Report) -> io::Result<Vec<Artifact>> {
+        let bytes = render(r.run, &r.findings).into_bytes();
+        Ok(vec![Artifact { path: format!("{}.md", r.run.run_id).into(), bytes }])
     }
 }
 
@@ -81,7 +83,7 @@ pub fn machine_line(e: &Environment) -> String {
     )
 }
 
-pub fn render(run: &Run) -> String {
+pub fn render(run: &Run, findings: &Findings) -> String {
     let mut md = String::new();
     let d = run.settings.hello_ms as f64 / 1000.0;
     let _ = writeln!(md, "# Lab run {}\n", run.run_id);
@@ -133,10 +135,9 @@ pub fn render(run: &Run) -> String {
         None => md.push('\n'),
     }
 
-    let findings = crate::findings::findings(run);
-    headline(run, &findings, &mut md);
+    headline(run, findings, &mut md);
     experiment(run, &mut md);
-    model_misses(&findings, &mut md);
+    model_misses(findings, &mut md);
 
     if !run.analysis.narrative.is_empty() {
         let _ = writeln!(md, "## What the numbers show\n");
@@ -173,29 +174,13 @@ fn headline(run: &Run, findings: &Findings, md: &mut String) {
 /// the run's own markdown (`#io`, a companion's `bench-….md`); [`rebase_links`] moves them for another page.
 pub fn answer(run: &Run, findings: &Findings) -> String {
     let mut md = String::new();
-    for claim in &findings.claims {
-        let _ = writeln!(md, "- {} [evidence]({})", claim.text, claim.evidence);
+    for (text, evidence) in prose::claims(run, findings) {
+        let _ = writeln!(md, "- {text} [evidence]({evidence})");
     }
-    let p = &findings.predictions;
-    let _ = writeln!(
-        md,
-        "- **Model misses: {} of {} predictions** (measured ÷ expected outside {}–{} over the whole repetition \
-         range){}",
-        p.misses.len(),
-        p.checked,
-        MISS_BAND.0,
-        MISS_BAND.1,
-        if p.misses.is_empty() { ".".to_string() } else { ": [listed here](#model-misses).".to_string() }
-    );
-    md.push('\n');
+    let _ = writeln!(md, "- {}\n", prose::misses_line(findings, "here"));
     let Some(h) = &findings.headline else { return md };
-    md.push_str(&crate::headline::table(run, h));
-    let _ = writeln!(
-        md,
-        "\nNoise rule (every \"<\", \">\" and tie above, and `lab compare`): {}. A model does best only where every \
-         one of its servers beats every server of the other models.\n",
-        crate::noise::rule_text()
-    );
+    md.push_str(&prose::headline::table(run, h));
+    let _ = writeln!(md, "\n{}\n", prose::noise_note(", and `lab compare`"));
     md
 }
 
@@ -216,28 +201,6 @@ pub fn rebase_links(md: &str, page: &str, dir: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The model misses as a table: the cell, both numbers (a throughput bound as "≤"), their ratio, saturation.
-pub fn misses_table(findings: &Findings) -> Table {
-    let mut table = Table::new(&["cell", "expected", "measured (range)", "measured ÷ expected", "saturated"]);
-    for m in &findings.predictions.misses {
-        let show = |x: f64| match m.metric {
-            crate::noise::Metric::Wall => format::seconds(x),
-            crate::noise::Metric::Throughput => format::rate(x),
-        };
-        table.row(row![
-            format!("{} × {} `{}` c={}", m.server, m.client, m.workload, m.concurrency),
-            match m.metric {
-                crate::noise::Metric::Wall => show(m.expected),
-                crate::noise::Metric::Throughput => format!("≤ {}", show(m.expected)),
-            },
-            format!("{} ({})", show(m.measured), crate::headline::span(&[m.range.0, m.range.1], show)),
-            format!("{:.2}", m.measured / m.expected),
-            m.saturation.map_or("—".to_string(), |s| s.to_string())
-        ]);
-    }
-    table
 }
 
 /// Every prediction the measurement did not bear out, with both numbers and no cause the lab did not measure.
@@ -263,7 +226,7 @@ fn model_misses(findings: &Findings, md: &mut String) {
         MISS_BAND.0,
         MISS_BAND.1
     );
-    misses_table(findings).write(md);
+    prose::misses_table(findings).write(md);
     md.push('\n');
 }
 
@@ -275,7 +238,7 @@ fn experiment(run: &Run, md: &mut String) {
     let d = run.settings.hello_ms as f64 / 1000.0;
     let client = rows
         .iter()
-        .find_map(|r| r.async_client.map(|c| crate::headline::client_name(run, c)))
+        .find_map(|r| r.async_client.map(|c| prose::client_name(run, c)))
         .unwrap_or_else(|| "concurrent client".into());
     let _ = writeln!(md, "## The original experiment (D = {})\n", format::seconds(d));
     let _ = writeln!(
@@ -327,7 +290,7 @@ pub fn shape_verdict(run: &Run) -> String {
     let mut line = format!(
         "Shape check (1 request, 10 blocking and 10 at once each within {:.0} % of the model's D, 10 D and D or the \
          pool's rounds): **{verdict}** — 1 request took {}, 10 blocking {}, 10 at once {} over {} server(s).",
-        crate::analysis::SHAPE_TOLERANCE * 100.0,
+        SHAPE_TOLERANCE * 100.0,
         multiples(|r| r.one_request),
         multiples(|r| r.ten_blocking),
         multiples(|r| r.ten_async),
@@ -379,7 +342,7 @@ fn workload_table(run: &Run, workload: Workload, md: &mut String) {
     let header: Vec<String> = columns
         .iter()
         .map(|(client, c, n)| {
-            let name = crate::headline::client_name(run, *client);
+            let name = prose::client_name(run, *client);
             // A duration-bound column (n = 0) says its duration in the line above the table instead.
             if *n == 0 {
                 format!("{name} c={c}")
@@ -638,7 +601,7 @@ fn per_connection(run: &Run, md: &mut String) {
             p.server,
             p.client,
             levels.join(", "),
-            crate::findings::fit_text(p.rss_kib_per_connection, p.rss_r2, p.points.len()),
+            prose::fit_text(p.rss_kib_per_connection, p.rss_r2, p.points.len()),
             format!("{:.2}", p.threads_per_connection),
             format!("{:.2}", p.rss_r2)
         ]);

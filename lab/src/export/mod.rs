@@ -2,12 +2,14 @@
 //!
 //! Every exporter renders from the run JSON alone, so `lab report RUN.json` rebuilds exactly what `lab matrix`
 //! wrote. An exporter returns artifacts (a path relative to the output directory, and bytes); writing them is
-//! done once, here.
+//! done once, here. A matrix run's formats are handed a [`Report`]: the run and its [`Findings`], computed once
+//! before any of them, so that a writer only formats; the words they share are [`prose`]'s.
 
 pub mod csv;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod prose;
 pub mod readme;
 pub mod svg;
 pub mod table;
@@ -18,6 +20,7 @@ pub use json::JsonExporter;
 pub use markdown::MarkdownExporter;
 pub use svg::{chart_path, SvgExporter};
 
+use crate::findings::Findings;
 use crate::records::run::Run;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,6 +37,32 @@ pub trait Exporter<D = Run> {
     fn render(&self, run: &D) -> io::Result<Vec<Artifact>>;
 }
 
+/// A matrix (or soak) run and what it shows: the document every matrix format renders.
+pub struct Report<'a> {
+    pub run: &'a Run,
+    pub findings: Findings,
+}
+
+impl<'a> Report<'a> {
+    pub fn of(run: &'a Run) -> Report<'a> {
+        Report { run, findings: Findings::of(run) }
+    }
+}
+
+/// A matrix run's formats, rendered from one [`Report`]: the findings are computed once, before any of them.
+pub struct Reported(Vec<Box<dyn for<'a> Exporter<Report<'a>>>>);
+
+impl Exporter for Reported {
+    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
+        let report = Report::of(run);
+        let mut artifacts = Vec::new();
+        for format in &self.0 {
+            artifacts.extend(format.render(&report)?);
+        }
+        Ok(artifacts)
+    }
+}
+
 /// Every format: JSON, markdown, CSV, SVG charts, the HTML page.
 pub fn all() -> Vec<Box<dyn Exporter>> {
     let mut all: Vec<Box<dyn Exporter>> = vec![Box::new(JsonExporter)];
@@ -43,7 +72,12 @@ pub fn all() -> Vec<Box<dyn Exporter>> {
 
 /// What `lab report` rebuilds from a matrix run's JSON: everything but the JSON itself.
 pub fn report_exporters() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(MarkdownExporter), Box::new(CsvExporter), Box::new(SvgExporter), Box::new(HtmlExporter)]
+    vec![Box::new(Reported(vec![
+        Box::new(MarkdownExporter),
+        Box::new(CsvExporter),
+        Box::new(SvgExporter),
+        Box::new(HtmlExporter),
+    ]))]
 }
 
 /// Renders `run` with `exporters` and writes the files under `dir`. Returns the paths written.

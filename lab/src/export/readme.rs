@@ -67,8 +67,7 @@ pub fn body(run: &Run, json: &str) -> String {
         None => "",
     };
     let e = &run.environment;
-    let findings = crate::findings::findings(run);
-    let answer = super::markdown::answer(run, &findings);
+    let answer = super::markdown::answer(run, &crate::findings::Findings::of(run));
     format!(
         "\n*From [`{page}`]({page}) (`lab matrix --profile {}`, commit {}{}), measured on {} × {} with Linux {}{}: \
          the absolute figures are that machine's, the tiers and ratios are what carries to another.*\n\n{}",

@@ -1,7 +1,7 @@
 //! `RUN-ID/WORKLOAD.svg`: one chart per workload, throughput and p99 latency against concurrency, one line per
 //! server. Drawn with plotters' SVG backend only: text is left to the SVG viewer, so no system font is needed.
 
-use super::{Artifact, Exporter};
+use super::{Artifact, Exporter, Report};
 use crate::records::run::{Cell, Client, ClientKind, Run, Workload};
 use plotters::prelude::*;
 use std::io;
@@ -180,8 +180,9 @@ pub fn draw_legend<'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBacke
         .map_err(drawing)
 }
 
-impl Exporter for SvgExporter {
-    fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
+impl Exporter<Report<'_>> for SvgExporter {
+    fn render(&self, report: &Report) -> io::Result<Vec<Artifact>> {
+        let run = report.run;
         let mut out = Vec::new();
         for workload in run.workloads() {
             let Some(data) = chart_data(run, workload) else { continue };

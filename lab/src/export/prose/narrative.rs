@@ -2,23 +2,20 @@
 //! thread-per-request paid in memory and threads, where a blocking call stalled an async server, and which
 //! cells measured the client rather than the server. Every figure in a sentence is read from the cells.
 
+use crate::findings::{Findings, ModelMiss, Ranking};
 use crate::format;
-use crate::noise;
-use crate::records::run::{Bottleneck, Cell, Client, ClientKind, Model, Run, Workload};
+use crate::records::run::{Bottleneck, Cell, Client, Model, Run, Workload};
 
-pub fn sentences(run: &Run) -> Vec<String> {
+/// The sentences of "What the numbers show", kept in the run's JSON (`analysis.narrative`) when it is written.
+pub fn sentences(run: &Run, f: &Findings) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(s) = experiment_sentence(run) {
         out.push(s);
     }
-    for workload in run.workloads() {
-        if let Some(s) = winner_sentence(run, workload) {
-            out.push(s);
-        }
-    }
+    out.extend(f.rankings.iter().map(|r| winner_sentence(run, r)));
     out.extend(pool_sentence(run));
     out.extend(memory_sentence(run));
-    out.extend(blocking_sentences(run));
+    out.extend(blocking_sentences(run, &f.predictions.misses));
     out.extend(per_connection_sentences(run));
     out.extend(client_bound_sentence(run));
     out.extend(failure_sentence(run));
@@ -33,11 +30,6 @@ fn model_of(run: &Run, server: &str) -> String {
 
 fn good(cell: &&Cell) -> bool {
     cell.is_ok() && cell.failed == 0 && cell.wall_s.is_some()
-}
-
-/// A cell that can be evidence about its server ([`noise::evidence`]).
-fn evidence(cell: &&Cell) -> bool {
-    noise::evidence(cell)
 }
 
 fn experiment_sentence(run: &Run) -> Option<String> {
@@ -76,49 +68,19 @@ fn experiment_sentence(run: &Run) -> Option<String> {
     Some(s)
 }
 
-/// The comparison point of a workload: the concurrent client with the most measured cells, at the highest
-/// concurrency that at least two servers finished cleanly.
-fn comparison(run: &Run, workload: Workload) -> Option<(Client, u64, Vec<&Cell>)> {
-    let cells: Vec<&Cell> =
-        run.cells_of(workload).filter(evidence).filter(|c| c.client.kind != ClientKind::BlockingClient).collect();
-    let mut clients: Vec<(Client, usize)> = Vec::new();
-    for c in &cells {
-        match clients.iter_mut().find(|(n, _)| *n == c.client) {
-            Some((_, count)) => *count += 1,
-            None => clients.push((c.client, 1)),
-        }
-    }
-    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.is_async().cmp(&a.0.is_async())));
-    for (client, _) in clients {
-        let mut levels: Vec<u64> = cells.iter().filter(|c| c.client == client).map(|c| c.concurrency).collect();
-        levels.sort_unstable();
-        levels.dedup();
-        for &level in levels.iter().rev() {
-            let at: Vec<&Cell> =
-                cells.iter().copied().filter(|c| c.client == client && c.concurrency == level).collect();
-            let mut servers: Vec<&str> = at.iter().map(|c| c.server.as_str()).collect();
-            servers.dedup();
-            if servers.len() >= 2 {
-                return Some((client, level, at));
-            }
-        }
-    }
-    None
-}
-
-/// How the servers compared on a workload, like for like ([`crate::findings::rank`]): the servers in tiers by the
-/// noise rule, and a model said to do best only where every one of its servers beats every other server — never
-/// a model scored by its best server. Client-saturated cells measure the client, so they are left out (and named
-/// by [`client_bound_sentence`]).
-fn winner_sentence(run: &Run, workload: Workload) -> Option<String> {
-    let (client, level, _) = comparison(run, workload)?;
-    let ranking = crate::findings::rank(run, workload, client, level)?;
-    Some(format!(
-        "On `{workload}` at concurrency {level} ({}): {}; {}.",
-        crate::headline::client_name(run, client),
-        crate::findings::ranking_text(&ranking),
-        crate::findings::model_verdict(&ranking)
-    ))
+/// How the servers compared on a workload, like for like (the findings' ranking at its comparison point): the
+/// servers in tiers by the noise rule, and a model said to do best only where every one of its servers beats
+/// every other server. Client-saturated cells measure the client, so they are left out (and named by
+/// [`client_bound_sentence`]).
+fn winner_sentence(run: &Run, ranking: &Ranking) -> String {
+    format!(
+        "On `{}` at concurrency {} ({}): {}; {}.",
+        ranking.workload,
+        ranking.level,
+        super::client_name(run, ranking.client),
+        super::ranking_text(ranking),
+        super::model_verdict(ranking)
+    )
 }
 
 fn pool_sentence(run: &Run) -> Option<String> {
@@ -184,9 +146,8 @@ fn memory_sentence(run: &Run) -> Option<String> {
 
 /// What a blocking call in the handler did to each async server, one sentence per outcome (servers that stalled
 /// alike are said together), with a thread-per-request server's figure for the same requests.
-fn blocking_sentences(run: &Run) -> Vec<String> {
+fn blocking_sentences(run: &Run, misses: &[ModelMiss]) -> Vec<String> {
     let block_s = run.settings.block_ms as f64 / 1000.0;
-    let misses = crate::findings::model_misses(run).misses;
     // (stalled, figure text, threads) → servers
     type Outcome = (bool, String, String);
     let mut groups: Vec<(Outcome, Vec<&Cell>)> = Vec::new();
@@ -375,10 +336,15 @@ mod tests {
     use crate::records::run::Saturation;
     use crate::run::synthetic_cell;
 
+    /// The sentence on `workload`'s ranking, if the findings rank it.
+    fn winner(run: &Run, workload: Workload) -> Option<String> {
+        Findings::of(run).rankings.iter().find(|r| r.workload == workload).map(|r| winner_sentence(run, r))
+    }
+
     /// A run of `cells` whose servers are the headline fixture's: thread-server (thread-per-request),
     /// pool-server (pool, 16 threads), smol-server (async, 2 threads), tornado (foreign).
     fn run_of(cells: Vec<Cell>) -> Run {
-        let servers = crate::headline::fixture().servers;
+        let servers = crate::findings::headline::fixture().servers;
         Run { cells, servers, ..Run::default() }
     }
 
@@ -389,14 +355,14 @@ mod tests {
             synthetic_cell("thread-server", "io", 1.01, 1.00, 1.05, 3),
             synthetic_cell("smol-server", "io", 1.03, 1.02, 1.20, 3),
         ]);
-        let s = winner_sentence(&run, Workload::Io).unwrap();
+        let s = winner(&run, Workload::Io).unwrap();
         assert!(s.contains("thread-server, smol-server 1.01–1.03 s; no model wins"), "{s}");
         // Disjoint but 2 % apart: below the minimum effect size, still a tie.
         let run = run_of(vec![
             synthetic_cell("thread-server", "io", 1.00, 0.999, 1.001, 3),
             synthetic_cell("smol-server", "io", 1.02, 1.019, 1.021, 3),
         ]);
-        assert!(winner_sentence(&run, Workload::Io).unwrap().contains("share the best tier"));
+        assert!(winner(&run, Workload::Io).unwrap().contains("share the best tier"));
     }
 
     #[test]
@@ -408,13 +374,13 @@ mod tests {
             synthetic_cell("smol-server", "io", 1.02, 1.01, 1.05, 3),
             pool,
         ]);
-        let s = winner_sentence(&run, Workload::Io).unwrap();
+        let s = winner(&run, Workload::Io).unwrap();
         assert!(s.contains("thread-server, smol-server 1.00–1.02 s > pool-server 5.00 s"), "{s}");
         assert!(s.contains("no model wins: thread-per-request and async share the best tier"), "{s}");
         // cpu: every async server beats every thread-per-request one: async does best.
         let thread = synthetic_cell("thread-server", "cpu", 0.02, 0.0198, 0.0202, 3);
         let smol = synthetic_cell("smol-server", "cpu", 0.01, 0.0099, 0.0101, 3);
-        let s = winner_sentence(&run_of(vec![thread, smol]), Workload::Cpu).unwrap();
+        let s = winner(&run_of(vec![thread, smol]), Workload::Cpu).unwrap();
         assert!(s.contains("smol-server 1,000 req/s > thread-server 500 req/s; async does best"), "{s}");
     }
 
@@ -429,18 +395,18 @@ mod tests {
             synthetic_cell("smol-server", "io", 1.02, 1.01, 1.05, 3),
             bound,
         ]);
-        let s = winner_sentence(&run, Workload::Io).unwrap();
+        let s = winner(&run, Workload::Io).unwrap();
         assert!(!s.contains("pool-server"), "{s}");
         assert!(s.contains("tie"), "{s}");
         // With only the client-bound cell and one other, there is nothing to compare.
         let mut bound = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
         bound.bottleneck = Some(Bottleneck::ClientBound);
         let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), bound]);
-        assert_eq!(winner_sentence(&run, Workload::Io), None);
+        assert_eq!(winner(&run, Workload::Io), None);
         // The same with a saturated client CPU set (the placement's flag).
         let mut saturated = synthetic_cell("pool-server", "io", 5.0, 4.9, 5.2, 3);
         saturated.saturation = Some(Saturation::Client);
         let run = run_of(vec![synthetic_cell("thread-server", "io", 1.0, 0.98, 1.04, 3), saturated]);
-        assert_eq!(winner_sentence(&run, Workload::Io), None);
+        assert_eq!(winner(&run, Workload::Io), None);
     }
 }
