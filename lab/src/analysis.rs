@@ -10,7 +10,7 @@ use crate::records::run::{
 /// predicts for them (D, or D × ceil(10 ÷ workers) on a pool). docs/model.md says why 10 %.
 pub const SHAPE_TOLERANCE: f64 = 0.10;
 
-/// Fills `run.analysis` (except the narrative, see `narrative`).
+/// Fills `run.analysis` (except the narrative, see `export::prose::narrative`).
 pub fn analyse(run: &Run) -> Analysis {
     let experiment = experiment_rows(run);
     let shape = shape_check(run, &experiment);

@@ -11,7 +11,7 @@
 //!
 //! Drift between start and end is judged by the lab's one noise rule ([`crate::noise`]): a probe drifted when its
 //! start and end ranges are disjoint and their medians ≥ 5 % apart. docs/model.md ("Comparing runs across
-//! machines") says how `lab compare` uses these figures.
+//! machines") says how `lab compare` uses these figures; `export::prose` says a calibration in words.
 
 use crate::noise::{self, Metric, Range, Verdict};
 use crate::records::header::{Calibration, Drift};
@@ -77,69 +77,6 @@ pub fn drift_between(start: &Measures, end: &Measures) -> Vec<Drift> {
         .collect()
 }
 
-/// The quote a run's markdown opens with when its machine changed speed between start and end (None otherwise).
-pub fn drift_warning(calibration: Option<&Calibration>) -> Option<String> {
-    let drifted: Vec<String> = calibration?
-        .drifted()
-        .map(|d| {
-            let change = if d.factor >= 1.0 {
-                format!("{} slower", crate::format::factor(d.factor))
-            } else {
-                format!("{} faster", crate::format::factor(1.0 / d.factor))
-            };
-            format!("{} {change} at the end", d.probe)
-        })
-        .collect();
-    (!drifted.is_empty()).then(|| {
-        format!(
-            "> **⚠ The machine changed speed during this run**: its calibration drifted beyond the noise rule \
-             ({}): figures from the start and the end of the run are not measured on the same machine.",
-            drifted.join(", ")
-        )
-    })
-}
-
-/// `Calibration (start → end): cpu 2.9 → 3.0 ns/iteration · …; no drift beyond the noise rule.`: the line a
-/// run's markdown gives its calibration, under the machine.
-pub fn summary_line(calibration: &Calibration) -> String {
-    let figure = |s: Option<Samples>| s.map_or("—".to_string(), |s| significant(s.median));
-    let probes: Vec<String> = Probe::ALL
-        .iter()
-        .map(|&probe| {
-            let start = figure(calibration.start.get(probe));
-            match &calibration.end {
-                Some(end) => format!("{probe} {start} → {} {}", figure(end.get(probe)), probe.unit()),
-                None => format!("{probe} {start} {}", probe.unit()),
-            }
-        })
-        .collect();
-    let verdict = match (&calibration.end, calibration.drifted().count()) {
-        (None, _) => "the end was not measured",
-        (Some(_), 0) => "no drift beyond the noise rule",
-        (Some(_), _) => "**drifted beyond the noise rule**",
-    };
-    let mut details = String::new();
-    if let Some(microcode) = &calibration.microcode {
-        details.push_str(&format!(" · microcode {microcode}"));
-    }
-    if let Some(governor) = &calibration.governor {
-        details.push_str(&format!(" · governor {governor}"));
-    }
-    let when = if calibration.end.is_some() { " (start → end)" } else { "" };
-    format!("Calibration{when}: {}; {verdict}{details}.", probes.join(" · "))
-}
-
-/// Three significant figures: `2.91`, `95.2`, `1234`.
-pub fn significant(x: f64) -> String {
-    if x >= 100.0 {
-        format!("{x:.0}")
-    } else if x >= 10.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.2}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,16 +104,12 @@ mod tests {
         assert_eq!(drifted.len(), 1, "{:?}", calibration.drift);
         assert_eq!(drifted[0].probe, Probe::Cpu);
         assert!((drifted[0].factor - 1.2).abs() < 1e-9);
-        let warning = drift_warning(Some(&calibration)).expect("flagged");
-        assert!(warning.contains("changed speed") && warning.contains("cpu"), "{warning}");
 
         // 3 % apart with disjoint ranges, or 20 % apart with overlapping ranges: the noise rule calls both a tie.
         for end in [(10.3, 10.25, 10.4), (12.0, 10.1, 13.0)] {
             let calm = Calibration { start: start.clone(), ..Calibration::default() }.finished(measures(end));
             assert_eq!(calm.drift.len(), 3);
             assert_eq!(calm.drifted().count(), 0, "{:?}", calm.drift);
-            assert_eq!(drift_warning(Some(&calm)), None);
         }
-        assert_eq!(drift_warning(None), None);
     }
 }

@@ -104,8 +104,12 @@ pub fn same_code(companion: &Companion, trees: Option<&CodeTrees>, dirty: bool) 
     }
 }
 
+/// A capacity run and a companion read back from a file, for the tests that join companions to a run.
 #[cfg(test)]
-pub(crate) mod tests {
+pub(crate) use tests::{capacity_run, companion_from_file};
+
+#[cfg(test)]
+mod tests {
     use super::*;
     use crate::export::json::load_companion;
     use crate::records::capacity::CapacityCell;

@@ -299,10 +299,10 @@ fn short(hash: &str) -> &str {
 fn samples_text(s: Samples, probe: Probe) -> String {
     format!(
         "{} {} ({}–{})",
-        calibration::significant(s.median),
+        format::significant(s.median),
         probe.unit(),
-        calibration::significant(s.min),
-        calibration::significant(s.max)
+        format::significant(s.min),
+        format::significant(s.max)
     )
 }
 
@@ -554,7 +554,7 @@ pub fn compare_with(a: &Run, b: &Run, options: &Options) -> String {
         md,
         "Ratios are B ÷ A. Each cell is judged by its workload's figure (wall time for io and blocking, throughput \
          otherwise): {}.{}\n",
-        noise::rule_text(),
+        crate::export::prose::noise_rule(),
         if across {
             " Across machines the verdict is given once B's figures are divided by the shift of the cell's \
              workload: \"tie\" means the cell moved with the machine."

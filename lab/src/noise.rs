@@ -24,17 +24,6 @@ pub const SINGLE_RUN_NOISE: f64 = 0.10;
 /// The smallest difference of medians the lab calls a difference: 5 % (larger ÷ smaller ≥ 1.05).
 pub const MIN_EFFECT: f64 = 0.05;
 
-/// The rule in one sentence, for the documents that apply it (the matrix markdown, `lab compare`).
-pub fn rule_text() -> String {
-    format!(
-        "two cells differ only where the ranges (min–max) of their repetitions do not overlap and their medians \
-         differ by at least {:.0} %; otherwise they are a *tie* (a cell measured once counts as ±{:.0} % around \
-         its figure)",
-        MIN_EFFECT * 100.0,
-        SINGLE_RUN_NOISE * 100.0
-    )
-}
-
 /// The probability that the ranges of `m` and `n` repetitions drawn from one continuous distribution do not
 /// overlap: of the C(m + n, m) equally likely orders of the m + n figures, 2 put one sample wholly below the
 /// other (Mann–Whitney's extreme cases), so 2 ÷ C(m + n, m). One repetition on both sides gives 1: a cell

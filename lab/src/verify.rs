@@ -211,17 +211,6 @@ fn summarize(checks: Vec<CheckRecord>, strict: bool) -> VerifyRecord {
     }
 }
 
-/// The warnings of a record, in one line: what the markdown shows beside the server's name.
-pub fn warnings_line(record: &VerifyRecord) -> Option<String> {
-    let warned: Vec<String> = record
-        .checks
-        .iter()
-        .filter(|c| c.outcome == CheckOutcome::Warn)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
-    (!warned.is_empty()).then(|| warned.join("; "))
-}
-
 fn expect_header(value: &Option<String>, good: impl Fn(&str) -> bool, expected: &str) -> Outcome {
     match value {
         Some(v) if good(v) => Outcome::Pass,

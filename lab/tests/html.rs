@@ -96,7 +96,7 @@ fn the_page_shows_the_findings_loads_nothing_and_rebuilds_byte_for_byte() {
     let h = findings.headline.as_ref().expect("a headline");
     let mut source: String = lab::export::prose::claims(&run, &findings).iter().map(|c| c.0.clone() + " ").collect();
     source.push_str(&lab::export::prose::headline::table(&run, h));
-    source.push_str(&lab::noise::rule_text());
+    source.push_str(&lab::export::prose::noise_rule());
     let p = &findings.predictions;
     source.push_str(&format!(
         " {} {} {} {}",

@@ -82,7 +82,7 @@ fn quick_matrix_then_report_and_compare() {
     let md_path = out.join(format!("{}.md", run.run_id));
     let md = std::fs::read_to_string(&md_path).unwrap();
     assert!(md.contains("debug build"), "the markdown must say the numbers are from a debug build");
-    assert!(md.contains(&lab::calibration::summary_line(run.calibration.as_ref().unwrap())), "{md}");
+    assert!(md.contains(&lab::export::prose::calibration_line(run.calibration.as_ref().unwrap())), "{md}");
     for cell in &run.cells {
         let section = md.split(&format!("## `{}`", cell.workload)).nth(1).expect("workload section");
         let section = section.split("\n## ").next().unwrap();

@@ -85,12 +85,12 @@ pub fn render(run: &BenchRun) -> String {
     if run.interrupted {
         let _ = writeln!(md, "> **⚠ This bench was interrupted**: the parts it did not reach are marked not run.\n");
     }
-    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+    if let Some(warning) = crate::export::prose::drift_warning(run.calibration.as_ref()) {
         let _ = writeln!(md, "{warning}\n");
     }
     let _ = writeln!(md, "{}  ", export::markdown::machine_line(&run.environment));
     if let Some(calibration) = &run.calibration {
-        let _ = writeln!(md, "{}  ", crate::calibration::summary_line(calibration));
+        let _ = writeln!(md, "{}  ", crate::export::prose::calibration_line(calibration));
     }
     let loads: Vec<f64> = run.load.iter().map(|l| l.load1).collect();
     if let (Some(first), Some(last)) = (loads.first(), loads.last()) {

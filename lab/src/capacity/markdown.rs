@@ -52,7 +52,7 @@ fn ms(us: f64) -> String {
 pub fn render(run: &CapacityRun) -> String {
     let s = &run.settings;
     let mut md = format!("# Capacity {}\n\n", run.run_id);
-    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+    if let Some(warning) = crate::export::prose::drift_warning(run.calibration.as_ref()) {
         md += &format!("{warning}\n\n");
     }
     md += &format!(

@@ -322,7 +322,7 @@ fn warnings(run: &Run) -> Vec<String> {
     if run.interrupted {
         out.push("**⚠ This run was interrupted**: cells it did not reach are skipped.".into());
     }
-    if let Some(w) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+    if let Some(w) = prose::drift_warning(run.calibration.as_ref()) {
         out.push(w.trim_start_matches("> ").to_string());
     }
     out
@@ -1010,7 +1010,7 @@ fn provenance(run: &Run, body: &mut String) {
     item("machine", super::markdown::machine_line(e));
     item("host", format!("{} ({}), {} RAM", e.hostname, e.os, format::kib(e.memory_kib)));
     item("CPUs", run.cpus.as_ref().map_or("not recorded".into(), |c| c.to_string()));
-    item("calibration", run.calibration.as_ref().map_or("not recorded".into(), crate::calibration::summary_line));
+    item("calibration", run.calibration.as_ref().map_or("not recorded".into(), prose::calibration_line));
     item("build", format!("{} (`{}`)", run.build, run.bin_dir));
     item("ran", format!("{} to {}", run.started_at, run.finished_at));
     item("command", format!("`{}`", e.command_line.join(" ")));

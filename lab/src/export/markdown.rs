@@ -106,7 +106,7 @@ pub fn render(run: &Run, findings: &Findings) -> String {
             run.cells.len()
         );
     }
-    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+    if let Some(warning) = prose::drift_warning(run.calibration.as_ref()) {
         let _ = writeln!(md, "{warning}\n");
     }
     let e = &run.environment;
@@ -126,7 +126,7 @@ pub fn render(run: &Run, findings: &Findings) -> String {
     );
     let _ = writeln!(md, "{}  ", machine_line(e));
     if let Some(calibration) = &run.calibration {
-        let _ = writeln!(md, "{}  ", crate::calibration::summary_line(calibration));
+        let _ = writeln!(md, "{}  ", prose::calibration_line(calibration));
     }
     match &run.cpus {
         Some(cpus) => {
@@ -629,7 +629,7 @@ fn verification(run: &Run, md: &mut String) {
             1 => format!("{} ⚠ 1 warning", s.name),
             n => format!("{} ⚠ {n} warnings", s.name),
         };
-        let reason = s.verify.reason.clone().or_else(|| crate::verify::warnings_line(&s.verify));
+        let reason = s.verify.reason.clone().or_else(|| prose::verify_warnings(&s.verify));
         table.row(row![
             name,
             s.kind,

@@ -340,12 +340,12 @@ fn measured_this_code(companion: &Companion, run: &Run) -> bool {
     crate::companion::same_code(companion, run.environment.trees.as_ref(), run.environment.git_dirty).is_ok()
 }
 
-/// The fixture run of these tests, for the tests of the modules that read the headline.
+/// The fixture run of these tests and its helpers, for the tests of the modules that read the headline.
 #[cfg(test)]
-pub(crate) use tests::fixture;
+pub(crate) use tests::{cell, fixture, row};
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::records::run::{ConnectionCost, Saturation, ServerRecord};
     use crate::run::synthetic_cell;

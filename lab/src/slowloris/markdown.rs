@@ -32,7 +32,7 @@ pub fn render(run: &SlowlorisRun) -> String {
     if run.interrupted {
         let _ = writeln!(md, "> **⚠ This run was interrupted**: the servers not reached are marked skipped.\n");
     }
-    if let Some(warning) = crate::calibration::drift_warning(run.calibration.as_ref()) {
+    if let Some(warning) = crate::export::prose::drift_warning(run.calibration.as_ref()) {
         let _ = writeln!(md, "{warning}\n");
     }
     let timeout = s.header_timeout_s.map_or("each server's default (10 s for the lab's servers)".to_string(), |t| {

@@ -9,9 +9,12 @@ pub mod narrative;
 use super::table::Table;
 use crate::findings::headline::{FarSource, Memory, Row};
 use crate::findings::{Claim, Findings, Group, Headline, Metric, Ranking, Topic, FIT_R2_MIN, MISS_BAND};
+use crate::findings::{MIN_EFFECT, SINGLE_RUN_NOISE};
 use crate::format;
-use crate::records::run::{Client, ClientKind, Engine, Run};
+use crate::records::header::Calibration;
+use crate::records::run::{CheckOutcome, Client, ClientKind, Engine, Run, VerifyRecord};
 use crate::row;
+use harness::calibrate::{Probe, Samples};
 
 /// The verdict's claims as markdown, each with its evidence link (`#io`, a companion's page).
 pub fn claims(run: &Run, f: &Findings) -> Vec<(String, &'static str)> {
@@ -72,7 +75,7 @@ pub fn noise_note(also: &str) -> String {
     format!(
         "Noise rule (every \"<\", \">\" and tie above{also}): {}. A model does best only where every one of its \
          servers beats every server of the other models.",
-        crate::noise::rule_text()
+        noise_rule()
     )
 }
 
@@ -279,10 +282,85 @@ pub fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
     }
 }
 
+/// The quote a run's markdown opens with when its machine changed speed between start and end (None otherwise).
+pub fn drift_warning(calibration: Option<&Calibration>) -> Option<String> {
+    let drifted: Vec<String> = calibration?
+        .drifted()
+        .map(|d| {
+            let change = if d.factor >= 1.0 {
+                format!("{} slower", format::factor(d.factor))
+            } else {
+                format!("{} faster", format::factor(1.0 / d.factor))
+            };
+            format!("{} {change} at the end", d.probe)
+        })
+        .collect();
+    (!drifted.is_empty()).then(|| {
+        format!(
+            "> **⚠ The machine changed speed during this run**: its calibration drifted beyond the noise rule \
+             ({}): figures from the start and the end of the run are not measured on the same machine.",
+            drifted.join(", ")
+        )
+    })
+}
+
+/// `Calibration (start → end): cpu 2.9 → 3.0 ns/iteration · …; no drift beyond the noise rule.`: the line a
+/// run's markdown gives its calibration, under the machine.
+pub fn calibration_line(calibration: &Calibration) -> String {
+    let figure = |s: Option<Samples>| s.map_or("—".to_string(), |s| format::significant(s.median));
+    let probes: Vec<String> = Probe::ALL
+        .iter()
+        .map(|&probe| {
+            let start = figure(calibration.start.get(probe));
+            match &calibration.end {
+                Some(end) => format!("{probe} {start} → {} {}", figure(end.get(probe)), probe.unit()),
+                None => format!("{probe} {start} {}", probe.unit()),
+            }
+        })
+        .collect();
+    let verdict = match (&calibration.end, calibration.drifted().count()) {
+        (None, _) => "the end was not measured",
+        (Some(_), 0) => "no drift beyond the noise rule",
+        (Some(_), _) => "**drifted beyond the noise rule**",
+    };
+    let mut details = String::new();
+    if let Some(microcode) = &calibration.microcode {
+        details.push_str(&format!(" · microcode {microcode}"));
+    }
+    if let Some(governor) = &calibration.governor {
+        details.push_str(&format!(" · governor {governor}"));
+    }
+    let when = if calibration.end.is_some() { " (start → end)" } else { "" };
+    format!("Calibration{when}: {}; {verdict}{details}.", probes.join(" · "))
+}
+
+/// The warnings of a record, in one line: what the markdown shows beside the server's name.
+pub fn verify_warnings(record: &VerifyRecord) -> Option<String> {
+    let warned: Vec<String> = record
+        .checks
+        .iter()
+        .filter(|c| c.outcome == CheckOutcome::Warn)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    (!warned.is_empty()).then(|| warned.join("; "))
+}
+
+/// The noise rule ([`crate::noise`]) in one sentence, for the documents that apply it (the matrix pages, `lab
+/// compare`).
+pub fn noise_rule() -> String {
+    format!(
+        "two cells differ only where the ranges (min–max) of their repetitions do not overlap and their medians \
+         differ by at least {:.0} %; otherwise they are a *tie* (a cell measured once counts as ±{:.0} % around \
+         its figure)",
+        MIN_EFFECT * 100.0,
+        SINGLE_RUN_NOISE * 100.0
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::headline::tests::{cell, fixture, row};
+    use crate::findings::headline::{cell, fixture, row};
     use crate::findings::headline::{headline as headline_of, FarSource, Held};
     use crate::findings::rank;
     use crate::records::run::{Cell, Model, ServerRecord, Status, Workload};
@@ -366,7 +444,7 @@ mod tests {
 
     #[test]
     fn companions_fill_reach_and_capacity_with_their_source() {
-        use crate::companion::tests::{capacity_run, companion_from_file};
+        use crate::companion::{capacity_run, companion_from_file};
         use crate::records::bench::{BenchRun, Cause, PartStatus, ReachCell};
         use crate::records::header::RunKind;
         let capacity = capacity_run("R1", "abc1234", &[("smol-server", 950.0, 1000.0), ("pool-server", 15.5, 16.0)]);
@@ -426,5 +504,25 @@ mod tests {
         assert_eq!(client_name(&run, "async-client".parse().unwrap()), "async-client (surf, 2 threads)");
         assert_eq!(client_name(&run, "async-client:lean".parse().unwrap()), "async-client (lean)");
         assert!(client_name(&run, "blocking-client".parse().unwrap()).contains("1 thread"));
+    }
+
+    #[test]
+    fn a_calibration_that_drifted_is_said_and_a_calm_one_is_not() {
+        use harness::calibrate::Measures;
+        let cpu = |median: f64, min: f64, max: f64| Measures {
+            cpu_ns: Some(Samples { median, min, max, repeats: 5 }),
+            ..Measures::default()
+        };
+        let start = Calibration { start: cpu(10.0, 9.8, 10.2), ..Calibration::default() };
+        // 20 % slower at the end, ranges disjoint: the machine slowed down.
+        let warning = drift_warning(Some(&start.finished(cpu(12.0, 11.9, 12.3)))).expect("flagged");
+        assert!(warning.contains("changed speed") && warning.contains("cpu 1.20× slower at the end"), "{warning}");
+        assert_eq!(drift_warning(Some(&start.finished(cpu(10.3, 10.25, 10.4)))), None);
+        assert_eq!(drift_warning(None), None);
+        let line = calibration_line(&start.finished(cpu(10.3, 10.25, 10.4)));
+        assert!(
+            line.starts_with("Calibration (start → end): cpu 10.0 → 10.3 ns/iteration") && line.contains("no drift"),
+            "{line}"
+        );
     }
 }
