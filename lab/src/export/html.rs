@@ -19,7 +19,7 @@ use super::prose;
 use super::svg::{self, Draw, COLORS};
 use super::{Artifact, Exporter, Report};
 use crate::findings::headline::{Memory, Row};
-use crate::findings::{Findings, Headline, FIT_R2_MIN, MISS_BAND};
+use crate::findings::{Findings, Headline, FIT_R2_MIN};
 use crate::format;
 use crate::records::run::{Cell, Client, ClientKind, Run, Workload};
 use harness::report::TimelineEntry;
@@ -964,29 +964,14 @@ fn costs(run: &Run, h: Option<&Headline>, body: &mut String) -> Draw<()> {
 
 /// Every prediction the measurement did not bear out, as the markdown lists them.
 fn model_misses(f: &Findings, body: &mut String) {
-    let p = &f.predictions;
-    let _ = writeln!(body, "<section id=\"model-misses\">\n<h2>Model misses</h2>");
-    if p.misses.is_empty() {
-        let _ = writeln!(
-            body,
-            "<p>None: all {} predictions were within {}–{} of their measurement.</p>\n</section>",
-            p.checked, MISS_BAND.0, MISS_BAND.1
-        );
-        return;
+    let how = "The lab has not measured why; each is an open question, not an explained result.";
+    let _ =
+        writeln!(body, "<section id=\"model-misses\">\n<h2>Model misses</h2>\n<p>{}</p>", prose::misses_intro(f, how));
+    if !f.predictions.misses.is_empty() {
+        let mut md = String::new();
+        prose::misses_table(f).write(&mut md);
+        body.push_str(&blocks(&md));
     }
-    let _ = writeln!(
-        body,
-        "<p>{} of {} predictions missed: measured ÷ expected lies outside {}–{} over the cell's whole repetition \
-         range. The lab has not measured why; each is an open question, not an explained result.</p>",
-        p.misses.len(),
-        p.checked,
-        MISS_BAND.0,
-        MISS_BAND.1
-    );
-    let t = prose::misses_table(f);
-    let mut md = String::new();
-    t.write(&mut md);
-    body.push_str(&blocks(&md));
     body.push_str("</section>\n");
 }
 

@@ -5,7 +5,7 @@
 use super::prose;
 use super::table::Table;
 use super::{chart_path, Artifact, Exporter, Report};
-use crate::findings::{Findings, MISS_BAND, SHAPE_TOLERANCE};
+use crate::findings::{Findings, SHAPE_TOLERANCE};
 use crate::format;
 use crate::records::header::{Build, Environment};
 use crate::records::run::{Cell, Client, Run, Saturation, Status, Workload};
@@ -205,29 +205,14 @@ pub fn rebase_links(md: &str, page: &str, dir: &str) -> String {
 
 /// Every prediction the measurement did not bear out, with both numbers and no cause the lab did not measure.
 fn model_misses(findings: &Findings, md: &mut String) {
-    let p = &findings.predictions;
-    let _ = writeln!(md, "## Model misses\n");
-    if p.misses.is_empty() {
-        let _ = writeln!(
-            md,
-            "None: all {} predictions were within {}–{} of their measurement.\n",
-            p.checked, MISS_BAND.0, MISS_BAND.1
-        );
-        return;
+    let how = "For io and blocking the model predicts the wall time (D × ⌈requests ÷ concurrency⌉); for the \
+               throughput workloads an upper bound on req/s from the same server's c = 1 cell (`lab/src/predict.rs`). \
+               The lab has not measured why these differ; each is an open question, not an explained result.";
+    let _ = writeln!(md, "## Model misses\n\n{}\n", prose::misses_intro(findings, how));
+    if !findings.predictions.misses.is_empty() {
+        prose::misses_table(findings).write(md);
+        md.push('\n');
     }
-    let _ = writeln!(
-        md,
-        "{} of {} predictions missed: measured ÷ expected lies outside {}–{} over the cell's whole repetition range. \
-         For io and blocking the model predicts the wall time (D × ⌈requests ÷ concurrency⌉); for the throughput \
-         workloads an upper bound on req/s from the same server's c = 1 cell (`lab/src/predict.rs`). The lab has \
-         not measured why these differ; each is an open question, not an explained result.\n",
-        p.misses.len(),
-        p.checked,
-        MISS_BAND.0,
-        MISS_BAND.1
-    );
-    prose::misses_table(findings).write(md);
-    md.push('\n');
 }
 
 fn experiment(run: &Run, md: &mut String) {

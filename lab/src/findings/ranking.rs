@@ -1,6 +1,7 @@
 //! Servers ranked like for like at one point (workload × client × concurrency): tiers by the noise rule
 //! ([`crate::noise`]), and a concurrency model said to do best only when *every* one of its servers beats *every*
 //! server of each other model — never a model scored by its best server; otherwise the spread inside each model.
+//! Tested with their words, in `export::prose`.
 
 use super::headline::{group_of, Group};
 use crate::noise::{self, Metric, Range, Side, Verdict};
@@ -156,55 +157,4 @@ fn comparison(run: &Run, workload: Workload) -> Option<(Client, u64)> {
         }
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::records::run::{Model, ServerRecord};
-    use crate::run::synthetic_cell;
-
-    fn server(name: &str, model: Model) -> ServerRecord {
-        ServerRecord::passed(name, model, None)
-    }
-
-    /// A `cpu` cell at c=10 whose throughput is `rps` (four repetitions within ±1 %).
-    fn cpu(server: &str, rps: f64) -> Cell {
-        let wall = 10.0 / rps;
-        synthetic_cell(server, "cpu", wall, wall * 0.99, wall * 1.01, 4)
-    }
-
-    fn run_of(servers: Vec<ServerRecord>, cells: Vec<Cell>) -> Run {
-        Run { servers, cells, ..Run::default() }
-    }
-
-    #[test]
-    fn a_model_wins_only_when_every_server_of_it_beats_every_other() {
-        // A split verdict: two async servers above the pool, two below it, so no model wins.
-        let servers = vec![
-            server("pool-server", Model::Pool),
-            server("tokio-server", Model::Async),
-            server("lean-server", Model::Async),
-            server("smol-server", Model::Async),
-        ];
-        let cells = vec![cpu("pool-server", 4552.0), cpu("tokio-server", 5170.0), cpu("lean-server", 5133.0), {
-            cpu("smol-server", 3813.0)
-        }];
-        let run = run_of(servers.clone(), cells);
-        let r = rank(&run, Workload::Cpu, "async-client".parse().unwrap(), 10).unwrap();
-        assert_eq!(r.winner, None);
-        let order: Vec<Vec<&str>> = r.tiers.iter().map(|t| t.iter().map(|s| s.server.as_str()).collect()).collect();
-        assert_eq!(order, vec![vec!["tokio-server", "lean-server"], vec!["pool-server"], vec!["smol-server"]]);
-        // The spread inside async is shown: 5,170 ÷ 3,813.
-        let (g, f) = r.spreads[0];
-        assert_eq!(g, Group::Async);
-        assert!((f - 5170.0 / 3813.0).abs() < 0.01, "{f}");
-
-        // Every async server above the pool: async does best.
-        let cells = vec![cpu("pool-server", 3000.0), cpu("tokio-server", 5170.0), cpu("smol-server", 3813.0)];
-        let r = rank(&run_of(servers, cells), Workload::Cpu, "async-client".parse().unwrap(), 10).unwrap();
-        assert_eq!(r.winner, Some(Group::Async));
-        let first: Vec<&str> = r.tiers[0].iter().map(|s| s.server.as_str()).collect();
-        assert_eq!(first, ["tokio-server"]);
-    }
 }

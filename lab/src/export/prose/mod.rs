@@ -70,6 +70,22 @@ pub fn misses_line(f: &Findings, here: &str) -> String {
     )
 }
 
+/// The model-miss section's first paragraph: none, or how many missed and then `how` (what the page says of
+/// them).
+pub fn misses_intro(f: &Findings, how: &str) -> String {
+    let p = &f.predictions;
+    let (lo, hi) = MISS_BAND;
+    if p.misses.is_empty() {
+        return format!("None: all {} predictions were within {lo}–{hi} of their measurement.", p.checked);
+    }
+    format!(
+        "{} of {} predictions missed: measured ÷ expected lies outside {lo}–{hi} over the cell's whole repetition \
+         range. {how}",
+        p.misses.len(),
+        p.checked
+    )
+}
+
 /// The note under the headline table: the noise rule every tier above rests on (`also`: where else it is used).
 pub fn noise_note(also: &str) -> String {
     format!(
