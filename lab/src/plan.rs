@@ -77,6 +77,15 @@ pub struct WorkloadSettings {
     pub fact_n: u64,
 }
 
+impl WorkloadSettings {
+    /// The per-request timeout given to clients by default: long enough for the slowest expected request, never
+    /// less than 10 s.
+    pub fn client_timeout(&self) -> Duration {
+        let d = self.hello_ms.max(self.block_ms);
+        Duration::from_millis((10 * d + 5_000).max(10_000))
+    }
+}
+
 /// A server to measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerSpec {
@@ -334,17 +343,6 @@ impl MatrixConfig {
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
             .with_profile(ProfileName::Original),
-            // Moderate keep-alive load on every server; the minutes and the chunk length are `soak::SoakSettings`.
-            ProfileName::Soak => MatrixConfig {
-                clients: vec!["async-client".parse().unwrap()],
-                workloads: vec![Workload::Mixed],
-                concurrency: vec![32],
-                blocking_concurrency: vec![],
-                settings: WorkloadSettings { hello_ms: 100, block_ms: 100, fact_n: 2000 },
-                repeat: 1,
-                ..MatrixConfig::for_profile(ProfileName::Default)
-            }
-            .with_profile(ProfileName::Soak),
         }
     }
 
@@ -393,12 +391,9 @@ impl MatrixConfig {
         }
     }
 
-    /// The per-request timeout given to clients: long enough for the slowest expected request, never less than 10 s.
+    /// The per-request timeout given to clients: `--timeout`, else [`WorkloadSettings::client_timeout`].
     pub fn client_timeout(&self) -> Duration {
-        self.timeout.unwrap_or_else(|| {
-            let d = self.settings.hello_ms.max(self.settings.block_ms);
-            Duration::from_millis((10 * d + 5_000).max(10_000))
-        })
+        self.timeout.unwrap_or_else(|| self.settings.client_timeout())
     }
 
     /// Expands the configuration into the ordered list of cells.
