@@ -348,7 +348,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
 
 /// What `lab report` rebuilds from a bench JSON: the markdown and the reach chart.
 pub fn report_exporters() -> Vec<Box<dyn Exporter<BenchRun>>> {
-    vec![Box::new(markdown::MarkdownExporter), Box::new(reach::ReachChart)]
+    vec![Box::new(markdown::MarkdownExporter), Box::new(markdown::ReachChart)]
 }
 
 /// The server part 1 loads: the fastest of ours in part 2, else smol-server (else the first one).
