@@ -77,14 +77,7 @@ fn finish_run(session: &Session, config: &MatrixConfig, outcome: run::Outcome, m
     crate::predict::fill(&mut run);
     run.analysis = analysis::analyse(&run);
     run.analysis.narrative = narrative::sentences(&run);
-    let total = session.elapsed().as_secs_f64();
-    let measured = measured.as_secs_f64().min(total);
-    run.overhead = Overhead {
-        total_s: total,
-        measured_s: measured,
-        outside_s: total - measured,
-        fraction: if total > 0.0 { (total - measured) / total } else { 0.0 },
-    };
+    run.overhead = Overhead::of(session.elapsed(), measured);
     run
 }
 

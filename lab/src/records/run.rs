@@ -814,6 +814,15 @@ pub struct Overhead {
     pub fraction: f64,
 }
 
+impl Overhead {
+    /// Of a run that lasted `total`, `measured` of it in client processes (at most `total`).
+    pub fn of(total: std::time::Duration, measured: std::time::Duration) -> Overhead {
+        let (total, measured) = (total.as_secs_f64(), measured.as_secs_f64().min(total.as_secs_f64()));
+        let fraction = if total > 0.0 { (total - measured) / total } else { 0.0 };
+        Overhead { total_s: total, measured_s: measured, outside_s: total - measured, fraction }
+    }
+}
+
 impl Run {
     /// The cells of one workload, in run order.
     pub fn cells_of(&self, workload: Workload) -> impl Iterator<Item = &Cell> + '_ {

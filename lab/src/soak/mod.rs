@@ -155,7 +155,7 @@ pub fn run(options: &SoakOptions) -> anyhow::Result<(SoakRun, Vec<PathBuf>)> {
         servers,
         cells: [],
         analysis: Analysis { narrative: verdicts, ..Analysis::default() },
-        overhead: overhead(session.elapsed(), soaker.measured),
+        overhead: Overhead::of(session.elapsed(), soaker.measured),
         soak,
     };
     let files = session.write_with_json(&run, report_exporters())?;
@@ -182,18 +182,6 @@ fn settings_of(o: &SoakOptions) -> Settings {
             paths: o.workload.paths(&o.load),
             description: o.workload.description(&o.load),
         }],
-    }
-}
-
-/// How much of the run's wall time (`total`) the client runs took (`measured`); the rest is the lab's overhead.
-fn overhead(total: Duration, measured: Duration) -> Overhead {
-    let total = total.as_secs_f64();
-    let measured = measured.as_secs_f64().min(total);
-    Overhead {
-        total_s: total,
-        measured_s: measured,
-        outside_s: total - measured,
-        fraction: if total > 0.0 { (total - measured) / total } else { 0.0 },
     }
 }
 
