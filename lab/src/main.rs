@@ -10,7 +10,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lab::matrix::{self, MatrixOutcome};
-use lab::plan::{self, MatrixConfig, ServerSpec, BUILTIN_SERVERS};
+use lab::plan::{self, MatrixConfig, ServerSpec};
 use lab::records::header::RunKind;
 use lab::records::run::{Client, ProfileName, Run, Workload};
 use lab::soak::{self, SoakSettings};
@@ -299,10 +299,6 @@ fn no_targets(args: &ServerArgs, command: &str) -> Result<()> {
     }
 }
 
-fn all_builtin_servers() -> Vec<ServerSpec> {
-    BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
-}
-
 fn results_dir(out: Option<PathBuf>) -> PathBuf {
     out.unwrap_or_else(|| lab::binaries::workspace_root().join("results"))
 }
@@ -462,14 +458,14 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
 }
 
 fn cmd_verify(args: VerifyArgs) -> Result<u8> {
-    let servers = server_specs(&args.servers, all_builtin_servers())?;
+    let servers = server_specs(&args.servers, plan::builtin_specs())?;
     let all_passed = verify::verify_servers(&servers, args.servers.bin_dir.clone(), args.servers.strict)?;
     Ok(if all_passed { 0 } else { 1 })
 }
 
 fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
     no_targets(&args.servers, "slowloris")?;
-    let servers = server_specs(&args.servers, all_builtin_servers())?;
+    let servers = server_specs(&args.servers, plan::builtin_specs())?;
     if let Some(t) = args.header_timeout_s {
         if !(t > 0.0 && t <= 86_400.0) {
             return Err(usage("--header-timeout-s must be more than 0 and at most 86400"));

@@ -42,7 +42,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
         config.servers.len(),
         config.clients.len(),
         config.workloads.len(),
-        config.profile.name()
+        config.profile
     );
     let mut runner = Runner::new(config, &session);
     let outcome = runner.run(&cells);

@@ -287,7 +287,6 @@ pub struct MatrixConfig {
 
 impl MatrixConfig {
     pub fn for_profile(profile: ProfileName) -> MatrixConfig {
-        let all_servers = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
         let all_clients = ClientKind::ALL.iter().map(|&kind| Client { kind, engine: None }).collect();
         match profile {
             // CI's reproduction: the original experiment's shape on every server the lab has (the article's tornado
@@ -311,7 +310,7 @@ impl MatrixConfig {
             // full profile's). blocking-client stays: it is the original experiment and the c=1 reference.
             ProfileName::Default => MatrixConfig {
                 profile,
-                servers: all_servers,
+                servers: builtin_specs(),
                 clients: vec!["blocking-client".parse().unwrap(), "async-client".parse().unwrap()],
                 workloads: Workload::ALL.to_vec(),
                 concurrency: vec![1, 10, 100],
@@ -543,7 +542,11 @@ pub fn cell_id(server: &str, client: &str, workload: &str, concurrency: u64, req
     format!("{server}/{client}/{workload}/c{concurrency}/n{requests}")
 }
 
-/// Parses `1,10,100` into a sorted, deduplicated list of positive numbers.
+/// The lab's own servers as the commands start them, in [`BUILTIN_SERVERS`]' order.
+pub fn builtin_specs() -> Vec<ServerSpec> {
+    BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
+}
+
 /// The servers of a command line: `--servers LIST` (the lab's, comma-separated, or `none`; absent = `defaults`)
 /// plus each `--server NAME='COMMAND'` and each `--target NAME=URL`. An unknown or repeated name, a bad URL, or
 /// no server at all, is the user's error.
@@ -587,6 +590,7 @@ pub fn server_specs(
     Ok(servers)
 }
 
+/// Parses `1,10,100` into a sorted, deduplicated list of positive numbers.
 pub fn parse_number_list(s: &str) -> Result<Vec<u64>, String> {
     let mut values = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {

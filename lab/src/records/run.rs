@@ -307,46 +307,17 @@ impl KernelMemory {
     }
 }
 
-/// A named set of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProfileName {
-    Quick,
-    #[default]
-    Default,
-    Full,
-    /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
-    /// own tornado app among them when tornado is installed.
-    Original,
-}
-
-impl std::str::FromStr for ProfileName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "quick" => Ok(ProfileName::Quick),
-            "default" => Ok(ProfileName::Default),
-            "full" => Ok(ProfileName::Full),
-            "original" => Ok(ProfileName::Original),
-            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, original)")),
-        }
-    }
-}
-
-impl std::fmt::Display for ProfileName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl ProfileName {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProfileName::Quick => "quick",
-            ProfileName::Default => "default",
-            ProfileName::Full => "full",
-            ProfileName::Original => "original",
-        }
+word_enum! {
+    /// A named set of defaults of the matrix (`lab matrix --profile`).
+    #[derive(clap::ValueEnum)]
+    ProfileName {
+        Quick = "quick",
+        #[default]
+        Default = "default",
+        Full = "full",
+        /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
+        /// own tornado app among them when tornado is installed.
+        Original = "original",
     }
 }
 

@@ -19,7 +19,7 @@ use crate::cost::Sampler;
 use crate::export::json::JsonDocument;
 use crate::export::Exporter;
 use crate::format;
-use crate::plan::{ServerSpec, WorkloadSettings, BUILTIN_SERVERS};
+use crate::plan::{self, ServerSpec, WorkloadSettings};
 use crate::process::{self, Server};
 use crate::progress::Progress;
 use crate::records::header::{CpuPlacement, RunHeader, RunKind};
@@ -94,7 +94,7 @@ impl SoakOptions {
     /// at concurrency 32, for [`SoakSettings::default`].
     pub fn new(out: PathBuf) -> SoakOptions {
         SoakOptions {
-            servers: BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect(),
+            servers: plan::builtin_specs(),
             workload: Workload::Mixed,
             client: "async-client".parse().expect("a client of the lab"),
             concurrency: 32,
