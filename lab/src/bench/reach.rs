@@ -74,7 +74,7 @@ pub fn source_addresses(connections: u64, ports: u64) -> u64 {
     connections.div_ceil(per_address).clamp(1, 254)
 }
 
-/// Client processes for `connections`: each holds at most [`CONNECTIONS_PER_CLIENT`].
+/// Client processes for `connections`: each holds at most `CONNECTIONS_PER_CLIENT`.
 pub fn client_processes(connections: u64) -> u64 {
     connections.div_ceil(CONNECTIONS_PER_CLIENT).max(1)
 }

@@ -1,8 +1,8 @@
 //! The lab's documents as data: every record the lab writes to JSON and reads back, and nothing else.
 //!
 //! One file per document — [`run`] (a `lab matrix` run, its cells and their parts), [`header`] (what every
-//! document starts with), [`soak`], [`bench`], [`capacity`], [`slowloris`], [`primitives`] — with the serde
-//! attributes that fix their JSON words and a few accessors. The code that *computes* a record lives with the
+//! document starts with), [`soak`], [`bench`](mod@bench), [`capacity`], [`slowloris`], [`primitives`] — with the
+//! serde attributes that fix their JSON words and a few accessors. The code that *computes* a record lives with the
 //! command that measures it; this module imports nothing else of the lab, so every other module may depend on it
 //! and it on none of them. `lab/SCHEMA.md` documents the JSON; `lab/tests/records.rs` reads every committed
 //! document back.
