@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lab::matrix::{self, MatrixOutcome};
+use lab::matrix;
 use lab::plan::{self, MatrixConfig, ServerSpec};
 use lab::records::header::RunKind;
 use lab::records::run::{Client, ProfileName, Run, Workload};
@@ -370,18 +370,6 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     Ok(config)
 }
 
-/// Says what a matrix run wrote, on stderr.
-fn say_written(outcome: &MatrixOutcome) {
-    for file in &outcome.files {
-        if file.extension().is_some_and(|e| e != "svg") {
-            eprintln!("lab: wrote {}", file.display());
-        }
-    }
-    if outcome.run.interrupted {
-        eprintln!("lab: interrupted: partial results written");
-    }
-}
-
 fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let config = matrix_config(&args)?;
     let root = lab::binaries::workspace_root();
@@ -395,9 +383,11 @@ fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     };
     let outcome = matrix::run_matrix(options)?;
     let run = &outcome.run;
-    say_written(&outcome);
-    let charts = outcome.files.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")).count();
-    eprintln!("lab: wrote {charts} chart(s) under {}", run.run_id);
+    // The charts are counted, not listed.
+    let (charts, listed): (Vec<PathBuf>, Vec<PathBuf>) =
+        outcome.files.iter().cloned().partition(|f| f.extension().is_some_and(|e| e == "svg"));
+    lab::session::say_written(&listed, run.interrupted);
+    eprintln!("lab: wrote {} chart(s) under {}", charts.len(), run.run_id);
     let ok = run.cells.iter().filter(|c| c.is_ok()).count();
     eprintln!(
         "lab: {ok} of {} cells measured; lab overhead {} of {}",
