@@ -14,9 +14,9 @@
 //!   measured inputs), the original experiment, sentences from numbers, and the answer first;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
-//! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
+//! - [`bench`](mod@bench): the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
-//! - [`records`]: every document the lab writes (run, header, bench, capacity, slowloris, primitives), as data
+//! - [`records`]: every document the lab writes (run, header, soak, bench, capacity, slowloris, primitives), as data
 //!   that imports nothing else of the lab; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs;
 //! - [`noise`]: the one rule that says when two cells differ and when they tie; [`calibration`]: the machine's own
 //!   speed at the start and the end of every run, so that runs on different machines can be compared.
