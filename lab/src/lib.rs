@@ -15,9 +15,9 @@
 //!   numbers, computed once before any writer; [`companion`]: capacity and bench runs joined to a matrix run;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
-//! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
+//! - [`bench`](mod@bench): the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
-//! - [`records`]: every document the lab writes (run, header, bench, capacity, slowloris, primitives), as data
+//! - [`records`]: every document the lab writes (run, header, soak, bench, capacity, slowloris, primitives), as data
 //!   that imports nothing else of the lab; [`export`]: JSON, markdown, CSV, SVG and HTML from it, with the words
 //!   they share in `export::prose`; [`compare`]: two runs;
 //! - [`noise`]: the one rule that says when two cells differ and when they tie; [`calibration`]: the machine's own
