@@ -55,7 +55,14 @@ pub fn load_companion(path: &Path) -> Result<Companion, crate::UsageError> {
     match crate::export::json::kind_of(path)? {
         RunKind::Capacity => companion_of_capacity(&crate::export::json::load(path, "capacity")?, &source),
         RunKind::Bench => companion_of_bench(&crate::export::json::load(path, "bench")?, &source),
-        other => Err(format!("not a capacity or bench run (kind {other}); give a capacity-*.json or a bench-*.json")),
+        RunKind::Primitives => {
+            let run: crate::records::primitives::PrimitivesRun = crate::export::json::load(path, "primitives")?;
+            Ok(crate::chain::companion(companion_head(CompanionKind::Primitives, &run.header, &source), &run))
+        }
+        other => Err(format!(
+            "not a capacity, bench or primitives run (kind {other}); give a capacity-*.json, a bench-*.json or a \
+             primitives-*.json"
+        )),
     }
     .map_err(err)
 }
@@ -73,6 +80,7 @@ fn companion_head(kind: CompanionKind, header: &RunHeader, source: &str) -> Comp
         capacity: vec![],
         reach: vec![],
         per_connection: vec![],
+        primitives: None,
     }
 }
 
@@ -892,7 +900,7 @@ mod tests {
         assert!(table(&at_max, &headline(&at_max).unwrap()).contains("| ≥ 950 req/s |"));
         // Neither kind: a one-line error.
         let e = companion_from_file(dir.path(), "x.json", &fixture()).unwrap_err();
-        assert!(e.contains("not a capacity or bench run (kind matrix)"), "{e}");
+        assert!(e.contains("not a capacity, bench or primitives run (kind matrix)"), "{e}");
         bench.reach.head.status = PartStatus::NotRequested;
         let e = companion_from_file(dir.path(), "b.json", &bench).unwrap_err();
         assert!(e.contains("without its reach part"), "{e}");

@@ -14,6 +14,8 @@
 //!   measured inputs), the original experiment, sentences from numbers, and the answer first;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
+//! - [`primitives`], [`chain`]: what a thread, a task, a coroutine and an idle connection cost, and the servers'
+//!   costs predicted from them (primitive → model → server);
 //! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
 //! - [`records`]: every document the lab writes (run, header, bench, capacity, slowloris, primitives), as data
@@ -26,6 +28,7 @@ pub mod bench;
 pub mod binaries;
 pub mod calibration;
 pub mod capacity;
+pub mod chain;
 pub mod client;
 pub mod compare;
 pub mod cost;
