@@ -147,8 +147,9 @@ pub fn memory_links(p: &PrimitiveFigures, run: &Run) -> Vec<MemoryLink> {
             continue;
         }
         let (unit_word, unit_kib) = (holds.unit.unwrap_or(""), unit_kib.unwrap_or(0.0));
-        // The idle connection measured on the server itself holds the connection's own units; else they count here.
-        let idle = connection(holds.server).and_then(whole);
+        // The idle connection measured on the server itself holds the connection's own units; else they count
+        // here. It is used only where both its lines were clear (a connection always has sockets in the kernel).
+        let idle = connection(holds.server).filter(|c| c.user_kib.is_some() && c.kernel_kib.is_some()).and_then(whole);
         let n = holds.per_request + if idle.is_none() { holds.per_connection } else { 0 };
         let mut terms = Vec::new();
         let mut predicted = f64::from(n) * unit_kib;

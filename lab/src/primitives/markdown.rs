@@ -212,7 +212,9 @@ fn fit_cells(fit: &MemoryFit) -> Vec<String> {
     };
     let kernel = fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b);
     let total = fit.user_kib_per_unit.zip(kernel).map(|(u, k)| u + k);
-    let user_r2 = fit.user_r2.map(|r| format!(" (r² {r:.2})")).unwrap_or_default();
+    // An unclear slope already says its r².
+    let user_clear = fit.user_r2.is_some_and(|r| r >= crate::analysis::FIT_R2_MIN);
+    let user_r2 = fit.user_r2.filter(|_| user_clear).map(|r| format!(" (r² {r:.2})")).unwrap_or_default();
     vec![
         format!("{}{user_r2}", clear(fit.user_kib_per_unit, fit.user_r2)),
         clear(fit.kernel_stack_kib_per_unit, fit.kernel_r2),
