@@ -18,7 +18,9 @@
 use crate::export::table::Table;
 use crate::format;
 use crate::records::primitives::{Measure, MemoryFit, PrimitivesRun};
-use crate::records::run::{Cell, Companion, CompanionKind, PrimitiveFigures, Run, Status, UnitMemory, Workload};
+use crate::records::run::{
+    Cell, Companion, CompanionKind, ConnectionCost, PrimitiveFigures, Run, Status, UnitMemory, Workload,
+};
 use std::fmt::Write as _;
 
 /// A prediction off by more than this factor either way is a miss (as the primitives' published figures).
@@ -27,57 +29,18 @@ pub const MISS_FACTOR: f64 = 2.0;
 /// The plain listener's fit among the connections: the two sockets of a connection alone.
 const SOCKETS: &str = "listener";
 
-/// What a waiting request holds on one of the lab's servers (docs/model.md, what a connection costs): `unit`
-/// (the primitive's word) `per_connection` times while its connection is open, `per_request` more while a
-/// request waits.
-pub struct Holds {
-    pub server: &'static str,
-    pub unit: Option<&'static str>,
-    pub per_connection: u32,
-    pub per_request: u32,
-    pub what: &'static str,
-}
-
-/// pool-server is left out: its threads are made once, so a waiting connection holds none of its own (and the
-/// bench does not measure it).
-pub const HOLDS: [Holds; 7] = [
-    Holds {
-        server: "thread-server",
-        unit: Some("thread"),
-        per_connection: 1,
-        per_request: 1,
-        what: "tiny_http's thread for the connection + the request's thread",
-    },
-    Holds {
-        server: "async-std-server",
-        unit: Some("async-std-task"),
-        per_connection: 1,
-        per_request: 0,
-        what: "the connection's task (the request runs inside it)",
-    },
-    Holds {
-        server: "smol-server",
-        unit: Some("smol-task"),
-        per_connection: 1,
-        per_request: 0,
-        what: "the connection's task (the request runs inside it)",
-    },
-    Holds {
-        server: "tokio-server",
-        unit: Some("tokio-task"),
-        per_connection: 1,
-        per_request: 0,
-        what: "the connection's task (the request runs inside it)",
-    },
-    Holds { server: "lean-server", unit: None, per_connection: 0, per_request: 0, what: "a slot in its loop's table" },
-    Holds { server: "uring-server", unit: None, per_connection: 0, per_request: 0, what: "a slot in its loop's table" },
-    Holds {
-        server: "coroutine-server",
-        unit: Some("coroutine"),
-        per_connection: 1,
-        per_request: 0,
-        what: "the connection's coroutine (the request runs on it)",
-    },
+/// What a waiting connection holds on each of the lab's servers (docs/model.md, what a connection costs): the
+/// server; the unit (the primitive's word), how many of it the open connection holds and how many more a waiting
+/// request adds; the words for the table. pool-server is left out: its threads are made once, so a waiting
+/// connection holds none of its own (and the bench does not measure it).
+pub const HOLDS: [(&str, Option<&str>, u32, u32, &str); 7] = [
+    ("thread-server", Some("thread"), 1, 1, "tiny_http's thread for the connection + the request's thread"),
+    ("async-std-server", Some("async-std-task"), 1, 0, "the connection's task (the request runs inside it)"),
+    ("smol-server", Some("smol-task"), 1, 0, "the connection's task (the request runs inside it)"),
+    ("tokio-server", Some("tokio-task"), 1, 0, "the connection's task (the request runs inside it)"),
+    ("lean-server", None, 0, 0, "a slot in its loop's table"),
+    ("uring-server", None, 0, 0, "a slot in its loop's table"),
+    ("coroutine-server", Some("coroutine"), 1, 0, "the connection's coroutine (the request runs on it)"),
 ];
 
 /// A primitives run's figures, copied into a companion headed by `head` (see `headline::load_companion`).
@@ -128,7 +91,7 @@ pub struct MemoryLink {
 }
 
 /// Memory per waiting connection predicted from `p`, beside the bench's measure (RSS + kernel slopes) of each
-/// server the bench measured with kernel figures.
+/// server the bench measured clearly with kernel figures (the matrix's own io sweep where no bench is embedded).
 pub fn memory_links(p: &PrimitiveFigures, run: &Run) -> Vec<MemoryLink> {
     let bench = run.companions.iter().rev().find(|c| c.kind == CompanionKind::Reach);
     let costs = bench.map_or(&run.analysis.per_connection, |b| &b.per_connection);
@@ -136,21 +99,21 @@ pub fn memory_links(p: &PrimitiveFigures, run: &Run) -> Vec<MemoryLink> {
     let connection = |name: &str| p.connections.iter().find(|u| u.unit == name);
     let sockets = connection(SOCKETS).and_then(|s| s.kernel_kib);
     let mut links = Vec::new();
-    for holds in &HOLDS {
-        let Some(measured_kib) =
-            costs.iter().find(|c| c.server == holds.server).and_then(|c| c.total_kib_per_connection)
-        else {
+    for &(server, unit_word, per_connection, per_request, holds) in &HOLDS {
+        // A bench figure whose RSS line was unclear says nothing (as in the headline).
+        let clear = |c: &&ConnectionCost| c.server == server && c.rss_r2 >= crate::analysis::FIT_R2_MIN;
+        let Some(measured_kib) = costs.iter().find(clear).and_then(|c| c.total_kib_per_connection) else {
             continue;
         };
-        let unit_kib = holds.unit.and_then(unit);
-        if holds.unit.is_some() && unit_kib.is_none() {
+        let unit_kib = unit_word.and_then(unit);
+        if unit_word.is_some() && unit_kib.is_none() {
             continue;
         }
-        let (unit_word, unit_kib) = (holds.unit.unwrap_or(""), unit_kib.unwrap_or(0.0));
+        let (unit_word, unit_kib) = (unit_word.unwrap_or(""), unit_kib.unwrap_or(0.0));
         // The idle connection measured on the server itself holds the connection's own units; else they count
         // here. It is used only where both its lines were clear (a connection always has sockets in the kernel).
-        let idle = connection(holds.server).filter(|c| c.user_kib.is_some() && c.kernel_kib.is_some()).and_then(whole);
-        let n = holds.per_request + if idle.is_none() { holds.per_connection } else { 0 };
+        let idle = connection(server).filter(|c| c.user_kib.is_some() && c.kernel_kib.is_some()).and_then(whole);
+        let n = per_request + if idle.is_none() { per_connection } else { 0 };
         let mut terms = Vec::new();
         let mut predicted = f64::from(n) * unit_kib;
         if let Some(idle) = idle {
@@ -169,8 +132,8 @@ pub fn memory_links(p: &PrimitiveFigures, run: &Run) -> Vec<MemoryLink> {
             continue;
         }
         links.push(MemoryLink {
-            server: holds.server.to_string(),
-            holds: holds.what,
+            server: server.to_string(),
+            holds,
             how: terms.join(" + "),
             predicted_kib: predicted,
             lower_bound,
@@ -326,7 +289,7 @@ pub fn section(run: &Run, md: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::run::{ConnectionCost, Saturation};
+    use crate::records::run::Saturation;
     use crate::run::synthetic_cell;
 
     fn memory(unit: &str, user_kib: f64, kernel_kib: Option<f64>) -> UnitMemory {
@@ -367,8 +330,14 @@ mod tests {
     #[test]
     fn memory_is_the_idle_connection_plus_what_a_request_adds_or_the_units_and_sockets() {
         let mut run = Run::default();
-        run.analysis.per_connection =
-            vec![cost("thread-server", 80.0), cost("tokio-server", 20.0), cost("lean-server", 4.0)];
+        run.analysis.per_connection = vec![
+            cost("thread-server", 80.0),
+            cost("tokio-server", 20.0),
+            cost("lean-server", 4.0),
+            cost("uring-server", 5.0),
+        ];
+        // uring-server's RSS line was unclear: no measured figure to hold a prediction to.
+        run.analysis.per_connection[3].rss_r2 = 0.7;
         let mut p = figures();
         // Units alone: thread-server holds two threads (the connection's and the request's), tokio-server one
         // task; without the sockets both are lower bounds, and lean-server (no unit) has nothing to predict.
