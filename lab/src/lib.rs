@@ -16,9 +16,9 @@
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
 //! - [`primitives`], [`chain`]: what a thread, a task, a coroutine and an idle connection cost, and the servers'
 //!   costs predicted from them (primitive → model → server);
-//! - [`bench`]: the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
+//! - [`bench`](mod@bench): the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
-//! - [`records`]: every document the lab writes (run, header, bench, capacity, slowloris, primitives), as data
+//! - [`records`]: every document the lab writes (run, header, soak, bench, capacity, slowloris, primitives), as data
 //!   that imports nothing else of the lab; [`export`]: JSON, markdown, CSV and SVG from it; [`compare`]: two runs;
 //! - [`noise`]: the one rule that says when two cells differ and when they tie; [`calibration`]: the machine's own
 //!   speed at the start and the end of every run, so that runs on different machines can be compared.

@@ -9,8 +9,8 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lab::matrix::{self, MatrixOutcome};
-use lab::plan::{self, MatrixConfig, ServerSpec, BUILTIN_SERVERS};
+use lab::matrix;
+use lab::plan::{self, MatrixConfig, ServerSpec};
 use lab::records::header::RunKind;
 use lab::records::run::{Client, ProfileName, Run, Workload};
 use lab::soak::{self, SoakSettings};
@@ -35,7 +35,7 @@ enum Command {
     /// Build release binaries, verify every server, measure every cell, write results/<run-id>.{json,md,csv} and charts.
     Matrix(Box<MatrixArgs>),
     /// One workload for minutes per server, one long-lived process each: latency drift and memory growth; writes
-    /// results/<run-id>.{json,md,csv} like a matrix run, with a soak section.
+    /// results/<run-id>.{json,md,csv}: each server's series and its verdict.
     Soak(SoakArgs),
     /// Only the correctness checks, for every server: exit 1 if one answers wrongly.
     Verify(VerifyArgs),
@@ -299,28 +299,17 @@ fn no_targets(args: &ServerArgs, command: &str) -> Result<()> {
     }
 }
 
-fn all_builtin_servers() -> Vec<ServerSpec> {
-    BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
-}
-
 fn results_dir(out: Option<PathBuf>) -> PathBuf {
     out.unwrap_or_else(|| lab::binaries::workspace_root().join("results"))
 }
 
 impl LoadArgs {
-    fn apply(&self, config: &mut MatrixConfig) {
-        if let Some(ms) = self.hello_ms {
-            config.settings.hello_ms = ms;
-        }
-        if let Some(ms) = self.block_ms {
-            config.settings.block_ms = ms;
-        }
-        if let Some(k) = self.keep_alive {
-            config.keep_alive = k == KeepAlive::On;
-        }
-        if let Some(t) = self.timeout {
-            config.timeout = Some(Duration::from_secs(t));
-        }
+    /// The flags given, over the command's defaults.
+    fn apply(&self, settings: &mut plan::WorkloadSettings, keep_alive: &mut bool, timeout: &mut Option<Duration>) {
+        settings.hello_ms = self.hello_ms.unwrap_or(settings.hello_ms);
+        settings.block_ms = self.block_ms.unwrap_or(settings.block_ms);
+        *keep_alive = self.keep_alive.map_or(*keep_alive, |k| k == KeepAlive::On);
+        *timeout = self.timeout.map(Duration::from_secs).or(*timeout);
     }
 }
 
@@ -362,7 +351,7 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     if let Some(duration) = args.duration {
         config.duration = Some(duration);
     }
-    args.load.apply(&mut config);
+    args.load.apply(&mut config.settings, &mut config.keep_alive, &mut config.timeout);
     if let Some(n) = args.fact_n {
         config.settings.fact_n = n;
     }
@@ -381,18 +370,6 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
     Ok(config)
 }
 
-/// Says what a matrix or soak run wrote, on stderr.
-fn say_written(outcome: &MatrixOutcome) {
-    for file in &outcome.files {
-        if file.extension().is_some_and(|e| e != "svg") {
-            eprintln!("lab: wrote {}", file.display());
-        }
-    }
-    if outcome.run.interrupted {
-        eprintln!("lab: interrupted: partial results written");
-    }
-}
-
 fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let config = matrix_config(&args)?;
     let root = lab::binaries::workspace_root();
@@ -406,9 +383,11 @@ fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     };
     let outcome = matrix::run_matrix(options)?;
     let run = &outcome.run;
-    say_written(&outcome);
-    let charts = outcome.files.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")).count();
-    eprintln!("lab: wrote {charts} chart(s) under {}", run.run_id);
+    // The charts are counted, not listed.
+    let (charts, listed): (Vec<PathBuf>, Vec<PathBuf>) =
+        outcome.files.iter().cloned().partition(|f| f.extension().is_some_and(|e| e == "svg"));
+    lab::session::say_written(&listed, run.interrupted);
+    eprintln!("lab: wrote {} chart(s) under {}", charts.len(), run.run_id);
     let ok = run.cells.iter().filter(|c| c.is_ok()).count();
     eprintln!(
         "lab: {ok} of {} cells measured; lab overhead {} of {}",
@@ -442,45 +421,41 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
         return Err(usage("--minutes must be more than 0 and at most 1440"));
     }
     no_targets(&args.servers, "soak")?;
-    let mut config = MatrixConfig::for_profile(ProfileName::Soak);
-    config.servers = server_specs(&args.servers, config.servers)?;
-    config.strict = args.servers.strict;
-    config.workloads = vec![match args.workload {
+    let mut options = soak::SoakOptions::new(results_dir(args.out));
+    options.servers = server_specs(&args.servers, options.servers)?;
+    options.strict = args.servers.strict;
+    options.bin_dir = args.servers.bin_dir.clone();
+    options.workload = match args.workload {
         SoakWorkload::Io => Workload::Io,
         SoakWorkload::Baseline => Workload::Baseline,
         SoakWorkload::Mixed => Workload::Mixed,
-    }];
+    };
     if let Some(client) = &args.client {
-        let client: Client = client.parse().map_err(usage)?;
-        if client.is_sequential() {
+        options.client = client.parse().map_err(usage)?;
+        if options.client.is_sequential() {
             return Err(usage("the soak needs a concurrent client (pool-client or async-client)"));
         }
-        config.clients = vec![client];
     }
-    if let Some(c) = args.concurrency {
-        config.concurrency = vec![c];
-    }
-    args.load.apply(&mut config);
-    let settings = SoakSettings { minutes: args.minutes, chunk: Duration::from_secs(args.chunk_s) };
-    let options =
-        soak::SoakOptions { config, settings, out: results_dir(args.out), bin_dir: args.servers.bin_dir.clone() };
-    let outcome = soak::run_soak(options)?;
-    say_written(&outcome);
-    for server in outcome.run.soak.iter().flat_map(|s| &s.servers) {
+    options.concurrency = args.concurrency.unwrap_or(options.concurrency);
+    args.load.apply(&mut options.load, &mut options.keep_alive, &mut options.timeout);
+    options.settings = SoakSettings { minutes: args.minutes, chunk: Duration::from_secs(args.chunk_s) };
+    let (run, files) = soak::run(&options)?;
+    let code = lab::session::say_written(&files, run.interrupted);
+    for server in &run.soak.servers {
         eprintln!("lab: soak: {}", server.verdict);
     }
-    Ok(outcome.exit_code as u8)
+    Ok(code)
 }
 
 fn cmd_verify(args: VerifyArgs) -> Result<u8> {
-    let servers = server_specs(&args.servers, all_builtin_servers())?;
+    let servers = server_specs(&args.servers, plan::builtin_specs())?;
     let all_passed = verify::verify_servers(&servers, args.servers.bin_dir.clone(), args.servers.strict)?;
     Ok(if all_passed { 0 } else { 1 })
 }
 
 fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
     no_targets(&args.servers, "slowloris")?;
-    let servers = server_specs(&args.servers, all_builtin_servers())?;
+    let servers = server_specs(&args.servers, plan::builtin_specs())?;
     if let Some(t) = args.header_timeout_s {
         if !(t > 0.0 && t <= 86_400.0) {
             return Err(usage("--header-timeout-s must be more than 0 and at most 86400"));
@@ -539,7 +514,7 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
     // The JSON is the source: rewrite only what is rebuilt from it, by the exporters of the command that wrote it.
     let kind = export::json::kind_of(&path)?;
-    if !with.is_empty() && !matches!(kind, RunKind::Matrix | RunKind::Soak) {
+    if !with.is_empty() && kind != RunKind::Matrix {
         return Err(
             lab::UsageError(format!("--with applies to a matrix run; {} is a {kind} run", path.display())).into()
         );
@@ -559,7 +534,8 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
         RunKind::Capacity => {
             export::write(&lab::records::capacity::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
         }
-        RunKind::Matrix | RunKind::Soak => {
+        RunKind::Soak => export::write(&lab::records::soak::SoakRun::load(&path)?, &soak::report_exporters(), &dir),
+        RunKind::Matrix => {
             let mut run = Run::load(&path)?;
             let e = &run.environment;
             let companions = load_companions(&with, e.trees.as_ref(), e.git_dirty)?;

@@ -24,7 +24,7 @@ pub struct MatrixOptions {
     pub companions: Vec<crate::records::run::Companion>,
 }
 
-/// What `lab matrix` (or `lab soak`) produced and how it should exit.
+/// What `lab matrix` produced and how it should exit.
 pub struct MatrixOutcome {
     pub run: Run,
     pub files: Vec<PathBuf>,
@@ -42,12 +42,12 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
         config.servers.len(),
         config.clients.len(),
         config.workloads.len(),
-        config.profile.name()
+        config.profile
     );
     let mut runner = Runner::new(config, &session);
     let outcome = runner.run(&cells);
     let measured = runner.measured;
-    let mut run = finish_run(&session, config, outcome, measured, None);
+    let mut run = finish_run(&session, config, outcome, measured);
     run.companions = options.companions;
     let files = session.write(&run, &export::all())?;
     let exit_code = if run.interrupted {
@@ -60,15 +60,9 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
     Ok(MatrixOutcome { run, files, exit_code })
 }
 
-/// The run document of a matrix (or a soak): the header, the settings, what the runner measured, the analysis and
+/// The run document of a matrix: the header, the settings, what the runner measured, the analysis and
 /// the sentences, and how much of the run's time the lab spent outside measured cells.
-pub(crate) fn finish_run(
-    session: &Session,
-    config: &MatrixConfig,
-    outcome: run::Outcome,
-    measured: Duration,
-    soak: Option<crate::records::run::Soak>,
-) -> Run {
+fn finish_run(session: &Session, config: &MatrixConfig, outcome: run::Outcome, measured: Duration) -> Run {
     let mut run = Run {
         header: RunHeader { cpus: Some(config.cpus.clone()), ..session.header(SCHEMA_VERSION, session.notes()) },
         profile: config.profile,
@@ -78,20 +72,12 @@ pub(crate) fn finish_run(
         analysis: Analysis::default(),
         overhead: Overhead::default(),
         companions: vec![],
-        soak,
     };
     run.interrupted = outcome.interrupted;
     crate::predict::fill(&mut run);
     run.analysis = analysis::analyse(&run);
     run.analysis.narrative = narrative::sentences(&run);
-    let total = session.elapsed().as_secs_f64();
-    let measured = measured.as_secs_f64().min(total);
-    run.overhead = Overhead {
-        total_s: total,
-        measured_s: measured,
-        outside_s: total - measured,
-        fraction: if total > 0.0 { (total - measured) / total } else { 0.0 },
-    };
+    run.overhead = Overhead::of(session.elapsed(), measured);
     run
 }
 

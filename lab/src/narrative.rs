@@ -22,8 +22,6 @@ pub fn sentences(run: &Run) -> Vec<String> {
     out.extend(per_connection_sentences(run));
     out.extend(client_bound_sentence(run));
     out.extend(failure_sentence(run));
-    // A soak's verdicts (drift, growth) are computed with its series, in `soak::summarize`.
-    out.extend(run.soak.iter().flat_map(|soak| soak.servers.iter().map(|s| s.verdict.clone())));
     out
 }
 

@@ -77,6 +77,15 @@ pub struct WorkloadSettings {
     pub fact_n: u64,
 }
 
+impl WorkloadSettings {
+    /// The per-request timeout given to clients by default: long enough for the slowest expected request, never
+    /// less than 10 s.
+    pub fn client_timeout(&self) -> Duration {
+        let d = self.hello_ms.max(self.block_ms);
+        Duration::from_millis((10 * d + 5_000).max(10_000))
+    }
+}
+
 /// A server to measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerSpec {
@@ -278,7 +287,6 @@ pub struct MatrixConfig {
 
 impl MatrixConfig {
     pub fn for_profile(profile: ProfileName) -> MatrixConfig {
-        let all_servers = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
         let all_clients = ClientKind::ALL.iter().map(|&kind| Client { kind, engine: None }).collect();
         match profile {
             // CI's reproduction: the original experiment's shape on every server the lab has (the article's tornado
@@ -302,7 +310,7 @@ impl MatrixConfig {
             // full profile's). blocking-client stays: it is the original experiment and the c=1 reference.
             ProfileName::Default => MatrixConfig {
                 profile,
-                servers: all_servers,
+                servers: builtin_specs(),
                 clients: vec!["blocking-client".parse().unwrap(), "async-client".parse().unwrap()],
                 workloads: Workload::ALL.to_vec(),
                 concurrency: vec![1, 10, 100],
@@ -334,17 +342,6 @@ impl MatrixConfig {
                 ..MatrixConfig::for_profile(ProfileName::Default)
             }
             .with_profile(ProfileName::Original),
-            // Moderate keep-alive load on every server; the minutes and the chunk length are `soak::SoakSettings`.
-            ProfileName::Soak => MatrixConfig {
-                clients: vec!["async-client".parse().unwrap()],
-                workloads: vec![Workload::Mixed],
-                concurrency: vec![32],
-                blocking_concurrency: vec![],
-                settings: WorkloadSettings { hello_ms: 100, block_ms: 100, fact_n: 2000 },
-                repeat: 1,
-                ..MatrixConfig::for_profile(ProfileName::Default)
-            }
-            .with_profile(ProfileName::Soak),
         }
     }
 
@@ -393,12 +390,9 @@ impl MatrixConfig {
         }
     }
 
-    /// The per-request timeout given to clients: long enough for the slowest expected request, never less than 10 s.
+    /// The per-request timeout given to clients: `--timeout`, else [`WorkloadSettings::client_timeout`].
     pub fn client_timeout(&self) -> Duration {
-        self.timeout.unwrap_or_else(|| {
-            let d = self.settings.hello_ms.max(self.settings.block_ms);
-            Duration::from_millis((10 * d + 5_000).max(10_000))
-        })
+        self.timeout.unwrap_or_else(|| self.settings.client_timeout())
     }
 
     /// Expands the configuration into the ordered list of cells.
@@ -548,7 +542,11 @@ pub fn cell_id(server: &str, client: &str, workload: &str, concurrency: u64, req
     format!("{server}/{client}/{workload}/c{concurrency}/n{requests}")
 }
 
-/// Parses `1,10,100` into a sorted, deduplicated list of positive numbers.
+/// The lab's own servers as the commands start them, in [`BUILTIN_SERVERS`]' order.
+pub fn builtin_specs() -> Vec<ServerSpec> {
+    BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
+}
+
 /// The servers of a command line: `--servers LIST` (the lab's, comma-separated, or `none`; absent = `defaults`)
 /// plus each `--server NAME='COMMAND'` and each `--target NAME=URL`. An unknown or repeated name, a bad URL, or
 /// no server at all, is the user's error.
@@ -592,6 +590,7 @@ pub fn server_specs(
     Ok(servers)
 }
 
+/// Parses `1,10,100` into a sorted, deduplicated list of positive numbers.
 pub fn parse_number_list(s: &str) -> Result<Vec<u64>, String> {
     let mut values = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {

@@ -120,7 +120,7 @@ impl Server {
     /// that sizes itself from `available_parallelism()` would otherwise follow its CPU mask silently (pinned to
     /// one CPU, one executor thread). `threads` (the lab's `--threads`) wins; else one per CPU of `cpus` (or of
     /// the lab's own set when not pinned). thread-server has no fixed number; pool-server's pool is sized for
-    /// blocking I/O ([`POOL_SERVER_THREADS`]) whatever its CPUs.
+    /// blocking I/O (`POOL_SERVER_THREADS`) whatever its CPUs.
     pub fn builtin_flags(name: &str, threads: Option<u64>, cpus: Option<&[usize]>) -> Vec<String> {
         let per_cpu = || cpus.map_or_else(|| harness::process::allowed_cpus().len(), <[usize]>::len).max(1) as u64;
         match name {

@@ -11,6 +11,7 @@ use lab::records::capacity::CapacityRun;
 use lab::records::primitives::PrimitivesRun;
 use lab::records::run::Run;
 use lab::records::slowloris::SlowlorisRun;
+use lab::records::soak::SoakRun;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,8 @@ fn rewritten(path: &Path) -> String {
         Some("capacity") => serde_json::to_string_pretty(&CapacityRun::load(path).unwrap()),
         Some("slowloris") => serde_json::to_string_pretty(&SlowlorisRun::load(path).unwrap()),
         Some("primitives") => serde_json::to_string_pretty(&PrimitivesRun::load(path).unwrap()),
-        Some("matrix" | "soak") | None => serde_json::to_string_pretty(&Run::load(path).unwrap()),
+        Some("soak") => serde_json::to_string_pretty(&SoakRun::load(path).unwrap()),
+        Some("matrix") | None => serde_json::to_string_pretty(&Run::load(path).unwrap()),
         Some(other) => panic!("{}: unknown kind {other:?}", path.display()),
     };
     json.unwrap() + "\n"

@@ -4,7 +4,8 @@
 
 mod common;
 
-use lab::records::run::{Run, Workload};
+use lab::records::run::Workload;
+use lab::records::soak::{Profile, SoakRun};
 
 #[test]
 fn a_short_soak_writes_a_series_per_server() {
@@ -24,10 +25,9 @@ fn a_short_soak_writes_a_series_per_server() {
     );
     assert_eq!(code, Some(0), "{stderr}");
     let json = common::run_json(&out);
-    let run = Run::load(&json).unwrap();
-    assert_eq!((run.profile, run.kind().as_str()), (lab::records::run::ProfileName::Soak, "soak"));
-    assert!(run.cells.is_empty());
-    let soak = run.soak.as_ref().expect("a soak section");
+    let run = SoakRun::load(&json).unwrap();
+    assert_eq!((run.profile, run.kind().as_str()), (Profile::Soak, "soak"));
+    let soak = &run.soak;
     assert_eq!(
         (soak.workload, soak.client.label(), soak.concurrency),
         (Workload::Mixed, "async-client".to_string(), 8)

@@ -31,8 +31,8 @@ const WAIT_MS_VAR: &str = "LAB_FLOOR_WAIT_MS";
 const THREADS_VAR: &str = "LAB_FLOOR_THREADS";
 const ADDR_VAR: &str = "LAB_FLOOR_ADDR";
 const SOURCES_VAR: &str = "LAB_FLOOR_SOURCES";
-/// Set to `1` for the floor with HTTP's bytes: the client writes [`HTTP_REQUEST`] after connecting and reads
-/// until EOF; the server reads it and writes [`HTTP_RESPONSE`] before closing. No parser, no runtime: what the
+/// Set to `1` for the floor with HTTP's bytes: the client writes `HTTP_REQUEST` after connecting and reads
+/// until EOF; the server reads it and writes `HTTP_RESPONSE` before closing. No parser, no runtime: what the
 /// bytes of one request and one response cost the kernel on each side, to split "HTTP framing cost" from "a
 /// server's model cost" (results/experiments/reach-vs-floor.txt).
 pub const HTTP_VAR: &str = "LAB_FLOOR_HTTP";

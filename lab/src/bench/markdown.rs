@@ -1,7 +1,9 @@
 //! `bench-RUN-ID.md`: the bench for people. The targets first (measured, target, met or not), then one table per
-//! part, the machine and its load, the tools and the exact commands. Rendered from the bench JSON alone.
+//! part, the machine and its load, the tools and the exact commands; and `bench-RUN-ID-reach.svg`, the reach
+//! part's chart. Rendered from the bench JSON alone.
 
-use super::reach::{chart_data, CONNECTIONS_PER_CLIENT, QUEUE_SAMPLE};
+use super::reach::{CONNECTIONS_PER_CLIENT, QUEUE_SAMPLE};
+use crate::export::svg::{ChartData, ChartPoint};
 use crate::export::table::Table;
 use crate::export::{self, Artifact, Exporter};
 use crate::format;
@@ -485,9 +487,6 @@ fn wall_over_rounds(wall: f64, rounds: &[f64]) -> String {
 
 /// Section 3 of the bench's markdown.
 pub fn reach(part: &ReachPart, run_id: &str, md: &mut String) {
-    use crate::export::table::Table;
-    use crate::row;
-    use std::fmt::Write;
     let title = "3. Reach: io at many connections, opened at once";
     if !heading(md, title, part.status, &part.reason, !(part.cells.is_empty() && part.floors.is_empty())) {
         return;
@@ -646,6 +645,47 @@ pub fn reach(part: &ReachPart, run_id: &str, md: &mut String) {
          every {} ms. \"What stopped it\" is named from these figures only (`lab/src/stopped.rs`), or `unknown`.\n",
         QUEUE_SAMPLE.as_millis()
     );
+}
+
+/// `bench-RUN-ID-reach.svg`: wall time and connect-time p99 against connections, one line per server and one
+/// for the floor.
+pub struct ReachChart;
+
+/// The chart's lines: (connections, wall in s, connect p99 in ms) per server, cells measured without failure.
+pub fn chart_data(part: &ReachPart) -> ChartData {
+    let mut series: Vec<(String, Vec<ChartPoint>)> = Vec::new();
+    let floor: Vec<_> =
+        part.floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
+    if !floor.is_empty() {
+        series.push(("floor (no HTTP)".to_string(), floor));
+    }
+    let http: Vec<_> =
+        part.http_floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
+    if !http.is_empty() {
+        series.push(("floor with HTTP's bytes".to_string(), http));
+    }
+    for c in part.cells.iter().filter(|c| c.status == Status::Ok && c.failed == 0) {
+        let (Some(wall), Some(connect)) = (c.wall_s, c.connect_us) else { continue };
+        let point = (c.connections as f64, wall, connect.us.p99 as f64 / 1000.0);
+        match series.iter_mut().find(|(name, _)| *name == c.server) {
+            Some((_, points)) => points.push(point),
+            None => series.push((c.server.clone(), vec![point])),
+        }
+    }
+    ChartData { client: part.client.clone(), series }
+}
+
+impl Exporter<BenchRun> for ReachChart {
+    fn render(&self, run: &BenchRun) -> io::Result<Vec<Artifact>> {
+        let data = chart_data(&run.reach);
+        if data.series.is_empty() {
+            return Ok(vec![]);
+        }
+        let panels = [("wall time", "s"), ("connect p99", "ms")];
+        let svg = export::svg::draw_pair("reach: ", "connections", panels, &data)
+            .map_err(|e| io::Error::other(format!("reach chart: {e}")))?;
+        Ok(vec![Artifact { path: format!("bench-{}-reach.svg", run.run_id).into(), bytes: svg.into_bytes() }])
+    }
 }
 
 #[cfg(test)]

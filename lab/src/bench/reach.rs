@@ -25,7 +25,7 @@ use crate::records::bench::Floor;
 use crate::records::bench::SweepHead;
 use crate::records::bench::{AcceptQueue, TcpCounters};
 use crate::records::bench::{ReachCell, ReachPart};
-use crate::records::run::{ProfileName, Workload};
+use crate::records::run::Workload;
 use crate::records::{
     header::Limits,
     run::{Model, Status},
@@ -74,18 +74,14 @@ pub fn source_addresses(connections: u64, ports: u64) -> u64 {
     connections.div_ceil(per_address).clamp(1, 254)
 }
 
-/// Client processes for `connections`: each holds at most [`CONNECTIONS_PER_CLIENT`].
+/// Client processes for `connections`: each holds at most `CONNECTIONS_PER_CLIENT`.
 pub fn client_processes(connections: u64) -> u64 {
     connections.div_ceil(CONNECTIONS_PER_CLIENT).max(1)
 }
 
+/// The matrix runner's configuration of a reach cell (its server verified, its database, its timeout).
 fn config(hello_ms: u64) -> MatrixConfig {
-    let mut config = MatrixConfig::for_profile(ProfileName::Full);
-    config.workloads = vec![Workload::Io];
-    config.settings.hello_ms = hello_ms;
-    config.repeat = 1;
-    config.keep_alive = true;
-    config
+    super::sweep::io_config(vec![], CLIENT.parse().expect("a known client"), hello_ms)
 }
 
 /// The floors a cell is compared with: measured at its level, in its round.
@@ -389,153 +385,6 @@ pub fn levels_with_fd_max(asked: &[u64], limits: &Limits) -> Vec<u64> {
     levels
 }
 
-/// The reach targets: for each async server, every level: no failure, no listen overflow, no SYN
-/// retransmission, and efficiency ≥ 0.8 — or, when the floor at that level is itself below 0.8, a wall within
-/// 10 % of the floor's.
-pub fn targets(part: &ReachPart) -> Vec<crate::records::bench::Target> {
-    use crate::records::bench::{Comparison, Part, Target, TargetVerdict};
-    let make = |figure: String,
-                measured: Option<f64>,
-                bound: f64,
-                comparison: Comparison,
-                ok: bool,
-                detail: Option<String>| {
-        let mut t = Target {
-            part: Part::Reach,
-            figure,
-            unit: String::new(),
-            comparison,
-            bound,
-            verdict: TargetVerdict::NotRun,
-            measured,
-            detail,
-        };
-        if let Some(v) = measured {
-            let within = comparison.holds(v, bound);
-            t.verdict = if within && ok { TargetVerdict::Met } else { TargetVerdict::NotMet };
-        }
-        t
-    };
-    let async_cells: Vec<&ReachCell> = part.cells.iter().filter(|c| c.model.waits_without_a_thread()).collect();
-    if async_cells.is_empty() {
-        return vec![make(
-            "async servers at every level".to_string(),
-            None,
-            REACH_EFFICIENCY,
-            Comparison::AtLeast,
-            true,
-            part.reason.clone(),
-        )];
-    }
-    let completion: Vec<crate::records::bench::Target> = part
-        .cells
-        .iter()
-        .filter(|c| c.model == Model::Completion && c.connections == TARGET_LEVEL)
-        .map(|c| {
-            let http_floor = part.http_floors.iter().find(|f| f.connections == c.connections);
-            let ratio = c.wall_s.zip(http_floor).map(|(wall, f)| wall / f.wall_s);
-            let detail = Some(match (c.wall_s, http_floor) {
-                (Some(wall), Some(f)) => {
-                    format!("wall {}, HTTP floor {}", format::seconds(wall), format::seconds(f.wall_s))
-                }
-                _ => "no wall for both the server and the HTTP floor".to_string(),
-            });
-            let figure = format!("{} at {}: wall ÷ HTTP floor, no failure", c.server, format::thousands(TARGET_LEVEL));
-            make(figure, ratio, COMPLETION_OVER_HTTP_FLOOR, Comparison::AtMost, c.clean(), detail)
-        })
-        .collect();
-    let targets: Vec<crate::records::bench::Target> = async_cells
-        .into_iter()
-        .map(|c| {
-            let floor = part.floors.iter().find(|f| f.connections == c.connections);
-            let clean = c.clean();
-            let http_floor = part.http_floors.iter().find(|f| f.connections == c.connections);
-            let detail = Some(format!(
-                "wall {}, {} failed, {} listen overflows, {} SYN retransmits{}{}{}",
-                c.wall_s.map_or("—".to_string(), format::seconds),
-                c.failed,
-                c.kernel.listen_overflows,
-                c.kernel.syn_retrans,
-                floor.map_or(String::new(), |f| format!(
-                    ", floor wall {} (efficiency {:.2})",
-                    format::seconds(f.wall_s),
-                    f.efficiency
-                )),
-                http_floor.map_or(String::new(), |f| format!(
-                    ", with HTTP's bytes {} ({:.2})",
-                    format::seconds(f.wall_s),
-                    f.efficiency
-                )),
-                c.stopped.as_ref().map_or(String::new(), |s| format!("; stopped by: {}", s.describe()))
-            ));
-            let level = format::thousands(c.connections);
-            match floor {
-                Some(f) if f.efficiency < REACH_EFFICIENCY => make(
-                    format!("{} at {level}: wall ÷ floor, no failure/overflow/retransmit", c.server),
-                    c.vs_floor,
-                    FLOOR_MARGIN,
-                    Comparison::AtMost,
-                    clean,
-                    detail,
-                ),
-                _ => make(
-                    format!("{} at {level}: efficiency, no failure/overflow/retransmit", c.server),
-                    c.efficiency,
-                    REACH_EFFICIENCY,
-                    Comparison::AtLeast,
-                    clean,
-                    detail,
-                ),
-            }
-        })
-        .collect();
-    targets.into_iter().chain(completion).collect()
-}
-
-/// `bench-RUN-ID-reach.svg`: wall time and connect-time p99 against connections, one line per server and one
-/// for the floor.
-pub struct ReachChart;
-
-/// The chart's lines: (connections, wall in s, connect p99 in ms) per server, cells measured without failure.
-pub fn chart_data(part: &ReachPart) -> crate::export::svg::ChartData {
-    let mut series: Vec<(String, Vec<crate::export::svg::ChartPoint>)> = Vec::new();
-    let floor: Vec<_> =
-        part.floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
-    if !floor.is_empty() {
-        series.push(("floor (no HTTP)".to_string(), floor));
-    }
-    let http: Vec<_> =
-        part.http_floors.iter().map(|f| (f.connections as f64, f.wall_s, f.connect_p99_us as f64 / 1000.0)).collect();
-    if !http.is_empty() {
-        series.push(("floor with HTTP's bytes".to_string(), http));
-    }
-    for c in part.cells.iter().filter(|c| c.status == Status::Ok && c.failed == 0) {
-        let (Some(wall), Some(connect)) = (c.wall_s, c.connect_us) else { continue };
-        let point = (c.connections as f64, wall, connect.us.p99 as f64 / 1000.0);
-        match series.iter_mut().find(|(name, _)| *name == c.server) {
-            Some((_, points)) => points.push(point),
-            None => series.push((c.server.clone(), vec![point])),
-        }
-    }
-    crate::export::svg::ChartData { client: part.client.clone(), series }
-}
-
-impl crate::export::Exporter<crate::records::bench::BenchRun> for ReachChart {
-    fn render(&self, run: &crate::records::bench::BenchRun) -> std::io::Result<Vec<crate::export::Artifact>> {
-        let data = chart_data(&run.reach);
-        if data.series.is_empty() {
-            return Ok(vec![]);
-        }
-        let panels = [("wall time", "s"), ("connect p99", "ms")];
-        let svg = crate::export::svg::draw_pair("reach: ", "connections", panels, &data)
-            .map_err(|e| std::io::Error::other(format!("reach chart: {e}")))?;
-        Ok(vec![crate::export::Artifact {
-            path: format!("bench-{}-reach.svg", run.run_id).into(),
-            bytes: svg.into_bytes(),
-        }])
-    }
-}
-
 impl ReachCell {
     /// One record for a server at a level from its rounds (in order): the first round that was not clean if any
     /// (its target is missed whatever the others did), else the round with the median wall; with the wall of
@@ -560,33 +409,6 @@ impl ReachCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::bench::{ReachCell, ReachPart, TargetVerdict};
-
-    #[test]
-    fn a_completion_loop_at_the_top_level_is_held_to_the_http_floor() {
-        let floor = |connections, wall_s| Floor { connections, http: true, wall_s, ..Floor::default() };
-        let cell = |connections, wall| ReachCell {
-            server: "uring-server".into(),
-            model: Model::Completion,
-            connections,
-            status: Status::Ok,
-            wall_s: Some(wall),
-            ..ReachCell::default()
-        };
-        // 1.04 s against a floor of 1.00 s is within 5 %; 1.08 s is not. Only 10,000 connections are held to it,
-        // not the levels below or above.
-        for (wall, verdict) in [(1.04, TargetVerdict::Met), (1.08, TargetVerdict::NotMet)] {
-            let part = ReachPart {
-                http_floors: vec![floor(1_000, 0.5), floor(10_000, 1.0), floor(19_000, 1.2)],
-                cells: vec![cell(1_000, 0.9), cell(10_000, wall), cell(19_000, 2.0)],
-                ..ReachPart::default()
-            };
-            let held: Vec<_> = targets(&part).into_iter().filter(|t| t.figure.contains("HTTP floor")).collect();
-            assert_eq!(held.len(), 1, "{held:?}");
-            assert!(held[0].figure.starts_with("uring-server at 10,000"), "{}", held[0].figure);
-            assert_eq!(held[0].verdict, verdict);
-        }
-    }
 
     #[test]
     fn levels_end_at_what_the_descriptors_allow() {

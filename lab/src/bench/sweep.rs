@@ -11,9 +11,10 @@
 use super::tools::shell_line;
 use crate::analysis;
 use crate::client::ClientArgs;
-use crate::plan::{CellSpec, MatrixConfig, ServerSpec};
+use crate::plan::{CellSpec, MatrixConfig, ServerSpec, WorkloadSettings};
 use crate::records::bench::TcpCounters;
 use crate::records::bench::{KernelCounters, SweepHead, SweepPart};
+use crate::records::header::CpuPlacement;
 use crate::records::run::{Cell, Client, ProfileName, Workload};
 use crate::records::{header::Limits, run::Run};
 use crate::run::Runner;
@@ -58,6 +59,35 @@ impl SweepRun<'_> {
     }
 }
 
+/// What the matrix's runner needs to run io cells of D = `hello_ms` from `client` on `servers` (the bench's own
+/// settings, no profile's): one repetition each, keep-alive, the CPUs shared, the default timeout, and a cell budget
+/// of a minute — a pool at thousands of connections, which the model predicts to take longer, is skipped with the
+/// prediction as its reason.
+pub(super) fn io_config(servers: Vec<ServerSpec>, client: Client, hello_ms: u64) -> MatrixConfig {
+    MatrixConfig {
+        // Names no profile the sweep takes: only `MatrixConfig::cells` reads it, and the sweep makes its own cells.
+        profile: ProfileName::Full,
+        servers,
+        clients: vec![client],
+        workloads: vec![Workload::Io],
+        // The cells are the sweep's own (`CellSpec`s): the matrix's levels are not used.
+        concurrency: vec![],
+        io_high_concurrency: vec![],
+        blocking_concurrency: vec![],
+        requests: None,
+        duration: None,
+        // Only io's path is sent: D. The others are the matrix's defaults, for the timeout's sake (the longest wait).
+        settings: WorkloadSettings { hello_ms, block_ms: 200, fact_n: 2000 },
+        repeat: 1,
+        keep_alive: true,
+        timeout: None,
+        cpus: CpuPlacement::Shared { cpus: harness::process::allowed_cpus() },
+        server_threads: None,
+        strict: false,
+        cell_budget: Duration::from_secs(60),
+    }
+}
+
 /// A count no sweep uses, replaced by a placeholder in the text of a command line.
 pub(super) const MARK: u64 = 987_654_321;
 
@@ -87,15 +117,7 @@ fn client_command(config: &MatrixConfig, client: &Client, bin_dir: &Path, warmup
 pub fn run(plan: SweepRun) -> SweepPart {
     let client: Client = CLIENT.parse().expect("a known client");
     let servers: Vec<ServerSpec> = plan.servers.iter().map(|s| ServerSpec::Builtin(s.clone())).collect();
-    let mut config = MatrixConfig::for_profile(ProfileName::Full);
-    config.servers = servers.clone();
-    config.clients = vec![client];
-    config.workloads = vec![Workload::Io];
-    config.concurrency = plan.levels.to_vec();
-    config.io_high_concurrency = vec![];
-    config.settings.hello_ms = plan.hello_ms;
-    config.repeat = 1;
-    config.keep_alive = true;
+    let config = io_config(servers.clone(), client, plan.hello_ms);
     let cells: Vec<CellSpec> = servers
         .iter()
         .flat_map(|server| {
@@ -151,9 +173,8 @@ mod tests {
 
     #[test]
     fn the_client_command_names_its_placeholders() {
-        let mut config = MatrixConfig::for_profile(ProfileName::Full);
-        config.settings.hello_ms = 2000;
-        let line = client_command(&config, &CLIENT.parse().unwrap(), Path::new("/b"), "0");
+        let client = CLIENT.parse().unwrap();
+        let line = client_command(&io_config(vec![], client, 2000), &client, Path::new("/b"), "0");
         assert!(line.starts_with("/b/async-client --url 'http://127.0.0.1:PORT/say/hello?name=lab&ms=2000'"), "{line}");
         assert!(
             line.contains(" -n C -c C ") && line.contains("--warmup 0") && line.ends_with("--engine lean"),

@@ -2,10 +2,12 @@
 //! verdict, and a line of profile — the figures of the same run that show where the time or the memory went
 //! (CPU per request of both sides of a ratio, the kernel's listen-queue drops at 10,000 connections, …).
 
+use super::reach::{COMPLETION_OVER_HTTP_FLOOR, FLOOR_MARGIN, REACH_EFFICIENCY, TARGET_LEVEL};
 use super::{sweep, throughput};
 use crate::format;
 use crate::records::bench::{
-    BenchRun, Comparison, Contender, Part, PartStatus, Ratio, SweepPart, Target, TargetVerdict, ThroughputPart,
+    BenchRun, Comparison, Contender, Part, PartStatus, Ratio, ReachCell, ReachPart, SweepPart, Target, TargetVerdict,
+    ThroughputPart,
 };
 use crate::records::run::Model;
 
@@ -41,7 +43,7 @@ pub fn targets(run: &BenchRun) -> Vec<Target> {
         out.extend(ratio_targets(name, part));
     }
     out.extend(uring_cpu_target(&run.servers));
-    out.extend(super::reach::targets(&run.reach));
+    out.extend(reach_targets(&run.reach));
     out.extend(cost_targets(&run.cost));
     out.extend(coroutine_memory_targets(&run.cost));
     let o = &run.overhead;
@@ -210,10 +212,99 @@ fn cost_targets(part: &SweepPart) -> Vec<Target> {
         .collect()
 }
 
+/// The reach targets: for each async server, every level: no failure, no listen overflow, no SYN
+/// retransmission, and efficiency ≥ 0.8 — or, when the floor at that level is itself below 0.8, a wall within
+/// 10 % of the floor's.
+fn reach_targets(part: &ReachPart) -> Vec<Target> {
+    let make = |figure: String,
+                measured: Option<f64>,
+                bound: f64,
+                comparison: Comparison,
+                ok: bool,
+                detail: Option<String>| {
+        target(Part::Reach, figure, "", comparison, bound).measured(measured, ok, detail)
+    };
+    let async_cells: Vec<&ReachCell> = part.cells.iter().filter(|c| c.model.waits_without_a_thread()).collect();
+    if async_cells.is_empty() {
+        return vec![make(
+            "async servers at every level".to_string(),
+            None,
+            REACH_EFFICIENCY,
+            Comparison::AtLeast,
+            true,
+            part.reason.clone(),
+        )];
+    }
+    let completion: Vec<Target> = part
+        .cells
+        .iter()
+        .filter(|c| c.model == Model::Completion && c.connections == TARGET_LEVEL)
+        .map(|c| {
+            let http_floor = part.http_floors.iter().find(|f| f.connections == c.connections);
+            let ratio = c.wall_s.zip(http_floor).map(|(wall, f)| wall / f.wall_s);
+            let detail = Some(match (c.wall_s, http_floor) {
+                (Some(wall), Some(f)) => {
+                    format!("wall {}, HTTP floor {}", format::seconds(wall), format::seconds(f.wall_s))
+                }
+                _ => "no wall for both the server and the HTTP floor".to_string(),
+            });
+            let figure = format!("{} at {}: wall ÷ HTTP floor, no failure", c.server, format::thousands(TARGET_LEVEL));
+            make(figure, ratio, COMPLETION_OVER_HTTP_FLOOR, Comparison::AtMost, c.clean(), detail)
+        })
+        .collect();
+    let targets: Vec<Target> = async_cells
+        .into_iter()
+        .map(|c| {
+            let floor = part.floors.iter().find(|f| f.connections == c.connections);
+            let clean = c.clean();
+            let http_floor = part.http_floors.iter().find(|f| f.connections == c.connections);
+            let detail = Some(format!(
+                "wall {}, {} failed, {} listen overflows, {} SYN retransmits{}{}{}",
+                c.wall_s.map_or("—".to_string(), format::seconds),
+                c.failed,
+                c.kernel.listen_overflows,
+                c.kernel.syn_retrans,
+                floor.map_or(String::new(), |f| format!(
+                    ", floor wall {} (efficiency {:.2})",
+                    format::seconds(f.wall_s),
+                    f.efficiency
+                )),
+                http_floor.map_or(String::new(), |f| format!(
+                    ", with HTTP's bytes {} ({:.2})",
+                    format::seconds(f.wall_s),
+                    f.efficiency
+                )),
+                c.stopped.as_ref().map_or(String::new(), |s| format!("; stopped by: {}", s.describe()))
+            ));
+            let level = format::thousands(c.connections);
+            match floor {
+                Some(f) if f.efficiency < REACH_EFFICIENCY => make(
+                    format!("{} at {level}: wall ÷ floor, no failure/overflow/retransmit", c.server),
+                    c.vs_floor,
+                    FLOOR_MARGIN,
+                    Comparison::AtMost,
+                    clean,
+                    detail,
+                ),
+                _ => make(
+                    format!("{} at {level}: efficiency, no failure/overflow/retransmit", c.server),
+                    c.efficiency,
+                    REACH_EFFICIENCY,
+                    Comparison::AtLeast,
+                    clean,
+                    detail,
+                ),
+            }
+        })
+        .collect();
+    targets.into_iter().chain(completion).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::run::{Client, ConnectionCost, ServerRecord, Workload};
+    use crate::records::bench::Floor;
+    use crate::records::run::{Client, ConnectionCost, ServerRecord, Status, Workload};
 
     #[test]
     fn targets_are_met_not_met_or_not_run() {
@@ -303,5 +394,31 @@ mod tests {
         let parts: Vec<&str> = all.iter().map(|t| t.part.as_str()).collect();
         assert_eq!(parts, vec!["instrument", "servers", "reach", "cost", "overhead"]);
         assert!(all.iter().all(|t| t.verdict == TargetVerdict::NotRun));
+    }
+
+    #[test]
+    fn a_completion_loop_at_the_top_level_is_held_to_the_http_floor() {
+        let floor = |connections, wall_s| Floor { connections, http: true, wall_s, ..Floor::default() };
+        let cell = |connections, wall| ReachCell {
+            server: "uring-server".into(),
+            model: Model::Completion,
+            connections,
+            status: Status::Ok,
+            wall_s: Some(wall),
+            ..ReachCell::default()
+        };
+        // 1.04 s against a floor of 1.00 s is within 5 %; 1.08 s is not. Only 10,000 connections are held to it,
+        // not the levels below or above.
+        for (wall, verdict) in [(1.04, TargetVerdict::Met), (1.08, TargetVerdict::NotMet)] {
+            let part = ReachPart {
+                http_floors: vec![floor(1_000, 0.5), floor(10_000, 1.0), floor(19_000, 1.2)],
+                cells: vec![cell(1_000, 0.9), cell(10_000, wall), cell(19_000, 2.0)],
+                ..ReachPart::default()
+            };
+            let held: Vec<_> = reach_targets(&part).into_iter().filter(|t| t.figure.contains("HTTP floor")).collect();
+            assert_eq!(held.len(), 1, "{held:?}");
+            assert!(held[0].figure.starts_with("uring-server at 10,000"), "{}", held[0].figure);
+            assert_eq!(held[0].verdict, verdict);
+        }
     }
 }

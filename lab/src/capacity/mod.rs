@@ -28,7 +28,7 @@ use clap::Args;
 use crate::client::ClientReport;
 use crate::export::json::JsonDocument;
 use crate::export::Exporter;
-use crate::plan::{server_specs, ServerSpec, WorkloadSettings, BUILTIN_SERVERS};
+use crate::plan::{server_specs, ServerSpec, WorkloadSettings};
 use crate::process::{self, Server};
 use crate::records::capacity::{
     CapacityCell, CapacityRun, CapacitySettings, CoRun, CoordinatedOmission, LoopMode, Probe, SCHEMA_VERSION,
@@ -157,7 +157,7 @@ pub struct Options {
 
 impl Options {
     pub fn from_args(args: CapacityArgs) -> Result<Options, UsageError> {
-        let builtin = BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect();
+        let builtin = crate::plan::builtin_specs();
         let servers = server_specs(args.servers.as_deref(), &args.foreign, &args.targets, builtin)?;
         let workloads = split(&args.workloads)
             .map(|name| match name.parse::<Workload>() {

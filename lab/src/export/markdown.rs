@@ -146,7 +146,6 @@ pub fn render(run: &Run) -> String {
         md.push('\n');
     }
 
-    soak_section(run, &mut md);
     for workload in run.workloads() {
         workload_table(run, workload, &mut md);
     }
@@ -521,68 +520,6 @@ fn cost_table(run: &Run, md: &mut String) {
             "{}: a remote target at {}, its cost not sampled (the lab does not run it).\n",
             s.name, s.command
         );
-    }
-}
-
-/// `lab soak`: per server, its minutes as a small table and the sentence saying whether it drifted or grew.
-fn soak_section(run: &Run, md: &mut String) {
-    let Some(soak) = &run.soak else { return };
-    let _ = writeln!(md, "## Soak\n");
-    let _ = writeln!(
-        md,
-        "Each server ran as one process for {} min of `{}` from {} at concurrency {} (keep-alive {}): back-to-back \
-         client runs of about {} each, one row per run. RSS and threads are read between two runs, with the server \
-         idle, so the rows compare. Drift: the last run's p50 ≥ {:.1}× the first's, or its p99 ≥ {:.1}×. Growth: RSS at \
-         the end ≥ {} above the end of the first run and by at least {}.\n",
-        soak.minutes,
-        soak.workload,
-        soak.client,
-        soak.concurrency,
-        if run.settings.keep_alive { "on" } else { "off" },
-        format::seconds(soak.chunk_s),
-        soak.drift_p50,
-        soak.drift_p99,
-        format::percent(soak.growth_fraction),
-        format::kib(soak.growth_min_kib)
-    );
-    for s in &soak.servers {
-        let _ = writeln!(md, "### {}\n", s.server);
-        let _ = writeln!(md, "{}\n", s.verdict);
-        if s.minutes.is_empty() {
-            continue;
-        }
-        let mut table = Table::new(&[
-            crate::soak::point_name(soak.chunk_s),
-            "start",
-            "requests",
-            "failed",
-            "throughput",
-            "p50",
-            "p99",
-            "RSS after",
-            "threads after",
-            "peak threads",
-        ]);
-        let opt = |v: Option<u64>, f: fn(u64) -> String| v.map_or("—".to_string(), f);
-        for m in &s.minutes {
-            let lat = |p: fn(&crate::records::run::Latency) -> f64| {
-                m.latency_us.map_or("—".into(), |l| format::micros(p(&l)))
-            };
-            table.row(row![
-                format!("{}{}", m.minute, if m.status == Status::Ok { "" } else { " ✘" }),
-                format::seconds(m.start_s),
-                format::thousands(m.succeeded + m.failed),
-                m.failed,
-                m.throughput_rps.map_or("—".into(), format::rate),
-                lat(|l| l.p50),
-                lat(|l| l.p99),
-                opt(m.rss_end_kib, format::kib),
-                opt(m.threads_end, |t| t.to_string()),
-                m.peak_threads
-            ]);
-        }
-        table.write(md);
-        md.push('\n');
     }
 }
 

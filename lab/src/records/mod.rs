@@ -1,11 +1,11 @@
 //! The lab's documents as data: every record the lab writes to JSON and reads back, and nothing else.
 //!
-//! One file per document — [`run`] (a `lab matrix` run, its cells and their parts; a `lab soak` run is the same
-//! document with no cells and a `soak` section), [`header`] (what every document starts with), [`bench`],
-//! [`capacity`], [`slowloris`], [`primitives`] — with the serde attributes that fix their JSON words and a few
-//! accessors. The code that *computes* a record lives with the command that measures it; this module imports
-//! nothing else of the lab, so every other module may depend on it and it on none of them. `lab/SCHEMA.md`
-//! documents the JSON; `lab/tests/records.rs` reads every committed document back.
+//! One file per document — [`run`] (a `lab matrix` run, its cells and their parts), [`header`] (what every
+//! document starts with), [`soak`], [`bench`](mod@bench), [`capacity`], [`slowloris`], [`primitives`] — with the
+//! serde attributes that fix their JSON words and a few accessors. The code that *computes* a record lives with the
+//! command that measures it; this module imports nothing else of the lab, so every other module may depend on it
+//! and it on none of them. `lab/SCHEMA.md` documents the JSON; `lab/tests/records.rs` reads every committed
+//! document back.
 
 /// A closed set of words in the JSON: an enum in the code, its word in the document (`"ok"`, `"not-run"`).
 /// Code compares the enum (`cell.status == Status::Ok`); the word is only for the document and the tables.
@@ -48,3 +48,4 @@ pub mod header;
 pub mod primitives;
 pub mod run;
 pub mod slowloris;
+pub mod soak;

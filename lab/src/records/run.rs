@@ -1,4 +1,4 @@
-//! The run document (`RUN-ID.json`): what one `lab matrix` (or `lab soak`) measured, versioned and documented in
+//! The run document (`RUN-ID.json`): what one `lab matrix` measured, versioned and documented in
 //! `lab/SCHEMA.md`.
 //!
 //! Everything the lab prints (markdown, CSV, charts, comparisons) is rebuilt from this one document, so it holds
@@ -307,51 +307,17 @@ impl KernelMemory {
     }
 }
 
-/// A named set of defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProfileName {
-    Quick,
-    #[default]
-    Default,
-    Full,
-    /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
-    /// own tornado app among them when tornado is installed.
-    Original,
-    /// One workload on one long-lived server each, for minutes: drift and growth (`lab soak`, not a matrix flag).
-    #[value(skip)]
-    Soak,
-}
-
-impl std::str::FromStr for ProfileName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "quick" => Ok(ProfileName::Quick),
-            "default" => Ok(ProfileName::Default),
-            "full" => Ok(ProfileName::Full),
-            "original" => Ok(ProfileName::Original),
-            "soak" => Ok(ProfileName::Soak),
-            _ => Err(format!("unknown profile {s:?} (known: quick, default, full, original, soak)")),
-        }
-    }
-}
-
-impl std::fmt::Display for ProfileName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl ProfileName {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProfileName::Quick => "quick",
-            ProfileName::Default => "default",
-            ProfileName::Full => "full",
-            ProfileName::Original => "original",
-            ProfileName::Soak => "soak",
-        }
+word_enum! {
+    /// A named set of defaults of the matrix (`lab matrix --profile`).
+    #[derive(clap::ValueEnum)]
+    ProfileName {
+        Quick = "quick",
+        #[default]
+        Default = "default",
+        Full = "full",
+        /// The article's experiment alone (io and blocking, one and ten requests) on every server, the article's
+        /// own tornado app among them when tornado is installed.
+        Original = "original",
     }
 }
 
@@ -450,14 +416,14 @@ pub struct ReachFigure {
 /// The version of the run JSON this lab writes (top-level `schema_version`).
 pub const SCHEMA_VERSION: u32 = 4;
 
-/// One run of the matrix (or of a soak).
+/// One run of the matrix.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Run {
     /// Run id, times, build, environment, interrupted, notes: what every command's document starts with. Its
     /// fields read as the run's own (`run.run_id`), through `Deref`.
     #[serde(flatten)]
     pub header: RunHeader,
-    /// `quick`, `default`, `full` or `soak`.
+    /// `quick`, `default`, `full` or `original`.
     pub profile: ProfileName,
     pub settings: Settings,
     /// Every server of the run, with the outcome of its verification.
@@ -469,9 +435,6 @@ pub struct Run {
     /// their source file and commit (added in schema 3; absent when none was given).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub companions: Vec<Companion>,
-    /// `lab soak` only: the long runs, one long-lived server each (absent from other runs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub soak: Option<Soak>,
 }
 
 impl std::ops::Deref for Run {
@@ -850,89 +813,13 @@ pub struct Overhead {
     pub fraction: f64,
 }
 
-/// A soak: every server loaded for minutes by back-to-back client runs of about a minute each, against one
-/// long-lived server process, to see what only time shows (latency drift, memory growth, thread growth).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Soak {
-    pub workload: Workload,
-    /// The client, as in cell ids: `async-client`.
-    pub client: Client,
-    pub concurrency: u64,
-    /// How long each server was to be loaded (min), and the length of one client run (s): one point of the series.
-    pub minutes: f64,
-    pub chunk_s: f64,
-    /// The verdict's thresholds: drift when the last minute's p50 is `drift_p50` times the first's or its p99
-    /// `drift_p99` times; growth when RSS grew by `growth_fraction` and at least `growth_min_kib` from the end of
-    /// minute 1 to the end.
-    pub drift_p50: f64,
-    pub drift_p99: f64,
-    pub growth_fraction: f64,
-    pub growth_min_kib: u64,
-    pub servers: Vec<SoakServer>,
-}
-
-/// One server's soak: its time series and what it shows.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SoakServer {
-    pub server: String,
-    /// `ok`, `failed` (a minute failed and the soak of this server stopped there: see `reason`) or `skipped`
-    /// (failed verify, interrupted).
-    pub status: Status,
-    pub reason: Option<String>,
-    pub stderr_tail: Option<String>,
-    /// RSS (all its processes) right after start-up, before any load.
-    pub start_rss_kib: Option<u64>,
-    /// Throughput of the short calibration runs that sized the first minute (also the server's warm-up).
-    pub calibration_rps: Option<f64>,
-    pub minutes: Vec<SoakMinute>,
-    /// Totals over the minutes (calibration excluded).
-    pub requests: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub failures: Failures,
-    /// Last measured minute ÷ first: latency drift (and throughput).
-    pub p50_ratio: Option<f64>,
-    pub p99_ratio: Option<f64>,
-    pub throughput_ratio: Option<f64>,
-    /// RSS at the end of minute 1 and of the last minute, their difference, and the least-squares slope of the
-    /// end-of-minute RSS against time (KiB per minute; null with fewer than two minutes).
-    pub rss_minute1_kib: Option<u64>,
-    pub rss_end_kib: Option<u64>,
-    pub rss_growth_kib: Option<i64>,
-    pub rss_slope_kib_per_min: Option<f64>,
-    pub threads_minute1: Option<u64>,
-    pub threads_end: Option<u64>,
-    pub peak_threads: u64,
-    pub peak_rss_kib: u64,
-    pub drift: bool,
-    pub growth: bool,
-    /// One sentence saying whether it found drift or growth.
-    pub verdict: String,
-}
-
-/// One client run of a soak (about a minute).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SoakMinute {
-    /// 1-based.
-    pub minute: u32,
-    /// When the client started, counted from the server's first minute; and its lifetime (warm-up included).
-    pub start_s: f64,
-    pub window_s: f64,
-    pub requests: u64,
-    /// `ok` or `failed` (see `reason`).
-    pub status: Status,
-    pub reason: Option<String>,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub failures: Failures,
-    pub throughput_rps: Option<f64>,
-    pub latency_us: Option<Latency>,
-    /// The server between this run and the next, idle: the comparable points of the RSS and thread series.
-    pub rss_end_kib: Option<u64>,
-    pub threads_end: Option<u64>,
-    /// Highest readings while the client ran (sampled every 100 ms).
-    pub peak_rss_kib: u64,
-    pub peak_threads: u64,
+impl Overhead {
+    /// Of a run that lasted `total`, `measured` of it in client processes (at most `total`).
+    pub fn of(total: std::time::Duration, measured: std::time::Duration) -> Overhead {
+        let (total, measured) = (total.as_secs_f64(), measured.as_secs_f64().min(total.as_secs_f64()));
+        let fraction = if total > 0.0 { (total - measured) / total } else { 0.0 };
+        Overhead { total_s: total, measured_s: measured, outside_s: total - measured, fraction }
+    }
 }
 
 impl Run {

@@ -246,25 +246,10 @@ impl<'a> Runner<'a> {
         Server::start_on(spec, &self.bin_dir, &self.db_path(spec.name()), START_TIMEOUT, cpus, threads)
     }
 
-    /// Starts the server once, placed as its cells will be, to read /health and run the correctness checks, then
-    /// stops it. Returns the record, the concurrency model read from /health, and the stderr tail if it did not
-    /// start. Each measured instance reads its own /health again ([`instance_model`]): the record is checked
-    /// against what ran, not assumed.
+    /// [`verify_server`], placed as this run's cells will be.
     pub(crate) fn verify_server(&self, spec: &ServerSpec) -> (ServerRecord, ConcurrencyModel, Option<String>) {
-        let flags = self.flags(spec);
-        let mut server = match self.start(spec) {
-            Ok(server) => server,
-            Err(e) => {
-                let record = server_record(spec, verify::not_run(&e.message), None, &flags);
-                return (record, ConcurrencyModel::Unknown, Some(e.stderr_tail));
-            }
-        };
-        let health = health_of(&server);
-        let foreign = !matches!(spec, ServerSpec::Builtin(_));
-        let verification = verify::before_measuring(&server.url(""), foreign, self.config.strict);
-        server.stop(STOP_GRACE);
-        let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
-        (server_record(spec, verification, health, &flags), model, None)
+        let (cpus, threads) = self.placement();
+        verify_server(spec, &self.bin_dir, &self.db_path(spec.name()), self.config.strict, cpus, threads)
     }
 
     /// One repetition: fresh server, client process, sampler; then the costs and the client's report.
@@ -427,6 +412,34 @@ impl<'a> Runner<'a> {
         };
         (once + 100) * repeat
     }
+}
+
+/// Starts the server once (on `cpus`, with `threads` executor threads, as its measured instances will be), reads
+/// /health and runs the correctness checks, then stops it. Returns the record, the concurrency model read from
+/// /health, and the stderr tail if it did not start. Each measured instance of the matrix reads its own /health
+/// again: the record is checked against what ran, not assumed.
+pub(crate) fn verify_server(
+    spec: &ServerSpec,
+    bin_dir: &std::path::Path,
+    db: &std::path::Path,
+    strict: bool,
+    cpus: Option<&[usize]>,
+    threads: Option<u64>,
+) -> (ServerRecord, ConcurrencyModel, Option<String>) {
+    let flags = Server::builtin_flags(spec.name(), threads, cpus);
+    let mut server = match Server::start_on(spec, bin_dir, db, START_TIMEOUT, cpus, threads) {
+        Ok(server) => server,
+        Err(e) => {
+            let record = server_record(spec, verify::not_run(&e.message), None, &flags);
+            return (record, ConcurrencyModel::Unknown, Some(e.stderr_tail));
+        }
+    };
+    let health = health_of(&server);
+    let foreign = !matches!(spec, ServerSpec::Builtin(_));
+    let verification = verify::before_measuring(&server.url(""), foreign, strict);
+    server.stop(STOP_GRACE);
+    let model = ConcurrencyModel::from_health(spec.name(), health.as_ref());
+    (server_record(spec, verification, health, &flags), model, None)
 }
 
 /// A running server's `/health` document, if it answers one.

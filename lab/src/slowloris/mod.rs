@@ -22,6 +22,7 @@ use crate::plan::ServerSpec;
 use crate::process::Server;
 use crate::records::run::Status;
 use crate::records::slowloris::*;
+use crate::run::START_TIMEOUT;
 use crate::session::Session;
 use attack::Fate;
 use harness::proc::ProcSample;
@@ -32,8 +33,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long a server may take to start.
-const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the server's threads and RSS are read during the attack.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 /// Probes before the attack, for a baseline latency.

@@ -13,6 +13,10 @@
 //! measured side by side mean anything; parts 3 and 4 reuse the matrix's runner ([`sweep`]); part 5 runs the
 //! matrix itself. Tools the lab does not ship (wrk, oha, nginx) are optional: a part that needs a missing one
 //! is reported as not run, with the line that installs it.
+//!
+//! This file, in order: the plan ([`BenchArgs`] checked into [`BenchOptions`]), the measure ([`run_bench`]: the
+//! parts in turn in one [`Session`]), the record ([`BenchRun`], with its targets and notes) and its files
+//! ([`report_exporters`]: [`markdown`]).
 
 pub mod floor;
 pub mod markdown;
@@ -348,7 +352,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
 
 /// What `lab report` rebuilds from a bench JSON: the markdown and the reach chart.
 pub fn report_exporters() -> Vec<Box<dyn Exporter<BenchRun>>> {
-    vec![Box::new(markdown::MarkdownExporter), Box::new(reach::ReachChart)]
+    vec![Box::new(markdown::MarkdownExporter), Box::new(markdown::ReachChart)]
 }
 
 /// The server part 1 loads: the fastest of ours in part 2, else smol-server (else the first one).
