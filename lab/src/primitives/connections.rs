@@ -35,7 +35,8 @@ const HEADER_TIMEOUT_S: &str = "3600";
 const POOL_REASON: &str = "a pool worker holds its connection while it is idle, so connections beyond the pool's \
                            workers are never answered (docs/model.md, the bounded pool)";
 
-/// One fit per server of `servers`, then the listener's; `counts` ascending, 0 first.
+/// The points of one fit per server of `servers`, then the listener's (the lines through them are the
+/// command's); `counts` ascending, 0 first.
 pub fn fits(session: &Session, servers: &[&str], counts: &[u64], cpus: &[usize]) -> Vec<MemoryFit> {
     let mut fits = Vec::new();
     let descriptors = 2 * counts.last().copied().unwrap_or(0) + 256;
@@ -55,14 +56,7 @@ pub fn fits(session: &Session, servers: &[&str], counts: &[u64], cpus: &[usize])
         eprintln!("lab: primitives connections: {name} at {counts:?} idle keep-alive connections");
         let points = if name == LISTENER { on_listener(counts) } else { on_server(session, name, counts, cpus) };
         match points {
-            Ok(points) => {
-                fit.points = points;
-                super::fit_lines(&mut fit);
-                if name == LISTENER {
-                    // The lab's own RSS is not a server's: only the kernel's figures mean something here.
-                    (fit.user_kib_per_unit, fit.user_r2) = (None, None);
-                }
-            }
+            Ok(points) => fit.points = points,
             Err(error) => {
                 fit.status = Status::Failed;
                 fit.reason = Some(format!("{error:#}"));

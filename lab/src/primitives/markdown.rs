@@ -5,6 +5,7 @@
 use super::{Anchor, MemoryFit, PrimitivesRun, Timing, ANCHOR_FACTOR, MEMORY_UNITS, SUBJECTS};
 use crate::export::table::Table;
 use crate::export::{html, markdown, Artifact, Exporter};
+use crate::format::kib_per as kib;
 use crate::records::run::Status;
 use std::fmt::Write as _;
 use std::io;
@@ -49,14 +50,6 @@ fn ns(value: f64) -> String {
         format!("{:.2} µs", value / 1000.0)
     } else {
         format!("{value:.0} ns")
-    }
-}
-
-fn kib(value: f64) -> String {
-    if value.abs() >= 10.0 {
-        format!("{value:.1} KiB")
-    } else {
-        format!("{value:.2} KiB")
     }
 }
 

@@ -339,7 +339,14 @@ pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<Pa
         })
         .collect();
     let servers = crate::plan::BUILTIN_SERVERS;
-    let connections = connections::fits(&session, &servers, &options.connection_counts, &cpu_sets[0]);
+    let mut connections = connections::fits(&session, &servers, &options.connection_counts, &cpu_sets[0]);
+    for fit in connections.iter_mut().filter(|f| f.status == Status::Ok) {
+        fit_lines(fit);
+        if fit.unit == connections::LISTENER {
+            // The lab's own RSS is not a server's: only the kernel's figures mean something here.
+            (fit.user_kib_per_unit, fit.user_r2) = (None, None);
+        }
+    }
     let doc = PrimitivesRun { header: session.header(SCHEMA_VERSION, notes), settings, timings, memory, connections };
     let files = session.write_with_json(&doc, report_exporters())?;
     Ok((doc, files))

@@ -13,18 +13,16 @@
 //!   + one thread create-and-join.
 //!
 //! Pure functions of the figures a primitives run gives a matrix run (`--with primitives-*.json`, copied into
-//! its [`Companion`]) and of the run's own cells and bench figures; `lab report` rebuilds it.
+//! its [`Companion`]) and of the run's own cells and bench figures; [`markdown`] writes them in the run's
+//! markdown, so `lab report` rebuilds it.
 
-use crate::export::table::Table;
+pub mod markdown;
+
 use crate::format;
 use crate::records::primitives::{Measure, MemoryFit, PrimitivesRun};
 use crate::records::run::{
     Cell, Companion, CompanionKind, ConnectionCost, PrimitiveFigures, Run, Status, UnitMemory, Workload,
 };
-use std::fmt::Write as _;
-
-/// A prediction off by more than this factor either way is a miss (as the primitives' published figures).
-pub const MISS_FACTOR: f64 = 2.0;
 
 /// The plain listener's fit among the connections: the two sockets of a connection alone.
 const SOCKETS: &str = "listener";
@@ -117,15 +115,15 @@ pub fn memory_links(p: &PrimitiveFigures, run: &Run) -> Vec<MemoryLink> {
         let mut terms = Vec::new();
         let mut predicted = f64::from(n) * unit_kib;
         if let Some(idle) = idle {
-            terms.push(format!("{} (idle keep-alive connection)", kib(idle)));
+            terms.push(format!("{} (idle keep-alive connection)", format::kib_per(idle)));
             predicted += idle;
         }
         if n > 0 {
-            terms.push(format!("{n} × {} (`{unit_word}`)", kib(unit_kib)));
+            terms.push(format!("{n} × {} (`{unit_word}`)", format::kib_per(unit_kib)));
         }
         let lower_bound = idle.is_none() && sockets.is_none();
         if let (None, Some(s)) = (idle, sockets) {
-            terms.push(format!("{} (the two sockets)", kib(s)));
+            terms.push(format!("{} (the two sockets)", format::kib_per(s)));
             predicted += s;
         }
         if terms.is_empty() {
@@ -189,101 +187,6 @@ pub fn cpu_links(p: &PrimitiveFigures, run: &Run) -> Vec<CpuLink> {
         links.extend(best);
     }
     links
-}
-
-fn kib(value: f64) -> String {
-    if value.abs() >= 10.0 {
-        format!("{value:.1} KiB")
-    } else {
-        format!("{value:.2} KiB")
-    }
-}
-
-/// `1.27×`, or `2.9× ⚠` beyond [`MISS_FACTOR`] either way.
-fn ratio(measured: f64, predicted: f64) -> String {
-    let r = measured / predicted;
-    let miss = !(1.0 / MISS_FACTOR..=MISS_FACTOR).contains(&r);
-    format!("{}{}", format::factor(r), if miss { " ⚠" } else { "" })
-}
-
-/// The matrix markdown's section, when the run has a primitives companion.
-pub fn section(run: &Run, md: &mut String) {
-    let Some((companion, p)) = run
-        .companions
-        .iter()
-        .rev()
-        .find_map(|c| Some((c, c.primitives.as_ref().filter(|_| c.kind == CompanionKind::Primitives)?)))
-    else {
-        return;
-    };
-    let _ = writeln!(md, "## Primitive → model → server\n");
-    let _ = writeln!(
-        md,
-        "What the servers should cost, predicted from what `{}` (lab primitives, commit {}) measured of the \
-         primitives under them, beside what was measured of the servers; measured ÷ predicted beyond {MISS_FACTOR}× \
-         either way is marked ⚠ (a miss: the model leaves out a cost, which is a hypothesis until an experiment \
-         names it; docs/model.md).\n",
-        companion.source, companion.git_commit
-    );
-    let memory = memory_links(p, run);
-    if !memory.is_empty() {
-        let _ = writeln!(
-            md,
-            "Memory per waiting connection = the server's idle keep-alive connection (or, where the primitives run \
-             has none, the units the connection holds + the two sockets) + the units a waiting request adds; the \
-             units' figures are user + kernel memory (kernel 0 where its line was unclear). Measured: the bench's \
-             RSS + kernel slope over its waiting connections.\n"
-        );
-        let mut table =
-            Table::new(&["server", "a waiting connection holds", "predicted", "measured", "measured ÷ predicted"])
-                .align_right(2..5);
-        for l in &memory {
-            let bound = if l.lower_bound { " (without the sockets: a lower bound)" } else { "" };
-            table.row(vec![
-                l.server.clone(),
-                l.holds.to_string(),
-                format!("{} = {}{bound}", l.how, kib(l.predicted_kib)),
-                kib(l.measured_kib),
-                ratio(l.measured_kib, l.predicted_kib),
-            ]);
-        }
-        table.write(md);
-        md.push('\n');
-    }
-    let cpu = cpu_links(p, run);
-    if !cpu.is_empty() {
-        let _ = writeln!(
-            md,
-            "thread-server's CPU per request = pool-server's (the same tiny_http and handlers, its threads made once) \
-             + one thread create-and-join ({:.1} µs on CPU {}); both servers' cells at the same client and level, evidence \
-             cells only.\n",
-            cpu[0].thread_create_us,
-            p.cpus
-        );
-        let mut table = Table::new(&[
-            "workload",
-            "client, c",
-            "pool-server",
-            "+ thread create-and-join",
-            "= predicted",
-            "thread-server measured",
-            "measured ÷ predicted",
-        ])
-        .align_right(2..7);
-        for l in &cpu {
-            table.row(vec![
-                l.workload.to_string(),
-                format!("{}, {}", l.client, l.concurrency),
-                format!("{:.1} µs", l.pool_us),
-                format!("{:.1} µs", l.thread_create_us),
-                format!("{:.1} µs", l.predicted_us()),
-                format!("{:.1} µs", l.measured_us),
-                ratio(l.measured_us, l.predicted_us()),
-            ]);
-        }
-        table.write(md);
-        md.push('\n');
-    }
 }
 
 #[cfg(test)]
@@ -377,8 +280,7 @@ mod tests {
         assert_eq!(read, [(Workload::Baseline, 1, 60.0, 80.0), (Workload::Cpu, 100, 230.0, 300.0)]);
         // No section without a primitives companion.
         let mut md = String::new();
-        section(&run, &mut md);
+        markdown::section(&run, &mut md);
         assert!(md.is_empty());
-        assert_eq!(ratio(300.0, 100.0), "3.0× ⚠");
     }
 }
