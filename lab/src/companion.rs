@@ -1,8 +1,8 @@
 //! Companion runs (`lab matrix --with FILE`, `lab report --with FILE`): a `lab capacity` run's figures fill the
 //! headline's capacity columns, a `lab bench` run's reach part its column at scale and its cost part the memory
-//! per connection. The figures taken are copied into the run's JSON ([`Companion`]) with their source file and
-//! commit, and only from a run that measured the same code trees (one answer comes from one code). The file is
-//! read by `export::json::load_companion`.
+//! per connection, a `lab primitives` run the chain's predictions (`crate::chain`). The figures taken are copied
+//! into the run's JSON ([`Companion`]) with their source file and commit, and only from a run that measured the
+//! same code trees (one answer comes from one code). The file is read by `export::json::load_companion`.
 
 use crate::records::bench::{BenchRun, PartStatus};
 use crate::records::capacity::CapacityRun;
@@ -10,7 +10,7 @@ use crate::records::header::{CodeTrees, RunHeader};
 use crate::records::run::{CapacityFigure, Companion, CompanionKind, ReachFigure};
 
 /// The part of a companion every kind fills: where it came from and the code it measured.
-fn companion_head(kind: CompanionKind, header: &RunHeader, source: &str) -> Companion {
+pub fn head(kind: CompanionKind, header: &RunHeader, source: &str) -> Companion {
     Companion {
         kind,
         source: source.to_string(),
@@ -22,12 +22,13 @@ fn companion_head(kind: CompanionKind, header: &RunHeader, source: &str) -> Comp
         capacity: vec![],
         reach: vec![],
         per_connection: vec![],
+        primitives: None,
     }
 }
 
 /// The capacity figures of a `lab capacity` run.
 pub fn of_capacity(run: &CapacityRun, source: &str) -> Result<Companion, String> {
-    let mut companion = companion_head(CompanionKind::Capacity, &run.header, source);
+    let mut companion = head(CompanionKind::Capacity, &run.header, source);
     companion.client = Some(run.settings.client.clone());
     companion.capacity = run
         .cells
@@ -49,7 +50,7 @@ pub fn of_capacity(run: &CapacityRun, source: &str) -> Result<Companion, String>
 
 /// The reach figures and the cost per connection of a `lab bench` run.
 pub fn of_bench(run: &BenchRun, source: &str) -> Result<Companion, String> {
-    let mut companion = companion_head(CompanionKind::Reach, &run.header, source);
+    let mut companion = head(CompanionKind::Reach, &run.header, source);
     let reach = &run.reach;
     if reach.status == PartStatus::NotRequested {
         return Err("a bench run without its reach part (--parts reach)".into());
@@ -185,6 +186,6 @@ mod tests {
         let e = companion_from_file(dir.path(), "c.json", &capacity_run("R3", "abc1234", &[])).unwrap_err();
         assert!(e.contains("a capacity run without cells"), "{e}");
         let e = companion_from_file(dir.path(), "x.json", &crate::records::run::Run::default()).unwrap_err();
-        assert!(e.contains("not a capacity or bench run (kind matrix)"), "{e}");
+        assert!(e.contains("not a capacity, bench or primitives run (kind matrix)"), "{e}");
     }
 }

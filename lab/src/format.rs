@@ -46,6 +46,15 @@ pub fn kib(k: u64) -> String {
     }
 }
 
+/// A per-unit memory figure: `0.46 KiB`, `31.2 KiB`.
+pub fn kib_per(k: f64) -> String {
+    if k.abs() >= 10.0 {
+        format!("{k:.1} KiB")
+    } else {
+        format!("{k:.2} KiB")
+    }
+}
+
 /// A ratio: `4.9×`, `1.00×`.
 pub fn factor(x: f64) -> String {
     if x >= 10.0 {

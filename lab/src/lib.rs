@@ -15,6 +15,8 @@
 //!   numbers, computed once before any writer; [`companion`]: capacity and bench runs joined to a matrix run;
 //! - [`soak`]: `lab soak`, the same servers over minutes — drift and growth; [`slowloris`]: slow clients;
 //! - [`capacity`]: `lab capacity`, the highest open-loop rate each server holds under a p99 target;
+//! - [`primitives`], [`chain`]: what a thread, a task, a coroutine and an idle connection cost, and the servers'
+//!   costs predicted from them (primitive → model → server);
 //! - [`bench`](mod@bench): the performance benchmark (instrument, servers vs nginx, reach, cost per connection, overhead);
 //! - [`merge`]: `lab merge`, client reports of several machines into one, exactly;
 //! - [`records`]: every document the lab writes (run, header, soak, bench, capacity, slowloris, primitives), as data
@@ -28,6 +30,7 @@ pub mod bench;
 pub mod binaries;
 pub mod calibration;
 pub mod capacity;
+pub mod chain;
 pub mod client;
 pub mod companion;
 pub mod compare;

@@ -51,8 +51,8 @@ enum Command {
         /// analysis is used otherwise); the JSON itself is not rewritten.
         #[arg(long)]
         reanalyse: bool,
-        /// A companion run for the headline: a capacity-*.json (capacity columns) or a bench-*.json (reach
-        /// column). Its figures are embedded in the run's JSON, which is then rewritten. Repeatable.
+        /// A companion run for the headline: a capacity-*.json (capacity columns), a bench-*.json (reach
+        /// column) or a primitives-*.json (the chain primitive → model → server). Its figures are embedded in the run's JSON, which is then rewritten. Repeatable.
         #[arg(long = "with", value_name = "FILE")]
         with: Vec<PathBuf>,
         /// Also rewrite this README's figures block for the run (`<!-- figures: PATH -->` … `<!-- /figures -->`,
@@ -179,8 +179,8 @@ struct MatrixArgs {
     /// the model's prediction (D, 10 D, and D or a pool's rounds of D; docs/model.md).
     #[arg(long)]
     check_shape: bool,
-    /// A companion run for the headline: a capacity-*.json (capacity columns) or a bench-*.json (reach column);
-    /// its figures are embedded in the run's JSON with the file's name and commit. Repeatable.
+    /// A companion run for the headline: a capacity-*.json (capacity columns), a bench-*.json (reach column) or
+    /// a primitives-*.json (the chain primitive → model → server); its figures are embedded in the run's JSON with the file's name and commit. Repeatable.
     #[arg(long = "with", value_name = "FILE")]
     with: Vec<PathBuf>,
 }

@@ -16,16 +16,43 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "instruments",
         &[
-            "format", "noise", "env", "limits", "kernel", "kernel_memory", "http", "binaries", "progress", "cost",
-            "calibration", "model", "stopped", "process", "client",
+            "format",
+            "noise",
+            "env",
+            "limits",
+            "kernel",
+            "kernel_memory",
+            "http",
+            "binaries",
+            "progress",
+            "cost",
+            "calibration",
+            "model",
+            "stopped",
+            "process",
+            "client",
         ],
     ),
     (
         "measuring",
         &[
-            "session", "plan", "run", "run::**", "verify", "merge", "bench::floor", "bench::nginx", "bench::reach",
-            "bench::sweep", "bench::throughput", "bench::tools", "capacity::search", "slowloris::attack",
-            "slowloris::probe", "soak::measure",
+            "session",
+            "plan",
+            "run",
+            "run::**",
+            "verify",
+            "merge",
+            "bench::floor",
+            "bench::nginx",
+            "bench::reach",
+            "bench::sweep",
+            "bench::throughput",
+            "bench::tools",
+            "capacity::search",
+            "slowloris::attack",
+            "slowloris::probe",
+            "soak::measure",
+            "primitives::connections",
         ],
     ),
     ("findings", &["analysis", "predict", "findings", "findings::**", "companion", "chain"]),
@@ -82,11 +109,7 @@ fn modules() -> BTreeMap<String, String> {
 fn paths(code: &str, module: &str) -> Vec<String> {
     let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
     let mut found = Vec::new();
-    let code: String = code
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let code: String = code.lines().filter(|l| !l.trim_start().starts_with("//")).map(|l| format!("{l}\n")).collect();
     for (anchor, base) in [("crate::", ""), ("super::", parent)] {
         let mut rest = code.as_str();
         while let Some(at) = rest.find(anchor) {

@@ -2,7 +2,8 @@
 //! lines, the files written and rebuilt byte for byte by `lab report`. The figures are held to rules that do not
 //! come from this code: an OS thread costs far more to create than a task on one executor thread
 //! (jimblandy/context-switch measured 57×; the bound here is loose, for debug builds) and holds far more memory
-//! idle (about 20×), and an idle thread holds a kernel stack of 16 KiB (Linux's THREAD_SIZE on x86-64 and arm64).
+//! idle (about 20×), and an idle thread holds a kernel stack of 16 KiB (Linux's THREAD_SIZE on x86-64 and arm64) —
+//! as does an idle keep-alive connection on thread-server, where tiny_http keeps a thread per open connection.
 
 mod common;
 
@@ -65,6 +66,30 @@ fn the_primitives_are_measured_and_hold_to_the_published_shape() {
     let coroutine_user = coroutine.user_kib_per_unit.unwrap();
     assert!((4.0..=68.0).contains(&coroutine_user), "RSS per idle coroutine {coroutine_user} KiB");
 
+    // Idle keep-alive connections: tiny_http holds a thread per open connection on thread-server, so each one
+    // holds a kernel stack (16 KiB, as above); the event-loop, task and coroutine servers hold none. pool-server is
+    // not measured (its workers would be held by the first idle connections), and a socket pair alone costs the
+    // kernel something in `Slab` (its socket and TCP structures, docs/model.md).
+    assert_eq!(run.settings.connection_counts.len(), 4);
+    let connections = |server: &str| run.connections.iter().find(|m| m.unit == server).unwrap();
+    assert_eq!(connections("pool-server").status, Status::Skipped);
+    for server in lab::plan::BUILTIN_SERVERS.iter().filter(|s| **s != "pool-server").chain(&["listener"]) {
+        let fit = connections(server);
+        assert_eq!(fit.status, Status::Ok, "{fit:?}");
+        assert_eq!(fit.points.len(), run.settings.connection_counts.len(), "{fit:?}");
+        let stack = fit.kernel_stack_kib_per_unit.unwrap();
+        if *server == "thread-server" {
+            assert!((12.0..=20.0).contains(&stack), "thread-server's KernelStack per idle connection: {stack} KiB");
+        } else {
+            assert!(stack.abs() < 4.0, "{server}'s KernelStack per idle connection: {stack} KiB, {fit:?}");
+        }
+    }
+    let sockets = connections("listener").slab_kib_per_unit.unwrap();
+    assert!((0.5..=64.0).contains(&sockets), "Slab per socket pair: {sockets} KiB");
+    // coroutine-server keeps a coroutine per connection, parked with at least a page of its stack touched.
+    let coroutine = connections("coroutine-server").user_kib_per_unit.unwrap();
+    assert!((4.0..=68.0).contains(&coroutine), "coroutine-server's RSS per idle connection: {coroutine} KiB");
+
     // `lab report` rebuilds the markdown and the page from the JSON alone, byte for byte.
     let stem = json.file_stem().unwrap().to_string_lossy().into_owned();
     let written: Vec<Vec<u8>> =
@@ -77,6 +102,7 @@ fn the_primitives_are_measured_and_hold_to_the_published_shape() {
     }
     let md = String::from_utf8_lossy(&written[0]);
     assert!(md.contains("## Beyond 2× of the published figure"), "{md}");
+    assert!(md.contains("## Memory of an idle keep-alive connection"), "{md}");
 }
 
 #[test]

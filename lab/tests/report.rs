@@ -1,7 +1,8 @@
 //! `lab report` on the committed reference run, with a companion capacity run (`--with`): the headline opens the
 //! markdown, names the companion's file and commit, the figures are embedded in the JSON, and a second report
 //! made from that JSON alone rebuilds the same markdown. A file that is neither kind, or a companion that measured
-//! other code (or does not say which), is refused in one line.
+//! other code (or does not say which), is refused in one line. A primitives run as companion adds the chain
+//! primitive → model → server, its predictions made by the rule of docs/model.md from the two files' figures.
 
 mod common;
 
@@ -97,7 +98,74 @@ fn report_with_a_capacity_companion_embeds_it_and_rebuilds_without_it() {
     let output = common::lab().arg("report").arg(&run_json).arg("--with").arg(reference_run()).output().unwrap();
     let stderr = common::text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.trim().lines().count() == 1 && stderr.contains("not a capacity or bench run"), "{stderr}");
+    assert!(
+        stderr.trim().lines().count() == 1 && stderr.contains("not a capacity, bench or primitives run"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&again);
+}
+
+/// The rule of docs/model.md ("Primitive → model → server"), applied here to the committed files' figures:
+/// thread-server's CPU per request = pool-server's + one thread create-and-join (one CPU); its memory per waiting
+/// connection, when the primitives run measured no connections, at least two idle threads (tiny_http's and the
+/// request's, user + kernel memory).
+#[test]
+fn report_with_a_primitives_companion_prints_the_chain() {
+    let results = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../results");
+    let dir = common::scratch("report-chain");
+    let run_json = dir.join("20261206T202024Z-47ee0d2.json");
+    std::fs::copy(results.join("20261206T202024Z-47ee0d2.json"), &run_json).unwrap();
+    let primitives = results.join("primitives-20261206T211702Z-47ee0d2.json");
+    let output = common::lab().arg("report").arg(&run_json).arg("--with").arg(&primitives).output().unwrap();
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    let md = std::fs::read_to_string(dir.join("20261206T202024Z-47ee0d2.md")).unwrap();
+    let chain = md.split("## Primitive → model → server").nth(1).expect("the chain's section");
+    let chain = chain.split("\n## ").next().unwrap();
+
+    let read = |path: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (run, prims) = (read(&run_json), read(&primitives));
+    assert!(run["companions"].as_array().unwrap().iter().any(|c| c["kind"] == "primitives"));
+    let create_ns = prims["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["measure"] == "create" && t["subject"] == "thread" && t["cpus"] == prims["settings"]["cpu_sets"][0])
+        .unwrap()["median_ns"]
+        .as_f64()
+        .unwrap();
+    // baseline at c = 1 with async-client: both servers' cells are evidence there in this run.
+    let cpu = |server: &str| {
+        run["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["server"] == server
+                    && c["workload"] == "baseline"
+                    && c["concurrency"] == 1
+                    && c["client"] == "async-client"
+            })
+            .unwrap()["server_cpu_us_per_request"]
+            .as_f64()
+            .unwrap()
+    };
+    let (pool, thread) = (cpu("pool-server"), cpu("thread-server"));
+    let predicted = pool + create_ns / 1000.0;
+    let row = format!(
+        "| baseline | async-client, 1 | {pool:.1} µs | {:.1} µs | {predicted:.1} µs | {thread:.1} µs |",
+        create_ns / 1000.0
+    );
+    assert!(chain.contains(&row), "{row}\n{chain}");
+
+    let fit = prims["memory"].as_array().unwrap().iter().find(|m| m["unit"] == "thread").unwrap().clone();
+    let idle_thread = ["user_kib_per_unit", "kernel_stack_kib_per_unit", "slab_kib_per_unit"]
+        .iter()
+        .map(|k| fit[k].as_f64().unwrap())
+        .sum::<f64>();
+    let row = chain.lines().find(|l| l.starts_with("| thread-server |")).expect("thread-server's memory row");
+    assert!(row.contains(&format!("= {:.1} KiB (without the sockets: a lower bound)", 2.0 * idle_thread)), "{row}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -78,15 +78,23 @@ pub fn kind_of(path: &Path) -> Result<RunKind, crate::UsageError> {
     }
 }
 
-/// Reads a companion file: a `capacity-*.json` or a `bench-*.json` with a reach part, by the kind its header
-/// names. Anything else is the user's input error, in one line.
+/// Reads a companion file: a `capacity-*.json`, a `bench-*.json` with a reach part or a `primitives-*.json`, by
+/// the kind its header names. Anything else is the user's input error, in one line.
 pub fn load_companion(path: &Path) -> Result<Companion, crate::UsageError> {
     let err = |m: String| crate::UsageError(format!("--with {}: {m}", path.display()));
     let source = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
     match kind_of(path)? {
         RunKind::Capacity => crate::companion::of_capacity(&load(path, "capacity")?, &source),
         RunKind::Bench => crate::companion::of_bench(&load(path, "bench")?, &source),
-        other => Err(format!("not a capacity or bench run (kind {other}); give a capacity-*.json or a bench-*.json")),
+        RunKind::Primitives => {
+            let run: crate::records::primitives::PrimitivesRun = load(path, "primitives")?;
+            let head = crate::companion::head(crate::records::run::CompanionKind::Primitives, &run.header, &source);
+            Ok(crate::chain::companion(head, &run))
+        }
+        other => Err(format!(
+            "not a capacity, bench or primitives run (kind {other}); give a capacity-*.json, a bench-*.json or a \
+             primitives-*.json"
+        )),
     }
     .map_err(err)
 }

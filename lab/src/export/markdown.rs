@@ -153,6 +153,7 @@ pub fn render(run: &Run, findings: &Findings) -> String {
     model_table(run, &mut md);
     cost_table(run, &mut md);
     per_connection(run, &mut md);
+    crate::chain::markdown::section(run, &mut md);
     verification(run, &mut md);
     failures(run, &mut md);
     run_section(run, &mut md);

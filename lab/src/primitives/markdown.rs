@@ -5,6 +5,7 @@
 use super::{Anchor, MemoryFit, PrimitivesRun, Timing, ANCHOR_FACTOR, MEMORY_UNITS, SUBJECTS};
 use crate::export::table::Table;
 use crate::export::{html, markdown, Artifact, Exporter};
+use crate::format::kib_per as kib;
 use crate::records::run::Status;
 use std::fmt::Write as _;
 use std::io;
@@ -49,14 +50,6 @@ fn ns(value: f64) -> String {
         format!("{:.2} µs", value / 1000.0)
     } else {
         format!("{value:.0} ns")
-    }
-}
-
-fn kib(value: f64) -> String {
-    if value.abs() >= 10.0 {
-        format!("{value:.1} KiB")
-    } else {
-        format!("{value:.2} KiB")
     }
 }
 
@@ -153,6 +146,7 @@ pub fn render(run: &PrimitivesRun) -> String {
         md.push('\n');
     }
     memory_section(&mut md, run);
+    connections_section(&mut md, run);
     beyond_section(&mut md, run);
     experiments_section(&mut md, run);
     models_section(&mut md, run);
@@ -186,39 +180,85 @@ fn memory_section(md: &mut String, run: &PrimitivesRun) {
     .align_right(1..7);
     for fit in &run.memory {
         let what = MEMORY_UNITS.iter().find(|u| u.0 == fit.unit).map_or(fit.unit.as_str(), |u| u.1);
-        if fit.status != Status::Ok {
-            let reason = format!("{}: {}", fit.status, fit.reason.as_deref().unwrap_or(""));
-            table.row(vec![
-                what.to_string(),
-                reason,
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
-            continue;
+        let mut row = vec![what.to_string()];
+        row.extend(fit_cells(fit));
+        if fit.status == Status::Ok {
+            row.push(fit.user_anchor.as_ref().map_or("—".to_string(), |a| kib(a.value)));
+            row.push(ratio_cell(fit.user_anchor.as_ref()));
         }
-        let clear = |value: Option<f64>, r2: Option<f64>| match (value, r2) {
-            (Some(v), Some(r2)) if r2 >= crate::analysis::FIT_R2_MIN => kib(v),
-            (Some(v), Some(r2)) => format!("unclear ({}, r² {r2:.2})", kib(v)),
-            _ => "—".to_string(),
-        };
-        let kernel = fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b);
-        let total = fit.user_kib_per_unit.zip(kernel).map(|(u, k)| u + k);
-        let user_r2 = fit.user_r2.map(|r| format!(" (r² {r:.2})")).unwrap_or_default();
-        table.row(vec![
-            what.to_string(),
-            format!("{}{user_r2}", clear(fit.user_kib_per_unit, fit.user_r2)),
-            clear(fit.kernel_stack_kib_per_unit, fit.kernel_r2),
-            clear(fit.slab_kib_per_unit, fit.kernel_r2),
-            clear(total, fit.kernel_r2.zip(fit.user_r2).map(|(a, b)| a.min(b))),
-            fit.user_anchor.as_ref().map_or("—".to_string(), |a| kib(a.value)),
-            ratio_cell(fit.user_anchor.as_ref()),
-        ]);
+        row.resize(7, String::new());
+        table.row(row);
     }
     table.write(md);
     md.push('\n');
+}
+
+/// A fit's user, `KernelStack`, `Slab` and total cells (a slope under the r² bar said unclear), or its status.
+fn fit_cells(fit: &MemoryFit) -> Vec<String> {
+    if fit.status != Status::Ok {
+        return vec![format!("{}: {}", fit.status, fit.reason.as_deref().unwrap_or(""))];
+    }
+    let clear = |value: Option<f64>, r2: Option<f64>| match (value, r2) {
+        (Some(v), Some(r2)) if r2 >= crate::analysis::FIT_R2_MIN => kib(v),
+        (Some(v), Some(r2)) => format!("unclear ({}, r² {r2:.2})", kib(v)),
+        _ => "—".to_string(),
+    };
+    let kernel = fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b);
+    let total = fit.user_kib_per_unit.zip(kernel).map(|(u, k)| u + k);
+    // An unclear slope already says its r².
+    let user_clear = fit.user_r2.is_some_and(|r| r >= crate::analysis::FIT_R2_MIN);
+    let user_r2 = fit.user_r2.filter(|_| user_clear).map(|r| format!(" (r² {r:.2})")).unwrap_or_default();
+    vec![
+        format!("{}{user_r2}", clear(fit.user_kib_per_unit, fit.user_r2)),
+        clear(fit.kernel_stack_kib_per_unit, fit.kernel_r2),
+        clear(fit.slab_kib_per_unit, fit.kernel_r2),
+        clear(total, fit.kernel_r2.zip(fit.user_r2).map(|(a, b)| a.min(b))),
+    ]
+}
+
+/// Idle keep-alive connections on each server, and the two sockets alone on a plain listener (version 2).
+fn connections_section(md: &mut String, run: &PrimitivesRun) {
+    if run.connections.is_empty() {
+        return;
+    }
+    let counts: Vec<String> = run.settings.connection_counts.iter().map(|&c| crate::format::thousands(c)).collect();
+    let _ = writeln!(
+        md,
+        "## Memory of an idle keep-alive connection\n\nEach server started as the matrix starts it (its executor \
+         sized for CPU {}, idle connections kept for an hour), then {} connections held at once, each after one \
+         `GET /no/param` answered with the connection kept open: slopes of the server's process-tree RSS and of the \
+         machine's `KernelStack` and `Slab`. The kernel's figures hold both ends of each connection (the lab's \
+         client socket too); the plain listener holds both ends and no server, so \"beyond the sockets\" (the \
+         server's kernel slope minus the listener's) is what the server adds in the kernel.\n",
+        run.settings.cpu_sets.first().map_or("0", String::as_str),
+        counts.join(", ")
+    );
+    let mut table =
+        Table::new(&["server", "user (RSS)", "KernelStack", "Slab", "user + kernel", "kernel beyond the sockets"])
+            .align_right(1..6);
+    let sockets = run.connections.iter().find(|f| f.unit == super::connections::LISTENER).and_then(kernel_kib);
+    for fit in &run.connections {
+        let listener = fit.unit == super::connections::LISTENER;
+        let mut row = vec![if listener {
+            "a plain listener in the lab (the two sockets alone)".to_string()
+        } else {
+            format!("`{}`", fit.unit)
+        }];
+        row.extend(fit_cells(fit));
+        if fit.status == Status::Ok && !listener {
+            row.push(kernel_kib(fit).zip(sockets).map_or("—".to_string(), |(k, s)| kib(k - s)));
+        }
+        row.resize(6, String::new());
+        table.row(row);
+    }
+    table.write(md);
+    md.push('\n');
+}
+
+/// A fit's kernel slope (`KernelStack` + `Slab`, KiB per unit) where its line is clear.
+pub fn kernel_kib(fit: &MemoryFit) -> Option<f64> {
+    let clear = fit.status == Status::Ok && fit.kernel_r2.is_some_and(|r2| r2 >= crate::analysis::FIT_R2_MIN);
+    clear.then(|| fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b)).flatten()
 }
 
 /// Every figure beyond the factor, said as it is: the lab reports the difference, it does not explain it.

@@ -10,8 +10,10 @@
 //! `primitives`) in a process of its own, pinned to one CPU and to two; repetitions are interleaved in rounds so
 //! that the machine's drift widens each figure's range instead of moving one figure. Memory is a line through
 //! the resident and kernel memory at several counts of idle units (its slope is one unit's cost, r² says how
-//! straight the line is). Writes `primitives-<run-id>.{json,md,html}`.
+//! straight the line is); the same for idle keep-alive connections on each server ([`connections`]). Writes
+//! `primitives-<run-id>.{json,md,html}`.
 
+pub mod connections;
 pub mod markdown;
 
 use crate::analysis::linear_fit;
@@ -175,6 +177,8 @@ pub struct PrimitivesOptions {
     pub switch_count: u64,
     /// Idle units held at once for the memory fit, ascending, 0 first (the process without them).
     pub memory_counts: Vec<u64>,
+    /// Idle keep-alive connections held at once on each server, ascending, 0 first (the server without them).
+    pub connection_counts: Vec<u64>,
 }
 
 /// `lab primitives`'s arguments.
@@ -199,10 +203,10 @@ impl PrimitivesOptions {
         if !(1..=50).contains(&args.repetitions) {
             return Err(crate::UsageError("--repetitions must be from 1 to 50".to_string()));
         }
-        let (create_count, switch_count, memory_counts) = if args.quick {
-            (2_000, 20_000, vec![0, 500, 1_000, 2_000])
+        let (create_count, switch_count, memory_counts, connection_counts) = if args.quick {
+            (2_000, 20_000, vec![0, 500, 1_000, 2_000], vec![0, 200, 400, 800])
         } else {
-            (20_000, 200_000, vec![0, 1_000, 2_500, 5_000, 10_000])
+            (20_000, 200_000, vec![0, 1_000, 2_500, 5_000, 10_000], vec![0, 250, 500, 1_000, 2_000])
         };
         Ok(PrimitivesOptions {
             bin_dir: args.bin_dir,
@@ -211,6 +215,7 @@ impl PrimitivesOptions {
             create_count,
             switch_count,
             memory_counts,
+            connection_counts,
         })
     }
 }
@@ -274,6 +279,7 @@ pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<Pa
         create_count: options.create_count,
         switch_count: options.switch_count,
         memory_counts: options.memory_counts.clone(),
+        connection_counts: options.connection_counts.clone(),
         cpu_sets: cpu_sets.iter().map(|c| harness::process::cpu_list(c)).collect(),
     };
     let mut timings: Vec<Timing> = cpu_sets
@@ -332,7 +338,16 @@ pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<Pa
             memory_fit(&binary, unit, anchor, &options.memory_counts, &cpu_sets[0])
         })
         .collect();
-    let doc = PrimitivesRun { header: session.header(SCHEMA_VERSION, notes), settings, timings, memory };
+    let servers = crate::plan::BUILTIN_SERVERS;
+    let mut connections = connections::fits(&session, &servers, &options.connection_counts, &cpu_sets[0]);
+    for fit in connections.iter_mut().filter(|f| f.status == Status::Ok) {
+        fit_lines(fit);
+        if fit.unit == connections::LISTENER {
+            // The lab's own RSS is not a server's: only the kernel's figures mean something here.
+            (fit.user_kib_per_unit, fit.user_r2) = (None, None);
+        }
+    }
+    let doc = PrimitivesRun { header: session.header(SCHEMA_VERSION, notes), settings, timings, memory, connections };
     let files = session.write_with_json(&doc, report_exporters())?;
     Ok((doc, files))
 }
@@ -394,6 +409,17 @@ fn memory_fit(binary: &Path, unit: &str, anchor_kib: Option<f64>, counts: &[u64]
             }
         }
     }
+    fit_lines(&mut fit);
+    fit.user_anchor = anchor_kib.map(|kib| Anchor::new(kib, CONTEXT_SWITCH, fit.user_kib_per_unit));
+    if unit == "thread" {
+        fit.kernel_stack_anchor =
+            Some(Anchor::new(KERNEL_STACK_ANCHOR_KIB, KERNEL_STACK_SOURCE, fit.kernel_stack_kib_per_unit));
+    }
+    fit
+}
+
+/// The lines through a fit's points: RSS, `KernelStack`, `Slab`, and the kernel's sum (for its r²).
+fn fit_lines(fit: &mut MemoryFit) {
     let line = |y: &dyn Fn(&MemoryPoint) -> f64| {
         linear_fit(&fit.points.iter().map(|p| (p.count as f64, y(p))).collect::<Vec<_>>())
     };
@@ -406,12 +432,6 @@ fn memory_fit(binary: &Path, unit: &str, anchor_kib: Option<f64>, counts: &[u64]
     fit.kernel_stack_kib_per_unit = stack.map(|l| l.0);
     fit.slab_kib_per_unit = slab.map(|l| l.0);
     fit.kernel_r2 = kernel.map(|l| l.1);
-    fit.user_anchor = anchor_kib.map(|kib| Anchor::new(kib, CONTEXT_SWITCH, fit.user_kib_per_unit));
-    if unit == "thread" {
-        fit.kernel_stack_anchor =
-            Some(Anchor::new(KERNEL_STACK_ANCHOR_KIB, KERNEL_STACK_SOURCE, fit.kernel_stack_kib_per_unit));
-    }
-    fit
 }
 
 /// Starts `primitive memory UNIT --count N`, waits for `ready N`, reads its RSS and the kernel's memory, then

@@ -1,13 +1,14 @@
-//! The primitives document (`primitives-RUN-ID.json`, schema version 1): what one `lab primitives` timed —
-//! creating and switching threads, tasks and coroutines, and the memory of an idle one — beside the published
-//! figures.
+//! The primitives document (`primitives-RUN-ID.json`, schema version 2): what one `lab primitives` timed —
+//! creating and switching threads, tasks and coroutines, the memory of an idle one, and (version 2) of an idle
+//! keep-alive connection on each of the lab's servers — beside the published figures.
 
 use super::header::RunHeader;
 use super::run::Status;
 use serde::{Deserialize, Serialize};
 
-/// The version of the primitives JSON (top-level `schema_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+/// The version of the primitives JSON (top-level `schema_version`): 2 added `connections` and
+/// `settings.connection_counts` (absent from version-1 files, which still read).
+pub const SCHEMA_VERSION: u32 = 2;
 
 word_enum! {
     /// What a timing measures.
@@ -28,6 +29,10 @@ pub struct PrimitivesRun {
     pub settings: PrimitivesSettings,
     pub timings: Vec<Timing>,
     pub memory: Vec<MemoryFit>,
+    /// Idle keep-alive connections, one fit per server (`unit` is the server's name) and one for a plain listener
+    /// in the lab (`unit` `listener`: the two sockets of a connection and nothing else). Version 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<MemoryFit>,
 }
 
 impl std::ops::Deref for PrimitivesRun {
@@ -45,6 +50,9 @@ pub struct PrimitivesSettings {
     /// Round trips per run of a switch timing (each is two hand-offs).
     pub switch_count: u64,
     pub memory_counts: Vec<u64>,
+    /// Idle keep-alive connections held at once for the connections' fit, ascending, 0 first. Version 2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connection_counts: Vec<u64>,
     /// The CPU sets timings ran on (`0`, `0-1`): one CPU, then two.
     pub cpu_sets: Vec<String>,
 }

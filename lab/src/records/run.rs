@@ -329,6 +329,8 @@ pub enum CompanionKind {
     Capacity,
     /// `lab bench`'s reach part: io at thousands of connections.
     Reach,
+    /// `lab primitives`: what a thread, a task, a coroutine and an idle connection cost (`lab::chain`).
+    Primitives,
 }
 
 /// The figures taken from a companion run, embedded in the matrix run so that its markdown does not need the file.
@@ -352,6 +354,32 @@ pub struct Companion {
     /// A bench run's cost per connection: the fits over its levels of waiting connections (its cost part).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_connection: Vec<ConnectionCost>,
+    /// A primitives run's figures, for the chain primitive → model → server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primitives: Option<PrimitiveFigures>,
+}
+
+/// What the chain primitive → model → server takes from a `lab primitives` run (`lab::chain`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PrimitiveFigures {
+    /// The CPU set the thread creation was timed on (the first: one CPU, as the matrix's server has).
+    pub cpus: String,
+    /// The median create-and-join of an OS thread there, ns.
+    pub thread_create_ns: Option<f64>,
+    /// An idle thread, task and coroutine (`unit`: the primitive's word), then idle keep-alive connections
+    /// (`unit`: the server's name, or `listener` for the two sockets alone).
+    pub units: Vec<UnitMemory>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<UnitMemory>,
+}
+
+/// The memory of one idle unit or connection: the slopes whose lines were clear (r² at the bar), KiB.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UnitMemory {
+    pub unit: String,
+    pub user_kib: Option<f64>,
+    /// `KernelStack` + `Slab`; machine-wide, both ends of a connection.
+    pub kernel_kib: Option<f64>,
 }
 
 /// One server × workload of a capacity run.
