@@ -7,10 +7,10 @@ use super::table::Table;
 use super::{chart_path, Artifact, Exporter, Report};
 use crate::findings::{Findings, SHAPE_TOLERANCE};
 use crate::format;
-use crate::records::header::{Build, Environment};
-use crate::records::run::{Cell, Client, Run, Saturation, Status, Workload};
+use crate::records::header::{Build, Environment, RunHeader};
+use crate::records::run::{Cell, Client, Overhead, Run, Saturation, ServerRecord, Settings, Status, Workload};
 use crate::row;
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 use std::io;
 
 pub struct MarkdownExporter;
@@ -85,67 +85,13 @@ pub fn machine_line(e: &Environment) -> String {
 
 pub fn render(run: &Run, findings: &Findings) -> String {
     let mut md = String::new();
-    let d = run.settings.hello_ms as f64 / 1000.0;
-    let _ = writeln!(md, "# Lab run {}\n", run.run_id);
-    if let Some(warning) = build_warning(run.build, &run.bin_dir) {
-        let _ = writeln!(md, "{warning}\n");
-    }
-    if run.environment.git_dirty {
-        let _ = writeln!(
-            md,
-            "> **⚠ Made from a tree with uncommitted changes** (commit {} plus edits): the commit alone does not \
-             reproduce these figures.\n",
-            run.environment.git_commit
-        );
-    }
-    if run.interrupted {
-        let measured = run.cells.iter().filter(|c| c.status != Status::Skipped).count();
-        let _ = writeln!(
-            md,
-            "> **⚠ This run was interrupted**: {measured} of {} cells ran; the rest are marked skipped.\n",
-            run.cells.len()
-        );
-    }
-    if let Some(warning) = prose::drift_warning(run.calibration.as_ref()) {
-        let _ = writeln!(md, "{warning}\n");
-    }
-    let e = &run.environment;
-    let _ = writeln!(
-        md,
-        "Profile `{}` · D = {} (io) · blocking sleep {} · cpu = {}! uncached · keep-alive {} · {} · {} cells.  ",
-        run.profile,
-        format::seconds(d),
-        format::seconds(run.settings.block_ms as f64 / 1000.0),
-        run.settings.fact_n,
-        if run.settings.keep_alive { "on" } else { "off" },
-        match run.settings.repeat {
-            0 | 1 => "each cell once".to_string(),
-            n => format!("each cell {n} times, in rounds over the whole run (one repetition of every cell per round)"),
-        },
-        run.cells.len()
-    );
-    let _ = writeln!(md, "{}  ", machine_line(e));
-    if let Some(calibration) = &run.calibration {
-        let _ = writeln!(md, "{}  ", prose::calibration_line(calibration));
-    }
-    match &run.cpus {
-        Some(cpus) => {
-            let _ = writeln!(md, "CPUs: {cpus}.\n");
-        }
-        None => md.push('\n'),
-    }
-
+    let measured = run.cells.iter().filter(|c| c.status != Status::Skipped).count();
+    let stopped = format!("{measured} of {} cells ran; the rest are marked skipped", run.cells.len());
+    head(&run.header, &run.profile, &run.settings, run.cells.len(), &stopped, &mut md);
     headline(run, findings, &mut md);
     experiment(run, &mut md);
     model_misses(findings, &mut md);
-
-    if !run.analysis.narrative.is_empty() {
-        let _ = writeln!(md, "## What the numbers show\n");
-        for sentence in &run.analysis.narrative {
-            let _ = writeln!(md, "- {sentence}");
-        }
-        md.push('\n');
-    }
+    narrative(&run.analysis.narrative, &mut md);
 
     for workload in run.workloads() {
         workload_table(run, workload, &mut md);
@@ -154,10 +100,69 @@ pub fn render(run: &Run, findings: &Findings) -> String {
     cost_table(run, &mut md);
     per_connection(run, &mut md);
     crate::chain::markdown::section(run, &mut md);
-    verification(run, &mut md);
+    verification(&run.servers, &mut md);
     failures(run, &mut md);
-    run_section(run, &mut md);
+    run_section(&run.header, run.overhead, &mut md);
     md
+}
+
+/// A page's opening, the matrix's and the soak's alike: the title, the warnings (`stopped`: what an interrupted
+/// run left out), the profile line over `cells` cells, the machine, its calibration and the CPUs.
+pub fn head(h: &RunHeader, profile: &dyn Display, s: &Settings, cells: usize, stopped: &str, md: &mut String) {
+    let _ = writeln!(md, "# Lab run {}\n", h.run_id);
+    if let Some(warning) = build_warning(h.build, &h.bin_dir) {
+        let _ = writeln!(md, "{warning}\n");
+    }
+    let e = &h.environment;
+    if e.git_dirty {
+        let _ = writeln!(
+            md,
+            "> **⚠ Made from a tree with uncommitted changes** (commit {} plus edits): the commit alone does not \
+             reproduce these figures.\n",
+            e.git_commit
+        );
+    }
+    if h.interrupted {
+        let _ = writeln!(md, "> **⚠ This run was interrupted**: {stopped}.\n");
+    }
+    if let Some(warning) = prose::drift_warning(h.calibration.as_ref()) {
+        let _ = writeln!(md, "{warning}\n");
+    }
+    let _ = writeln!(
+        md,
+        "Profile `{profile}` · D = {} (io) · blocking sleep {} · cpu = {}! uncached · keep-alive {} · {} · {cells} \
+         cells.  ",
+        format::seconds(s.hello_ms as f64 / 1000.0),
+        format::seconds(s.block_ms as f64 / 1000.0),
+        s.fact_n,
+        if s.keep_alive { "on" } else { "off" },
+        match s.repeat {
+            0 | 1 => "each cell once".to_string(),
+            n => format!("each cell {n} times, in rounds over the whole run (one repetition of every cell per round)"),
+        },
+    );
+    let _ = writeln!(md, "{}  ", machine_line(e));
+    if let Some(calibration) = &h.calibration {
+        let _ = writeln!(md, "{}  ", prose::calibration_line(calibration));
+    }
+    match &h.cpus {
+        Some(cpus) => {
+            let _ = writeln!(md, "CPUs: {cpus}.\n");
+        }
+        None => md.push('\n'),
+    }
+}
+
+/// "What the numbers show": the run's sentences, kept in its JSON.
+pub fn narrative(sentences: &[String], md: &mut String) {
+    if sentences.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## What the numbers show\n");
+    for sentence in sentences {
+        let _ = writeln!(md, "- {sentence}");
+    }
+    md.push('\n');
 }
 
 /// The answer first: at most five claims, each a measured figure with a link to its evidence; one table of at
@@ -204,7 +209,7 @@ pub fn rebase_links(md: &str, page: &str, dir: &str) -> String {
 }
 
 /// Every prediction the measurement did not bear out, with both numbers and no cause the lab did not measure.
-fn model_misses(findings: &Findings, md: &mut String) {
+pub fn model_misses(findings: &Findings, md: &mut String) {
     let how = "For io and blocking the model predicts the wall time (D × ⌈requests ÷ concurrency⌉); for the \
                throughput workloads an upper bound on req/s from the same server's c = 1 cell (`lab/src/predict.rs`). \
                The lab has not measured why these differ; each is an open question, not an explained result.";
@@ -533,8 +538,9 @@ fn per_connection(run: &Run, md: &mut String) {
     md.push('\n');
 }
 
-fn verification(run: &Run, md: &mut String) {
-    if run.servers.is_empty() {
+/// The servers' verification: each one's checks, and the warnings it was measured with.
+pub fn verification(servers: &[ServerRecord], md: &mut String) {
+    if servers.is_empty() {
         return;
     }
     let _ = writeln!(md, "## Verification\n");
@@ -546,7 +552,7 @@ fn verification(run: &Run, md: &mut String) {
          failures).\n"
     );
     let mut table = Table::new(&["server", "kind", "model", "verify", "checks passed", "reason or warnings"]);
-    for s in &run.servers {
+    for s in servers {
         let name = match s.verify.warnings {
             0 => s.name.clone(),
             1 => format!("{} ⚠ 1 warning", s.name),
@@ -596,8 +602,8 @@ fn failures(run: &Run, md: &mut String) {
     let _ = writeln!(md, "\nThe JSON holds each failed cell's stderr tail.\n");
 }
 
-fn run_section(run: &Run, md: &mut String) {
-    let o = run.overhead;
+/// "This run": the command, the times and the build, the lab's overhead `o`, the machine, the notes, the files.
+pub fn run_section(run: &RunHeader, o: Overhead, md: &mut String) {
     let _ = writeln!(md, "## This run\n");
     command_lines(md, &run.environment, [&run.started_at, &run.finished_at, run.build.as_str(), &run.bin_dir]);
     let _ = writeln!(

@@ -44,7 +44,7 @@ pub struct Claim {
 }
 
 /// Everything the writers format.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Findings {
     /// The concurrent client of the original experiment's "ten at once" (async-client when the run has it).
     pub experiment_client: Option<Client>,

@@ -1,9 +1,10 @@
 //! `RUN-ID.md` of a soak: what was loaded and how, the verdicts, then per server its series as a small table,
 //! the servers' verification and the machine. `RUN-ID.csv` is the matrix's CSV header alone: a soak has no cell.
 
-use crate::export::markdown::{build_warning, command_lines, machine_line, machine_lines};
+use crate::export::markdown;
 use crate::export::table::Table;
 use crate::export::{Artifact, Exporter};
+use crate::findings::Findings;
 use crate::format;
 use crate::records::run::Status;
 use crate::records::soak::SoakRun;
@@ -30,59 +31,14 @@ impl Exporter<SoakRun> for SoakCsv {
 
 pub fn render(run: &SoakRun) -> String {
     let mut md = String::new();
-    let s = &run.settings;
-    let _ = writeln!(md, "# Lab run {}\n", run.run_id);
-    if let Some(warning) = build_warning(run.build, &run.bin_dir) {
-        let _ = writeln!(md, "{warning}\n");
-    }
-    let e = &run.environment;
-    if e.git_dirty {
-        let _ = writeln!(
-            md,
-            "> **⚠ Made from a tree with uncommitted changes** (commit {} plus edits): the commit alone does not \
-             reproduce these figures.\n",
-            e.git_commit
-        );
-    }
-    if run.interrupted {
-        let _ = writeln!(md, "> **⚠ This run was interrupted**: the servers not reached are marked skipped.\n");
-    }
-    if let Some(warning) = crate::export::prose::drift_warning(run.calibration.as_ref()) {
-        let _ = writeln!(md, "{warning}\n");
-    }
-    // The words of the matrix run a soak once was: its profile, the paths' figures, no cell.
-    let _ = writeln!(
-        md,
-        "Profile `{}` · D = {} (io) · blocking sleep {} · cpu = {}! uncached · keep-alive {} · each cell once · 0 \
-         cells.  ",
-        run.profile,
-        format::seconds(s.hello_ms as f64 / 1000.0),
-        format::seconds(s.block_ms as f64 / 1000.0),
-        s.fact_n,
-        if s.keep_alive { "on" } else { "off" },
-    );
-    let _ = writeln!(md, "{}  ", machine_line(e));
-    if let Some(calibration) = &run.calibration {
-        let _ = writeln!(md, "{}  ", crate::export::prose::calibration_line(calibration));
-    }
-    match &run.cpus {
-        Some(cpus) => {
-            let _ = writeln!(md, "CPUs: {cpus}.\n");
-        }
-        None => md.push('\n'),
-    }
-    let (low, high) = crate::findings::MISS_BAND;
-    let _ = writeln!(md, "## Model misses\n\nNone: all 0 predictions were within {low}–{high} of their measurement.\n");
-    if !run.analysis.narrative.is_empty() {
-        let _ = writeln!(md, "## What the numbers show\n");
-        for sentence in &run.analysis.narrative {
-            let _ = writeln!(md, "- {sentence}");
-        }
-        md.push('\n');
-    }
+    // The page of the matrix run a soak once was: its profile, the paths' figures, no cell and no prediction.
+    let stopped = "the servers not reached are marked skipped";
+    markdown::head(&run.header, &run.profile, &run.settings, 0, stopped, &mut md);
+    markdown::model_misses(&Findings::default(), &mut md);
+    markdown::narrative(&run.analysis.narrative, &mut md);
     soak_section(run, &mut md);
-    verification(run, &mut md);
-    run_section(run, &mut md);
+    markdown::verification(&run.servers, &mut md);
+    markdown::run_section(&run.header, run.overhead, &mut md);
     md
 }
 
@@ -146,60 +102,4 @@ fn soak_section(run: &SoakRun, md: &mut String) {
         table.write(md);
         md.push('\n');
     }
-}
-
-/// The servers' verification, as a matrix run shows it.
-fn verification(run: &SoakRun, md: &mut String) {
-    if run.servers.is_empty() {
-        return;
-    }
-    let _ = writeln!(md, "## Verification\n");
-    let _ = writeln!(
-        md,
-        "Every server is checked route by route (exact bodies, factorials up to 20000!, 400/404/405) before it is \
-         measured; a server that fails is not measured. A protocol detail it gets wrong (`Allow` on a 405, `Date`, \
-         `Server`, `Content-Type`) is a warning: shown here, and the server is measured (`--strict` makes warnings \
-         failures).\n"
-    );
-    let mut table = Table::new(&["server", "kind", "model", "verify", "checks passed", "reason or warnings"]);
-    for s in &run.servers {
-        let name = match s.verify.warnings {
-            0 => s.name.clone(),
-            1 => format!("{} ⚠ 1 warning", s.name),
-            n => format!("{} ⚠ {n} warnings", s.name),
-        };
-        let reason = s.verify.reason.clone().or_else(|| crate::export::prose::verify_warnings(&s.verify));
-        table.row(row![
-            name,
-            s.kind,
-            format!("{}{}", s.model, s.worker_threads.map_or(String::new(), |t| format!(" ({t} threads)"))),
-            s.verify.status,
-            format!("{} of {}", s.verify.passed, s.verify.checks.len()),
-            reason.unwrap_or_default().replace('|', "\\|")
-        ]);
-    }
-    table.write(md);
-    md.push('\n');
-}
-
-fn run_section(run: &SoakRun, md: &mut String) {
-    let o = run.overhead;
-    let _ = writeln!(md, "## This run\n");
-    command_lines(md, &run.environment, [&run.started_at, &run.finished_at, run.build.as_str(), &run.bin_dir]);
-    let _ = writeln!(
-        md,
-        "- Lab overhead: {} of {} spent outside measured cells (starting, verifying and stopping servers, writing) = {}",
-        format::seconds(o.outside_s),
-        format::seconds(o.total_s),
-        format::percent(o.fraction)
-    );
-    machine_lines(md, &run.environment);
-    for note in &run.notes {
-        let _ = writeln!(md, "- {note}");
-    }
-    let _ = writeln!(
-        md,
-        "- Files: `{0}.json` (schema v{1}, see lab/SCHEMA.md), `{0}.csv`, `{0}.md`",
-        run.run_id, run.schema_version
-    );
 }
