@@ -545,13 +545,15 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
                 run.companions.extend(companions);
                 run.schema_version = run.schema_version.max(lab::records::run::SCHEMA_VERSION);
             }
-            if reanalyse {
+            let findings = reanalyse.then(|| {
                 run.analysis = lab::analysis::analyse(&run);
-                run.analysis.narrative = export::prose::narrative::sentences(&run, &lab::findings::Findings::of(&run));
-            }
+                let findings = lab::findings::Findings::of(&run);
+                run.analysis.narrative = export::prose::narrative::sentences(&run, &findings);
+                findings
+            });
             // The JSON itself is rewritten when companions were added, so that the next `lab report` rebuilds the
             // same headline without their files.
-            let mut exporters = export::report_exporters();
+            let mut exporters = export::report_exporters(findings);
             if !with.is_empty() {
                 exporters.push(Box::new(export::JsonExporter));
             }

@@ -50,7 +50,10 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
     let measured = runner.measured;
     let mut run = finish_run(&session, config, outcome, measured);
     run.companions = options.companions;
-    let files = session.write(&run, &export::all())?;
+    // Computed once: the narrative's sentences are kept in the JSON, and every format reads the same findings.
+    let findings = Findings::of(&run);
+    run.analysis.narrative = export::prose::narrative::sentences(&run, &findings);
+    let files = session.write(&run, &export::all(findings))?;
     let exit_code = if run.interrupted {
         130
     } else if options.check_shape && !run.analysis.shape.holds {
@@ -61,8 +64,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
     Ok(MatrixOutcome { run, files, exit_code })
 }
 
-/// The run document of a matrix: the header, the settings, what the runner measured, the analysis and
-/// the sentences, and how much of the run's time the lab spent outside measured cells.
+/// The run document of a matrix: the header, the settings, what the runner measured, the analysis, and how much of the run's time the lab spent outside measured cells.
 fn finish_run(session: &Session, config: &MatrixConfig, outcome: run::Outcome, measured: Duration) -> Run {
     let mut run = Run {
         header: RunHeader { cpus: Some(config.cpus.clone()), ..session.header(SCHEMA_VERSION, session.notes()) },
@@ -77,7 +79,6 @@ fn finish_run(session: &Session, config: &MatrixConfig, outcome: run::Outcome, m
     run.interrupted = outcome.interrupted;
     crate::predict::fill(&mut run);
     run.analysis = analysis::analyse(&run);
-    run.analysis.narrative = export::prose::narrative::sentences(&run, &Findings::of(&run));
     run.overhead = Overhead::of(session.elapsed(), measured);
     run
 }

@@ -49,12 +49,13 @@ impl<'a> Report<'a> {
     }
 }
 
-/// A matrix run's formats, rendered from one [`Report`]: the findings are computed once, before any of them.
-pub struct Reported(Vec<Box<dyn for<'a> Exporter<Report<'a>>>>);
+/// A matrix run's formats, rendered from one [`Report`]: its findings are computed once, before any of them —
+/// or handed in by the command that computed them already (for the narrative).
+pub struct Reported(Vec<Box<dyn for<'a> Exporter<Report<'a>>>>, Option<Findings>);
 
 impl Exporter for Reported {
     fn render(&self, run: &Run) -> io::Result<Vec<Artifact>> {
-        let report = Report::of(run);
+        let report = Report { run, findings: self.1.clone().unwrap_or_else(|| Findings::of(run)) };
         let mut artifacts = Vec::new();
         for format in &self.0 {
             artifacts.extend(format.render(&report)?);
@@ -63,21 +64,20 @@ impl Exporter for Reported {
     }
 }
 
-/// Every format: JSON, markdown, CSV, SVG charts, the HTML page.
-pub fn all() -> Vec<Box<dyn Exporter>> {
+/// Every format: JSON, markdown, CSV, SVG charts, the HTML page; `findings` are the run's.
+pub fn all(findings: Findings) -> Vec<Box<dyn Exporter>> {
     let mut all: Vec<Box<dyn Exporter>> = vec![Box::new(JsonExporter)];
-    all.extend(report_exporters());
+    all.extend(report_exporters(Some(findings)));
     all
 }
 
-/// What `lab report` rebuilds from a matrix run's JSON: everything but the JSON itself.
-pub fn report_exporters() -> Vec<Box<dyn Exporter>> {
-    vec![Box::new(Reported(vec![
-        Box::new(MarkdownExporter),
-        Box::new(CsvExporter),
-        Box::new(SvgExporter),
-        Box::new(HtmlExporter),
-    ]))]
+/// What `lab report` rebuilds from a matrix run's JSON: everything but the JSON itself (`findings`: the run's,
+/// when already computed).
+pub fn report_exporters(findings: Option<Findings>) -> Vec<Box<dyn Exporter>> {
+    vec![Box::new(Reported(
+        vec![Box::new(MarkdownExporter), Box::new(CsvExporter), Box::new(SvgExporter), Box::new(HtmlExporter)],
+        findings,
+    ))]
 }
 
 /// Renders `run` with `exporters` and writes the files under `dir`. Returns the paths written.
