@@ -7,11 +7,14 @@
 //! - **Like for like** ([`ranking`]): servers in tiers by the noise rule; a model "does best" at a point only
 //!   when every one of its servers beats every server of each other model.
 //! - **The headline** ([`headline`]): one row per server with its figures and their ratio to the best.
+//! - **The narrative's evidence** ([`evidence`]): the pool's bound, thread-per-request's cost beside async, and
+//!   what a blocking call did to each server that waits without a thread.
 //! - **The claims**: at most four, each a topic with the ranking it rests on (memory reads the headline's fits),
 //!   which with the count of model misses make the verdict's five lines.
 //!
 //! The findings layer reads records, the analysis and the noise rule; it never imports `export`.
 
+pub mod evidence;
 pub mod headline;
 pub mod misses;
 pub mod ranking;
@@ -54,6 +57,11 @@ pub struct Findings {
     pub predictions: Predictions,
     /// Each workload's servers ranked at its comparison point (the narrative's winners).
     pub rankings: Vec<Ranking>,
+    /// The narrative's other evidence ([`evidence`]): the pool's bound, thread-per-request's cost beside async,
+    /// and what a blocking call did to each server that waits without a thread.
+    pub pool: Option<evidence::PoolBound>,
+    pub memory: Option<evidence::MemoryPair>,
+    pub stalls: Vec<evidence::Stall>,
 }
 
 impl Findings {
@@ -71,12 +79,16 @@ impl Findings {
                 claims.push(Claim { topic: Topic::Memory, ranking: None });
             }
         }
+        let predictions = model_misses(run);
         Findings {
             experiment_client: crate::analysis::experiment_client(run),
             headline,
             claims,
-            predictions: model_misses(run),
+            stalls: evidence::stalls(run, &predictions.misses),
+            predictions,
             rankings: ranking::per_workload(run),
+            pool: evidence::pool_bound(run),
+            memory: evidence::memory_pair(run),
         }
     }
 }

@@ -2,9 +2,10 @@
 //! thread-per-request paid in memory and threads, where a blocking call stalled an async server, and which
 //! cells measured the client rather than the server. Every figure in a sentence is read from the cells.
 
-use crate::findings::{Findings, ModelMiss, Ranking};
+use crate::findings::evidence::{MemoryPair, PoolBound, Stall, MEMORY_PAID};
+use crate::findings::{Findings, Ranking};
 use crate::format;
-use crate::records::run::{Bottleneck, Cell, Client, Model, Run, Workload};
+use crate::records::run::{Bottleneck, Cell, Client, Run};
 
 /// The sentences of "What the numbers show", kept in the run's JSON (`analysis.narrative`) when it is written.
 pub fn sentences(run: &Run, f: &Findings) -> Vec<String> {
@@ -13,21 +14,13 @@ pub fn sentences(run: &Run, f: &Findings) -> Vec<String> {
         out.push(s);
     }
     out.extend(f.rankings.iter().map(|r| winner_sentence(run, r)));
-    out.extend(pool_sentence(run));
-    out.extend(memory_sentence(run));
-    out.extend(blocking_sentences(run, &f.predictions.misses));
+    out.extend(f.pool.as_ref().map(pool_sentence));
+    out.extend(f.memory.as_ref().map(memory_sentence));
+    out.extend(blocking_sentences(&f.stalls));
     out.extend(per_connection_sentences(run));
     out.extend(client_bound_sentence(run));
     out.extend(failure_sentence(run));
     out
-}
-
-fn model_of(run: &Run, server: &str) -> String {
-    run.servers.iter().find(|s| s.name == server).map_or("unknown", |s| s.model.as_str()).to_string()
-}
-
-fn good(cell: &&Cell) -> bool {
-    cell.is_ok() && cell.failed == 0 && cell.wall_s.is_some()
 }
 
 fn experiment_sentence(run: &Run) -> Option<String> {
@@ -81,139 +74,93 @@ fn winner_sentence(run: &Run, ranking: &Ranking) -> String {
     )
 }
 
-fn pool_sentence(run: &Run) -> Option<String> {
-    let pool = run.servers.iter().find(|s| s.model == Model::Pool)?;
-    let workers = pool.worker_threads?;
-    let cell = run
-        .cells_of(Workload::Io)
-        .filter(good)
-        .filter(|c| c.server == pool.name && c.concurrency > workers && c.expected_wall_s.is_some())
-        .max_by_key(|c| c.concurrency)?;
-    Some(format!(
-        "{} has {workers} worker threads, so it waits on at most {workers} io requests at once: {} requests at \
-         concurrency {} took {} (the model expects {}).",
-        pool.name,
-        cell.requests,
-        cell.concurrency,
-        format::seconds(cell.wall_s?),
-        format::seconds(cell.expected_wall_s?)
-    ))
+fn pool_sentence(p: &PoolBound) -> String {
+    format!(
+        "{} has {} worker threads, so it waits on at most {} io requests at once: {} requests at concurrency {} took \
+         {} (the model expects {}).",
+        p.server,
+        p.workers,
+        p.workers,
+        p.requests,
+        p.concurrency,
+        format::seconds(p.wall_s),
+        format::seconds(p.expected_s)
+    )
 }
 
-fn memory_sentence(run: &Run) -> Option<String> {
-    let threaded: Vec<&str> =
-        run.servers.iter().filter(|s| s.model == Model::ThreadPerRequest).map(|s| s.name.as_str()).collect();
-    let asyncs: Vec<&str> = run.servers.iter().filter(|s| s.model == Model::Async).map(|s| s.name.as_str()).collect();
-    let io: Vec<&Cell> = run.cells_of(Workload::Io).filter(good).filter(|c| c.server_cost.is_some()).collect();
-    // The highest concurrency where a thread-per-request and an async server were both measured by one client.
-    let mut best: Option<(&Cell, &Cell)> = None;
-    for t in io.iter().filter(|c| threaded.contains(&c.server.as_str())) {
-        for a in io.iter().filter(|c| asyncs.contains(&c.server.as_str())) {
-            if a.client == t.client
-                && a.concurrency == t.concurrency
-                && a.requests == t.requests
-                && best.is_none_or(|(b, _)| t.concurrency > b.concurrency)
-            {
-                best = Some((t, a));
-            }
-        }
-    }
-    let (t, a) = best?;
-    if t.concurrency < 10 {
-        return None;
-    }
-    let (tc, ac) = (t.server_cost.as_ref()?, a.server_cost.as_ref()?);
-    let memory_ratio = tc.peak_rss_kib as f64 / ac.peak_rss_kib.max(1) as f64;
-    let paid = if memory_ratio >= 1.2 {
-        format!("in threads and memory ({} the RSS)", format::factor(memory_ratio))
+fn memory_sentence(m: &MemoryPair) -> String {
+    let paid = if m.rss_ratio() >= MEMORY_PAID {
+        format!("in threads and memory ({} the RSS)", format::factor(m.rss_ratio()))
     } else {
         "in threads (their stacks are mostly untouched, so RSS stayed close)".to_string()
     };
-    Some(format!(
+    let (t, a) = (&m.threaded, &m.asynchronous);
+    format!(
         "Thread-per-request paid {paid}: at {} concurrent io requests {} peaked at {} threads and {} RSS, while {} \
          used {} threads and {}.",
-        t.concurrency,
+        m.concurrency,
         t.server,
-        tc.peak_threads,
-        format::kib(tc.peak_rss_kib),
+        t.threads,
+        format::kib(t.rss_kib),
         a.server,
-        ac.peak_threads,
-        format::kib(ac.peak_rss_kib)
-    ))
+        a.threads,
+        format::kib(a.rss_kib)
+    )
 }
 
-/// What a blocking call in the handler did to each async server, one sentence per outcome (servers that stalled
-/// alike are said together), with a thread-per-request server's figure for the same requests.
-fn blocking_sentences(run: &Run, misses: &[ModelMiss]) -> Vec<String> {
-    let block_s = run.settings.block_ms as f64 / 1000.0;
+/// What a blocking call in the handler did to each server that waits without a thread, one sentence per outcome
+/// (servers whose sentence reads alike are said together), with a thread-per-request server's figure for the same
+/// requests.
+fn blocking_sentences(stalls: &[Stall]) -> Vec<String> {
     // (stalled, figure text, threads) → servers
     type Outcome = (bool, String, String);
-    let mut groups: Vec<(Outcome, Vec<&Cell>)> = Vec::new();
-    for server in run.servers.iter().filter(|s| s.model.waits_without_a_thread()) {
-        let Some(cell) = run
-            .cells_of(Workload::Blocking)
-            .filter(good)
-            .filter(|c| c.server == server.name && c.concurrency > 1)
-            .max_by_key(|c| c.concurrency)
-        else {
-            continue;
-        };
-        let wall = cell.wall_s.unwrap_or(0.0);
+    let mut groups: Vec<(Outcome, Vec<&Stall>)> = Vec::new();
+    for stall in stalls {
         let key = (
-            wall >= 2.0 * block_s,
+            stall.stalled,
             format!(
                 "{} concurrent `/block` requests took {} ({:.1}× the {} sleep)",
-                cell.requests,
-                format::seconds(wall),
-                wall / block_s,
-                format::seconds(block_s)
+                stall.requests,
+                format::seconds(stall.wall_s),
+                stall.wall_s / stall.block_s,
+                format::seconds(stall.block_s)
             ),
-            // The threads the measured instance reported, else the verified one's.
-            match cell.runs.iter().find_map(|m| m.instance).map_or(server.worker_threads, |i| i.worker_threads) {
-                Some(1) => format!("its one {}", server.model.thread_word()),
-                Some(t) => format!("one of {t} {}s", server.model.thread_word()),
-                None => format!("one of its {}s", server.model.thread_word()),
+            match stall.threads {
+                Some(1) => format!("its one {}", stall.model.thread_word()),
+                Some(t) => format!("one of {t} {}s", stall.model.thread_word()),
+                None => format!("one of its {}s", stall.model.thread_word()),
             },
         );
         match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, cells)) => cells.push(cell),
-            None => groups.push((key, vec![cell])),
+            Some((_, group)) => group.push(stall),
+            None => groups.push((key, vec![stall])),
         }
     }
     groups
         .into_iter()
-        .map(|((stalled, figure, threads), cells)| {
-            let names: Vec<&str> = cells.iter().map(|c| c.server.as_str()).collect();
+        .map(|((stalled, figure, threads), group)| {
+            let names = group.iter().map(|s| s.server.as_str()).collect::<Vec<_>>().join(", ");
             if !stalled {
-                return format!("A blocking call did not stall {}: {figure}.", names.join(", "));
+                return format!("A blocking call did not stall {names}: {figure}.");
             }
-            let cell = cells[0];
             // The model's mechanism is said only where its prediction held; a miss is reported, not explained.
-            let missed: Vec<&str> =
-                cells.iter().filter(|c| misses.iter().any(|m| m.cell == c.id)).map(|c| c.server.as_str()).collect();
+            let missed: Vec<&str> = group.iter().filter(|s| s.missed).map(|s| s.server.as_str()).collect();
             let mut s = if missed.is_empty() {
                 format!(
-                    "A blocking call stalled {}: {figure}, because each sleep held {threads} and every other task on \
-                     it waited",
-                    names.join(", ")
+                    "A blocking call stalled {names}: {figure}, because each sleep held {threads} and every other task \
+                     on it waited"
                 )
             } else {
                 format!(
-                    "A blocking call stalled {}: {figure}, which the model did not predict for {} (see Model misses)",
-                    names.join(", "),
+                    "A blocking call stalled {names}: {figure}, which the model did not predict for {} (see Model \
+                     misses)",
                     missed.join(", ")
                 )
             };
-            let threaded = run.cells_of(Workload::Blocking).filter(good).find(|c| {
-                c.concurrency == cell.concurrency
-                    && c.client == cell.client
-                    && model_of(run, &c.server) == "thread-per-request"
-            });
-            if let Some(t) = threaded {
+            if let Some((server, wall_s)) = &group[0].threaded {
                 s.push_str(&format!(
-                    "; {} (thread-per-request) took {} for the same requests",
-                    t.server,
-                    format::seconds(t.wall_s.unwrap_or(0.0))
+                    "; {server} (thread-per-request) took {} for the same requests",
+                    format::seconds(*wall_s)
                 ));
             }
             s.push('.');
@@ -331,7 +278,7 @@ fn failure_sentence(run: &Run) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::run::Saturation;
+    use crate::records::run::{Saturation, Workload};
     use crate::run::synthetic_cell;
 
     /// The sentence on `workload`'s ranking, if the findings rank it.
