@@ -465,46 +465,60 @@ fn experiment(run: &Run, f: &Findings, body: &mut String) -> Draw<()> {
          them.</p>",
         escape(&async_client.map(|c| c.label()).unwrap_or_default())
     );
-    let longest =
-        |t: Option<&[TimelineEntry]>| t.map_or(0.0, |t| t.iter().map(|e| e.end_us).max().unwrap_or(0) as f64 / 1e6);
-    let x_max = pairs.iter().map(|(_, a, b)| longest(*a).max(longest(*b))).fold(d * 1.5, f64::max) * 1.04;
+    let x_max = x_max(pairs.iter().flat_map(|(_, a, b)| [*a, *b]).flatten(), d);
     let marks = [(d, format!("D = {}", format::seconds(d)))];
     for (server, blocking, concurrent) in &pairs {
-        let color = server_color(run, server);
-        let mut svg_text = String::new();
-        let titles = [
-            format!("{server}: blocking-client, one request at a time"),
-            format!("{server}: {}, ten at once", async_client.map(|c| c.label()).unwrap_or_default()),
-        ];
-        {
-            let root = SVGBackend::with_string(&mut svg_text, (1100, 300)).into_drawing_area();
-            root.fill(&WHITE).map_err(err)?;
-            let (left, right) = root.split_horizontally(550);
-            for (area, title, entries) in [(&left, &titles[0], blocking), (&right, &titles[1], concurrent)] {
-                match entries {
-                    Some(e) => timeline_panel(area, title, e, color, server, x_max, &marks)?,
-                    None => {
-                        area.titled(&format!("{title}: not measured"), ("sans-serif", 16)).map_err(err)?;
-                    }
-                }
-            }
-            root.present().map_err(err)?;
-        }
-        let chart = Chart {
-            id: None,
-            titles: titles.to_vec(),
-            axes: vec!["time since the first request was sent (s)".into(), "request, in send order".into()],
-            legend: vec![server.clone(), marks[0].1.clone()],
-            svg: svg_text,
-            caption: format!(
-                "`{server}`: the median repetition of each cell (`io`, 10 requests); a paler bar is a request that \
-                 failed."
+        let panels = [
+            (format!("{server}: blocking-client, one request at a time"), *blocking, server.as_str()),
+            (
+                format!("{server}: {}, ten at once", async_client.map(|c| c.label()).unwrap_or_default()),
+                *concurrent,
+                server.as_str(),
             ),
-        };
-        body.push_str(&chart.html());
+        ];
+        let caption = format!(
+            "`{server}`: the median repetition of each cell (`io`, 10 requests); a paler bar is a request that failed."
+        );
+        body.push_str(&timelines(run, 300, &panels, x_max, &marks, vec![server.clone(), marks[0].1.clone()], caption)?);
     }
     body.push_str("</section>\n");
     Ok(())
+}
+
+/// The end of the longest of `timelines` (s), at least 1.5 × `floor`, with a margin: the x axis of their panels.
+fn x_max<'a>(timelines: impl Iterator<Item = &'a [TimelineEntry]>, floor: f64) -> f64 {
+    timelines.map(|t| t.iter().map(|e| e.end_us).max().unwrap_or(0) as f64 / 1e6).fold(floor * 1.5, f64::max) * 1.04
+}
+
+/// Up to two timeline panels side by side, `height` px high, as one chart of the page: each panel its title, its
+/// requests (None: not measured) and its server; the x axis and the `marks` shared.
+fn timelines(
+    run: &Run,
+    height: u32,
+    panels: &[(String, Option<&[TimelineEntry]>, &str)],
+    x_max: f64,
+    marks: &[(f64, String)],
+    legend: Vec<String>,
+    caption: String,
+) -> Draw<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1100, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let (left, right) = root.split_horizontally(550);
+        for (area, (title, entries, server)) in [left, right].iter().zip(panels) {
+            match entries {
+                Some(e) => timeline_panel(area, title, e, server_color(run, server), server, x_max, marks)?,
+                None => {
+                    area.titled(&format!("{title}: not measured"), ("sans-serif", 16)).map_err(err)?;
+                }
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    let titles = panels.iter().map(|p| p.0.clone()).collect();
+    let axes = vec!["time since the first request was sent (s)".into(), "request, in send order".into()];
+    Ok(Chart { id: None, titles, axes, legend, svg, caption }.html())
 }
 
 /// `/block` sleeping on the handler's thread: ten at once, per server, queueing behind the threads that may sleep.
@@ -549,44 +563,24 @@ fn blocking_call(run: &Run, f: &Findings, body: &mut String) -> Draw<()> {
          after another — a staircase — though the client sent all ten at once.</p>",
         escape(&format::seconds(block_s))
     );
-    let x_max = panels
-        .iter()
-        .filter_map(|(_, c)| timeline_of(c))
-        .map(|t| t.iter().map(|e| e.end_us).max().unwrap_or(0) as f64 / 1e6)
-        .fold(block_s * 1.5, f64::max)
-        * 1.04;
+    let x_max = x_max(panels.iter().filter_map(|(_, c)| timeline_of(c)), block_s);
     let marks = [(block_s, format!("one sleep = {}", format::seconds(block_s)))];
     for pair in panels.chunks(2) {
-        let mut svg_text = String::new();
-        let mut titles = Vec::new();
-        let mut legend = Vec::new();
-        {
-            let root = SVGBackend::with_string(&mut svg_text, (1100, 280)).into_drawing_area();
-            root.fill(&WHITE).map_err(err)?;
-            let (left, right) = root.split_horizontally(550);
-            for (area, (server, cell)) in [left, right].iter().zip(pair) {
-                let entries = timeline_of(cell).unwrap_or_default();
+        let panels: Vec<(String, Option<&[TimelineEntry]>, &str)> = pair
+            .iter()
+            .map(|(server, cell)| {
                 let model =
                     cell.expected_wall_s.map_or(String::new(), |e| format!(", predicted {}", format::seconds(e)));
                 let title = format!("{server}: {}{model}", format::seconds(cell.wall_s.unwrap_or(0.0)));
-                timeline_panel(area, &title, entries, server_color(run, server), server, x_max, &marks)?;
-                titles.push(title);
-                legend.push(server.clone());
-            }
-            root.present().map_err(err)?;
-        }
+                (title, timeline_of(cell), server.as_str())
+            })
+            .collect();
+        let mut legend: Vec<String> = pair.iter().map(|(server, _)| server.clone()).collect();
         legend.push(marks[0].1.clone());
-        let chart = Chart {
-            id: None,
-            titles,
-            axes: vec!["time since the first request was sent (s)".into(), "request, in send order".into()],
-            legend,
-            svg: svg_text,
-            caption: format!(
-                "`{client}`, {level} requests at once; the title gives the median wall time and the model's prediction."
-            ),
-        };
-        body.push_str(&chart.html());
+        let caption = format!(
+            "`{client}`, {level} requests at once; the title gives the median wall time and the model's prediction."
+        );
+        body.push_str(&timelines(run, 280, &panels, x_max, &marks, legend, caption)?);
     }
     body.push_str("</section>\n");
     Ok(())
