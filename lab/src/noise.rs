@@ -65,6 +65,14 @@ impl Metric {
         }
     }
 
+    /// A cell's figure as a sort key, the best first: its wall time, or its throughput negated.
+    pub fn key(self, c: &Cell) -> f64 {
+        match self {
+            Metric::Wall => c.wall_s.unwrap_or(f64::MAX),
+            Metric::Throughput => -c.throughput_rps.unwrap_or(0.0),
+        }
+    }
+
     fn higher_is_better(self) -> bool {
         self == Metric::Throughput
     }

@@ -636,12 +636,7 @@ fn workloads(run: &Run, body: &mut String) -> Draw<()> {
             root.fill(&WHITE).map_err(err)?;
             let (panels, strip) = root.split_horizontally(1100 - LEGEND_STRIP);
             let (left, right) = panels.split_horizontally((1100 - LEGEND_STRIP) / 2);
-            let xs: Vec<f64> = data.series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0)).collect();
-            let (mut x0, mut x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-            if x0 >= x1 {
-                (x0, x1) = (x0 / 2.0, x1 * 2.0);
-            }
-            let (x0, x1) = (x0 * 0.8, x1 * 1.25);
+            let (x0, x1) = data.x_range();
             for (panel, area) in [(1usize, &left), (2usize, &right)] {
                 let value = |p: &svg::ChartPoint| if panel == 1 { p.1 } else { p.2 };
                 let mut top = data.series.iter().flat_map(|(_, p)| p.iter().map(value)).fold(0.0f64, f64::max);

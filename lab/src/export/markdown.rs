@@ -264,13 +264,10 @@ pub fn shape_verdict(run: &Run) -> String {
     let rows = &run.analysis.experiment;
     let multiples = |pick: fn(&crate::records::run::ExperimentRow) -> Option<crate::records::run::ExperimentPoint>| {
         let xs: Vec<f64> = rows.iter().filter_map(|r| pick(r).map(|p| p.measured_s / d)).collect();
-        let lo = xs.iter().copied().fold(f64::MAX, f64::min);
-        let hi = xs.iter().copied().fold(f64::MIN, f64::max);
-        match xs.len() {
-            0 => "not measured".to_string(),
-            _ if format!("{lo:.1}") == format!("{hi:.1}") => format!("{lo:.1} D"),
-            _ => format!("{lo:.1}–{hi:.1} D"),
+        if xs.is_empty() {
+            return "not measured".to_string();
         }
+        prose::span(&xs, |x| format!("{x:.1} D"))
     };
     let verdict = match (shape.evaluated, shape.holds) {
         (false, _) => "not evaluated",

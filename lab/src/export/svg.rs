@@ -99,6 +99,18 @@ pub fn chart_data(run: &Run, workload: Workload) -> Option<ChartData> {
     Some(ChartData { client: client.label(), series })
 }
 
+impl ChartData {
+    /// The log-scale x axis that shows every point with a margin (a single level widened to a factor of 4).
+    pub fn x_range(&self) -> (f64, f64) {
+        let xs = self.series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0));
+        let (mut x0, mut x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+        if x0 >= x1 {
+            (x0, x1) = (x0 / 2.0, x1 * 2.0);
+        }
+        (x0 * 0.8, x1 * 1.25)
+    }
+}
+
 fn draw(workload: Workload, data: &ChartData) -> Draw<String> {
     draw_pair(&format!("{workload}: "), "concurrency", [("throughput", "req/s"), ("p99 latency", "ms")], data)
 }
@@ -111,12 +123,7 @@ pub fn draw_pair(prefix: &str, x_name: &str, panels: [(&str, &str); 2], data: &C
         let root = SVGBackend::with_string(&mut svg, (1100, 420)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
         let (left, right) = root.split_horizontally(550);
-        let xs: Vec<f64> = data.series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0)).collect();
-        let (mut x0, mut x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-        if x0 >= x1 {
-            (x0, x1) = (x0 / 2.0, x1 * 2.0);
-        }
-        let (x0, x1) = (x0 * 0.8, x1 * 1.25);
+        let (x0, x1) = data.x_range();
         let [(title1, unit1), (title2, unit2)] = panels;
         for (area, title, unit, pick) in [(&left, title1, unit1, 1usize), (&right, title2, unit2, 2usize)] {
             let value = |p: &ChartPoint| if pick == 1 { p.1 } else { p.2 };

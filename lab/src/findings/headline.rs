@@ -152,11 +152,7 @@ fn cell_at<'a>(run: &'a Run, server: &str, client: Client, workload: Workload, l
 
 /// Ranks one figure per row against the best by the noise rule.
 fn rank(cells: &[Option<&Cell>], metric: Metric) -> Vec<Option<Ranked>> {
-    let value = |c: &Cell| match metric {
-        Metric::Wall => c.wall_s.unwrap_or(f64::MAX),
-        Metric::Throughput => -c.throughput_rps.unwrap_or(0.0),
-    };
-    let best = cells.iter().flatten().min_by(|a, b| value(a).total_cmp(&value(b))).copied();
+    let best = cells.iter().flatten().min_by(|a, b| metric.key(a).total_cmp(&metric.key(b))).copied();
     cells
         .iter()
         .map(|cell| {

@@ -67,11 +67,7 @@ pub fn rank(run: &Run, workload: Workload, client: Client, level: u64) -> Option
     if cells.len() < 2 {
         return None;
     }
-    let value = |c: &Cell| match metric {
-        Metric::Wall => c.wall_s.unwrap_or(f64::MAX),
-        Metric::Throughput => -c.throughput_rps.unwrap_or(0.0),
-    };
-    cells.sort_by(|a, b| value(a).total_cmp(&value(b)));
+    cells.sort_by(|a, b| metric.key(a).total_cmp(&metric.key(b)));
     let group = |c: &Cell| group_of(run, &c.server);
     let standing = |c: &Cell| {
         let r = Range::of(c, metric).expect("an evidence cell has its figure");

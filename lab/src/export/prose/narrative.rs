@@ -32,11 +32,10 @@ fn experiment_sentence(run: &Run) -> Option<String> {
     if blocking.is_empty() || asyncs.is_empty() {
         return None;
     }
-    let (lo, hi) = blocking.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-    let fast: Vec<String> = asyncs.iter().filter(|(_, x)| *x <= 2.0).map(|(s, x)| format!("{s} {x:.1} D")).collect();
-    let slow: Vec<String> = asyncs.iter().filter(|(_, x)| *x > 2.0).map(|(s, x)| format!("{s} {x:.1} D")).collect();
-    let range =
-        if format!("{lo:.1}") == format!("{hi:.1}") { format!("{lo:.1} D") } else { format!("{lo:.1}–{hi:.1} D") };
+    let named = |(s, x): &(String, f64)| format!("{s} {x:.1} D");
+    let fast: Vec<String> = asyncs.iter().filter(|(_, x)| *x <= 2.0).map(named).collect();
+    let slow: Vec<String> = asyncs.iter().filter(|(_, x)| *x > 2.0).map(named).collect();
+    let range = super::span(&blocking, |x| format!("{x:.1} D"));
     let mut s = format!(
         "The original experiment holds its shape with D = {}: ten requests sent one after another took {range} on \
          every server, while ten sent at once took about one D",
@@ -52,7 +51,7 @@ fn experiment_sentence(run: &Run) -> Option<String> {
         s = format!(
             "The original experiment's shape does NOT hold in this run (see the checks below); measured: ten one after \
              another {range}; ten at once {}",
-            asyncs.iter().map(|(s, x)| format!("{s} {x:.1} D")).collect::<Vec<_>>().join(", ")
+            asyncs.iter().map(named).collect::<Vec<_>>().join(", ")
         );
     }
     s.push('.');
