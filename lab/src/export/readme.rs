@@ -5,7 +5,7 @@
 //! names and compares, so no figure in them can drift from its source.
 
 use crate::records::bench::BenchRun;
-use crate::records::header::RunKind;
+use crate::records::header::{RunHeader, RunKind};
 use crate::records::run::Run;
 use std::path::Path;
 
@@ -45,18 +45,8 @@ pub fn render(root: &Path, json: &str) -> anyhow::Result<String> {
 
 /// A bench run's block: its machine and its targets.
 pub fn bench_body(run: &BenchRun, json: &str) -> String {
-    let page = json.trim_end_matches(".json").to_string() + ".md";
-    let e = &run.environment;
-    format!(
-        "\n*From [`{page}`]({page}) (`lab bench`, commit {}{}), measured on {} × {} with Linux {}: the ratios \
-         carry to another machine, the absolute figures do not.*\n\n{}",
-        e.git_commit,
-        if e.git_dirty { ", with uncommitted changes" } else { "" },
-        e.cpu_model,
-        e.cpu_count,
-        e.kernel,
-        crate::bench::markdown::summary(run)
-    )
+    let carries = "the ratios carry to another machine, the absolute figures do not";
+    from_line(json, "lab bench", &run.header, "", carries) + &crate::bench::markdown::summary(run)
 }
 
 /// A matrix run's block: where it comes from, and its answer.
@@ -66,19 +56,25 @@ pub fn body(run: &Run, json: &str) -> String {
         Some(i) => &json[..=i],
         None => "",
     };
-    let e = &run.environment;
     let answer = super::markdown::answer(run, &crate::findings::Findings::of(run));
+    let command = format!("lab matrix --profile {}", run.profile);
+    let cpus = run.cpus.as_ref().map_or(String::new(), |c| format!(", CPUs {c}"));
+    let carries = "the absolute figures are that machine's, the tiers and ratios are what carries to another";
+    from_line(json, &command, &run.header, &cpus, carries) + &super::markdown::rebase_links(&answer, &page, dir)
+}
+
+/// A block's first line: the page it comes from, the command and the commit, the machine (and `cpus`) it was
+/// measured on, and what of it `carries` to another machine.
+fn from_line(json: &str, command: &str, h: &RunHeader, cpus: &str, carries: &str) -> String {
+    let page = json.trim_end_matches(".json").to_string() + ".md";
+    let e = &h.environment;
     format!(
-        "\n*From [`{page}`]({page}) (`lab matrix --profile {}`, commit {}{}), measured on {} × {} with Linux {}{}: \
-         the absolute figures are that machine's, the tiers and ratios are what carries to another.*\n\n{}",
-        run.profile,
+        "\n*From [`{page}`]({page}) (`{command}`, commit {}{}), measured on {} × {} with Linux {}{cpus}: {carries}.*\n\n",
         e.git_commit,
         if e.git_dirty { ", with uncommitted changes" } else { "" },
         e.cpu_model,
         e.cpu_count,
         e.kernel,
-        run.cpus.as_ref().map_or(String::new(), |c| format!(", CPUs {c}")),
-        super::markdown::rebase_links(&answer, &page, dir)
     )
 }
 
