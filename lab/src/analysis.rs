@@ -17,7 +17,8 @@ pub fn analyse(run: &Run) -> Analysis {
     Analysis { experiment, shape, per_connection: per_connection(run), narrative: vec![] }
 }
 
-fn find<'a>(run: &'a Run, server: &str, client: impl Fn(&Client) -> bool, c: u64, n: u64) -> Option<&'a Cell> {
+/// The `io` cell of `server` × a client `client` accepts at concurrency `c` and `n` requests.
+pub fn find<'a>(run: &'a Run, server: &str, client: impl Fn(&Client) -> bool, c: u64, n: u64) -> Option<&'a Cell> {
     run.cells.iter().find(|x| {
         x.server == server && x.workload == Workload::Io && client(&x.client) && x.concurrency == c && x.requests == n
     })
@@ -108,20 +109,11 @@ pub fn shape_check(run: &Run, rows: &[ExperimentRow]) -> ShapeCheck {
         let d = row.d_s;
         // Why a cell gave no point: None when the run did not plan it (the rule is then not evaluated).
         let cell_reason = |client: Client, c: u64, n: u64| {
-            run.cells
-                .iter()
-                .find(|x| {
-                    x.server == row.server
-                        && x.workload == Workload::Io
-                        && x.client == client
-                        && x.concurrency == c
-                        && x.requests == n
-                })
-                .map(|x| match (&x.reason, x.failed) {
-                    (Some(r), _) => format!("{}: {r}", x.status),
-                    (None, f) if f > 0 => format!("{f} requests failed"),
-                    _ => x.status.to_string(),
-                })
+            find(run, &row.server, |x| *x == client, c, n).map(|x| match (&x.reason, x.failed) {
+                (Some(r), _) => format!("{}: {r}", x.status),
+                (None, f) if f > 0 => format!("{f} requests failed"),
+                _ => x.status.to_string(),
+            })
         };
         let async_client = row.async_client;
         let blocking = Client::plain(ClientKind::BlockingClient);

@@ -18,10 +18,11 @@
 use super::prose;
 use super::svg::{self, Draw, COLORS};
 use super::{Artifact, Exporter, Report};
+use crate::analysis::find;
 use crate::findings::headline::{Memory, Row};
 use crate::findings::{Findings, Headline, FIT_R2_MIN};
 use crate::format;
-use crate::records::run::{Cell, Client, ClientKind, Run, Workload};
+use crate::records::run::{Cell, ClientKind, Run, Workload};
 use harness::report::TimelineEntry;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -352,18 +353,6 @@ fn timeline_of(cell: &Cell) -> Option<&[TimelineEntry]> {
         .map(|(_, t)| t)
 }
 
-/// The evidence-grade cell with exactly these coordinates, the most requests first.
-fn find<'a>(run: &'a Run, server: &str, client: Client, workload: Workload, c: u64, n: u64) -> Option<&'a Cell> {
-    run.cells.iter().find(|x| {
-        x.server == server
-            && x.client == client
-            && x.workload == workload
-            && x.concurrency == c
-            && x.requests == n
-            && x.is_ok()
-    })
-}
-
 /// One timeline panel: a bar per request from send to response, first request at the top; a dashed line at
 /// each of `marks` (seconds, label).
 fn timeline_panel(
@@ -436,9 +425,13 @@ fn experiment(run: &Run, f: &Findings, body: &mut String) -> Draw<()> {
     let async_client = f.experiment_client;
     let mut pairs = Vec::new();
     for server in run.server_names() {
-        let blocking =
-            find(run, &server, Client::plain(ClientKind::BlockingClient), Workload::Io, 1, 10).and_then(timeline_of);
-        let concurrent = async_client.and_then(|c| find(run, &server, c, Workload::Io, 10, 10)).and_then(timeline_of);
+        let blocking = find(run, &server, |c| c.kind == ClientKind::BlockingClient, 1, 10)
+            .filter(|c| c.is_ok())
+            .and_then(timeline_of);
+        let concurrent = async_client
+            .and_then(|a| find(run, &server, |c| *c == a, 10, 10))
+            .filter(|c| c.is_ok())
+            .and_then(timeline_of);
         if blocking.is_some() || concurrent.is_some() {
             pairs.push((server, blocking, concurrent));
         }

@@ -193,12 +193,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
     let client = crate::analysis::experiment_client(run).or_else(|| {
         run.cells.iter().find(|c| c.client.kind != ClientKind::BlockingClient && noise::evidence(c)).map(|c| c.client)
     })?;
-    let mut servers: Vec<String> = run.servers.iter().map(|s| s.name.clone()).collect();
-    for c in &run.cells {
-        if !servers.contains(&c.server) {
-            servers.push(c.server.clone());
-        }
-    }
+    let mut servers = run.server_names();
     servers.retain(|s| run.cells.iter().any(|c| &c.server == s && c.client == client));
     // Grouped by model, the run's order kept within a group.
     servers.sort_by_key(|s| group_of(run, s));
