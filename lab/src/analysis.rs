@@ -1,6 +1,7 @@
 //! Conclusions drawn from the cells: the original experiment per server and whether its shape holds, and the
 //! cost of one more in-flight connection (slopes of a least-squares line over the io concurrency sweep).
 
+use crate::records::first_seen;
 use crate::records::run::{
     Analysis, Cell, Client, ClientKind, ConnectionCost, ExperimentPoint, ExperimentRow, Run, ShapeCheck, Workload,
 };
@@ -204,16 +205,12 @@ fn kernel_per_connection(run: &Run, server: &str, client: Client, points: &[(u64
 pub fn per_connection(run: &Run) -> Vec<ConnectionCost> {
     let mut out = Vec::new();
     for server in run.server_names() {
-        let mut clients: Vec<Client> = Vec::new();
-        for c in run
-            .cells
-            .iter()
-            .filter(|c| c.server == server && c.workload == Workload::Io && c.client.kind != ClientKind::BlockingClient)
-        {
-            if !clients.contains(&c.client) {
-                clients.push(c.client);
-            }
-        }
+        let clients = first_seen(
+            run.cells
+                .iter()
+                .filter(|c| c.server == server && c.workload == Workload::Io && !c.client.is_sequential())
+                .map(|c| c.client),
+        );
         for client in clients {
             let mut points: Vec<(u64, u64, u64)> = run
                 .cells

@@ -314,12 +314,7 @@ fn workload_table(run: &Run, workload: Workload, md: &mut String) {
         "Cells: {} and p99 latency; rows are servers, columns are client × concurrency ({bound}).\n",
         if wait { "wall time for all requests" } else { "throughput" }
     );
-    let mut columns: Vec<(Client, u64, u64)> = Vec::new();
-    for c in &cells {
-        if !columns.contains(&column(c)) {
-            columns.push(column(c));
-        }
-    }
+    let mut columns = crate::records::first_seen(cells.iter().map(|c| column(c)));
     columns.sort_by(|a, b| {
         // blocking-client first, then the clients by label.
         let order = |c: &Client| if c.is_sequential() { 0 } else { 1 };

@@ -63,13 +63,7 @@ pub fn chart_data(run: &Run, workload: Workload) -> Option<ChartData> {
     }
     clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.is_async().cmp(&a.0.is_async())));
     let client = clients.first()?.0;
-    let mut servers: Vec<String> = Vec::new();
-    for c in cells.iter().filter(|c| c.client == client) {
-        if !servers.contains(&c.server) {
-            servers.push(c.server.clone());
-        }
-    }
-    let series = servers
+    let series = crate::records::first_seen(cells.iter().filter(|c| c.client == client).map(|c| c.server.clone()))
         .into_iter()
         .map(|server| {
             let mut points: Vec<ChartPoint> = cells

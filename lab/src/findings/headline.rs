@@ -219,12 +219,7 @@ pub fn headline(run: &Run) -> Option<Headline> {
         None => (top > level).then_some((top, FarSource::Run)),
     };
     let capacity = run.companions.iter().rev().find(|c| c.kind == CompanionKind::Capacity);
-    let mut capacity_workloads: Vec<Workload> = Vec::new();
-    for f in capacity.iter().flat_map(|c| &c.capacity) {
-        if !capacity_workloads.contains(&f.workload) {
-            capacity_workloads.push(f.workload);
-        }
-    }
+    let capacity_workloads = crate::records::first_seen(capacity.iter().flat_map(|c| &c.capacity).map(|f| f.workload));
     let blocking_level = run
         .cells
         .iter()

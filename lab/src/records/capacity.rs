@@ -144,16 +144,7 @@ impl CapacityRun {
     /// The workloads and the servers of the cells, each in first-seen order: the table's columns and rows, the
     /// chart's panels and lines.
     pub fn workloads_and_servers(&self) -> (Vec<Workload>, Vec<&str>) {
-        let mut workloads: Vec<Workload> = Vec::new();
-        let mut servers: Vec<&str> = Vec::new();
-        for cell in &self.cells {
-            if !workloads.contains(&cell.workload) {
-                workloads.push(cell.workload);
-            }
-            if !servers.contains(&cell.server.as_str()) {
-                servers.push(&cell.server);
-            }
-        }
-        (workloads, servers)
+        let workloads = super::first_seen(self.cells.iter().map(|c| c.workload));
+        (workloads, super::first_seen(self.cells.iter().map(|c| c.server.as_str())))
     }
 }

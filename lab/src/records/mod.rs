@@ -42,6 +42,17 @@ macro_rules! word_enum {
     };
 }
 
+/// The distinct values of `items`, each where it first appears: a table's rows or columns in run order.
+pub fn first_seen<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
 pub mod bench;
 pub mod capacity;
 pub mod header;

@@ -830,24 +830,13 @@ impl Run {
 
     /// Every server of the run, in run order: the ones started (`servers`), then any only a cell names.
     pub fn server_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.servers.iter().map(|s| s.name.clone()).collect();
-        for cell in &self.cells {
-            if !names.contains(&cell.server) {
-                names.push(cell.server.clone());
-            }
-        }
-        names
+        let started = self.servers.iter().map(|s| s.name.clone());
+        super::first_seen(started.chain(self.cells.iter().map(|c| c.server.clone())))
     }
 
     /// Workloads that have at least one cell, in run order.
     pub fn workloads(&self) -> Vec<Workload> {
-        let mut seen: Vec<Workload> = Vec::new();
-        for cell in &self.cells {
-            if !seen.contains(&cell.workload) {
-                seen.push(cell.workload);
-            }
-        }
-        seen
+        super::first_seen(self.cells.iter().map(|c| c.workload))
     }
 
     pub fn is_release(&self) -> bool {

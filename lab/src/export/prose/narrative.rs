@@ -5,7 +5,8 @@
 use crate::findings::evidence::{MemoryPair, PoolBound, Stall, MEMORY_PAID};
 use crate::findings::{Findings, Ranking};
 use crate::format;
-use crate::records::run::{Bottleneck, Cell, Client, Run};
+use crate::records::first_seen;
+use crate::records::run::{Bottleneck, Cell, Run};
 
 /// The sentences of "What the numbers show", kept in the run's JSON (`analysis.narrative`) when it is written.
 pub fn sentences(run: &Run, f: &Findings) -> Vec<String> {
@@ -170,13 +171,7 @@ fn blocking_sentences(stalls: &[Stall]) -> Vec<String> {
 
 fn per_connection_sentences(run: &Run) -> Vec<String> {
     // One sentence per client, servers side by side, from fits that reach at least 100 connections.
-    let mut clients: Vec<Client> = Vec::new();
-    for p in &run.analysis.per_connection {
-        if !clients.contains(&p.client) {
-            clients.push(p.client);
-        }
-    }
-    clients
+    first_seen(run.analysis.per_connection.iter().map(|p| p.client))
         .into_iter()
         .filter_map(|client| {
             let fits: Vec<String> = run
