@@ -2,7 +2,7 @@
 //! server. Drawn with plotters' SVG backend only: text is left to the SVG viewer, so no system font is needed.
 
 use super::{Artifact, Exporter, Report};
-use crate::records::run::{Cell, Client, ClientKind, Run, Workload};
+use crate::records::run::{Cell, ClientKind, Run, Workload};
 use plotters::prelude::*;
 use std::io;
 use std::path::PathBuf;
@@ -54,15 +54,7 @@ pub fn chart_data(run: &Run, workload: Workload) -> Option<ChartData> {
             && c.latency_us.is_some()
     };
     let cells: Vec<&Cell> = run.cells_of(workload).filter(usable).collect();
-    let mut clients: Vec<(Client, usize)> = Vec::new();
-    for c in &cells {
-        match clients.iter_mut().find(|(n, _)| *n == c.client) {
-            Some((_, k)) => *k += 1,
-            None => clients.push((c.client, 1)),
-        }
-    }
-    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.is_async().cmp(&a.0.is_async())));
-    let client = clients.first()?.0;
+    let client = *crate::findings::ranking::most_cells_first(&cells).first()?;
     let series = crate::records::first_seen(cells.iter().filter(|c| c.client == client).map(|c| c.server.clone()))
         .into_iter()
         .map(|server| {

@@ -120,6 +120,13 @@ pub fn per_workload(run: &Run) -> Vec<Ranking> {
         .collect()
 }
 
+/// The clients of `cells`, the one with the most cells first (async-client first among equals).
+pub fn most_cells_first(cells: &[&Cell]) -> Vec<Client> {
+    let mut clients = crate::records::grouped(cells.iter().map(|c| (c.client, ())));
+    clients.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| b.0.is_async().cmp(&a.0.is_async())));
+    clients.into_iter().map(|(client, _)| client).collect()
+}
+
 /// The comparison point of a workload: the concurrent client with the most evidence cells, at the highest
 /// concurrency that at least two servers finished cleanly.
 fn comparison(run: &Run, workload: Workload) -> Option<(Client, u64)> {
@@ -128,15 +135,7 @@ fn comparison(run: &Run, workload: Workload) -> Option<(Client, u64)> {
         .filter(|c| noise::evidence(c))
         .filter(|c| c.client.kind != ClientKind::BlockingClient)
         .collect();
-    let mut clients: Vec<(Client, usize)> = Vec::new();
-    for c in &cells {
-        match clients.iter_mut().find(|(n, _)| *n == c.client) {
-            Some((_, count)) => *count += 1,
-            None => clients.push((c.client, 1)),
-        }
-    }
-    clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.is_async().cmp(&a.0.is_async())));
-    for (client, _) in clients {
+    for client in most_cells_first(&cells) {
         let mut levels: Vec<u64> = cells.iter().filter(|c| c.client == client).map(|c| c.concurrency).collect();
         levels.sort_unstable();
         levels.dedup();

@@ -454,14 +454,7 @@ fn health_of(server: &Server) -> Option<serde_json::Value> {
 /// plan's order of first appearance; within a group, the plan's (the servers') order. Indexes into `cells`.
 fn interleave_groups(cells: &[CellSpec]) -> Vec<Vec<usize>> {
     let key = |c: &CellSpec| (c.client.label(), c.workload, c.concurrency, c.requests);
-    let mut groups: Vec<(_, Vec<usize>)> = Vec::new();
-    for (i, cell) in cells.iter().enumerate() {
-        let k = key(cell);
-        match groups.iter_mut().find(|(g, _)| *g == k) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((k, vec![i])),
-        }
-    }
+    let groups = crate::records::grouped(cells.iter().enumerate().map(|(i, cell)| (key(cell), i)));
     groups.into_iter().map(|(_, members)| members).collect()
 }
 

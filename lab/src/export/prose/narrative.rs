@@ -5,8 +5,8 @@
 use crate::findings::evidence::{MemoryPair, PoolBound, Stall, MEMORY_PAID};
 use crate::findings::{Findings, Ranking};
 use crate::format;
-use crate::records::first_seen;
-use crate::records::run::{Bottleneck, Cell, Run};
+use crate::records::run::{Bottleneck, Run};
+use crate::records::{first_seen, grouped};
 
 /// The sentences of "What the numbers show", kept in the run's JSON (`analysis.narrative`) when it is written.
 pub fn sentences(run: &Run, f: &Findings) -> Vec<String> {
@@ -113,9 +113,7 @@ fn memory_sentence(m: &MemoryPair) -> String {
 /// requests.
 fn blocking_sentences(stalls: &[Stall]) -> Vec<String> {
     // (stalled, figure text, threads) → servers
-    type Outcome = (bool, String, String);
-    let mut groups: Vec<(Outcome, Vec<&Stall>)> = Vec::new();
-    for stall in stalls {
+    let groups = grouped(stalls.iter().map(|stall| {
         let key = (
             stall.stalled,
             format!(
@@ -131,11 +129,8 @@ fn blocking_sentences(stalls: &[Stall]) -> Vec<String> {
                 None => format!("one of its {}s", stall.model.thread_word()),
             },
         );
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, group)) => group.push(stall),
-            None => groups.push((key, vec![stall])),
-        }
-    }
+        (key, stall)
+    }));
     groups
         .into_iter()
         .map(|((stalled, figure, threads), group)| {
@@ -235,17 +230,10 @@ fn client_bound_sentence(run: &Run) -> Option<String> {
 
 fn failure_sentence(run: &Run) -> Option<String> {
     // Grouped by reason: the same fault on twenty cells is one line, not twenty.
-    let mut groups: Vec<(String, Vec<&Cell>)> = Vec::new();
-    for cell in run.cells.iter().filter(|c| c.status == crate::records::run::Status::Failed) {
-        let mut reason = cell.reason.clone().unwrap_or_default();
-        if let Some(h) = &cell.limit_hint {
-            reason.push_str(&format!(" — limit: {h}"));
-        }
-        match groups.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, cells)) => cells.push(cell),
-            None => groups.push((reason, vec![cell])),
-        }
-    }
+    let groups = grouped(run.cells.iter().filter(|c| c.status == crate::records::run::Status::Failed).map(|cell| {
+        let hint = cell.limit_hint.as_ref().map_or(String::new(), |h| format!(" — limit: {h}"));
+        (cell.reason.clone().unwrap_or_default() + &hint, cell)
+    }));
     if groups.is_empty() {
         return None;
     }
@@ -272,7 +260,7 @@ fn failure_sentence(run: &Run) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::run::{Saturation, Workload};
+    use crate::records::run::{Cell, Saturation, Workload};
     use crate::run::synthetic_cell;
 
     /// The sentence on `workload`'s ranking, if the findings rank it.
