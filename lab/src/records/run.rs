@@ -566,7 +566,7 @@ pub enum Bound {
 }
 
 /// One cell: a server × client × workload × concurrency × request count (or duration), measured `repeat` times.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Cell {
     /// `server/client/workload/cC/nN` (`…/cC/dSs` for a cell bounded by S seconds): unique in a run, and how
     /// `lab compare` matches cells of two runs.

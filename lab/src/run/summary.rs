@@ -9,7 +9,7 @@ use crate::plan::{CellSpec, MatrixConfig, ServerSpec};
 use crate::records::run::Workload;
 use crate::records::{
     header::Limits,
-    run::{Bound, Cell, Failures, Measurement, ServerKind, ServerRecord, Spread, Status, VerifyRecord, VerifyStatus},
+    run::{Bound, Cell, Measurement, ServerKind, ServerRecord, Spread, Status, VerifyRecord, VerifyStatus},
 };
 
 /// A server's record: what the lab ran (`flags`: what [`crate::process::Server::builtin_flags`] gave its start),
@@ -71,31 +71,12 @@ pub fn unmeasured(cell: &CellSpec, status: Status, reason: &str, stderr_tail: Op
         requests: cell.requests,
         bound: if cell.duration.is_some() { Bound::Duration } else { Bound::Requests },
         duration_s: cell.duration.map(|d| d.as_secs_f64()),
-        requests_completed: 0,
         warmup: cell.warmup,
         keep_alive: true,
         status,
         reason: Some(reason.to_string()),
         stderr_tail,
-        limit_hint: None,
-        wall_s: None,
-        throughput_rps: None,
-        latency_us: None,
-        succeeded: 0,
-        failed: 0,
-        failures: Failures::default(),
-        server_cost: None,
-        client_cost: None,
-        spread: None,
-        expected_wall_s: None,
-        effective_concurrency: None,
-        efficiency: None,
-        bottleneck: None,
-        server_cpu_us_per_request: None,
-        server_utilisation: None,
-        client_utilisation: None,
-        saturation: None,
-        runs: vec![],
+        ..Cell::default()
     }
 }
 
@@ -256,7 +237,7 @@ pub(crate) fn synthetic_cell(server: &str, workload: &str, median: f64, min: f64
 mod tests {
     use super::*;
     use crate::records::run::ProfileName;
-    use crate::records::run::{Bottleneck, ClientCost, Latency, ServerCost};
+    use crate::records::run::{Bottleneck, ClientCost, Failures, Latency, ServerCost};
     use crate::verify;
 
     /// An io cell of thread-server × async-client, 10 requests at concurrency 10, with D = 100 ms.
