@@ -292,7 +292,6 @@ pub fn shape_verdict(run: &Run) -> String {
 
 fn workload_table(run: &Run, workload: Workload, md: &mut String) {
     let cells: Vec<&Cell> = run.cells_of(workload).collect();
-    let first = cells[0];
     let paths = run
         .settings
         .workload_paths
@@ -350,7 +349,6 @@ fn workload_table(run: &Run, workload: Workload, md: &mut String) {
             .collect();
         let _ = writeln!(md, "| {server} | {} |", row.join(" | "));
     }
-    let _ = first;
     if super::svg::chart_data(run, workload).is_some_and(|d| !d.series.is_empty()) {
         let path = chart_path(run, workload);
         let _ = writeln!(md, "\n![{workload}: throughput and p99 vs concurrency]({})", path.display());
