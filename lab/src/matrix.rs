@@ -50,7 +50,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
     let measured = runner.measured;
     let mut run = finish_run(&session, config, outcome, measured);
     run.companions = options.companions;
-    let files = session.write(&run, &export::all())?;
+    let files = export::save(&run, &export::all(), &session.out, session.file_prefix)?;
     let exit_code = if run.interrupted {
         130
     } else if options.check_shape && !run.analysis.shape.holds {
