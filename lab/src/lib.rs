@@ -38,6 +38,7 @@ pub mod cost;
 pub mod env;
 pub mod export;
 pub mod findings;
+pub mod fit;
 pub mod format;
 pub mod http;
 pub mod kernel;

@@ -53,7 +53,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
     // Computed once: the narrative's sentences are kept in the JSON, and every format reads the same findings.
     let findings = Findings::of(&run);
     run.analysis.narrative = export::prose::narrative::sentences(&run, &findings);
-    let files = session.write(&run, &export::all(findings))?;
+    let files = export::save(&run, &export::all(findings), &session.out, session.file_prefix)?;
     let exit_code = if run.interrupted {
         130
     } else if options.check_shape && !run.analysis.shape.holds {

@@ -4,12 +4,11 @@
 //! this order: raise the file-descriptor limit and read the others, catch Ctrl-C, find or build the binaries
 //! (announced, and said when they are not a release build), capture the machine, pick a run id no file in the
 //! output directory has, make a scratch directory (removed when the session ends), and at the end stamp the
-//! [`RunHeader`] every document starts with and write the files, with a stable `latest` copy of the markdown.
+//! [`RunHeader`] every document starts with (the files are written by [`crate::export::save`], into `out`).
 //!
 //! Ctrl-C (SIGINT) and SIGTERM only set a flag: a command notices it between polls, kills what it runs, marks
 //! what it did not reach as skipped, and still writes every file — a partial run is a run, flagged `interrupted`.
 
-use crate::export::{self, json::JsonDocument, Exporter};
 use crate::records::header::{Build, Calibration, Environment, Limits, RunHeader, RunKind};
 use crate::{binaries, env, limits};
 use anyhow::{Context, Result};
@@ -179,34 +178,5 @@ impl Session {
             notes,
             calibration: Some(self.calibration.clone()),
         }
-    }
-
-    /// Writes `doc` in every format of `exporters` under the output directory, then copies its markdown to
-    /// `{file_prefix}latest.md` (and its HTML page, when an exporter wrote one, to `{file_prefix}latest.html`):
-    /// the newest run under a stable name. Returns the files written.
-    pub fn write<D: JsonDocument>(&self, doc: &D, exporters: &[Box<dyn Exporter<D>>]) -> Result<Vec<PathBuf>> {
-        let mut files = export::write(doc, exporters, &self.out).context("writing the results")?;
-        for extension in ["md", "html"] {
-            let written = self.out.join(format!("{}.{extension}", doc.file_stem()));
-            if extension == "html" && !files.contains(&written) {
-                continue;
-            }
-            let latest = self.out.join(format!("{}latest.{extension}", self.file_prefix));
-            std::fs::copy(&written, &latest)
-                .with_context(|| format!("copying {} to {}", written.display(), latest.display()))?;
-            files.push(latest);
-        }
-        Ok(files)
-    }
-
-    /// [`write`](Self::write) with the JSON first, then what `lab report` rebuilds from it (`report_exporters`).
-    pub fn write_with_json<D: JsonDocument>(
-        &self,
-        doc: &D,
-        report_exporters: Vec<Box<dyn Exporter<D>>>,
-    ) -> Result<Vec<PathBuf>> {
-        let mut exporters: Vec<Box<dyn Exporter<D>>> = vec![Box::new(export::JsonExporter)];
-        exporters.extend(report_exporters);
-        self.write(doc, &exporters)
     }
 }

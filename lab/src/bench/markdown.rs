@@ -196,7 +196,7 @@ fn contender_cells(c: &Contender) -> Vec<String> {
         format!("±{}", opt(c.spread.map(|s| s / 2.0), format::percent)),
         opt(c.server_cpu_us_per_request, |us| format!("{us:.1} µs")),
         opt(c.load_cpu_us_per_request, |us| format!("{us:.1} µs")),
-        opt(super::median(&p99), format::micros),
+        opt(harness::stats::median(&p99), format::micros),
         format!("{ok}/{}", c.runs.len()),
     ]
 }

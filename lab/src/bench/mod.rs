@@ -346,7 +346,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
     bench.targets = targets::targets(&bench);
     let notes = notes(&session, &bench);
     bench.header = session.header(BENCH_SCHEMA_VERSION, notes);
-    let files = session.write_with_json(&bench, report_exporters())?;
+    let files = crate::export::save_with_json(&bench, report_exporters(), &session.out, session.file_prefix)?;
     Ok(BenchOutcome { run: bench, files })
 }
 
@@ -440,8 +440,6 @@ impl BenchRun {
     }
 }
 
-pub use harness::stats::median;
-
 fn notes(session: &Session, run: &BenchRun) -> Vec<String> {
     let mut notes = session.notes();
     let took = session.elapsed();
@@ -458,13 +456,6 @@ fn notes(session: &Session, run: &BenchRun) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-    }
 
     #[test]
     fn parts_run_servers_first() {

@@ -9,8 +9,8 @@
 //! as its slope.
 
 use super::tools::shell_line;
-use crate::analysis;
 use crate::client::ClientArgs;
+use crate::fit;
 use crate::plan::{CellSpec, MatrixConfig, ServerSpec, WorkloadSettings};
 use crate::records::bench::TcpCounters;
 use crate::records::bench::{KernelCounters, SweepHead, SweepPart};
@@ -153,7 +153,7 @@ pub fn run(plan: SweepRun) -> SweepPart {
         measured.extend(part.cells);
     }
     let run = Run { servers: records.clone(), cells: measured.clone(), ..Run::default() };
-    let per_connection = analysis::per_connection(&run);
+    let per_connection = fit::per_connection(&run);
     let any_ok = measured.iter().any(Cell::is_ok);
     let head = SweepHead {
         client: client.label(),

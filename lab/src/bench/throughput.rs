@@ -6,8 +6,8 @@
 //! share the machine's mood, each run gets a fresh server process (no run inherits another's heap or
 //! connections), and a ratio is computed inside each round before the median is taken over the rounds.
 
+use super::nginx;
 use super::tools::{failed_run, shell_line, LoadGenerator, LoadSpec, Tools};
-use super::{median, nginx};
 use crate::plan::ServerSpec;
 use crate::process::{self, Server, StartError};
 use crate::progress::Progress;
@@ -15,6 +15,7 @@ use crate::records::bench::{Contender, LoadRun, PartStatus, Ratio, ThroughputPar
 use crate::records::run::Client;
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
 use harness::proc::ProcSample;
+use harness::stats::median;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::AtomicBool;

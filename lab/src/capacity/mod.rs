@@ -286,7 +286,7 @@ pub fn run(options: &Options) -> anyhow::Result<(CapacityRun, Vec<PathBuf>)> {
         cells,
         coordinated_omission,
     };
-    let files = session.write_with_json(&run, report_exporters())?;
+    let files = crate::export::save_with_json(&run, report_exporters(), &session.out, session.file_prefix)?;
     Ok((run, files))
 }
 

@@ -56,7 +56,7 @@ pub fn companion(head: Companion, run: &PrimitivesRun) -> Companion {
 
 /// A fit's clear slopes (r² at the bar), or None when it was not measured.
 fn unit_memory(fit: &MemoryFit) -> Option<UnitMemory> {
-    let clear = |value: Option<f64>, r2: Option<f64>| value.filter(|_| r2 >= Some(crate::analysis::FIT_R2_MIN));
+    let clear = |value: Option<f64>, r2: Option<f64>| value.filter(|_| r2 >= Some(crate::fit::FIT_R2_MIN));
     let kernel = fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b);
     (fit.status == Status::Ok).then(|| UnitMemory {
         unit: fit.unit.clone(),
@@ -99,7 +99,7 @@ pub fn memory_links(p: &PrimitiveFigures, run: &Run) -> Vec<MemoryLink> {
     let mut links = Vec::new();
     for &(server, unit_word, per_connection, per_request, holds) in &HOLDS {
         // A bench figure whose RSS line was unclear says nothing (as in the headline).
-        let clear = |c: &&ConnectionCost| c.server == server && c.rss_r2 >= crate::analysis::FIT_R2_MIN;
+        let clear = |c: &&ConnectionCost| c.server == server && c.rss_r2 >= crate::fit::FIT_R2_MIN;
         let Some(measured_kib) = costs.iter().find(clear).and_then(|c| c.total_kib_per_connection) else {
             continue;
         };

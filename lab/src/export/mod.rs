@@ -22,6 +22,7 @@ pub use svg::{chart_path, SvgExporter};
 
 use crate::findings::Findings;
 use crate::records::run::Run;
+use json::JsonDocument;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -94,4 +95,40 @@ pub fn write<D>(run: &D, exporters: &[Box<dyn Exporter<D>>], dir: &Path) -> io::
         }
     }
     Ok(written)
+}
+
+/// Writes `doc` in every format of `exporters` under `out`, then copies its markdown to `{prefix}latest.md`
+/// (and its HTML page, when an exporter wrote one, to `{prefix}latest.html`): the newest run under a stable
+/// name. `prefix` is the session's file prefix (`bench-`, or none for a matrix). Returns the files written.
+pub fn save<D: JsonDocument>(
+    doc: &D,
+    exporters: &[Box<dyn Exporter<D>>],
+    out: &Path,
+    prefix: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    let mut files = write(doc, exporters, out).context("writing the results")?;
+    for extension in ["md", "html"] {
+        let written = out.join(format!("{}.{extension}", doc.file_stem()));
+        if extension == "html" && !files.contains(&written) {
+            continue;
+        }
+        let latest = out.join(format!("{prefix}latest.{extension}"));
+        std::fs::copy(&written, &latest)
+            .with_context(|| format!("copying {} to {}", written.display(), latest.display()))?;
+        files.push(latest);
+    }
+    Ok(files)
+}
+
+/// [`save`] with the JSON first, then what `lab report` rebuilds from it (`report_exporters`).
+pub fn save_with_json<D: JsonDocument>(
+    doc: &D,
+    report_exporters: Vec<Box<dyn Exporter<D>>>,
+    out: &Path,
+    prefix: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut exporters: Vec<Box<dyn Exporter<D>>> = vec![Box::new(JsonExporter)];
+    exporters.extend(report_exporters);
+    save(doc, &exporters, out, prefix)
 }

@@ -22,7 +22,8 @@ pub mod ranking;
 pub use self::headline::{group_of, Group, Headline};
 pub use self::misses::{model_misses, ModelMiss, Predictions, MISS_BAND};
 pub use self::ranking::{rank, Ranking, Standing};
-pub use crate::analysis::{FIT_R2_MIN, SHAPE_TOLERANCE};
+pub use crate::analysis::SHAPE_TOLERANCE;
+pub use crate::fit::FIT_R2_MIN;
 pub use crate::noise::{Metric, MIN_EFFECT, SINGLE_RUN_NOISE};
 use crate::records::run::{Client, Run, Workload};
 

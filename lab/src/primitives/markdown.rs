@@ -2,10 +2,11 @@
 //! its published one, the figures more than 2× away listed, and what the models take from them. Both are
 //! rebuilt from the JSON alone (`lab report`).
 
-use super::{Anchor, MemoryFit, PrimitivesRun, Timing, ANCHOR_FACTOR, MEMORY_UNITS, SUBJECTS};
+use super::plan::{ANCHOR_FACTOR, CONTEXT_SWITCH, EXPERIMENTS, EXPERIMENT_FACTOR, MEMORY_UNITS, SUBJECTS};
 use crate::export::table::Table;
 use crate::export::{html, markdown, Artifact, Exporter};
 use crate::format::kib_per as kib;
+use crate::records::primitives::{Anchor, Measure, MemoryFit, PrimitivesRun, Timing};
 use crate::records::run::Status;
 use std::fmt::Write as _;
 use std::io;
@@ -109,7 +110,7 @@ pub fn render(run: &PrimitivesRun) -> String {
         s.repetitions,
         crate::format::thousands(s.create_count),
         crate::format::thousands(s.switch_count),
-        super::CONTEXT_SWITCH,
+        CONTEXT_SWITCH,
         ANCHOR_FACTOR
     );
     if run.interrupted {
@@ -118,9 +119,7 @@ pub fn render(run: &PrimitivesRun) -> String {
     for note in &run.notes {
         let _ = writeln!(md, "Note: {note}\n");
     }
-    for (measure, title) in
-        [(super::Measure::Create, "Create and join"), (super::Measure::Switch, "Switch (one hand-off)")]
-    {
+    for (measure, title) in [(Measure::Create, "Create and join"), (Measure::Switch, "Switch (one hand-off)")] {
         let _ = writeln!(md, "## {title}\n");
         let one = s.cpu_sets.first().cloned().unwrap_or_default();
         let two = s.cpu_sets.get(1).cloned();
@@ -166,7 +165,7 @@ fn memory_section(md: &mut String, run: &PrimitivesRun) {
          process's resident memory (RSS), and the growth of the machine's `KernelStack` and `Slab` (/proc/meminfo; \
          machine-wide, so r² shows how much else moved). A slope whose line has r² under {} is unclear.\n",
         counts.join(", "),
-        crate::analysis::FIT_R2_MIN
+        crate::fit::FIT_R2_MIN
     );
     let mut table = Table::new(&[
         "idle unit",
@@ -199,14 +198,14 @@ fn fit_cells(fit: &MemoryFit) -> Vec<String> {
         return vec![format!("{}: {}", fit.status, fit.reason.as_deref().unwrap_or(""))];
     }
     let clear = |value: Option<f64>, r2: Option<f64>| match (value, r2) {
-        (Some(v), Some(r2)) if r2 >= crate::analysis::FIT_R2_MIN => kib(v),
+        (Some(v), Some(r2)) if r2 >= crate::fit::FIT_R2_MIN => kib(v),
         (Some(v), Some(r2)) => format!("unclear ({}, r² {r2:.2})", kib(v)),
         _ => "—".to_string(),
     };
     let kernel = fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b);
     let total = fit.user_kib_per_unit.zip(kernel).map(|(u, k)| u + k);
     // An unclear slope already says its r².
-    let user_clear = fit.user_r2.is_some_and(|r| r >= crate::analysis::FIT_R2_MIN);
+    let user_clear = fit.user_r2.is_some_and(|r| r >= crate::fit::FIT_R2_MIN);
     let user_r2 = fit.user_r2.filter(|_| user_clear).map(|r| format!(" (r² {r:.2})")).unwrap_or_default();
     vec![
         format!("{}{user_r2}", clear(fit.user_kib_per_unit, fit.user_r2)),
@@ -257,7 +256,7 @@ fn connections_section(md: &mut String, run: &PrimitivesRun) {
 
 /// A fit's kernel slope (`KernelStack` + `Slab`, KiB per unit) where its line is clear.
 pub fn kernel_kib(fit: &MemoryFit) -> Option<f64> {
-    let clear = fit.status == Status::Ok && fit.kernel_r2.is_some_and(|r2| r2 >= crate::analysis::FIT_R2_MIN);
+    let clear = fit.status == Status::Ok && fit.kernel_r2.is_some_and(|r2| r2 >= crate::fit::FIT_R2_MIN);
     clear.then(|| fit.kernel_stack_kib_per_unit.zip(fit.slab_kib_per_unit).map(|(a, b)| a + b)).flatten()
 }
 
@@ -316,7 +315,7 @@ fn beyond_section(md: &mut String, run: &PrimitivesRun) {
 fn memory_words(m: &MemoryFit) -> String {
     let user = m.user_kib_per_unit.unwrap_or(0.0);
     match (m.kernel_stack_kib_per_unit.zip(m.slab_kib_per_unit), m.kernel_r2) {
-        (Some((stack, slab)), Some(r2)) if r2 >= crate::analysis::FIT_R2_MIN => {
+        (Some((stack, slab)), Some(r2)) if r2 >= crate::fit::FIT_R2_MIN => {
             format!("{} in user and kernel memory here", kib(user + stack + slab))
         }
         _ => format!("{} in user memory here, no kernel growth measurable", kib(user)),
@@ -331,9 +330,9 @@ fn experiments_section(md: &mut String, run: &PrimitivesRun) {
         "## Experiments\n\nThe same primitive two ways, in the same rounds on {}: a hypothesis holds where the \
          variant is at least {}× cheaper.\n",
         cpus_label(&one),
-        super::EXPERIMENT_FACTOR
+        EXPERIMENT_FACTOR
     );
-    for e in &super::EXPERIMENTS {
+    for e in &EXPERIMENTS {
         let median = |word: &str| {
             run.timings.iter().find(|t| t.measure == e.measure && t.subject == word && t.cpus == one)?.median_ns
         };
@@ -345,7 +344,7 @@ fn experiments_section(md: &mut String, run: &PrimitivesRun) {
                 e.variant,
                 ns(v),
                 crate::format::factor(b / v),
-                if b / v >= super::EXPERIMENT_FACTOR { "holds" } else { "does not hold" }
+                if b / v >= EXPERIMENT_FACTOR { "holds" } else { "does not hold" }
             ),
             _ => "not measured.".to_string(),
         };
@@ -362,9 +361,7 @@ fn models_section(md: &mut String, run: &PrimitivesRun) {
     };
     let memory = |unit: &str| run.memory.iter().find(|m| m.unit == unit && m.status == Status::Ok);
     let _ = writeln!(md, "## What the models take from them\n");
-    if let (Some(thread), Some(task)) =
-        (median(super::Measure::Create, "thread"), median(super::Measure::Create, "tokio-task"))
-    {
+    if let (Some(thread), Some(task)) = (median(Measure::Create, "thread"), median(Measure::Create, "tokio-task")) {
         let _ = writeln!(
             md,
             "- A thread-per-request server creates a thread for every request: {} of CPU each here, against {} \
@@ -394,7 +391,7 @@ fn models_section(md: &mut String, run: &PrimitivesRun) {
         );
     }
     if let (Some(threads), Some(tasks)) =
-        (median(super::Measure::Switch, "thread-condvar"), median(super::Measure::Switch, "tokio-channel"))
+        (median(Measure::Switch, "thread-condvar"), median(Measure::Switch, "tokio-channel"))
     {
         let _ = writeln!(
             md,

@@ -1,11 +1,11 @@
 //! `slowloris-<run-id>.md`: one table across the servers, a sentence each, and their second-by-second timelines.
 
-use super::SlowlorisRun;
 use crate::export::table::Table;
 use crate::export::{markdown, Artifact, Exporter};
 use crate::format;
 use crate::records::header::Build;
 use crate::records::run::Status;
+use crate::records::slowloris::SlowlorisRun;
 use crate::row;
 use std::fmt::Write;
 use std::io;

@@ -120,7 +120,7 @@ pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<Path
         },
         servers,
     };
-    let files = session.write_with_json(&run, report_exporters())?;
+    let files = crate::export::save_with_json(&run, report_exporters(), &session.out, session.file_prefix)?;
     Ok((run, files))
 }
 

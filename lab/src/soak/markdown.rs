@@ -70,7 +70,7 @@ fn soak_section(run: &SoakRun, md: &mut String) {
             continue;
         }
         let mut table = Table::new(&[
-            super::point_name(soak.chunk_s),
+            point_name(soak.chunk_s),
             "start",
             "requests",
             "failed",
@@ -101,5 +101,25 @@ fn soak_section(run: &SoakRun, md: &mut String) {
         }
         table.write(md);
         md.push('\n');
+    }
+}
+
+/// What one point of the series is: a minute when a client run lasts one (the default), else a run.
+pub fn point_name(chunk_s: f64) -> &'static str {
+    if (chunk_s - 60.0).abs() < 0.5 {
+        "minute"
+    } else {
+        "run"
+    }
+}
+
+/// `6 minutes`, or `6 runs of 20 s` when a client run does not last a minute.
+pub fn points(n: usize, chunk_s: f64) -> String {
+    let name = point_name(chunk_s);
+    let plural = if n == 1 { name.to_string() } else { format!("{name}s") };
+    if name == "minute" {
+        format!("{n} {plural}")
+    } else {
+        format!("{n} {plural} of {}", format::seconds(chunk_s))
     }
 }

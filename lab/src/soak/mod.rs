@@ -13,11 +13,13 @@
 
 pub mod markdown;
 
-use crate::analysis::linear_fit;
+use markdown::{point_name, points};
+
 use crate::client::ClientArgs;
 use crate::cost::Sampler;
 use crate::export::json::JsonDocument;
 use crate::export::Exporter;
+use crate::fit::linear_fit;
 use crate::format;
 use crate::plan::{self, ServerSpec, WorkloadSettings};
 use crate::process::{self, Server};
@@ -158,7 +160,7 @@ pub fn run(options: &SoakOptions) -> anyhow::Result<(SoakRun, Vec<PathBuf>)> {
         overhead: Overhead::of(session.elapsed(), soaker.measured),
         soak,
     };
-    let files = session.write_with_json(&run, report_exporters())?;
+    let files = crate::export::save_with_json(&run, report_exporters(), &session.out, session.file_prefix)?;
     Ok((run, files))
 }
 
@@ -393,26 +395,6 @@ fn unmeasured(spec: &ServerSpec, status: Status, reason: &str, stderr_tail: Opti
         stderr_tail,
         verdict: format!("{}: {status} — {reason}", spec.name()),
         ..SoakServer::default()
-    }
-}
-
-/// What one point of the series is: a minute when a client run lasts one (the default), else a run.
-pub fn point_name(chunk_s: f64) -> &'static str {
-    if (chunk_s - 60.0).abs() < 0.5 {
-        "minute"
-    } else {
-        "run"
-    }
-}
-
-/// `6 minutes`, or `6 runs of 20 s` when a client run does not last a minute.
-pub fn points(n: usize, chunk_s: f64) -> String {
-    let name = point_name(chunk_s);
-    let plural = if n == 1 { name.to_string() } else { format!("{name}s") };
-    if name == "minute" {
-        format!("{n} {plural}")
-    } else {
-        format!("{n} {plural} of {}", format::seconds(chunk_s))
     }
 }
 
