@@ -66,6 +66,15 @@ pub fn factor(x: f64) -> String {
     }
 }
 
+/// `1 thread`, `2 threads`: a count and its noun, plural when it is not one.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();

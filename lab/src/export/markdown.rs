@@ -552,7 +552,11 @@ pub fn verification(servers: &[ServerRecord], md: &mut String) {
         table.row(row![
             name,
             s.kind,
-            format!("{}{}", s.model, s.worker_threads.map_or(String::new(), |t| format!(" ({t} threads)"))),
+            format!(
+                "{}{}",
+                s.model,
+                s.worker_threads.map_or(String::new(), |t| format!(" ({})", format::count(t, "thread")))
+            ),
             s.verify.status,
             format!("{} of {}", s.verify.passed, s.verify.checks.len()),
             reason.unwrap_or_default().replace('|', "\\|")

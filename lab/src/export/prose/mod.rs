@@ -262,14 +262,13 @@ pub fn client_name(run: &Run, client: Client) -> String {
         .filter(|c| c.client == client)
         .filter_map(|c| c.client_cost.as_ref().and_then(|k| k.peak_threads))
         .max();
-    let threads = |n: u64| if n == 1 { "1 thread".to_string() } else { format!("{n} threads") };
     match client.kind {
         ClientKind::BlockingClient => "blocking-client (one request at a time, 1 thread)".to_string(),
         ClientKind::PoolClient => "pool-client (one thread per connection)".to_string(),
         ClientKind::AsyncClient => {
             let engine = client.engine.unwrap_or(Engine::Surf);
             match peak {
-                Some(n) => format!("async-client ({engine}, {})", threads(n)),
+                Some(n) => format!("async-client ({engine}, {})", format::count(n, "thread")),
                 None => format!("async-client ({engine})"),
             }
         }
