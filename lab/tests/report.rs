@@ -167,5 +167,13 @@ fn report_with_a_primitives_companion_prints_the_chain() {
         .sum::<f64>();
     let row = chain.lines().find(|l| l.starts_with("| thread-server |")).expect("thread-server's memory row");
     assert!(row.contains(&format!("= {:.1} KiB (without the sockets: a lower bound)", 2.0 * idle_thread)), "{row}");
+
+    // The HTML page shows the same chain: every row of the markdown's tables, the predicted figure among them.
+    let html = std::fs::read_to_string(dir.join("20261206T202024Z-47ee0d2.html")).unwrap();
+    let section = html.split("<section id=\"chain\">").nth(1).expect("the page's chain section");
+    let section = section.split("</section>").next().unwrap();
+    let md_rows = chain.lines().filter(|l| l.starts_with('|') && !l.starts_with("|---")).count();
+    assert_eq!(section.matches("<tr>").count(), md_rows, "{section}");
+    assert!(section.contains(&format!("{predicted:.1} µs")), "{section}");
     let _ = std::fs::remove_dir_all(&dir);
 }

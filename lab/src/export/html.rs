@@ -252,6 +252,7 @@ pub fn render(run: &Run, findings: &Findings) -> Draw<String> {
     workloads(run, &mut body)?;
     costs(run, findings.headline.as_ref(), &mut body)?;
     model_misses(findings, &mut body);
+    chain(run, &mut body);
     provenance(run, &mut body);
     let _ = writeln!(
         body,
@@ -955,6 +956,15 @@ fn model_misses(f: &Findings, body: &mut String) {
         body.push_str(&blocks(&md));
     }
     body.push_str("</section>\n");
+}
+
+/// With a primitives companion: the chain primitive → model → server, the markdown page's section as HTML.
+fn chain(run: &Run, body: &mut String) {
+    let mut md = String::new();
+    crate::chain::markdown::section(run, &mut md);
+    let Some((heading, rest)) = md.split_once('\n') else { return };
+    let title = heading.trim_start_matches('#').trim();
+    let _ = writeln!(body, "<section id=\"chain\">\n<h2>{}</h2>\n{}</section>", escape(title), blocks(rest));
 }
 
 /// Where the numbers come from: the code, the machine, the CPUs, the calibration, the command.
