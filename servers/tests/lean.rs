@@ -12,7 +12,7 @@ use common::{rss_kib, unread_on, KeepAlive, Server};
 use raw::{Outcome, RawConnection};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -28,7 +28,8 @@ tests_for!(
         the_end_of_a_stream_that_came_with_its_last_bytes_is_seen,
         each_loop_listens_on_its_own_socket,
         idle_and_waiting_connections_cost_little,
-        no_thread_starts_a_second_reactor
+        no_thread_starts_a_second_reactor,
+        a_nearer_deadline_overtakes_a_later_one
     ]
 );
 tests_for!(
@@ -41,7 +42,8 @@ tests_for!(
         the_end_of_a_stream_that_came_with_its_last_bytes_is_seen,
         each_loop_listens_on_its_own_socket,
         idle_and_waiting_connections_cost_little,
-        no_thread_starts_a_second_reactor
+        no_thread_starts_a_second_reactor,
+        a_nearer_deadline_overtakes_a_later_one
     ]
 );
 // coroutine-server: the protocol only (its loops, reactor and memory are its own: servers/tests/coroutine.rs).
@@ -251,4 +253,34 @@ fn no_thread_starts_a_second_reactor(name: &'static str) {
     assert!(drain_asleep, "no sleeping `drain` thread: {:?}", threads());
     let names: Vec<String> = threads().into_iter().map(|(name, _)| name).collect();
     assert!(!names.iter().any(|n| n == "async-io"), "threads: {names:?}");
+}
+
+/// The contract (docs/workload.md): `/say/hello?ms=MS` answers after MS milliseconds, whatever else waits. On one
+/// loop, a 300 ms wait that starts while a 2 s wait is already queued must end first: the loop's one wake-up
+/// (epoll_wait's timeout; uring-server's one ring timeout) has to be moved earlier for it, not left at 2 s.
+fn a_nearer_deadline_overtakes_a_later_one(name: &'static str) {
+    let server = Server::start(name, &["--threads", "1"]);
+    let ask = |ms: u64| {
+        let mut stream = TcpStream::connect(server.addr()).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        let request = format!("GET /say/hello?name=x&ms={ms} HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("send");
+        (stream, Instant::now())
+    };
+    let answered = |(mut stream, sent): (TcpStream, Instant)| {
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).expect("read to the close");
+        assert!(bytes.starts_with(b"HTTP/1.1 200"), "{name}: {}", String::from_utf8_lossy(&bytes));
+        sent.elapsed()
+    };
+    let long = ask(2000);
+    // A request on another connection, answered at once: once its answer is back, the loop has taken the long
+    // wait's request (its bytes were in the socket before these were sent) and queued its deadline.
+    let mut probe = RawConnection::connect(server.addr(), TIMEOUT).expect("connect");
+    probe.send(b"GET /no/param HTTP/1.1\r\nHost: lab\r\n\r\n").expect("send");
+    assert!(matches!(probe.next_outcome(), Outcome::Response { .. }), "{name}: /no/param unanswered");
+    let short = answered(ask(300));
+    let long = answered(long);
+    assert!(short < Duration::from_millis(1200), "{name}: the 300 ms wait took {short:?} behind a 2 s one");
+    assert!(long >= Duration::from_millis(1950), "{name}: the 2 s wait ended after {long:?}");
 }

@@ -79,6 +79,8 @@ pub struct Connection<'w, I> {
     pub sent: usize,
     /// When the current wait ends: the header timeout, a sleep, the lingering close.
     pub deadline: Option<Instant>,
+    /// The deadline this connection has an entry for in its loop's timer heap, if any ([`super::timers`]).
+    pub queued: Option<Instant>,
     keep_alive: bool,
     /// The request being answered is a HEAD: its response carries no body (RFC 9110 §9.3.2).
     head_only: bool,
@@ -106,6 +108,7 @@ impl<I> Connection<'_, I> {
             output: Vec::new(),
             sent: 0,
             deadline: Some(deadline),
+            queued: None,
             keep_alive: true,
             head_only: false,
             body: Framing::None,

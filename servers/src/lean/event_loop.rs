@@ -9,13 +9,12 @@
 
 use super::connection::{self, Connection, Core, Progress, State, Step, Transport, BUSY, LINGER_BYTES};
 use super::runtime::{self, Finished, Shared};
+use super::timers::{Slot, Timers};
 use crate::launch::{self, Draining};
 use crate::workload::Reply;
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -54,14 +53,6 @@ pub struct Socket {
     /// The client has sent its FIN (or the socket failed): reads go on until they return 0, even after a short
     /// one, since the end of the stream comes with no further event.
     read_closed: bool,
-    /// The deadline this connection has an entry for in the timer heap, if any.
-    queued: Option<Instant>,
-}
-
-struct Slot<'w> {
-    /// Bumped when the slot's connection closes, so that a late reply or timer for it is recognised.
-    generation: u32,
-    connection: Option<Connection<'w, Socket>>,
 }
 
 /// Why a connection's state machine is run.
@@ -80,11 +71,11 @@ pub(super) struct EventLoop {
     /// None once a shutdown has started.
     listener: Option<TcpListener>,
     /// Connections by token; `free` lists the empty slots.
-    slots: Vec<Slot<'static>>,
+    slots: Vec<Slot<'static, Socket>>,
     free: Vec<usize>,
     live: usize,
-    /// Deadlines, earliest first: (when, slot, generation). At most one entry per connection is current.
-    timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    /// The connections' deadlines, earliest first.
+    timers: Timers,
     /// After an accept error (out of file descriptors), when to try again.
     accept_again: Option<Instant>,
     /// The loop's one read buffer: bytes are read here, then copied to a connection only if they must wait.
@@ -110,7 +101,7 @@ impl runtime::Loop for EventLoop {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             accept_again: None,
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             _draining: draining,
@@ -131,7 +122,7 @@ impl runtime::Loop for EventLoop {
             if self.core.stopping && self.live == 0 {
                 return Ok(());
             }
-            let next = self.timers.peek().map(|Reverse((at, ..))| *at).into_iter().chain(self.accept_again).min();
+            let next = self.timers.next().into_iter().chain(self.accept_again).min();
             let timeout = next.map(|at| at.saturating_duration_since(Instant::now()));
             // The loop's thread sleeps here, in epoll_wait, until a socket is ready, the mailbox is woken or
             // the earliest deadline passes: the only place it waits.
@@ -197,7 +188,7 @@ impl EventLoop {
             self.free.push(slot);
             return;
         }
-        let socket = Socket { stream, readable: true, read_closed: false, queued: None };
+        let socket = Socket { stream, readable: true, read_closed: false };
         let mut connection = Connection::new(socket, self.core.now + self.core.shared.limits.header_timeout);
         self.live += 1;
         self.schedule(slot, &mut connection);
@@ -215,39 +206,16 @@ impl EventLoop {
 
     /// Runs the connections whose deadline has passed.
     fn expire_deadlines(&mut self) {
-        while let Some(&Reverse((at, slot, generation))) = self.timers.peek() {
-            if at > self.core.now {
-                return;
-            }
-            self.timers.pop();
-            let entry = &mut self.slots[slot];
-            let Some(connection) = entry.connection.as_mut().filter(|_| entry.generation == generation) else {
-                continue;
-            };
-            if connection.io.queued != Some(at) {
-                continue; // Superseded by an earlier entry for the same connection.
-            }
-            connection.io.queued = None;
-            match connection.deadline {
-                Some(deadline) if deadline <= self.core.now => self.advance(slot, Wake::Deadline),
-                // The deadline moved later (a keep-alive connection served another request): queue it again.
-                Some(deadline) => {
-                    connection.io.queued = Some(deadline);
-                    self.timers.push(Reverse((deadline, slot, generation)));
-                }
-                None => {}
+        for (slot, generation) in self.timers.expired(self.core.now, &mut self.slots) {
+            if self.slots[slot].generation == generation {
+                self.advance(slot, Wake::Deadline);
             }
         }
     }
 
-    /// Queues the connection's deadline unless an entry at or before it is already queued.
+    /// Queues the connection's deadline in the timer heap.
     fn schedule(&mut self, slot: usize, connection: &mut Connection<Socket>) {
-        if let Some(deadline) = connection.deadline {
-            if connection.io.queued.is_none_or(|queued| deadline < queued) {
-                connection.io.queued = Some(deadline);
-                self.timers.push(Reverse((deadline, slot, self.slots[slot].generation)));
-            }
-        }
+        self.timers.schedule(slot, self.slots[slot].generation, connection);
     }
 
     /// Moves one connection's state machine on after `wake`, then puts it back to wait, or closes it.
@@ -290,15 +258,7 @@ impl EventLoop {
         self.free.push(slot);
         self.live -= 1;
         self.core.shared.open.fetch_sub(1, Ordering::SeqCst);
-        // A closed connection's timer entry stays in the heap until it is due; with many short connections
-        // (one request each) those would pile up for a whole header timeout. Sweep them out now and then.
-        if self.timers.len() > 2 * self.live + 1024 {
-            let slots = &self.slots;
-            self.timers.retain(|&Reverse((at, slot, generation))| {
-                let entry = &slots[slot];
-                entry.generation == generation && entry.connection.as_ref().is_some_and(|c| c.io.queued == Some(at))
-            });
-        }
+        self.timers.sweep(self.live, &self.slots);
     }
 
     /// A clean shutdown starts: stop accepting, and close every connection that is not in a request (or is
@@ -412,7 +372,7 @@ mod tests {
     /// connection adds besides the kernel's socket (and, while it sleeps, its reply's text).
     #[test]
     fn a_connection_is_small() {
-        let slot = std::mem::size_of::<Slot>();
+        let slot = std::mem::size_of::<Slot<'static, Socket>>();
         assert!(slot <= 256, "a connection's slot takes {slot} bytes");
     }
 }

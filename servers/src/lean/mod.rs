@@ -9,8 +9,8 @@
 //! - a **task** is a small state machine per connection ([`connection`], driven by [`event_loop`]): reading a
 //!   head, waiting on a timer, waiting on the worker pool, writing, skipping a body. Where an `async fn` would
 //!   `.await`, the state machine returns to the loop;
-//! - the **timer wheel** is a binary heap of deadlines (`/say/hello`'s wait, the header timeout, idle
-//!   keep-alive connections);
+//! - the **timer wheel** is a binary heap of deadlines ([`timers`]: `/say/hello`'s wait, the header timeout,
+//!   idle keep-alive connections), whose earliest is `epoll_wait`'s timeout;
 //! - **`spawn_blocking`** is a small pool of worker threads ([`crate::blocking_pool`]) for the database and
 //!   the factorial, whose results come back through a [`mio::Waker`] (an eventfd), so that a loop never blocks
 //!   — except on `/block`, which sleeps the loop's thread on purpose, the anti-pattern every async server
@@ -27,6 +27,7 @@ pub(crate) mod connection;
 mod event_loop;
 pub mod http1;
 pub(crate) mod runtime;
+pub(crate) mod timers;
 
 use crate::launch::Served;
 use std::io;

@@ -28,8 +28,12 @@
 //!   copies the bytes to the connection (as lean copies them from its one scratch buffer) and gives the buffer
 //!   back at once, by writing it into the ring's shared memory. An idle connection costs its state machine and
 //!   a receive waiting in the kernel, nothing more;
-//! - **timers are operations too**: `/say/hello`'s wait, the header timeout and the idle keep-alive timeout are
-//!   `Timeout` operations on the ring (moved earlier with `TimeoutUpdate`), in place of lean's timer heap;
+//! - **the loop's wake-up is an operation too**: the connections' deadlines (`/say/hello`'s wait, the header
+//!   timeout, the idle keep-alive timeout) are lean's timer heap ([`crate::lean::timers`]), and the ring holds
+//!   one `Timeout` operation for the earliest, moved earlier with `TimeoutUpdate` — where lean passes it to
+//!   `epoll_wait`. Not a `Timeout` per connection: the kernel keeps a ring's timeouts on a list that it walks
+//!   to move or cancel one, and at 10,000 waiting connections that walk took a third of the server's CPU
+//!   (results/experiments/uring-timeouts.md);
 //! - the **worker pool** (database, factorial) is lean's; its replies come back through an eventfd whose read
 //!   is itself an operation on the ring.
 //!

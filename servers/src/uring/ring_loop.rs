@@ -10,6 +10,7 @@ use super::Mailbox;
 use crate::launch::{self, Draining};
 use crate::lean::connection::{self, Connection, Core, Progress, State, Step, Transport, BUSY, LINGER_BYTES};
 use crate::lean::runtime::{self, Finished, Shared};
+use crate::lean::timers::{Slot, Timers};
 use crate::workload::Reply;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::io::{self, ErrorKind, Write};
@@ -43,7 +44,7 @@ enum Op {
     Recv = 1,
     /// A connection's send of its output.
     Send = 2,
-    /// A connection's deadline.
+    /// The loop's one timer, set to its connections' earliest deadline.
     Timer = 3,
     /// The loop's multishot accept.
     Accept = 4,
@@ -102,10 +103,9 @@ impl Tag {
 pub struct Ring {
     stream: TcpStream,
     /// Operations in flight: a receive, a send (the kernel reads the connection's output until it completes:
-    /// the output is neither changed nor freed until then), a timer (set to go off at this instant).
+    /// the output is neither changed nor freed until then).
     receiving: bool,
     sending: bool,
-    timer: Option<Instant>,
     /// The client has closed its side (a receive returned 0) or the socket failed.
     ended: bool,
     /// Bytes thrown away while lingering.
@@ -116,14 +116,8 @@ pub struct Ring {
 
 impl Ring {
     fn in_flight(&self) -> bool {
-        self.receiving || self.sending || self.timer.is_some()
+        self.receiving || self.sending
     }
-}
-
-struct Slot {
-    /// Bumped when the slot is freed, so that a late reply from the pool for its last connection is recognised.
-    generation: u32,
-    connection: Option<Connection<'static, Ring>>,
 }
 
 /// Why a connection's state machine is run.
@@ -224,10 +218,15 @@ pub(super) struct RingLoop {
     /// What the mailbox's eventfd read writes into: a counter the loop ignores.
     wakes: Box<u64>,
     pool: BufferPool,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<'static, Ring>>,
     free: Vec<usize>,
     /// Slots in use, closed ones waiting for completions included.
     occupied: usize,
+    /// The connections' deadlines, earliest first, and when the ring's one timer is set to go off while it is
+    /// in flight.
+    timers: Timers,
+    alarm: Option<Instant>,
+    alarm_cancelled: bool,
     /// The loop's own operations in flight.
     accepting: bool,
     backing_off: bool,
@@ -272,6 +271,9 @@ impl runtime::Loop for RingLoop {
             slots: Vec::new(),
             free: Vec::new(),
             occupied: 0,
+            timers: Timers::default(),
+            alarm: None,
+            alarm_cancelled: false,
             accepting: false,
             backing_off: false,
             reading_mailbox: false,
@@ -317,9 +319,16 @@ impl RingLoop {
                     self.cancel(Tag::of_loop(Op::Mailbox));
                     self.mailbox_cancelled = true;
                 }
-                if !(self.accepting || self.backing_off || self.reading_mailbox) {
+                if self.alarm.is_some() && !self.alarm_cancelled {
+                    // No connection is left to wait for: take the timer back too.
+                    self.cancel(Tag::of_loop(Op::Timer));
+                    self.alarm_cancelled = true;
+                }
+                if !(self.accepting || self.backing_off || self.reading_mailbox || self.alarm.is_some()) {
                     return Ok(());
                 }
+            } else {
+                self.arm_alarm();
             }
             // The loop's thread sleeps here, in io_uring_enter, which first submits every operation queued
             // since the last turn, then waits until at least one has completed: the only place it waits.
@@ -337,6 +346,11 @@ impl RingLoop {
             for (data, result, flags) in completions.drain(..) {
                 if let Some(tag) = Tag::decode(data) {
                     self.complete(tag, result, flags);
+                }
+            }
+            for (slot, generation) in self.timers.expired(self.core.now, &mut self.slots) {
+                if self.slots[slot].generation == generation {
+                    self.advance(slot, Wake::Deadline);
                 }
             }
             // Buffers given back this turn are queued ahead of these receives, and the kernel takes entries
@@ -471,22 +485,8 @@ impl RingLoop {
                 }
                 self.after_completion(tag);
             }
-            Op::Timer => {
-                let now = self.core.now;
-                let Some(connection) = self.connection_of(tag) else { return };
-                connection.io.timer = None;
-                let slot = tag.slot as usize;
-                let passed = connection.deadline.is_some_and(|deadline| deadline <= now);
-                if connection.io.closed {
-                    self.reap(slot);
-                } else if passed {
-                    self.advance(slot, Wake::Deadline);
-                } else if let Some(mut connection) = self.slots[slot].connection.take() {
-                    // The deadline moved later (a keep-alive connection served another request): arm again.
-                    self.arm_timer(slot, &mut connection);
-                    self.slots[slot].connection = Some(connection);
-                }
-            }
+            // The deadlines that passed are run after this turn's completions.
+            Op::Timer => self.alarm = None,
         }
     }
 
@@ -577,8 +577,7 @@ impl RingLoop {
             self.slots.len() - 1
         });
         self.occupied += 1;
-        let ring =
-            Ring { stream, receiving: false, sending: false, timer: None, ended: false, discarded: 0, closed: false };
+        let ring = Ring { stream, receiving: false, sending: false, ended: false, discarded: 0, closed: false };
         let deadline = self.core.now + self.core.shared.limits.header_timeout;
         self.slots[slot].connection = Some(Connection::new(ring, deadline));
         self.advance(slot, Wake::Io);
@@ -616,29 +615,27 @@ impl RingLoop {
         connection.io.sending = true;
     }
 
-    /// Makes sure a timer is set to go off no later than the connection's deadline.
-    fn arm_timer(&mut self, slot: usize, connection: &mut Connection<'static, Ring>) {
-        let Some(deadline) = connection.deadline else { return };
-        let tag = Tag::connection(slot, self.slots[slot].generation, Op::Timer);
-        if connection.io.timer.is_some_and(|armed| armed <= deadline) {
-            // Set earlier: when it goes off, the timer is set again for the (later) deadline.
+    /// Makes sure the ring's timer goes off no later than the earliest deadline: one `Timeout` operation for
+    /// the whole loop, moved earlier with `TimeoutUpdate` when a nearer deadline comes, so that the kernel's
+    /// list of this ring's timeouts, which it searches to move one, stays one entry long
+    /// ([`crate::lean::timers`]).
+    fn arm_alarm(&mut self) {
+        let Some(next) = self.timers.next() else { return };
+        if self.alarm.is_some_and(|armed| armed <= next) {
+            // Set earlier: when it goes off, the timer is set again for the next deadline.
             return;
         }
-        let timespec = self.timespec(deadline.saturating_duration_since(Instant::now()));
-        match connection.io.timer {
-            Some(_) => {
-                // The deadline came closer (a keep-alive connection's idle timeout, then a short sleep): move it.
-                let entry = opcode::TimeoutUpdate::new(tag.encode(), timespec).build();
-                // SAFETY: the timespec lives in `timespecs` until the next submission.
-                unsafe { self.push(entry, Tag::of_loop(Op::Control)) };
-                connection.io.timer = Some(deadline);
-            }
-            None => {
-                // SAFETY: the timespec lives in `timespecs` until the next submission.
-                unsafe { self.push(opcode::Timeout::new(timespec).build(), tag) };
-                connection.io.timer = Some(deadline);
-            }
-        }
+        let timespec = self.timespec(next.saturating_duration_since(Instant::now()));
+        let tag = Tag::of_loop(Op::Timer);
+        let (entry, entry_tag) = match self.alarm {
+            // If it has gone off meanwhile, the update finds nothing (ENOENT), and the timer's completion, in
+            // the next turn, lets it be set again.
+            Some(_) => (opcode::TimeoutUpdate::new(tag.encode(), timespec).build(), Tag::of_loop(Op::Control)),
+            None => (opcode::Timeout::new(timespec).build(), tag),
+        };
+        // SAFETY: the timespec lives in `timespecs` until the next submission.
+        unsafe { self.push(entry, entry_tag) };
+        self.alarm = Some(next);
     }
 
     /// Moves one connection's state machine on after `wake`, then puts it back to wait, or closes it.
@@ -653,7 +650,7 @@ impl RingLoop {
         match step {
             Step::Wait => {
                 if !connection.io.closed {
-                    self.arm_timer(slot, &mut connection);
+                    self.timers.schedule(slot, self.slots[slot].generation, &mut connection);
                 }
                 self.slots[slot].connection = Some(connection);
             }
@@ -668,8 +665,7 @@ impl RingLoop {
         connection.clear();
         let generation = self.slots[slot].generation;
         let ring = &connection.io;
-        for (op, in_flight) in [(Op::Recv, ring.receiving), (Op::Send, ring.sending), (Op::Timer, ring.timer.is_some())]
-        {
+        for (op, in_flight) in [(Op::Recv, ring.receiving), (Op::Send, ring.sending)] {
             if in_flight {
                 self.cancel(Tag::connection(slot, generation, op));
             }
@@ -691,6 +687,7 @@ impl RingLoop {
         self.free.push(slot);
         self.occupied -= 1;
         self.core.shared.open.fetch_sub(1, Ordering::SeqCst);
+        self.timers.sweep(self.occupied, &self.slots);
     }
 
     /// A clean shutdown starts: stop accepting, and close every connection that is not in a request (or is
@@ -798,7 +795,7 @@ mod tests {
     /// in the process besides the kernel's socket and requests (and, while it sleeps, its reply's text).
     #[test]
     fn a_connection_is_small() {
-        let slot = std::mem::size_of::<Slot>();
+        let slot = std::mem::size_of::<Slot<'static, Ring>>();
         assert!(slot <= 256, "a connection's slot takes {slot} bytes");
     }
 }
