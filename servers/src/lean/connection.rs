@@ -168,6 +168,17 @@ pub enum Progress {
     Close,
 }
 
+impl Progress {
+    /// Where the state machine must stop: `None` to go on.
+    fn stop(self) -> Option<Step> {
+        match self {
+            Progress::Done => None,
+            Progress::Wait => Some(Step::Wait),
+            Progress::Close => Some(Step::Close),
+        }
+    }
+}
+
 /// What the state machine says when it cannot go further.
 pub enum Step {
     /// Wait for the socket, the deadline or the pool.
@@ -237,10 +248,9 @@ pub fn drive<'w, T: Transport<'w>>(t: &mut T, slot: usize, connection: &mut Conn
                 let shared = t.core().shared;
                 let (plan, len, body, keep_alive, head_only, logged, held_back) =
                     match http1::parse_head(&connection.input[connection.start..], shared.limits.max_head_bytes) {
-                        Parsed::Partial => match t.receive(slot, connection) {
-                            Progress::Done => continue,
-                            Progress::Wait => return Step::Wait,
-                            Progress::Close => return Step::Close,
+                        Parsed::Partial => match t.receive(slot, connection).stop() {
+                            None => continue,
+                            Some(step) => return step,
                         },
                         Parsed::Dropped => return Step::Close,
                         Parsed::Refused { status, reason } => {
@@ -298,11 +308,9 @@ pub fn drive<'w, T: Transport<'w>>(t: &mut T, slot: usize, connection: &mut Conn
                 }
             }
             State::Continuing(_) => {
-                match t.send(slot, connection) {
-                    Progress::Done => {}
-                    // The connection yields until the interim response is out.
-                    Progress::Wait => return Step::Wait,
-                    Progress::Close => return Step::Close,
+                // The connection yields until the interim response is out.
+                if let Some(step) = t.send(slot, connection).stop() {
+                    return step;
                 }
                 connection.output = Vec::new();
                 connection.sent = 0;
@@ -336,11 +344,10 @@ pub fn drive<'w, T: Transport<'w>>(t: &mut T, slot: usize, connection: &mut Conn
                     Err(http1::BadChunk) => Some(Err(BodyError::Unreadable)),
                 };
                 let Some(body) = body else {
-                    match t.receive(slot, connection) {
-                        Progress::Done => continue,
-                        Progress::Wait => return Step::Wait,
-                        // The client went away mid-body: nobody to answer.
-                        Progress::Close => return Step::Close,
+                    // Waits for more of the body; closes if the client went away mid-body: nobody to answer.
+                    match t.receive(slot, connection).stop() {
+                        None => continue,
+                        Some(step) => return step,
                     }
                 };
                 let State::ReadingForm(form) = std::mem::replace(&mut connection.state, State::Head) else {
@@ -360,12 +367,10 @@ pub fn drive<'w, T: Transport<'w>>(t: &mut T, slot: usize, connection: &mut Conn
             }
             State::Sleeping(_) | State::Pooled => return Step::Wait,
             State::Writing => {
-                match t.send(slot, connection) {
-                    Progress::Done => {}
-                    // The connection yields until the socket can take more (readiness) or the kernel has sent
-                    // what it was given (completion).
-                    Progress::Wait => return Step::Wait,
-                    Progress::Close => return Step::Close,
+                // The connection yields until the socket can take more (readiness) or the kernel has sent what it
+                // was given (completion).
+                if let Some(step) = t.send(slot, connection).stop() {
+                    return step;
                 }
                 connection.output = Vec::new();
                 connection.sent = 0;
@@ -399,10 +404,8 @@ pub fn drive<'w, T: Transport<'w>>(t: &mut T, slot: usize, connection: &mut Conn
                     connection.state = next_request(t, connection);
                     continue;
                 }
-                match t.receive(slot, connection) {
-                    Progress::Done => {}
-                    Progress::Wait => return Step::Wait,
-                    Progress::Close => return Step::Close,
+                if let Some(step) = t.receive(slot, connection).stop() {
+                    return step;
                 }
             }
             State::Lingering => {
