@@ -24,25 +24,49 @@ pub const SERVERS: [&str; 8] = [
     "coroutine-server",
 ];
 
+/// A server started for a test, with a database of its own: the default one (`lab-visits-PORT.sqlite` in the
+/// temporary directory) outlives the server, and a later server that happens to get the same port would count
+/// on from it.
+pub struct Started {
+    process: ServerProcess,
+    _db: harness::TempDir,
+}
+
+impl std::ops::Deref for Started {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Started {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.process
+    }
+}
+
 /// Starts `name` on a free port and waits for its `listening on` line. pool-server gets 16 threads so that
 /// its pool is not what a test measures.
-pub fn start_server(name: &str) -> ServerProcess {
+pub fn start_server(name: &str) -> Started {
     start(name, &["--quiet"])
 }
 
 /// Like [`start_server`], with the access log on: one stderr line per request (`TIME STATUS METHOD TARGET PEER
 /// DURATION`), read back with `ServerProcess::stderr_lines` (the last 200 lines).
-pub fn start_logging_server(name: &str) -> ServerProcess {
+pub fn start_logging_server(name: &str) -> Started {
     start(name, &[])
 }
 
-fn start(name: &str, args: &[&str]) -> ServerProcess {
+fn start(name: &str, args: &[&str]) -> Started {
+    let db = harness::temp_dir("clients-test-db-").expect("a temporary directory");
     let mut command = Command::new(workspace_binary(name));
-    command.args(["--port", "0"]).args(args);
+    command.args(["--port", "0"]).args(args).arg("--db").arg(db.path().join("visits.sqlite"));
     if name == "pool-server" {
         command.args(["--threads", "16"]);
     }
-    ServerProcess::start(command, Duration::from_secs(30)).unwrap_or_else(|e| panic!("start {name}: {e}"))
+    let process =
+        ServerProcess::start(command, Duration::from_secs(30)).unwrap_or_else(|e| panic!("start {name}: {e}"));
+    Started { process, _db: db }
 }
 
 /// A client binary of this package.
