@@ -418,8 +418,11 @@ pub fn concurrently<T: Send>(n: usize, task: impl Fn(usize) -> T + Sync) -> (Dur
                 })
             })
             .collect();
-        barrier.wait();
+        // The clock starts before this thread lets the clients go: started after the barrier, it could miss
+        // the first requests (a client runs on while this thread waits for a CPU), and a lower bound, such as
+        // four 300 ms blocks in a row on one thread, would come out a few milliseconds short.
         let started = Instant::now();
+        barrier.wait();
         let results: Vec<T> = handles.into_iter().map(|h| h.join().expect("client thread panicked")).collect();
         (started.elapsed(), results)
     })
