@@ -16,6 +16,8 @@
 //!   judged against each case's rule, and the differential's normalised outcomes and seeded corpus — shared by
 //!   the servers' tests and `lab verify --strict`;
 //! - [`tools`]: a test whose tool is missing fails under CI and is a visible, counted skip elsewhere;
+//! - [`parallel`]: a work queue that keeps a fixed number of items in flight, results in order — for the many
+//!   inputs the differential and `lab verify --strict` send, each on its own connection;
 //! - [`fuzz`]: a seeded generator and a loop over reproducible cases, for the parsers' fuzz targets;
 //! - [`TempDir`]: a directory removed when dropped (the `tempfile` crate's).
 //!
@@ -31,6 +33,7 @@ pub mod histogram;
 pub mod limits;
 pub mod merge;
 pub mod net;
+pub mod parallel;
 pub mod proc;
 pub mod process;
 pub mod raw;

@@ -7,7 +7,8 @@
 //! `lab verify --strict` then holds the server to the framing rules: every hostile-catalogue case
 //! (`harness::catalogue`) must get an outcome the case allows, and a seeded corpus of mutated valid requests
 //! (`harness::compare::corpus`) must never get more responses than it holds requests (docs/workload.md,
-//! "What `lab verify --strict` asserts").
+//! "What `lab verify --strict` asserts"). Cases and corpus inputs share one queue with 16 connections in
+//! flight, each on a thread of its own that blocks on its socket; the next is sent as soon as one is done.
 
 use crate::http::{self, Reply};
 use crate::plan::ServerSpec;
@@ -286,7 +287,8 @@ const CORPUS_CASES: usize = 60;
 const FRAMING_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a connection still open after the expected responses is watched for one more.
 const EXTRA_WAIT: Duration = Duration::from_millis(500);
-/// Cases and corpus inputs sent at once, each on its own connection.
+/// Cases and corpus inputs in flight at once, each on its own connection: as one is answered (or times out), the
+/// next is sent.
 const AT_ONCE: usize = 16;
 
 /// `record` with the `--strict` framing checks added: one per catalogue case and one for the corpus.
@@ -301,28 +303,46 @@ pub fn with_framing_checks(record: VerifyRecord, origin: &str) -> VerifyRecord {
         });
         return summarize(checks, true);
     };
-    checks.extend(catalogue_checks(addr));
-    checks.push(corpus_check(addr, corpus_seed(), CORPUS_CASES));
+    let seed = corpus_seed();
+    let cases = catalogue::load_catalogue();
+    let inputs = corpus_inputs(seed, CORPUS_CASES);
+    // The catalogue and the corpus in one queue, AT_ONCE in flight: a case that waits out FRAMING_TIMEOUT holds
+    // up one thread, while the others go on through the rest.
+    let probes: Vec<Probe> = cases.iter().map(Probe::Case).chain(inputs.iter().map(|i| Probe::Input(i))).collect();
+    let found = harness::parallel::map_in_flight(&probes, AT_ONCE, |probe| match probe {
+        Probe::Case(case) => Found::Judged(catalogue::judge_any_server(addr, case, FRAMING_TIMEOUT, EXTRA_WAIT)),
+        Probe::Input(input) => Found::Problem(corpus_problem(addr, input)),
+    });
+    // Results come back in the queue's order: the cases' judgements, then the corpus's problems.
+    let mut judgements = Vec::with_capacity(cases.len());
+    let mut problems = Vec::new();
+    for found in found {
+        match found {
+            Found::Judged(judgement) => judgements.push(judgement),
+            Found::Problem(problem) => problems.extend(problem),
+        }
+    }
+    checks.extend(catalogue_checks(&cases, judgements));
+    checks.push(corpus_check(seed, inputs.len(), CORPUS_CASES, &problems));
     summarize(checks, true)
 }
 
-/// `items` through `probe`, [`AT_ONCE`] at a time (each blocks on its own connection), in order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], probe: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let mut results = Vec::with_capacity(items.len());
-    for chunk in items.chunks(AT_ONCE) {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk.iter().map(|item| scope.spawn(|| probe(item))).collect();
-            results.extend(handles.into_iter().map(|h| h.join().expect("a probe thread")));
-        });
-    }
-    results
+/// One item of the `--strict` queue: a hostile-catalogue case or a corpus input.
+enum Probe<'a> {
+    Case(&'a catalogue::Case),
+    Input(&'a [u8]),
 }
 
-/// One check per hostile-catalogue case: the outcome must be one the case allows, with the tolerances of
-/// `harness::catalogue::TOLERANCES`; an answer to a hidden request is named as such.
-fn catalogue_checks(addr: SocketAddr) -> Vec<CheckRecord> {
-    let cases = catalogue::load_catalogue();
-    let judgements = in_parallel(&cases, |case| catalogue::judge_any_server(addr, case, FRAMING_TIMEOUT, EXTRA_WAIT));
+/// What one [`Probe`] found.
+enum Found {
+    Judged(Judgement),
+    /// What is wrong with the server's answer to a corpus input, if anything.
+    Problem(Option<String>),
+}
+
+/// One check per hostile-catalogue case, from its judgement: the outcome must be one the case allows, with the
+/// tolerances of `harness::catalogue::TOLERANCES`; an answer to a hidden request is named as such.
+fn catalogue_checks(cases: &[catalogue::Case], judgements: Vec<Judgement>) -> Vec<CheckRecord> {
     cases
         .iter()
         .zip(judgements)
@@ -348,31 +368,34 @@ fn unambiguous(input: &[u8]) -> bool {
     !compare::ALLOWED.iter().any(|row| AMBIGUOUS.contains(&row.name) && (row.applies)(input))
 }
 
-/// The seeded corpus: for every input whose framing RFC 9112 makes unambiguous (strict request lines, no
-/// unusual bytes in a head: [`AMBIGUOUS`]), the server must not
-/// answer more requests than the input holds ([`catalogue::answers`]: a final refusal answers none), and must
-/// send nothing that is not HTTP.
-fn corpus_check(addr: SocketAddr, seed: u64, cases: usize) -> CheckRecord {
-    let inputs: Vec<Vec<u8>> = compare::corpus(seed, cases).into_iter().filter(|input| unambiguous(input)).collect();
-    let problems: Vec<String> = in_parallel(&inputs, |input| {
-        let requests = compare::request_lines(input).count();
-        let mut connection = match RawConnection::send_all(addr, FRAMING_TIMEOUT, input, false) {
-            Ok(connection) => connection,
-            Err(e) => return Some(format!("cannot connect: {e}")),
-        };
-        // One step more than the input holds requests: it watches `EXTRA_WAIT` for an answer to a hidden one.
-        let outcomes = connection.read_steps(requests + 1, &[], Some(EXTRA_WAIT), |o| !o.is_response());
-        if let Some(RawOutcome::Garbage(what)) = outcomes.last() {
-            return Some(format!("{what} after {:?}", shorten_bytes(input)));
-        }
-        let answers = catalogue::answers(&outcomes);
-        (answers > requests)
-            .then(|| format!("SMUGGLING: {answers} answers to {requests} requests: {:?}", shorten_bytes(input)))
-    })
-    .into_iter()
-    .flatten()
-    .collect();
-    let name = format!("corpus seed {seed} ({} of {cases} inputs with unambiguous framing)", inputs.len());
+/// The seeded corpus's inputs whose framing RFC 9112 makes unambiguous (strict request lines, no unusual bytes in
+/// a head: [`AMBIGUOUS`]).
+fn corpus_inputs(seed: u64, cases: usize) -> Vec<Vec<u8>> {
+    compare::corpus(seed, cases).into_iter().filter(|input| unambiguous(input)).collect()
+}
+
+/// Sends one corpus input on a connection of its own, blocking until the answers, the close, or a timeout: the
+/// server must not answer more requests than the input holds ([`catalogue::answers`]: a final refusal answers
+/// none), and must send nothing that is not HTTP. None when it did neither.
+fn corpus_problem(addr: SocketAddr, input: &[u8]) -> Option<String> {
+    let requests = compare::request_lines(input).count();
+    let mut connection = match RawConnection::send_all(addr, FRAMING_TIMEOUT, input, false) {
+        Ok(connection) => connection,
+        Err(e) => return Some(format!("cannot connect: {e}")),
+    };
+    // One step more than the input holds requests: it watches `EXTRA_WAIT` for an answer to a hidden one.
+    let outcomes = connection.read_steps(requests + 1, &[], Some(EXTRA_WAIT), |o| !o.is_response());
+    if let Some(RawOutcome::Garbage(what)) = outcomes.last() {
+        return Some(format!("{what} after {:?}", shorten_bytes(input)));
+    }
+    let answers = catalogue::answers(&outcomes);
+    (answers > requests)
+        .then(|| format!("SMUGGLING: {answers} answers to {requests} requests: {:?}", shorten_bytes(input)))
+}
+
+/// The corpus's one check, from the problems of its `kept` inputs (of `cases` generated from `seed`).
+fn corpus_check(seed: u64, kept: usize, cases: usize, problems: &[String]) -> CheckRecord {
+    let name = format!("corpus seed {seed} ({kept} of {cases} inputs with unambiguous framing)");
     match problems.first() {
         None => CheckRecord { name, outcome: CheckOutcome::Pass, detail: String::new() },
         Some(first) => CheckRecord {
@@ -490,7 +513,7 @@ mod tests {
             assert!(compare::ALLOWED.iter().any(|row| row.name == *name), "{name} is not a row of ALLOWED");
         }
         // The filter keeps most of the corpus, and drops a bare-LF head.
-        let kept = compare::corpus(1, CORPUS_CASES).into_iter().filter(|input| unambiguous(input)).count();
+        let kept = corpus_inputs(1, CORPUS_CASES).len();
         assert!(kept >= CORPUS_CASES / 3, "{kept} of {CORPUS_CASES}");
         let bare_lf = compare::ALLOWED.iter().find(|row| row.name == AMBIGUOUS[1]).unwrap();
         assert!((bare_lf.applies)(b"GET / HTTP/1.1\nHost: lab\r\n\r\n"));
