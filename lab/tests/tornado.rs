@@ -45,11 +45,13 @@ fn the_article_app_is_verified_with_warnings_and_the_experiment_holds_on_it() {
     assert!(!stdout.contains("    fail "), "{stdout}");
     common::assert_no_process_left(&marker);
 
+    // The original profile on the io workload only: --check-shape and the timings below read io cells alone
+    // (`lab::analysis::find`), so the profile's blocking cells would be measured for nothing.
     let (out, code, stderr) = common::run_lab(
         "tornado",
         common::lab()
             .args(["matrix", "--profile", "original", "--check-shape", "--servers", "none", "--server", &app()])
-            .args(["--clients", "blocking-client,async-client", "--hello-ms", "200"]),
+            .args(["--clients", "blocking-client,async-client", "--workloads", "io", "--hello-ms", "200"]),
     );
     assert_eq!(code, Some(0), "the article's shape holds on the article's server:\n{stderr}");
     let run = Run::load(&common::run_json(&out)).unwrap();
