@@ -25,6 +25,11 @@ const CONNECTIONS: usize = 1_000;
 const ATTACK: Duration = Duration::from_secs(3);
 /// The async servers must answer every probe within this.
 const PROBE_LIMIT: Duration = Duration::from_secs(1);
+/// How long a probe waits for its answer before it counts as failed. Twice `PROBE_LIMIT`: an async server's probe
+/// that took longer than the limit is still seen as slow; a thread server whose every thread a slow connection
+/// holds (pool-server) would otherwise keep each probe the whole `common::READ_TIMEOUT`, to report the same
+/// failed probe.
+const PROBE_TIMEOUT: Duration = PROBE_LIMIT.saturating_mul(2);
 /// Time between two probes.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// What every attacking connection trickles, one byte a second: a head that never ends in time.
@@ -132,7 +137,9 @@ fn attack(server: &Server) -> Measured {
             let mut probes = Vec::new();
             while !done.load(Ordering::SeqCst) {
                 let sent = Instant::now();
-                let ok = matches!(common::get(addr, "/no/param"), Ok(response) if response.status == 200);
+                // Blocks until the answer, or PROBE_TIMEOUT.
+                let answer = common::get_within(addr, "/no/param", PROBE_TIMEOUT);
+                let ok = matches!(answer, Ok(response) if response.status == 200);
                 probes.push(ok.then(|| sent.elapsed()));
                 std::thread::sleep(PROBE_EVERY);
             }

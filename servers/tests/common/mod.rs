@@ -250,7 +250,12 @@ fn request_bytes(addr: SocketAddr, method: &str, target: &str, close: bool) -> V
 
 /// One request on a new connection with `Connection: close`; reads the whole response.
 pub fn request(addr: SocketAddr, method: &str, target: &str) -> io::Result<Response> {
-    let mut stream = connect(addr, READ_TIMEOUT)?;
+    request_within(addr, method, target, READ_TIMEOUT)
+}
+
+/// [`request`] with each read (and write) blocking at most `read_timeout` instead of [`READ_TIMEOUT`].
+fn request_within(addr: SocketAddr, method: &str, target: &str, read_timeout: Duration) -> io::Result<Response> {
+    let mut stream = connect(addr, read_timeout)?;
     stream.write_all(&request_bytes(addr, method, target, true))?;
     let mut reader = BufReader::new(stream);
     read_response(&mut reader, true)
@@ -283,6 +288,12 @@ pub fn request_with(
 /// `GET target` on a new connection.
 pub fn get(addr: SocketAddr, target: &str) -> io::Result<Response> {
     request(addr, "GET", target)
+}
+
+/// `GET target` on a new connection, each read blocking at most `read_timeout`: for a probe that is only timed,
+/// where waiting out [`READ_TIMEOUT`] would tell nothing more.
+pub fn get_within(addr: SocketAddr, target: &str, read_timeout: Duration) -> io::Result<Response> {
+    request_within(addr, "GET", target, read_timeout)
 }
 
 /// A keep-alive connection: several requests, one after the other, on one socket.
