@@ -60,6 +60,11 @@ enum Inner {
     },
 }
 
+/// How long a `--target` may take to answer its first request, at most. The lab starts nothing there: a target
+/// that is running answers at once, and one that is not will not start while the lab waits (a start timeout is
+/// for a process the lab has just launched).
+const REMOTE_READY: Duration = Duration::from_secs(3);
+
 /// pool-server's workers in the matrix: a pool sized for blocking I/O, as one would deploy it, rather than its
 /// default of one per CPU (which would make every io cell a lesson about a 2-thread pool). The model takes the
 /// size from the server's `/health`, so predictions follow whatever is set here.
@@ -90,7 +95,7 @@ impl Server {
             }
             ServerSpec::Foreign { command, .. } => Server::start_foreign(command, timeout, cpus),
             // Placement applies to the lab's own children only: the client's CPUs are still set by the caller.
-            ServerSpec::Remote { origin, .. } => Server::remote(origin, timeout),
+            ServerSpec::Remote { origin, .. } => Server::remote(origin, timeout.min(REMOTE_READY)),
         }
     }
 
