@@ -15,6 +15,18 @@ use std::sync::OnceLock;
 /// The packages whose binaries the tests start.
 const PACKAGES: [&str; 3] = ["servers", "clients", "primitives"];
 
+/// What cargo sets in a test's environment about the test's package (cargo's reference, "Environment variables
+/// Cargo sets for crates"), as opposed to what configures cargo itself (CARGO_HOME, CARGO_TARGET_DIR…).
+const TEST_PACKAGE_VARS: [&str; 7] = [
+    "CARGO_MANIFEST_",
+    "CARGO_PKG_",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
 /// Where the running test's profile keeps its binaries: `target/<profile>` (the test executable sits in
 /// `target/<profile>/deps`).
 pub fn bin_dir_of_this_test() -> PathBuf {
@@ -73,6 +85,16 @@ fn build(dir: &Path) -> std::io::Result<()> {
     cargo.args(["build", "--quiet", "--bins", "--profile", profile, "--target-dir"]).arg(target);
     for package in PACKAGES {
         cargo.args(["-p", package]);
+    }
+    // Cargo describes the test's own package to it in the environment (CARGO_PKG_NAME=lab, CARGO_MANIFEST_DIR…).
+    // Build scripts may declare those as inputs (`rerun-if-env-changed`: ring's does), so a nested build that
+    // inherits them sees different inputs than the `cargo` a person runs: it rebuilds them and all above them, and
+    // the next outer build rebuilds them back. The nested build gets the environment of a plain `cargo build`.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if TEST_PACKAGE_VARS.iter().any(|prefix| name.starts_with(prefix)) {
+            cargo.env_remove(&*name);
+        }
     }
     eprintln!("harness: building the binaries the tests start, once per test run: {cargo:?}");
     let status = cargo.status()?;
