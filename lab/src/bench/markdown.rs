@@ -16,14 +16,6 @@ use crate::row;
 use std::fmt::Write;
 use std::io;
 
-pub struct MarkdownExporter;
-
-impl Exporter<BenchRun> for MarkdownExporter {
-    fn render(&self, run: &BenchRun) -> io::Result<Vec<Artifact>> {
-        Ok(vec![Artifact { path: format!("bench-{}.md", run.run_id).into(), bytes: render(run).into_bytes() }])
-    }
-}
-
 /// A figure with its unit: `0.93×`, `6.1 KiB`, `7 %`, `0.84`.
 pub fn figure(value: f64, unit: &str) -> String {
     match unit {

@@ -31,7 +31,7 @@ use self::sweep::SweepRun;
 use self::throughput::Bench;
 use self::tools::Tools;
 use crate::export::json::JsonDocument;
-use crate::export::Exporter;
+use crate::export::{Exporter, Page};
 use crate::matrix::{self, MatrixOptions};
 use crate::plan::{self, MatrixConfig, BUILTIN_SERVERS};
 use crate::records::bench::*;
@@ -352,7 +352,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
 
 /// What `lab report` rebuilds from a bench JSON: the markdown and the reach chart.
 pub fn report_exporters() -> Vec<Box<dyn Exporter<BenchRun>>> {
-    vec![Box::new(markdown::MarkdownExporter), Box::new(markdown::ReachChart)]
+    vec![Box::new(Page("md", markdown::render)), Box::new(markdown::ReachChart)]
 }
 
 /// The server part 1 loads: the fastest of ours in part 2, else smol-server (else the first one).

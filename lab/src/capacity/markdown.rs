@@ -1,21 +1,9 @@
 //! `capacity-<run-id>.md`: the capacity table, every probe, and the coordinated-omission cell in words.
 
-use crate::export::json::JsonDocument;
 use crate::export::table::Table;
-use crate::export::{Artifact, Exporter};
 use crate::records::capacity::{CapacityCell, CapacityRun, CoRun, CoordinatedOmission, LoopMode};
 use crate::records::run::Status;
 use crate::row;
-use std::io;
-
-/// `capacity-RUN-ID.md`.
-pub struct CapacityMarkdown;
-
-impl Exporter<CapacityRun> for CapacityMarkdown {
-    fn render(&self, run: &CapacityRun) -> io::Result<Vec<Artifact>> {
-        Ok(vec![Artifact { path: format!("{}.md", run.file_stem()).into(), bytes: render(run).into_bytes() }])
-    }
-}
 
 /// One line per cell, for the progress output: `smol-server baseline: 12,800 req/s (p99 < 10 ms)`.
 pub fn cell_line(cell: &CapacityCell) -> String {

@@ -27,7 +27,7 @@ use clap::Args;
 
 use crate::client::ClientReport;
 use crate::export::json::JsonDocument;
-use crate::export::Exporter;
+use crate::export::{Exporter, Page};
 use crate::plan::{server_specs, ServerSpec, WorkloadSettings};
 use crate::process::{self, Server};
 use crate::records::capacity::{
@@ -292,7 +292,7 @@ pub fn run(options: &Options) -> anyhow::Result<(CapacityRun, Vec<PathBuf>)> {
 
 /// What `lab report` rebuilds from a capacity JSON: the markdown and the chart.
 pub fn report_exporters() -> Vec<Box<dyn Exporter<CapacityRun>>> {
-    vec![Box::new(markdown::CapacityMarkdown), Box::new(svg::CapacitySvg)]
+    vec![Box::new(Page("md", markdown::render)), Box::new(svg::CapacitySvg)]
 }
 
 /// Starts and verifies the server, then searches its capacity for `workload`.

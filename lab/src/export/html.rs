@@ -260,15 +260,20 @@ pub fn render(run: &Run, findings: &Findings) -> Draw<String> {
          this page. Every table of the run: <a href=\"{id}.md\">{id}.md</a>.</footer>",
         id = escape(&run.run_id)
     );
-    Ok(format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\">\n<title>Lab run {}</title>\n<style>{CSS}</style>\n</head>\n\
-         <body>\n<main>\n{body}</main>\n</body>\n</html>\n",
-        escape(&run.run_id)
-    ))
+    Ok(page(&format!("Lab run {}", run.run_id), &body))
 }
 
-pub(crate) const CSS: &str = "
+/// A whole page around `body` (the contents of `<main>`): one self-contained file, its style inline.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n\
+         <body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+        escape(title)
+    )
+}
+
+const CSS: &str = "
 body { margin: 0; background: #fafafa; color: #222; font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', sans-serif; }
 main { max-width: 1140px; margin: 0 auto; padding: 16px 24px 48px; background: #fff; }
 h1 { font-size: 26px; margin: 8px 0 4px; }

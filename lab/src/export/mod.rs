@@ -38,6 +38,17 @@ pub trait Exporter<D = Run> {
     fn render(&self, run: &D) -> io::Result<Vec<Artifact>>;
 }
 
+/// A document's page in one format, rendered whole by one function: `Page("md", render)` writes `STEM.md`, the
+/// stem the document's JSON has (`bench-RUN-ID.md` beside `bench-RUN-ID.json`).
+pub struct Page<D>(pub &'static str, pub fn(&D) -> String);
+
+impl<D: JsonDocument> Exporter<D> for Page<D> {
+    fn render(&self, doc: &D) -> io::Result<Vec<Artifact>> {
+        let Page(extension, render) = self;
+        Ok(vec![Artifact { path: format!("{}.{extension}", doc.file_stem()).into(), bytes: render(doc).into_bytes() }])
+    }
+}
+
 /// A matrix (or soak) run and what it shows: the document every matrix format renders.
 pub struct Report<'a> {
     pub run: &'a Run,

@@ -4,43 +4,24 @@
 
 use super::plan::{ANCHOR_FACTOR, CONTEXT_SWITCH, EXPERIMENTS, EXPERIMENT_FACTOR, MEMORY_UNITS, SUBJECTS};
 use crate::export::table::Table;
-use crate::export::{html, markdown, Artifact, Exporter};
+use crate::export::{html, markdown};
 use crate::format::kib_per as kib;
 use crate::records::primitives::{Anchor, Measure, MemoryFit, PrimitivesRun, Timing};
 use crate::records::run::Status;
 use std::fmt::Write as _;
-use std::io;
 
-pub struct PrimitivesMarkdown;
-pub struct PrimitivesHtml;
-
-impl Exporter<PrimitivesRun> for PrimitivesMarkdown {
-    fn render(&self, run: &PrimitivesRun) -> io::Result<Vec<Artifact>> {
-        let path = format!("primitives-{}.md", run.run_id).into();
-        Ok(vec![Artifact { path, bytes: render(run).into_bytes() }])
+/// The HTML page: the markdown's sections, each a heading and its blocks.
+pub fn html(run: &PrimitivesRun) -> String {
+    let mut body = String::new();
+    for section in render(run).split("\n## ") {
+        let (title, text) = section.split_once('\n').unwrap_or((section, ""));
+        let (tag, title) = match title.strip_prefix("# ") {
+            Some(t) => ("h1", t),
+            None => ("h2", title),
+        };
+        let _ = writeln!(body, "<{tag}>{}</{tag}>\n{}", html::inline(title), html::blocks(text));
     }
-}
-
-impl Exporter<PrimitivesRun> for PrimitivesHtml {
-    fn render(&self, run: &PrimitivesRun) -> io::Result<Vec<Artifact>> {
-        let mut body = String::new();
-        for section in render(run).split("\n## ") {
-            let (title, text) = section.split_once('\n').unwrap_or((section, ""));
-            let (tag, title) = match title.strip_prefix("# ") {
-                Some(t) => ("h1", t),
-                None => ("h2", title),
-            };
-            let _ = writeln!(body, "<{tag}>{}</{tag}>\n{}", html::inline(title), html::blocks(text));
-        }
-        let page = format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" \
-             content=\"width=device-width, initial-scale=1\">\n<title>Primitives {}</title>\n<style>{}</style>\n\
-             </head>\n<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
-            html::escape(&run.run_id),
-            html::CSS
-        );
-        Ok(vec![Artifact { path: format!("primitives-{}.html", run.run_id).into(), bytes: page.into_bytes() }])
-    }
+    html::page(&format!("Primitives {}", run.run_id), &body)
 }
 
 /// A duration in ns as people read it: `310 ns`, `1.72 µs`, `39.1 µs`.

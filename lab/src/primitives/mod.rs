@@ -20,7 +20,7 @@ pub mod plan;
 pub use plan::*;
 
 use crate::export::json::JsonDocument;
-use crate::export::Exporter;
+use crate::export::{Exporter, Page};
 use crate::fit::linear_fit;
 use crate::records::primitives::*;
 use crate::records::run::{KernelMemory, Status};
@@ -218,7 +218,7 @@ pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<Pa
 
 /// What `lab report` rebuilds from a primitives JSON.
 pub fn report_exporters() -> Vec<Box<dyn Exporter<PrimitivesRun>>> {
-    vec![Box::new(markdown::PrimitivesMarkdown), Box::new(markdown::PrimitivesHtml)]
+    vec![Box::new(Page("md", markdown::render)), Box::new(Page("html", markdown::html))]
 }
 
 /// `lab primitives`: the command line's entry.

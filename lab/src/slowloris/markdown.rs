@@ -1,22 +1,13 @@
 //! `slowloris-<run-id>.md`: one table across the servers, a sentence each, and their second-by-second timelines.
 
+use crate::export::markdown;
 use crate::export::table::Table;
-use crate::export::{markdown, Artifact, Exporter};
 use crate::format;
 use crate::records::header::Build;
 use crate::records::run::Status;
 use crate::records::slowloris::SlowlorisRun;
 use crate::row;
 use std::fmt::Write;
-use std::io;
-
-pub struct SlowlorisMarkdown;
-
-impl Exporter<SlowlorisRun> for SlowlorisMarkdown {
-    fn render(&self, run: &SlowlorisRun) -> io::Result<Vec<Artifact>> {
-        Ok(vec![Artifact { path: format!("slowloris-{}.md", run.run_id).into(), bytes: render(run).into_bytes() }])
-    }
-}
 
 pub fn render(run: &SlowlorisRun) -> String {
     let mut md = String::new();

@@ -16,7 +16,7 @@ pub mod markdown;
 pub mod probe;
 
 use crate::export::json::JsonDocument;
-use crate::export::Exporter;
+use crate::export::{Exporter, Page};
 use crate::format;
 use crate::plan::ServerSpec;
 use crate::process::Server;
@@ -126,7 +126,7 @@ pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<Path
 
 /// What `lab report` rebuilds from a slowloris JSON: the markdown.
 pub fn report_exporters() -> Vec<Box<dyn Exporter<SlowlorisRun>>> {
-    vec![Box::new(markdown::SlowlorisMarkdown)]
+    vec![Box::new(Page("md", markdown::render))]
 }
 
 /// Starts one server, attacks it while probing, stops it.

@@ -3,30 +3,16 @@
 
 use crate::export::markdown;
 use crate::export::table::Table;
-use crate::export::{Artifact, Exporter};
 use crate::findings::Findings;
 use crate::format;
 use crate::records::run::Status;
 use crate::records::soak::SoakRun;
 use crate::row;
 use std::fmt::Write;
-use std::io;
 
-pub struct SoakMarkdown;
-
-impl Exporter<SoakRun> for SoakMarkdown {
-    fn render(&self, run: &SoakRun) -> io::Result<Vec<Artifact>> {
-        Ok(vec![Artifact { path: format!("{}.md", run.run_id).into(), bytes: render(run).into_bytes() }])
-    }
-}
-
-pub struct SoakCsv;
-
-impl Exporter<SoakRun> for SoakCsv {
-    fn render(&self, run: &SoakRun) -> io::Result<Vec<Artifact>> {
-        let bytes = format!("{}\n", crate::export::csv::COLUMNS.join(",")).into_bytes();
-        Ok(vec![Artifact { path: format!("{}.csv", run.run_id).into(), bytes }])
-    }
+/// `RUN-ID.csv`: the matrix's columns and no row.
+pub fn csv(_: &SoakRun) -> String {
+    format!("{}\n", crate::export::csv::COLUMNS.join(","))
 }
 
 pub fn render(run: &SoakRun) -> String {

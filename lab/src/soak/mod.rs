@@ -18,7 +18,7 @@ use markdown::{point_name, points};
 use crate::client::ClientArgs;
 use crate::cost::Sampler;
 use crate::export::json::JsonDocument;
-use crate::export::Exporter;
+use crate::export::{Exporter, Page};
 use crate::fit::linear_fit;
 use crate::format;
 use crate::plan::{self, ServerSpec, WorkloadSettings};
@@ -130,7 +130,7 @@ impl SoakRun {
 
 /// What `lab report` rebuilds from a soak JSON: the markdown (and the CSV, a header: a soak has no cell).
 pub fn report_exporters() -> Vec<Box<dyn Exporter<SoakRun>>> {
-    vec![Box::new(markdown::SoakMarkdown), Box::new(markdown::SoakCsv)]
+    vec![Box::new(Page("md", markdown::render)), Box::new(Page("csv", markdown::csv))]
 }
 
 /// `lab soak`: every server soaked in turn in one [`Session`], then the document, written as JSON, markdown and
