@@ -122,6 +122,7 @@ mod tests {
     pub(crate) fn capacity_run(run_id: &str, commit: &str, cells: &[(&str, f64, f64)]) -> CapacityRun {
         let mut run = CapacityRun::default();
         run.header.written_by = Some(RunKind::Capacity);
+        run.header.schema_version = crate::records::capacity::SCHEMA_VERSION;
         run.header.run_id = run_id.into();
         run.header.environment.git_commit = commit.into();
         run.settings.client = "async-client:lean".into();
@@ -180,6 +181,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut bench = BenchRun::default();
         bench.header.written_by = Some(RunKind::Bench);
+        bench.header.schema_version = crate::records::bench::BENCH_SCHEMA_VERSION;
         bench.reach.head.status = PartStatus::NotRequested;
         let e = companion_from_file(dir.path(), "b.json", &bench).unwrap_err();
         assert!(e.contains("without its reach part"), "{e}");

@@ -9,6 +9,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lab::export::{json::JsonDocument, Exporter};
 use lab::matrix;
 use lab::plan::{self, MatrixConfig, ServerSpec};
 use lab::records::header::RunKind;
@@ -510,6 +511,12 @@ fn write_readme(run: &Path, readme: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The document of type `D` at `path` rebuilt by `exporters` into `dir` (a file that is not one: exit 2).
+fn rebuild<D: JsonDocument>(path: &Path, exporters: Vec<Box<dyn Exporter<D>>>, dir: &Path) -> Result<Vec<PathBuf>> {
+    let doc = D::load(path)?;
+    export::write(&doc, &exporters, dir).context("writing the report")
+}
+
 fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<PathBuf>) -> Result<u8> {
     let dir = out.unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")));
     // The JSON is the source: rewrite only what is rebuilt from it, by the exporters of the command that wrote it.
@@ -520,21 +527,11 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
         );
     }
     let files = match kind {
-        RunKind::Bench => {
-            export::write(&lab::records::bench::BenchRun::load(&path)?, &lab::bench::report_exporters(), &dir)
-        }
-        RunKind::Slowloris => {
-            export::write(&lab::records::slowloris::SlowlorisRun::load(&path)?, &slowloris::report_exporters(), &dir)
-        }
-        RunKind::Primitives => export::write(
-            &lab::records::primitives::PrimitivesRun::load(&path)?,
-            &lab::primitives::report_exporters(),
-            &dir,
-        ),
-        RunKind::Capacity => {
-            export::write(&lab::records::capacity::CapacityRun::load(&path)?, &lab::capacity::report_exporters(), &dir)
-        }
-        RunKind::Soak => export::write(&lab::records::soak::SoakRun::load(&path)?, &soak::report_exporters(), &dir),
+        RunKind::Bench => rebuild(&path, lab::bench::report_exporters(), &dir),
+        RunKind::Slowloris => rebuild(&path, slowloris::report_exporters(), &dir),
+        RunKind::Primitives => rebuild(&path, lab::primitives::report_exporters(), &dir),
+        RunKind::Capacity => rebuild(&path, lab::capacity::report_exporters(), &dir),
+        RunKind::Soak => rebuild(&path, soak::report_exporters(), &dir),
         RunKind::Matrix => {
             let mut run = Run::load(&path)?;
             let e = &run.environment;
@@ -557,10 +554,10 @@ fn cmd_report(path: PathBuf, out: Option<PathBuf>, reanalyse: bool, with: Vec<Pa
             if !with.is_empty() {
                 exporters.push(Box::new(export::JsonExporter));
             }
-            export::write(&run, &exporters, &dir)
+            export::write(&run, &exporters, &dir).context("writing the report")
         }
     };
-    for file in files.context("writing the report")? {
+    for file in files? {
         eprintln!("lab: wrote {}", file.display());
     }
     Ok(0)

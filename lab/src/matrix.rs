@@ -33,7 +33,7 @@ pub struct MatrixOutcome {
 }
 
 pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
-    let session = Session::start(crate::records::header::RunKind::Matrix, "", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(crate::records::header::RunKind::Matrix, &options.out, options.bin_dir.clone())?;
     let config = &options.config;
     let cells = config.cells();
     eprintln!(
@@ -53,7 +53,7 @@ pub fn run_matrix(options: MatrixOptions) -> Result<MatrixOutcome> {
     // Computed once: the narrative's sentences are kept in the JSON, and every format reads the same findings.
     let findings = Findings::of(&run);
     run.analysis.narrative = export::prose::narrative::sentences(&run, &findings);
-    let files = export::save(&run, &export::all(findings), &session.out, session.file_prefix)?;
+    let files = export::save(&run, &export::all(findings), &session.out)?;
     let exit_code = if run.interrupted {
         130
     } else if options.check_shape && !run.analysis.shape.holds {

@@ -63,11 +63,8 @@ pub fn unique_run_id(out: &Path, file_prefix: &str, stamp: &str, commit: &str) -
 
 /// A run in progress.
 pub struct Session {
-    /// The header's `kind`.
+    /// The header's `kind`, which also names the files ([`RunKind::file_prefix`]).
     pub kind: RunKind,
-    /// What the files' names start with: none for matrix and soak runs (`RUN-ID.json`, `latest.md`), `bench-` or
-    /// `slowloris-` for the others (`bench-RUN-ID.json`, `bench-latest.md`).
-    pub file_prefix: &'static str,
     /// Set by SIGINT/SIGTERM.
     pub interrupted: Arc<AtomicBool>,
     pub bin_dir: PathBuf,
@@ -87,9 +84,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts a run of `kind` writing `{file_prefix}RUN-ID.*` under `out`, with the binaries in `bin_dir` (None:
+    /// Starts a run of `kind` writing `{kind's prefix}RUN-ID.*` under `out`, with the binaries in `bin_dir` (None:
     /// build release ones). The run's clock starts after the build: builds are not the lab's overhead.
-    pub fn start(kind: RunKind, file_prefix: &'static str, out: &Path, bin_dir: Option<PathBuf>) -> Result<Session> {
+    pub fn start(kind: RunKind, out: &Path, bin_dir: Option<PathBuf>) -> Result<Session> {
         let limits = limits::read_limits();
         let interrupted = interrupt_flag();
         let bin_dir = binaries_dir(bin_dir)?;
@@ -100,12 +97,11 @@ impl Session {
         let environment = env::capture(&binaries::workspace_root(), limits.clone());
         // Before any server starts: the machine alone (under a second).
         let calibration = Calibration::begin(&bin_dir);
-        let run_id = unique_run_id(out, file_prefix, &env::utc_stamp(started_at), &environment.git_commit);
+        let run_id = unique_run_id(out, kind.file_prefix(), &env::utc_stamp(started_at), &environment.git_commit);
         let scratch =
             harness::temp_dir(&format!("lab-{kind}-{run_id}-")).context("cannot create a scratch directory")?;
         Ok(Session {
             kind,
-            file_prefix,
             interrupted,
             bin_dir,
             build,

@@ -5,6 +5,7 @@
 mod common;
 
 use lab::bench::markdown::figure;
+use lab::export::json::JsonDocument;
 use lab::records::bench::{BenchRun, Part, PartStatus};
 use std::path::Path;
 

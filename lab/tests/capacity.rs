@@ -5,6 +5,7 @@
 
 mod common;
 
+use lab::export::json::JsonDocument;
 use lab::records::capacity::{CapacityRun, LoopMode};
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod common;
 
+use lab::export::json::JsonDocument;
 use lab::records::run::{Run, Status, Workload};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

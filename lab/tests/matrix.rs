@@ -6,6 +6,7 @@
 mod common;
 
 use lab::export::csv::{parse as parse_csv, COLUMNS};
+use lab::export::json::JsonDocument;
 use lab::export::markdown::cell_text;
 use lab::records::run::{Run, Status};
 

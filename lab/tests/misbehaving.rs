@@ -6,6 +6,7 @@
 
 mod common;
 
+use lab::export::json::JsonDocument;
 use lab::records::run::Run;
 use std::path::Path;
 

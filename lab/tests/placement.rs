@@ -5,6 +5,7 @@
 mod common;
 
 use harness::process::{allowed_cpus, cpu_list};
+use lab::export::json::JsonDocument;
 use lab::plan::ServerSpec;
 use lab::process::Server;
 use lab::records::header::CpuPlacement;

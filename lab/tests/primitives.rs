@@ -7,6 +7,7 @@
 
 mod common;
 
+use lab::export::json::JsonDocument;
 use lab::records::primitives::{Measure, PrimitivesRun};
 use lab::records::run::Status;
 

@@ -6,6 +6,7 @@
 //!
 //! Run it alone with `cargo nextest run -p lab --test records`.
 
+use lab::export::json::JsonDocument;
 use lab::records::bench::BenchRun;
 use lab::records::capacity::CapacityRun;
 use lab::records::primitives::PrimitivesRun;

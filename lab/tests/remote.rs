@@ -5,6 +5,7 @@
 mod common;
 
 use harness::process::ServerProcess;
+use lab::export::json::JsonDocument;
 use lab::records::run::Run;
 use std::process::Command;
 use std::time::Duration;

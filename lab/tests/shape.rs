@@ -4,6 +4,7 @@
 
 mod common;
 
+use lab::export::json::JsonDocument;
 use lab::records::run::Run;
 
 #[test]

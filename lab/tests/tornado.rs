@@ -8,6 +8,7 @@
 mod common;
 
 use harness::tools;
+use lab::export::json::JsonDocument;
 use lab::records::run::Run;
 use std::path::Path;
 

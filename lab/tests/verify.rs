@@ -5,6 +5,7 @@
 
 mod common;
 
+use lab::export::json::JsonDocument;
 use lab::records::run::{CheckOutcome, Run, Status};
 
 #[test]

@@ -30,7 +30,6 @@ pub mod tools;
 use self::sweep::SweepRun;
 use self::throughput::Bench;
 use self::tools::Tools;
-use crate::export::json::JsonDocument;
 use crate::export::{Exporter, Page};
 use crate::matrix::{self, MatrixOptions};
 use crate::plan::{self, MatrixConfig, BUILTIN_SERVERS};
@@ -244,7 +243,7 @@ fn part_mut(run: &mut BenchRun, part: Part) -> &mut dyn PartOutcome {
 }
 
 pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
-    let session = Session::start(RunKind::Bench, "bench-", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(RunKind::Bench, &options.out, options.bin_dir.clone())?;
     let (run_id, bin_dir, limits, interrupted) =
         (session.run_id.clone(), session.bin_dir.clone(), session.limits.clone(), session.interrupted.clone());
     let tools = Tools::find(options.wrk.as_deref(), options.oha.as_deref(), options.nginx.as_deref());
@@ -346,7 +345,7 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
     bench.targets = targets::targets(&bench);
     let notes = notes(&session, &bench);
     bench.header = session.header(BENCH_SCHEMA_VERSION, notes);
-    let files = crate::export::save_with_json(&bench, report_exporters(), &session.out, session.file_prefix)?;
+    let files = crate::export::save_with_json(&bench, report_exporters(), &session.out)?;
     Ok(BenchOutcome { run: bench, files })
 }
 
@@ -415,28 +414,6 @@ fn overhead(bin_dir: &Path) -> OverheadPart {
             command,
             ..OverheadPart::default()
         },
-    }
-}
-
-impl JsonDocument for BenchRun {
-    fn file_stem(&self) -> String {
-        format!("bench-{}", self.run_id)
-    }
-}
-
-impl BenchRun {
-    /// Reads a bench JSON; a file that is not one (of this schema version) is the user's input error.
-    pub fn load(path: &Path) -> Result<BenchRun, crate::UsageError> {
-        let run: BenchRun = crate::export::json::load(path, "bench")?;
-        if run.kind() != RunKind::Bench || run.schema_version != BENCH_SCHEMA_VERSION {
-            return Err(crate::UsageError(format!(
-                "{}: kind {:?}, schema_version {}; this lab reads bench version {BENCH_SCHEMA_VERSION}",
-                path.display(),
-                run.written_by.map_or("", |k| k.as_str()),
-                run.schema_version
-            )));
-        }
-        Ok(run)
     }
 }
 

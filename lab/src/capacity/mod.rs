@@ -26,7 +26,6 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 
 use crate::client::ClientReport;
-use crate::export::json::JsonDocument;
 use crate::export::{Exporter, Page};
 use crate::plan::{server_specs, ServerSpec, WorkloadSettings};
 use crate::process::{self, Server};
@@ -255,8 +254,7 @@ impl Load<'_> {
 /// Runs the sweep for every server and workload, then the coordinated-omission cell, in one [`Session`]; writes
 /// `capacity-<run-id>.{json,md,svg}` (and `capacity-latest.md`) in `options.out`.
 pub fn run(options: &Options) -> anyhow::Result<(CapacityRun, Vec<PathBuf>)> {
-    let session =
-        Session::start(crate::records::header::RunKind::Capacity, "capacity-", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(crate::records::header::RunKind::Capacity, &options.out, options.bin_dir.clone())?;
     eprintln!(
         "lab: capacity {}: {} server(s) × {} workload(s), {} s per probe",
         session.run_id,
@@ -286,7 +284,7 @@ pub fn run(options: &Options) -> anyhow::Result<(CapacityRun, Vec<PathBuf>)> {
         cells,
         coordinated_omission,
     };
-    let files = crate::export::save_with_json(&run, report_exporters(), &session.out, session.file_prefix)?;
+    let files = crate::export::save_with_json(&run, report_exporters(), &session.out)?;
     Ok((run, files))
 }
 
@@ -483,19 +481,6 @@ fn coordinated_omission_cell(
         connections,
         runs,
     })
-}
-
-impl JsonDocument for CapacityRun {
-    fn file_stem(&self) -> String {
-        format!("capacity-{}", self.run_id)
-    }
-}
-
-impl CapacityRun {
-    /// Reads a capacity JSON; a file that is not one is the user's input error.
-    pub fn load(path: &Path) -> Result<CapacityRun, crate::UsageError> {
-        crate::export::json::load(path, "capacity")
-    }
 }
 
 #[cfg(test)]

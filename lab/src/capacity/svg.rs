@@ -4,10 +4,10 @@
 
 use plotters::prelude::*;
 
-use crate::export::json::JsonDocument;
 use crate::export::svg::{draw_legend, draw_line, drawing, Draw, COLORS};
 use crate::export::{Artifact, Exporter};
 use crate::records::capacity::CapacityRun;
+use crate::records::Document;
 use std::io;
 
 /// `capacity-RUN-ID.svg`.

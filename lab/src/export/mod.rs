@@ -110,13 +110,8 @@ pub fn write<D>(run: &D, exporters: &[Box<dyn Exporter<D>>], dir: &Path) -> io::
 
 /// Writes `doc` in every format of `exporters` under `out`, then copies its markdown to `{prefix}latest.md`
 /// (and its HTML page, when an exporter wrote one, to `{prefix}latest.html`): the newest run under a stable
-/// name. `prefix` is the session's file prefix (`bench-`, or none for a matrix). Returns the files written.
-pub fn save<D: JsonDocument>(
-    doc: &D,
-    exporters: &[Box<dyn Exporter<D>>],
-    out: &Path,
-    prefix: &str,
-) -> anyhow::Result<Vec<PathBuf>> {
+/// name, the prefix its kind's (`bench-`, or none for a matrix). Returns the files written.
+pub fn save<D: JsonDocument>(doc: &D, exporters: &[Box<dyn Exporter<D>>], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context;
     let mut files = write(doc, exporters, out).context("writing the results")?;
     for extension in ["md", "html"] {
@@ -124,7 +119,7 @@ pub fn save<D: JsonDocument>(
         if extension == "html" && !files.contains(&written) {
             continue;
         }
-        let latest = out.join(format!("{prefix}latest.{extension}"));
+        let latest = out.join(format!("{}latest.{extension}", D::KIND.file_prefix()));
         std::fs::copy(&written, &latest)
             .with_context(|| format!("copying {} to {}", written.display(), latest.display()))?;
         files.push(latest);
@@ -137,9 +132,8 @@ pub fn save_with_json<D: JsonDocument>(
     doc: &D,
     report_exporters: Vec<Box<dyn Exporter<D>>>,
     out: &Path,
-    prefix: &str,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut exporters: Vec<Box<dyn Exporter<D>>> = vec![Box::new(JsonExporter)];
     exporters.extend(report_exporters);
-    save(doc, &exporters, out, prefix)
+    save(doc, &exporters, out)
 }

@@ -4,6 +4,7 @@
 //! `lab report RUN.json --readme README.md` rewrites the block; a test renders every block again from the JSON it
 //! names and compares, so no figure in them can drift from its source.
 
+use super::json::JsonDocument;
 use crate::records::bench::BenchRun;
 use crate::records::header::{RunHeader, RunKind};
 use crate::records::run::Run;

@@ -19,7 +19,6 @@ pub mod plan;
 
 pub use plan::*;
 
-use crate::export::json::JsonDocument;
 use crate::export::{Exporter, Page};
 use crate::fit::linear_fit;
 use crate::records::primitives::*;
@@ -84,19 +83,6 @@ impl PrimitivesOptions {
     }
 }
 
-impl JsonDocument for PrimitivesRun {
-    fn file_stem(&self) -> String {
-        format!("primitives-{}", self.run_id)
-    }
-}
-
-impl PrimitivesRun {
-    /// Reads a primitives JSON; a file that is not one is the user's input error.
-    pub fn load(path: &Path) -> Result<PrimitivesRun, crate::UsageError> {
-        crate::export::json::load(path, "primitives")
-    }
-}
-
 impl Anchor {
     fn new(value: f64, source: &str, measured: Option<f64>) -> Anchor {
         Anchor { value, source: source.to_string(), ratio: measured.map(|m| m / value) }
@@ -116,12 +102,7 @@ struct Report {
 
 /// Runs `lab primitives` and writes its files. Returns the run and the files written.
 pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<PathBuf>)> {
-    let session = Session::start(
-        crate::records::header::RunKind::Primitives,
-        "primitives-",
-        &options.out,
-        options.bin_dir.clone(),
-    )?;
+    let session = Session::start(crate::records::header::RunKind::Primitives, &options.out, options.bin_dir.clone())?;
     let binary = session.bin_dir.join("primitive");
     if !binary.is_file() {
         return Err(crate::UsageError(format!(
@@ -212,7 +193,7 @@ pub fn run(options: &PrimitivesOptions) -> anyhow::Result<(PrimitivesRun, Vec<Pa
         }
     }
     let doc = PrimitivesRun { header: session.header(SCHEMA_VERSION, notes), settings, timings, memory, connections };
-    let files = crate::export::save_with_json(&doc, report_exporters(), &session.out, session.file_prefix)?;
+    let files = crate::export::save_with_json(&doc, report_exporters(), &session.out)?;
     Ok((doc, files))
 }
 

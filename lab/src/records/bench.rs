@@ -119,12 +119,7 @@ pub struct BenchRun {
     pub targets: Vec<Target>,
 }
 
-impl std::ops::Deref for BenchRun {
-    type Target = RunHeader;
-    fn deref(&self) -> &RunHeader {
-        &self.header
-    }
-}
+document!(BenchRun, Bench, BENCH_SCHEMA_VERSION..=BENCH_SCHEMA_VERSION);
 
 /// The knobs of the bench.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

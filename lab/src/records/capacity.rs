@@ -19,12 +19,7 @@ pub struct CapacityRun {
     pub coordinated_omission: Option<CoordinatedOmission>,
 }
 
-impl std::ops::Deref for CapacityRun {
-    type Target = RunHeader;
-    fn deref(&self) -> &RunHeader {
-        &self.header
-    }
-}
+document!(CapacityRun, Capacity, 1..=SCHEMA_VERSION);
 
 /// How a client run paces its requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -60,6 +60,20 @@ word_enum! {
     }
 }
 
+impl RunKind {
+    /// What its files' names start with: nothing for a matrix run or a soak (`RUN-ID.json`, `latest.md`), else
+    /// the kind (`bench-RUN-ID.json`, `bench-latest.md`).
+    pub fn file_prefix(self) -> &'static str {
+        match self {
+            RunKind::Matrix | RunKind::Soak => "",
+            RunKind::Bench => "bench-",
+            RunKind::Slowloris => "slowloris-",
+            RunKind::Capacity => "capacity-",
+            RunKind::Primitives => "primitives-",
+        }
+    }
+}
+
 word_enum! {
     /// The cargo profile that built the measured binaries: the name of their directory (`target/release`).
     Build {

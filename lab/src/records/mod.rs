@@ -42,6 +42,38 @@ macro_rules! word_enum {
     };
 }
 
+/// A document of the lab (`RUN-ID.json`, `bench-RUN-ID.json`, …): a [`RunHeader`](header::RunHeader) flattened
+/// into its top level, whose fields read as the document's own (`run.run_id`) through `Deref`, written by one
+/// command.
+pub trait Document: Serialize + DeserializeOwned + std::ops::Deref<Target = header::RunHeader> {
+    /// The command that writes it: its header's `kind`, and what its files' names start with.
+    const KIND: header::RunKind;
+    /// The `schema_version`s this lab reads.
+    const VERSIONS: std::ops::RangeInclusive<u32>;
+
+    /// Its files' name without the extension: `RUN-ID`, `bench-RUN-ID`.
+    fn file_stem(&self) -> String {
+        format!("{}{}", Self::KIND.file_prefix(), self.run_id)
+    }
+}
+
+/// Makes `$doc`, its header in its field `header`, the [`Document`] that `$kind` writes, read in `$versions`.
+macro_rules! document {
+    ($doc:ident, $kind:ident, $versions:expr) => {
+        impl std::ops::Deref for $doc {
+            type Target = $crate::records::header::RunHeader;
+            fn deref(&self) -> &Self::Target {
+                &self.header
+            }
+        }
+
+        impl $crate::records::Document for $doc {
+            const KIND: $crate::records::header::RunKind = $crate::records::header::RunKind::$kind;
+            const VERSIONS: std::ops::RangeInclusive<u32> = $versions;
+        }
+    };
+}
+
 /// The distinct values of `items`, each where it first appears: a table's rows or columns in run order.
 pub fn first_seen<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     grouped(items.into_iter().map(|item| (item, ()))).into_iter().map(|(item, _)| item).collect()
@@ -58,6 +90,9 @@ pub fn grouped<K: PartialEq, V>(items: impl IntoIterator<Item = (K, V)>) -> Vec<
     }
     groups
 }
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 pub mod bench;
 pub mod capacity;

@@ -35,12 +35,7 @@ pub struct PrimitivesRun {
     pub connections: Vec<MemoryFit>,
 }
 
-impl std::ops::Deref for PrimitivesRun {
-    type Target = RunHeader;
-    fn deref(&self) -> &RunHeader {
-        &self.header
-    }
-}
+document!(PrimitivesRun, Primitives, 1..=SCHEMA_VERSION);
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PrimitivesSettings {

@@ -437,12 +437,7 @@ pub struct Run {
     pub companions: Vec<Companion>,
 }
 
-impl std::ops::Deref for Run {
-    type Target = RunHeader;
-    fn deref(&self) -> &RunHeader {
-        &self.header
-    }
-}
+document!(Run, Matrix, 1..=SCHEMA_VERSION);
 
 impl std::ops::DerefMut for Run {
     fn deref_mut(&mut self) -> &mut RunHeader {

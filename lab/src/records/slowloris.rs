@@ -19,12 +19,7 @@ pub struct SlowlorisRun {
     pub servers: Vec<SlowlorisServer>,
 }
 
-impl std::ops::Deref for SlowlorisRun {
-    type Target = RunHeader;
-    fn deref(&self) -> &RunHeader {
-        &self.header
-    }
-}
+document!(SlowlorisRun, Slowloris, 1..=SCHEMA_VERSION);
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SlowlorisSettings {

@@ -40,12 +40,8 @@ pub struct SoakRun {
     pub soak: Soak,
 }
 
-impl std::ops::Deref for SoakRun {
-    type Target = RunHeader;
-    fn deref(&self) -> &RunHeader {
-        &self.header
-    }
-}
+// A soak keeps the matrix run's versions (see above).
+document!(SoakRun, Soak, 1..=super::run::SCHEMA_VERSION);
 
 /// A soak: every server loaded for minutes by back-to-back client runs of about a minute each, against one
 /// long-lived server process, to see what only time shows (latency drift, memory growth, thread growth).

@@ -15,7 +15,6 @@ pub mod attack;
 pub mod markdown;
 pub mod probe;
 
-use crate::export::json::JsonDocument;
 use crate::export::{Exporter, Page};
 use crate::format;
 use crate::plan::ServerSpec;
@@ -55,27 +54,9 @@ pub struct SlowlorisOptions {
     pub probe_timeout: Duration,
 }
 
-impl SlowlorisRun {
-    /// Reads a slowloris JSON; a file that is not one is the user's input error.
-    pub fn load(path: &std::path::Path) -> Result<SlowlorisRun, crate::UsageError> {
-        crate::export::json::load(path, "slowloris")
-    }
-}
-
-impl JsonDocument for SlowlorisRun {
-    fn file_stem(&self) -> String {
-        format!("slowloris-{}", self.run_id)
-    }
-}
-
 /// Runs the attack on every server in turn and writes `slowloris-<run-id>.{json,md}` under `out`.
 pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<PathBuf>)> {
-    let session = Session::start(
-        crate::records::header::RunKind::Slowloris,
-        "slowloris-",
-        &options.out,
-        options.bin_dir.clone(),
-    )?;
+    let session = Session::start(crate::records::header::RunKind::Slowloris, &options.out, options.bin_dir.clone())?;
     let mut notes = session.notes();
     if session.limits.nofile_soft < options.connections + 256 {
         notes.push(format!(
@@ -120,7 +101,7 @@ pub fn run(options: &SlowlorisOptions) -> anyhow::Result<(SlowlorisRun, Vec<Path
         },
         servers,
     };
-    let files = crate::export::save_with_json(&run, report_exporters(), &session.out, session.file_prefix)?;
+    let files = crate::export::save_with_json(&run, report_exporters(), &session.out)?;
     Ok((run, files))
 }
 

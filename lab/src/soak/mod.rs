@@ -17,7 +17,6 @@ use markdown::{point_name, points};
 
 use crate::client::ClientArgs;
 use crate::cost::Sampler;
-use crate::export::json::JsonDocument;
 use crate::export::{Exporter, Page};
 use crate::fit::linear_fit;
 use crate::format;
@@ -115,19 +114,6 @@ impl SoakOptions {
     }
 }
 
-impl JsonDocument for SoakRun {
-    fn file_stem(&self) -> String {
-        self.run_id.clone()
-    }
-}
-
-impl SoakRun {
-    /// Reads a soak JSON; a file that is not one is the user's input error.
-    pub fn load(path: &std::path::Path) -> Result<SoakRun, crate::UsageError> {
-        crate::export::json::load(path, "soak")
-    }
-}
-
 /// What `lab report` rebuilds from a soak JSON: the markdown (and the CSV, a header: a soak has no cell).
 pub fn report_exporters() -> Vec<Box<dyn Exporter<SoakRun>>> {
     vec![Box::new(Page("md", markdown::render)), Box::new(Page("csv", markdown::csv))]
@@ -136,7 +122,7 @@ pub fn report_exporters() -> Vec<Box<dyn Exporter<SoakRun>>> {
 /// `lab soak`: every server soaked in turn in one [`Session`], then the document, written as JSON, markdown and
 /// CSV. Returns the document and the files written.
 pub fn run(options: &SoakOptions) -> anyhow::Result<(SoakRun, Vec<PathBuf>)> {
-    let session = Session::start(RunKind::Soak, "", &options.out, options.bin_dir.clone())?;
+    let session = Session::start(RunKind::Soak, &options.out, options.bin_dir.clone())?;
     eprintln!(
         "lab: run {}: soak of {} server(s), {} × {} min of {} at concurrency {}",
         session.run_id,
@@ -160,7 +146,7 @@ pub fn run(options: &SoakOptions) -> anyhow::Result<(SoakRun, Vec<PathBuf>)> {
         overhead: Overhead::of(session.elapsed(), soaker.measured),
         soak,
     };
-    let files = crate::export::save_with_json(&run, report_exporters(), &session.out, session.file_prefix)?;
+    let files = crate::export::save_with_json(&run, report_exporters(), &session.out)?;
     Ok((run, files))
 }
 

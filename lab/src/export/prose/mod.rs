@@ -465,6 +465,7 @@ mod tests {
         let capacity = capacity_run("R1", "abc1234", &[("smol-server", 950.0, 1000.0), ("pool-server", 15.5, 16.0)]);
         let mut bench = BenchRun::default();
         bench.header.written_by = Some(RunKind::Bench);
+        bench.header.schema_version = crate::records::bench::BENCH_SCHEMA_VERSION;
         bench.header.run_id = "R2".into();
         bench.header.environment.git_commit = "def5678".into();
         bench.reach.head.status = PartStatus::Ok;
