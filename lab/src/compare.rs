@@ -344,7 +344,7 @@ pub fn shifts(a: &Run, b: &Run) -> BTreeMap<&'static str, f64> {
     let mut speeds: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     for (ca, cb) in pairs(a, b) {
         if let Some(s) = speed(ca, cb, Metric::for_workload(ca.workload)) {
-            speeds.entry(ca.workload.name()).or_default().push(s);
+            speeds.entry(ca.workload.as_str()).or_default().push(s);
         }
     }
     speeds.into_iter().filter_map(|(w, s)| Some((w, median(&s)?))).collect()
@@ -385,7 +385,7 @@ fn machine_shift(md: &mut String, a: &Run, b: &Run) -> usize {
     let mut beyond = 0;
     for (workload, &shift) in &shifts {
         let cells: Vec<(&Cell, &Cell)> =
-            pairs(a, b).into_iter().filter(|(ca, _)| ca.workload.name() == *workload).collect();
+            pairs(a, b).into_iter().filter(|(ca, _)| ca.workload.as_str() == *workload).collect();
         let Some((first, _)) = cells.first() else { continue };
         let metric = Metric::for_workload(first.workload);
         let speeds: Vec<f64> = cells.iter().filter_map(|(ca, cb)| speed(ca, cb, metric)).collect();
@@ -613,7 +613,7 @@ pub fn compare_with(a: &Run, b: &Run, options: &Options) -> String {
         let rate = ratio(ca.throughput_rps, cb.throughput_rps);
         let p99 = ratio(ca.latency_us.map(|l| l.p99), cb.latency_us.map(|l| l.p99));
         let judged = if across {
-            let shift = shifts.get(ca.workload.name()).copied().unwrap_or(1.0);
+            let shift = shifts.get(ca.workload.as_str()).copied().unwrap_or(1.0);
             judge_beyond_shift(ca, cb, shift)
         } else {
             noise::judge(ca, cb, Metric::for_workload(ca.workload))

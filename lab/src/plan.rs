@@ -504,7 +504,7 @@ impl CellSpec {
     /// `server/client/workload/cC/nN`, or `…/cC/dSs` for a cell bounded by a duration of S seconds.
     pub fn id(&self) -> String {
         let (server, client, workload, c) =
-            (self.server.name(), self.client.label(), self.workload.name(), self.concurrency);
+            (self.server.name(), self.client.label(), self.workload.as_str(), self.concurrency);
         match self.duration {
             Some(d) => format!("{server}/{client}/{workload}/c{c}/d{}s", d.as_secs_f64()),
             None => cell_id(server, &client, workload, c, self.requests),

@@ -39,7 +39,6 @@ use crate::records::run::ProfileName;
 use crate::session::Session;
 use crate::{binaries, format};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -95,14 +94,6 @@ pub struct BenchArgs {
     /// nginx to use (default: nginx on PATH, else /usr/sbin/nginx).
     #[arg(long)]
     nginx: Option<PathBuf>,
-}
-
-impl FromStr for Part {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Part, String> {
-        Part::from_word(s)
-            .ok_or_else(|| format!("unknown part {s:?} (known: instrument, servers, reach, cost, overhead)"))
-    }
 }
 
 /// Everything `lab bench` was asked, checked.

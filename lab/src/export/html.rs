@@ -602,8 +602,11 @@ fn workloads(run: &Run, body: &mut String) -> Draw<()> {
     );
     for workload in run.workloads() {
         let Some(data) = svg::chart_data(run, workload).filter(|d| !d.series.is_empty()) else {
-            let _ =
-                writeln!(body, "<p id=\"{0}\">{0}: no clean cell of a concurrent client.</p>", escape(workload.name()));
+            let _ = writeln!(
+                body,
+                "<p id=\"{0}\">{0}: no clean cell of a concurrent client.</p>",
+                escape(workload.as_str())
+            );
             continue;
         };
         let predicted: Vec<(String, Vec<(f64, f64)>)> = data

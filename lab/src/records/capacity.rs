@@ -21,22 +21,15 @@ pub struct CapacityRun {
 
 document!(CapacityRun, Capacity, 1..=SCHEMA_VERSION);
 
-/// How a client run paces its requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LoopMode {
-    /// On a fixed schedule (`--rate`), latency from each request's intended send time.
-    Open,
-    /// The next request when one answers.
-    Closed,
-}
-
-impl LoopMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoopMode::Open => "open",
-            LoopMode::Closed => "closed",
-        }
+word_enum! {
+    /// How a client run paces its requests (ordered: open before closed).
+    #[derive(PartialOrd, Ord)]
+    LoopMode {
+        /// On a fixed schedule (`--rate`), latency from each request's intended send time.
+        #[default]
+        Open = "open",
+        /// The next request when one answers.
+        Closed = "closed",
     }
 }
 

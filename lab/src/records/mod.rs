@@ -8,7 +8,8 @@
 //! document back.
 
 /// A closed set of words in the JSON: an enum in the code, its word in the document (`"ok"`, `"not-run"`).
-/// Code compares the enum (`cell.status == Status::Ok`); the word is only for the document and the tables.
+/// Code compares the enum (`cell.status == Status::Ok`); the word is only for the document, the tables and the
+/// command line (`"io".parse::<Workload>()`: an unknown word names the known ones).
 macro_rules! word_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -39,7 +40,31 @@ macro_rules! word_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            /// `unknown workload "x" (known: io, baseline, …)` for a word that is none of them.
+            fn from_str(word: &str) -> Result<$name, String> {
+                $name::from_word(word).ok_or_else(|| {
+                    let known: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    let noun = $crate::records::noun(stringify!($name));
+                    format!("unknown {noun} {word:?} (known: {})", known.join(", "))
+                })
+            }
+        }
     };
+}
+
+/// A type's name as the noun of a message: `Workload` → `workload`, `ClientKind` → `client kind`.
+pub fn noun(type_name: &str) -> String {
+    let mut noun = String::new();
+    for c in type_name.chars() {
+        if c.is_uppercase() && !noun.is_empty() {
+            noun.push(' ');
+        }
+        noun.extend(c.to_lowercase());
+    }
+    noun
 }
 
 /// A document of the lab (`RUN-ID.json`, `bench-RUN-ID.json`, …): a [`RunHeader`](header::RunHeader) flattened

@@ -166,10 +166,7 @@ impl std::str::FromStr for Client {
             Some((b, e)) => (b, Some(e)),
             None => (s, None),
         };
-        let Some(kind) = ClientKind::from_word(binary) else {
-            let known: Vec<&str> = ClientKind::ALL.iter().map(|k| k.as_str()).collect();
-            return Err(format!("unknown client {s:?} (known: {})", known.join(", ")));
-        };
+        let kind: ClientKind = binary.parse()?;
         let engine = match engine {
             None => None,
             Some(e) => match Engine::from_word(e) {
@@ -221,60 +218,30 @@ word_enum! {
     }
 }
 
-/// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
-/// In JSON, its name (`io`, `cpu`…).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Workload {
-    /// `/say/hello?ms=D`: waiting, not working. Where async should shine.
-    #[default]
-    Io,
-    /// `/fact?n=N&cache=0`: pure computation on the handler's thread.
-    Cpu,
-    /// `/no/param`: an empty 200, the cost of the server machinery itself.
-    Baseline,
-    /// `POST /db/visit`: a write to SQLite.
-    Db,
-    /// `/block?ms=D`: a blocking sleep inside the handler — the anti-pattern on an async server.
-    Blocking,
-    /// A blend: one short wait, one factorial, one empty 200, one database read, in turn.
-    Mixed,
+word_enum! {
+    /// The kinds of work a request does. Each is one route of the workload contract (mixed cycles through several).
+    /// Declared in the order a profile runs them (and the run lists their paths).
+    Workload {
+        /// `/say/hello?ms=D`: waiting, not working. Where async should shine.
+        #[default]
+        Io = "io",
+        /// `/no/param`: an empty 200, the cost of the server machinery itself.
+        Baseline = "baseline",
+        /// `/fact?n=N&cache=0`: pure computation on the handler's thread.
+        Cpu = "cpu",
+        /// `POST /db/visit`: a write to SQLite.
+        Db = "db",
+        /// `/block?ms=D`: a blocking sleep inside the handler — the anti-pattern on an async server.
+        Blocking = "blocking",
+        /// A blend: one short wait, one factorial, one empty 200, one database read, in turn.
+        Mixed = "mixed",
+    }
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] =
-        [Workload::Io, Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Blocking, Workload::Mixed];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Io => "io",
-            Workload::Cpu => "cpu",
-            Workload::Baseline => "baseline",
-            Workload::Db => "db",
-            Workload::Blocking => "blocking",
-            Workload::Mixed => "mixed",
-        }
-    }
-
     /// Wall-time workloads are read as "how long did N requests take" (io, blocking); the others as throughput.
     pub fn is_wait(self) -> bool {
         matches!(self, Workload::Io | Workload::Blocking)
-    }
-}
-
-impl std::fmt::Display for Workload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Workload {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Workload::ALL
-            .into_iter()
-            .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload {s:?} (known: io, cpu, baseline, db, blocking, mixed)"))
     }
 }
 
@@ -321,16 +288,17 @@ word_enum! {
     }
 }
 
-/// What kind of run a companion file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CompanionKind {
-    /// `lab capacity`: the highest open-loop rate each server held per workload.
-    Capacity,
-    /// `lab bench`'s reach part: io at thousands of connections.
-    Reach,
-    /// `lab primitives`: what a thread, a task, a coroutine and an idle connection cost (`lab::chain`).
-    Primitives,
+word_enum! {
+    /// What kind of run a companion file is.
+    CompanionKind {
+        /// `lab capacity`: the highest open-loop rate each server held per workload.
+        #[default]
+        Capacity = "capacity",
+        /// `lab bench`'s reach part: io at thousands of connections.
+        Reach = "reach",
+        /// `lab primitives`: what a thread, a task, a coroutine and an idle connection cost (`lab::chain`).
+        Primitives = "primitives",
+    }
 }
 
 /// The figures taken from a companion run, embedded in the matrix run so that its markdown does not need the file.
@@ -548,16 +516,16 @@ pub struct CheckRecord {
     pub detail: String,
 }
 
-/// What bounded each repetition of a cell.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Bound {
-    /// A number of requests (`requests`): "how long do N requests take" (io, blocking; any cell of a run made
-    /// with `--requests`, and every cell of runs before schema version 4).
-    #[default]
-    Requests,
-    /// A duration (`duration_s`, after warm-up): "how many requests per second" (the throughput workloads).
-    Duration,
+word_enum! {
+    /// What bounded each repetition of a cell.
+    Bound {
+        /// A number of requests (`requests`): "how long do N requests take" (io, blocking; any cell of a run made
+        /// with `--requests`, and every cell of runs before schema version 4).
+        #[default]
+        Requests = "requests",
+        /// A duration (`duration_s`, after warm-up): "how many requests per second" (the throughput workloads).
+        Duration = "duration",
+    }
 }
 
 /// One cell: a server × client × workload × concurrency × request count (or duration), measured `repeat` times.

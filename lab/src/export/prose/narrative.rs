@@ -245,7 +245,7 @@ fn failure_sentence(run: &Run) -> Option<String> {
                 let c = cells[0];
                 return format!("{} × {} {} c={}: {reason}", c.server, c.client, c.workload, c.concurrency);
             }
-            let mut workloads: Vec<&str> = cells.iter().map(|c| c.workload.name()).collect();
+            let mut workloads: Vec<&str> = cells.iter().map(|c| c.workload.as_str()).collect();
             workloads.sort_unstable();
             workloads.dedup();
             let mut servers: Vec<&str> = cells.iter().map(|c| c.server.as_str()).collect();
