@@ -72,16 +72,8 @@ fn opt(value: Option<f64>, show: impl Fn(f64) -> String) -> String {
 
 pub fn render(run: &BenchRun) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# Lab bench {}\n", run.run_id);
-    if let Some(warning) = export::markdown::build_warning(run.build, &run.bin_dir) {
-        let _ = writeln!(md, "{warning}\n");
-    }
-    if run.interrupted {
-        let _ = writeln!(md, "> **⚠ This bench was interrupted**: the parts it did not reach are marked not run.\n");
-    }
-    if let Some(warning) = crate::export::prose::drift_warning(run.calibration.as_ref()) {
-        let _ = writeln!(md, "{warning}\n");
-    }
+    let stopped = "the parts it did not reach are marked not run";
+    export::markdown::opening(&format!("Lab bench {}", run.run_id), &run.header, stopped, &mut md);
     let _ = writeln!(md, "{}  ", export::markdown::machine_line(&run.environment));
     if let Some(calibration) = &run.calibration {
         let _ = writeln!(md, "{}  ", crate::export::prose::calibration_line(calibration));

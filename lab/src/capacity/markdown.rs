@@ -39,10 +39,9 @@ fn ms(us: f64) -> String {
 
 pub fn render(run: &CapacityRun) -> String {
     let s = &run.settings;
-    let mut md = format!("# Capacity {}\n\n", run.run_id);
-    if let Some(warning) = crate::export::prose::drift_warning(run.calibration.as_ref()) {
-        md += &format!("{warning}\n\n");
-    }
+    let mut md = String::new();
+    let stopped = "the cells it did not reach are marked not measured";
+    crate::export::markdown::opening(&format!("Capacity {}", run.run_id), &run.header, stopped, &mut md);
     md += &format!(
         "The highest rate each server holds with its p99 under a target and no failed or unsent request, found \
          open-loop ({}): doubling from a start rate, then {} bisection steps; {} s of load per probe, latency \

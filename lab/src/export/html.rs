@@ -122,7 +122,7 @@ pub fn inline(md: &str) -> String {
     out
 }
 
-/// Markdown made of tables and paragraphs (the headline table and its source lines) as HTML.
+/// Markdown made of tables, paragraphs and one-line quotes (a page's warnings) as HTML.
 pub fn blocks(md: &str) -> String {
     let mut out = String::new();
     let lines: Vec<&str> = md.lines().collect();
@@ -155,7 +155,9 @@ pub fn blocks(md: &str) -> String {
             out.push_str("</tbody></table></div>\n");
             continue;
         }
-        if !line.is_empty() {
+        if let Some(warning) = line.strip_prefix("> ") {
+            let _ = writeln!(out, "<p class=\"warn\">{}</p>", inline(warning));
+        } else if !line.is_empty() {
             let _ = writeln!(out, "<p class=\"note\">{}</p>", inline(line));
         }
         i += 1;
@@ -243,7 +245,7 @@ pub fn render(run: &Run, findings: &Findings) -> Draw<String> {
     let mut body = String::new();
     let _ = writeln!(body, "<h1>Lab run {}</h1>", escape(&run.run_id));
     let _ = writeln!(body, "<p class=\"sub\">{}</p>", inline(&settings_line(run)));
-    for warning in warnings(run) {
+    for warning in prose::warnings(&run.header, &super::markdown::stopped(run)) {
         let _ = writeln!(body, "<p class=\"warn\">{}</p>", inline(&warning));
     }
     answer(run, findings, &mut body);
@@ -313,26 +315,6 @@ fn settings_line(run: &Run) -> String {
         run.cells.len(),
         run.server_names().len()
     )
-}
-
-fn warnings(run: &Run) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(w) = super::markdown::build_warning(run.build, &run.bin_dir) {
-        out.push(w.trim_start_matches("> ").to_string());
-    }
-    if run.environment.git_dirty {
-        out.push(format!(
-            "**⚠ Made from a tree with uncommitted changes** (commit {} plus edits).",
-            run.environment.git_commit
-        ));
-    }
-    if run.interrupted {
-        out.push("**⚠ This run was interrupted**: cells it did not reach are skipped.".into());
-    }
-    if let Some(w) = prose::drift_warning(run.calibration.as_ref()) {
-        out.push(w.trim_start_matches("> ").to_string());
-    }
-    out
 }
 
 /// The verdict: the findings' claims, the model-miss count, the headline table, the noise rule.

@@ -7,7 +7,7 @@ use super::table::Table;
 use super::{chart_path, Artifact, Exporter, Report};
 use crate::findings::{Findings, SHAPE_TOLERANCE};
 use crate::format;
-use crate::records::header::{Build, Environment, RunHeader};
+use crate::records::header::{Environment, RunHeader};
 use crate::records::run::{Cell, Client, Overhead, Run, Saturation, ServerRecord, Settings, Status, Workload};
 use crate::row;
 use std::fmt::{Display, Write};
@@ -59,14 +59,18 @@ fn column(cell: &Cell) -> (Client, u64, u64) {
     (cell.client, cell.concurrency, cell.requests)
 }
 
-/// The quote that opens a page of figures not measured on release binaries (None for a release build).
-pub fn build_warning(build: Build, bin_dir: &str) -> Option<String> {
-    (build != Build::Release).then(|| {
-        format!(
-            "> **⚠ These numbers are from a {build} build** (binaries in `{bin_dir}`), not a release build: they show \
-             the shape of the comparison, not its real figures."
-        )
-    })
+/// A page's opening, every document's: its title, then its warnings ([`prose::warnings`]) as quotes.
+pub fn opening(title: &str, h: &RunHeader, stopped: &str, md: &mut String) {
+    let _ = writeln!(md, "# {title}\n");
+    for warning in prose::warnings(h, stopped) {
+        let _ = writeln!(md, "> {warning}\n");
+    }
+}
+
+/// What an interrupted matrix run left out: `12 of 40 cells ran; the rest are marked skipped`.
+pub fn stopped(run: &Run) -> String {
+    let measured = run.cells.iter().filter(|c| c.status != Status::Skipped).count();
+    format!("{measured} of {} cells ran; the rest are marked skipped", run.cells.len())
 }
 
 /// `Machine: CPU × N · RAM · Linux KERNEL · RUSTC · commit C.`: where the figures were measured.
@@ -85,9 +89,7 @@ pub fn machine_line(e: &Environment) -> String {
 
 pub fn render(run: &Run, findings: &Findings) -> String {
     let mut md = String::new();
-    let measured = run.cells.iter().filter(|c| c.status != Status::Skipped).count();
-    let stopped = format!("{measured} of {} cells ran; the rest are marked skipped", run.cells.len());
-    head(&run.header, &run.profile, &run.settings, run.cells.len(), &stopped, &mut md);
+    head(&run.header, &run.profile, &run.settings, run.cells.len(), &stopped(run), &mut md);
     headline(run, findings, &mut md);
     experiment(run, &mut md);
     model_misses(findings, &mut md);
@@ -106,28 +108,10 @@ pub fn render(run: &Run, findings: &Findings) -> String {
     md
 }
 
-/// A page's opening, the matrix's and the soak's alike: the title, the warnings (`stopped`: what an interrupted
-/// run left out), the profile line over `cells` cells, the machine, its calibration and the CPUs.
+/// A page's head, the matrix's and the soak's alike: the [`opening`] (`stopped`: what an interrupted run left
+/// out), the profile line over `cells` cells, the machine, its calibration and the CPUs.
 pub fn head(h: &RunHeader, profile: &dyn Display, s: &Settings, cells: usize, stopped: &str, md: &mut String) {
-    let _ = writeln!(md, "# Lab run {}\n", h.run_id);
-    if let Some(warning) = build_warning(h.build, &h.bin_dir) {
-        let _ = writeln!(md, "{warning}\n");
-    }
-    let e = &h.environment;
-    if e.git_dirty {
-        let _ = writeln!(
-            md,
-            "> **⚠ Made from a tree with uncommitted changes** (commit {} plus edits): the commit alone does not \
-             reproduce these figures.\n",
-            e.git_commit
-        );
-    }
-    if h.interrupted {
-        let _ = writeln!(md, "> **⚠ This run was interrupted**: {stopped}.\n");
-    }
-    if let Some(warning) = prose::drift_warning(h.calibration.as_ref()) {
-        let _ = writeln!(md, "{warning}\n");
-    }
+    opening(&format!("Lab run {}", h.run_id), h, stopped, md);
     let _ = writeln!(
         md,
         "Profile `{profile}` · D = {} (io) · blocking sleep {} · cpu = {}! uncached · keep-alive {} · {} · {cells} \
@@ -141,7 +125,7 @@ pub fn head(h: &RunHeader, profile: &dyn Display, s: &Settings, cells: usize, st
             n => format!("each cell {n} times, in rounds over the whole run (one repetition of every cell per round)"),
         },
     );
-    let _ = writeln!(md, "{}  ", machine_line(e));
+    let _ = writeln!(md, "{}  ", machine_line(&h.environment));
     if let Some(calibration) = &h.calibration {
         let _ = writeln!(md, "{}  ", prose::calibration_line(calibration));
     }

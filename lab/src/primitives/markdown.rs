@@ -71,7 +71,8 @@ fn ratio_cell(anchor: Option<&Anchor>) -> String {
 pub fn render(run: &PrimitivesRun) -> String {
     let mut md = String::new();
     let s = &run.settings;
-    let _ = writeln!(md, "# What the primitives cost here — primitives-{}\n", run.run_id);
+    let title = format!("What the primitives cost here — primitives-{}", run.run_id);
+    markdown::opening(&title, &run.header, "what it did not reach is marked skipped", &mut md);
     let _ = writeln!(
         md,
         "{} · {} build · {} to {}\n",
@@ -94,9 +95,6 @@ pub fn render(run: &PrimitivesRun) -> String {
         CONTEXT_SWITCH,
         ANCHOR_FACTOR
     );
-    if run.interrupted {
-        md.push_str("**Interrupted**: what was not reached is marked skipped.\n\n");
-    }
     for note in &run.notes {
         let _ = writeln!(md, "Note: {note}\n");
     }

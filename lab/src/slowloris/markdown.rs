@@ -3,7 +3,6 @@
 use crate::export::markdown;
 use crate::export::table::Table;
 use crate::format;
-use crate::records::header::Build;
 use crate::records::run::Status;
 use crate::records::slowloris::SlowlorisRun;
 use crate::row;
@@ -12,20 +11,8 @@ use std::fmt::Write;
 pub fn render(run: &SlowlorisRun) -> String {
     let mut md = String::new();
     let s = &run.settings;
-    let _ = writeln!(md, "# Slow clients (slowloris) — run {}\n", run.run_id);
-    if run.build != Build::Release {
-        let _ = writeln!(
-            md,
-            "> **⚠ These numbers are from a {} build** (binaries in `{}`), not a release build.\n",
-            run.build, run.bin_dir
-        );
-    }
-    if run.interrupted {
-        let _ = writeln!(md, "> **⚠ This run was interrupted**: the servers not reached are marked skipped.\n");
-    }
-    if let Some(warning) = crate::export::prose::drift_warning(run.calibration.as_ref()) {
-        let _ = writeln!(md, "{warning}\n");
-    }
+    let title = format!("Slow clients (slowloris) — run {}", run.run_id);
+    markdown::opening(&title, &run.header, "the servers not reached are marked skipped", &mut md);
     let timeout = s.header_timeout_s.map_or("each server's default (10 s for the lab's servers)".to_string(), |t| {
         format!("`--header-timeout-s {t}`")
     });

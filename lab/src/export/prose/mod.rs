@@ -1,7 +1,8 @@
 //! The words of a matrix run, written once for every writer: the verdict's claims and the clauses they are
 //! made of (tiers, which model does best), the headline table ([`headline`]), the model-miss line and table,
 //! the fits, and the sentences of "What the numbers show" ([`narrative`]). The markdown page, the HTML page and
-//! the README's figures blocks all format [`Findings`] through these, so each sentence is written here only.
+//! the README's figures blocks all format [`Findings`] through these, so each sentence is written here only. The
+//! warnings every page of every document opens with are here too ([`warnings`]).
 
 pub mod headline;
 pub mod narrative;
@@ -11,7 +12,7 @@ use crate::findings::headline::{FarSource, Memory, Row};
 use crate::findings::{Claim, Findings, Group, Headline, Metric, Ranking, Topic, FIT_R2_MIN, MISS_BAND};
 use crate::findings::{MIN_EFFECT, SINGLE_RUN_NOISE};
 use crate::format;
-use crate::records::header::Calibration;
+use crate::records::header::{Build, Calibration, RunHeader};
 use crate::records::run::{CheckOutcome, Client, ClientKind, Engine, Run, VerifyRecord};
 use crate::row;
 use harness::calibrate::{Probe, Samples};
@@ -297,8 +298,30 @@ pub fn span(values: &[f64], show: impl Fn(f64) -> String) -> String {
     }
 }
 
-/// The quote a run's markdown opens with when its machine changed speed between start and end (None otherwise).
-pub fn drift_warning(calibration: Option<&Calibration>) -> Option<String> {
+/// What every page of a document warns of first, each a paragraph: binaries that are not a release build, a tree
+/// with uncommitted changes, an interrupted run (`stopped`: what it left out), a machine that changed speed.
+pub fn warnings(h: &RunHeader, stopped: &str) -> Vec<String> {
+    let e = &h.environment;
+    let build = (h.build != Build::Release).then(|| {
+        format!(
+            "**⚠ These numbers are from a {} build** (binaries in `{}`), not a release build: they show the shape of \
+             the comparison, not its real figures.",
+            h.build, h.bin_dir
+        )
+    });
+    let dirty = e.git_dirty.then(|| {
+        format!(
+            "**⚠ Made from a tree with uncommitted changes** (commit {} plus edits): the commit alone does not \
+             reproduce these figures.",
+            e.git_commit
+        )
+    });
+    let interrupted = h.interrupted.then(|| format!("**⚠ This run was interrupted**: {stopped}."));
+    [build, dirty, interrupted, drift_warning(h.calibration.as_ref())].into_iter().flatten().collect()
+}
+
+/// The warning of a run whose machine changed speed between start and end (None otherwise).
+fn drift_warning(calibration: Option<&Calibration>) -> Option<String> {
     let drifted: Vec<String> = calibration?
         .drifted()
         .map(|d| {
@@ -312,7 +335,7 @@ pub fn drift_warning(calibration: Option<&Calibration>) -> Option<String> {
         .collect();
     (!drifted.is_empty()).then(|| {
         format!(
-            "> **⚠ The machine changed speed during this run**: its calibration drifted beyond the noise rule \
+            "**⚠ The machine changed speed during this run**: its calibration drifted beyond the noise rule \
              ({}): figures from the start and the end of the run are not measured on the same machine.",
             drifted.join(", ")
         )
