@@ -403,7 +403,7 @@ fn overhead(run: &BenchRun, md: &mut String) {
     md.push('\n');
 }
 
-fn machine(run: &BenchRun, md: &mut String) {
+fn machine<'a>(run: &'a BenchRun, md: &mut String) {
     let _ = writeln!(md, "## Machine load\n");
     let mut table = Table::new(&["when", "1 min", "5 min", "15 min"]);
     for l in &run.load {
@@ -422,30 +422,23 @@ fn machine(run: &BenchRun, md: &mut String) {
     let _ = writeln!(md, "## Commands\n");
     let _ = writeln!(md, "```");
     let _ = writeln!(md, "{}", run.environment.command_line.join(" "));
-    let mut seen: Vec<String> = Vec::new();
+    // Every command once, in the order the bench ran them.
+    let mut seen: Vec<&String> = Vec::new();
+    let mut push_unique = |line: &'a String| {
+        if !line.is_empty() && !seen.contains(&line) {
+            seen.push(line);
+        }
+    };
     for part in [&run.servers, &run.instrument] {
         for c in part.contenders.iter().filter(|c| c.status != PartStatus::NotRun) {
-            for line in [&c.server_command, &c.load_command] {
-                if !seen.contains(line) {
-                    seen.push(line.clone());
-                }
-            }
+            push_unique(&c.server_command);
+            push_unique(&c.load_command);
         }
     }
-    if !run.reach.client_command.is_empty() && !seen.contains(&run.reach.client_command) {
-        seen.push(run.reach.client_command.clone());
-    }
-    for part in [&run.cost] {
-        let lines = part.servers.iter().map(|s| &s.command).chain(Some(&part.client_command));
-        for line in lines.filter(|l| !l.is_empty()) {
-            if !seen.contains(line) {
-                seen.push(line.clone());
-            }
-        }
-    }
-    if !run.overhead.command.is_empty() {
-        seen.push(run.overhead.command.clone());
-    }
+    push_unique(&run.reach.client_command);
+    run.cost.servers.iter().for_each(|s| push_unique(&s.command));
+    push_unique(&run.cost.client_command);
+    push_unique(&run.overhead.command);
     for line in seen {
         let _ = writeln!(md, "{line}");
     }
@@ -578,7 +571,10 @@ pub fn reach(part: &ReachPart, run_id: &str, md: &mut String) {
             (None, Some(reason)) => reason.clone(),
             (None, None) => String::new(),
         };
+        // The kernel's counters, the queue and the costs: only of a cell that ran.
         let measured = c.status == Status::Ok || c.wall_s.is_some();
+        let if_measured = |text: String| if measured { text } else { "—".to_string() };
+        let q = &c.accept_queue;
         table.row(row![
             c.server,
             c.model,
@@ -597,24 +593,16 @@ pub fn reach(part: &ReachPart, run_id: &str, md: &mut String) {
                 )
             },
             connect,
-            if measured { format::thousands(c.kernel.listen_overflows) } else { "—".to_string() },
-            if measured { format::thousands(c.kernel.syn_retrans) } else { "—".to_string() },
-            if measured {
-                format!("{} / {} × {}", c.accept_queue.peak_depth, c.accept_queue.backlog, c.accept_queue.listeners)
-            } else {
-                "—".to_string()
-            },
-            if measured {
-                format!(
-                    "{:.2} s / {:.2} s (machine {:.0} % busy)",
-                    c.server_cpu_s,
-                    c.client_cpu_s,
-                    c.machine_busy * 100.0
-                )
-            } else {
-                "—".to_string()
-            },
-            if measured { c.server_peak_threads.to_string() } else { "—".to_string() },
+            if_measured(format::thousands(c.kernel.listen_overflows)),
+            if_measured(format::thousands(c.kernel.syn_retrans)),
+            if_measured(format!("{} / {} × {}", q.peak_depth, q.backlog, q.listeners)),
+            if_measured(format!(
+                "{:.2} s / {:.2} s (machine {:.0} % busy)",
+                c.server_cpu_s,
+                c.client_cpu_s,
+                c.machine_busy * 100.0
+            )),
+            if_measured(c.server_peak_threads.to_string()),
             stopped.replace('|', "/").replace('\n', " ")
         ]);
     }

@@ -284,17 +284,15 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
         connections: options.connections,
         rounds: options.rounds,
     };
-    let sweep = |levels: &[u64], hello_ms| {
-        let plan = SweepRun {
-            servers: &options.servers,
-            levels,
-            hello_ms,
-            bin_dir: &bin_dir,
-            scratch: session.scratch.path(),
-            limits: &limits,
-            interrupted: interrupted.clone(),
-        };
-        sweep::run(plan)
+    // The reach and cost parts' sweeps: these, at their own levels and D.
+    let sweep = SweepRun {
+        servers: &options.servers,
+        levels: &[],
+        hello_ms: 0,
+        bin_dir: &bin_dir,
+        scratch: session.scratch.path(),
+        limits: &limits,
+        interrupted: interrupted.clone(),
     };
     for (i, &part) in options.parts.iter().enumerate() {
         if interrupted.load(Ordering::Relaxed) {
@@ -311,24 +309,18 @@ pub fn run_bench(options: BenchOptions) -> anyhow::Result<BenchOutcome> {
                 bench.instrument = throughput::instrument(&throughput, &tools, &server, why);
             }
             Part::Reach => {
-                bench.reach = reach::run(
-                    SweepRun {
-                        servers: &options.servers,
-                        levels: &if options.reach_fd_max {
-                            reach::levels_with_fd_max(&options.reach_levels, &limits)
-                        } else {
-                            options.reach_levels.clone()
-                        },
-                        hello_ms: options.reach_ms,
-                        bin_dir: &bin_dir,
-                        scratch: session.scratch.path(),
-                        limits: &limits,
-                        interrupted: interrupted.clone(),
-                    },
-                    options.reach_rounds,
-                )
+                let levels = if options.reach_fd_max {
+                    reach::levels_with_fd_max(&options.reach_levels, &limits)
+                } else {
+                    options.reach_levels.clone()
+                };
+                let plan = SweepRun { levels: &levels, hello_ms: options.reach_ms, ..sweep.clone() };
+                bench.reach = reach::run(plan, options.reach_rounds)
             }
-            Part::Cost => bench.cost = sweep(&options.cost_levels, options.cost_ms),
+            Part::Cost => {
+                bench.cost =
+                    sweep::run(SweepRun { levels: &options.cost_levels, hello_ms: options.cost_ms, ..sweep.clone() })
+            }
             Part::Overhead => bench.overhead = overhead(&bin_dir),
         }
     }

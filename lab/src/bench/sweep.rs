@@ -35,6 +35,7 @@ pub const LEAN_KIB_PER_CONNECTION: f64 = 4.0;
 pub const COROUTINE_OVER_THREAD_MEMORY: f64 = 0.25;
 
 /// Where and how a sweep runs.
+#[derive(Clone)]
 pub struct SweepRun<'a> {
     pub servers: &'a [String],
     pub levels: &'a [u64],

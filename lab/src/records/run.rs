@@ -6,7 +6,7 @@
 //! removes or re-types a field; adding an optional field is not a change of version. The words shared by every
 //! document (`Status`, `Failures`, `Latency`, the concurrency `Model`…) live here too.
 
-use super::header::{Build, CodeTrees, RunHeader};
+use super::header::{CodeTrees, RunHeader};
 use serde::{Deserialize, Serialize};
 
 word_enum! {
@@ -800,10 +800,6 @@ impl Run {
     /// Workloads that have at least one cell, in run order.
     pub fn workloads(&self) -> Vec<Workload> {
         super::first_seen(self.cells.iter().map(|c| c.workload))
-    }
-
-    pub fn is_release(&self) -> bool {
-        self.build == Build::Release
     }
 }
 

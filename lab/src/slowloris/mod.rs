@@ -430,12 +430,4 @@ mod tests {
         assert_eq!(t[9].attack_open, 4);
         assert_eq!(t[10].attack_open, 2);
     }
-
-    #[test]
-    fn quantiles_use_the_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(quantile(&v, 0.5), Some(50.0));
-        assert_eq!(quantile(&v, 0.99), Some(99.0));
-        assert_eq!(quantile(&[], 0.5), None);
-    }
 }
