@@ -11,9 +11,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lab::export::{json::JsonDocument, Exporter};
 use lab::matrix;
-use lab::plan::{self, MatrixConfig, ServerSpec};
+use lab::plan::{self, MatrixConfig, ServerArgs};
 use lab::records::header::RunKind;
 use lab::records::run::{Client, ProfileName, Run, Workload};
+use lab::session::SessionArgs;
 use lab::soak::{self, SoakSettings};
 use lab::{compare, export, format, slowloris, verify, UsageError};
 use std::path::{Path, PathBuf};
@@ -97,28 +98,6 @@ enum Command {
     },
 }
 
-#[derive(Args)]
-struct ServerArgs {
-    /// The lab's servers to include, comma-separated, or `none` (default: the profile's).
-    #[arg(long)]
-    servers: Option<String>,
-    /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
-    #[arg(long = "server", value_name = "NAME=COMMAND")]
-    foreign: Vec<String>,
-    /// A server the lab does not start (another machine, a container): NAME=http://HOST:PORT. Verified and
-    /// measured like the others; its cost is not sampled. Repeatable. `matrix` and `verify` only.
-    #[arg(long = "target", value_name = "NAME=URL")]
-    targets: Vec<String>,
-    /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
-    /// Verification's warnings (protocol details such as a 405 without Allow) count as failures, and the framing
-    /// catalogue and corpus run too (RFC 9112's message framing, request smuggling): a server that fails is not
-    /// measured.
-    #[arg(long)]
-    strict: bool,
-}
-
 /// `--keep-alive on|off`.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum KeepAlive {
@@ -169,9 +148,8 @@ struct MatrixArgs {
     /// runs on (see --cpus). pool-server keeps its pool of 16; thread-server has one thread per request.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
-    /// Output directory (default: the workspace's results/).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    session: SessionArgs,
     /// Skip cells the model predicts to take longer than this many seconds, warm-up included (the original
     /// experiment's cells always run). Default: 15 (quick), 12 (default), 60 (full).
     #[arg(long)]
@@ -232,9 +210,8 @@ struct SoakArgs {
     concurrency: Option<u64>,
     #[command(flatten)]
     load: LoadArgs,
-    /// Output directory (default: the workspace's results/).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    session: SessionArgs,
 }
 
 #[derive(Args)]
@@ -256,15 +233,17 @@ struct SlowlorisArgs {
     /// Seconds a probe may take before it counts as a timeout.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
     probe_timeout_s: u64,
-    /// Output directory (default: the workspace's results/).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    session: SessionArgs,
 }
 
 #[derive(Args)]
 struct VerifyArgs {
     #[command(flatten)]
     servers: ServerArgs,
+    /// Use the binaries in DIR instead of building release ones.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
 }
 
 /// `--duration`: more than 0 and at most an hour of seconds.
@@ -285,10 +264,6 @@ fn parse_list<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Resu
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| parse(s).map_err(usage)).collect()
 }
 
-fn server_specs(args: &ServerArgs, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>> {
-    Ok(lab::plan::server_specs(args.servers.as_deref(), &args.foreign, &args.targets, defaults)?)
-}
-
 /// `--target` where the command needs the server's own process (its memory over time, its open sockets).
 fn no_targets(args: &ServerArgs, command: &str) -> Result<()> {
     match args.targets.first() {
@@ -298,10 +273,6 @@ fn no_targets(args: &ServerArgs, command: &str) -> Result<()> {
         ))),
         None => Ok(()),
     }
-}
-
-fn results_dir(out: Option<PathBuf>) -> PathBuf {
-    out.unwrap_or_else(|| lab::binaries::workspace_root().join("results"))
 }
 
 impl LoadArgs {
@@ -326,7 +297,7 @@ fn matrix_config(args: &MatrixArgs) -> Result<MatrixConfig> {
             None => eprintln!("lab: {}", plan::TORNADO_MISSING),
         }
     }
-    config.servers = server_specs(&args.servers, config.servers)?;
+    config.servers = args.servers.specs(config.servers)?;
     config.strict = args.servers.strict;
     if let Some(list) = &args.clients {
         config.clients = parse_list(list, |s| s.parse::<Client>())?;
@@ -377,8 +348,8 @@ fn cmd_matrix(args: MatrixArgs) -> Result<u8> {
     let companions = load_companions(&args.with, lab::env::code_trees(&root).as_ref(), lab::env::git_state(&root).1)?;
     let options = matrix::MatrixOptions {
         config,
-        out: results_dir(args.out),
-        bin_dir: args.servers.bin_dir.clone(),
+        out: args.session.out_dir(),
+        bin_dir: args.session.bin_dir.clone(),
         check_shape: args.check_shape,
         companions,
     };
@@ -422,10 +393,10 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
         return Err(usage("--minutes must be more than 0 and at most 1440"));
     }
     no_targets(&args.servers, "soak")?;
-    let mut options = soak::SoakOptions::new(results_dir(args.out));
-    options.servers = server_specs(&args.servers, options.servers)?;
+    let mut options = soak::SoakOptions::new(args.session.out_dir());
+    options.servers = args.servers.specs(options.servers)?;
     options.strict = args.servers.strict;
-    options.bin_dir = args.servers.bin_dir.clone();
+    options.bin_dir = args.session.bin_dir.clone();
     options.workload = match args.workload {
         SoakWorkload::Io => Workload::Io,
         SoakWorkload::Baseline => Workload::Baseline,
@@ -449,14 +420,14 @@ fn cmd_soak(args: SoakArgs) -> Result<u8> {
 }
 
 fn cmd_verify(args: VerifyArgs) -> Result<u8> {
-    let servers = server_specs(&args.servers, plan::builtin_specs())?;
-    let all_passed = verify::verify_servers(&servers, args.servers.bin_dir.clone(), args.servers.strict)?;
+    let servers = args.servers.specs(plan::builtin_specs())?;
+    let all_passed = verify::verify_servers(&servers, args.bin_dir, args.servers.strict)?;
     Ok(if all_passed { 0 } else { 1 })
 }
 
 fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
     no_targets(&args.servers, "slowloris")?;
-    let servers = server_specs(&args.servers, plan::builtin_specs())?;
+    let servers = args.servers.specs(plan::builtin_specs())?;
     if let Some(t) = args.header_timeout_s {
         if !(t > 0.0 && t <= 86_400.0) {
             return Err(usage("--header-timeout-s must be more than 0 and at most 86400"));
@@ -464,8 +435,8 @@ fn cmd_slowloris(args: SlowlorisArgs) -> Result<u8> {
     }
     let options = slowloris::SlowlorisOptions {
         servers,
-        bin_dir: args.servers.bin_dir.clone(),
-        out: results_dir(args.out),
+        bin_dir: args.session.bin_dir.clone(),
+        out: args.session.out_dir(),
         connections: args.connections,
         duration: Duration::from_secs(args.duration),
         header_timeout_s: args.header_timeout_s,

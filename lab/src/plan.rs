@@ -547,6 +547,36 @@ pub fn builtin_specs() -> Vec<ServerSpec> {
     BUILTIN_SERVERS.iter().map(|s| ServerSpec::Builtin(s.to_string())).collect()
 }
 
+/// Which servers a command verifies and measures: the flags `lab matrix`, `soak`, `slowloris`, `verify` and
+/// `capacity` share.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServerArgs {
+    /// The lab's servers to include, comma-separated, or `none` (default: the profile's for matrix, all of them
+    /// otherwise).
+    #[arg(long)]
+    pub servers: Option<String>,
+    /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
+    #[arg(long = "server", value_name = "NAME=COMMAND")]
+    pub foreign: Vec<String>,
+    /// A server the lab does not start (another machine, a container): NAME=http://HOST:PORT (docs/distributed.md).
+    /// Verified and measured like the others; its cost is not sampled. Repeatable. Not for soak or slowloris,
+    /// which sample the server's process.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Verification's warnings (protocol details such as a 405 without Allow) count as failures, and the framing
+    /// catalogue and corpus run too (RFC 9112's message framing, request smuggling): a server that fails is not
+    /// measured.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl ServerArgs {
+    /// The servers named, over the command's `defaults` ([`server_specs`]).
+    pub fn specs(&self, defaults: Vec<ServerSpec>) -> Result<Vec<ServerSpec>, UsageError> {
+        server_specs(self.servers.as_deref(), &self.foreign, &self.targets, defaults)
+    }
+}
+
 /// The servers of a command line: `--servers LIST` (the lab's, comma-separated, or `none`; absent = `defaults`)
 /// plus each `--server NAME='COMMAND'` and each `--target NAME=URL`. An unknown or repeated name, a bad URL, or
 /// no server at all, is the user's error.

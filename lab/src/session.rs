@@ -17,6 +17,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+/// Where a measuring command writes and which binaries it measures: the flags every such command shares.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SessionArgs {
+    /// Output directory (default: the workspace's results/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl SessionArgs {
+    /// `--out`, or the workspace's results/.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| binaries::workspace_root().join("results"))
+    }
+}
+
 /// Says on stderr which files a command wrote, and that it was interrupted when it was. Returns the command's
 /// exit code: 0, or 130 when interrupted (what was measured is written).
 pub fn say_written(files: &[PathBuf], interrupted: bool) -> u8 {

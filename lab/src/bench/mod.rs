@@ -31,13 +31,13 @@ use self::sweep::SweepRun;
 use self::throughput::Bench;
 use self::tools::Tools;
 use crate::export::{Exporter, Page};
+use crate::format;
 use crate::matrix::{self, MatrixOptions};
 use crate::plan::{self, MatrixConfig, BUILTIN_SERVERS};
 use crate::records::bench::*;
 use crate::records::header::RunKind;
 use crate::records::run::ProfileName;
-use crate::session::Session;
-use crate::{binaries, format};
+use crate::session::{Session, SessionArgs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -79,12 +79,8 @@ pub struct BenchArgs {
     /// Cost per connection: D in ms, long enough that every connection is in flight at once.
     #[arg(long, default_value_t = 2000)]
     cost_ms: u64,
-    /// Output directory (default: the workspace's results/).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Use the binaries in DIR instead of building release ones (the run records the profile that built them).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    session: SessionArgs,
     /// wrk to use (default: wrk on PATH). A path that does not exist counts as not installed.
     #[arg(long)]
     wrk: Option<PathBuf>,
@@ -158,8 +154,8 @@ impl BenchOptions {
             reach_rounds: positive(args.reach_rounds, "--reach-rounds")?,
             cost_levels,
             cost_ms: positive(args.cost_ms, "--cost-ms")?,
-            out: args.out.unwrap_or_else(|| binaries::workspace_root().join("results")),
-            bin_dir: args.bin_dir,
+            out: args.session.out_dir(),
+            bin_dir: args.session.bin_dir,
             wrk: args.wrk,
             oha: args.oha,
             nginx: args.nginx,
@@ -431,8 +427,7 @@ mod tests {
             reach_rounds: 3,
             levels: "250,500".into(),
             cost_ms: 2000,
-            out: None,
-            bin_dir: None,
+            session: SessionArgs::default(),
             wrk: None,
             oha: None,
             nginx: None,

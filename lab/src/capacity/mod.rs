@@ -27,7 +27,7 @@ use clap::Args;
 
 use crate::client::ClientReport;
 use crate::export::{Exporter, Page};
-use crate::plan::{server_specs, ServerSpec, WorkloadSettings};
+use crate::plan::{ServerArgs, ServerSpec, WorkloadSettings};
 use crate::process::{self, Server};
 use crate::records::capacity::{
     CapacityCell, CapacityRun, CapacitySettings, CoRun, CoordinatedOmission, LoopMode, Probe, SCHEMA_VERSION,
@@ -35,8 +35,8 @@ use crate::records::capacity::{
 use crate::records::run::Workload;
 use crate::records::run::{Latency, Status, VerifyStatus};
 use crate::run::{run_client, START_TIMEOUT, STOP_GRACE};
-use crate::session::Session;
-use crate::{binaries, verify, UsageError};
+use crate::session::{Session, SessionArgs};
+use crate::{verify, UsageError};
 
 /// The workloads a capacity has a target for.
 pub const WORKLOADS: [Workload; 4] = [Workload::Baseline, Workload::Cpu, Workload::Db, Workload::Io];
@@ -70,15 +70,8 @@ pub fn instrument_limit(probes: &[Probe], failed: Option<f64>, cpus: usize) -> O
 /// `lab capacity` flags.
 #[derive(Debug, Clone, Args)]
 pub struct CapacityArgs {
-    /// The lab's servers, comma-separated, or `none` (default: all of them; `--server` adds others).
-    #[arg(long)]
-    pub servers: Option<String>,
-    /// A foreign server: NAME='COMMAND with {port}', run with sh -c on a free port. Repeatable.
-    #[arg(long = "server", value_name = "NAME=COMMAND")]
-    pub foreign: Vec<String>,
-    /// A server the lab does not start: NAME=http://HOST:PORT (docs/distributed.md). Repeatable.
-    #[arg(long = "target", value_name = "NAME=URL")]
-    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub servers: ServerArgs,
     /// Workloads, comma-separated: baseline, cpu, db, io.
     #[arg(long, default_value = "baseline,cpu,db,io")]
     pub workloads: String,
@@ -100,15 +93,8 @@ pub struct CapacityArgs {
     /// Seconds of the coordinated-omission cell's short runs (its long runs are four times as long); 0 skips it.
     #[arg(long, default_value_t = 2.0)]
     pub co_s: f64,
-    /// Use the binaries in DIR instead of building release ones.
-    #[arg(long)]
-    pub bin_dir: Option<PathBuf>,
-    /// A server whose verification only warned (a protocol detail) is not measured either.
-    #[arg(long)]
-    pub strict: bool,
-    /// Output directory (default: the workspace's results/).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 /// The p99 a rate must stay under, in ms.
@@ -156,8 +142,7 @@ pub struct Options {
 
 impl Options {
     pub fn from_args(args: CapacityArgs) -> Result<Options, UsageError> {
-        let builtin = crate::plan::builtin_specs();
-        let servers = server_specs(args.servers.as_deref(), &args.foreign, &args.targets, builtin)?;
+        let servers = args.servers.specs(crate::plan::builtin_specs())?;
         let workloads = split(&args.workloads)
             .map(|name| match name.parse::<Workload>() {
                 Ok(w) if WORKLOADS.contains(&w) => Ok(w),
@@ -189,9 +174,9 @@ impl Options {
                 client: "async-client --engine lean --rate R".into(),
             },
             co_s: args.co_s,
-            bin_dir: args.bin_dir,
-            strict: args.strict,
-            out: args.out.unwrap_or_else(|| binaries::workspace_root().join("results")),
+            out: args.session.out_dir(),
+            bin_dir: args.session.bin_dir,
+            strict: args.servers.strict,
         })
     }
 

@@ -23,7 +23,7 @@ use crate::export::{Exporter, Page};
 use crate::fit::linear_fit;
 use crate::records::primitives::*;
 use crate::records::run::{KernelMemory, Status};
-use crate::session::Session;
+use crate::session::{Session, SessionArgs};
 use anyhow::Context;
 use serde::Deserialize;
 use std::io::{BufRead, BufReader};
@@ -53,16 +53,13 @@ pub struct PrimitivesArgs {
     /// A short run for tests: fewer operations and smaller counts (figures noisier).
     #[arg(long)]
     pub quick: bool,
-    /// Where to write (default: results/).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Use the binaries in DIR (with `primitive` and `calibrate`) instead of building release ones.
-    #[arg(long)]
-    pub bin_dir: Option<PathBuf>,
+    // `--bin-dir` must hold `primitive` and `calibrate`.
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 impl PrimitivesOptions {
-    pub fn from_args(args: PrimitivesArgs, out: PathBuf) -> Result<PrimitivesOptions, crate::UsageError> {
+    pub fn from_args(args: PrimitivesArgs) -> Result<PrimitivesOptions, crate::UsageError> {
         if !(1..=50).contains(&args.repetitions) {
             return Err(crate::UsageError("--repetitions must be from 1 to 50".to_string()));
         }
@@ -72,8 +69,8 @@ impl PrimitivesOptions {
             (20_000, 200_000, vec![0, 1_000, 2_500, 5_000, 10_000], vec![0, 250, 500, 1_000, 2_000])
         };
         Ok(PrimitivesOptions {
-            bin_dir: args.bin_dir,
-            out,
+            out: args.session.out_dir(),
+            bin_dir: args.session.bin_dir,
             repetitions: args.repetitions,
             create_count,
             switch_count,
@@ -204,8 +201,7 @@ pub fn report_exporters() -> Vec<Box<dyn Exporter<PrimitivesRun>>> {
 
 /// `lab primitives`: the command line's entry.
 pub fn command(args: PrimitivesArgs) -> anyhow::Result<u8> {
-    let out = args.out.clone().unwrap_or_else(|| crate::binaries::workspace_root().join("results"));
-    let options = PrimitivesOptions::from_args(args, out)?;
+    let options = PrimitivesOptions::from_args(args)?;
     let (run, files) = run(&options)?;
     Ok(crate::session::say_written(&files, run.interrupted))
 }
