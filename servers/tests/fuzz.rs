@@ -723,7 +723,7 @@ impl FuzzTarget {
     /// A server that has read EOF has nothing left to wait for: it must close within 3 s (its header timeout
     /// is 1 s), or its connection thread or task is stuck. Where the input's framing is unambiguous
     /// ([`framing`]), what came back must also be what RFC 9112 §6 says. Returns what is wrong, if anything.
-    fn try_input(&self, bytes: &[u8]) -> Option<String> {
+    fn try_input(&mut self, bytes: &[u8]) -> Option<String> {
         let mut connection = match RawConnection::connect(self.process.addr, Duration::from_secs(5)) {
             Ok(connection) => connection,
             Err(e) => return Some(format!("cannot connect: {e}")),
@@ -757,23 +757,38 @@ impl FuzzTarget {
                 framing.judge(&outcomes)
             }
         };
-        wrong.or_else(|| self.trouble())
+        // What the server did to this connection and how the server is afterwards, together: a wrong outcome
+        // with a line on stderr (a panic on the acceptor, say) is one event, not two.
+        let found: Vec<String> = [wrong, self.trouble()].into_iter().flatten().collect();
+        (!found.is_empty()).then(|| found.join("; "))
     }
 
     /// Why the server is no longer fine, if it is not: it wrote on stderr (with --quiet, only a panic or an
-    /// abort does), or it no longer answers /health.
-    fn trouble(&self) -> Option<String> {
+    /// abort does), it exited (and how: a signal such as SIGSEGV leaves no line on stderr), or it no longer
+    /// answers /health.
+    fn trouble(&mut self) -> Option<String> {
         let health = match common::get(self.process.addr, "/health") {
             Ok(response) if response.status == 200 => None,
             other => Some(format!("GET /health afterwards gave {other:?}")),
         };
+        let exited = match health {
+            Some(_) => self.process.try_wait().ok().flatten(),
+            None => None,
+        };
+        if exited.is_some() {
+            // What a dying process wrote reaches the test through a pipe and a reader thread: give it time to
+            // arrive once the process is gone.
+            common::wait_until(Duration::from_secs(1), || !self.process.stderr_lines().is_empty());
+        }
         let stderr = self.process.stderr_lines().first().map(|line| format!("the server wrote on stderr: {line}"));
-        stderr.or(health)
+        let exited = exited.map(|status| format!("the server exited ({status})"));
+        let found: Vec<String> = [stderr, exited, health].into_iter().flatten().collect();
+        (!found.is_empty()).then(|| found.join("; "))
     }
 
     /// Whether `bytes` alone upsets a fresh server, watching it for a second afterwards.
     fn reproduces(name: &str, bytes: &[u8]) -> Option<String> {
-        let fresh = FuzzTarget::start(name);
+        let mut fresh = FuzzTarget::start(name);
         let mut problem = fresh.try_input(bytes);
         common::wait_until(Duration::from_secs(1), || {
             problem = problem.take().or_else(|| fresh.trouble());
