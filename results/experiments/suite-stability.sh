@@ -25,7 +25,7 @@ for i in $(seq 1 "$RUNS"); do
     summary=$(grep -E '^ *Summary ' "$LOG.run-$i" | tail -1 | sed -E 's/^ +//')
     echo "run $i rc=$rc $(date -u +%H:%M:%S) $(($(date +%s) - start))s $summary" >>"$LOG"
     if [ "$rc" -ne 0 ]; then
-        grep -E '^ +(FAIL|TIMEOUT|SIGSEGV|SIGABRT) ' "$LOG.run-$i" | sed 's/^/    /' >>"$LOG" || true
+        grep -E '^ +(FAIL|TIMEOUT|SIGSEGV|SIGABRT) ' "$LOG.run-$i" | awk '!seen[$0]++' | sed 's/^/    /' >>"$LOG" || true
         echo "stopped: run $i failed" >>"$LOG"
         exit 1
     fi
