@@ -759,8 +759,7 @@ impl FuzzTarget {
         };
         // What the server did to this connection and how the server is afterwards, together: a wrong outcome
         // with a line on stderr (a panic on the acceptor, say) is one event, not two.
-        let found: Vec<String> = [wrong, self.trouble()].into_iter().flatten().collect();
-        (!found.is_empty()).then(|| found.join("; "))
+        together([wrong, self.trouble()])
     }
 
     /// Why the server is no longer fine, if it is not: it wrote on stderr (with --quiet, only a panic or an
@@ -771,10 +770,7 @@ impl FuzzTarget {
             Ok(response) if response.status == 200 => None,
             other => Some(format!("GET /health afterwards gave {other:?}")),
         };
-        let exited = match health {
-            Some(_) => self.process.try_wait().ok().flatten(),
-            None => None,
-        };
+        let exited = health.as_ref().and_then(|_| self.process.try_wait().ok().flatten());
         if exited.is_some() {
             // What a dying process wrote reaches the test through a pipe and a reader thread: give it time to
             // arrive once the process is gone.
@@ -782,8 +778,7 @@ impl FuzzTarget {
         }
         let stderr = self.process.stderr_lines().first().map(|line| format!("the server wrote on stderr: {line}"));
         let exited = exited.map(|status| format!("the server exited ({status})"));
-        let found: Vec<String> = [stderr, exited, health].into_iter().flatten().collect();
-        (!found.is_empty()).then(|| found.join("; "))
+        together([stderr, exited, health])
     }
 
     /// Whether `bytes` alone upsets a fresh server, watching it for a second afterwards.
@@ -796,6 +791,12 @@ impl FuzzTarget {
         });
         problem
     }
+}
+
+/// What was found wrong, as one message (None when nothing was).
+fn together<const N: usize>(found: [Option<String>; N]) -> Option<String> {
+    let found: Vec<String> = found.into_iter().flatten().collect();
+    (!found.is_empty()).then(|| found.join("; "))
 }
 
 /// The state of one fuzzing run over TCP.
